@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+)
+
+// Schedule restricts when an employee may arm and disarm (AUTHZ.md,
+// "Schedules"). Its JSON form is the one of API.md.
+type Schedule struct {
+	// TimeZone is an IANA time zone name such as "Europe/Berlin".
+	TimeZone string `json:"timezone"`
+	// Shifts are the periods in which the employee is on duty.
+	Shifts []Shift `json:"shifts"`
+}
+
+// Shift is a set of weekdays with a start and end wall-clock time in the
+// schedule's zone. An end that is not after the start runs past midnight
+// into the next day; start is inclusive, end exclusive.
+type Shift struct {
+	Weekdays []string `json:"weekdays"`
+	Start    string   `json:"start"`
+	End      string   `json:"end"`
+}
+
+// Weekdays are the accepted weekday names, Sunday first as in time.Weekday.
+var Weekdays = []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
+
+func weekdayIndex(s string) (time.Weekday, bool) {
+	for i, w := range Weekdays {
+		if w == s {
+			return time.Weekday(i), true
+		}
+	}
+	return 0, false
+}
+
+// parseClock parses "HH:MM" (00:00 to 23:59) into seconds after midnight.
+func parseClock(s string) (int, bool) {
+	if len(s) != 5 || s[2] != ':' {
+		return 0, false
+	}
+	h, err1 := strconv.Atoi(s[:2])
+	m, err2 := strconv.Atoi(s[3:])
+	if err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 {
+		return 0, false
+	}
+	return h*3600 + m*60, true
+}
+
+// Validate checks the schedule and returns an Invalid apperr naming the
+// first offending field, in the form the HTTP API reports.
+func (s Schedule) Validate() error {
+	if s.TimeZone == "" {
+		return apperr.InvalidField("timezone", "is required (an IANA time zone such as Europe/Berlin)")
+	}
+	if _, err := loadLocation(s.TimeZone); err != nil {
+		return apperr.InvalidField("timezone", "%q is not a known IANA time zone", s.TimeZone)
+	}
+	if len(s.Shifts) == 0 {
+		return apperr.InvalidField("shifts", "must contain at least one shift (delete the schedule to make the employee unrestricted)")
+	}
+	for i, sh := range s.Shifts {
+		f := fmt.Sprintf("shifts[%d]", i)
+		if len(sh.Weekdays) == 0 {
+			return apperr.InvalidField(f+".weekdays", "must name at least one weekday")
+		}
+		seen := map[string]bool{}
+		for _, w := range sh.Weekdays {
+			if _, ok := weekdayIndex(w); !ok {
+				return apperr.InvalidField(f+".weekdays", "%q is not a weekday (use %s)", w, strings.Join(Weekdays, ", "))
+			}
+			if seen[w] {
+				return apperr.InvalidField(f+".weekdays", "%q is listed twice", w)
+			}
+			seen[w] = true
+		}
+		if _, ok := parseClock(sh.Start); !ok {
+			return apperr.InvalidField(f+".start", "%q is not a time of day HH:MM", sh.Start)
+		}
+		if _, ok := parseClock(sh.End); !ok {
+			return apperr.InvalidField(f+".end", "%q is not a time of day HH:MM", sh.End)
+		}
+	}
+	return nil
+}
+
+// Covers reports whether instant t falls inside a shift of the schedule.
+// The comparison is made on the wall clock of the schedule's zone, so
+// daylight-saving changes are the time zone database's business: a shift
+// 09:00-17:00 means 09:00-17:00 local time in summer and in winter, and a
+// wall-clock time skipped by a spring-forward change is simply never
+// reached. An invalid schedule covers nothing (fail closed).
+func (s Schedule) Covers(t time.Time) bool {
+	loc, err := loadLocation(s.TimeZone)
+	if err != nil {
+		return false
+	}
+	local := t.In(loc)
+	day := local.Weekday()
+	yesterday := (day + 6) % 7
+	secs := local.Hour()*3600 + local.Minute()*60 + local.Second()
+	for _, sh := range s.Shifts {
+		start, ok1 := parseClock(sh.Start)
+		end, ok2 := parseClock(sh.End)
+		if !ok1 || !ok2 {
+			continue
+		}
+		for _, w := range sh.Weekdays {
+			wd, ok := weekdayIndex(w)
+			if !ok {
+				continue
+			}
+			if end > start {
+				if wd == day && secs >= start && secs < end {
+					return true
+				}
+				continue
+			}
+			// Night shift: from start on wd to end on the next day.
+			if wd == day && secs >= start {
+				return true
+			}
+			if wd == yesterday && secs < end {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// loadLocation resolves an IANA zone name. "Local" is refused: a schedule's
+// meaning must not depend on the machine that evaluates it.
+func loadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("time zone %q not allowed", name)
+	}
+	return time.LoadLocation(name)
+}
