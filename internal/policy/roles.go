@@ -52,3 +52,8 @@ func IsOrganizationRole(kind OrgKind, r string) bool {
 
 // IsLocationRole reports whether r may be held at a location.
 func IsLocationRole(r string) bool { return slices.Contains(SecuritySystemRoles, r) }
+
+// AppRoleAdmin is the application role that may view every security system
+// (the same name as auth.RoleAdmin; repeated here so the rule has no
+// dependency beyond the standard library and apperr).
+const AppRoleAdmin = "REALGUARDIO_ADMIN"
