@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,18 +38,22 @@ func weekdayIndex(s string) (time.Weekday, bool) {
 	return 0, false
 }
 
-// parseClock parses "HH:MM" (00:00 to 23:59) into seconds after midnight.
+// parseClock parses "HH:MM" (00:00 to 23:59, exactly two digits each) into
+// seconds after midnight. Digits are checked one by one rather than with
+// strconv.Atoi, which would also accept signs ("+1:00", "-0:00").
 func parseClock(s string) (int, bool) {
-	if len(s) != 5 || s[2] != ':' {
+	if len(s) != 5 || s[2] != ':' || !isDigit(s[0]) || !isDigit(s[1]) || !isDigit(s[3]) || !isDigit(s[4]) {
 		return 0, false
 	}
-	h, err1 := strconv.Atoi(s[:2])
-	m, err2 := strconv.Atoi(s[3:])
-	if err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 {
+	h := int(s[0]-'0')*10 + int(s[1]-'0')
+	m := int(s[3]-'0')*10 + int(s[4]-'0')
+	if h > 23 || m > 59 {
 		return 0, false
 	}
 	return h*3600 + m*60, true
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // Validate checks the schedule and returns an Invalid apperr naming the
 // first offending field, in the form the HTTP API reports.
