@@ -66,18 +66,29 @@ type Resource struct {
 	MonitoringProviderID string
 }
 
-// Wanted returns the roles any one of which grants op (AUTHZ.md).
-func Wanted(op Op) []string {
+// The wanted role sets are allocated once: IsAllowed runs for every system
+// of every list request, so it must not allocate.
+var (
+	wantedArm    = []string{RoleArmer}
+	wantedDisarm = []string{RoleDisarmer}
+	wantedView   = []string{RoleArmer, RoleDisarmer, RoleViewer}
+)
+
+func wanted(op Op) []string {
 	switch op {
 	case OpArm:
-		return []string{RoleArmer}
+		return wantedArm
 	case OpDisarm:
-		return []string{RoleDisarmer}
+		return wantedDisarm
 	case OpView:
-		return []string{RoleArmer, RoleDisarmer, RoleViewer}
+		return wantedView
 	}
 	return nil
 }
+
+// Wanted returns the roles any one of which grants op (AUTHZ.md), or nil for
+// an unknown op. The result is a fresh copy the caller may modify.
+func Wanted(op Op) []string { return slices.Clone(wanted(op)) }
 
 // IsAllowed is the security system rule of AUTHZ.md, exactly: a role in
 // Wanted(op) held at the system's location (directly or through a team) or
@@ -85,11 +96,11 @@ func Wanted(op Op) []string {
 // dealer's monitoring provider; then, for arm and disarm, the schedule.
 // REALGUARDIO_ADMIN may additionally view every system. It does no I/O.
 func IsAllowed(s Subject, op Op, r Resource, now time.Time) Decision {
-	wanted := Wanted(op)
+	wanted := wanted(op)
 	if wanted == nil {
 		return Decision{Reason: ReasonNoRole}
 	}
-	granted := holdsAny(s.LocationRoles[r.LocationID], wanted) && r.LocationID != ""
+	granted := r.LocationID != "" && holdsAny(s.LocationRoles[r.LocationID], wanted)
 	if !granted && s.Org != nil && holdsAny(s.Org.Roles, wanted) {
 		switch s.Org.Kind {
 		case OrgCustomer:

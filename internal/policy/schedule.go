@@ -3,7 +3,12 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+	// The tz database is embedded as a fallback so that a schedule means the
+	// same thing on a minimal host without /usr/share/zoneinfo as on a
+	// developer machine; the host's database is still preferred when present.
+	_ "time/tzdata"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 )
@@ -136,11 +141,26 @@ func (s Schedule) Covers(t time.Time) bool {
 	return false
 }
 
+// locations caches resolved zones by name. time.LoadLocation reads and
+// parses a zoneinfo file on every call, which would put file I/O and
+// allocations on the authorization hot path. Only successes are cached: the
+// set of valid names is bounded by the tz database, whereas failed names come
+// from user input and could grow the cache without limit.
+var locations sync.Map // string -> *time.Location
+
 // loadLocation resolves an IANA zone name. "Local" is refused: a schedule's
 // meaning must not depend on the machine that evaluates it.
 func loadLocation(name string) (*time.Location, error) {
 	if name == "" || name == "Local" {
 		return nil, fmt.Errorf("time zone %q not allowed", name)
 	}
-	return time.LoadLocation(name)
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }
