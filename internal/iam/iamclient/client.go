@@ -1,0 +1,255 @@
+// Package iamclient is the Go client other RealGuardIO services use to manage
+// accounts in the IAM Service: the organization services (customer, dealer,
+// monitoring provider) create a user when they create an employee and disable
+// it when the employee leaves.
+//
+// The client authenticates with the OAuth client-credentials grant (scope
+// "users:write"), finding the token endpoint through the IAM's discovery
+// document, and maps every failure to an *apperr.Error so callers can answer
+// their own clients without knowing HTTP details of the IAM.
+package iamclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+)
+
+// ScopeUsersWrite is the scope a client-credentials token needs to manage
+// IAM users.
+const ScopeUsersWrite = "users:write"
+
+// CreateUserRequest describes a user to create. ID is optional; when given
+// it makes the call idempotent: repeating it with the same ID and Username
+// returns the existing user (with Password and Roles replaced) instead of a
+// conflict, so a caller can safely retry a half-finished creation.
+type CreateUserRequest struct {
+	ID       string   `json:"id,omitempty"`
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+}
+
+// User is an IAM account as the IAM Service returns it.
+type User struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Roles    []string `json:"roles"`
+	Enabled  bool     `json:"enabled"`
+}
+
+// Client calls the IAM Service's user API. It is safe for concurrent use.
+type Client struct {
+	issuer       string
+	clientID     string
+	clientSecret string
+	base         *http.Client
+
+	mu     sync.Mutex
+	authed *http.Client // lazily built once discovery succeeded
+}
+
+// New returns a client for the IAM Service at issuerURL authenticating as
+// clientID with clientSecret. httpClient carries the transport and timeout
+// (nil means a client with a 10 s timeout). Nothing is fetched until the
+// first call, so a service can start while the IAM Service is still down.
+func New(issuerURL, clientID, clientSecret string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Client{
+		issuer:       strings.TrimRight(issuerURL, "/"),
+		clientID:     clientID,
+		clientSecret: clientSecret,
+		base:         httpClient,
+	}
+}
+
+// CreateUser creates an IAM account and returns it. A username that already
+// exists is an apperr.Conflict; invalid input an apperr.Invalid naming the
+// field; an unreachable or failing IAM an apperr.Unavailable.
+func (c *Client) CreateUser(ctx context.Context, req CreateUserRequest) (User, error) {
+	if req.Roles == nil {
+		req.Roles = []string{}
+	}
+	var u User
+	err := c.do(ctx, http.MethodPost, "/api/users", req, &u)
+	return u, err
+}
+
+// DisableUser disables the account id so that it can no longer log in or
+// refresh its tokens. Disabling a disabled account succeeds.
+func (c *Client) DisableUser(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/disable", nil, nil)
+}
+
+// EnableUser enables the account id again.
+func (c *Client) EnableUser(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/enable", nil, nil)
+}
+
+// GetUser returns the account id; an unknown id is an apperr.NotFound.
+func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
+	var u User
+	err := c.do(ctx, http.MethodGet, "/api/users/"+url.PathEscape(id), nil, &u)
+	return u, err
+}
+
+// SetRoles replaces the application roles of the account id.
+func (c *Client) SetRoles(ctx context.Context, id string, roles []string) (User, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	var u User
+	err := c.do(ctx, http.MethodPut, "/api/users/"+url.PathEscape(id)+"/roles", map[string]any{"roles": roles}, &u)
+	return u, err
+}
+
+// httpClient returns the token-carrying client, discovering the token
+// endpoint on first use. A failed discovery is not cached so that the next
+// call tries again.
+func (c *Client) httpClient(ctx context.Context) (*http.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.authed != nil {
+		return c.authed, nil
+	}
+	tokenURL, err := c.discoverTokenEndpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := clientcredentials.Config{
+		ClientID:     c.clientID,
+		ClientSecret: c.clientSecret,
+		TokenURL:     tokenURL,
+		Scopes:       []string{ScopeUsersWrite},
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	// The token source must outlive the call that created it, so it gets a
+	// background context carrying only the base HTTP client.
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, c.base)
+	c.authed = &http.Client{
+		Timeout: c.base.Timeout,
+		Transport: &oauth2.Transport{
+			Source: cfg.TokenSource(tokenCtx),
+			Base:   transportOf(c.base),
+		},
+	}
+	return c.authed, nil
+}
+
+func transportOf(h *http.Client) http.RoundTripper {
+	if h.Transport != nil {
+		return h.Transport
+	}
+	return http.DefaultTransport
+}
+
+func (c *Client) discoverTokenEndpoint(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.issuer+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return "", apperr.Wrap(err, apperr.Internal, "IAM issuer URL is not usable")
+	}
+	resp, err := c.base.Do(req)
+	if err != nil {
+		return "", apperr.Wrap(err, apperr.Unavailable, "the IAM Service is unreachable")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", apperr.Wrap(fmt.Errorf("discovery answered %s", resp.Status), apperr.Unavailable, "the IAM Service is unavailable")
+	}
+	var doc struct {
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil || doc.TokenEndpoint == "" {
+		return "", apperr.Wrap(fmt.Errorf("bad discovery document: %v", err), apperr.Unavailable, "the IAM Service is unavailable")
+	}
+	return doc.TokenEndpoint, nil
+}
+
+// problem is the subset of an RFC 9457 body the client reads.
+type problem struct {
+	Detail string `json:"detail"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	hc, err := c.httpClient(ctx)
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Internal, "encode IAM request")
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.issuer+path, body)
+	if err != nil {
+		return apperr.Wrap(err, apperr.Internal, "build IAM request")
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		// A token endpoint refusing our credentials is a configuration
+		// error, not an outage, but callers can do nothing about either
+		// except report that the IAM cannot be used now.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			return apperr.Wrap(err, apperr.Unavailable, "the IAM Service refused this service's credentials")
+		}
+		return apperr.Wrap(err, apperr.Unavailable, "the IAM Service is unreachable")
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out != nil && len(raw) > 0 {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return apperr.Wrap(err, apperr.Unavailable, "the IAM Service sent an unreadable answer")
+			}
+		}
+		return nil
+	}
+	var p problem
+	_ = json.Unmarshal(raw, &p)
+	cause := fmt.Errorf("IAM %s %s answered %s", method, path, resp.Status)
+	detail := p.Detail
+	if detail == "" {
+		detail = "the IAM Service refused the request"
+	}
+	switch {
+	case resp.StatusCode == http.StatusConflict:
+		return &apperr.Error{Code: apperr.Conflict, Message: detail, Cause: cause}
+	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusBadRequest:
+		return &apperr.Error{Code: apperr.Invalid, Message: detail, Field: p.Field, Cause: cause}
+	case resp.StatusCode == http.StatusNotFound:
+		return &apperr.Error{Code: apperr.NotFound, Message: detail, Cause: cause}
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// Our own service's credentials are wrong or lack the scope: the
+		// caller's request is fine, the IAM just cannot be used by us now.
+		return apperr.Wrap(cause, apperr.Unavailable, "the IAM Service refused this service's credentials")
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return apperr.Wrap(cause, apperr.TooManyRequests, "the IAM Service is rate limiting")
+	default:
+		return apperr.Wrap(cause, apperr.Unavailable, "the IAM Service is unavailable")
+	}
+}
