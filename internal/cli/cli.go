@@ -1,0 +1,127 @@
+// Package cli implements the realguardio command line: parsing, the
+// subcommands and their exit codes. It reads the environment only through
+// the getenv function it is given, so tests run it without touching the
+// process environment.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/logging"
+	"github.com/realguardio/realguardio/internal/system"
+)
+
+// Exit codes of the command.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+const usage = `realguardio runs RealGuardIO, the alarm-system platform of the article
+"Authentication and authorization in a microservice architecture".
+
+Usage:
+  realguardio up [flags]              run the whole system in one process
+  realguardio serve <service> [flags] run one service (%s)
+  realguardio version                 print the version
+
+Run "realguardio up -h" for the settings; every flag --foo-bar can also be
+given as the environment variable REALGUARDIO_FOO_BAR.
+`
+
+// Main runs the command with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, strings.Join(system.ServiceNames(), ", "))
+		return ExitUsage
+	}
+	switch args[0] {
+	case "up":
+		return run(ctx, "up", "", args[1:], stdout, stderr, getenv)
+	case "serve":
+		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+			fmt.Fprintf(stderr, "realguardio serve: name the service to run, one of %s\n", strings.Join(system.ServiceNames(), ", "))
+			return ExitUsage
+		}
+		return run(ctx, "serve "+args[1], args[1], args[2:], stdout, stderr, getenv)
+	case "version":
+		fmt.Fprintln(stdout, version())
+		return ExitOK
+	case "-h", "--help", "help":
+		fmt.Fprintf(stdout, usage, strings.Join(system.ServiceNames(), ", "))
+		return ExitOK
+	default:
+		fmt.Fprintf(stderr, "realguardio: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, usage, strings.Join(system.ServiceNames(), ", "))
+		return ExitUsage
+	}
+}
+
+// run parses the system settings and runs either every service (only == "")
+// or one.
+func run(ctx context.Context, name, only string, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("realguardio "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	loader := config.NewLoader(fs, getenv)
+	var cfg system.Config
+	cfg.Bind(loader)
+	var logLevel, logFormat string
+	loader.String(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	loader.String(&logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	if err := loader.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "realguardio %s: unexpected argument %q\n", name, fs.Arg(0))
+		return ExitUsage
+	}
+	level, err := logging.ParseLevel(logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "realguardio %s: --log-level (REALGUARDIO_LOG_LEVEL): %v\n", name, err)
+		return ExitUsage
+	}
+	logger, err := logging.New(stderr, logging.Format(logFormat), level)
+	if err != nil {
+		fmt.Fprintf(stderr, "realguardio %s: --log-format (REALGUARDIO_LOG_FORMAT): %v\n", name, err)
+		return ExitUsage
+	}
+	if only != "" {
+		cfg.Only = only
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
+		return ExitUsage
+	}
+	if err := system.Run(ctx, cfg, logger, stdout); err != nil {
+		logger.Error("realguardio stopped with an error", "err", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "realguardio (unknown version)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value
+		}
+	}
+	return "realguardio " + v + " " + info.GoVersion
+}
