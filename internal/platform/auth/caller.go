@@ -92,3 +92,17 @@ func RequireRole(ctx context.Context, r string) (*Caller, error) {
 	}
 	return c, nil
 }
+
+// RequireScope returns the caller when its token was granted scope s, else
+// Forbidden with reason "insufficient_scope". Service-to-service endpoints
+// use it: a client-credentials token carries scopes, not roles.
+func RequireScope(ctx context.Context, s string) (*Caller, error) {
+	c, err := MustCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !c.HasScope(s) {
+		return nil, apperr.Denied("insufficient_scope", "the scope %s is required", s)
+	}
+	return c, nil
+}
