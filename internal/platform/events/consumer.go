@@ -1,0 +1,613 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Handler applies one event inside tx, the transaction in which the
+// consumer also records the event as applied, so the change and the record
+// commit together or not at all. A returned error rolls both back and the
+// event is retried, and eventually parked.
+type Handler func(ctx context.Context, tx *sqldb.Tx, ev Event) error
+
+// ConsumerConfig configures a Consumer.
+type ConsumerConfig struct {
+	// Name is the durable consumer name on every stream and the key of the
+	// consumer's bookkeeping rows; letters, digits, '-' and '_' only, unique
+	// per purpose (for example "securitysystem-replica").
+	Name string
+	// Streams are the streams to consume (StreamName(prefix, producer)),
+	// each through its own durable consumer, processed concurrently with
+	// each other but sequentially within a stream.
+	Streams []string
+	// FilterSubjects optionally limits the events: each stream gets those
+	// filters that fall inside its subjects. Empty means every event.
+	FilterSubjects []string
+	// DB is the consumer's own database, migrated with Migrations().
+	DB *sqldb.DB
+	// JS is the JetStream handle (from Connect).
+	JS jetstream.JetStream
+	// Handler applies an event.
+	Handler Handler
+	// Logger receives progress and failures; nil discards them.
+	Logger *slog.Logger
+	// MaxDeliver is how many times an event is tried before it is parked
+	// (5 when zero).
+	MaxDeliver int
+	// Backoff lists the waits before the 2nd, 3rd, ... attempt; the last
+	// entry repeats (1 s, 5 s, 30 s, 60 s when empty).
+	Backoff []time.Duration
+	// AckWait is how long JetStream waits for an acknowledgement before it
+	// redelivers (30 s when zero); a handler must finish well within it.
+	AckWait time.Duration
+	// AppliedRetention is how long the record of an applied event is kept
+	// (45 days when zero, longer than DefaultStreamMaxAge so that every event
+	// still in a stream is recognised as applied; negative keeps them
+	// forever).
+	AppliedRetention time.Duration
+	// ResetState, when set, is called by Reset inside the transaction that
+	// forgets the applied events, so the consumer's derived tables are
+	// emptied atomically with the bookkeeping before a rebuild.
+	ResetState func(ctx context.Context, tx *sqldb.Tx) error
+	// Registry, when set, receives the consumer's metrics: applied, failed
+	// and parked events, sequence anomalies, lag and pending per stream.
+	Registry prometheus.Registerer
+}
+
+var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Consumer applies the events of one or more streams to its database
+// exactly once in effect: JetStream delivers at least once, and the consumer
+// records each applied event id in the same transaction as the handler's
+// changes, skipping ids it has seen. Events of one stream are processed one
+// at a time in stream order (MaxAckPending 1), which keeps every aggregate's
+// events in order.
+type Consumer struct {
+	cfg     ConsumerConfig
+	log     *slog.Logger
+	metrics *consumerMetrics
+	running atomic.Bool
+
+	mu       sync.Mutex
+	progress map[string]*StreamProgress
+}
+
+// StreamProgress is how far a consumer got in one stream, for lag metrics
+// and readiness.
+type StreamProgress struct {
+	// Stream names the stream.
+	Stream string
+	// LastEventTime is the OccurredAt of the newest event applied (zero
+	// before the first).
+	LastEventTime time.Time
+	// LastAppliedAt is when that event was applied.
+	LastAppliedAt time.Time
+	// Pending is the number of events of the stream still to be applied, as
+	// last reported by JetStream (with a message or a periodic query).
+	Pending uint64
+	// Known tells whether Pending has been reported at all.
+	Known bool
+}
+
+// Lag is the replica's staleness: zero when nothing is pending, otherwise
+// the age of the newest applied event (or -1 before anything is known).
+func (p StreamProgress) Lag() time.Duration {
+	switch {
+	case !p.Known:
+		return -1
+	case p.Pending == 0:
+		return 0
+	case p.LastEventTime.IsZero():
+		return -1
+	default:
+		return time.Since(p.LastEventTime)
+	}
+}
+
+// NewConsumer validates cfg and returns a consumer; Run starts it.
+func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	var problems []string
+	if !consumerName.MatchString(cfg.Name) {
+		problems = append(problems, fmt.Sprintf("name %q must be letters, digits, '-' or '_'", cfg.Name))
+	}
+	if len(cfg.Streams) == 0 {
+		problems = append(problems, "at least one stream is required")
+	}
+	if cfg.DB == nil || cfg.JS == nil || cfg.Handler == nil {
+		problems = append(problems, "DB, JS and Handler are required")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("events consumer: %s", strings.Join(problems, "; "))
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 5
+	}
+	if len(cfg.Backoff) == 0 {
+		cfg.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute}
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.AppliedRetention == 0 {
+		cfg.AppliedRetention = 45 * 24 * time.Hour
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Consumer{
+		cfg:      cfg,
+		log:      logger.With("component", "events-consumer", "consumer", cfg.Name),
+		metrics:  newConsumerMetrics(cfg.Registry),
+		progress: map[string]*StreamProgress{},
+	}
+	for _, s := range cfg.Streams {
+		c.progress[s] = &StreamProgress{Stream: s}
+	}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(newConsumerCollector(c)); err != nil {
+			return nil, fmt.Errorf("events consumer %s: register metrics: %w", cfg.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// Name returns the consumer's durable name.
+func (c *Consumer) Name() string { return c.cfg.Name }
+
+// Run consumes every configured stream until ctx ends and then returns nil.
+// Lost connections, missing streams and database errors are logged and
+// retried with backoff; only a configuration error ends Run early.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("events consumer %s: already running", c.cfg.Name)
+	}
+	defer c.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c.cfg.Streams))
+	for _, stream := range c.cfg.Streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.runStream(ctx, stream); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.pruneLoop(ctx)
+	}()
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when every stream ended because ctx did
+}
+
+// errConfig marks errors retrying cannot fix.
+type errConfig struct{ error }
+
+func (c *Consumer) runStream(ctx context.Context, stream string) error {
+	backoff := time.Duration(0)
+	for {
+		progressed, err := c.consumeStream(ctx, stream)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var cfgErr errConfig
+		if errors.As(err, &cfgErr) {
+			c.log.Error("events consumer: configuration error", "stream", stream, "err", err)
+			return err
+		}
+		if progressed || backoff == 0 {
+			backoff = 250 * time.Millisecond
+		} else {
+			backoff = min(backoff*2, 15*time.Second)
+		}
+		c.log.Warn("events consumer: stream interrupted; retrying", "stream", stream, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// consumeStream creates (or updates) the durable consumer on stream and
+// processes its messages one at a time until an error or ctx ends.
+func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed bool, err error) {
+	filters, err := c.filtersFor(ctx, stream)
+	if err != nil {
+		return false, err
+	}
+	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:        c.cfg.Name,
+		Description:    "RealGuardIO events consumer " + c.cfg.Name,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.cfg.AckWait,
+		MaxDeliver:     -1, // parking is ours: the server must never drop a message
+		MaxAckPending:  1,  // strictly one at a time: per-aggregate order even across retries
+		FilterSubjects: filters,
+	})
+	if err != nil {
+		return false, fmt.Errorf("create consumer on %s: %w", stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	if err != nil {
+		return false, fmt.Errorf("consume %s: %w", stream, err)
+	}
+	defer it.Stop()
+
+	infoDone := make(chan struct{})
+	infoCtx, stopInfo := context.WithCancel(ctx)
+	go func() {
+		defer close(infoDone)
+		c.pollPending(infoCtx, stream, cons)
+	}()
+	defer func() { stopInfo(); <-infoDone }()
+
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return progressed, fmt.Errorf("next message of %s: %w", stream, err)
+		}
+		c.handle(ctx, stream, msg)
+		progressed = true
+	}
+}
+
+// pollPending refreshes the pending count while no message arrives, so an
+// idle, caught-up consumer reports lag 0 and a stuck one is visible.
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := cons.Info(ictx)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			p := c.progress[stream]
+			p.Pending = info.NumPending + uint64(info.NumAckPending)
+			p.Known = true
+			c.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Consumer) filtersFor(ctx context.Context, stream string) ([]string, error) {
+	if len(c.cfg.FilterSubjects) == 0 {
+		return nil, nil
+	}
+	s, err := c.cfg.JS.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	var out []string
+	for _, f := range c.cfg.FilterSubjects {
+		for _, subj := range s.CachedInfo().Config.Subjects {
+			if subjectWithin(f, subj) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errConfig{fmt.Errorf("none of the filter subjects %v falls inside stream %s", c.cfg.FilterSubjects, stream)}
+	}
+	return out, nil
+}
+
+// subjectWithin reports whether every subject matching filter also matches
+// pattern (NATS wildcards '*' and '>').
+func subjectWithin(filter, pattern string) bool {
+	ft, pt := strings.Split(filter, "."), strings.Split(pattern, ".")
+	for i, p := range pt {
+		if p == ">" {
+			return len(ft) > i
+		}
+		if i >= len(ft) {
+			return false
+		}
+		switch {
+		case p == "*":
+			if ft[i] == ">" {
+				return false
+			}
+		case ft[i] != p:
+			return false
+		}
+	}
+	return len(ft) == len(pt)
+}
+
+// handle applies one message and settles it: ack after commit, a delayed
+// redelivery after a failure, or parking (and ack) after MaxDeliver
+// attempts. A message is acknowledged only once its outcome is durable.
+func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		c.log.Error("events consumer: message without metadata", "stream", stream, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	c.mu.Lock()
+	c.progress[stream].Pending = md.NumPending + 1
+	c.progress[stream].Known = true
+	c.mu.Unlock()
+
+	var ev Event
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" {
+		if err == nil {
+			err = errors.New("event has no id")
+		}
+		id := fmt.Sprintf("%s:%d", stream, md.Sequence.Stream)
+		c.park(ctx, stream, msg, id, msg.Data(), fmt.Errorf("undecodable event: %w", err), md.NumDelivered)
+		return
+	}
+	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, nil)
+	if err == nil {
+		c.settled(stream, ev, res, md)
+		if err := msg.Ack(); err != nil {
+			// The event is recorded as applied, so a redelivery is skipped.
+			c.log.Warn("events consumer: ack failed", "stream", stream, "event_id", ev.ID, "err", err)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		_ = msg.Nak() // shutting down: let the next run take it at once
+		return
+	}
+	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
+	attempts := md.NumDelivered
+	if attempts >= uint64(c.cfg.MaxDeliver) {
+		c.park(ctx, stream, msg, ev.ID, msg.Data(), err, attempts)
+		return
+	}
+	delay := c.cfg.Backoff[min(int(attempts)-1, len(c.cfg.Backoff)-1)]
+	c.log.Warn("events consumer: handler failed; will retry", "stream", stream, "event_id", ev.ID, "type", ev.Type,
+		"attempt", attempts, "max_deliver", c.cfg.MaxDeliver, "retry_in", delay, "err", err)
+	if err := msg.NakWithDelay(delay); err != nil {
+		c.log.Warn("events consumer: nak failed; redelivered after the ack wait", "event_id", ev.ID, "err", err)
+	}
+}
+
+func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstream.MsgMetadata) {
+	now := time.Now()
+	c.mu.Lock()
+	p := c.progress[stream]
+	p.Pending = md.NumPending
+	p.Known = true
+	if ev.OccurredAt.After(p.LastEventTime) {
+		p.LastEventTime = ev.OccurredAt
+	}
+	p.LastAppliedAt = now
+	c.mu.Unlock()
+	if res.duplicate {
+		c.log.Debug("events consumer: event already applied; skipped", "event_id", ev.ID)
+		return
+	}
+	c.metrics.applied.WithLabelValues(c.cfg.Name, stream).Inc()
+	if res.anomaly != "" {
+		c.metrics.anomalies.WithLabelValues(c.cfg.Name, stream).Inc()
+		c.log.Warn("events consumer: "+res.anomaly, "stream", stream, "event_id", ev.ID, "type", ev.Type,
+			"aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID, "sequence", ev.Sequence, "previous_sequence", res.previous)
+	}
+}
+
+// park records a failing event in the parked table and acknowledges it, so
+// the stream moves on but the event is never dropped silently. If the
+// record cannot be written the message is redelivered later instead.
+func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, id string, data []byte, cause error, attempts uint64) {
+	_, err := c.cfg.DB.ExecContext(ctx, `INSERT INTO event_parked (consumer, event_id, event, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (consumer, event_id) DO UPDATE SET event = excluded.event, error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at`,
+		c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now()))
+	if err != nil {
+		c.log.Error("events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
+		_ = msg.NakWithDelay(c.cfg.Backoff[len(c.cfg.Backoff)-1])
+		return
+	}
+	c.metrics.parked.WithLabelValues(c.cfg.Name, stream).Inc()
+	c.log.Error("events consumer: event parked after repeated failures; see ListParked and Replay", "stream", stream,
+		"event_id", id, "attempts", attempts, "err", cause)
+	if err := msg.Ack(); err != nil {
+		c.log.Warn("events consumer: ack of parked event failed", "event_id", id, "err", err)
+	}
+}
+
+type applyResult struct {
+	duplicate bool
+	anomaly   string
+	previous  int64
+}
+
+// apply runs h for ev in one transaction with the bookkeeping: skip if the
+// consumer applied ev already, check the aggregate sequence, record the
+// event and the progress. extra, when set, runs in the same transaction.
+func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, extra func(tx *sqldb.Tx) error) (applyResult, error) {
+	var res applyResult
+	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+		res = applyResult{}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM event_applied WHERE consumer = ? AND event_id = ?`, consumer, ev.ID).Scan(&one)
+		switch {
+		case err == nil:
+			res.duplicate = true
+			if extra != nil {
+				return extra(tx)
+			}
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("read applied events: %w", err)
+		}
+		var last int64
+		err = tx.QueryRowContext(ctx, `SELECT last_sequence FROM event_consumer_progress WHERE consumer = ? AND aggregate_type = ? AND aggregate_id = ?`,
+			consumer, ev.AggregateType, ev.AggregateID).Scan(&last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if ev.Sequence != 1 {
+				res.anomaly = "first event seen of the aggregate is not its first (earlier events expired from the stream, were filtered, or are parked)"
+			}
+		case err != nil:
+			return fmt.Errorf("read consumer progress: %w", err)
+		case ev.Sequence <= last:
+			res.anomaly = "event older than one already applied (out of order, or a replayed parked event)"
+		case ev.Sequence != last+1:
+			res.anomaly = "gap in the aggregate's sequence (events missing, filtered or parked)"
+		}
+		res.previous = last
+		if err := h(ctx, tx, ev); err != nil {
+			return err
+		}
+		now := sqldb.Micros(time.Now())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_applied (consumer, event_id, aggregate_type, aggregate_id, sequence, applied_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			consumer, ev.ID, ev.AggregateType, ev.AggregateID, ev.Sequence, now); err != nil {
+			return fmt.Errorf("record applied event: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_consumer_progress (consumer, aggregate_type, aggregate_id, last_sequence, last_event_id, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE SET
+				last_sequence = CASE WHEN excluded.last_sequence > event_consumer_progress.last_sequence THEN excluded.last_sequence ELSE event_consumer_progress.last_sequence END,
+				last_event_id = CASE WHEN excluded.last_sequence > event_consumer_progress.last_sequence THEN excluded.last_event_id ELSE event_consumer_progress.last_event_id END,
+				updated_at = excluded.updated_at`,
+			consumer, ev.AggregateType, ev.AggregateID, ev.Sequence, ev.ID, now); err != nil {
+			return fmt.Errorf("record consumer progress: %w", err)
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// pruneLoop deletes applied-event records older than AppliedRetention once
+// an hour, keeping the table bounded.
+func (c *Consumer) pruneLoop(ctx context.Context) {
+	if c.cfg.AppliedRetention < 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		cutoff := sqldb.Micros(time.Now().Add(-c.cfg.AppliedRetention))
+		if _, err := c.cfg.DB.ExecContext(ctx, `DELETE FROM event_applied WHERE consumer = ? AND applied_at < ?`, c.cfg.Name, cutoff); err != nil && ctx.Err() == nil {
+			c.log.Warn("events consumer: prune applied events", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Progress returns the consumer's progress per stream, in configuration
+// order.
+func (c *Consumer) Progress() []StreamProgress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]StreamProgress, 0, len(c.cfg.Streams))
+	for _, s := range c.cfg.Streams {
+		out = append(out, *c.progress[s])
+	}
+	return out
+}
+
+// LastApplied returns the OccurredAt of the newest event applied from any
+// stream and when it was applied (zero times before the first), the basis of
+// a service's replica-lag metric.
+func (c *Consumer) LastApplied() (eventTime, appliedAt time.Time) {
+	for _, p := range c.Progress() {
+		if p.LastEventTime.After(eventTime) {
+			eventTime, appliedAt = p.LastEventTime, p.LastAppliedAt
+		}
+	}
+	return eventTime, appliedAt
+}
+
+// Lag returns the largest lag over the consumer's streams (see
+// StreamProgress.Lag); -1 means not known yet, for example before the
+// first contact with JetStream.
+func (c *Consumer) Lag() time.Duration {
+	lag := time.Duration(0)
+	for _, p := range c.Progress() {
+		l := p.Lag()
+		if l < 0 {
+			return -1
+		}
+		lag = max(lag, l)
+	}
+	return lag
+}
+
+// Reset prepares a rebuild: it deletes the durable consumer from every
+// stream and, in one transaction, the consumer's applied, progress and
+// parked rows together with whatever ResetState clears. The next Run then
+// replays every stream from its start. The consumer must not be running.
+//
+// The durable consumers go first: if Reset stops half-way, either nothing
+// was forgotten (the old records skip every replayed event) or everything
+// was, so the state never mixes.
+func (c *Consumer) Reset(ctx context.Context) error {
+	if c.running.Load() {
+		return fmt.Errorf("events consumer %s: stop it before Reset", c.cfg.Name)
+	}
+	for _, s := range c.cfg.Streams {
+		err := c.cfg.JS.DeleteConsumer(ctx, s, c.cfg.Name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("events consumer %s: delete durable consumer on %s: %w", c.cfg.Name, s, err)
+		}
+	}
+	err := c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		for _, table := range []string{"event_applied", "event_consumer_progress", "event_parked"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE consumer = ?`, c.cfg.Name); err != nil {
+				return fmt.Errorf("clear %s: %w", table, err)
+			}
+		}
+		if c.cfg.ResetState != nil {
+			return c.cfg.ResetState(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("events consumer %s: reset: %w", c.cfg.Name, err)
+	}
+	c.mu.Lock()
+	for _, s := range c.cfg.Streams {
+		c.progress[s] = &StreamProgress{Stream: s}
+	}
+	c.mu.Unlock()
+	c.log.Info("events consumer: reset; the next run replays every stream from the start")
+	return nil
+}
+
+// Replay re-runs the consumer's handler for a parked event (see the
+// package function Replay).
+func (c *Consumer) Replay(ctx context.Context, eventID string) error {
+	return Replay(ctx, c.cfg.DB, c.cfg.Name, eventID, c.cfg.Handler)
+}

@@ -1,0 +1,87 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// ParkedEvent is an event a consumer gave up on after MaxDeliver failed
+// attempts. It stays until an operator replays it, because dropping it
+// would leave the consumer's state silently wrong.
+type ParkedEvent struct {
+	// Consumer is the consumer's name.
+	Consumer string
+	// EventID is the event's id ("stream:sequence" for an undecodable one).
+	EventID string
+	// Event is the message as received, normally the Event JSON.
+	Event json.RawMessage
+	// Error is the last handler error.
+	Error string
+	// Attempts is how many times the event was tried.
+	Attempts int64
+	// ParkedAt is when it was parked (UTC).
+	ParkedAt time.Time
+}
+
+// ListParked returns the events consumer parked, oldest first, for
+// operators.
+func ListParked(ctx context.Context, db *sqldb.DB, consumer string) ([]ParkedEvent, error) {
+	rows, err := db.QueryContext(ctx, `SELECT event_id, event, error, attempts, parked_at FROM event_parked WHERE consumer = ? ORDER BY parked_at, event_id`, consumer)
+	if err != nil {
+		return nil, fmt.Errorf("list parked events: %w", err)
+	}
+	defer rows.Close()
+	var out []ParkedEvent
+	for rows.Next() {
+		p := ParkedEvent{Consumer: consumer}
+		var body string
+		var at int64
+		if err := rows.Scan(&p.EventID, &body, &p.Error, &p.Attempts, &at); err != nil {
+			return nil, fmt.Errorf("list parked events: %w", err)
+		}
+		p.Event = json.RawMessage(body)
+		p.ParkedAt = sqldb.FromMicros(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ErrNotParked is returned by Replay when the consumer has no parked event
+// with the given id.
+var ErrNotParked = errors.New("no such parked event")
+
+// Replay re-runs h, the consumer's handler, for the parked event eventID,
+// with the same bookkeeping as normal delivery, and removes the event from
+// the parked table in the same transaction when it succeeds. On failure the
+// event stays parked with the new error and one more attempt counted.
+func Replay(ctx context.Context, db *sqldb.DB, consumer, eventID string, h Handler) error {
+	var body string
+	err := db.QueryRowContext(ctx, `SELECT event FROM event_parked WHERE consumer = ? AND event_id = ?`, consumer, eventID).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("replay %s for %s: %w", eventID, consumer, ErrNotParked)
+	}
+	if err != nil {
+		return fmt.Errorf("replay %s for %s: %w", eventID, consumer, err)
+	}
+	var ev Event
+	if err := json.Unmarshal([]byte(body), &ev); err != nil || ev.ID == "" {
+		return fmt.Errorf("replay %s for %s: the parked message is not an event; delete it by hand once understood", eventID, consumer)
+	}
+	_, err = apply(ctx, db, consumer, h, ev, func(tx *sqldb.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM event_parked WHERE consumer = ? AND event_id = ?`, consumer, eventID)
+		return err
+	})
+	if err != nil {
+		if _, uerr := db.ExecContext(ctx, `UPDATE event_parked SET error = ?, attempts = attempts + 1 WHERE consumer = ? AND event_id = ?`, err.Error(), consumer, eventID); uerr != nil {
+			return fmt.Errorf("replay %s for %s: %w (and recording the failure: %v)", eventID, consumer, err, uerr)
+		}
+		return fmt.Errorf("replay %s for %s: %w", eventID, consumer, err)
+	}
+	return nil
+}

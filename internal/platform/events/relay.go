@@ -1,0 +1,396 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Relay publishes the rows of an outbox to NATS JetStream, in outbox order,
+// after their transactions committed. It is woken by the outbox's commit
+// hook and also polls, so rows written by other processes sharing the
+// database are published too.
+//
+// Sent rows are marked with their send time and deleted after the sent
+// retention (WithSentRetention, 24 hours by default), which keeps a recent
+// history for diagnosis without letting the table grow.
+//
+// Several relays on one database coordinate through a lease row: only the
+// holder publishes, the others stand by and take over when the lease
+// expires. Even when two publish at once (a holder stalled past its lease)
+// the event id is the JetStream message id and consumers record applied ids,
+// so a duplicate is harmless.
+type Relay struct {
+	db     *sqldb.DB
+	js     jetstream.JetStream
+	outbox *Outbox
+	log    *slog.Logger
+	cfg    relayConfig
+	holder string
+
+	leaseUntil  time.Time
+	lastRenew   time.Time
+	lastCleanup time.Time
+	metrics     *relayMetrics
+}
+
+type relayConfig struct {
+	prefix         string
+	poll           time.Duration
+	batch          int
+	retention      time.Duration
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	publishTimeout time.Duration
+	leaseTTL       time.Duration
+	registerer     prometheus.Registerer
+}
+
+// RelayOption adjusts a Relay.
+type RelayOption func(*relayConfig)
+
+// WithSubjectPrefix replaces DefaultPrefix in the subjects the relay
+// publishes on; tests use it to isolate their streams.
+func WithSubjectPrefix(prefix string) RelayOption {
+	return func(c *relayConfig) { c.prefix = prefixOr(prefix) }
+}
+
+// WithPollInterval sets how often the relay looks for rows it was not woken
+// for (written by another process); the default is one second.
+func WithPollInterval(d time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if d > 0 {
+			c.poll = d
+		}
+	}
+}
+
+// WithBatchSize sets how many rows the relay reads per query (default 100).
+func WithBatchSize(n int) RelayOption {
+	return func(c *relayConfig) {
+		if n > 0 {
+			c.batch = n
+		}
+	}
+}
+
+// WithSentRetention sets how long sent rows are kept before deletion
+// (default 24 hours); zero deletes each row as soon as it is published.
+func WithSentRetention(d time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if d >= 0 {
+			c.retention = d
+		}
+	}
+}
+
+// WithBackoff sets the first and the largest wait after a failed publish
+// (defaults 100 ms and 10 s); the wait doubles in between.
+func WithBackoff(min, max time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if min > 0 {
+			c.minBackoff = min
+		}
+		if max >= c.minBackoff {
+			c.maxBackoff = max
+		}
+	}
+}
+
+// WithPublishTimeout bounds the wait for one JetStream acknowledgement
+// (default 5 s); a timeout counts as a failure and the row is retried.
+func WithPublishTimeout(d time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if d > 0 {
+			c.publishTimeout = d
+		}
+	}
+}
+
+// WithLease sets the time-to-live of the relay lease (default 15 s); zero
+// disables the lease, for a database that only ever has one relay.
+func WithLease(ttl time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if ttl >= 0 {
+			c.leaseTTL = ttl
+		}
+	}
+}
+
+// WithRelayMetrics registers the relay's counters (published events,
+// publish failures) with reg; without it the relay keeps no metrics.
+func WithRelayMetrics(reg prometheus.Registerer) RelayOption {
+	return func(c *relayConfig) { c.registerer = reg }
+}
+
+// NewRelay returns a relay publishing the rows of o, stored in db, to js.
+// Run starts it.
+func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logger, opts ...RelayOption) *Relay {
+	cfg := relayConfig{
+		prefix:         DefaultPrefix,
+		poll:           time.Second,
+		batch:          100,
+		retention:      24 * time.Hour,
+		minBackoff:     100 * time.Millisecond,
+		maxBackoff:     10 * time.Second,
+		publishTimeout: 5 * time.Second,
+		leaseTTL:       15 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{
+		db:      db,
+		js:      js,
+		outbox:  o,
+		log:     logger.With("component", "outbox-relay", "producer", o.producer),
+		cfg:     cfg,
+		holder:  uuid.NewString(),
+		metrics: newRelayMetrics(cfg.registerer, o.producer),
+	}
+}
+
+// Run publishes until ctx ends and then returns nil. Failures (NATS down,
+// database errors) are logged and retried with a capped exponential
+// backoff, so writes keep succeeding meanwhile and the outbox drains when
+// NATS is back.
+func (r *Relay) Run(ctx context.Context) error {
+	poll := time.NewTicker(r.cfg.poll)
+	defer poll.Stop()
+	defer r.releaseLease()
+	backoff := time.Duration(0)
+	for {
+		err := r.cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if backoff == 0 {
+				backoff = r.cfg.minBackoff
+			} else {
+				backoff = min(backoff*2, r.cfg.maxBackoff)
+			}
+			r.log.Warn("outbox relay: publishing failed; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		if backoff > 0 {
+			r.log.Info("outbox relay: publishing again")
+			backoff = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.outbox.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// cycle publishes everything unsent if this relay holds the lease.
+func (r *Relay) cycle(ctx context.Context) error {
+	held, err := r.lease(ctx)
+	if err != nil {
+		return fmt.Errorf("relay lease: %w", err)
+	}
+	if !held {
+		return nil
+	}
+	for {
+		n, err := r.publishBatch(ctx)
+		if err != nil {
+			return err
+		}
+		if n < r.cfg.batch {
+			break
+		}
+		if _, err := r.lease(ctx); err != nil {
+			return fmt.Errorf("relay lease: %w", err)
+		}
+	}
+	if r.cfg.retention > 0 && time.Since(r.lastCleanup) > time.Minute {
+		cutoff := sqldb.Micros(time.Now().Add(-r.cfg.retention))
+		if _, err := r.db.ExecContext(ctx, `DELETE FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, cutoff); err != nil {
+			return fmt.Errorf("delete old sent outbox rows: %w", err)
+		}
+		r.lastCleanup = time.Now()
+	}
+	return nil
+}
+
+type outboxRow struct {
+	pos int64
+	ev  Event
+}
+
+// publishBatch publishes up to one batch of unsent rows in outbox order,
+// waiting for each acknowledgement, then marks the published ones sent.
+// Publishing stops at the first failure so a later event of an aggregate
+// is never stored before an earlier one.
+func (r *Relay) publishBatch(ctx context.Context) (int, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT pos, id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, producer, payload
+		FROM event_outbox WHERE sent_at IS NULL ORDER BY pos LIMIT ?`, r.cfg.batch)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	var batch []outboxRow
+	for rows.Next() {
+		var row outboxRow
+		var at int64
+		var payload string
+		if err := rows.Scan(&row.pos, &row.ev.ID, &row.ev.Type, &row.ev.AggregateType, &row.ev.AggregateID, &row.ev.Sequence, &at, &row.ev.Producer, &payload); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read outbox: %w", err)
+		}
+		row.ev.OccurredAt = sqldb.FromMicros(at)
+		row.ev.Payload = json.RawMessage(payload)
+		batch = append(batch, row)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	rows.Close()
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	sent := make([]int64, 0, len(batch))
+	var pubErr error
+	for _, row := range batch {
+		data, err := json.Marshal(row.ev)
+		if err != nil {
+			pubErr = fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.publishTimeout)
+		ack, err := r.js.Publish(pctx, Subject(r.cfg.prefix, row.ev.Type), data, jetstream.WithMsgID(row.ev.ID))
+		cancel()
+		if err != nil {
+			r.metrics.failed()
+			pubErr = fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
+			break
+		}
+		if ack.Duplicate {
+			r.log.Debug("outbox relay: event was already stored", "event_id", row.ev.ID)
+		}
+		r.metrics.published()
+		sent = append(sent, row.pos)
+	}
+	if len(sent) > 0 {
+		// Marking uses a fresh context: the events are in the stream, and
+		// failing to record that would only cause harmless republishing.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := r.markSent(mctx, sent)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+	}
+	if pubErr != nil {
+		return 0, pubErr
+	}
+	return len(batch), nil
+}
+
+func (r *Relay) markSent(ctx context.Context, positions []int64) error {
+	args := make([]any, 0, len(positions)+1)
+	var q string
+	if r.cfg.retention == 0 {
+		q = `DELETE FROM event_outbox WHERE pos IN (`
+	} else {
+		q = `UPDATE event_outbox SET sent_at = ? WHERE pos IN (`
+		args = append(args, sqldb.Micros(time.Now()))
+	}
+	q += strings.TrimSuffix(strings.Repeat("?,", len(positions)), ",") + ")"
+	for _, p := range positions {
+		args = append(args, p)
+	}
+	if _, err := r.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("mark outbox rows sent: %w", err)
+	}
+	return nil
+}
+
+const leaseName = "outbox"
+
+// lease acquires or renews the relay lease; it writes only when a third
+// of the lease has passed, to keep the idle cost to a write every few
+// seconds.
+func (r *Relay) lease(ctx context.Context) (bool, error) {
+	if r.cfg.leaseTTL == 0 {
+		return true, nil
+	}
+	now := time.Now()
+	if now.Before(r.leaseUntil) && now.Sub(r.lastRenew) < r.cfg.leaseTTL/3 {
+		return true, nil
+	}
+	until := now.Add(r.cfg.leaseTTL)
+	res, err := r.db.ExecContext(ctx, `UPDATE event_relay_lease SET holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at < ?)`,
+		r.holder, sqldb.Micros(until), leaseName, r.holder, sqldb.Micros(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
+		res, err = r.db.ExecContext(ctx, `INSERT INTO event_relay_lease (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			leaseName, r.holder, sqldb.Micros(until))
+		if err != nil {
+			return false, err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return false, err
+		}
+	}
+	if n == 0 {
+		if !r.leaseUntil.IsZero() {
+			r.log.Info("outbox relay: another instance holds the lease; standing by")
+		}
+		r.leaseUntil = time.Time{}
+		return false, nil
+	}
+	if r.leaseUntil.IsZero() {
+		r.log.Debug("outbox relay: lease acquired")
+	}
+	r.leaseUntil, r.lastRenew = until, now
+	return true, nil
+}
+
+// releaseLease lets a standby relay take over at once after a clean stop.
+func (r *Relay) releaseLease() {
+	if r.cfg.leaseTTL == 0 || r.leaseUntil.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.db.ExecContext(ctx, `UPDATE event_relay_lease SET expires_at = 0 WHERE name = ? AND holder = ?`, leaseName, r.holder); err != nil {
+		r.log.Warn("outbox relay: release lease", "err", err)
+	}
+	r.leaseUntil = time.Time{}
+}
+
+// Unsent returns the number of outbox rows not yet published, for
+// readiness checks and operators.
+func (r *Relay) Unsent(ctx context.Context) (int64, error) {
+	var n int64
+	err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_outbox WHERE sent_at IS NULL`).Scan(&n)
+	return n, err
+}
