@@ -114,29 +114,24 @@ func (w *World) mutate(rng *rand.Rand, kind ChangeKind) (Change, bool) {
 	c := Change{Kind: kind}
 	switch kind {
 	case ChangeOrgRoles:
-		e := &w.Employees[rng.Intn(len(w.Employees))]
-		roles := randomRoles(rng, policy.OrganizationRoles(e.OrgKind), 3)
-		e.Roles = slices.Clone(roles)
-		c.OrgKind, c.OrgID, c.UserID, c.Roles = e.OrgKind, e.OrgID, e.UserID, roles
+		e := w.Employees[rng.Intn(len(w.Employees))]
+		c.OrgKind, c.OrgID, c.UserID = e.OrgKind, e.OrgID, e.UserID
+		c.Roles = randomRoles(rng, policy.OrganizationRoles(e.OrgKind), 3)
 	case ChangeSchedule:
-		e := &w.Employees[rng.Intn(len(w.Employees))]
-		if rng.Intn(3) == 0 {
-			e.Schedule = nil
-		} else {
+		e := w.Employees[rng.Intn(len(w.Employees))]
+		c.OrgKind, c.OrgID, c.UserID = e.OrgKind, e.OrgID, e.UserID
+		if rng.Intn(3) != 0 {
 			s := RandomSchedule(rng)
-			e.Schedule = &s
+			c.Schedule = &s
 		}
-		c.OrgKind, c.OrgID, c.UserID, c.Schedule = e.OrgKind, e.OrgID, e.UserID, cloneSchedule(e.Schedule)
 	case ChangeEmployeeLocationRoles:
 		l := w.Locations[rng.Intn(len(w.Locations))]
 		staff := w.customerEmployees(l.CustomerID)
 		if len(staff) == 0 {
 			return c, false
 		}
-		u := staff[rng.Intn(len(staff))]
-		roles := randomRoles(rng, policy.SecuritySystemRoles, 2)
-		w.setEmployeeLocationRoles(l.ID, u, roles)
-		c.CustomerID, c.LocationID, c.UserID, c.Roles = l.CustomerID, l.ID, u, roles
+		c.CustomerID, c.LocationID, c.UserID = l.CustomerID, l.ID, staff[rng.Intn(len(staff))]
+		c.Roles = randomRoles(rng, policy.SecuritySystemRoles, 2)
 	case ChangeTeamLocationRoles:
 		l := w.Locations[rng.Intn(len(w.Locations))]
 		var teams []string
@@ -148,19 +143,16 @@ func (w *World) mutate(rng *rand.Rand, kind ChangeKind) (Change, bool) {
 		if len(teams) == 0 {
 			return c, false
 		}
-		t := teams[rng.Intn(len(teams))]
-		roles := randomRoles(rng, policy.SecuritySystemRoles, 2)
-		w.setTeamLocationRoles(l.ID, t, roles)
-		c.CustomerID, c.LocationID, c.TeamID, c.Roles = l.CustomerID, l.ID, t, roles
+		c.CustomerID, c.LocationID, c.TeamID = l.CustomerID, l.ID, teams[rng.Intn(len(teams))]
+		c.Roles = randomRoles(rng, policy.SecuritySystemRoles, 2)
 	case ChangeLocationDealer:
-		l := &w.Locations[rng.Intn(len(w.Locations))]
-		l.DealerID = ""
+		l := w.Locations[rng.Intn(len(w.Locations))]
+		c.CustomerID, c.LocationID = l.CustomerID, l.ID
 		if rng.Intn(4) != 0 {
-			l.DealerID = w.Dealers[rng.Intn(len(w.Dealers))].ID
+			c.DealerID = w.Dealers[rng.Intn(len(w.Dealers))].ID
 		}
-		c.CustomerID, c.LocationID, c.DealerID = l.CustomerID, l.ID, l.DealerID
 	case ChangeTeamMemberAdded, ChangeTeamMemberRemoved:
-		t := &w.Teams[rng.Intn(len(w.Teams))]
+		t := w.Teams[rng.Intn(len(w.Teams))]
 		var candidates []string
 		for _, u := range w.customerEmployees(t.CustomerID) {
 			if slices.Contains(t.Members, u) == (kind == ChangeTeamMemberRemoved) {
@@ -170,25 +162,84 @@ func (w *World) mutate(rng *rand.Rand, kind ChangeKind) (Change, bool) {
 		if len(candidates) == 0 {
 			return c, false
 		}
-		u := candidates[rng.Intn(len(candidates))]
-		if kind == ChangeTeamMemberAdded {
-			t.Members = append(t.Members, u)
-			slices.Sort(t.Members)
-		} else {
-			t.Members = slices.DeleteFunc(t.Members, func(m string) bool { return m == u })
-		}
-		c.CustomerID, c.TeamID, c.UserID = t.CustomerID, t.ID, u
+		c.CustomerID, c.TeamID, c.UserID = t.CustomerID, t.ID, candidates[rng.Intn(len(candidates))]
 	case ChangeDealerProvider:
-		d := &w.Dealers[rng.Intn(len(w.Dealers))]
-		d.MonitoringProviderID = ""
+		c.DealerID = w.Dealers[rng.Intn(len(w.Dealers))].ID
 		if rng.Intn(4) != 0 {
-			d.MonitoringProviderID = w.MonitoringProviders[rng.Intn(len(w.MonitoringProviders))].ID
+			c.MonitoringProviderID = w.MonitoringProviders[rng.Intn(len(w.MonitoringProviders))].ID
 		}
-		c.DealerID, c.MonitoringProviderID = d.ID, d.MonitoringProviderID
 	default:
 		return c, false
 	}
+	if err := w.Apply(c); err != nil {
+		panic(fmt.Sprintf("policytest: generated change does not apply: %v", err))
+	}
 	return c, true
+}
+
+// Apply applies a change to the world, as the owning service would: it is
+// how Mutate changes the world, and how a test replays a hand-written
+// change (AUTHZ.md's "removing charlie from t1"). It refuses a change that
+// names unknown entities or breaks an invariant the services enforce
+// (team members and location role holders are the customer's employees).
+func (w *World) Apply(c Change) error {
+	isStaff := func(customerID, userID string) bool {
+		e, ok := w.Employee(userID)
+		return ok && e.OrgKind == policy.OrgCustomer && e.OrgID == customerID
+	}
+	switch c.Kind {
+	case ChangeOrgRoles, ChangeSchedule:
+		i, ok := w.employee[c.UserID]
+		if !ok || w.Employees[i].OrgID != c.OrgID || w.Employees[i].OrgKind != c.OrgKind {
+			return fmt.Errorf("%v: no such employee", c)
+		}
+		if c.Kind == ChangeOrgRoles {
+			w.Employees[i].Roles = append([]string{}, c.Roles...)
+		} else {
+			w.Employees[i].Schedule = cloneSchedule(c.Schedule)
+		}
+	case ChangeEmployeeLocationRoles:
+		l, ok := w.Location(c.LocationID)
+		if !ok || l.CustomerID != c.CustomerID || !isStaff(c.CustomerID, c.UserID) {
+			return fmt.Errorf("%v: unknown location or not the customer's employee", c)
+		}
+		w.setEmployeeLocationRoles(c.LocationID, c.UserID, c.Roles)
+	case ChangeTeamLocationRoles:
+		l, ok := w.Location(c.LocationID)
+		ti, tok := w.team[c.TeamID]
+		if !ok || !tok || l.CustomerID != c.CustomerID || w.Teams[ti].CustomerID != c.CustomerID {
+			return fmt.Errorf("%v: unknown location or team of the customer", c)
+		}
+		w.setTeamLocationRoles(c.LocationID, c.TeamID, c.Roles)
+	case ChangeLocationDealer:
+		i, ok := w.location[c.LocationID]
+		_, dok := w.dealer[c.DealerID]
+		if !ok || w.Locations[i].CustomerID != c.CustomerID || (c.DealerID != "" && !dok) {
+			return fmt.Errorf("%v: unknown location or dealer", c)
+		}
+		w.Locations[i].DealerID = c.DealerID
+	case ChangeTeamMemberAdded, ChangeTeamMemberRemoved:
+		i, ok := w.team[c.TeamID]
+		if !ok || w.Teams[i].CustomerID != c.CustomerID || !isStaff(c.CustomerID, c.UserID) {
+			return fmt.Errorf("%v: unknown team or not the customer's employee", c)
+		}
+		t := &w.Teams[i]
+		t.Members = slices.DeleteFunc(t.Members, func(m string) bool { return m == c.UserID })
+		if c.Kind == ChangeTeamMemberAdded {
+			t.Members = append(t.Members, c.UserID)
+			slices.Sort(t.Members)
+		}
+	case ChangeDealerProvider:
+		i, ok := w.dealer[c.DealerID]
+		if !ok || (c.MonitoringProviderID != "" && !slices.ContainsFunc(w.MonitoringProviders,
+			func(p MonitoringProvider) bool { return p.ID == c.MonitoringProviderID })) {
+			return fmt.Errorf("%v: unknown dealer or provider", c)
+		}
+		w.Dealers[i].MonitoringProviderID = c.MonitoringProviderID
+	default:
+		return fmt.Errorf("unknown change kind %q", c.Kind)
+	}
+	return nil
 }
 
 // customerEmployees returns the user ids of a customer's employees.
