@@ -1,0 +1,250 @@
+package app
+
+import (
+	"context"
+	"slices"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// LocationView is a location with everything an administrator manages at
+// it: its dealer and the roles of employees and teams there.
+type LocationView struct {
+	Location
+	EmployeeRoles []RoleGrant
+	TeamRoles     []RoleGrant
+}
+
+// TeamView is a team with its members' employee ids.
+type TeamView struct {
+	Team
+	Members []string
+}
+
+// EmployeeGrants are what this package adds to an employee's details: its
+// direct location roles and the teams it is a member of.
+type EmployeeGrants struct {
+	LocationRoles map[string][]string
+	Teams         []Team
+}
+
+// Locations lists the locations of customerID with their grants.
+func (s *Service) Locations(ctx context.Context, caller *auth.Caller, customerID string) ([]LocationView, error) {
+	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+		return nil, err
+	}
+	locs, err := s.Repo.Locations(ctx, s.DB, customerID)
+	if err != nil {
+		return nil, err
+	}
+	emp, err := s.Repo.EmployeeRolesByLocation(ctx, s.DB, customerID)
+	if err != nil {
+		return nil, err
+	}
+	team, err := s.Repo.TeamRolesByLocation(ctx, s.DB, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LocationView, 0, len(locs))
+	for _, l := range locs {
+		out = append(out, LocationView{Location: l, EmployeeRoles: nonNil(emp[l.ID]), TeamRoles: nonNil(team[l.ID])})
+	}
+	return out, nil
+}
+
+// Location returns one location of customerID with its grants.
+func (s *Service) Location(ctx context.Context, caller *auth.Caller, customerID, locationID string) (LocationView, error) {
+	all, err := s.Locations(ctx, caller, customerID)
+	if err != nil {
+		return LocationView{}, err
+	}
+	for _, l := range all {
+		if l.ID == locationID {
+			return l, nil
+		}
+	}
+	return LocationView{}, apperr.New(apperr.NotFound, "location %s not found", locationID)
+}
+
+// Teams lists the teams of customerID with their members.
+func (s *Service) Teams(ctx context.Context, caller *auth.Caller, customerID string) ([]TeamView, error) {
+	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+		return nil, err
+	}
+	teams, err := s.Repo.Teams(ctx, s.DB, customerID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.Repo.TeamMembers(ctx, s.DB, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TeamView, 0, len(teams))
+	for _, t := range teams {
+		m := members[t.ID]
+		if m == nil {
+			m = []string{}
+		}
+		out = append(out, TeamView{Team: t, Members: m})
+	}
+	return out, nil
+}
+
+// Team returns one team of customerID with its members.
+func (s *Service) Team(ctx context.Context, caller *auth.Caller, customerID, teamID string) (TeamView, error) {
+	all, err := s.Teams(ctx, caller, customerID)
+	if err != nil {
+		return TeamView{}, err
+	}
+	for _, t := range all {
+		if t.ID == teamID {
+			return t, nil
+		}
+	}
+	return TeamView{}, apperr.New(apperr.NotFound, "team %s not found", teamID)
+}
+
+// EmployeeGrants returns the direct location roles and teams of
+// employeeID. The caller's right to see the employee is checked by whoever
+// serves the employee itself (the organization kit); this only adds to it.
+func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (EmployeeGrants, error) {
+	direct, err := s.Repo.DirectLocationRoles(ctx, s.DB, employeeID)
+	if err != nil {
+		return EmployeeGrants{}, err
+	}
+	teams, err := s.Repo.TeamsOfEmployee(ctx, s.DB, employeeID)
+	if err != nil {
+		return EmployeeGrants{}, err
+	}
+	if teams == nil {
+		teams = []Team{}
+	}
+	return EmployeeGrants{LocationRoles: direct, Teams: teams}, nil
+}
+
+// SubjectLocationRoles returns the location roles of userID merged from
+// direct grants and team grants, for the subject facts of the fetch
+// strategy. A user who is no active customer employee holds none.
+func (s *Service) SubjectLocationRoles(ctx context.Context, q sqldb.Querier, userID string) (map[string][]string, error) {
+	e, err := s.Org.EmployeeByUser(ctx, q, userID)
+	if apperr.Is(err, apperr.NotFound) {
+		return map[string][]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !e.Active {
+		return map[string][]string{}, nil
+	}
+	return s.Repo.EffectiveLocationRoles(ctx, q, e.ID)
+}
+
+// LocationFacts returns the resource facts of one location; NotFound when
+// unknown.
+func (s *Service) LocationFacts(ctx context.Context, locationID string) (LocationFacts, error) {
+	facts, err := s.Repo.LocationFacts(ctx, s.DB, []string{locationID})
+	if err != nil {
+		return LocationFacts{}, err
+	}
+	if len(facts) == 0 {
+		return LocationFacts{}, apperr.New(apperr.NotFound, "location %s not found", locationID)
+	}
+	return facts[0], nil
+}
+
+// MaxBatch bounds the ids of one batch facts request; a page of security
+// systems is far smaller, and the bound keeps one request's query cheap.
+const MaxBatch = 1000
+
+// LocationFactsBatch returns the facts of the known locations among ids;
+// unknown ids are left out (docs/fetch-api.md).
+func (s *Service) LocationFactsBatch(ctx context.Context, ids []string) ([]LocationFacts, error) {
+	if ids == nil {
+		return nil, apperr.InvalidField("locationIds", "is required")
+	}
+	if len(ids) > MaxBatch {
+		return nil, apperr.InvalidField("locationIds", "must hold at most %d ids", MaxBatch)
+	}
+	clean := make([]string, 0, len(ids))
+	for i, id := range ids {
+		v, err := ValidateID("locationIds", id)
+		if err != nil {
+			return nil, apperr.InvalidField("locationIds", "[%d] must be a UUID", i)
+		}
+		if !slices.Contains(clean, v) {
+			clean = append(clean, v)
+		}
+	}
+	if len(clean) == 0 {
+		return []LocationFacts{}, nil
+	}
+	return s.Repo.LocationFacts(ctx, s.DB, clean)
+}
+
+// Profile returns the caller's own profile. Only a customer employee has
+// one; its names default to those the employee was created with until the
+// employee changes them.
+func (s *Service) Profile(ctx context.Context, caller *auth.Caller) (Profile, error) {
+	if _, err := auth.RequireRole(ctx, auth.RoleCustomerEmployee); err != nil {
+		return Profile{}, err
+	}
+	e, err := s.profileOwner(ctx, s.DB, caller)
+	if err != nil {
+		return Profile{}, err
+	}
+	p, ok, err := s.Repo.Profile(ctx, s.DB, caller.Subject)
+	if err != nil {
+		return Profile{}, err
+	}
+	if !ok {
+		p = Profile{UserID: caller.Subject, FirstName: e.FirstName, LastName: e.LastName}
+	}
+	return p, nil
+}
+
+// UpdateProfile replaces the caller's own profile.
+func (s *Service) UpdateProfile(ctx context.Context, caller *auth.Caller, p Profile) (Profile, error) {
+	if _, err := auth.RequireRole(ctx, auth.RoleCustomerEmployee); err != nil {
+		return Profile{}, err
+	}
+	var err error
+	if p.FirstName, err = ValidateName("firstName", p.FirstName); err != nil {
+		return Profile{}, err
+	}
+	if p.LastName, err = ValidateName("lastName", p.LastName); err != nil {
+		return Profile{}, err
+	}
+	if p.PhoneNumber, err = ValidatePhoneNumber(p.PhoneNumber); err != nil {
+		return Profile{}, err
+	}
+	p.UserID = caller.Subject
+	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := s.profileOwner(ctx, tx, caller); err != nil {
+			return err
+		}
+		return s.Repo.PutProfile(ctx, tx, p)
+	})
+	if err != nil {
+		return Profile{}, err
+	}
+	return p, nil
+}
+
+// profileOwner returns the employee whose user is the caller. The profile
+// is found by sub alone, so no request can name another user's profile.
+func (s *Service) profileOwner(ctx context.Context, q sqldb.Querier, caller *auth.Caller) (Employee, error) {
+	e, err := s.Org.EmployeeByUser(ctx, q, caller.Subject)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && !e.Active) {
+		return Employee{}, apperr.New(apperr.NotFound, "you have no customer employee profile")
+	}
+	return e, err
+}
+
+func nonNil(g []RoleGrant) []RoleGrant {
+	if g == nil {
+		return []RoleGrant{}
+	}
+	return g
+}

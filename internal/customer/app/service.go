@@ -1,0 +1,348 @@
+package app
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Service implements the Customer Service's own use cases. Every change
+// runs in one transaction that checks the caller, checks every referenced
+// entity belongs to the customer, writes the change and appends its event,
+// so a refused request changes nothing and an accepted one is always
+// published.
+type Service struct {
+	DB     *sqldb.DB
+	Repo   Repo
+	Org    Org
+	Outbox Outbox
+}
+
+// change runs fn in a transaction after checking that caller administers
+// customerID. The check comes first so that a caller without the right
+// learns nothing about the existence of the entities named in the request.
+func (s *Service) change(ctx context.Context, caller *auth.Caller, customerID string, fn func(tx *sqldb.Tx) error) error {
+	return s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.Org.RequireAdministrator(ctx, tx, caller, customerID); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// RequireReader checks that caller may read customerID's locations and
+// teams: the platform administrator, who sees every customer, or an
+// administrator of the customer. Plain employees do not need these lists:
+// what they may do is shown to them by the Security System Service.
+func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+	if caller.HasRole(auth.RoleAdmin) {
+		return nil
+	}
+	return s.Org.RequireAdministrator(ctx, q, caller, customerID)
+}
+
+func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID, eventType string, payload any) error {
+	if err := s.Outbox.Append(ctx, tx, AggregateType, customerID, eventType, payload); err != nil {
+		return apperr.Wrap(err, apperr.Internal, "could not record the %s event", eventType)
+	}
+	return nil
+}
+
+// location returns locationID when it belongs to customerID, else NotFound:
+// another customer's location is indistinguishable from an unknown one.
+func (s *Service) location(ctx context.Context, q sqldb.Querier, customerID, locationID string) (Location, error) {
+	l, err := s.Repo.Location(ctx, q, locationID)
+	if err != nil {
+		return Location{}, err
+	}
+	if l.CustomerID != customerID {
+		return Location{}, apperr.New(apperr.NotFound, "location %s not found", locationID)
+	}
+	return l, nil
+}
+
+// team returns teamID when it belongs to customerID, else NotFound.
+func (s *Service) team(ctx context.Context, q sqldb.Querier, customerID, teamID string) (Team, error) {
+	t, err := s.Repo.Team(ctx, q, teamID)
+	if err != nil {
+		return Team{}, err
+	}
+	if t.CustomerID != customerID {
+		return Team{}, apperr.New(apperr.NotFound, "team %s not found", teamID)
+	}
+	return t, nil
+}
+
+// employee returns employeeID when it is an active employee of customerID.
+// A pending or removed employee cannot be granted anything: its grants
+// would silently become live if the account were ever activated again.
+func (s *Service) employee(ctx context.Context, q sqldb.Querier, customerID, employeeID string) (Employee, error) {
+	e, err := s.Org.Employee(ctx, q, customerID, employeeID)
+	if err != nil {
+		return Employee{}, err
+	}
+	if e.CustomerID != customerID {
+		return Employee{}, apperr.New(apperr.NotFound, "employee %s not found", employeeID)
+	}
+	if !e.Active {
+		return Employee{}, apperr.New(apperr.Conflict, "employee %s is not active", employeeID)
+	}
+	return e, nil
+}
+
+// checkDealer validates a dealer id from a request body and checks the
+// dealer is known from the Dealer Service's events. An unknown dealer is
+// the client's mistake (422), not a missing resource of this customer.
+func (s *Service) checkDealer(ctx context.Context, q sqldb.Querier, dealerID string) (string, error) {
+	id, err := ValidateID("dealerId", dealerID)
+	if err != nil {
+		return "", err
+	}
+	ok, err := s.Repo.DealerExists(ctx, q, id)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", apperr.InvalidField("dealerId", "no dealer %s is known", id)
+	}
+	return id, nil
+}
+
+// CreateLocation creates a location of customerID, optionally serviced by
+// dealerID ("" for none).
+func (s *Service) CreateLocation(ctx context.Context, caller *auth.Caller, customerID, name, dealerID string) (Location, error) {
+	name, err := ValidateName("name", name)
+	if err != nil {
+		return Location{}, err
+	}
+	l := Location{ID: uuid.NewString(), CustomerID: customerID, Name: name}
+	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if dealerID != "" {
+			if l.DealerID, err = s.checkDealer(ctx, tx, dealerID); err != nil {
+				return err
+			}
+		}
+		if err := s.Repo.InsertLocation(ctx, tx, l); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventLocationCreated, LocationCreated{
+			CustomerID: customerID, LocationID: l.ID, Name: l.Name, DealerID: nullable(l.DealerID),
+		})
+	})
+	if err != nil {
+		return Location{}, err
+	}
+	return l, nil
+}
+
+// SetLocationDealer makes dealerID service the location ("" clears it).
+// Setting the dealer the location already has changes nothing and emits
+// nothing: the event reports a change.
+func (s *Service) SetLocationDealer(ctx context.Context, caller *auth.Caller, customerID, locationID, dealerID string) (Location, error) {
+	var l Location
+	err := s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		var err error
+		if l, err = s.location(ctx, tx, customerID, locationID); err != nil {
+			return err
+		}
+		if dealerID != "" {
+			if dealerID, err = s.checkDealer(ctx, tx, dealerID); err != nil {
+				return err
+			}
+		}
+		if l.DealerID == dealerID {
+			return nil
+		}
+		previous := l.DealerID
+		l.DealerID = dealerID
+		if err := s.Repo.SetLocationDealer(ctx, tx, locationID, dealerID); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventLocationDealerChanged, LocationDealerChanged{
+			CustomerID: customerID, LocationID: locationID, DealerID: nullable(dealerID), PreviousDealerID: nullable(previous),
+		})
+	})
+	return l, err
+}
+
+// SetEmployeeLocationRoles replaces the roles employeeID holds at
+// locationID; an empty set revokes them all. The event is emitted even when
+// the set is unchanged: it carries the whole value, so repeating it is
+// harmless, and a client that retries gets the same outcome.
+func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *auth.Caller, customerID, locationID, employeeID string, roles []string) ([]string, error) {
+	roles, err := ValidateLocationRoles(roles)
+	if err != nil {
+		return nil, err
+	}
+	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if _, err := s.location(ctx, tx, customerID, locationID); err != nil {
+			return err
+		}
+		e, err := s.Org.Employee(ctx, tx, customerID, employeeID)
+		if err != nil {
+			return err
+		}
+		if e.CustomerID != customerID {
+			return apperr.New(apperr.NotFound, "employee %s not found", employeeID)
+		}
+		// Revoking is allowed for any employee of the customer, so that
+		// grants of a deactivated employee can always be cleaned up.
+		if len(roles) > 0 && !e.Active {
+			return apperr.New(apperr.Conflict, "employee %s is not active", employeeID)
+		}
+		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, customerID, locationID, employeeID, roles); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
+			CustomerID: customerID, LocationID: locationID, EmployeeID: employeeID, UserID: e.UserID, Roles: roles,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return roles, nil
+}
+
+// CreateTeam creates a team of customerID.
+func (s *Service) CreateTeam(ctx context.Context, caller *auth.Caller, customerID, name string) (Team, error) {
+	name, err := ValidateName("name", name)
+	if err != nil {
+		return Team{}, err
+	}
+	t := Team{ID: uuid.NewString(), CustomerID: customerID, Name: name}
+	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if err := s.Repo.InsertTeam(ctx, tx, t); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventTeamCreated, TeamCreated{CustomerID: customerID, TeamID: t.ID, Name: t.Name})
+	})
+	if err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// AddTeamMember makes employeeID a member of teamID. Adding a member again
+// succeeds without a second event.
+func (s *Service) AddTeamMember(ctx context.Context, caller *auth.Caller, customerID, teamID, employeeID string) error {
+	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
+			return err
+		}
+		e, err := s.employee(ctx, tx, customerID, employeeID)
+		if err != nil {
+			return err
+		}
+		added, err := s.Repo.AddMember(ctx, tx, customerID, teamID, employeeID)
+		if err != nil || !added {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventTeamMemberAdded, TeamMemberChanged{
+			CustomerID: customerID, TeamID: teamID, EmployeeID: employeeID, UserID: e.UserID,
+		})
+	})
+}
+
+// RemoveTeamMember removes employeeID from teamID. Removing a non-member
+// succeeds without an event, so DELETE is idempotent.
+func (s *Service) RemoveTeamMember(ctx context.Context, caller *auth.Caller, customerID, teamID, employeeID string) error {
+	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
+			return err
+		}
+		e, err := s.Org.Employee(ctx, tx, customerID, employeeID)
+		if err != nil {
+			return err
+		}
+		if e.CustomerID != customerID {
+			return apperr.New(apperr.NotFound, "employee %s not found", employeeID)
+		}
+		removed, err := s.Repo.RemoveMember(ctx, tx, teamID, employeeID)
+		if err != nil || !removed {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventTeamMemberRemoved, TeamMemberChanged{
+			CustomerID: customerID, TeamID: teamID, EmployeeID: employeeID, UserID: e.UserID,
+		})
+	})
+}
+
+// SetTeamLocationRoles replaces the roles teamID holds at locationID; an
+// empty set revokes them all.
+func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *auth.Caller, customerID, locationID, teamID string, roles []string) ([]string, error) {
+	roles, err := ValidateLocationRoles(roles)
+	if err != nil {
+		return nil, err
+	}
+	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if _, err := s.location(ctx, tx, customerID, locationID); err != nil {
+			return err
+		}
+		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
+			return err
+		}
+		if err := s.Repo.SetTeamLocationRoles(ctx, tx, customerID, locationID, teamID, roles); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, customerID, EventLocationTeamRolesSet, LocationTeamRolesSet{
+			CustomerID: customerID, LocationID: locationID, TeamID: teamID, Roles: roles,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return roles, nil
+}
+
+// RevokeEmployee removes every location role and team membership of an
+// employee who leaves the customer, emitting one event per revocation, in
+// the transaction tx of the removal itself so that no grant of a removed
+// employee ever outlives it.
+func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) error {
+	direct, err := s.Repo.DirectLocationRoles(ctx, tx, e.ID)
+	if err != nil {
+		return err
+	}
+	for _, locationID := range slices.Sorted(maps.Keys(direct)) {
+		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, e.CustomerID, locationID, e.ID, nil); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, e.CustomerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
+			CustomerID: e.CustomerID, LocationID: locationID, EmployeeID: e.ID, UserID: e.UserID, Roles: []string{},
+		}); err != nil {
+			return err
+		}
+	}
+	teams, err := s.Repo.TeamsOfEmployee(ctx, tx, e.ID)
+	if err != nil {
+		return err
+	}
+	for _, t := range teams {
+		if _, err := s.Repo.RemoveMember(ctx, tx, t.ID, e.ID); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, e.CustomerID, EventTeamMemberRemoved, TeamMemberChanged{
+			CustomerID: e.CustomerID, TeamID: t.ID, EmployeeID: e.ID, UserID: e.UserID,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyDealerCreated records a dealer announced by the Dealer Service. It
+// runs in the consumer's transaction, which also records the event as
+// applied, and is idempotent besides.
+func (s *Service) ApplyDealerCreated(ctx context.Context, tx *sqldb.Tx, p DealerCreated) error {
+	id, err := ValidateID("dealerId", p.DealerID)
+	if err != nil {
+		return err
+	}
+	return s.Repo.UpsertDealer(ctx, tx, id, p.Name)
+}

@@ -1,0 +1,424 @@
+// Package store is the SQL repository of the Customer Service's own data:
+// locations, the dealer replica, teams and members, location roles and
+// profiles. Like the organization kit's repository it is stateless and runs
+// every statement on the querier it is given, so the use cases combine its
+// writes with the kit's checks and the outbox in one transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/customer/app"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations returns the Customer Service's own schema (set "customer"),
+// applied after events.Migrations() and orgkit.Migrations().
+func Migrations() sqldb.Migrations {
+	return sqldb.Migrations{Set: "customer", FS: migrationFS, Dir: "migrations"}
+}
+
+// Store implements app.Repo on SQLite and PostgreSQL. The zero value is
+// ready to use; Now may be set to control recorded instants in tests.
+type Store struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ app.Repo = Store{}
+
+func (s Store) now() int64 {
+	if s.Now != nil {
+		return sqldb.Micros(s.Now())
+	}
+	return sqldb.Micros(time.Now())
+}
+
+func internal(err error, what string) error {
+	return apperr.Wrap(err, apperr.Internal, "%s", what)
+}
+
+// InsertLocation stores a new location.
+func (s Store) InsertLocation(ctx context.Context, q sqldb.Querier, l app.Location) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_locations (id, customer_id, name, dealer_id, created_at) VALUES (?, ?, ?, ?, ?)`,
+		l.ID, l.CustomerID, l.Name, nullString(l.DealerID), s.now())
+	if err != nil {
+		return internal(err, "insert location")
+	}
+	return nil
+}
+
+// Location returns location id; apperr.NotFound when unknown.
+func (Store) Location(ctx context.Context, q sqldb.Querier, id string) (app.Location, error) {
+	var l app.Location
+	var dealer sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT id, customer_id, name, dealer_id FROM customer_locations WHERE id = ?`, id).Scan(&l.ID, &l.CustomerID, &l.Name, &dealer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return app.Location{}, apperr.New(apperr.NotFound, "location %s not found", id)
+	}
+	if err != nil {
+		return app.Location{}, internal(err, "read location")
+	}
+	l.DealerID = dealer.String
+	return l, nil
+}
+
+// SetLocationDealer sets (or with "" clears) the dealer of a location.
+func (Store) SetLocationDealer(ctx context.Context, q sqldb.Querier, locationID, dealerID string) error {
+	if _, err := q.ExecContext(ctx, `UPDATE customer_locations SET dealer_id = ? WHERE id = ?`, nullString(dealerID), locationID); err != nil {
+		return internal(err, "update location dealer")
+	}
+	return nil
+}
+
+// Locations lists the locations of customerID by name.
+func (Store) Locations(ctx context.Context, q sqldb.Querier, customerID string) ([]app.Location, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, name, dealer_id FROM customer_locations WHERE customer_id = ? ORDER BY name, id`, customerID)
+	if err != nil {
+		return nil, internal(err, "list locations")
+	}
+	defer rows.Close()
+	out := []app.Location{}
+	for rows.Next() {
+		var l app.Location
+		var dealer sql.NullString
+		if err := rows.Scan(&l.ID, &l.CustomerID, &l.Name, &dealer); err != nil {
+			return nil, internal(err, "list locations")
+		}
+		l.DealerID = dealer.String
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, "list locations")
+	}
+	return out, nil
+}
+
+// LocationFacts returns the facts of the known locations among ids, in the
+// order of ids. One query with an IN list answers a whole page of security
+// systems, which is the point of the batch endpoint.
+func (Store) LocationFacts(ctx context.Context, q sqldb.Querier, ids []string) ([]app.LocationFacts, error) {
+	if len(ids) == 0 {
+		return []app.LocationFacts{}, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	query := `SELECT id, customer_id, dealer_id FROM customer_locations WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, internal(err, "read location facts")
+	}
+	defer rows.Close()
+	byID := map[string]app.LocationFacts{}
+	for rows.Next() {
+		var f app.LocationFacts
+		var dealer sql.NullString
+		if err := rows.Scan(&f.LocationID, &f.CustomerID, &dealer); err != nil {
+			return nil, internal(err, "read location facts")
+		}
+		f.DealerID = dealer.String
+		byID[f.LocationID] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, "read location facts")
+	}
+	out := make([]app.LocationFacts, 0, len(byID))
+	for _, id := range ids {
+		if f, ok := byID[id]; ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// DealerExists reports whether dealer id is in the replica.
+func (Store) DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_dealers WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, internal(err, "read dealer")
+	}
+	return n > 0, nil
+}
+
+// UpsertDealer records dealer id, keeping the latest name.
+func (s Store) UpsertDealer(ctx context.Context, q sqldb.Querier, id, name string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_dealers (id, name, recorded_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, id, name, s.now())
+	if err != nil {
+		return internal(err, "record dealer")
+	}
+	return nil
+}
+
+// InsertTeam stores a new team.
+func (s Store) InsertTeam(ctx context.Context, q sqldb.Querier, t app.Team) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_teams (id, customer_id, name, created_at) VALUES (?, ?, ?, ?)`, t.ID, t.CustomerID, t.Name, s.now())
+	if err != nil {
+		return internal(err, "insert team")
+	}
+	return nil
+}
+
+// Team returns team id; apperr.NotFound when unknown.
+func (Store) Team(ctx context.Context, q sqldb.Querier, id string) (app.Team, error) {
+	var t app.Team
+	err := q.QueryRowContext(ctx, `SELECT id, customer_id, name FROM customer_teams WHERE id = ?`, id).Scan(&t.ID, &t.CustomerID, &t.Name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return app.Team{}, apperr.New(apperr.NotFound, "team %s not found", id)
+	}
+	if err != nil {
+		return app.Team{}, internal(err, "read team")
+	}
+	return t, nil
+}
+
+func scanTeams(rows *sql.Rows, what string) ([]app.Team, error) {
+	defer rows.Close()
+	out := []app.Team{}
+	for rows.Next() {
+		var t app.Team
+		if err := rows.Scan(&t.ID, &t.CustomerID, &t.Name); err != nil {
+			return nil, internal(err, what)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, what)
+	}
+	return out, nil
+}
+
+// Teams lists the teams of customerID by name.
+func (Store) Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]app.Team, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, name FROM customer_teams WHERE customer_id = ? ORDER BY name, id`, customerID)
+	if err != nil {
+		return nil, internal(err, "list teams")
+	}
+	return scanTeams(rows, "list teams")
+}
+
+// AddMember adds employeeID to teamID and reports whether it was new.
+// Counting first keeps the statement portable (no dialect-specific
+// "insert or ignore") and is safe inside the caller's transaction.
+func (Store) AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID string) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_team_members WHERE team_id = ? AND employee_id = ?`, teamID, employeeID).Scan(&n); err != nil {
+		return false, internal(err, "read team member")
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO customer_team_members (team_id, employee_id, customer_id) VALUES (?, ?, ?)`, teamID, employeeID, customerID); err != nil {
+		return false, internal(err, "add team member")
+	}
+	return true, nil
+}
+
+// RemoveMember removes employeeID from teamID and reports whether it was a
+// member.
+func (Store) RemoveMember(ctx context.Context, q sqldb.Querier, teamID, employeeID string) (bool, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM customer_team_members WHERE team_id = ? AND employee_id = ?`, teamID, employeeID)
+	if err != nil {
+		return false, internal(err, "remove team member")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, internal(err, "remove team member")
+	}
+	return n > 0, nil
+}
+
+// TeamMembers maps each team of customerID that has members to their
+// employee ids, sorted.
+func (Store) TeamMembers(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT team_id, employee_id FROM customer_team_members WHERE customer_id = ? ORDER BY team_id, employee_id`, customerID)
+	if err != nil {
+		return nil, internal(err, "list team members")
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var team, emp string
+		if err := rows.Scan(&team, &emp); err != nil {
+			return nil, internal(err, "list team members")
+		}
+		out[team] = append(out[team], emp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, "list team members")
+	}
+	return out, nil
+}
+
+// TeamsOfEmployee lists the teams employeeID is a member of, by name.
+func (Store) TeamsOfEmployee(ctx context.Context, q sqldb.Querier, employeeID string) ([]app.Team, error) {
+	rows, err := q.QueryContext(ctx, `SELECT t.id, t.customer_id, t.name FROM customer_teams t
+		JOIN customer_team_members m ON m.team_id = t.id WHERE m.employee_id = ? ORDER BY t.name, t.id`, employeeID)
+	if err != nil {
+		return nil, internal(err, "list teams of employee")
+	}
+	return scanTeams(rows, "list teams of employee")
+}
+
+// SetEmployeeLocationRoles replaces the roles employeeID holds at
+// locationID.
+func (Store) SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID string, roles []string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM customer_location_employee_roles WHERE location_id = ? AND employee_id = ?`, locationID, employeeID); err != nil {
+		return internal(err, "replace location roles")
+	}
+	for _, r := range roles {
+		if _, err := q.ExecContext(ctx, `INSERT INTO customer_location_employee_roles (location_id, employee_id, role, customer_id) VALUES (?, ?, ?, ?)`,
+			locationID, employeeID, r, customerID); err != nil {
+			return internal(err, "replace location roles")
+		}
+	}
+	return nil
+}
+
+// SetTeamLocationRoles replaces the roles teamID holds at locationID.
+func (Store) SetTeamLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, teamID string, roles []string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM customer_location_team_roles WHERE location_id = ? AND team_id = ?`, locationID, teamID); err != nil {
+		return internal(err, "replace team location roles")
+	}
+	for _, r := range roles {
+		if _, err := q.ExecContext(ctx, `INSERT INTO customer_location_team_roles (location_id, team_id, role, customer_id) VALUES (?, ?, ?, ?)`,
+			locationID, teamID, r, customerID); err != nil {
+			return internal(err, "replace team location roles")
+		}
+	}
+	return nil
+}
+
+// grantsByLocation groups (location, holder, role) rows, already ordered by
+// location, holder and role, into grants per location.
+func grantsByLocation(rows *sql.Rows, what string) (map[string][]app.RoleGrant, error) {
+	defer rows.Close()
+	out := map[string][]app.RoleGrant{}
+	for rows.Next() {
+		var loc, holder, role string
+		if err := rows.Scan(&loc, &holder, &role); err != nil {
+			return nil, internal(err, what)
+		}
+		gs := out[loc]
+		if n := len(gs); n > 0 && gs[n-1].HolderID == holder {
+			gs[n-1].Roles = append(gs[n-1].Roles, role)
+		} else {
+			gs = append(gs, app.RoleGrant{HolderID: holder, Roles: []string{role}})
+		}
+		out[loc] = gs
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, what)
+	}
+	return out, nil
+}
+
+// EmployeeRolesByLocation maps each location of customerID to the direct
+// grants of employees there.
+func (Store) EmployeeRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]app.RoleGrant, error) {
+	rows, err := q.QueryContext(ctx, `SELECT location_id, employee_id, role FROM customer_location_employee_roles
+		WHERE customer_id = ? ORDER BY location_id, employee_id, role`, customerID)
+	if err != nil {
+		return nil, internal(err, "list location roles")
+	}
+	return grantsByLocation(rows, "list location roles")
+}
+
+// TeamRolesByLocation maps each location of customerID to the grants of
+// teams there.
+func (Store) TeamRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]app.RoleGrant, error) {
+	rows, err := q.QueryContext(ctx, `SELECT location_id, team_id, role FROM customer_location_team_roles
+		WHERE customer_id = ? ORDER BY location_id, team_id, role`, customerID)
+	if err != nil {
+		return nil, internal(err, "list team location roles")
+	}
+	return grantsByLocation(rows, "list team location roles")
+}
+
+func rolesByLocation(rows *sql.Rows, what string) (map[string][]string, error) {
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var loc, role string
+		if err := rows.Scan(&loc, &role); err != nil {
+			return nil, internal(err, what)
+		}
+		if !slices.Contains(out[loc], role) {
+			out[loc] = append(out[loc], role)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, what)
+	}
+	for _, roles := range out {
+		slices.Sort(roles)
+	}
+	return out, nil
+}
+
+// DirectLocationRoles maps location id to the roles employeeID holds there
+// directly.
+func (Store) DirectLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT location_id, role FROM customer_location_employee_roles WHERE employee_id = ? ORDER BY location_id, role`, employeeID)
+	if err != nil {
+		return nil, internal(err, "read location roles")
+	}
+	return rolesByLocation(rows, "read location roles")
+}
+
+// EffectiveLocationRoles maps location id to the roles employeeID holds
+// there directly or through a team: the merge AUTHZ.md's rule evaluates.
+func (Store) EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT location_id, role FROM customer_location_employee_roles WHERE employee_id = ?
+		UNION
+		SELECT r.location_id, r.role FROM customer_location_team_roles r
+		JOIN customer_team_members m ON m.team_id = r.team_id WHERE m.employee_id = ?`, employeeID, employeeID)
+	if err != nil {
+		return nil, internal(err, "read effective location roles")
+	}
+	return rolesByLocation(rows, "read effective location roles")
+}
+
+// Profile returns the stored profile of userID and whether there is one.
+func (Store) Profile(ctx context.Context, q sqldb.Querier, userID string) (app.Profile, bool, error) {
+	p := app.Profile{UserID: userID}
+	err := q.QueryRowContext(ctx, `SELECT first_name, last_name, phone_number FROM customer_profiles WHERE user_id = ?`, userID).Scan(&p.FirstName, &p.LastName, &p.PhoneNumber)
+	if errors.Is(err, sql.ErrNoRows) {
+		return app.Profile{}, false, nil
+	}
+	if err != nil {
+		return app.Profile{}, false, internal(err, "read profile")
+	}
+	return p, true, nil
+}
+
+// PutProfile stores p, replacing the profile of p.UserID.
+func (s Store) PutProfile(ctx context.Context, q sqldb.Querier, p app.Profile) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_profiles (user_id, first_name, last_name, phone_number, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
+		phone_number = excluded.phone_number, updated_at = excluded.updated_at`,
+		p.UserID, p.FirstName, p.LastName, p.PhoneNumber, s.now())
+	if err != nil {
+		return internal(err, "store profile")
+	}
+	return nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
