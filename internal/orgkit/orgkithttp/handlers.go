@@ -1,0 +1,323 @@
+// Package orgkithttp is the HTTP adapter of package orgkit: the routes every
+// organization service serves for its organizations, employees, roles,
+// schedules and subject facts, under the kind's path prefix and parameter
+// names (API.md). Each handler does the same steps: read the caller, decode,
+// call the use case, write the answer or the error.
+package orgkithttp
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+// Options customizes the handlers for one service.
+type Options struct {
+	// OrganizationView, when set, turns an organization into the JSON of
+	// GET {prefix}/{id}, so a service can add the data it owns beside the
+	// kit's (the dealer adds its monitoring provider). The default is the
+	// organization itself, {"id","name"}.
+	OrganizationView func(ctx context.Context, o orgkit.Organization) (any, error)
+}
+
+// Handlers serves the kit's routes for one kind.
+type Handlers struct {
+	svc  *orgkit.Service
+	kind orgkit.Kind
+	opts Options
+}
+
+// New returns the handlers of svc.
+func New(svc *orgkit.Service, opts Options) *Handlers {
+	return &Handlers{svc: svc, kind: svc.Kind(), opts: opts}
+}
+
+// Register adds the organization and employee routes to mux. Every route
+// expects the auth middleware in front of it.
+func (h *Handlers) Register(mux *http.ServeMux) {
+	p := h.kind.PathPrefix
+	org := p + "/{" + h.kind.PathParam + "}"
+	emp := org + "/employees/{employeeId}"
+	mux.HandleFunc("POST "+p, h.createOrganization)
+	mux.HandleFunc("GET "+p, h.listOrganizations)
+	mux.HandleFunc("GET "+org, h.getOrganization)
+	mux.HandleFunc("POST "+org+"/employees", h.createEmployee)
+	mux.HandleFunc("GET "+org+"/employees", h.listEmployees)
+	mux.HandleFunc("GET "+emp, h.getEmployee)
+	mux.HandleFunc("DELETE "+emp, h.removeEmployee)
+	mux.HandleFunc("PUT "+emp+"/roles", h.setRoles)
+	mux.HandleFunc("PUT "+emp+"/schedule", h.setSchedule)
+	mux.HandleFunc("DELETE "+emp+"/schedule", h.clearSchedule)
+}
+
+// RegisterSubjectFacts adds GET /authz/subjects/{userId}. It is separate
+// from Register because the customer service answers it with location
+// roles the kit does not know.
+func (h *Handlers) RegisterSubjectFacts(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authz/subjects/{userId}", h.subjectFacts)
+}
+
+// OrgID returns the organization id of the request's path, parsed as a
+// UUID and in canonical lower-case form.
+func (h *Handlers) OrgID(r *http.Request) (string, error) {
+	id, err := httpx.PathUUID(r, h.kind.PathParam)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+func pathID(r *http.Request, name string) (string, error) {
+	id, err := httpx.PathUUID(r, name)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// orgAndEmployee reads the caller and both path ids.
+func (h *Handlers) orgAndEmployee(r *http.Request) (*auth.Caller, string, string, error) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		return nil, "", "", err
+	}
+	orgID, err := h.OrgID(r)
+	if err != nil {
+		return nil, "", "", err
+	}
+	empID, err := pathID(r, "employeeId")
+	if err != nil {
+		return nil, "", "", err
+	}
+	return caller, orgID, empID, nil
+}
+
+type createOrganizationRequest struct {
+	Name          string              `json:"name"`
+	Administrator *orgkit.NewEmployee `json:"administrator"`
+}
+
+func (h *Handlers) createOrganization(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	// The role is checked before the body is read so that the RBAC answer
+	// does not depend on what an unauthorized caller sent.
+	if !caller.HasRole(h.kind.CreatorRole) {
+		httpx.WriteError(w, r, apperr.Denied(policy.ReasonNoRole, "the application role %s is required", h.kind.CreatorRole))
+		return
+	}
+	var req createOrganizationRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if req.Administrator == nil {
+		httpx.WriteError(w, r, apperr.InvalidField("administrator", "is required"))
+		return
+	}
+	out, err := h.svc.CreateOrganization(r.Context(), caller, req.Name, *req.Administrator)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.kind.PathPrefix+"/"+out.ID)
+	httpx.WriteJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handlers) view(ctx context.Context, o orgkit.Organization) (any, error) {
+	if h.opts.OrganizationView == nil {
+		return o, nil
+	}
+	return h.opts.OrganizationView(ctx, o)
+}
+
+func (h *Handlers) listOrganizations(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	orgs, err := h.svc.ListOrganizations(r.Context(), caller)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{h.kind.CollectionKey: orgs})
+}
+
+func (h *Handlers) getOrganization(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	orgID, err := h.OrgID(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	o, err := h.svc.GetOrganization(r.Context(), caller, orgID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	v, err := h.view(r.Context(), o)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (h *Handlers) createEmployee(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	orgID, err := h.OrgID(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var req orgkit.NewEmployee
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out, err := h.svc.CreateEmployee(r.Context(), caller, orgID, req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.kind.PathPrefix+"/"+orgID+"/employees/"+out.ID)
+	httpx.WriteJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handlers) listEmployees(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	orgID, err := h.OrgID(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	emps, err := h.svc.ListEmployees(r.Context(), caller, orgID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"employees": emps})
+}
+
+func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	e, err := h.svc.GetEmployee(r.Context(), caller, orgID, empID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
+func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if err := h.svc.RemoveEmployee(r.Context(), caller, orgID, empID); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type rolesBody struct {
+	Roles []string `json:"roles"`
+}
+
+func (h *Handlers) setRoles(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var req rolesBody
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	roles, err := h.svc.SetEmployeeRoles(r.Context(), caller, orgID, empID, req.Roles)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, rolesBody{Roles: roles})
+}
+
+func (h *Handlers) setSchedule(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var req policy.Schedule
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	sch, err := h.svc.SetSchedule(r.Context(), caller, orgID, empID, req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, sch)
+}
+
+func (h *Handlers) clearSchedule(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if err := h.svc.ClearSchedule(r.Context(), caller, orgID, empID); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	userID, err := pathID(r, "userId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	facts, err := h.svc.SubjectFacts(r.Context(), caller, userID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, facts)
+}

@@ -1,0 +1,572 @@
+package orgkit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+// Accounts is the port to the IAM Service the kit needs: creating an
+// employee's account and disabling it when the employee leaves.
+//
+// CreateUser must be idempotent for the same id and username (a retry of a
+// half-finished creation returns success and resets password and roles),
+// answer an apperr.Conflict when the username belongs to another account
+// and an apperr.Unavailable when the IAM cannot be reached. DisableUser must
+// succeed for an already disabled account.
+type Accounts interface {
+	CreateUser(ctx context.Context, id, username, password string, roles []string) error
+	DisableUser(ctx context.Context, id string) error
+}
+
+// Outbox is the port through which the kit writes events inside the
+// change's transaction; *events.Outbox implements it.
+type Outbox interface {
+	Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID, eventType string, payload any) (events.Event, error)
+}
+
+var _ Outbox = (*events.Outbox)(nil)
+
+// ScopeAuthzRead is the scope of the client-credentials token that may read
+// every facts endpoint (docs/fetch-api.md).
+const ScopeAuthzRead = "authz:read"
+
+// Service holds the kit's use cases for one kind of organization. It is
+// safe for concurrent use.
+type Service struct {
+	kind     Kind
+	db       *sqldb.DB
+	repo     Repo
+	outbox   Outbox
+	accounts Accounts
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+// NewService returns the use cases of kind over db, writing events to
+// outbox and provisioning accounts through accounts. A nil logger means
+// slog.Default().
+func NewService(kind Kind, db *sqldb.DB, outbox Outbox, accounts Accounts, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{kind: kind, db: db, outbox: outbox, accounts: accounts, logger: logger, now: time.Now}
+}
+
+// Kind returns the kind the service manages.
+func (s *Service) Kind() Kind { return s.kind }
+
+// DB returns the database, for services that run their own transactions
+// around the kit's checks (see Change).
+func (s *Service) DB() *sqldb.DB { return s.db }
+
+// Repo returns the repository.
+func (s *Service) Repo() Repo { return s.repo }
+
+// Emit appends an event of the kind's aggregate (the organization orgID)
+// inside tx. payload is the event's body; Payload builds the usual one.
+func (s *Service) Emit(ctx context.Context, tx *sqldb.Tx, orgID, eventType string, payload any) error {
+	if _, err := s.outbox.Append(ctx, tx, s.kind.AggregateType, orgID, eventType, payload); err != nil {
+		return apperr.Wrap(err, apperr.Internal, "write event %s", eventType)
+	}
+	return nil
+}
+
+// Payload returns an event payload holding the organization id under the
+// kind's key ("dealerId") plus the given pairs.
+func (s *Service) Payload(orgID string, kv ...any) map[string]any {
+	p := map[string]any{s.kind.IDField: orgID}
+	for i := 0; i+1 < len(kv); i += 2 {
+		p[kv[i].(string)] = kv[i+1]
+	}
+	return p
+}
+
+// AuthorizeAdministrator is the local ReBAC check of every change inside an
+// organization: the caller (by token sub) is an active employee of the
+// active organization orgID holding the kind's administrator role there.
+// An unknown organization is NotFound; anything else not allowed is
+// Forbidden with reason "no_role". It returns the caller's employee record.
+// Call it inside the change's transaction so the decision and the change
+// see the same state.
+func (s *Service) AuthorizeAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, orgID string) (Employee, error) {
+	if _, err := s.repo.Organization(ctx, q, orgID); err != nil {
+		return Employee{}, err
+	}
+	denied := apperr.Denied(policy.ReasonNoRole, "only an employee of this organization holding %s may change it", s.kind.AdministratorRole)
+	if caller == nil || caller.IsService {
+		return Employee{}, denied
+	}
+	e, err := s.repo.EmployeeByUserID(ctx, q, caller.Subject)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && e.OrgID != orgID) {
+		return Employee{}, denied
+	}
+	if err != nil {
+		return Employee{}, err
+	}
+	ok, err := s.repo.HasRole(ctx, q, e.ID, s.kind.AdministratorRole)
+	if err != nil {
+		return Employee{}, err
+	}
+	if !ok {
+		return Employee{}, denied
+	}
+	return e, nil
+}
+
+// AuthorizeReader checks that the caller may read inside organization
+// orgID: an active employee of it (any role) or a REALGUARDIO_ADMIN. An
+// unknown organization is NotFound.
+func (s *Service) AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, orgID string) error {
+	if _, err := s.repo.Organization(ctx, q, orgID); err != nil {
+		return err
+	}
+	if caller.HasRole(auth.RoleAdmin) {
+		return nil
+	}
+	denied := apperr.Denied(policy.ReasonNoRole, "only employees of this organization may read it")
+	if caller == nil || caller.IsService {
+		return denied
+	}
+	e, err := s.repo.EmployeeByUserID(ctx, q, caller.Subject)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && e.OrgID != orgID) {
+		return denied
+	}
+	return err
+}
+
+// Change runs fn in a transaction after AuthorizeAdministrator allowed the
+// caller, passing the caller's employee record. Services build their own
+// changes inside an organization (a dealer's monitoring provider, a
+// customer's locations) on it, so every change has the same check.
+func (s *Service) Change(ctx context.Context, caller *auth.Caller, orgID string, fn func(tx *sqldb.Tx, admin Employee) error) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		admin, err := s.AuthorizeAdministrator(ctx, tx, caller, orgID)
+		if err != nil {
+			return err
+		}
+		return fn(tx, admin)
+	})
+}
+
+// CreatedEmployee is the answer to creating an employee. InitialPassword
+// is set only when the password was generated; it is shown once and never
+// stored by this service.
+type CreatedEmployee struct {
+	ID              string `json:"id"`
+	UserID          string `json:"userId"`
+	InitialPassword string `json:"initialPassword,omitempty"`
+}
+
+// CreatedAdministrator is the administrator part of CreatedOrganization.
+type CreatedAdministrator struct {
+	EmployeeID      string `json:"employeeId"`
+	UserID          string `json:"userId"`
+	InitialPassword string `json:"initialPassword,omitempty"`
+}
+
+// CreatedOrganization is the answer to creating an organization.
+type CreatedOrganization struct {
+	ID            string               `json:"id"`
+	Name          string               `json:"name"`
+	Administrator CreatedAdministrator `json:"administrator"`
+}
+
+func emailConflict(field string, cause error) error {
+	return &apperr.Error{Code: apperr.Conflict, Field: field, Message: field + ": is already used by another account", Cause: cause}
+}
+
+// CreateOrganization creates an organization with its first administrator
+// (an employee holding the kind's administrator role) and the
+// administrator's IAM account. Only a caller holding the kind's creator
+// application role may: that is the whole rule (RBAC, nothing else is
+// consulted).
+//
+// The account is provisioned in three steps so that the employee and the
+// account exist together or not at all: a first transaction records the
+// organization and the administrator as pending (invisible, no events);
+// then the IAM account is created with the pending employee's user id;
+// then a second transaction activates both and writes the events. A retry
+// with the same administrator e-mail after a failure reuses the pending
+// rows and the same user id, which the IAM treats as the same account.
+func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, name string, admin NewEmployee) (CreatedOrganization, error) {
+	if !caller.HasRole(s.kind.CreatorRole) {
+		return CreatedOrganization{}, apperr.Denied(policy.ReasonNoRole, "the application role %s is required", s.kind.CreatorRole)
+	}
+	name, err := NormalizeName("name", name)
+	if err != nil {
+		return CreatedOrganization{}, err
+	}
+	const prefix = "administrator."
+	admin, err = admin.Normalize(prefix)
+	if err != nil {
+		return CreatedOrganization{}, err
+	}
+	org := Organization{Name: name}
+	var emp Employee
+	now := s.now()
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, admin.Email)
+		if err != nil {
+			return err
+		}
+		if found {
+			if existing.Status != StatusPending {
+				return emailConflict(prefix+"email", nil)
+			}
+			st, err := s.repo.organizationStatus(ctx, tx, existing.OrgID)
+			if err != nil {
+				return err
+			}
+			if st != StatusPending {
+				// A pending employee of an existing organization is
+				// another, unfinished request's business.
+				return emailConflict(prefix+"email", nil)
+			}
+			org.ID = existing.OrgID
+			emp = existing
+			emp.FirstName, emp.LastName = admin.FirstName, admin.LastName
+			if err := s.repo.updatePendingOrganization(ctx, tx, org); err != nil {
+				return err
+			}
+			return s.repo.updatePendingEmployee(ctx, tx, emp, now)
+		}
+		org.ID = uuid.NewString()
+		emp = Employee{ID: uuid.NewString(), OrgID: org.ID, UserID: uuid.NewString(), Email: admin.Email,
+			FirstName: admin.FirstName, LastName: admin.LastName, Status: StatusPending}
+		if err := s.repo.insertOrganization(ctx, tx, org, StatusPending, now); err != nil {
+			return err
+		}
+		if err := s.repo.insertEmployee(ctx, tx, emp, now); err != nil {
+			if errors.Is(err, errEmailTaken) {
+				return emailConflict(prefix+"email", err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return CreatedOrganization{}, err
+	}
+
+	password, generated := admin.Password, false
+	if password == "" {
+		password, generated = GeneratePassword(), true
+	}
+	if err := s.createAccount(ctx, emp, password, prefix); err != nil {
+		return CreatedOrganization{}, err
+	}
+
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		activated, err := s.repo.activateOrganization(ctx, tx, org.ID)
+		if err != nil {
+			return err
+		}
+		if !activated {
+			return s.completedElsewhere(ctx, tx, org.ID, emp.ID)
+		}
+		if _, err := s.repo.setEmployeeStatus(ctx, tx, emp.ID, StatusPending, StatusActive, s.now()); err != nil {
+			return err
+		}
+		roles := []string{s.kind.AdministratorRole}
+		if err := s.repo.SetRoles(ctx, tx, emp.ID, roles); err != nil {
+			return err
+		}
+		if err := s.Emit(ctx, tx, org.ID, s.kind.CreatedEvent, s.Payload(org.ID, "name", org.Name)); err != nil {
+			return err
+		}
+		if err := s.Emit(ctx, tx, org.ID, s.kind.EventType(EventEmployeeCreated), s.employeeCreatedPayload(emp)); err != nil {
+			return err
+		}
+		return s.Emit(ctx, tx, org.ID, s.kind.EventType(EventEmployeeRolesSet), s.Payload(org.ID, "employeeId", emp.ID, "userId", emp.UserID, "roles", roles))
+	})
+	if err != nil {
+		return CreatedOrganization{}, err
+	}
+	out := CreatedOrganization{ID: org.ID, Name: org.Name, Administrator: CreatedAdministrator{EmployeeID: emp.ID, UserID: emp.UserID}}
+	if generated {
+		out.Administrator.InitialPassword = password
+	}
+	return out, nil
+}
+
+// completedElsewhere handles the second provisioning transaction finding
+// its rows no longer pending: a concurrent retry of the same request
+// completed them (and wrote the events), which is success for this request
+// too; anything else is a conflict the client may retry.
+func (s *Service) completedElsewhere(ctx context.Context, q sqldb.Querier, orgID, employeeID string) error {
+	if _, err := s.repo.Employee(ctx, q, orgID, employeeID); err == nil {
+		return nil
+	}
+	return apperr.New(apperr.Conflict, "the employee was changed by a concurrent request; retry")
+}
+
+func (s *Service) employeeCreatedPayload(e Employee) map[string]any {
+	return s.Payload(e.OrgID, "employeeId", e.ID, "userId", e.UserID, "email", e.Email, "firstName", e.FirstName, "lastName", e.LastName)
+}
+
+// createAccount creates the IAM account of the pending employee e. When the
+// IAM refuses for good (the username belongs to another account, or it
+// rejects the input) the pending rows are deleted, so nothing is left
+// behind and the address is free again. When the IAM cannot be reached the
+// pending rows stay: a retry reuses them and the same user id.
+func (s *Service) createAccount(ctx context.Context, e Employee, password, prefix string) error {
+	err := s.accounts.CreateUser(ctx, e.UserID, e.Email, password, []string{s.kind.EmployeeAppRole})
+	if err == nil {
+		return nil
+	}
+	code := apperr.CodeOf(err)
+	if code != apperr.Conflict && code != apperr.Invalid {
+		if code == apperr.Internal {
+			return apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not create the account; retry")
+		}
+		return err
+	}
+	// The cleanup must run even when the client has gone away, or a
+	// pending row would keep blocking the address until a retry.
+	cleanupCtx := context.WithoutCancel(ctx)
+	if derr := s.db.InTx(cleanupCtx, func(tx *sqldb.Tx) error {
+		if err := s.repo.deletePendingEmployee(cleanupCtx, tx, e.ID); err != nil {
+			return err
+		}
+		return s.repo.deletePendingOrganization(cleanupCtx, tx, e.OrgID)
+	}); derr != nil {
+		s.logger.ErrorContext(ctx, "abandon pending employee", "employee_id", e.ID, "err", derr)
+	}
+	if code == apperr.Conflict {
+		return emailConflict(prefix+"email", err)
+	}
+	field := prefix + "password"
+	if ae := apperr.As(err); ae != nil && ae.Field == "username" {
+		field = prefix + "email"
+	}
+	return &apperr.Error{Code: apperr.Invalid, Field: field, Message: field + ": refused by the IAM Service", Cause: err}
+}
+
+// CreateEmployee creates an employee of organization orgID and the
+// employee's IAM account, with the provisioning of CreateOrganization:
+// pending row, account, activation with the employee_created event. A
+// retry with the same e-mail completes a pending employee of the same
+// organization; an e-mail of any other live employee is a Conflict.
+func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID string, in NewEmployee) (CreatedEmployee, error) {
+	in, err := in.Normalize("")
+	if err != nil {
+		return CreatedEmployee{}, err
+	}
+	var emp Employee
+	now := s.now()
+	err = s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, in.Email)
+		if err != nil {
+			return err
+		}
+		if found {
+			if existing.Status != StatusPending || existing.OrgID != orgID {
+				return emailConflict("email", nil)
+			}
+			emp = existing
+			emp.FirstName, emp.LastName = in.FirstName, in.LastName
+			return s.repo.updatePendingEmployee(ctx, tx, emp, now)
+		}
+		emp = Employee{ID: uuid.NewString(), OrgID: orgID, UserID: uuid.NewString(), Email: in.Email,
+			FirstName: in.FirstName, LastName: in.LastName, Status: StatusPending}
+		if err := s.repo.insertEmployee(ctx, tx, emp, now); err != nil {
+			if errors.Is(err, errEmailTaken) {
+				return emailConflict("email", err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return CreatedEmployee{}, err
+	}
+
+	password, generated := in.Password, false
+	if password == "" {
+		password, generated = GeneratePassword(), true
+	}
+	if err := s.createAccount(ctx, emp, password, ""); err != nil {
+		return CreatedEmployee{}, err
+	}
+
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		activated, err := s.repo.setEmployeeStatus(ctx, tx, emp.ID, StatusPending, StatusActive, s.now())
+		if err != nil {
+			return err
+		}
+		if !activated {
+			return s.completedElsewhere(ctx, tx, orgID, emp.ID)
+		}
+		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeCreated), s.employeeCreatedPayload(emp))
+	})
+	if err != nil {
+		return CreatedEmployee{}, err
+	}
+	out := CreatedEmployee{ID: emp.ID, UserID: emp.UserID}
+	if generated {
+		out.InitialPassword = password
+	}
+	return out, nil
+}
+
+// checkAdministratorLeft refuses a change that would leave organization
+// orgID without any administrator: nobody could then change it again
+// except by editing the database.
+func (s *Service) checkAdministratorLeft(ctx context.Context, q sqldb.Querier, orgID string) error {
+	n, err := s.countAdministrators(ctx, q, orgID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return s.noAdministratorLeft()
+	}
+	return nil
+}
+
+func (s *Service) noAdministratorLeft() error {
+	return apperr.New(apperr.Conflict, "the organization must keep at least one employee holding %s", s.kind.AdministratorRole)
+}
+
+func (s *Service) countAdministrators(ctx context.Context, q sqldb.Querier, orgID string) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM employees e JOIN employee_roles r ON r.employee_id = e.id
+		WHERE e.org_id = ? AND e.status = ? AND r.role = ?`, orgID, StatusActive, s.kind.AdministratorRole).Scan(&n)
+	if err != nil {
+		return 0, apperr.Wrap(err, apperr.Internal, "count administrators")
+	}
+	return n, nil
+}
+
+// SetEmployeeRoles replaces the organization roles of employee employeeID
+// of organization orgID ([] revokes every role) and returns the new set.
+// The employee_roles_set event carries the whole set.
+func (s *Service) SetEmployeeRoles(ctx context.Context, caller *auth.Caller, orgID, employeeID string, roles []string) ([]string, error) {
+	roles, err := s.kind.NormalizeRoles(roles)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		if err := s.repo.SetRoles(ctx, tx, e.ID, roles); err != nil {
+			return err
+		}
+		if err := s.checkAdministratorLeft(ctx, tx, orgID); err != nil {
+			return err
+		}
+		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRolesSet), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID, "roles", roles))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return roles, nil
+}
+
+// SetSchedule gives employee employeeID of organization orgID the schedule
+// sch, replacing any.
+func (s *Service) SetSchedule(ctx context.Context, caller *auth.Caller, orgID, employeeID string, sch policy.Schedule) (policy.Schedule, error) {
+	if err := sch.Validate(); err != nil {
+		return policy.Schedule{}, err
+	}
+	err := s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		if err := s.repo.SetSchedule(ctx, tx, e.ID, sch, s.now()); err != nil {
+			return err
+		}
+		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeScheduleSet), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID, "schedule", sch))
+	})
+	if err != nil {
+		return policy.Schedule{}, err
+	}
+	return sch, nil
+}
+
+// ClearSchedule makes employee employeeID of organization orgID
+// unrestricted. Clearing is idempotent and always emits the cleared event,
+// which consumers apply idempotently too.
+func (s *Service) ClearSchedule(ctx context.Context, caller *auth.Caller, orgID, employeeID string) error {
+	return s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		if err := s.repo.ClearSchedule(ctx, tx, e.ID); err != nil {
+			return err
+		}
+		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeScheduleCleared), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID))
+	})
+}
+
+// RemoveEmployee removes employee employeeID of organization orgID: the
+// IAM account is disabled first (if the IAM is down nothing changes, 503),
+// then the employee is marked removed, its roles and schedule deleted and
+// employee_removed written. A failure after disabling leaves the employee
+// active and a retry completes the removal, because disabling is
+// idempotent.
+func (s *Service) RemoveEmployee(ctx context.Context, caller *auth.Caller, orgID, employeeID string) error {
+	var target Employee
+	err := s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		target = e
+		// Check the last-administrator rule before the account is
+		// disabled, so a refused removal changes nothing anywhere.
+		isAdmin, err := s.repo.HasRole(ctx, tx, e.ID, s.kind.AdministratorRole)
+		if err != nil || !isAdmin {
+			return err
+		}
+		n, err := s.countAdministrators(ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return s.noAdministratorLeft()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.DisableUser(ctx, target.UserID); err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			return apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not disable the account; retry")
+		}
+		return err
+	}
+	return s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.repo.setEmployeeStatus(ctx, tx, e.ID, StatusActive, StatusRemoved, s.now()); err != nil {
+			return err
+		}
+		if err := s.repo.SetRoles(ctx, tx, e.ID, nil); err != nil {
+			return err
+		}
+		if err := s.repo.ClearSchedule(ctx, tx, e.ID); err != nil {
+			return err
+		}
+		if err := s.checkAdministratorLeft(ctx, tx, orgID); err != nil {
+			return err
+		}
+		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRemoved), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID))
+	})
+}
