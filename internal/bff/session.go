@@ -1,0 +1,275 @@
+package bff
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Cookie names. The session is always written as numbered chunks
+// (rg_session.0, rg_session.1, ...) so that reading never has to guess
+// whether a value was split.
+const (
+	sessionCookie     = "rg_session"
+	loginCookiePrefix = "rg_login."
+	// chunkSize keeps every cookie (name, value and attributes) below the
+	// 4096 bytes browsers accept for one cookie.
+	chunkSize = 3800
+	// maxChunks bounds what a request may make the BFF reassemble; browsers
+	// cap the Cookie header anyway, and a larger session is a bug.
+	maxChunks = 12
+)
+
+// Purposes bound into every sealed value, so that a login-state cookie can
+// never be replayed as a session or the other way round.
+const (
+	purposeSession = "session"
+	purposeLogin   = "login"
+)
+
+// session is what the BFF remembers about a logged-in browser. It lives only
+// inside the encrypted cookie; the BFF keeps no server-side session store, so
+// any BFF instance holding the keys can serve any request.
+type session struct {
+	// ID identifies the session for the refresh coordination; it is random
+	// and never leaves the encrypted cookie.
+	ID string `json:"sid"`
+	// CSRF is the per-session anti-forgery token the UI echoes in the
+	// X-CSRF-Token header. It is random rather than derived from the keys so
+	// that a key rotation does not invalidate open pages.
+	CSRF    string   `json:"csrf"`
+	Access  string   `json:"at"`
+	Refresh string   `json:"rt,omitempty"`
+	IDToken string   `json:"it,omitempty"`
+	Expiry  int64    `json:"exp"` // access token expiry, Unix seconds
+	Subject string   `json:"sub"`
+	Name    string   `json:"name,omitempty"`
+	Roles   []string `json:"roles,omitempty"`
+	// Created bounds the absolute lifetime of the session.
+	Created int64 `json:"created"`
+}
+
+// loginState is what the BFF must remember between /login and
+// /auth/callback.
+type loginState struct {
+	State    string `json:"state"`
+	Nonce    string `json:"nonce"`
+	Verifier string `json:"verifier"`
+	ReturnTo string `json:"returnTo"`
+}
+
+// sealed is the plaintext of every JWE the BFF issues.
+type sealed struct {
+	Purpose string          `json:"p"`
+	Expires int64           `json:"e"` // Unix seconds; the cookie's Max-Age is only advisory
+	Data    json.RawMessage `json:"d"`
+}
+
+// codec seals and opens cookie values with JWE dir/A256GCM. The first key
+// encrypts; every key decrypts, so keys rotate by prepending a new one and
+// dropping the old one once the longest session has expired.
+type codec struct {
+	encKey []byte
+	encKid string
+	keys   map[string][]byte
+	order  [][]byte
+	now    func() time.Time
+}
+
+// keyID derives a short, non-secret identifier of a key for the JWE "kid"
+// header, so decryption picks the right key without trying all of them.
+func keyID(key []byte) string {
+	sum := sha256.Sum256(append([]byte("realguardio-bff-kid:"), key...))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// parseKeys decodes base64 (standard or URL alphabet, padded or not) 32-byte
+// keys.
+func parseKeys(encoded []string) ([][]byte, error) {
+	var out [][]byte
+	for i, s := range encoded {
+		s = strings.TrimSpace(s)
+		var key []byte
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if key, err = enc.DecodeString(s); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session key %d is not base64", i+1)
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("session key %d has %d bytes, want 32", i+1, len(key))
+		}
+		out = append(out, key)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("at least one session key is required")
+	}
+	return out, nil
+}
+
+func newCodec(keys [][]byte, now func() time.Time) *codec {
+	c := &codec{encKey: keys[0], encKid: keyID(keys[0]), keys: map[string][]byte{}, order: keys, now: now}
+	for _, k := range keys {
+		c.keys[keyID(k)] = k
+	}
+	return c
+}
+
+// seal encrypts v for purpose, valid for ttl.
+func (c *codec) seal(purpose string, v any, ttl time.Duration) (string, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	plain, err := json.Marshal(sealed{Purpose: purpose, Expires: c.now().Add(ttl).Unix(), Data: data})
+	if err != nil {
+		return "", err
+	}
+	enc, err := jose.NewEncrypter(jose.A256GCM,
+		jose.Recipient{Algorithm: jose.DIRECT, Key: c.encKey, KeyID: c.encKid},
+		(&jose.EncrypterOptions{}).WithType("JWE"))
+	if err != nil {
+		return "", err
+	}
+	obj, err := enc.Encrypt(plain)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
+// open decrypts and authenticates value into v. Any failure (garbage,
+// tampering, an unknown key, the wrong purpose, expiry) is reported as an
+// error the caller treats as "no value": a bad cookie must never be more
+// than an anonymous request.
+func (c *codec) open(purpose, value string, v any) error {
+	obj, err := jose.ParseEncrypted(value, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return err
+	}
+	var plain []byte
+	if key, ok := c.keys[obj.Header.KeyID]; ok {
+		plain, err = obj.Decrypt(key)
+	} else {
+		// A value without a known kid may still come from a key configured
+		// before kids were written; trying each key is cheap with a handful.
+		err = errors.New("unknown key")
+		for _, key := range c.order {
+			if plain, err = obj.Decrypt(key); err == nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var s sealed
+	if err := json.Unmarshal(plain, &s); err != nil {
+		return err
+	}
+	if s.Purpose != purpose {
+		return errors.New("sealed value has another purpose")
+	}
+	if c.now().Unix() >= s.Expires {
+		return errors.New("sealed value expired")
+	}
+	return json.Unmarshal(s.Data, v)
+}
+
+// cookieJar writes the BFF's cookies with the attributes they all share.
+type cookieJar struct {
+	secure bool
+}
+
+func (j cookieJar) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   j.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// chunkIndexes returns the indexes of the session chunks the request carries,
+// sorted.
+func chunkIndexes(r *http.Request) []int {
+	var idx []int
+	for _, c := range r.Cookies() {
+		rest, ok := strings.CutPrefix(c.Name, sessionCookie+".")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 || n >= 64 {
+			continue
+		}
+		idx = append(idx, n)
+	}
+	sort.Ints(idx)
+	return idx
+}
+
+// readChunks reassembles the session value from rg_session.0, .1, ...; it
+// stops at the first missing index, so stray higher chunks are ignored.
+func readChunks(r *http.Request) string {
+	var b strings.Builder
+	for i := 0; i < maxChunks; i++ {
+		c, err := r.Cookie(sessionCookie + "." + strconv.Itoa(i))
+		if err != nil {
+			break
+		}
+		b.WriteString(c.Value)
+	}
+	return b.String()
+}
+
+// writeChunks sets value as numbered chunks and deletes every chunk the
+// request carried beyond the new count, so a shrinking session leaves no
+// stale tail that would corrupt the next reassembly.
+func (j cookieJar) writeChunks(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	n := 0
+	for len(value) > 0 {
+		part := value
+		if len(part) > chunkSize {
+			part = value[:chunkSize]
+		}
+		value = value[len(part):]
+		http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(n), part, maxAge))
+		n++
+	}
+	for _, i := range chunkIndexes(r) {
+		if i >= n {
+			http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(i), "", -1))
+		}
+	}
+}
+
+// clearSession deletes every session chunk the request carried.
+func (j cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
+	for _, i := range chunkIndexes(r) {
+		http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(i), "", -1))
+	}
+}
+
+// randomToken returns n random bytes, base64url encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
