@@ -1,0 +1,174 @@
+// Package app holds the Security System Service's domain (a security system
+// and its state, the audit record of decisions) and its use cases. The
+// ports it needs (Repository, authz.Authorizer) are small interfaces owned
+// here or in package authz; SQL and HTTP live in adapters around it.
+package app
+
+import (
+	"strings"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+)
+
+// State is the state of a security system.
+type State string
+
+// The states of a security system; a new one is disarmed.
+const (
+	StateArmed    State = "ARMED"
+	StateDisarmed State = "DISARMED"
+)
+
+// SecuritySystem is the alarm system of one location.
+type SecuritySystem struct {
+	ID         string
+	Name       string
+	LocationID string
+	State      State
+	// CustomerID, DealerID and MonitoringProviderID are the resource facts
+	// kept on the record (AUTHZ.md, provide): set at creation from the
+	// location, and kept current from events by the strategies that use
+	// them.
+	CustomerID           string
+	DealerID             string
+	MonitoringProviderID string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	// Version counts the record's changes; it grows by one per update.
+	Version int64
+}
+
+// Ref returns what an authorization strategy needs to know of the system.
+func (s SecuritySystem) Ref() authz.SystemRef {
+	return authz.SystemRef{
+		ID:                   s.ID,
+		LocationID:           s.LocationID,
+		CustomerID:           s.CustomerID,
+		DealerID:             s.DealerID,
+		MonitoringProviderID: s.MonitoringProviderID,
+	}
+}
+
+// Action is a state change a caller asks for.
+type Action string
+
+// The actions of PUT /securitysystems/{id}.
+const (
+	ActionArm    Action = authz.ActionArm
+	ActionDisarm Action = authz.ActionDisarm
+)
+
+// ParseAction reads the "action" field of a request.
+func ParseAction(s string) (Action, error) {
+	switch Action(s) {
+	case ActionArm, ActionDisarm:
+		return Action(s), nil
+	case "":
+		return "", apperr.InvalidField("action", "is required (ARM or DISARM)")
+	}
+	return "", apperr.InvalidField("action", "must be ARM or DISARM, got %q", truncate(s, 32))
+}
+
+// Op returns the operation of the rule the action needs.
+func (a Action) Op() policy.Op {
+	if a == ActionArm {
+		return policy.OpArm
+	}
+	return policy.OpDisarm
+}
+
+// Target returns the state the action leads to.
+func (a Action) Target() State {
+	if a == ActionArm {
+		return StateArmed
+	}
+	return StateDisarmed
+}
+
+// MaxNameLength bounds a system's name.
+const MaxNameLength = 200
+
+func validateName(name string) (string, error) {
+	n := strings.TrimSpace(name)
+	if n == "" {
+		return "", apperr.InvalidField("name", "is required")
+	}
+	if len([]rune(n)) > MaxNameLength {
+		return "", apperr.InvalidField("name", "must be at most %d characters", MaxNameLength)
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Decision outcomes recorded in the audit.
+const (
+	DecisionAllowed     = "allowed"
+	DecisionDenied      = "denied"
+	DecisionUnavailable = "unavailable"
+)
+
+// AuditEntry records one arm or disarm decision, whatever its outcome.
+type AuditEntry struct {
+	ID               string
+	At               time.Time
+	UserID           string
+	SecuritySystemID string
+	Action           Action
+	// Decision is DecisionAllowed, DecisionDenied or DecisionUnavailable.
+	Decision string
+	// Reason is the denial reason (no_role, outside_schedule), or
+	// "unavailable" when no decision could be made; empty when allowed.
+	Reason   string
+	Strategy string
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	// SecuritySystemID limits the entries to one system when not empty.
+	SecuritySystemID string
+	// Limit is the largest number of entries returned.
+	Limit int
+}
+
+// Event is a domain event to be written to the outbox in the same
+// transaction as the change it describes (docs/events.md).
+type Event struct {
+	Type    string
+	Payload any
+}
+
+// Event types of the Security System Service.
+const (
+	EventCreated  = "securitysystem.created"
+	EventArmed    = "securitysystem.armed"
+	EventDisarmed = "securitysystem.disarmed"
+)
+
+// AggregateType is the aggregate type of the service's events.
+const AggregateType = "security_system"
+
+// CreatedPayload is the payload of securitysystem.created.
+type CreatedPayload struct {
+	SecuritySystemID string `json:"securitySystemId"`
+	Name             string `json:"name"`
+	LocationID       string `json:"locationId"`
+	CustomerID       string `json:"customerId"`
+	ActorUserID      string `json:"actorUserId"`
+}
+
+// StateChangedPayload is the payload of securitysystem.armed and
+// securitysystem.disarmed.
+type StateChangedPayload struct {
+	SecuritySystemID string `json:"securitySystemId"`
+	LocationID       string `json:"locationId"`
+	ActorUserID      string `json:"actorUserId"`
+}

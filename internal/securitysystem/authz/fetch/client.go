@@ -1,0 +1,241 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+)
+
+// ScopeAuthzRead is the scope of the client-credentials token the fetch
+// strategy presents to the organization services' facts endpoints.
+const ScopeAuthzRead = "authz:read"
+
+// Dependency names, used for circuit breakers, metrics and messages.
+const (
+	depCustomer   = "customer"
+	depDealer     = "dealer"
+	depMonitoring = "monitoring"
+	depIAM        = "iam"
+)
+
+// errNotFound is what a 404 from a facts endpoint becomes: an answer, not a
+// failure, so it never trips a breaker.
+var errNotFound = errors.New("not found")
+
+// statusError is a non-2xx answer other than 404.
+type statusError struct{ status int }
+
+func (e statusError) Error() string { return fmt.Sprintf("answered HTTP %d", e.status) }
+
+// remote calls the facts endpoints of the organization services with the
+// service's own token, one circuit breaker per dependency.
+type remote struct {
+	http     *http.Client
+	timeout  time.Duration
+	base     map[string]string
+	breakers map[string]*gobreaker.CircuitBreaker[struct{}]
+	tokens   oauth2.TokenSource
+	requests *prometheus.CounterVec
+}
+
+func newBreaker(name string, failures uint32, open time.Duration, states *prometheus.GaugeVec) *gobreaker.CircuitBreaker[struct{}] {
+	if states != nil {
+		states.WithLabelValues(name).Set(0)
+	}
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name: name,
+		// One trial request while half-open: if the dependency is still
+		// down, only one caller waits for the timeout.
+		MaxRequests: 1,
+		Interval:    30 * time.Second,
+		Timeout:     open,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		// A caller that gave up says nothing about the dependency's health.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, _, to gobreaker.State) {
+			if states != nil {
+				states.WithLabelValues(name).Set(float64(to))
+			}
+		},
+	})
+}
+
+// call runs one JSON request against dependency dep, inside that
+// dependency's breaker and under the per-call timeout. out may be nil. Any
+// failure is an Unavailable apperr except errNotFound, which is returned
+// as is.
+func (c *remote) call(ctx context.Context, dep, method, path string, in, out any) error {
+	cb := c.breakers[dep]
+	_, err := cb.Execute(func() (struct{}, error) {
+		return struct{}{}, c.do(ctx, dep, method, path, in, out)
+	})
+	switch {
+	case err == nil:
+		c.requests.WithLabelValues(dep, "ok").Inc()
+		return nil
+	case errors.Is(err, errNotFound):
+		c.requests.WithLabelValues(dep, "not_found").Inc()
+		return errNotFound
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		c.requests.WithLabelValues(dep, "breaker_open").Inc()
+		return apperr.Wrap(err, apperr.Unavailable, "the %s service is unavailable", serviceName(dep))
+	default:
+		c.requests.WithLabelValues(dep, "error").Inc()
+		if apperr.Is(err, apperr.Unavailable) {
+			return err
+		}
+		return apperr.Wrap(err, apperr.Unavailable, "the %s service is unavailable", serviceName(dep))
+	}
+}
+
+func serviceName(dep string) string {
+	switch dep {
+	case depCustomer:
+		return "Customer"
+	case depDealer:
+		return "Security System Dealer"
+	case depMonitoring:
+		return "Monitoring Provider"
+	case depIAM:
+		return "IAM"
+	}
+	return dep
+}
+
+func (c *remote) do(ctx context.Context, dep, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tok, err := c.token()
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base[dep]+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	tok.SetAuthHeader(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return errNotFound
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// 401/403 mean our own credentials are wrong and 5xx that the
+		// dependency is broken: either way no decision can be made.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return statusError{resp.StatusCode}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// token returns the cached client-credentials token, fetching a new one
+// through the IAM breaker when it is missing or about to expire.
+func (c *remote) token() (*oauth2.Token, error) {
+	var tok *oauth2.Token
+	_, err := c.breakers[depIAM].Execute(func() (struct{}, error) {
+		var err error
+		tok, err = c.tokens.Token()
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "the IAM service is unavailable (no token for the authorization facts)")
+	}
+	return tok, nil
+}
+
+// discoveringTokenSource finds the IAM's token endpoint through its
+// discovery document on first use and then behaves like a
+// clientcredentials token source. A failed discovery is not remembered, so
+// an IAM that starts after this service is picked up on the next call.
+type discoveringTokenSource struct {
+	issuer, clientID, clientSecret, tokenURL string
+	http                                     *http.Client
+
+	mu  sync.Mutex
+	src oauth2.TokenSource
+}
+
+func (d *discoveringTokenSource) Token() (*oauth2.Token, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.src == nil {
+		tokenURL := d.tokenURL
+		if tokenURL == "" {
+			var err error
+			if tokenURL, err = discoverTokenEndpoint(d.http, d.issuer); err != nil {
+				return nil, err
+			}
+		}
+		cfg := clientcredentials.Config{
+			ClientID:     d.clientID,
+			ClientSecret: d.clientSecret,
+			TokenURL:     tokenURL,
+			Scopes:       []string{ScopeAuthzRead},
+			AuthStyle:    oauth2.AuthStyleInHeader,
+		}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, d.http)
+		// ReuseTokenSource caches the token until shortly before it
+		// expires, so a decision normally costs no IAM round trip.
+		d.src = oauth2.ReuseTokenSource(nil, cfg.TokenSource(ctx))
+	}
+	return d.src.Token()
+}
+
+func discoverTokenEndpoint(client *http.Client, issuer string) (string, error) {
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	resp, err := client.Get(u)
+	if err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("discovery answered HTTP %d", resp.StatusCode)
+	}
+	var doc struct {
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return "", fmt.Errorf("discovery document: %w", err)
+	}
+	if _, err := url.Parse(doc.TokenEndpoint); err != nil || doc.TokenEndpoint == "" {
+		return "", fmt.Errorf("discovery document has no usable token_endpoint")
+	}
+	return doc.TokenEndpoint, nil
+}

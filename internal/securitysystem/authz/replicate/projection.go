@@ -1,0 +1,345 @@
+package replicate
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations returns the schema of the replica tables.
+func Migrations() sqldb.Migrations {
+	return sqldb.Migrations{Set: "securitysystem_replica", FS: migrationFS, Dir: "migrations"}
+}
+
+// The source streams of the replica (docs/events.md), one per producer.
+const (
+	StreamCustomer   = "REALGUARDIO_CUSTOMER"
+	StreamDealer     = "REALGUARDIO_DEALER"
+	StreamMonitoring = "REALGUARDIO_MONITORING"
+)
+
+// Streams lists the source streams in a fixed order.
+var Streams = []string{StreamCustomer, StreamDealer, StreamMonitoring}
+
+// streamOf maps an event's producer to its stream.
+func streamOf(producer string) string {
+	switch producer {
+	case "customer":
+		return StreamCustomer
+	case "dealer":
+		return StreamDealer
+	case "monitoring":
+		return StreamMonitoring
+	}
+	return ""
+}
+
+// replicaTables are truncated by a rebuild, children first.
+var replicaTables = []string{
+	"replica_location_roles", "replica_team_members", "replica_team_roles",
+	"replica_employees", "replica_locations", "replica_dealers", "replica_streams",
+}
+
+// Projection applies the organization services' events to the replica
+// tables. Handle is the handler of the events consumers: it runs inside the
+// consumer's transaction, which also records the event id, so each event is
+// applied exactly once even when JetStream redelivers it.
+type Projection struct {
+	progress *Progress
+}
+
+// NewProjection returns a projection that reports applied events to
+// progress (may be nil).
+func NewProjection(progress *Progress) *Projection {
+	return &Projection{progress: progress}
+}
+
+// payload is the union of the fields of the events the replica reads.
+type payload struct {
+	CustomerID           string           `json:"customerId"`
+	DealerID             *string          `json:"dealerId"`
+	MonitoringProviderID *string          `json:"monitoringProviderId"`
+	EmployeeID           string           `json:"employeeId"`
+	UserID               string           `json:"userId"`
+	LocationID           string           `json:"locationId"`
+	TeamID               string           `json:"teamId"`
+	Roles                []string         `json:"roles"`
+	Schedule             *policy.Schedule `json:"schedule"`
+}
+
+// Handle applies one event in tx. Events the replica does not need are
+// accepted and ignored, so new event types never block the stream; an
+// event whose payload cannot be read is an error, so the consumer retries
+// (and eventually parks) it instead of silently losing a fact.
+func (p *Projection) Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	var pl payload
+	if len(ev.Payload) > 0 {
+		if err := json.Unmarshal(ev.Payload, &pl); err != nil {
+			return fmt.Errorf("replica: payload of %s %s: %w", ev.Type, ev.ID, err)
+		}
+	}
+	if err := apply(ctx, tx, ev.Type, pl); err != nil {
+		return fmt.Errorf("replica: apply %s %s: %w", ev.Type, ev.ID, err)
+	}
+	stream := streamOf(ev.Producer)
+	if stream == "" {
+		return nil
+	}
+	at := ev.OccurredAt
+	now := time.Now()
+	// The newest occurrence wins, so a redelivered old event never makes
+	// the replica look further behind than it is.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO replica_streams (stream, last_event_at, applied_at, applied_events) VALUES (?, ?, ?, 1)
+		ON CONFLICT (stream) DO UPDATE SET
+			last_event_at = CASE WHEN excluded.last_event_at > replica_streams.last_event_at THEN excluded.last_event_at ELSE replica_streams.last_event_at END,
+			applied_at = excluded.applied_at,
+			applied_events = replica_streams.applied_events + 1`,
+		stream, sqldb.Micros(at), sqldb.Micros(now)); err != nil {
+		return fmt.Errorf("replica: progress: %w", err)
+	}
+	if p.progress != nil {
+		tx.AfterCommit(func() { p.progress.observe(stream, at) })
+	}
+	return nil
+}
+
+func orgKindOf(eventType string) (policy.OrgKind, string) {
+	for _, k := range []struct {
+		prefix string
+		kind   policy.OrgKind
+	}{{"customer.", policy.OrgCustomer}, {"dealer.", policy.OrgDealer}, {"monitoring.", policy.OrgMonitoringProvider}} {
+		if len(eventType) > len(k.prefix) && eventType[:len(k.prefix)] == k.prefix {
+			return k.kind, eventType[len(k.prefix):]
+		}
+	}
+	return "", ""
+}
+
+func (pl payload) orgID(kind policy.OrgKind) string {
+	switch kind {
+	case policy.OrgCustomer:
+		return pl.CustomerID
+	case policy.OrgDealer:
+		return deref(pl.DealerID)
+	}
+	return deref(pl.MonitoringProviderID)
+}
+
+func apply(ctx context.Context, tx *sqldb.Tx, eventType string, pl payload) error {
+	kind, name := orgKindOf(eventType)
+	if kind == "" {
+		return nil
+	}
+	switch name {
+	case "employee_created":
+		// Upsert, keeping roles and schedule: creation carries neither,
+		// and nothing may be lost if the row already exists.
+		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, '[]')
+			ON CONFLICT (employee_id) DO UPDATE SET org_kind = excluded.org_kind, org_id = excluded.org_id, user_id = excluded.user_id`,
+			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID)
+	case "employee_removed":
+		// Removing an employee revokes everything they held: organization
+		// roles, schedule, location roles and team memberships.
+		for _, q := range []string{
+			`DELETE FROM replica_employees WHERE employee_id = ?`,
+			`DELETE FROM replica_location_roles WHERE employee_id = ?`,
+			`DELETE FROM replica_team_members WHERE employee_id = ?`,
+		} {
+			if err := exec(ctx, tx, q, pl.EmployeeID); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "employee_roles_set":
+		roles, err := rolesJSON(pl.Roles)
+		if err != nil {
+			return err
+		}
+		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`,
+			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID, roles)
+	case "employee_schedule_set", "employee_schedule_cleared":
+		var sched any // NULL clears: the employee is unrestricted again
+		if name == "employee_schedule_set" && pl.Schedule != nil {
+			b, err := json.Marshal(pl.Schedule)
+			if err != nil {
+				return err
+			}
+			sched = string(b)
+		}
+		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles, schedule) VALUES (?, ?, ?, ?, '[]', ?)
+			ON CONFLICT (employee_id) DO UPDATE SET schedule = excluded.schedule`,
+			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID, sched)
+	}
+	switch eventType {
+	case "customer.location_created", "customer.location_dealer_changed":
+		return exec(ctx, tx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
+			ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`,
+			pl.LocationID, pl.CustomerID, nullable(pl.DealerID))
+	case "customer.location_employee_roles_set":
+		if len(pl.Roles) == 0 {
+			return exec(ctx, tx, `DELETE FROM replica_location_roles WHERE location_id = ? AND employee_id = ?`, pl.LocationID, pl.EmployeeID)
+		}
+		roles, err := rolesJSON(pl.Roles)
+		if err != nil {
+			return err
+		}
+		return exec(ctx, tx, `INSERT INTO replica_location_roles (location_id, employee_id, user_id, roles) VALUES (?, ?, ?, ?)
+			ON CONFLICT (location_id, employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`,
+			pl.LocationID, pl.EmployeeID, pl.UserID, roles)
+	case "customer.team_member_added":
+		return exec(ctx, tx, `INSERT INTO replica_team_members (team_id, employee_id, user_id) VALUES (?, ?, ?)
+			ON CONFLICT (team_id, employee_id) DO UPDATE SET user_id = excluded.user_id`,
+			pl.TeamID, pl.EmployeeID, pl.UserID)
+	case "customer.team_member_removed":
+		return exec(ctx, tx, `DELETE FROM replica_team_members WHERE team_id = ? AND employee_id = ?`, pl.TeamID, pl.EmployeeID)
+	case "customer.location_team_roles_set":
+		if len(pl.Roles) == 0 {
+			return exec(ctx, tx, `DELETE FROM replica_team_roles WHERE location_id = ? AND team_id = ?`, pl.LocationID, pl.TeamID)
+		}
+		roles, err := rolesJSON(pl.Roles)
+		if err != nil {
+			return err
+		}
+		return exec(ctx, tx, `INSERT INTO replica_team_roles (location_id, team_id, roles) VALUES (?, ?, ?)
+			ON CONFLICT (location_id, team_id) DO UPDATE SET roles = excluded.roles`,
+			pl.LocationID, pl.TeamID, roles)
+	case "dealer.created":
+		return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, NULL)
+			ON CONFLICT (dealer_id) DO NOTHING`, deref(pl.DealerID))
+	case "dealer.monitoring_provider_set":
+		return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+			ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`,
+			deref(pl.DealerID), nullable(pl.MonitoringProviderID))
+	}
+	return nil
+}
+
+func exec(ctx context.Context, tx *sqldb.Tx, q string, args ...any) error {
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
+}
+
+func rolesJSON(roles []string) (string, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	b, err := json.Marshal(roles)
+	return string(b), err
+}
+
+func nullable(p *string) any {
+	if p == nil || *p == "" {
+		return nil
+	}
+	return *p
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// Truncate empties every replica table in one transaction.
+func Truncate(ctx context.Context, db *sqldb.DB) error {
+	return db.InTx(ctx, func(tx *sqldb.Tx) error { return TruncateTx(ctx, tx) })
+}
+
+// TruncateTx empties every replica table inside tx. It is the consumer's
+// ResetState: the first step of a rebuild, committed together with the
+// consumer forgetting which events it applied, before the streams are
+// replayed from the start.
+func TruncateTx(ctx context.Context, tx *sqldb.Tx) error {
+	for _, t := range replicaTables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+			return fmt.Errorf("truncate %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// AppliedCounts returns how many events the replica applied per source
+// stream since it was last emptied.
+func AppliedCounts(ctx context.Context, db sqldb.Querier) (map[string]int64, error) {
+	rows, err := db.QueryContext(ctx, `SELECT stream, applied_events FROM replica_streams`)
+	if err != nil {
+		return nil, fmt.Errorf("read replica progress: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// Progress remembers, per source stream, when the newest applied event
+// occurred. It is loaded from the database at start and updated after each
+// commit, so the lag gauge costs no query.
+type Progress struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// NewProgress returns an empty progress record.
+func NewProgress() *Progress { return &Progress{last: map[string]time.Time{}} }
+
+// Load reads the recorded progress from the database, replacing what p
+// held (used at start and after a rebuild).
+func (p *Progress) Load(ctx context.Context, db sqldb.Querier) error {
+	rows, err := db.QueryContext(ctx, `SELECT stream, last_event_at FROM replica_streams`)
+	if err != nil {
+		return fmt.Errorf("load replica progress: %w", err)
+	}
+	defer rows.Close()
+	last := map[string]time.Time{}
+	for rows.Next() {
+		var s string
+		var at int64
+		if err := rows.Scan(&s, &at); err != nil {
+			return err
+		}
+		last[s] = sqldb.FromMicros(at)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.last = last
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Progress) observe(stream string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if at.After(p.last[stream]) {
+		p.last[stream] = at
+	}
+}
+
+// Newest returns when the newest applied event of stream occurred, and
+// false when none was applied yet.
+func (p *Progress) Newest(stream string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.last[stream]
+	return t, ok
+}

@@ -1,0 +1,261 @@
+// Package replicate is the replicate authorization strategy (AUTHZ.md): the
+// Security System Service keeps its own replica of every fact the rule
+// needs, in its own database, fed by the organization services' events
+// (Projection), and decides with policy.IsAllowed from local queries only.
+// Decisions therefore keep working while every organization service is
+// down; the price is staleness bounded by the event propagation delay,
+// which the service reports as replica lag.
+package replicate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+)
+
+// Authorizer is the replicate strategy. It is safe for concurrent use.
+type Authorizer struct {
+	db *sqldb.DB
+}
+
+var _ authz.Authorizer = (*Authorizer)(nil)
+
+// New returns the strategy reading the replica tables of db (migrated with
+// Migrations).
+func New(db *sqldb.DB) *Authorizer { return &Authorizer{db: db} }
+
+// Name returns "replicate".
+func (a *Authorizer) Name() string { return authz.StrategyReplicate }
+
+// unavailable wraps a failure of the local database: the decision cannot
+// be made, so the service answers 503 and changes nothing.
+func unavailable(err error) error {
+	return apperr.Wrap(err, apperr.Unavailable, "the authorization replica cannot be read")
+}
+
+// Decide reads the caller's facts (for this location only) and the
+// location's facts from the replica and applies the rule.
+func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.Op, ss authz.SystemRef, now time.Time) (policy.Decision, error) {
+	s, err := a.subject(ctx, caller, ss.LocationID)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	res := policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID}
+	if s.Org != nil && len(s.Org.Roles) > 0 {
+		// Only an organization role needs the location's organizations.
+		locs, err := a.locations(ctx, []string{ss.LocationID})
+		if err != nil {
+			return policy.Decision{}, err
+		}
+		fill(&res, locs)
+	}
+	return policy.IsAllowed(s, op, res, now), nil
+}
+
+// Filter reads the caller's facts once and the facts of all the systems'
+// locations in one query per chunk of ids, then applies the rule.
+func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []authz.SystemRef, now time.Time) ([]authz.Permitted, error) {
+	s, err := a.subject(ctx, caller, "")
+	if err != nil {
+		return nil, err
+	}
+	var locs map[string]location
+	if s.Org != nil && len(s.Org.Roles) > 0 && len(systems) > 0 {
+		ids := make([]string, 0, len(systems))
+		for _, ss := range systems {
+			ids = append(ids, ss.LocationID)
+		}
+		slices.Sort(ids)
+		if locs, err = a.locations(ctx, slices.Compact(ids)); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]authz.Permitted, 0, len(systems))
+	for _, ss := range systems {
+		res := policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID}
+		fill(&res, locs)
+		if p, ok := authz.Permit(s, ss, res, now); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// AuthorizeCreate reads the location and the caller's facts from the
+// replica. A location created moments ago may not have reached the replica
+// yet; it is then reported unknown, which is the strategy's staleness.
+func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (authz.CreateCheck, error) {
+	locs, err := a.locations(ctx, []string{locationID})
+	if err != nil {
+		return authz.CreateCheck{}, err
+	}
+	l, ok := locs[locationID]
+	if !ok {
+		return authz.CreateCheck{Decision: policy.Decision{Reason: policy.ReasonNoRole}}, nil
+	}
+	s, err := a.subject(ctx, caller, locationID)
+	if err != nil {
+		return authz.CreateCheck{}, err
+	}
+	loc := authz.Location{LocationID: locationID, CustomerID: l.customerID, DealerID: l.dealerID, MonitoringProviderID: l.providerID}
+	return authz.CreateCheck{Found: true, Location: loc, Decision: authz.CanCreate(s, loc.CustomerID)}, nil
+}
+
+type location struct {
+	customerID, dealerID, providerID string
+}
+
+func fill(res *policy.Resource, locs map[string]location) {
+	if l, ok := locs[res.LocationID]; ok {
+		res.CustomerID, res.DealerID, res.MonitoringProviderID = l.customerID, l.dealerID, l.providerID
+	}
+}
+
+// chunk bounds the number of bound parameters of one IN list; both engines
+// accept far more, but a bounded statement keeps plans cacheable.
+const chunk = 500
+
+func (a *Authorizer) locations(ctx context.Context, ids []string) (map[string]location, error) {
+	out := make(map[string]location, len(ids))
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := a.db.QueryContext(ctx, `SELECT l.location_id, l.customer_id, l.dealer_id, d.monitoring_provider_id
+			FROM replica_locations l LEFT JOIN replica_dealers d ON d.dealer_id = l.dealer_id
+			WHERE l.location_id IN (`+placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for rows.Next() {
+			var id, customer string
+			var dealer, provider sql.NullString
+			if err := rows.Scan(&id, &customer, &dealer, &provider); err != nil {
+				rows.Close()
+				return nil, unavailable(err)
+			}
+			out[id] = location{customerID: customer, dealerID: dealer.String, providerID: provider.String}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// kindOrder makes the choice deterministic should a user ever appear as
+// the employee of two organizations at once (only possible transiently,
+// while a move between organizations propagates through two streams).
+var kindOrder = map[string]int{string(policy.OrgCustomer): 0, string(policy.OrgDealer): 1, string(policy.OrgMonitoringProvider): 2}
+
+// subject builds the caller's facts from the replica. When locationID is
+// not empty only the location roles held there are read, which is all a
+// single decision needs.
+func (a *Authorizer) subject(ctx context.Context, caller *auth.Caller, locationID string) (policy.Subject, error) {
+	s := authz.Subject(caller)
+	if s.UserID == "" {
+		return s, nil
+	}
+	rows, err := a.db.QueryContext(ctx, `SELECT org_kind, org_id, roles, schedule FROM replica_employees WHERE user_id = ?`, s.UserID)
+	if err != nil {
+		return s, unavailable(err)
+	}
+	best := -1
+	for rows.Next() {
+		var kind, orgID, roles string
+		var sched sql.NullString
+		if err := rows.Scan(&kind, &orgID, &roles, &sched); err != nil {
+			rows.Close()
+			return s, unavailable(err)
+		}
+		if best >= 0 && kindOrder[kind] >= best {
+			continue
+		}
+		best = kindOrder[kind]
+		m := &policy.Membership{Kind: policy.OrgKind(kind), ID: orgID}
+		if err := json.Unmarshal([]byte(roles), &m.Roles); err != nil {
+			rows.Close()
+			return s, unavailable(fmt.Errorf("roles of user %s: %w", s.UserID, err))
+		}
+		s.Org, s.Schedule = m, nil
+		if sched.Valid {
+			var sc policy.Schedule
+			if err := json.Unmarshal([]byte(sched.String), &sc); err != nil {
+				rows.Close()
+				return s, unavailable(fmt.Errorf("schedule of user %s: %w", s.UserID, err))
+			}
+			s.Schedule = &sc
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return s, unavailable(err)
+	}
+	if s.Org == nil || s.Org.Kind != policy.OrgCustomer {
+		// Location roles belong to customer employees only.
+		return s, nil
+	}
+	q := `SELECT location_id, roles FROM replica_location_roles WHERE user_id = ?`
+	qt := `SELECT tr.location_id, tr.roles FROM replica_team_members m JOIN replica_team_roles tr ON tr.team_id = m.team_id WHERE m.user_id = ?`
+	args := []any{s.UserID, s.UserID}
+	if locationID != "" {
+		q += ` AND location_id = ?`
+		qt += ` AND tr.location_id = ?`
+		args = []any{s.UserID, locationID, s.UserID, locationID}
+	}
+	rows, err = a.db.QueryContext(ctx, q+` UNION ALL `+qt, args...)
+	if err != nil {
+		return s, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var loc, roles string
+		if err := rows.Scan(&loc, &roles); err != nil {
+			return s, unavailable(err)
+		}
+		var rs []string
+		if err := json.Unmarshal([]byte(roles), &rs); err != nil {
+			return s, unavailable(fmt.Errorf("location roles of user %s: %w", s.UserID, err))
+		}
+		if s.LocationRoles == nil {
+			s.LocationRoles = map[string][]string{}
+		}
+		s.LocationRoles[loc] = append(s.LocationRoles[loc], rs...)
+	}
+	if err := rows.Err(); err != nil {
+		return s, unavailable(err)
+	}
+	return s, nil
+}
+
+// errNoReplica is reported by readiness when the replica tables are missing.
+var errNoReplica = errors.New("replica tables missing")
+
+// Check verifies the replica can be read; it is part of /readyz.
+func (a *Authorizer) Check(ctx context.Context) error {
+	var n int
+	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM replica_streams`).Scan(&n); err != nil {
+		return fmt.Errorf("%w: %v", errNoReplica, err)
+	}
+	return nil
+}

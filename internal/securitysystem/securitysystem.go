@@ -1,0 +1,432 @@
+// Package securitysystem is the Security System Service (API.md): it keeps
+// the security systems, arms and disarms them, and authorizes every request
+// with one pluggable strategy (AUTHZ.md, "The four strategies") chosen by
+// Config.Strategy. Whatever the strategy, the decision is policy.IsAllowed;
+// a decision that cannot be made is a 503 with nothing changed, and every
+// arm and disarm decision is audited in the service's database.
+//
+// Layout: app (domain and use cases), store (SQL repository and audit),
+// httpapi (handlers), authz and one package per strategy below it; this
+// package wires them in one place.
+package securitysystem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/securitysystem/app"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/none"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
+	"github.com/realguardio/realguardio/internal/securitysystem/httpapi"
+	"github.com/realguardio/realguardio/internal/securitysystem/store"
+)
+
+// Name is the service's name in logs, metrics and events.
+const Name = "securitysystem"
+
+// DefaultAudience is the audience access tokens must carry for this
+// service.
+const DefaultAudience = "realguardio-securitysystem"
+
+// ReplicaConsumerName is the durable consumer name of the replica.
+const ReplicaConsumerName = "securitysystem-replica"
+
+// Config configures the Security System Service.
+type Config struct {
+	// Issuer is the IAM Service's issuer URL: it validates access tokens
+	// and, for the fetch strategy, issues the service's own token.
+	Issuer string
+	// Audience is the audience of this service's access tokens
+	// (DefaultAudience when empty).
+	Audience string
+	// Strategy is "fetch" or "replicate" ("provide" and "delegate" once
+	// they exist); "none" only together with AllowNoAuthz.
+	Strategy string
+	// AllowNoAuthz permits Strategy "none", which authorizes nothing and
+	// allows everything. It exists for benchmark baselines only; nothing in
+	// `up` or `serve` sets it.
+	AllowNoAuthz bool
+
+	// CustomerURL, DealerURL and MonitoringURL are the base URLs of the
+	// organization services' facts endpoints (fetch strategy).
+	CustomerURL   string
+	DealerURL     string
+	MonitoringURL string
+	// ClientID and ClientSecret are this service's client credentials at
+	// the IAM (fetch strategy: a token with scope authz:read).
+	ClientID     string
+	ClientSecret string
+	// FetchTimeout bounds every remote call of the fetch strategy (2s when
+	// zero).
+	FetchTimeout time.Duration
+	// BreakerFailures consecutive failures open a dependency's circuit
+	// breaker (5 when zero) for BreakerOpen (5s when zero).
+	BreakerFailures int
+	BreakerOpen     time.Duration
+
+	// EventPrefix replaces events.DefaultPrefix in subjects and stream
+	// names; tests use a unique one.
+	EventPrefix string
+}
+
+// Validate checks the configuration and names every wrong setting.
+func (c Config) Validate() error {
+	var p config.Problems
+	switch c.Strategy {
+	case authz.StrategyFetch:
+		p.CheckHTTPURL("customer-url", c.CustomerURL)
+		p.CheckHTTPURL("dealer-url", c.DealerURL)
+		p.CheckHTTPURL("monitoring-url", c.MonitoringURL)
+		if c.ClientID == "" {
+			p.Addf("client-secrets", "the fetch strategy needs client credentials of the %s service", Name)
+		}
+	case authz.StrategyReplicate:
+	case authz.StrategyNone:
+		if !c.AllowNoAuthz {
+			p.Addf("authz", `"none" disables authorization and is accepted only for benchmarks`)
+		}
+	default:
+		p.Addf("authz", "the Security System Service supports fetch and replicate, got %q", c.Strategy)
+	}
+	if c.Issuer != "" {
+		p.CheckHTTPURL("iam-url", c.Issuer)
+	}
+	if c.FetchTimeout < 0 {
+		p.Addf("fetch-timeout", "must not be negative")
+	}
+	return p.Err()
+}
+
+// Deps are what the wiring opens for the service.
+type Deps struct {
+	// Logger receives the service's logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// DB is the service's own database.
+	DB *sqldb.DB
+	// JS is the JetStream handle. Without it (some tests) the outbox
+	// still records events but nothing relays them, and the replica has no
+	// consumer.
+	JS jetstream.JetStream
+	// Validator validates access tokens. Tests may set Authenticate
+	// instead.
+	Validator *auth.Validator
+	// Authenticate, when set, replaces Validator.Middleware: it must put
+	// the caller in the request context (auth.WithCaller). Tests and
+	// benchmarks use it to measure authorization without JWT validation.
+	Authenticate func(http.Handler) http.Handler
+	// HTTPClient carries the fetch strategy's calls (a default client when
+	// nil).
+	HTTPClient *http.Client
+	// Registry receives the service's metrics (a new one when nil).
+	Registry *prometheus.Registry
+	// Clock is the time of decisions (time.Now when nil).
+	Clock func() time.Time
+}
+
+// Service is the running Security System Service.
+type Service struct {
+	cfg        Config
+	deps       Deps
+	logger     *slog.Logger
+	authorizer authz.Authorizer
+	outbox     *events.Outbox
+	relay      *events.Relay
+	consumer   *events.Consumer
+	progress   *replicate.Progress
+	handler    http.Handler
+}
+
+// Migrations returns every migration set the service's database needs: the
+// systems and audit, the outbox and consumer bookkeeping, and the replica
+// tables (present whatever the strategy, so switching strategy or
+// rebuilding needs no schema change).
+func Migrations() []sqldb.Migrations {
+	return []sqldb.Migrations{store.Migrations(), events.Migrations(), replicate.Migrations()}
+}
+
+// New migrates the database and builds the service with the configured
+// strategy.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil {
+		return nil, errors.New("securitysystem: a database is required")
+	}
+	if deps.Validator == nil && deps.Authenticate == nil {
+		return nil, errors.New("securitysystem: a token validator is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = httpx.NewRegistry()
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{}
+	}
+	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+		return nil, fmt.Errorf("securitysystem: %w", err)
+	}
+	s := &Service{cfg: cfg, deps: deps, logger: deps.Logger.With("service", Name), progress: replicate.NewProgress()}
+	if err := s.progress.Load(ctx, deps.DB); err != nil {
+		return nil, fmt.Errorf("securitysystem: %w", err)
+	}
+
+	// The one switch between strategies.
+	switch cfg.Strategy {
+	case authz.StrategyFetch:
+		a, err := fetch.New(fetch.Config{
+			CustomerURL: cfg.CustomerURL, DealerURL: cfg.DealerURL, MonitoringURL: cfg.MonitoringURL,
+			Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Timeout: cfg.FetchTimeout, BreakerFailures: uint32(max(cfg.BreakerFailures, 0)), BreakerOpen: cfg.BreakerOpen,
+		}, deps.HTTPClient, deps.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("securitysystem: %w", err)
+		}
+		s.authorizer = a
+	case authz.StrategyReplicate:
+		s.authorizer = replicate.New(deps.DB)
+		if deps.JS != nil {
+			c, err := newReplicaConsumer(cfg, deps, s.progress)
+			if err != nil {
+				return nil, err
+			}
+			s.consumer = c
+		}
+	case authz.StrategyNone:
+		s.logger.Warn("authorization is DISABLED (strategy none): every caller may do everything; for benchmarks only")
+		s.authorizer = none.New()
+	}
+
+	s.outbox = events.NewOutbox(events.ProducerSecuritySystem)
+	if deps.JS != nil {
+		s.relay = events.NewRelay(deps.DB, deps.JS, s.outbox, s.logger,
+			events.WithSubjectPrefix(cfg.EventPrefix), events.WithRelayMetrics(deps.Registry))
+	}
+	if err := deps.Registry.Register(newLagCollector(s.progress, deps.Clock)); err != nil {
+		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
+	}
+
+	uc := app.NewService(store.New(deps.DB, s.outbox), s.authorizer, deps.Clock, s.logger)
+	authenticate := deps.Authenticate
+	if authenticate == nil {
+		authenticate = deps.Validator.Middleware
+	}
+	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.logger, Ready: s.readyChecks()}
+	s.handler = ops.Handler(httpapi.Handler(uc, authenticate))
+	return s, nil
+}
+
+func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*events.Consumer, error) {
+	proj := replicate.NewProjection(progress)
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Name:    ReplicaConsumerName,
+		Streams: replicaStreams(cfg.EventPrefix),
+		DB:      deps.DB,
+		JS:      deps.JS,
+		Handler: proj.Handle,
+		Logger:  deps.Logger,
+		// A rebuild empties the replica in the very transaction that
+		// forgets the applied events, so the two never disagree.
+		ResetState: replicate.TruncateTx,
+		Registry:   deps.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("securitysystem: replica consumer: %w", err)
+	}
+	return c, nil
+}
+
+func replicaStreams(prefix string) []string {
+	return []string{
+		events.StreamName(prefix, events.ProducerCustomer),
+		events.StreamName(prefix, events.ProducerDealer),
+		events.StreamName(prefix, events.ProducerMonitoring),
+	}
+}
+
+// Strategy returns the name of the authorization strategy in use.
+func (s *Service) Strategy() string { return s.authorizer.Name() }
+
+// Handler returns the whole HTTP surface, with /healthz, /readyz and
+// /metrics.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Run relays the outbox and, for the replicate strategy, feeds the replica
+// from the organization services' events, until ctx ends; it returns nil on
+// cancellation.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if s.relay != nil {
+		g.Go(func() error { return s.relay.Run(ctx) })
+	}
+	if s.consumer != nil {
+		g.Go(func() error { return s.consumer.Run(ctx) })
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Close releases what New built. The database and the NATS connection
+// belong to the wiring, which closes them itself.
+func (s *Service) Close() error { return nil }
+
+// readyChecks are the /readyz checks. The database must answer and tokens
+// must be verifiable. For replicate, the consumer must have reached every
+// source stream: a replica that cannot receive events silently goes stale,
+// so that is "not ready". A large lag is still ready (decisions are merely
+// as stale as the lag, and refusing traffic would not make them fresher);
+// the lag is in /metrics. For fetch, the organization services are not
+// checked: their outage makes decisions 503 individually, and a readiness
+// that cascaded through dependencies would take healthy paths (audit,
+// listing for admins) out of rotation too.
+func (s *Service) readyChecks() []httpx.ReadyCheck {
+	checks := []httpx.ReadyCheck{{Name: "database", Check: s.deps.DB.Ping}}
+	if s.deps.Validator != nil {
+		checks = append(checks, httpx.ReadyCheck{Name: "token-validation", Check: s.deps.Validator.Ready})
+	}
+	if s.consumer != nil {
+		checks = append(checks, httpx.ReadyCheck{Name: "replica-consumer", Check: s.consumerReady})
+	}
+	return checks
+}
+
+func (s *Service) consumerReady(context.Context) error {
+	if conn := s.deps.JS.Conn(); conn != nil && !conn.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	var missing []string
+	for _, p := range s.consumer.Progress() {
+		if !p.Known {
+			missing = append(missing, p.Stream)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not yet connected to stream(s) %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// lagCollector exports, per source stream, the age of the newest event
+// applied to the replica: how old the replica's view of that stream is at
+// worst. It reads the in-memory progress, so a scrape costs no query.
+type lagCollector struct {
+	progress *replicate.Progress
+	now      func() time.Time
+	desc     *prometheus.Desc
+}
+
+func newLagCollector(p *replicate.Progress, now func() time.Time) *lagCollector {
+	return &lagCollector{progress: p, now: now, desc: prometheus.NewDesc(
+		"realguardio_securitysystem_replica_lag_seconds",
+		"Age of the newest event applied to the authorization replica, per source stream (absent before the first event).",
+		[]string{"stream"}, nil)}
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, stream := range replicate.Streams {
+		if at, ok := c.progress.Newest(stream); ok {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, c.now().Sub(at).Seconds(), stream)
+		}
+	}
+}
+
+// RebuildReport says what a rebuild replayed.
+type RebuildReport struct {
+	// Applied is the number of events applied per source stream.
+	Applied map[string]int64
+	// Took is the duration of the rebuild.
+	Took time.Duration
+}
+
+// RebuildReplica rebuilds the replicate strategy's replica from scratch:
+// it empties the replica tables and forgets the consumer's applied events
+// in one transaction, deletes the durable consumers, and replays every
+// source stream from its start until the replica has caught up (or ctx
+// ends). The service must not be running its consumer meanwhile; the CLI
+// runs this as a command against the service's database with the service
+// stopped. Events are replayed through the same projection as normal
+// delivery, so the rebuilt replica equals one fed live.
+func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, error) {
+	start := time.Now()
+	if deps.DB == nil || deps.JS == nil {
+		return RebuildReport{}, errors.New("rebuild replica: a database and a JetStream connection are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
+	}
+	// Rebuild metrics are of no interest: a private registry keeps the
+	// consumer from colliding with a running service's.
+	deps.Registry = prometheus.NewRegistry()
+	progress := replicate.NewProgress()
+	c, err := newReplicaConsumer(cfg, deps, progress)
+	if err != nil {
+		return RebuildReport{}, err
+	}
+	if err := c.Reset(ctx); err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild replica: reset: %w", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for caughtUp := false; !caughtUp; {
+		select {
+		case <-ctx.Done():
+			stop()
+			<-done
+			return RebuildReport{}, fmt.Errorf("rebuild replica: %w", ctx.Err())
+		case err := <-done:
+			stop()
+			return RebuildReport{}, fmt.Errorf("rebuild replica: consumer stopped: %v", err)
+		case <-tick.C:
+			caughtUp = true
+			for _, p := range c.Progress() {
+				if !p.Known || p.Pending > 0 {
+					caughtUp = false
+				}
+			}
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
+	}
+	counts, err := replicate.AppliedCounts(ctx, deps.DB)
+	if err != nil {
+		return RebuildReport{}, err
+	}
+	return RebuildReport{Applied: counts, Took: time.Since(start)}, nil
+}
