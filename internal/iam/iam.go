@@ -1,0 +1,417 @@
+// Package iam is RealGuardIO's IAM Service: the OpenID Provider every user
+// logs in at and every service gets its tokens from, and the owner of user
+// accounts, their credentials and application roles.
+//
+// It is built on zitadel's OpenID Provider (github.com/zitadel/oidc/v3/pkg/op)
+// for the protocol (discovery, authorization, token, userinfo, revocation,
+// end-session endpoints) with a SQL storage of its own. The token endpoint's
+// grants are overridden (see server.go) because RFC 9068 access tokens need
+// the header typ "at+jwt", which zitadel's signer cannot set, and because
+// refresh tokens rotate with reuse detection.
+//
+// State is in the service's database except for the login throttle, which
+// is in memory and therefore per instance.
+package iam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// DefaultIssuer is the issuer of `realguardio up`.
+const DefaultIssuer = "http://localhost:9000"
+
+// AdminUsername is the bootstrap administrator's username.
+const AdminUsername = "admin"
+
+// bootstrapClient is recorded as creator of the bootstrap administrator.
+const bootstrapClient = "bootstrap"
+
+// Config holds the IAM Service's settings. Zero durations and counts take
+// the documented defaults.
+type Config struct {
+	// Issuer is the iss of every token and the base URL of every endpoint
+	// (default http://localhost:9000). It must be https, except for
+	// localhost and 127.0.0.1 issuers, which may be http for development.
+	Issuer string
+	// AdminPassword, when set, is the password of the bootstrap user admin
+	// (applied again at each start if it changed). When empty a password is
+	// generated once and returned by GeneratedAdminPassword.
+	AdminPassword string
+	// Clients are the OAuth clients (see DefaultClients).
+	Clients []ClientConfig
+	// AccessTokenLifetime is the default lifetime of access tokens (5m).
+	AccessTokenLifetime time.Duration
+	// IDTokenLifetime is the lifetime of ID tokens (5m).
+	IDTokenLifetime time.Duration
+	// RefreshTokenLifetime is the lifetime of each refresh token (60m);
+	// every rotation issues a new one.
+	RefreshTokenLifetime time.Duration
+	// AuthCodeLifetime is how long an authorization code may be exchanged
+	// (60s).
+	AuthCodeLifetime time.Duration
+	// LoginTimeout is how long a user has to log in after /authorize (10m).
+	LoginTimeout time.Duration
+	// KeyRotationInterval is how often a new signing key is made (24h).
+	KeyRotationInterval time.Duration
+	// KeyPublishAhead is how long a new key is in the JWKS before it signs
+	// (10m). Zero means the default; a negative value activates new keys at
+	// once, which only tests should do.
+	KeyPublishAhead time.Duration
+	// LoginMaxFailuresPerUser failures within LoginFailureWindow lock a
+	// username for LoginLockout (5).
+	LoginMaxFailuresPerUser int
+	// LoginMaxFailuresPerIP failures from one client address within
+	// LoginFailureWindow lock that address for LoginLockout (20).
+	LoginMaxFailuresPerIP int
+	// LoginFailureWindow is the window failures are counted in (15m).
+	LoginFailureWindow time.Duration
+	// LoginLockout is how long a locked username or address is refused (15m).
+	LoginLockout time.Duration
+}
+
+func (c *Config) applyDefaults() {
+	def := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	def(&c.AccessTokenLifetime, 5*time.Minute)
+	def(&c.IDTokenLifetime, 5*time.Minute)
+	def(&c.RefreshTokenLifetime, 60*time.Minute)
+	def(&c.AuthCodeLifetime, 60*time.Second)
+	def(&c.LoginTimeout, 10*time.Minute)
+	def(&c.KeyRotationInterval, 24*time.Hour)
+	def(&c.KeyPublishAhead, 10*time.Minute)
+	if c.KeyPublishAhead < 0 {
+		c.KeyPublishAhead = 0
+	}
+	def(&c.LoginFailureWindow, 15*time.Minute)
+	def(&c.LoginLockout, 15*time.Minute)
+	if c.LoginMaxFailuresPerUser == 0 {
+		c.LoginMaxFailuresPerUser = 5
+	}
+	if c.LoginMaxFailuresPerIP == 0 {
+		c.LoginMaxFailuresPerIP = 20
+	}
+}
+
+// Validate reports every problem of the configuration, naming the setting.
+// It validates the values as New will use them, defaults applied.
+func (c Config) Validate() error {
+	c.applyDefaults()
+	var p config.Problems
+	if _, err := issuerIsInsecureOK(c.Issuer); err != nil {
+		p.Addf("iam-issuer", "%v", err)
+	}
+	ids := map[string]bool{}
+	for _, cl := range c.Clients {
+		if err := cl.validate(); err != nil {
+			p.Addf("iam-clients", "%v", err)
+		}
+		if ids[cl.ID] {
+			p.Addf("iam-clients", "client %s is configured twice", cl.ID)
+		}
+		ids[cl.ID] = true
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordLen {
+		p.Addf("admin-password", "must be at least %d characters", minPasswordLen)
+	}
+	for name, d := range map[string]time.Duration{
+		"iam-access-token-lifetime": c.AccessTokenLifetime, "iam-id-token-lifetime": c.IDTokenLifetime,
+		"iam-refresh-token-lifetime": c.RefreshTokenLifetime, "iam-key-rotation-interval": c.KeyRotationInterval,
+	} {
+		if d < 0 {
+			p.Addf(name, "must be positive")
+		}
+	}
+	return p.Err()
+}
+
+// issuerIsInsecureOK validates the issuer and reports whether it is a
+// plain-http development issuer on a loopback host, the only case where
+// zitadel's https requirement is relaxed (op.WithAllowInsecure).
+func issuerIsInsecureOK(issuer string) (bool, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return false, fmt.Errorf("issuer %q is not an absolute URL", issuer)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+		return false, fmt.Errorf("issuer %q must not have a path, query or fragment", issuer)
+	}
+	switch u.Scheme {
+	case "https":
+		return false, nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" || net.ParseIP(host).IsLoopback() {
+			return true, nil
+		}
+		return false, fmt.Errorf("issuer %q must use https (plain http is allowed only for localhost)", issuer)
+	default:
+		return false, fmt.Errorf("issuer %q must be an http(s) URL", issuer)
+	}
+}
+
+// AuthorizationClaims supplies the authorization claims of a user's access
+// token (the "provide" strategy of AUTHZ.md). It is called at every issue
+// and refresh of a user token; an error fails the token request with a
+// server_error (HTTP 503), because a token without its claims would deny
+// wrongly for its whole lifetime.
+type AuthorizationClaims interface {
+	Claims(ctx context.Context, userID string) (map[string]any, error)
+}
+
+// Deps are the IAM Service's dependencies, opened by the wiring.
+type Deps struct {
+	// Logger receives the service's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// DB is the IAM's own database; New migrates it.
+	DB *sqldb.DB
+	// Registry receives the service's metrics; nil means a new one.
+	Registry *prometheus.Registry
+	// AuthorizationClaims, when set, adds authorization claims to user
+	// access tokens.
+	AuthorizationClaims AuthorizationClaims
+	// Clock replaces time.Now, for tests.
+	Clock func() time.Time
+}
+
+// Service is the IAM Service.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *sqldb.DB
+	store    *store
+	registry *prometheus.Registry
+	now      func() time.Time
+	clients  map[string]*client
+	keys     *keyManager
+	claims   *ClaimsBuilder
+	provider *op.Provider
+	server   *server
+	throttle *throttle
+	csrfKey  []byte
+	login    *loginUI
+	metrics  *metrics
+	handler  http.Handler
+
+	generatedAdminPassword string
+}
+
+// New builds the service: it migrates the database, loads or creates the
+// signing keys, and creates or updates the bootstrap administrator.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if deps.DB == nil {
+		return nil, errors.New("iam: Deps.DB is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	insecure, _ := issuerIsInsecureOK(cfg.Issuer)
+	s := &Service{
+		cfg:      cfg,
+		log:      deps.Logger,
+		db:       deps.DB,
+		store:    &store{db: deps.DB},
+		registry: deps.Registry,
+		now:      deps.Clock,
+		clients:  map[string]*client{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.registry == nil {
+		s.registry = httpx.NewRegistry()
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	if err := s.db.Migrate(ctx, Migrations); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	maxAT := cfg.AccessTokenLifetime
+	for _, cc := range cfg.Clients {
+		c, err := newClient(cc, cfg.Issuer, cfg.IDTokenLifetime, cfg.AccessTokenLifetime)
+		if err != nil {
+			return nil, fmt.Errorf("iam: %w", err)
+		}
+		s.clients[c.cfg.ID] = c
+		maxAT = max(maxAT, c.atLifetime)
+	}
+	s.keys = &keyManager{
+		store:        s.store,
+		now:          s.now,
+		publishAhead: cfg.KeyPublishAhead,
+		// A retired key must verify every token it signed, so it stays
+		// published for the longest token lifetime (plus a minute of clock
+		// skew between this service and resource servers).
+		keepAfter: max(maxAT, cfg.IDTokenLifetime) + time.Minute,
+		interval:  cfg.KeyRotationInterval,
+	}
+	if err := s.keys.ensure(ctx); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	csrf, err := s.store.secret(ctx, "csrf", func() string { return randomToken(32) })
+	if err != nil {
+		return nil, fmt.Errorf("iam: csrf key: %w", err)
+	}
+	s.csrfKey = []byte(csrf)
+	s.metrics = newMetrics(s.registry)
+	s.throttle = newThrottle(s.now, cfg.LoginMaxFailuresPerUser, cfg.LoginMaxFailuresPerIP, cfg.LoginFailureWindow, cfg.LoginLockout)
+	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims}
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		return nil, fmt.Errorf("iam: bootstrap admin: %w", err)
+	}
+	if err := s.buildProvider(insecure); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	s.login, err = newLoginUI(s)
+	if err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// GeneratedAdminPassword returns the bootstrap administrator's password
+// when this start generated it, so that the caller can show it once; it is
+// empty on every other start.
+func (s *Service) GeneratedAdminPassword() string { return s.generatedAdminPassword }
+
+// Handler returns the whole HTTP surface, with /healthz, /readyz and
+// /metrics.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Issuer returns the issuer URL the service signs tokens for.
+func (s *Service) Issuer() string { return s.cfg.Issuer }
+
+// RotateKeys publishes a new signing key now; it signs once
+// KeyPublishAhead has passed. The previous key keeps verifying until its
+// tokens have expired.
+func (s *Service) RotateKeys(ctx context.Context) error {
+	return s.keys.rotate(ctx, s.cfg.KeyPublishAhead, false)
+}
+
+// Run rotates keys on schedule, reloads keys rotated by other instances and
+// prunes expired state, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		if err := s.maintain(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "iam maintenance failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Service) maintain(ctx context.Context) error {
+	if err := s.keys.rotate(ctx, s.cfg.KeyPublishAhead, true); err != nil {
+		return err
+	}
+	if err := s.keys.dropExpired(ctx); err != nil {
+		return err
+	}
+	return s.store.prune(ctx, s.now())
+}
+
+// Close releases nothing today; the database belongs to the caller. It
+// exists so the service has the shape every service has.
+func (s *Service) Close() error { return nil }
+
+func (s *Service) bootstrapAdmin(ctx context.Context) error {
+	now := s.now()
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		u, err := s.store.userByUsername(ctx, tx, AdminUsername)
+		switch {
+		case errors.Is(err, errNotFound):
+			pw := s.cfg.AdminPassword
+			generated := pw == ""
+			if generated {
+				pw = randomString(20)
+			}
+			hash, err := hashPassword(pw)
+			if err != nil {
+				return err
+			}
+			err = s.store.insertUser(ctx, tx, &user{
+				ID: uuid.NewString(), Username: AdminUsername, PasswordHash: hash,
+				Roles: []string{auth.RoleAdmin, auth.RoleDealerAdministrator}, Enabled: true, CreatedByClient: bootstrapClient,
+			}, now)
+			if err != nil {
+				return err
+			}
+			if generated {
+				tx.AfterCommit(func() { s.generatedAdminPassword = pw })
+			}
+			return nil
+		case err != nil:
+			return err
+		}
+		if s.cfg.AdminPassword == "" {
+			return nil
+		}
+		ok, err := verifyPassword(u.PasswordHash, s.cfg.AdminPassword)
+		if err != nil || !ok {
+			hash, err := hashPassword(s.cfg.AdminPassword)
+			if err != nil {
+				return err
+			}
+			return s.store.updateCredentials(ctx, tx, u.ID, hash, u.Roles, now)
+		}
+		return nil
+	})
+}
+
+// routes assembles the HTTP surface: the OpenID Provider endpoints, the
+// login UI and the users API, wrapped by the operational endpoints.
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+loginPath, s.login.show)
+	mux.HandleFunc("POST "+loginPath, s.login.submit)
+	mux.HandleFunc("GET "+loggedOutPath, s.login.loggedOut)
+	users := &usersAPI{s: s}
+	mux.Handle("POST /api/users", s.requireUserAdmin(users.create))
+	mux.Handle("GET /api/users/{id}", s.requireUserAdmin(users.get))
+	mux.Handle("PUT /api/users/{id}/roles", s.requireUserAdmin(users.setRoles))
+	mux.Handle("POST /api/users/{id}/disable", s.requireUserAdmin(users.disable))
+	mux.Handle("POST /api/users/{id}/enable", s.requireUserAdmin(users.enable))
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
+	}))
+	mux.Handle("/", s.opHandler())
+	ops := &httpx.Ops{
+		Service:  "iam",
+		Registry: s.registry,
+		Logger:   s.log,
+		Ready:    []httpx.ReadyCheck{{Name: "database", Check: s.db.Ping}},
+	}
+	return ops.Handler(mux)
+}

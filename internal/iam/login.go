@@ -1,0 +1,227 @@
+package iam
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+)
+
+// The login UI's paths.
+const (
+	loginPath     = "/login"
+	loggedOutPath = "/logged-out"
+	csrfCookie    = "rg_login_csrf"
+)
+
+// The only message a failed login shows: it must not reveal whether the
+// username exists, the password was wrong or the account is disabled.
+const invalidCredentials = "Invalid username or password"
+
+//go:embed templates/*.html
+var templatesFS embed.FS
+
+// loginUI serves the login form. The form is bound to one authorization
+// request: its CSRF token is an HMAC of the request id under an instance
+// secret, also set as a SameSite=Strict cookie, and both must match on
+// submit.
+type loginUI struct {
+	s       *Service
+	login   *template.Template
+	message *template.Template
+	secure  bool
+	// sleep waits out the throttle's progressive delay; tests replace it.
+	sleep func(ctx context.Context, d time.Duration)
+}
+
+func newLoginUI(s *Service) (*loginUI, error) {
+	login, err := template.ParseFS(templatesFS, "templates/login.html")
+	if err != nil {
+		return nil, err
+	}
+	message, err := template.ParseFS(templatesFS, "templates/message.html")
+	if err != nil {
+		return nil, err
+	}
+	return &loginUI{
+		s: s, login: login, message: message,
+		secure: strings.HasPrefix(s.cfg.Issuer, "https://"),
+		sleep: func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		},
+	}, nil
+}
+
+type loginPage struct {
+	Form          bool
+	Action        string
+	AuthRequestID string
+	CSRF          string
+	Username      string
+	Error         string
+}
+
+func (l *loginUI) csrfToken(authRequestID string) string {
+	m := hmac.New(sha256.New, l.s.csrfKey)
+	m.Write([]byte("login-csrf:" + authRequestID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (l *loginUI) headers(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+func (l *loginUI) render(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
+	p.Form = true
+	p.Action = loginPath
+	p.CSRF = l.csrfToken(p.AuthRequestID)
+	http.SetCookie(w, &http.Cookie{
+		Name: csrfCookie, Value: p.CSRF, Path: loginPath, HttpOnly: true, Secure: l.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(l.s.cfg.LoginTimeout / time.Second),
+	})
+	l.headers(w)
+	w.WriteHeader(status)
+	if err := l.login.Execute(w, p); err != nil {
+		httpx.LoggerFrom(r.Context()).ErrorContext(r.Context(), "render login page", "err", err)
+	}
+}
+
+func (l *loginUI) showMessage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	l.headers(w)
+	w.WriteHeader(status)
+	if err := l.message.Execute(w, map[string]string{"Title": title, "Message": msg}); err != nil {
+		httpx.LoggerFrom(r.Context()).ErrorContext(r.Context(), "render message page", "err", err)
+	}
+}
+
+// pending reports whether id names an authorization request still waiting
+// for its login.
+func (l *loginUI) pending(ctx context.Context, id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	a, err := l.s.store.authRequestByID(ctx, id)
+	return err == nil && !a.IsDone && l.s.now().Before(a.ExpiresAt)
+}
+
+func (l *loginUI) expired(w http.ResponseWriter, r *http.Request) {
+	l.showMessage(w, r, http.StatusBadRequest, "Sign-in link expired",
+		"This sign-in request is unknown or has expired. Go back to the application and start again.")
+}
+
+func (l *loginUI) show(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	if !l.pending(r.Context(), id) {
+		l.expired(w, r)
+		return
+	}
+	l.render(w, r, http.StatusOK, loginPage{AuthRequestID: id})
+}
+
+func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.showMessage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	id := r.PostForm.Get("authRequestID")
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	want := l.csrfToken(id)
+	cookie, _ := r.Cookie(csrfCookie)
+	if id == "" || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(want)) || cookie == nil || !hmac.Equal([]byte(cookie.Value), []byte(want)) {
+		l.s.metrics.loginFailures.WithLabelValues("csrf").Inc()
+		l.showMessage(w, r, http.StatusForbidden, "Sign-in refused",
+			"The sign-in form was not submitted from this site or has expired. Go back to the application and start again.")
+		return
+	}
+	if !l.pending(ctx, id) {
+		l.expired(w, r)
+		return
+	}
+	ip := clientIP(r)
+	key := usernameKey(username)
+	delay, locked := l.s.throttle.check(key, ip)
+	if locked > 0 {
+		l.s.metrics.loginFailures.WithLabelValues("throttled").Inc()
+		minutes := int(math.Ceil(locked.Minutes()))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(locked.Seconds()))))
+		l.render(w, r, http.StatusTooManyRequests, loginPage{AuthRequestID: id, Username: username,
+			Error: "Too many failed attempts; try again in " + strconv.Itoa(minutes) + " minutes"})
+		return
+	}
+	if delay > 0 {
+		l.sleep(ctx, delay)
+	}
+	u, ok := l.s.authenticate(ctx, username, password)
+	if !ok {
+		l.s.throttle.fail(key, ip)
+		l.s.metrics.loginFailures.WithLabelValues("credentials").Inc()
+		l.render(w, r, http.StatusUnauthorized, loginPage{AuthRequestID: id, Username: username, Error: invalidCredentials})
+		return
+	}
+	l.s.throttle.succeed(key)
+	if err := l.s.store.completeLogin(ctx, id, u.ID, l.s.now()); err != nil {
+		if errors.Is(err, errNotFound) {
+			l.expired(w, r)
+			return
+		}
+		httpx.LoggerFrom(ctx).ErrorContext(ctx, "complete login", "err", err)
+		l.showMessage(w, r, http.StatusInternalServerError, "Sign-in failed", "Something went wrong; please try again.")
+		return
+	}
+	l.s.metrics.logins.Inc()
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: loginPath, MaxAge: -1, HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, l.s.authCallbackURL(id), http.StatusFound)
+}
+
+func (l *loginUI) loggedOut(w http.ResponseWriter, r *http.Request) {
+	l.showMessage(w, r, http.StatusOK, "Signed out", "You are signed out of RealGuardIO.")
+}
+
+// authenticate checks a username and password. Unknown and disabled users
+// cost the same password hashing as known ones, so timing reveals nothing.
+func (s *Service) authenticate(ctx context.Context, username, password string) (*user, bool) {
+	u, err := s.store.userByUsername(ctx, s.db, username)
+	hash := dummyHash
+	if err == nil {
+		hash = u.PasswordHash
+	}
+	ok, verr := verifyPassword(hash, password)
+	if err != nil || verr != nil || !ok || !u.Enabled {
+		return nil, false
+	}
+	return u, true
+}
+
+// clientIP is the address of the connection. Forwarding headers are not
+// trusted: anyone could set them to escape the per-address throttle.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

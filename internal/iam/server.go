@@ -1,0 +1,481 @@
+package iam
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// The endpoints of the OpenID Provider, relative to the issuer.
+var endpoints = op.Endpoints{
+	Authorization: op.NewEndpoint("authorize"),
+	Token:         op.NewEndpoint("oauth/token"),
+	Userinfo:      op.NewEndpoint("userinfo"),
+	Revocation:    op.NewEndpoint("oauth/revoke"),
+	EndSession:    op.NewEndpoint("end_session"),
+	JwksURI:       op.NewEndpoint("keys"),
+}
+
+// server is zitadel's LegacyServer with the grants RealGuardIO needs done
+// its own way: every access token is an RFC 9068 JWT (typ at+jwt) built by
+// the ClaimsBuilder, refresh tokens rotate with reuse detection, codes are
+// single-use with replay revocation, and PKCE S256 is mandatory.
+type server struct {
+	*op.LegacyServer
+	s *Service
+}
+
+func (s *Service) buildProvider(insecure bool) error {
+	var cryptoKey [32]byte
+	// The provider's AES key only protects values zitadel encrypts for
+	// itself (the authorization code's text); codes are looked up by their
+	// hash in the database, so a per-process key works across instances.
+	if _, err := rand.Read(cryptoKey[:]); err != nil {
+		return err
+	}
+	opCfg := &op.Config{
+		CryptoKey:                cryptoKey,
+		DefaultLogoutRedirectURI: s.cfg.Issuer + loggedOutPath,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess, ScopeUsersWrite},
+	}
+	var opts []op.Option
+	if insecure {
+		// zitadel refuses http issuers; Config.Validate admits them only
+		// for loopback hosts (local development and tests).
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	p, err := op.NewProvider(opCfg, opStorage{s}, op.StaticIssuer(s.cfg.Issuer), opts...)
+	if err != nil {
+		return fmt.Errorf("openid provider: %w", err)
+	}
+	s.provider = p
+	s.server = &server{LegacyServer: op.NewLegacyServer(p, endpoints), s: s}
+	return nil
+}
+
+func (s *Service) opHandler() http.Handler {
+	return op.RegisterLegacyServer(s.server, func(w http.ResponseWriter, r *http.Request) {
+		op.AuthorizeCallback(w, r, s.provider)
+	})
+}
+
+// authCallbackURL is where the login page sends the browser once the user
+// is authenticated; zitadel's callback handler issues the code there.
+func (s *Service) authCallbackURL(authRequestID string) string {
+	return s.cfg.Issuer + endpoints.Authorization.Relative() + "/callback?id=" + authRequestID
+}
+
+// Discovery advertises only what the IAM really supports (zitadel's
+// defaults include the implicit grant and plain PKCE).
+func (sv *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	resp, err := sv.LegacyServer.Discovery(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := resp.Data.(*oidc.DiscoveryConfiguration); ok {
+		d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+		d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+		d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+		d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+		d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+		d.RevocationEndpointAuthMethodsSupported = d.TokenEndpointAuthMethodsSupported
+		d.ClaimsSupported = []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "at_hash", "c_hash", "azp", "preferred_username", "roles", "scope", "client_id"}
+	}
+	return resp, nil
+}
+
+// Authorize enforces what zitadel leaves optional: the code flow only,
+// PKCE with S256 for every client, and only the scopes the client is
+// configured for. Its errors are redirected to the (already validated)
+// redirect URI.
+func (sv *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	req := r.Data
+	if req.ResponseType != oidc.ResponseTypeCode {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("only response_type=code is supported")
+	}
+	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
+	}
+	if req.CodeChallenge == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
+	}
+	if req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only code_challenge_method=S256 is supported")
+	}
+	if slices.Contains(strings.Fields(strings.Join(req.Prompt, " ")), oidc.PromptNone) {
+		// The IAM keeps no login session, so it can never answer without
+		// showing the login form.
+		return nil, oidc.ErrLoginRequired()
+	}
+	c := r.Client.(*client)
+	scopes := slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return !c.IsScopeAllowed(sc) })
+	if len(scopes) == 0 {
+		return nil, oidc.ErrInvalidScope().WithDescription("none of the requested scopes is allowed for this client")
+	}
+	req.Scopes = scopes
+	return sv.LegacyServer.Authorize(ctx, r)
+}
+
+var (
+	errCodeReplayed    = errors.New("authorization code replayed")
+	errRefreshReplayed = errors.New("refresh token replayed")
+)
+
+// CodeExchange redeems an authorization code. A code is single-use: a
+// second presentation fails and revokes the refresh tokens issued for the
+// first (RFC 6749 §4.1.2), since one of the two presenters is an attacker.
+func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	s := sv.s
+	c := r.Client.(*client)
+	a, err := s.store.authRequestByCodeHash(ctx, s.db, hashSecret(r.Data.Code))
+	if errors.Is(err, errNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if a.ClientID != c.GetID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
+	}
+	if a.CodeUsed {
+		if err := s.store.revokeFamily(ctx, s.db, a.FamilyID); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		s.metrics.replays.WithLabelValues("authorization_code").Inc()
+		return nil, oidc.ErrInvalidGrant().WithDescription("code already used; the tokens issued for it are revoked")
+	}
+	if !s.now().Before(a.CodeCreatedAt.Add(s.cfg.AuthCodeLifetime)) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code expired")
+	}
+	if r.Data.RedirectURI != a.RedirectURI {
+		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+	}
+	if r.Data.CodeVerifier == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_verifier required")
+	}
+	if ch := a.GetCodeChallenge(); ch == nil || ch.Method != oidc.CodeChallengeMethodS256 || !oidc.VerifyCodeChallenge(ch, r.Data.CodeVerifier) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code_verifier")
+	}
+	u, err := s.store.userByID(ctx, s.db, a.UserID)
+	if err != nil || !u.Enabled {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
+	}
+	now := s.now()
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
+		Scopes: a.Scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	withRefresh := slices.Contains(a.Scopes, oidc.ScopeOfflineAccess) && c.allowsGrant(oidc.GrantTypeRefreshToken)
+	var familyID, refresh string
+	if withRefresh {
+		familyID, refresh = uuid.NewString(), randomToken(32)
+	}
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		ok, err := s.store.consumeCode(ctx, tx, a.ID, familyID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errCodeReplayed
+		}
+		if withRefresh {
+			return s.store.insertRefreshToken(ctx, tx, &refreshToken{
+				Hash: hashSecret(refresh), ID: uuid.NewString(), FamilyID: familyID, ClientID: c.GetID(), UserID: u.ID,
+				Scopes: a.Scopes, AuthTime: a.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+			})
+		}
+		return nil
+	})
+	if errors.Is(err, errCodeReplayed) {
+		// Lost a race with a concurrent exchange of the same code: that is
+		// a replay too, so revoke what the winner got.
+		if again, rerr := s.store.authRequestByCodeHash(ctx, s.db, hashSecret(r.Data.Code)); rerr == nil {
+			_ = s.store.revokeFamily(ctx, s.db, again.FamilyID)
+		}
+		s.metrics.replays.WithLabelValues("authorization_code").Inc()
+		return nil, oidc.ErrInvalidGrant().WithDescription("code already used; the tokens issued for it are revoked")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return sv.tokenResponse(ctx, "authorization_code", c, claims, a, r.Data.Code, refresh)
+}
+
+// tokenResponse signs the access token and, for openid requests, the ID
+// token whose at_hash binds it to that access token.
+func (sv *server) tokenResponse(ctx context.Context, grant string, c *client, claims map[string]any, idReq op.IDTokenRequest, code, refresh string) (*op.Response, error) {
+	s := sv.s
+	at, err := s.signAccessToken(claims)
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	resp := &oidc.AccessTokenResponse{
+		AccessToken:  at,
+		TokenType:    oidc.BearerToken,
+		RefreshToken: refresh,
+		ExpiresIn:    uint64(c.atLifetime / time.Second),
+		Scope:        strings.Fields(claims["scope"].(string)),
+	}
+	if idReq != nil && slices.Contains(idReq.GetScopes(), oidc.ScopeOpenID) {
+		resp.IDToken, err = op.CreateIDToken(ctx, s.cfg.Issuer, idReq, c.IDTokenLifetime(), at, code, opStorage{s}, c)
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+	}
+	s.metrics.tokens.WithLabelValues(grant).Inc()
+	return op.NewResponse(resp), nil
+}
+
+// refreshIDRequest is the ID token request of a refresh.
+type refreshIDRequest struct {
+	t      *refreshToken
+	scopes []string
+}
+
+func (r refreshIDRequest) GetAMR() []string       { return []string{"pwd"} }
+func (r refreshIDRequest) GetAudience() []string  { return []string{r.t.ClientID} }
+func (r refreshIDRequest) GetAuthTime() time.Time { return r.t.AuthTime }
+func (r refreshIDRequest) GetClientID() string    { return r.t.ClientID }
+func (r refreshIDRequest) GetScopes() []string    { return r.scopes }
+func (r refreshIDRequest) GetSubject() string     { return r.t.UserID }
+
+// RefreshToken rotates a refresh token. Presenting a token that was already
+// rotated means it was copied: the whole family is revoked, so both the
+// thief and the user must log in again.
+func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	s := sv.s
+	c := r.Client.(*client)
+	hash := hashSecret(r.Data.RefreshToken)
+	t, err := s.store.refreshTokenByHash(ctx, s.db, hash)
+	if errors.Is(err, errNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if t.ClientID != c.GetID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	if t.Revoked {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token revoked")
+	}
+	if t.Used {
+		if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		s.metrics.replays.WithLabelValues("refresh_token").Inc()
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
+	}
+	now := s.now()
+	if !now.Before(t.ExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
+	}
+	u, err := s.store.userByID(ctx, s.db, t.UserID)
+	if err != nil || !u.Enabled {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
+	}
+	scopes := t.Scopes
+	if len(r.Data.Scopes) > 0 {
+		for _, sc := range r.Data.Scopes {
+			if !slices.Contains(t.Scopes, sc) {
+				return nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
+			}
+		}
+		scopes = r.Data.Scopes
+	}
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
+		Scopes: scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	next := randomToken(32)
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		ok, err := s.store.markRefreshUsed(ctx, tx, hash, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errRefreshReplayed
+		}
+		return s.store.insertRefreshToken(ctx, tx, &refreshToken{
+			Hash: hashSecret(next), ID: uuid.NewString(), FamilyID: t.FamilyID, ClientID: t.ClientID, UserID: t.UserID,
+			Scopes: t.Scopes, AuthTime: t.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+		})
+	})
+	if errors.Is(err, errRefreshReplayed) {
+		_ = s.store.revokeFamily(ctx, s.db, t.FamilyID)
+		s.metrics.replays.WithLabelValues("refresh_token").Inc()
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return sv.tokenResponse(ctx, "refresh_token", c, claims, refreshIDRequest{t: t, scopes: scopes}, "", next)
+}
+
+// ClientCredentialsExchange issues a service token: sub and client_id are
+// the client, roles are empty. With no scope requested the client gets all
+// of its configured scopes.
+func (sv *server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	s := sv.s
+	c := r.Client.(*client)
+	scopes := []string(r.Data.Scope)
+	if len(scopes) == 0 {
+		scopes = c.cfg.Scopes
+	}
+	for _, sc := range scopes {
+		if !c.IsScopeAllowed(sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
+		}
+	}
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: c.GetID(), ClientID: c.GetID(), Audience: c.cfg.Audiences,
+		Scopes: scopes, IssuedAt: s.now(), Lifetime: c.atLifetime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sv.tokenResponse(ctx, "client_credentials", c, claims, nil, "", "")
+}
+
+// Revocation implements RFC 7009. Revoking a refresh token revokes its
+// whole family. Access tokens are self-contained and short-lived; they
+// cannot be recalled from resource servers that validate them locally, so
+// revoking one is accepted and does nothing, as RFC 7009 §2 permits.
+func (sv *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
+	s := sv.s
+	t, err := s.store.refreshTokenByHash(ctx, s.db, hashSecret(r.Data.Token))
+	if err == nil && t.ClientID == r.Client.GetID() {
+		if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
+			return nil, op.RevocationError(oidc.ErrServerError().WithParent(err))
+		}
+	} else if err != nil && !errors.Is(err, errNotFound) {
+		return nil, op.RevocationError(oidc.ErrServerError().WithParent(err))
+	}
+	return op.NewResponse(nil), nil
+}
+
+// UserInfo answers for a valid user access token, checked as strictly as
+// any resource server checks it.
+func (sv *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
+	s := sv.s
+	claims, err := s.verifyAccessToken(r.Data.AccessToken)
+	if err != nil || claims.isService() {
+		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token invalid"), http.StatusUnauthorized)
+	}
+	u, err := s.store.userByID(ctx, s.db, claims.Subject)
+	if err != nil || !u.Enabled {
+		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token invalid"), http.StatusUnauthorized)
+	}
+	info := &oidc.UserInfo{Subject: u.ID}
+	if slices.Contains(claims.Scopes, oidc.ScopeProfile) {
+		info.PreferredUsername = u.Username
+	}
+	return op.NewResponse(info), nil
+}
+
+// AccessTokenRequest describes an access token to build.
+type AccessTokenRequest struct {
+	// Subject is the sub: the user's id, or the client id for a service.
+	Subject string
+	// UserID is the user the token acts for; empty for service tokens.
+	UserID string
+	// ClientID is the client the token is issued to.
+	ClientID string
+	// Audience lists the services that accept the token.
+	Audience []string
+	// Scopes are the granted scopes.
+	Scopes []string
+	// Roles are the user's application roles.
+	Roles []string
+	// IssuedAt is the iat and nbf.
+	IssuedAt time.Time
+	// Lifetime is exp - iat.
+	Lifetime time.Duration
+}
+
+// ClaimsBuilder is the one place access token claims are made. Its
+// extension hook is Authorization: the provide strategy plugs in there to
+// add the authorization claims of AUTHZ.md to user tokens.
+type ClaimsBuilder struct {
+	// Issuer is the iss claim.
+	Issuer string
+	// Authorization, when set, adds claims to user tokens.
+	Authorization AuthorizationClaims
+}
+
+// reservedClaims may not be set by the Authorization hook: they carry the
+// token's identity and would let a bug there widen a token.
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles"}
+
+// Build returns the claims of an access token. An Authorization failure is
+// a server_error answered with 503, so the client retries instead of
+// receiving a token that would deny wrongly.
+func (b *ClaimsBuilder) Build(ctx context.Context, req AccessTokenRequest) (map[string]any, error) {
+	roles := req.Roles
+	if roles == nil || req.UserID == "" {
+		roles = []string{}
+	}
+	claims := map[string]any{}
+	if b.Authorization != nil && req.UserID != "" {
+		extra, err := b.Authorization.Claims(ctx, req.UserID)
+		if err != nil {
+			return nil, op.NewStatusError(oidc.ErrServerError().
+				WithDescription("authorization claims are unavailable; try again later").WithParent(err), http.StatusServiceUnavailable)
+		}
+		for k, v := range extra {
+			if slices.Contains(reservedClaims, k) {
+				return nil, oidc.ErrServerError().WithParent(fmt.Errorf("authorization claims may not set %q", k))
+			}
+			claims[k] = v
+		}
+	}
+	claims["iss"] = b.Issuer
+	claims["sub"] = req.Subject
+	claims["aud"] = slices.Clone(req.Audience)
+	claims["iat"] = req.IssuedAt.Unix()
+	claims["nbf"] = req.IssuedAt.Unix()
+	claims["exp"] = req.IssuedAt.Add(req.Lifetime).Unix()
+	claims["jti"] = uuid.NewString()
+	claims["client_id"] = req.ClientID
+	claims["scope"] = strings.Join(req.Scopes, " ")
+	claims["roles"] = slices.Clone(roles)
+	return claims, nil
+}
+
+// signAccessToken signs claims with the current key as an RFC 9068 JWT.
+func (s *Service) signAccessToken(claims map[string]any) (string, error) {
+	k, err := s.keys.current()
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := k.atSigner.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}

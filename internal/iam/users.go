@@ -1,0 +1,253 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// minPasswordLen is the shortest password accepted.
+const minPasswordLen = 8
+
+// maxPasswordLen bounds the work a single password costs to hash.
+const maxPasswordLen = 1024
+
+// usersAPI is the HTTP API on IAM accounts, used by the organization
+// services (client credentials, users:write) and by administrators.
+type usersAPI struct{ s *Service }
+
+type createUserBody struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+}
+
+type userView struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Roles    []string `json:"roles"`
+	Enabled  bool     `json:"enabled"`
+}
+
+func viewOf(u *user) userView {
+	return userView{ID: u.ID, Username: u.Username, Roles: u.Roles, Enabled: u.Enabled}
+}
+
+func validateUsername(s string) error {
+	n := utf8.RuneCountInString(s)
+	if n < 3 || n > 254 {
+		return apperr.InvalidField("username", "must be 3 to 254 characters")
+	}
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return apperr.InvalidField("username", "must not contain whitespace or control characters")
+	}
+	return nil
+}
+
+func validatePassword(s string) error {
+	if utf8.RuneCountInString(s) < minPasswordLen {
+		return apperr.InvalidField("password", "must be at least %d characters", minPasswordLen)
+	}
+	if len(s) > maxPasswordLen {
+		return apperr.InvalidField("password", "must be at most %d bytes", maxPasswordLen)
+	}
+	return nil
+}
+
+// normalizeRoles checks roles against the closed set and removes
+// duplicates, keeping a stable order.
+func normalizeRoles(roles []string) ([]string, error) {
+	out := []string{}
+	for _, r := range roles {
+		if !auth.IsApplicationRole(r) {
+			return nil, apperr.InvalidField("roles", "unknown application role %q", r)
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// CreateUser is the use case behind POST /api/users. created reports
+// whether a new user was made (201) or an idempotent replay answered (200).
+func (s *Service) createUser(ctx context.Context, caller *auth.Caller, in createUserBody) (u *user, created bool, err error) {
+	if in.ID != "" {
+		if _, perr := uuid.Parse(in.ID); perr != nil || len(in.ID) != 36 {
+			return nil, false, apperr.InvalidField("id", "must be a UUID")
+		}
+		in.ID = strings.ToLower(in.ID)
+	}
+	if err := validateUsername(in.Username); err != nil {
+		return nil, false, err
+	}
+	if err := validatePassword(in.Password); err != nil {
+		return nil, false, err
+	}
+	roles, err := normalizeRoles(in.Roles)
+	if err != nil {
+		return nil, false, err
+	}
+	hash, err := hashPassword(in.Password)
+	if err != nil {
+		return nil, false, apperr.Wrap(err, apperr.Internal, "hash password")
+	}
+	creator := caller.ClientID
+	if !caller.IsService {
+		// An administrator's creations are not replayable by a service.
+		creator = "user:" + caller.Subject
+	}
+	now := s.now()
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if in.ID != "" {
+			existing, err := s.store.userByID(ctx, tx, in.ID)
+			switch {
+			case err == nil:
+				// Idempotent create: the same creator retrying the same
+				// (id, username) gets the user back with the password and
+				// roles of this request, so a half-finished employee
+				// creation can be completed without a duplicate account.
+				if caller.IsService && existing.CreatedByClient == creator && usernameKey(existing.Username) == usernameKey(in.Username) {
+					if err := s.store.updateCredentials(ctx, tx, existing.ID, hash, roles, now); err != nil {
+						return err
+					}
+					existing.Roles = roles
+					u = existing
+					return nil
+				}
+				return apperr.New(apperr.Conflict, "a different user with this id already exists")
+			case !errors.Is(err, errNotFound):
+				return err
+			}
+		} else {
+			in.ID = uuid.NewString()
+		}
+		if _, err := s.store.userByUsername(ctx, tx, in.Username); err == nil {
+			return apperr.New(apperr.Conflict, "the username %q is taken", in.Username)
+		} else if !errors.Is(err, errNotFound) {
+			return err
+		}
+		nu := &user{ID: in.ID, Username: in.Username, PasswordHash: hash, Roles: roles, Enabled: true, CreatedByClient: creator}
+		if err := s.store.insertUser(ctx, tx, nu, now); err != nil {
+			return err
+		}
+		u, created = nu, true
+		return nil
+	})
+	if err != nil {
+		if apperr.As(err) == nil {
+			err = apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable")
+		}
+		return nil, false, err
+	}
+	return u, created, nil
+}
+
+func (a *usersAPI) create(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var in createUserBody
+	if err := httpx.DecodeJSON(r, &in); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	u, created, err := a.s.createUser(r.Context(), caller, in)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/api/users/"+u.ID)
+	}
+	httpx.WriteJSON(w, status, viewOf(u))
+}
+
+func (a *usersAPI) load(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	id, err := httpx.PathUUID(r, "id")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return nil, false
+	}
+	u, err := a.s.store.userByID(r.Context(), a.s.db, id.String())
+	if errors.Is(err, errNotFound) {
+		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such user"))
+		return nil, false
+	}
+	if err != nil {
+		httpx.WriteError(w, r, apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable"))
+		return nil, false
+	}
+	return u, true
+}
+
+func (a *usersAPI) get(w http.ResponseWriter, r *http.Request) {
+	if u, ok := a.load(w, r); ok {
+		httpx.WriteJSON(w, http.StatusOK, viewOf(u))
+	}
+}
+
+func (a *usersAPI) setRoles(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Roles []string `json:"roles"`
+	}
+	if err := httpx.DecodeJSON(r, &in); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if in.Roles == nil {
+		httpx.WriteError(w, r, apperr.InvalidField("roles", "is required (use [] to remove every role)"))
+		return
+	}
+	roles, err := normalizeRoles(in.Roles)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	u, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	if err := a.s.store.setRoles(r.Context(), u.ID, roles, a.s.now()); err != nil {
+		httpx.WriteError(w, r, apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable"))
+		return
+	}
+	u.Roles = roles
+	httpx.WriteJSON(w, http.StatusOK, viewOf(u))
+}
+
+func (a *usersAPI) disable(w http.ResponseWriter, r *http.Request) { a.setEnabled(w, r, false) }
+func (a *usersAPI) enable(w http.ResponseWriter, r *http.Request)  { a.setEnabled(w, r, true) }
+
+// setEnabled switches an account. Disabling takes effect at the next login
+// or refresh, both of which check the flag; access tokens already issued
+// run out within their short lifetime.
+func (a *usersAPI) setEnabled(w http.ResponseWriter, r *http.Request, enabled bool) {
+	u, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	if err := a.s.store.setEnabled(r.Context(), u.ID, enabled, a.s.now()); err != nil {
+		httpx.WriteError(w, r, apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable"))
+		return
+	}
+	u.Enabled = enabled
+	httpx.WriteJSON(w, http.StatusOK, viewOf(u))
+}
