@@ -1,0 +1,667 @@
+package orgkit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+// accounts is a test double of the Accounts port with the IAM's documented
+// semantics (idempotent create for the same id and username, Conflict for a
+// username owned by another id) that can be switched to fail.
+type accounts struct {
+	mu       sync.Mutex
+	byID     map[string]account
+	fail     error // returned by every call while set
+	creates  int
+	disabled map[string]bool
+}
+
+type account struct {
+	username, password string
+	roles              []string
+}
+
+func newAccounts() *accounts {
+	return &accounts{byID: map[string]account{}, disabled: map[string]bool{}}
+}
+
+func (a *accounts) CreateUser(_ context.Context, id, username, password string, roles []string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.creates++
+	if a.fail != nil {
+		return a.fail
+	}
+	for oid, acc := range a.byID {
+		if acc.username == username && oid != id {
+			return apperr.New(apperr.Conflict, "username exists")
+		}
+	}
+	if acc, ok := a.byID[id]; ok && acc.username != username {
+		return apperr.New(apperr.Conflict, "id exists")
+	}
+	a.byID[id] = account{username: username, password: password, roles: slices.Clone(roles)}
+	return nil
+}
+
+func (a *accounts) DisableUser(_ context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.disabled[id] = true
+	return nil
+}
+
+func (a *accounts) setFail(err error) {
+	a.mu.Lock()
+	a.fail = err
+	a.mu.Unlock()
+}
+
+func (a *accounts) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.byID)
+}
+
+func (a *accounts) get(id string) (account, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	acc, ok := a.byID[id]
+	return acc, ok
+}
+
+// failingOutbox appends for real and then fails on one event type, so a
+// test can show that an event and its change commit together or not at all.
+type failingOutbox struct {
+	*events.Outbox
+	failOn string
+}
+
+func (o failingOutbox) Append(ctx context.Context, tx *sqldb.Tx, at, aid, et string, p any) (events.Event, error) {
+	ev, err := o.Outbox.Append(ctx, tx, at, aid, et, p)
+	if err == nil && et == o.failOn {
+		return ev, errors.New("injected failure after append")
+	}
+	return ev, err
+}
+
+var sets = []sqldb.Migrations{events.Migrations(), orgkit.Migrations()}
+
+type outboxRow struct {
+	Type, AggregateType, AggregateID string
+	Sequence                         int64
+	Payload                          map[string]any
+}
+
+func outbox(t *testing.T, db *sqldb.DB) []outboxRow {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT event_type, aggregate_type, aggregate_id, sequence, payload FROM event_outbox ORDER BY pos`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []outboxRow
+	for rows.Next() {
+		var r outboxRow
+		var p string
+		if err := rows.Scan(&r.Type, &r.AggregateType, &r.AggregateID, &r.Sequence, &p); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(p), &r.Payload); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func count(t *testing.T, db *sqldb.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func user(sub string, roles ...string) *auth.Caller {
+	return &auth.Caller{Subject: sub, Roles: roles}
+}
+
+func wantCode(t *testing.T, err error, code apperr.Code) {
+	t.Helper()
+	if apperr.CodeOf(err) != code {
+		t.Fatalf("error %v: code %q, want %q", err, apperr.CodeOf(err), code)
+	}
+}
+
+func wantField(t *testing.T, err error, code apperr.Code, field string) {
+	t.Helper()
+	wantCode(t, err, code)
+	if e := apperr.As(err); e.Field != field {
+		t.Fatalf("error %v: field %q, want %q", err, e.Field, field)
+	}
+}
+
+type fixture struct {
+	db   *sqldb.DB
+	svc  *orgkit.Service
+	acc  *accounts
+	kind orgkit.Kind
+}
+
+func newFixture(t *testing.T, db *sqldb.DB, kind orgkit.Kind) *fixture {
+	acc := newAccounts()
+	return &fixture{db: db, acc: acc, kind: kind, svc: orgkit.NewService(kind, db, events.NewOutbox(kind.Producer), acc, nil)}
+}
+
+func (f *fixture) creator() *auth.Caller { return user(uuid.NewString(), f.kind.CreatorRole) }
+
+// org creates an organization and returns it with its administrator as a
+// caller.
+func (f *fixture) org(t *testing.T, name, email string) (orgkit.CreatedOrganization, *auth.Caller) {
+	t.Helper()
+	out, err := f.svc.CreateOrganization(context.Background(), f.creator(), name, orgkit.NewEmployee{Email: email, FirstName: "Ada", LastName: "Admin"})
+	if err != nil {
+		t.Fatalf("create organization: %v", err)
+	}
+	return out, user(out.Administrator.UserID, f.kind.EmployeeAppRole)
+}
+
+func (f *fixture) employee(t *testing.T, admin *auth.Caller, orgID, email string) (orgkit.CreatedEmployee, *auth.Caller) {
+	t.Helper()
+	out, err := f.svc.CreateEmployee(context.Background(), admin, orgID, orgkit.NewEmployee{Email: email, FirstName: "Eve", LastName: "Employee"})
+	if err != nil {
+		t.Fatalf("create employee: %v", err)
+	}
+	return out, user(out.UserID, f.kind.EmployeeAppRole)
+}
+
+func TestOrgKit(t *testing.T) {
+	sqldbtest.ForEachStore(t, sets, func(t *testing.T, db *sqldb.DB) {
+		t.Run("CreateOrganization", func(t *testing.T) { testCreateOrganization(t, db) })
+		t.Run("Provisioning", func(t *testing.T) { testProvisioning(t, db) })
+		t.Run("OrganizationProvisioning", func(t *testing.T) { testOrganizationProvisioning(t, db) })
+		t.Run("Authorization", func(t *testing.T) { testAuthorization(t, db) })
+		t.Run("RolesAndSchedules", func(t *testing.T) { testRolesAndSchedules(t, db) })
+		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
+		t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, db) })
+		t.Run("Repo", func(t *testing.T) { testRepo(t, db) })
+	})
+}
+
+// Each subtest starts from an empty outbox so it can assert exact events.
+func reset(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	for _, q := range []string{`DELETE FROM event_outbox`, `DELETE FROM event_sequences`, `DELETE FROM employee_schedules`, `DELETE FROM employee_roles`, `DELETE FROM employees`, `DELETE FROM organizations`} {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testCreateOrganization(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+
+	_, err := f.svc.CreateOrganization(ctx, user(uuid.NewString(), auth.RoleAdmin), "Acme", orgkit.NewEmployee{Email: "a@acme.example", FirstName: "A", LastName: "B"})
+	wantCode(t, err, apperr.Forbidden)
+
+	out, err := f.svc.CreateOrganization(ctx, f.creator(), " Acme Alarms ", orgkit.NewEmployee{Email: "Ada@Acme.Example", FirstName: "Ada", LastName: "Admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Name != "Acme Alarms" || len(out.Administrator.InitialPassword) < 16 {
+		t.Fatalf("unexpected answer %+v", out)
+	}
+	acc, ok := f.acc.get(out.Administrator.UserID)
+	if !ok || acc.username != "ada@acme.example" || acc.password != out.Administrator.InitialPassword || !slices.Equal(acc.roles, []string{auth.RoleDealerEmployee}) {
+		t.Fatalf("account %+v %v", acc, ok)
+	}
+	evs := outbox(t, db)
+	if len(evs) != 3 {
+		t.Fatalf("events %+v", evs)
+	}
+	want := []struct {
+		typ     string
+		payload map[string]any
+	}{
+		{"dealer.created", map[string]any{"dealerId": out.ID, "name": "Acme Alarms"}},
+		{"dealer.employee_created", map[string]any{"dealerId": out.ID, "employeeId": out.Administrator.EmployeeID, "userId": out.Administrator.UserID, "email": "ada@acme.example", "firstName": "Ada", "lastName": "Admin"}},
+		{"dealer.employee_roles_set", map[string]any{"dealerId": out.ID, "employeeId": out.Administrator.EmployeeID, "userId": out.Administrator.UserID, "roles": []any{policy.RoleDealerEmployeeAdministrator}}},
+	}
+	for i, w := range want {
+		got := evs[i]
+		if got.Type != w.typ || got.AggregateType != "dealer" || got.AggregateID != out.ID || got.Sequence != int64(i+1) {
+			t.Errorf("event %d: %+v, want type %s", i, got, w.typ)
+		}
+		wj, _ := json.Marshal(w.payload)
+		gj, _ := json.Marshal(got.Payload)
+		if string(wj) != string(gj) {
+			t.Errorf("event %d payload %s, want %s", i, gj, wj)
+		}
+	}
+
+	// The administrator's facts, read by a service and by the user itself.
+	svcCaller := &auth.Caller{Subject: "securitysystem", IsService: true, Scopes: []string{orgkit.ScopeAuthzRead}}
+	facts, err := f.svc.SubjectFacts(ctx, svcCaller, out.Administrator.UserID)
+	if err != nil || facts.Organization == nil || facts.Organization.ID != out.ID || facts.Organization.Kind != policy.OrgDealer ||
+		!slices.Equal(facts.Organization.Roles, []string{policy.RoleDealerEmployeeAdministrator}) || facts.Schedule != nil {
+		t.Fatalf("facts %+v %v", facts, err)
+	}
+	if _, err := f.svc.SubjectFacts(ctx, user(out.Administrator.UserID), out.Administrator.UserID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.SubjectFacts(ctx, user(uuid.NewString()), out.Administrator.UserID)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.SubjectFacts(ctx, &auth.Caller{Subject: "x", IsService: true}, out.Administrator.UserID)
+	wantCode(t, err, apperr.Forbidden)
+	nobody := uuid.NewString()
+	facts, err = f.svc.SubjectFacts(ctx, svcCaller, nobody)
+	if err != nil || facts.Organization != nil || facts.UserID != nobody {
+		t.Fatalf("facts of nobody %+v %v", facts, err)
+	}
+	b, _ := json.Marshal(facts)
+	if string(b) != `{"userId":"`+nobody+`","organization":null,"schedule":null}` {
+		t.Fatalf("facts JSON %s", b)
+	}
+
+	// Bad input names the field.
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "", orgkit.NewEmployee{Email: "x@y.example", FirstName: "A", LastName: "B"})
+	wantField(t, err, apperr.Invalid, "name")
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "N", orgkit.NewEmployee{Email: "not-an-address", FirstName: "A", LastName: "B"})
+	wantField(t, err, apperr.Invalid, "administrator.email")
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "N", orgkit.NewEmployee{Email: "x@y.example", LastName: "B"})
+	wantField(t, err, apperr.Invalid, "administrator.firstName")
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "N", orgkit.NewEmployee{Email: "x@y.example", FirstName: "A", LastName: "B", Password: "short"})
+	wantField(t, err, apperr.Invalid, "administrator.password")
+	// The address of an active employee is taken.
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "Other", orgkit.NewEmployee{Email: "ADA@acme.example", FirstName: "A", LastName: "B"})
+	wantField(t, err, apperr.Conflict, "administrator.email")
+	if n := len(outbox(t, db)); n != 3 {
+		t.Fatalf("refused requests wrote events: %d", n)
+	}
+}
+
+func testProvisioning(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.MonitoringProvider)
+	org, admin := f.org(t, "Watchers", "boss@watch.example")
+	before := len(outbox(t, db))
+	in := orgkit.NewEmployee{Email: "Eve@Watch.example", FirstName: "Eve", LastName: "E", Password: "correct horse battery"}
+
+	// IAM down: 503, nothing visible, no event, the pending row stays.
+	f.acc.setFail(apperr.New(apperr.Unavailable, "IAM down"))
+	_, err := f.svc.CreateEmployee(ctx, admin, org.ID, in)
+	wantCode(t, err, apperr.Unavailable)
+	if n := len(outbox(t, db)); n != before {
+		t.Fatalf("events after a failed creation: %d, want %d", n, before)
+	}
+	emps, err := f.svc.ListEmployees(ctx, admin, org.ID)
+	if err != nil || len(emps) != 1 {
+		t.Fatalf("pending employee visible: %+v %v", emps, err)
+	}
+	var pendingUser string
+	if err := db.QueryRowContext(ctx, `SELECT user_id FROM employees WHERE email = ? AND status = ?`, "eve@watch.example", "pending").Scan(&pendingUser); err != nil {
+		t.Fatalf("pending row: %v", err)
+	}
+	if _, err := f.svc.Repo().EmployeeByUserID(ctx, db, pendingUser); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("pending employee found by user id: %v", err)
+	}
+	facts, err := f.svc.SubjectFacts(ctx, user(pendingUser), pendingUser)
+	if err != nil || facts.Organization != nil {
+		t.Fatalf("pending employee has facts: %+v %v", facts, err)
+	}
+
+	// The retry completes it with the same user id: one account, one event.
+	f.acc.setFail(nil)
+	out, err := f.svc.CreateEmployee(ctx, admin, org.ID, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.UserID != pendingUser || out.InitialPassword != "" {
+		t.Fatalf("retry answered %+v, want user %s and no generated password", out, pendingUser)
+	}
+	if n := f.acc.count(); n != 2 {
+		t.Fatalf("accounts: %d, want 2 (administrator and employee)", n)
+	}
+	evs := outbox(t, db)
+	if len(evs) != before+1 || evs[before].Type != "monitoring.employee_created" || evs[before].Payload["monitoringProviderId"] != org.ID ||
+		evs[before].Payload["userId"] != pendingUser || evs[before].Payload["email"] != "eve@watch.example" {
+		t.Fatalf("events %+v", evs[before:])
+	}
+	// Once completed, the same request is a conflict, not a second employee.
+	_, err = f.svc.CreateEmployee(ctx, admin, org.ID, in)
+	wantField(t, err, apperr.Conflict, "email")
+	if n := count(t, db, `SELECT COUNT(*) FROM employees`); n != 2 {
+		t.Fatalf("employees: %d", n)
+	}
+
+	// IAM 409: the username belongs to an account this service does not
+	// know. 409, and nothing is left behind.
+	f.acc.byID[uuid.NewString()] = account{username: "taken@elsewhere.example"}
+	_, err = f.svc.CreateEmployee(ctx, admin, org.ID, orgkit.NewEmployee{Email: "taken@elsewhere.example", FirstName: "T", LastName: "T"})
+	wantField(t, err, apperr.Conflict, "email")
+	if n := count(t, db, `SELECT COUNT(*) FROM employees WHERE email = ?`, "taken@elsewhere.example"); n != 0 {
+		t.Fatalf("rows left after an IAM conflict: %d", n)
+	}
+	if n := len(outbox(t, db)); n != before+1 {
+		t.Fatalf("events after an IAM conflict: %d", n)
+	}
+
+	// A pending address of another organization is a conflict too.
+	other, otherAdmin := f.org(t, "Others", "boss@others.example")
+	f.acc.setFail(apperr.New(apperr.Unavailable, "IAM down"))
+	_, err = f.svc.CreateEmployee(ctx, admin, org.ID, orgkit.NewEmployee{Email: "half@watch.example", FirstName: "H", LastName: "H"})
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.setFail(nil)
+	_, err = f.svc.CreateEmployee(ctx, otherAdmin, other.ID, orgkit.NewEmployee{Email: "half@watch.example", FirstName: "H", LastName: "H"})
+	wantField(t, err, apperr.Conflict, "email")
+	// A generated password is returned once and is the account's.
+	gen, err := f.svc.CreateEmployee(ctx, admin, org.ID, orgkit.NewEmployee{Email: "half@watch.example", FirstName: "H", LastName: "H"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc, _ := f.acc.get(gen.UserID); len(gen.InitialPassword) < 16 || acc.password != gen.InitialPassword {
+		t.Fatalf("generated password %q, account %+v", gen.InitialPassword, acc)
+	}
+}
+
+func testOrganizationProvisioning(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Customer)
+	creator := f.creator()
+	admin := orgkit.NewEmployee{Email: "root@shop.example", FirstName: "R", LastName: "R"}
+
+	f.acc.setFail(apperr.New(apperr.Unavailable, "IAM down"))
+	_, err := f.svc.CreateOrganization(ctx, creator, "Shop", admin)
+	wantCode(t, err, apperr.Unavailable)
+	orgs, err := f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleAdmin))
+	if err != nil || len(orgs) != 0 || len(outbox(t, db)) != 0 {
+		t.Fatalf("pending organization visible: %+v %v", orgs, err)
+	}
+
+	f.acc.setFail(nil)
+	out, err := f.svc.CreateOrganization(ctx, creator, "Shop Renamed", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM organizations`); n != 1 || f.acc.count() != 1 {
+		t.Fatalf("organizations %d, accounts %d: want 1 and 1", n, f.acc.count())
+	}
+	orgs, _ = f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleAdmin))
+	if len(orgs) != 1 || orgs[0].ID != out.ID || orgs[0].Name != "Shop Renamed" {
+		t.Fatalf("organizations %+v", orgs)
+	}
+	if n := len(outbox(t, db)); n != 3 {
+		t.Fatalf("events %d, want 3", n)
+	}
+	// Customers are private: a stranger sees none, the administrator its own.
+	if orgs, _ := f.svc.ListOrganizations(ctx, user(uuid.NewString())); len(orgs) != 0 {
+		t.Fatalf("stranger sees %+v", orgs)
+	}
+	if orgs, _ := f.svc.ListOrganizations(ctx, user(out.Administrator.UserID)); len(orgs) != 1 {
+		t.Fatalf("administrator sees %+v", orgs)
+	}
+	_, err = f.svc.GetOrganization(ctx, user(uuid.NewString()), out.ID)
+	wantCode(t, err, apperr.Forbidden)
+
+	// IAM conflict on the administrator: nothing is left, not even the
+	// pending organization.
+	f.acc.byID[uuid.NewString()] = account{username: "owned@else.example"}
+	_, err = f.svc.CreateOrganization(ctx, creator, "Ghost", orgkit.NewEmployee{Email: "owned@else.example", FirstName: "G", LastName: "G"})
+	wantField(t, err, apperr.Conflict, "administrator.email")
+	if n := count(t, db, `SELECT COUNT(*) FROM organizations`); n != 1 {
+		t.Fatalf("organizations after IAM conflict: %d", n)
+	}
+}
+
+func testAuthorization(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+	d1, admin1 := f.org(t, "D1", "admin@d1.example")
+	d2, admin2 := f.org(t, "D2", "admin@d2.example")
+	e1, emp1 := f.employee(t, admin1, d1.ID, "worker@d1.example")
+	e2, _ := f.employee(t, admin2, d2.ID, "worker@d2.example")
+	before := len(outbox(t, db))
+
+	roles := []string{policy.RoleDisarmer}
+	if _, err := f.svc.SetEmployeeRoles(ctx, admin1, d1.ID, e1.ID, roles); err != nil {
+		t.Fatalf("administrator: %v", err)
+	}
+	_, err := f.svc.SetEmployeeRoles(ctx, admin2, d1.ID, e1.ID, roles)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.SetEmployeeRoles(ctx, emp1, d1.ID, e1.ID, []string{policy.RoleDealerEmployeeAdministrator})
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.SetEmployeeRoles(ctx, user(uuid.NewString(), auth.RoleAdmin, auth.RoleDealerAdministrator), d1.ID, e1.ID, roles)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.SetEmployeeRoles(ctx, &auth.Caller{Subject: admin1.Subject, IsService: true}, d1.ID, e1.ID, roles)
+	wantCode(t, err, apperr.Forbidden)
+	// A target employee of another dealer is not found, and unchanged.
+	_, err = f.svc.SetEmployeeRoles(ctx, admin1, d1.ID, e2.ID, roles)
+	wantCode(t, err, apperr.NotFound)
+	if r, _ := f.svc.Repo().Roles(ctx, db, e2.ID); len(r) != 0 {
+		t.Fatalf("foreign employee changed: %v", r)
+	}
+	_, err = f.svc.SetEmployeeRoles(ctx, admin1, uuid.NewString(), e1.ID, roles)
+	wantCode(t, err, apperr.NotFound)
+	if n := len(outbox(t, db)); n != before+1 {
+		t.Fatalf("events: %d, want %d", n, before+1)
+	}
+
+	// Reads: members and REALGUARDIO_ADMIN.
+	if _, err := f.svc.ListEmployees(ctx, emp1, d1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.GetEmployee(ctx, user(uuid.NewString(), auth.RoleAdmin), d1.ID, e1.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.ListEmployees(ctx, admin2, d1.ID)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.GetEmployee(ctx, admin1, d1.ID, e2.ID)
+	wantCode(t, err, apperr.NotFound)
+	// Dealers are a public directory.
+	if orgs, _ := f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleCustomerEmployee)); len(orgs) != 2 {
+		t.Fatalf("directory %+v", orgs)
+	}
+}
+
+func testRolesAndSchedules(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+	d, admin := f.org(t, "D", "admin@d.example")
+	e, _ := f.employee(t, admin, d.ID, "w@d.example")
+	before := len(outbox(t, db))
+
+	got, err := f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, []string{policy.RoleViewer, policy.RoleArmer, policy.RoleViewer})
+	if err != nil || !slices.Equal(got, []string{policy.RoleArmer, policy.RoleViewer}) {
+		t.Fatalf("roles %v %v", got, err)
+	}
+	_, err = f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, []string{policy.RoleArmer, policy.RoleCustomerEmployeeAdministrator})
+	wantField(t, err, apperr.Invalid, "roles[1]")
+	_, err = f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, nil)
+	wantField(t, err, apperr.Invalid, "roles")
+	got, err = f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, []string{})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("revoke: %v %v", got, err)
+	}
+	// The last administrator cannot drop the role.
+	_, err = f.svc.SetEmployeeRoles(ctx, admin, d.ID, d.Administrator.EmployeeID, []string{policy.RoleViewer})
+	wantCode(t, err, apperr.Conflict)
+
+	sch := policy.Schedule{TimeZone: "Europe/Berlin", Shifts: []policy.Shift{{Weekdays: []string{"MON", "FRI"}, Start: "22:00", End: "06:00"}}}
+	if _, err := f.svc.SetSchedule(ctx, admin, d.ID, e.ID, sch); err != nil {
+		t.Fatal(err)
+	}
+	bad := sch
+	bad.TimeZone = "Mars/Olympus"
+	_, err = f.svc.SetSchedule(ctx, admin, d.ID, e.ID, bad)
+	wantField(t, err, apperr.Invalid, "timezone")
+	_, err = f.svc.SetSchedule(ctx, admin, d.ID, e.ID, policy.Schedule{TimeZone: "UTC"})
+	wantField(t, err, apperr.Invalid, "shifts")
+	_, err = f.svc.SetSchedule(ctx, admin, d.ID, e.ID, policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"XYZ"}, Start: "09:00", End: "10:00"}}})
+	wantField(t, err, apperr.Invalid, "shifts[0].weekdays")
+	_, err = f.svc.SetSchedule(ctx, admin, d.ID, e.ID, policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"MON"}, Start: "9:00", End: "10:00"}}})
+	wantField(t, err, apperr.Invalid, "shifts[0].start")
+
+	det, err := f.svc.GetEmployee(ctx, admin, d.ID, e.ID)
+	if err != nil || det.Schedule == nil || det.Schedule.TimeZone != "Europe/Berlin" || len(det.Roles) != 0 || det.Email != "w@d.example" {
+		t.Fatalf("details %+v %v", det, err)
+	}
+	if err := f.svc.ClearSchedule(ctx, admin, d.ID, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if det, _ := f.svc.GetEmployee(ctx, admin, d.ID, e.ID); det.Schedule != nil {
+		t.Fatalf("schedule not cleared")
+	}
+
+	evs := outbox(t, db)[before:]
+	types := []string{}
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	if !slices.Equal(types, []string{"dealer.employee_roles_set", "dealer.employee_roles_set", "dealer.employee_schedule_set", "dealer.employee_schedule_cleared"}) {
+		t.Fatalf("event types %v", types)
+	}
+	if r := evs[1].Payload["roles"].([]any); len(r) != 0 {
+		t.Fatalf("revocation payload %+v", evs[1].Payload)
+	}
+	schJSON, _ := json.Marshal(evs[2].Payload["schedule"])
+	if string(schJSON) != `{"shifts":[{"end":"06:00","start":"22:00","weekdays":["MON","FRI"]}],"timezone":"Europe/Berlin"}` {
+		t.Fatalf("schedule payload %s", schJSON)
+	}
+	for _, ev := range evs {
+		if ev.Payload["employeeId"] != e.ID || ev.Payload["userId"] != e.UserID || ev.Payload["dealerId"] != d.ID {
+			t.Fatalf("payload %+v", ev.Payload)
+		}
+	}
+}
+
+func testRemove(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+	d, admin := f.org(t, "D", "admin@d.example")
+	e, emp := f.employee(t, admin, d.ID, "w@d.example")
+	if _, err := f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, []string{policy.RoleArmer}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(outbox(t, db))
+
+	f.acc.setFail(apperr.New(apperr.Unavailable, "down"))
+	wantCode(t, f.svc.RemoveEmployee(ctx, admin, d.ID, e.ID), apperr.Unavailable)
+	if _, err := f.svc.GetEmployee(ctx, admin, d.ID, e.ID); err != nil {
+		t.Fatalf("employee changed although the IAM was down: %v", err)
+	}
+	f.acc.setFail(nil)
+	wantCode(t, f.svc.RemoveEmployee(ctx, emp, d.ID, e.ID), apperr.Forbidden)
+	wantCode(t, f.svc.RemoveEmployee(ctx, admin, d.ID, d.Administrator.EmployeeID), apperr.Conflict)
+	if f.acc.disabled[d.Administrator.UserID] {
+		t.Fatal("the last administrator's account was disabled by a refused removal")
+	}
+	if err := f.svc.RemoveEmployee(ctx, admin, d.ID, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !f.acc.disabled[e.UserID] {
+		t.Fatal("account not disabled")
+	}
+	_, err := f.svc.GetEmployee(ctx, admin, d.ID, e.ID)
+	wantCode(t, err, apperr.NotFound)
+	facts, _ := f.svc.SubjectFacts(ctx, emp, e.UserID)
+	if facts.Organization != nil {
+		t.Fatalf("removed employee still has facts %+v", facts)
+	}
+	evs := outbox(t, db)[before:]
+	if len(evs) != 1 || evs[0].Type != "dealer.employee_removed" || evs[0].Payload["userId"] != e.UserID {
+		t.Fatalf("events %+v", evs)
+	}
+	// The address is free again for a new employee.
+	if n := count(t, db, `SELECT COUNT(*) FROM employee_roles WHERE employee_id = ?`, e.ID); n != 0 {
+		t.Fatalf("roles of a removed employee kept: %d", n)
+	}
+}
+
+func testAtomicity(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	acc := newAccounts()
+	svc := orgkit.NewService(orgkit.Dealer, db, failingOutbox{Outbox: events.NewOutbox("dealer"), failOn: "dealer.employee_roles_set"}, acc, nil)
+	creator := user(uuid.NewString(), auth.RoleDealerAdministrator)
+	_, err := svc.CreateOrganization(ctx, creator, "D", orgkit.NewEmployee{Email: "a@d.example", FirstName: "A", LastName: "A"})
+	if err == nil {
+		t.Fatal("a failing event write did not fail the change")
+	}
+	if n := len(outbox(t, db)); n != 0 {
+		t.Fatalf("a failed change wrote %d events", n)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM organizations WHERE status = ?`, "active"); n != 0 {
+		t.Fatalf("a failed change activated the organization")
+	}
+}
+
+func testRepo(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Customer)
+	c, admin := f.org(t, "C", "a@c.example")
+	e, _ := f.employee(t, admin, c.ID, "Mixed.Case@C.example")
+	repo := orgkit.Repo{}
+	// Inside a caller's transaction, the kit's reads and checks work.
+	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+		got, err := repo.Employee(ctx, tx, c.ID, e.ID)
+		if err != nil || got.Email != "mixed.case@c.example" || got.UserID != e.UserID || got.Status != orgkit.StatusActive {
+			t.Errorf("employee %+v %v", got, err)
+		}
+		if _, err := repo.Employee(ctx, tx, uuid.NewString(), e.ID); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("employee of another organization: %v", err)
+		}
+		byUser, err := repo.EmployeeByUserID(ctx, tx, e.UserID)
+		if err != nil || byUser.ID != e.ID || byUser.OrgID != c.ID {
+			t.Errorf("by user %+v %v", byUser, err)
+		}
+		if _, err := f.svc.AuthorizeAdministrator(ctx, tx, admin, c.ID); err != nil {
+			t.Errorf("administrator refused: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The unique index on the live e-mail address is case-insensitive.
+	_, err = db.ExecContext(ctx, `INSERT INTO employees (id, org_id, user_id, email, first_name, last_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'x', 'y', 'pending', 0, 0)`,
+		uuid.NewString(), c.ID, uuid.NewString(), "MIXED.case@c.example")
+	if !sqldb.IsUniqueViolation(err) {
+		t.Fatalf("duplicate live address accepted: %v", err)
+	}
+	// ... but a removed employee's address may be reused.
+	if _, err := db.ExecContext(ctx, `UPDATE employees SET status = 'removed' WHERE id = ?`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO employees (id, org_id, user_id, email, first_name, last_name, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'x', 'y', 'pending', 0, 0)`,
+		uuid.NewString(), c.ID, uuid.NewString(), "mixed.case@c.example")
+	if err != nil {
+		t.Fatalf("address of a removed employee refused: %v", err)
+	}
+}
