@@ -8,13 +8,13 @@ const AggregateType = "customer"
 // The event types this package emits; docs/events.md is the catalogue
 // consumers rely on, so names and payload fields must match it exactly.
 const (
-	EventLocationCreated           = "customer.location_created"
-	EventLocationDealerChanged     = "customer.location_dealer_changed"
-	EventLocationEmployeeRolesSet  = "customer.location_employee_roles_set"
-	EventTeamCreated               = "customer.team_created"
-	EventTeamMemberAdded           = "customer.team_member_added"
-	EventTeamMemberRemoved         = "customer.team_member_removed"
-	EventLocationTeamRolesSet      = "customer.location_team_roles_set"
+	EventLocationCreated          = "customer.location_created"
+	EventLocationDealerChanged    = "customer.location_dealer_changed"
+	EventLocationEmployeeRolesSet = "customer.location_employee_roles_set"
+	EventTeamCreated              = "customer.team_created"
+	EventTeamMemberAdded          = "customer.team_member_added"
+	EventTeamMemberRemoved        = "customer.team_member_removed"
+	EventLocationTeamRolesSet     = "customer.location_team_roles_set"
 	// EventDealerCreated is consumed, not emitted: it feeds the dealer
 	// replica that location dealer assignments are checked against.
 	EventDealerCreated = "dealer.created"

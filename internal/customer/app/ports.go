@@ -17,6 +17,10 @@ type Org interface {
 	// customerID holding CUSTOMER_EMPLOYEE_ADMINISTRATOR there (and carries
 	// the CUSTOMER_EMPLOYEE application role), else an apperr.Forbidden.
 	RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error
+	// AuthorizeReader returns nil when caller may read inside customerID
+	// (its employees and the platform administrator), else an
+	// apperr.Forbidden; an unknown customer is apperr.NotFound.
+	AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error
 	// Employee returns employeeID when it belongs to customerID; an
 	// employee of another customer or an unknown id is apperr.NotFound, so
 	// that nothing about other organizations is revealed.
@@ -61,7 +65,7 @@ type Repo interface {
 	Team(ctx context.Context, q sqldb.Querier, id string) (Team, error)
 	Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]Team, error)
 	// AddMember reports whether the employee was not a member before.
-	AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID string) (bool, error)
+	AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID, userID string) (bool, error)
 	// RemoveMember reports whether the employee was a member.
 	RemoveMember(ctx context.Context, q sqldb.Querier, teamID, employeeID string) (bool, error)
 	// TeamMembers maps each team of customerID to its member employee ids.
@@ -69,7 +73,7 @@ type Repo interface {
 	// TeamsOfEmployee lists the teams employeeID is a member of.
 	TeamsOfEmployee(ctx context.Context, q sqldb.Querier, employeeID string) ([]Team, error)
 
-	SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID string, roles []string) error
+	SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID, userID string, roles []string) error
 	SetTeamLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, teamID string, roles []string) error
 	// EmployeeRolesByLocation maps each location of customerID to the
 	// direct grants of employees there.
@@ -83,6 +87,10 @@ type Repo interface {
 	// EffectiveLocationRoles maps location id to the roles employeeID holds
 	// there directly or through any of its teams, merged and sorted.
 	EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)
+
+	// GrantHolders lists every employee (id, customer and user) holding a
+	// direct location role or a team membership.
+	GrantHolders(ctx context.Context, q sqldb.Querier) ([]Employee, error)
 
 	// Profile returns the stored profile of userID and whether one exists.
 	Profile(ctx context.Context, q sqldb.Querier, userID string) (Profile, bool, error)

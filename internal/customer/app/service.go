@@ -37,14 +37,10 @@ func (s *Service) change(ctx context.Context, caller *auth.Caller, customerID st
 }
 
 // RequireReader checks that caller may read customerID's locations and
-// teams: the platform administrator, who sees every customer, or an
-// administrator of the customer. Plain employees do not need these lists:
-// what they may do is shown to them by the Security System Service.
+// teams. The rule is the organization kit's, the same as for the
+// customer's employees, so every read of one customer agrees.
 func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
-	if caller.HasRole(auth.RoleAdmin) {
-		return nil
-	}
-	return s.Org.RequireAdministrator(ctx, q, caller, customerID)
+	return s.Org.AuthorizeReader(ctx, q, caller, customerID)
 }
 
 func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID, eventType string, payload any) error {
@@ -196,7 +192,7 @@ func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *auth.Cal
 		if len(roles) > 0 && !e.Active {
 			return apperr.New(apperr.Conflict, "employee %s is not active", employeeID)
 		}
-		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, customerID, locationID, employeeID, roles); err != nil {
+		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, customerID, locationID, employeeID, e.UserID, roles); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
@@ -239,7 +235,7 @@ func (s *Service) AddTeamMember(ctx context.Context, caller *auth.Caller, custom
 		if err != nil {
 			return err
 		}
-		added, err := s.Repo.AddMember(ctx, tx, customerID, teamID, employeeID)
+		added, err := s.Repo.AddMember(ctx, tx, customerID, teamID, employeeID, e.UserID)
 		if err != nil || !added {
 			return err
 		}
@@ -310,7 +306,7 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 		return err
 	}
 	for _, locationID := range slices.Sorted(maps.Keys(direct)) {
-		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, e.CustomerID, locationID, e.ID, nil); err != nil {
+		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, e.CustomerID, locationID, e.ID, e.UserID, nil); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, e.CustomerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
@@ -334,6 +330,39 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 		}
 	}
 	return nil
+}
+
+// RevokeRemoved revokes, with their events, the location roles and team
+// memberships of every holder that is no longer an active employee of its
+// customer, and returns how many employees it cleaned up. It runs after an
+// employee's removal and at start, so grants left behind by a removal that
+// was interrupted between the kit's transaction and the revocation are
+// still revoked.
+func (s *Service) RevokeRemoved(ctx context.Context) (int, error) {
+	holders, err := s.Repo.GrantHolders(ctx, s.DB)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range holders {
+		revoked := false
+		err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+			revoked = false
+			_, err := s.Org.Employee(ctx, tx, h.CustomerID, h.ID)
+			if !apperr.Is(err, apperr.NotFound) {
+				return err
+			}
+			revoked = true
+			return s.RevokeEmployee(ctx, tx, h)
+		})
+		if err != nil {
+			return n, err
+		}
+		if revoked {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ApplyDealerCreated records a dealer announced by the Dealer Service. It

@@ -212,7 +212,7 @@ func (Store) Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]a
 // AddMember adds employeeID to teamID and reports whether it was new.
 // Counting first keeps the statement portable (no dialect-specific
 // "insert or ignore") and is safe inside the caller's transaction.
-func (Store) AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID string) (bool, error) {
+func (Store) AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID, userID string) (bool, error) {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_team_members WHERE team_id = ? AND employee_id = ?`, teamID, employeeID).Scan(&n); err != nil {
 		return false, internal(err, "read team member")
@@ -220,7 +220,7 @@ func (Store) AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID,
 	if n > 0 {
 		return false, nil
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO customer_team_members (team_id, employee_id, customer_id) VALUES (?, ?, ?)`, teamID, employeeID, customerID); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO customer_team_members (team_id, employee_id, user_id, customer_id) VALUES (?, ?, ?, ?)`, teamID, employeeID, userID, customerID); err != nil {
 		return false, internal(err, "add team member")
 	}
 	return true, nil
@@ -274,13 +274,13 @@ func (Store) TeamsOfEmployee(ctx context.Context, q sqldb.Querier, employeeID st
 
 // SetEmployeeLocationRoles replaces the roles employeeID holds at
 // locationID.
-func (Store) SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID string, roles []string) error {
+func (Store) SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID, userID string, roles []string) error {
 	if _, err := q.ExecContext(ctx, `DELETE FROM customer_location_employee_roles WHERE location_id = ? AND employee_id = ?`, locationID, employeeID); err != nil {
 		return internal(err, "replace location roles")
 	}
 	for _, r := range roles {
-		if _, err := q.ExecContext(ctx, `INSERT INTO customer_location_employee_roles (location_id, employee_id, role, customer_id) VALUES (?, ?, ?, ?)`,
-			locationID, employeeID, r, customerID); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO customer_location_employee_roles (location_id, employee_id, user_id, role, customer_id) VALUES (?, ?, ?, ?, ?)`,
+			locationID, employeeID, userID, r, customerID); err != nil {
 			return internal(err, "replace location roles")
 		}
 	}
@@ -389,6 +389,31 @@ func (Store) EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employ
 		return nil, internal(err, "read effective location roles")
 	}
 	return rolesByLocation(rows, "read effective location roles")
+}
+
+// GrantHolders lists every employee holding a direct location role or a
+// team membership, with its customer and user, so that grants of employees
+// the organization kit no longer knows can be found and revoked.
+func (Store) GrantHolders(ctx context.Context, q sqldb.Querier) ([]app.Employee, error) {
+	rows, err := q.QueryContext(ctx, `SELECT customer_id, employee_id, user_id FROM customer_location_employee_roles
+		UNION SELECT customer_id, employee_id, user_id FROM customer_team_members`)
+	if err != nil {
+		return nil, internal(err, "list grant holders")
+	}
+	defer rows.Close()
+	out := []app.Employee{}
+	for rows.Next() {
+		var e app.Employee
+		if err := rows.Scan(&e.CustomerID, &e.ID, &e.UserID); err != nil {
+			return nil, internal(err, "list grant holders")
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, "list grant holders")
+	}
+	slices.SortFunc(out, func(a, b app.Employee) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Profile returns the stored profile of userID and whether there is one.

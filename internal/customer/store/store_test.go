@@ -78,10 +78,10 @@ func TestStore(t *testing.T) {
 		if _, err := s.Team(ctx, db, uuid.NewString()); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("unknown team: %v", err)
 		}
-		if added, err := s.AddMember(ctx, db, cust, t1.ID, e2); err != nil || !added {
+		if added, err := s.AddMember(ctx, db, cust, t1.ID, e2, "u-"+e2); err != nil || !added {
 			t.Fatalf("AddMember = %v, %v", added, err)
 		}
-		if added, err := s.AddMember(ctx, db, cust, t1.ID, e2); err != nil || added {
+		if added, err := s.AddMember(ctx, db, cust, t1.ID, e2, "u-"+e2); err != nil || added {
 			t.Fatalf("AddMember again = %v, %v; want false", added, err)
 		}
 		members, err := s.TeamMembers(ctx, db, cust)
@@ -93,8 +93,8 @@ func TestStore(t *testing.T) {
 		}
 
 		// Location roles, direct and through teams, merged.
-		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e1, []string{"SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_VIEWER"}))
-		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, []string{"SECURITY_SYSTEM_VIEWER"}))
+		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e1, "u-"+e1, []string{"SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_VIEWER"}))
+		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, "u-"+e2, []string{"SECURITY_SYSTEM_VIEWER"}))
 		must(t, s.SetTeamLocationRoles(ctx, db, cust, l1.ID, t1.ID, []string{"SECURITY_SYSTEM_DISARMER", "SECURITY_SYSTEM_VIEWER"}))
 		must(t, s.SetTeamLocationRoles(ctx, db, cust, l2.ID, t1.ID, []string{"SECURITY_SYSTEM_ARMER"}))
 		eff, err := s.EffectiveLocationRoles(ctx, db, e2)
@@ -118,8 +118,18 @@ func TestStore(t *testing.T) {
 			t.Fatalf("TeamRolesByLocation = %v, %v", teamByLoc, err)
 		}
 
+		holders, err := s.GrantHolders(ctx, db)
+		if err != nil || len(holders) != 2 {
+			t.Fatalf("GrantHolders = %+v, %v; want e1 and e2", holders, err)
+		}
+		for _, h := range holders {
+			if h.CustomerID != cust || (h.ID == e1 && h.UserID != "u-"+e1) || (h.ID == e2 && h.UserID != "u-"+e2) {
+				t.Fatalf("GrantHolders: unexpected holder %+v", h)
+			}
+		}
+
 		// Replacing with [] revokes; leaving the team removes team roles.
-		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, nil))
+		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, "u-"+e2, nil))
 		if removed, err := s.RemoveMember(ctx, db, t1.ID, e2); err != nil || !removed {
 			t.Fatalf("RemoveMember = %v, %v", removed, err)
 		}
@@ -133,7 +143,7 @@ func TestStore(t *testing.T) {
 		// Transactions roll back every write of the store.
 		must(t, func() error {
 			err := db.InTx(ctx, func(tx *sqldb.Tx) error {
-				must(t, s.SetEmployeeLocationRoles(ctx, tx, cust, l2.ID, e1, []string{"SECURITY_SYSTEM_ARMER"}))
+				must(t, s.SetEmployeeLocationRoles(ctx, tx, cust, l2.ID, e1, "u-"+e1, []string{"SECURITY_SYSTEM_ARMER"}))
 				return apperr.New(apperr.Conflict, "roll back")
 			})
 			if !apperr.Is(err, apperr.Conflict) {

@@ -27,10 +27,13 @@ CREATE TABLE customer_teams (
 CREATE INDEX customer_teams_customer ON customer_teams (customer_id, name);
 
 -- employee_id names an orgkit employee of the same customer; the use cases
--- check that, so there is no foreign key into the kit's schema.
+-- check that, so there is no foreign key into the kit's schema. user_id (the
+-- employee's immutable IAM sub) is kept beside it so that revocations can
+-- still name the user after the kit has removed the employee.
 CREATE TABLE customer_team_members (
     team_id TEXT NOT NULL REFERENCES customer_teams (id),
     employee_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
     customer_id TEXT NOT NULL,
     PRIMARY KEY (team_id, employee_id)
 );
@@ -40,6 +43,7 @@ CREATE INDEX customer_team_members_employee ON customer_team_members (employee_i
 CREATE TABLE customer_location_employee_roles (
     location_id TEXT NOT NULL REFERENCES customer_locations (id),
     employee_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
     role TEXT NOT NULL,
     customer_id TEXT NOT NULL,
     PRIMARY KEY (location_id, employee_id, role)

@@ -1,0 +1,282 @@
+// Package customer is the Customer Service: customers and their employees,
+// organization roles and schedules (through the shared organization kit),
+// and what only customers have: locations and the dealer servicing each,
+// teams, location roles of employees and teams, and profiles. It publishes
+// every change the authorization rule depends on through its outbox, keeps
+// a replica of the dealers it may assign from the Dealer Service's events,
+// and serves the facts endpoints of the fetch strategy.
+//
+// This file is the wiring: configuration, dependencies, New, Handler, Run
+// and Close, in the shape every service has (docs/development.md).
+package customer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/customer/app"
+	"github.com/realguardio/realguardio/internal/customer/httpapi"
+	"github.com/realguardio/realguardio/internal/customer/store"
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Name is the service name: the event producer, the metrics label and the
+// log attribute.
+const Name = "customer"
+
+// DefaultAudience is the audience access tokens must carry for this
+// service.
+const DefaultAudience = "realguardio-customer"
+
+// DealerConsumerName is the durable name of the consumer that feeds the
+// dealer replica from the Dealer Service's stream.
+const DealerConsumerName = "customer-dealers"
+
+// Config holds the service's settings as plain values.
+type Config struct {
+	// Issuer is the IAM Service's issuer URL; tokens must come from it and
+	// the IAM user API is found through its discovery document.
+	Issuer string
+	// Audience is this service's token audience (DefaultAudience when
+	// empty).
+	Audience string
+	// IAMClientID and IAMClientSecret are the client credentials with which
+	// the service creates and disables employees' IAM accounts. They are
+	// unused when Deps.Accounts is given.
+	IAMClientID     string
+	IAMClientSecret string
+	// EventPrefix replaces events.DefaultPrefix in subjects and stream
+	// names; tests sharing a NATS server set a unique one.
+	EventPrefix string
+}
+
+// Validate checks the settings and names each wrong one. The IAM client
+// credentials are checked by New, because they are not needed when the
+// caller supplies Deps.Accounts.
+func (c Config) Validate() error {
+	var p config.Problems
+	p.CheckHTTPURL("issuer", c.Issuer)
+	return p.Err()
+}
+
+// Deps are the resources the service uses, opened by its caller.
+type Deps struct {
+	// Logger is the service's logger (slog.Default() when nil).
+	Logger *slog.Logger
+	// DB is the service's own database.
+	DB *sqldb.DB
+	// JS is the JetStream handle for the relay and the dealer consumer;
+	// nil runs the service without publishing or consuming (tests of the
+	// HTTP surface alone), the outbox still being written.
+	JS jetstream.JetStream
+	// Validator validates access tokens; nil builds one from Issuer and
+	// Audience.
+	Validator *auth.Validator
+	// Accounts provisions IAM accounts; nil builds the IAM client from
+	// the configuration.
+	Accounts orgkit.Accounts
+	// Registry receives the service's metrics (a new one when nil).
+	Registry *prometheus.Registry
+}
+
+// Service is the running Customer Service.
+type Service struct {
+	cfg       Config
+	logger    *slog.Logger
+	db        *sqldb.DB
+	js        jetstream.JetStream
+	validator *auth.Validator
+	registry  *prometheus.Registry
+	outbox    *events.Outbox
+	org       *orgkit.Service
+	app       *app.Service
+	handler   http.Handler
+	closeOnce sync.Once
+}
+
+// New builds the service and migrates its database: the event tables, the
+// organization kit's schema and the service's own.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if deps.DB == nil {
+		return nil, errors.New("customer: Deps.DB is required")
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Accounts == nil && (cfg.IAMClientID == "" || cfg.IAMClientSecret == "") {
+		return nil, errors.New("customer: IAM client credentials (Config.IAMClientID and IAMClientSecret) are required to create employees' accounts")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("service", Name)
+	reg := deps.Registry
+	if reg == nil {
+		reg = httpx.NewRegistry()
+	}
+	if err := deps.DB.Migrate(ctx, events.Migrations(), orgkit.Migrations(), store.Migrations()); err != nil {
+		return nil, err
+	}
+	v := deps.Validator
+	if v == nil {
+		var err error
+		v, err = auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, Logger: logger, Registry: reg})
+		if err != nil {
+			return nil, err
+		}
+	}
+	accounts := deps.Accounts
+	if accounts == nil {
+		accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, nil)}
+	}
+	outbox := events.NewOutbox(Name)
+	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, accounts, logger)
+	a := &app.Service{DB: deps.DB, Repo: store.Store{}, Org: orgPort{org: org}, Outbox: outboxPort{outbox}}
+	s := &Service{cfg: cfg, logger: logger, db: deps.DB, js: deps.JS, validator: v, registry: reg, outbox: outbox, org: org, app: a}
+	ops := &httpx.Ops{
+		Service:  Name,
+		Registry: reg,
+		Logger:   logger,
+		Ready: []httpx.ReadyCheck{
+			{Name: "database", Check: deps.DB.Ping},
+			{Name: "iam", Check: v.Ready},
+		},
+	}
+	s.handler = ops.Handler(v.Middleware(httpapi.New(a, org).Routes()))
+	return s, nil
+}
+
+// Handler returns the service's whole HTTP surface.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Run publishes the outbox and feeds the dealer replica until ctx ends. It
+// first revokes grants of employees removed by an interrupted removal.
+// Without JetStream it only does the sweep and waits.
+func (s *Service) Run(ctx context.Context) error {
+	if n, err := s.app.RevokeRemoved(ctx); err != nil {
+		s.logger.ErrorContext(ctx, "revoke grants of removed employees", "err", err)
+	} else if n > 0 {
+		s.logger.InfoContext(ctx, "revoked grants of removed employees", "employees", n)
+	}
+	if s.js == nil {
+		<-ctx.Done()
+		return nil
+	}
+	relay := events.NewRelay(s.db, s.js, s.outbox, s.logger,
+		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.registry))
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           DealerConsumerName,
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerDealer)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, app.EventDealerCreated)},
+		DB:             s.db,
+		JS:             s.js,
+		Handler:        s.applyDealerEvent,
+		Logger:         s.logger,
+		Registry:       s.registry,
+	})
+	if err != nil {
+		return err
+	}
+	// Both run until ctx ends; if one fails for good the other is stopped
+	// too, so the caller sees the failure instead of a half-working service.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	for _, run := range []func(context.Context) error{relay.Run, consumer.Run} {
+		go func() {
+			err := run(ctx)
+			cancel()
+			errs <- err
+		}()
+	}
+	return errors.Join(<-errs, <-errs)
+}
+
+// applyDealerEvent applies a Dealer Service event to the replica. Other
+// dealer events are ignored: only a dealer's existence matters here.
+func (s *Service) applyDealerEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	if ev.Type != app.EventDealerCreated {
+		return nil
+	}
+	var p app.DealerCreated
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	return s.app.ApplyDealerCreated(ctx, tx, p)
+}
+
+// Close releases what New acquired. The database and JetStream belong to
+// the caller.
+func (s *Service) Close() error { return nil }
+
+// orgPort adapts the organization kit to the use cases' Org port.
+type orgPort struct{ org *orgkit.Service }
+
+var _ app.Org = orgPort{}
+
+// RequireAdministrator adds the article's application-role condition to
+// the kit's local ReBAC check: an administrator acts as a customer
+// employee, so a token without CUSTOMER_EMPLOYEE may not act as one.
+func (p orgPort) RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+	if !caller.HasRole(auth.RoleCustomerEmployee) {
+		return apperr.Denied("no_role", "the application role %s is required", auth.RoleCustomerEmployee)
+	}
+	_, err := p.org.AuthorizeAdministrator(ctx, q, caller, customerID)
+	return err
+}
+
+// AuthorizeReader is the kit's read rule.
+func (p orgPort) AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+	return p.org.AuthorizeReader(ctx, q, caller, customerID)
+}
+
+// Employee returns an active employee of customerID.
+func (p orgPort) Employee(ctx context.Context, q sqldb.Querier, customerID, employeeID string) (app.Employee, error) {
+	e, err := p.org.Repo().Employee(ctx, q, customerID, employeeID)
+	if err != nil {
+		return app.Employee{}, err
+	}
+	return toEmployee(e), nil
+}
+
+// EmployeeByUser returns the active employee whose user is userID.
+func (p orgPort) EmployeeByUser(ctx context.Context, q sqldb.Querier, userID string) (app.Employee, error) {
+	e, err := p.org.Repo().EmployeeByUserID(ctx, q, userID)
+	if err != nil {
+		return app.Employee{}, err
+	}
+	return toEmployee(e), nil
+}
+
+func toEmployee(e orgkit.Employee) app.Employee {
+	return app.Employee{ID: e.ID, CustomerID: e.OrgID, UserID: e.UserID, Email: e.Email, FirstName: e.FirstName,
+		LastName: e.LastName, Active: e.Status == orgkit.StatusActive}
+}
+
+// outboxPort adapts *events.Outbox, whose Append also returns the event,
+// to the use cases' Outbox port.
+type outboxPort struct{ o *events.Outbox }
+
+// Append appends the event inside tx.
+func (p outboxPort) Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID, eventType string, payload any) error {
+	_, err := p.o.Append(ctx, tx, aggregateType, aggregateID, eventType, payload)
+	return err
+}
