@@ -1,0 +1,229 @@
+package bff
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser tests' screenshots to testdata/screenshots")
+
+// chromium returns the Chromium to drive, or skips the test (fails it under
+// CI=true, where nothing may skip).
+func chromium(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("REALGUARDIO_TEST_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium not found at %s (set REALGUARDIO_TEST_CHROMIUM); under CI=true browser tests may not skip", p)
+		}
+		t.Skipf("browser test skipped: Chromium not found at %s (set REALGUARDIO_TEST_CHROMIUM or install chromium)", p)
+	}
+	return p
+}
+
+// newBrowser starts a headless Chromium with a fresh profile.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshot saves the viewport as testdata/screenshots/name.png when the
+// test runs with -update-screenshots.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if !*updateScreenshots {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel, chromedp.NodeVisible))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// waitText waits until the element's text contains want.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		got, _ = chromedp.Run(ctx, chromedp.Text(sel, chromedp.NodeVisible))
+		if strings.Contains(got, want) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: text %q does not contain %q", sel, got, want)
+}
+
+const row1 = `tr[data-system="50000000-0000-0000-0000-000000000001"]`
+const row2 = `tr[data-system="50000000-0000-0000-0000-000000000002"]`
+const row3 = `tr[data-system="50000000-0000-0000-0000-000000000003"]`
+
+// TestBrowserUI drives the UI in Chromium against the BFF and fake backend
+// services, with a session put into the browser directly. The login through
+// the IAM Service is covered by TestBrowserLoginLogout.
+func TestBrowserUI(t *testing.T) {
+	ctx := newBrowser(t)
+	world := newFakeWorld("user-1")
+	b := startBFF(t, "", "", world.start(t), []string{newKey(t)}, nil)
+
+	run(t, ctx, "welcome", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible("#login"))
+	screenshot(t, ctx, "welcome")
+
+	sess := testSession(fakeJWT(map[string]any{"iss": "http://localhost:9000", "sub": "user-1", "aud": []string{"realguardio-securitysystem", "realguardio-customer"},
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "roles": []string{"CUSTOMER_EMPLOYEE"}, "client_id": "realguardio-bff", "scope": "openid profile offline_access"}))
+	sess.Name = "Alice Admin"
+	sess.Roles = []string{"CUSTOMER_EMPLOYEE"}
+	yes := true
+	for _, c := range b.mintSession(t, sess) {
+		if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: c.Name, Value: c.Value, URL: b.srv.URL, Path: "/", HTTPOnly: &yes}); err != nil {
+			t.Fatalf("set session cookie: %v", err)
+		}
+	}
+
+	// Dashboard: the systems, who is signed in and the strategy.
+	run(t, ctx, "dashboard", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible("#systems"))
+	if got := textOf(t, ctx, `[data-testid="user-name"]`); got != "Alice Admin" {
+		t.Errorf("header shows %q", got)
+	}
+	if got := textOf(t, ctx, ".badge"); !strings.Contains(got, "fetch") {
+		t.Errorf("strategy badge %q", got)
+	}
+	screenshot(t, ctx, "dashboard")
+
+	// Disarm: the row updates in place.
+	run(t, ctx, "disarm", chromedp.Click(row1+` button[data-action="DISARM"]`, chromedp.NodeVisible))
+	waitText(t, ctx, row1+` [data-testid="state"]`, "DISARMED")
+	waitText(t, ctx, row1+` .row-msg`, "Now disarmed")
+
+	// A denial shows its reason in words.
+	run(t, ctx, "arm outside shift", chromedp.Click(row2+` button[data-action="ARM"]`, chromedp.NodeVisible))
+	waitText(t, ctx, row2+` .row-msg`, "outside your shift")
+	screenshot(t, ctx, "dashboard-denied")
+
+	// The authorization service down: nothing changed.
+	world.mu.Lock()
+	world.down = true
+	world.mu.Unlock()
+	run(t, ctx, "arm while down", chromedp.Click(row1+` button[data-action="ARM"]`, chromedp.NodeVisible))
+	waitText(t, ctx, row1+` .row-msg`, "authorization service is unavailable, nothing was changed")
+	world.mu.Lock()
+	world.down = false
+	world.mu.Unlock()
+
+	// The warehouse (loc2) is not visible yet.
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row3+`').length`))
+	if err != nil || n != 0 {
+		t.Fatal("warehouse visible before any role at its location")
+	}
+
+	// Administer a location role, then watch the dashboard change.
+	run(t, ctx, "admin page", chromedp.Navigate(b.srv.URL+"/admin/organization"), chromedp.WaitVisible("#location-employee-roles"))
+	run(t, ctx, "grant disarmer",
+		chromedp.SendKeys("#location-employee-roles-path-locationId", fakeLoc2),
+		chromedp.SendKeys("#location-employee-roles-path-employeeId", "e0000000-0000-0000-0000-000000000001"),
+		chromedp.Click(`#location-employee-roles input[value="SECURITY_SYSTEM_DISARMER"]`),
+		chromedp.Click(`#location-employee-roles button[type=submit]`),
+	)
+	waitText(t, ctx, "#location-employee-roles .result", "Saved.")
+
+	// A problem with a field is shown next to that field.
+	run(t, ctx, "add employee with a taken address",
+		chromedp.SendKeys("#add-employee-email", "taken@example.com"),
+		chromedp.SendKeys("#add-employee-firstName", "Tom"),
+		chromedp.SendKeys("#add-employee-lastName", "Taken"),
+		chromedp.Click(`#add-employee button[type=submit]`),
+	)
+	waitText(t, ctx, "#add-employee-email-msg", "exists")
+	// Client-side validation names the field before anything is sent.
+	run(t, ctx, "bad id", chromedp.SendKeys("#location-dealer-path-locationId", "not-an-id"), chromedp.Click(`#location-dealer button[type=submit]`))
+	waitText(t, ctx, "#location-dealer-path-locationId-msg", "Must be an id")
+	screenshot(t, ctx, "admin-organization")
+
+	run(t, ctx, "dashboard again", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(row3))
+	run(t, ctx, "disarm warehouse", chromedp.Click(row3+` button[data-action="DISARM"]`, chromedp.NodeVisible))
+	waitText(t, ctx, row3+` [data-testid="state"]`, "DISARMED")
+
+	// Profile: loaded from and saved to the Customer Service.
+	run(t, ctx, "profile", chromedp.Navigate(b.srv.URL+"/profile"), chromedp.WaitVisible("#profile-form"))
+	deadline := time.Now().Add(5 * time.Second)
+	var first string
+	for first != "Alice" && time.Now().Before(deadline) {
+		first, _ = chromedp.Run(ctx, chromedp.Value("#profile-firstName"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if first != "Alice" {
+		t.Fatalf("profile not loaded: %q", first)
+	}
+	run(t, ctx, "bad phone", chromedp.SetValue("#profile-phoneNumber", "030 1234"), chromedp.Click(`#profile-form button[type=submit]`))
+	waitText(t, ctx, "#profile-phoneNumber-msg", "international format")
+	screenshot(t, ctx, "profile")
+
+	// The access token page: decoded claims, size, no signature.
+	run(t, ctx, "token", chromedp.Navigate(b.srv.URL+"/token"), chromedp.WaitVisible("#token-claims"))
+	if got := textOf(t, ctx, "#token-claims"); !strings.Contains(got, `"sub": "user-1"`) {
+		t.Errorf("claims: %s", got)
+	}
+	html, err := chromedp.Run(ctx, chromedp.OuterHTML("html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, sess.Access) || strings.Contains(html, ".c2ln") {
+		t.Error("the token page shows the signed token")
+	}
+	screenshot(t, ctx, "token")
+}

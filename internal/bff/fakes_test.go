@@ -1,0 +1,195 @@
+package bff
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeWorld is a small, consistent stand-in for the Customer and Security
+// System services: the dashboard reflects the location roles granted
+// through the customer administration forms, so a browser test can
+// administer a role and watch the dashboard change.
+type fakeWorld struct {
+	mu      sync.Mutex
+	user    string
+	systems []*securitySystem
+	// roles[locationId] are the location roles of the user.
+	roles   map[string][]string
+	profile map[string]string
+	// denyArm names a system whose arming is denied outside the shift.
+	denyArm string
+	// down makes the security system service answer 503 to changes.
+	down bool
+}
+
+const (
+	fakeCustomer = "c0000000-0000-0000-0000-000000000001"
+	fakeLoc1     = "10000000-0000-0000-0000-000000000001"
+	fakeLoc2     = "10000000-0000-0000-0000-000000000002"
+)
+
+func newFakeWorld(user string) *fakeWorld {
+	return &fakeWorld{
+		user: user,
+		systems: []*securitySystem{
+			{ID: "50000000-0000-0000-0000-000000000001", Name: "Main entrance", LocationID: fakeLoc1, State: "ARMED"},
+			{ID: "50000000-0000-0000-0000-000000000002", Name: "Server room", LocationID: fakeLoc1, State: "DISARMED"},
+			{ID: "50000000-0000-0000-0000-000000000003", Name: "Warehouse", LocationID: fakeLoc2, State: "ARMED"},
+		},
+		roles:   map[string][]string{fakeLoc1: {"SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_DISARMER"}},
+		profile: map[string]string{"firstName": "Alice", "lastName": "Admin", "phoneNumber": "+49 30 1234567"},
+		denyArm: "50000000-0000-0000-0000-000000000002",
+	}
+}
+
+func (f *fakeWorld) view(s *securitySystem) (securitySystem, bool) {
+	roles := f.roles[s.LocationID]
+	if len(roles) == 0 {
+		return securitySystem{}, false
+	}
+	out := *s
+	out.Actions = []string{}
+	for _, r := range roles {
+		if r == "SECURITY_SYSTEM_ARMER" && s.State == "DISARMED" {
+			out.Actions = append(out.Actions, "ARM")
+		}
+		if r == "SECURITY_SYSTEM_DISARMER" && s.State == "ARMED" {
+			out.Actions = append(out.Actions, "DISARM")
+		}
+	}
+	return out, true
+}
+
+func problem(w http.ResponseWriter, status int, detail, reason, field string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "detail": detail, "reason": reason, "field": field})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeWorld) securitySystemHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /securitysystems", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		list := []securitySystem{}
+		for _, s := range f.systems {
+			if v, ok := f.view(s); ok {
+				list = append(list, v)
+			}
+		}
+		writeJSON(w, 200, map[string]any{"securitySystems": list})
+	})
+	mux.HandleFunc("PUT /securitysystems/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var body struct{ Action string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if f.down {
+			problem(w, 503, "the authorization service is unavailable", "", "")
+			return
+		}
+		for _, s := range f.systems {
+			if s.ID != r.PathValue("id") {
+				continue
+			}
+			if body.Action == "ARM" && s.ID == f.denyArm {
+				problem(w, 403, "outside the caller's schedule", "outside_schedule", "")
+				return
+			}
+			v, ok := f.view(s)
+			allowed := false
+			for _, a := range v.Actions {
+				allowed = allowed || a == body.Action
+			}
+			if !ok || !allowed {
+				problem(w, 403, "no role", "no_role", "")
+				return
+			}
+			if body.Action == "ARM" {
+				s.State = "ARMED"
+			} else {
+				s.State = "DISARMED"
+			}
+			v, _ = f.view(s)
+			writeJSON(w, 200, v)
+			return
+		}
+		problem(w, 404, "unknown security system", "", "")
+	})
+	return mux
+}
+
+func (f *fakeWorld) customerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authz/subjects/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"userId": r.PathValue("id"),
+			"organization": map[string]any{"kind": "customer", "id": fakeCustomer, "roles": []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR"}}})
+	})
+	mux.HandleFunc("POST /customers/{c}/employees", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if strings.HasPrefix(body["email"], "taken@") {
+			problem(w, 409, "email: an employee with this e-mail address exists", "", "email")
+			return
+		}
+		writeJSON(w, 201, map[string]any{"id": "e0000000-0000-0000-0000-000000000009", "userId": "u0000000-0000-0000-0000-000000000009", "initialPassword": "Generated-Pass-123"})
+	})
+	mux.HandleFunc("PUT /customers/{c}/locations/{l}/employee-roles/{e}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Roles []string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.mu.Lock()
+		f.roles[r.PathValue("l")] = body.Roles
+		f.mu.Unlock()
+		writeJSON(w, 200, map[string]any{"roles": body.Roles})
+	})
+	mux.HandleFunc("GET /profiles", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, f.profile)
+	})
+	mux.HandleFunc("PUT /profiles", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["phoneNumber"] != "" && !strings.HasPrefix(body["phoneNumber"], "+") {
+			problem(w, 422, "phoneNumber: must be in international format, e.g. +49 30 1234567", "", "phoneNumber")
+			return
+		}
+		f.mu.Lock()
+		f.profile = body
+		f.mu.Unlock()
+		writeJSON(w, 200, body)
+	})
+	return mux
+}
+
+// orgless answers the subject facts of a user who works for no
+// organization of this kind.
+func orgless() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/authz/subjects/") {
+			writeJSON(w, 200, map[string]any{"organization": nil})
+			return
+		}
+		problem(w, 404, "not found", "", "")
+	})
+}
+
+// fakeBackends starts the fake services.
+func (f *fakeWorld) start(t testing.TB) backendURLs {
+	ss := httptest.NewServer(f.securitySystemHandler())
+	cu := httptest.NewServer(f.customerHandler())
+	de := httptest.NewServer(orgless())
+	mo := httptest.NewServer(orgless())
+	t.Cleanup(func() { ss.Close(); cu.Close(); de.Close(); mo.Close() })
+	return backendURLs{ss: ss.URL, customer: cu.URL, dealer: de.URL, monitoring: mo.URL}
+}
