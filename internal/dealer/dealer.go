@@ -1,0 +1,244 @@
+// Package dealer is the Security System Dealer Service: dealers, their
+// employees with organization roles and schedules (built on package
+// orgkit), the monitoring provider each dealer uses, and the facts the
+// Security System Service fetches about them (docs/fetch-api.md).
+//
+// The monitoring provider a dealer names must exist. The dealer service
+// does not call the Monitoring Provider Service for that: it keeps a small
+// replica of provider ids fed by monitoring.provider_created events, so a
+// dealer's change never depends on another service being up, at the price
+// of a provider being usable here only once its creation event arrived
+// (normally milliseconds). A provider id not (yet) known is a 422.
+package dealer
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Name is the service's name in logs, metrics and event envelopes.
+const Name = "dealer"
+
+// DefaultAudience is the audience the service's access tokens must carry,
+// and the IAM client id it authenticates as.
+const DefaultAudience = "realguardio-dealer"
+
+// Config holds the service's settings.
+type Config struct {
+	// Issuer is the IAM Service's issuer URL (tokens and the user API).
+	Issuer string
+	// Audience is this service's token audience (DefaultAudience when empty).
+	Audience string
+	// IAMClientID and IAMClientSecret are the client credentials the
+	// service uses to create and disable employees' IAM accounts. The
+	// client id defaults to DefaultAudience. Unused when Deps.Accounts is
+	// set.
+	IAMClientID     string
+	IAMClientSecret string
+	// SubjectPrefix replaces events.DefaultPrefix in event subjects and
+	// stream names; tests isolate their streams with it.
+	SubjectPrefix string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	if c.IAMClientID == "" {
+		c.IAMClientID = DefaultAudience
+	}
+	return c
+}
+
+// Validate reports every invalid setting, each named by its flag.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var p config.Problems
+	p.CheckHTTPURL("issuer", c.Issuer)
+	return p.Err()
+}
+
+// Deps are the resources the service uses, opened by internal/system.
+type Deps struct {
+	// Logger receives the service's logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// DB is the service's own database; New migrates it.
+	DB *sqldb.DB
+	// JS publishes the outbox and feeds the monitoring provider replica.
+	// When nil, Run neither relays nor consumes (unit tests only: events
+	// then stay in the outbox).
+	JS jetstream.JetStream
+	// Validator validates access tokens; when nil New builds one from
+	// Config.Issuer and Config.Audience.
+	Validator *auth.Validator
+	// Accounts provisions employees' IAM accounts; when nil New uses the
+	// IAM client with Config's client credentials.
+	Accounts orgkit.Accounts
+	// Registry receives the service's metrics (a new one when nil).
+	Registry *prometheus.Registry
+	// HTTPClient calls the IAM Service (a client with a 10 s timeout when
+	// nil).
+	HTTPClient *http.Client
+}
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations returns every migration set of the service, in order.
+func Migrations() []sqldb.Migrations {
+	return []sqldb.Migrations{events.Migrations(), orgkit.Migrations(), {Set: "dealer", FS: migrationFS, Dir: "migrations"}}
+}
+
+// Service is the running Security System Dealer Service.
+type Service struct {
+	cfg       Config
+	deps      Deps
+	outbox    *events.Outbox
+	kit       *orgkit.Service
+	providers *providers
+	handler   http.Handler
+}
+
+// New migrates the database and builds the service. It contacts neither
+// the IAM Service nor NATS: both may come up later.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil {
+		return nil, errors.New("dealer: Deps.DB is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	deps.Logger = deps.Logger.With("service", Name)
+	if deps.Registry == nil {
+		deps.Registry = httpx.NewRegistry()
+	}
+	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+		return nil, err
+	}
+	if deps.Validator == nil {
+		v, err := auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Logger: deps.Logger, Registry: deps.Registry})
+		if err != nil {
+			return nil, err
+		}
+		deps.Validator = v
+	}
+	if deps.Accounts == nil {
+		deps.Accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, deps.HTTPClient)}
+	}
+	s := &Service{cfg: cfg, deps: deps, outbox: events.NewOutbox(events.ProducerDealer)}
+	s.kit = orgkit.NewService(orgkit.Dealer, deps.DB, s.outbox, deps.Accounts, deps.Logger)
+	s.providers = &providers{kit: s.kit, now: time.Now}
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+// Kit returns the organization use cases, for wiring demo data.
+func (s *Service) Kit() *orgkit.Service { return s.kit }
+
+func (s *Service) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	kh := orgkithttp.New(s.kit, orgkithttp.Options{OrganizationView: s.providers.view})
+	kh.Register(mux)
+	kh.RegisterSubjectFacts(mux)
+	h := &handlers{kit: kh, providers: s.providers}
+	mux.HandleFunc("PUT /dealers/{dealerId}/monitoring-provider", h.setMonitoringProvider)
+	mux.HandleFunc("GET /authz/dealers/{dealerId}", h.dealerFacts)
+	mux.HandleFunc("POST /authz/dealers:batch", h.dealerFactsBatch)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
+	})
+	ops := &httpx.Ops{
+		Service:  Name,
+		Registry: s.deps.Registry,
+		Logger:   s.deps.Logger,
+		Ready: []httpx.ReadyCheck{
+			{Name: "database", Check: s.deps.DB.Ping},
+			{Name: "iam", Check: s.deps.Validator.Ready},
+		},
+	}
+	return ops.Handler(s.deps.Validator.Middleware(mux))
+}
+
+// Handler returns the service's whole HTTP surface.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Run relays the outbox to JetStream and keeps the monitoring provider
+// replica up to date until ctx ends; it returns nil on cancellation. Without
+// Deps.JS it only waits.
+func (s *Service) Run(ctx context.Context) error {
+	if s.deps.JS == nil {
+		<-ctx.Done()
+		return nil
+	}
+	if err := events.EnsureStreams(ctx, s.deps.JS, events.StreamOptions{Prefix: s.cfg.SubjectPrefix, Producers: []string{events.ProducerDealer, events.ProducerMonitoring}}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
+		events.WithSubjectPrefix(s.cfg.SubjectPrefix), events.WithRelayMetrics(s.deps.Registry))
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           "dealer-monitoring-provider-replica",
+		Streams:        []string{events.StreamName(s.cfg.SubjectPrefix, events.ProducerMonitoring)},
+		FilterSubjects: []string{events.Subject(s.cfg.SubjectPrefix, "monitoring.provider_created")},
+		DB:             s.deps.DB,
+		JS:             s.deps.JS,
+		Handler:        applyMonitoringEvent,
+		Logger:         s.deps.Logger,
+		Registry:       s.deps.Registry,
+		ResetState: func(ctx context.Context, tx *sqldb.Tx) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM monitoring_provider_replica`)
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, relay.Run, consumer.Run)
+}
+
+// runAll runs every function until ctx ends or one fails, and then stops
+// the others; it returns the first failure, or nil on cancellation.
+func runAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errs <- fn(ctx) }()
+	}
+	var first error
+	for range fns {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// Close releases what New acquired. The database and NATS belong to the
+// caller, so there is nothing to release today; Close exists so wiring
+// treats every service alike.
+func (s *Service) Close() error { return nil }

@@ -1,0 +1,186 @@
+// Package monitoring is the Monitoring Provider Service: monitoring
+// providers and their employees with organization roles and schedules, all
+// built on package orgkit, and the subject facts the Security System
+// Service fetches (docs/fetch-api.md). Its events (monitoring.*) also feed
+// the dealer service's replica of known providers.
+package monitoring
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Name is the service's name in logs, metrics and event envelopes.
+const Name = "monitoring"
+
+// DefaultAudience is the audience the service's access tokens must carry,
+// and the IAM client id it authenticates as.
+const DefaultAudience = "realguardio-monitoring"
+
+// Config holds the service's settings.
+type Config struct {
+	// Issuer is the IAM Service's issuer URL (tokens and the user API).
+	Issuer string
+	// Audience is this service's token audience (DefaultAudience when empty).
+	Audience string
+	// IAMClientID and IAMClientSecret are the client credentials the
+	// service uses to create and disable employees' IAM accounts. The
+	// client id defaults to DefaultAudience. Unused when Deps.Accounts is
+	// set.
+	IAMClientID     string
+	IAMClientSecret string
+	// SubjectPrefix replaces events.DefaultPrefix in event subjects and
+	// stream names; tests isolate their streams with it.
+	SubjectPrefix string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	if c.IAMClientID == "" {
+		c.IAMClientID = DefaultAudience
+	}
+	return c
+}
+
+// Validate reports every invalid setting, each named by its flag.
+func (c Config) Validate() error {
+	var p config.Problems
+	p.CheckHTTPURL("issuer", c.Issuer)
+	return p.Err()
+}
+
+// Deps are the resources the service uses, opened by internal/system.
+type Deps struct {
+	// Logger receives the service's logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// DB is the service's own database; New migrates it.
+	DB *sqldb.DB
+	// JS publishes the outbox. When nil, Run does not relay (unit tests
+	// only: events then stay in the outbox).
+	JS jetstream.JetStream
+	// Validator validates access tokens; when nil New builds one from
+	// Config.Issuer and Config.Audience.
+	Validator *auth.Validator
+	// Accounts provisions employees' IAM accounts; when nil New uses the
+	// IAM client with Config's client credentials.
+	Accounts orgkit.Accounts
+	// Registry receives the service's metrics (a new one when nil).
+	Registry *prometheus.Registry
+	// HTTPClient calls the IAM Service (a client with a 10 s timeout when
+	// nil).
+	HTTPClient *http.Client
+}
+
+// Migrations returns every migration set of the service, in order. The
+// service owns no tables beyond the kit's and the outbox.
+func Migrations() []sqldb.Migrations {
+	return []sqldb.Migrations{events.Migrations(), orgkit.Migrations()}
+}
+
+// Service is the running Monitoring Provider Service.
+type Service struct {
+	cfg     Config
+	deps    Deps
+	outbox  *events.Outbox
+	kit     *orgkit.Service
+	handler http.Handler
+}
+
+// New migrates the database and builds the service. It contacts neither
+// the IAM Service nor NATS: both may come up later.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil {
+		return nil, errors.New("monitoring: Deps.DB is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	deps.Logger = deps.Logger.With("service", Name)
+	if deps.Registry == nil {
+		deps.Registry = httpx.NewRegistry()
+	}
+	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+		return nil, err
+	}
+	if deps.Validator == nil {
+		v, err := auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Logger: deps.Logger, Registry: deps.Registry})
+		if err != nil {
+			return nil, err
+		}
+		deps.Validator = v
+	}
+	if deps.Accounts == nil {
+		deps.Accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, deps.HTTPClient)}
+	}
+	s := &Service{cfg: cfg, deps: deps, outbox: events.NewOutbox(events.ProducerMonitoring)}
+	s.kit = orgkit.NewService(orgkit.MonitoringProvider, deps.DB, s.outbox, deps.Accounts, deps.Logger)
+
+	mux := http.NewServeMux()
+	kh := orgkithttp.New(s.kit, orgkithttp.Options{})
+	kh.Register(mux)
+	kh.RegisterSubjectFacts(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
+	})
+	ops := &httpx.Ops{
+		Service:  Name,
+		Registry: deps.Registry,
+		Logger:   deps.Logger,
+		Ready: []httpx.ReadyCheck{
+			{Name: "database", Check: deps.DB.Ping},
+			{Name: "iam", Check: deps.Validator.Ready},
+		},
+	}
+	s.handler = ops.Handler(deps.Validator.Middleware(mux))
+	return s, nil
+}
+
+// Kit returns the organization use cases, for wiring demo data.
+func (s *Service) Kit() *orgkit.Service { return s.kit }
+
+// Handler returns the service's whole HTTP surface.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Run relays the outbox to JetStream until ctx ends; it returns nil on
+// cancellation. Without Deps.JS it only waits.
+func (s *Service) Run(ctx context.Context) error {
+	if s.deps.JS == nil {
+		<-ctx.Done()
+		return nil
+	}
+	if err := events.EnsureStreams(ctx, s.deps.JS, events.StreamOptions{Prefix: s.cfg.SubjectPrefix, Producers: []string{events.ProducerMonitoring}}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
+		events.WithSubjectPrefix(s.cfg.SubjectPrefix), events.WithRelayMetrics(s.deps.Registry))
+	return relay.Run(ctx)
+}
+
+// Close releases what New acquired. The database and NATS belong to the
+// caller, so there is nothing to release today; Close exists so wiring
+// treats every service alike.
+func (s *Service) Close() error { return nil }
