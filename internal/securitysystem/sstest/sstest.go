@@ -1,0 +1,452 @@
+// Package sstest holds test doubles shared by the Security System Service's
+// tests and benchmarks: organization services answering the facts endpoints
+// of docs/fetch-api.md from a policytest.World, the translation of a World
+// and its changes into the documented events (docs/events.md), and an
+// authentication stand-in that trusts a plain "sub|ROLE,ROLE" bearer value.
+//
+// The facts servers are doubles of the remote API, not the real services:
+// they let the fetch strategy be tested against exactly the World's facts;
+// the conformance through the real services is a whole-system test.
+package sstest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/policytest"
+)
+
+// Token returns the bearer value Authenticate accepts for a user.
+func Token(userID string, roles ...string) string {
+	return userID + "|" + strings.Join(roles, ",")
+}
+
+// Authenticate stands in for the token validator's middleware: it trusts
+// "Authorization: Bearer sub|ROLE,ROLE" and puts that caller in the
+// context. Only tests and benchmarks use it.
+func Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			httpx.WriteError(w, r, apperr.New(apperr.Unauthenticated, "an access token is required"))
+			return
+		}
+		sub, roles, _ := strings.Cut(raw, "|")
+		c := &auth.Caller{Subject: sub, Token: raw}
+		if roles != "" {
+			c.Roles = strings.Split(roles, ",")
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+	})
+}
+
+// Caller returns the caller a token of the World's user would carry.
+func Caller(w *policytest.World, userID string) *auth.Caller {
+	return &auth.Caller{Subject: userID, Roles: w.AppRoles(userID)}
+}
+
+// EmployeeID derives the organization service's employee id of a World
+// user; the World only knows users, the events carry both.
+func EmployeeID(userID string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("employee/"+userID)).String()
+}
+
+// Facts are three HTTP servers, one per organization service, answering the
+// facts endpoints from a World. Requests are counted per route pattern, and
+// Down makes a service answer 503 (or, with Hang, never answer until the
+// client gives up).
+type Facts struct {
+	Customer, Dealer, Monitoring *httptest.Server
+
+	mu    sync.RWMutex
+	world *policytest.World
+	down  map[policy.OrgKind]bool
+	hang  bool
+
+	counts sync.Map // "kind route" -> *atomic.Int64
+}
+
+// NewFacts starts the servers for w, closed when the test ends.
+func NewFacts(t testing.TB, w *policytest.World) *Facts {
+	f := &Facts{world: w, down: map[policy.OrgKind]bool{}}
+	f.Customer = httptest.NewServer(f.handler(policy.OrgCustomer))
+	f.Dealer = httptest.NewServer(f.handler(policy.OrgDealer))
+	f.Monitoring = httptest.NewServer(f.handler(policy.OrgMonitoringProvider))
+	t.Cleanup(func() { f.Customer.Close(); f.Dealer.Close(); f.Monitoring.Close() })
+	return f
+}
+
+// SetWorld replaces the facts served.
+func (f *Facts) SetWorld(w *policytest.World) {
+	f.mu.Lock()
+	f.world = w
+	f.mu.Unlock()
+}
+
+// Down makes the service of kind fail (503), or recover.
+func (f *Facts) Down(kind policy.OrgKind, down bool) {
+	f.mu.Lock()
+	f.down[kind] = down
+	f.mu.Unlock()
+}
+
+// Hang makes failing services hold requests until the client gives up,
+// instead of answering 503, to exercise timeouts.
+func (f *Facts) Hang(hang bool) {
+	f.mu.Lock()
+	f.hang = hang
+	f.mu.Unlock()
+}
+
+// Count returns how many requests kind's service received on route (a
+// pattern such as "GET /authz/subjects/{userId}"); "" counts all routes.
+func (f *Facts) Count(kind policy.OrgKind, route string) int64 {
+	var n int64
+	f.counts.Range(func(k, v any) bool {
+		kk := k.(string)
+		if strings.HasPrefix(kk, string(kind)+" ") && (route == "" || kk == string(kind)+" "+route) {
+			n += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return n
+}
+
+// Total returns the number of requests over all services.
+func (f *Facts) Total() int64 {
+	return f.Count(policy.OrgCustomer, "") + f.Count(policy.OrgDealer, "") + f.Count(policy.OrgMonitoringProvider, "")
+}
+
+// ResetCounts forgets every count.
+func (f *Facts) ResetCounts() { f.counts.Clear() }
+
+func (f *Facts) count(kind policy.OrgKind, route string) {
+	v, _ := f.counts.LoadOrStore(string(kind)+" "+route, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+func (f *Facts) handler(kind policy.OrgKind) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authz/subjects/{userId}", func(w http.ResponseWriter, r *http.Request) {
+		world := f.world
+		uid := r.PathValue("userId")
+		out := map[string]any{"userId": uid, "organization": nil, "locationRoles": map[string][]string{}, "schedule": nil}
+		if e, ok := world.Employee(uid); ok && e.OrgKind == kind {
+			s := world.Subject(uid, nil)
+			roles := e.Roles
+			if roles == nil {
+				roles = []string{}
+			}
+			out["organization"] = map[string]any{"kind": string(kind), "id": e.OrgID, "roles": roles}
+			if kind == policy.OrgCustomer && s.LocationRoles != nil {
+				out["locationRoles"] = s.LocationRoles
+			}
+			if e.Schedule != nil {
+				out["schedule"] = e.Schedule
+			}
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+	})
+	if kind == policy.OrgCustomer {
+		mux.HandleFunc("GET /authz/locations/{locationId}", func(w http.ResponseWriter, r *http.Request) {
+			l, ok := f.world.Location(r.PathValue("locationId"))
+			if !ok {
+				httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such location"))
+				return
+			}
+			httpx.WriteJSON(w, http.StatusOK, locationJSON(l))
+		})
+		mux.HandleFunc("POST /authz/locations:batch", func(w http.ResponseWriter, r *http.Request) {
+			var in struct {
+				LocationIDs []string `json:"locationIds"`
+			}
+			if err := httpx.DecodeJSON(r, &in); err != nil {
+				httpx.WriteError(w, r, err)
+				return
+			}
+			out := []any{}
+			for _, id := range in.LocationIDs {
+				if l, ok := f.world.Location(id); ok {
+					out = append(out, locationJSON(l))
+				}
+			}
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
+		})
+	}
+	if kind == policy.OrgDealer {
+		dealer := func(id string) (map[string]any, bool) {
+			for _, d := range f.world.Dealers {
+				if d.ID == id {
+					return map[string]any{"dealerId": d.ID, "monitoringProviderId": nullable(d.MonitoringProviderID)}, true
+				}
+			}
+			return nil, false
+		}
+		mux.HandleFunc("GET /authz/dealers/{dealerId}", func(w http.ResponseWriter, r *http.Request) {
+			d, ok := dealer(r.PathValue("dealerId"))
+			if !ok {
+				httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such dealer"))
+				return
+			}
+			httpx.WriteJSON(w, http.StatusOK, d)
+		})
+		mux.HandleFunc("POST /authz/dealers:batch", func(w http.ResponseWriter, r *http.Request) {
+			var in struct {
+				DealerIDs []string `json:"dealerIds"`
+			}
+			if err := httpx.DecodeJSON(r, &in); err != nil {
+				httpx.WriteError(w, r, err)
+				return
+			}
+			out := []any{}
+			for _, id := range in.DealerIDs {
+				if d, ok := dealer(id); ok {
+					out = append(out, d)
+				}
+			}
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"dealers": out})
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			httpx.WriteError(w, r, apperr.New(apperr.Unauthenticated, "token required"))
+			return
+		}
+		f.mu.RLock()
+		down, hang := f.down[kind], f.hang
+		f.mu.RUnlock()
+		if down {
+			f.count(kind, "down")
+			if hang {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(30 * time.Second):
+				}
+			}
+			httpx.WriteError(w, r, apperr.New(apperr.Unavailable, "down for the test"))
+			return
+		}
+		_, pattern := mux.Handler(r)
+		f.count(kind, pattern)
+		f.mu.RLock()
+		defer f.mu.RUnlock()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func locationJSON(l policytest.Location) map[string]any {
+	return map[string]any{"locationId": l.ID, "customerId": l.CustomerID, "dealerId": nullable(l.DealerID)}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// IAM is a stand-in for the IAM Service's discovery and token endpoint:
+// it issues an opaque client-credentials token and counts token requests.
+type IAM struct {
+	*httptest.Server
+	// Tokens counts the tokens issued.
+	Tokens atomic.Int64
+}
+
+// NewIAM starts the stand-in, closed when the test ends.
+func NewIAM(t testing.TB) *IAM {
+	iam := &IAM{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"issuer": iam.URL, "token_endpoint": iam.URL + "/oauth/token"})
+	})
+	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
+		if id, _, ok := r.BasicAuth(); !ok || id == "" || r.FormValue("grant_type") != "client_credentials" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		iam.Tokens.Add(1)
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"access_token": uuid.NewString(), "token_type": "Bearer", "expires_in": 3600, "scope": r.FormValue("scope")})
+	})
+	iam.Server = httptest.NewServer(mux)
+	t.Cleanup(iam.Close)
+	return iam
+}
+
+// Events builds documented events with increasing sequence numbers per
+// aggregate and increasing occurrence times.
+type Events struct {
+	seq  map[string]int64
+	at   time.Time
+	list []events.Event
+}
+
+// NewEvents returns an empty event builder whose first event occurs at at.
+func NewEvents(at time.Time) *Events { return &Events{seq: map[string]int64{}, at: at} }
+
+// List returns the events built so far.
+func (b *Events) List() []events.Event { return b.list }
+
+// Add appends one event of typ about the organization of kind and id.
+func (b *Events) Add(kind policy.OrgKind, orgID, typ string, payload map[string]any) events.Event {
+	producer, aggType := events.ProducerCustomer, "customer"
+	switch kind {
+	case policy.OrgDealer:
+		producer, aggType = events.ProducerDealer, "dealer"
+	case policy.OrgMonitoringProvider:
+		producer, aggType = events.ProducerMonitoring, "monitoring_provider"
+	}
+	b.seq[orgID]++
+	b.at = b.at.Add(time.Millisecond)
+	body, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	ev := events.Event{ID: uuid.NewString(), Type: typ, AggregateType: aggType, AggregateID: orgID,
+		Sequence: b.seq[orgID], OccurredAt: b.at, Producer: producer, Payload: body}
+	b.list = append(b.list, ev)
+	return ev
+}
+
+func orgKey(kind policy.OrgKind) string {
+	switch kind {
+	case policy.OrgDealer:
+		return "dealerId"
+	case policy.OrgMonitoringProvider:
+		return "monitoringProviderId"
+	}
+	return "customerId"
+}
+
+func prefixOf(kind policy.OrgKind) string {
+	switch kind {
+	case policy.OrgDealer:
+		return "dealer."
+	case policy.OrgMonitoringProvider:
+		return "monitoring."
+	}
+	return "customer."
+}
+
+func rolesOrEmpty(r []string) []string {
+	if r == nil {
+		return []string{}
+	}
+	return r
+}
+
+// World appends the events that build w from nothing, in an order the
+// owners could have produced them.
+func (b *Events) World(w *policytest.World) {
+	for _, p := range w.MonitoringProviders {
+		b.Add(policy.OrgMonitoringProvider, p.ID, "monitoring.provider_created", map[string]any{"monitoringProviderId": p.ID, "name": "p"})
+	}
+	for _, d := range w.Dealers {
+		b.Add(policy.OrgDealer, d.ID, "dealer.created", map[string]any{"dealerId": d.ID, "name": "d"})
+		if d.MonitoringProviderID != "" {
+			b.Add(policy.OrgDealer, d.ID, "dealer.monitoring_provider_set", map[string]any{"dealerId": d.ID, "monitoringProviderId": d.MonitoringProviderID, "previousMonitoringProviderId": nil})
+		}
+	}
+	for _, c := range w.Customers {
+		b.Add(policy.OrgCustomer, c.ID, "customer.created", map[string]any{"customerId": c.ID, "name": "c"})
+	}
+	for _, l := range w.Locations {
+		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_created", map[string]any{"customerId": l.CustomerID, "locationId": l.ID, "name": "l", "dealerId": nullable(l.DealerID)})
+	}
+	for _, e := range w.Employees {
+		base := map[string]any{orgKey(e.OrgKind): e.OrgID, "employeeId": EmployeeID(e.UserID), "userId": e.UserID}
+		b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_created", with(base, map[string]any{"email": e.UserID + "@example.com", "firstName": "F", "lastName": "L"}))
+		if len(e.Roles) > 0 {
+			b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_roles_set", with(base, map[string]any{"roles": e.Roles}))
+		}
+		if e.Schedule != nil {
+			b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_schedule_set", with(base, map[string]any{"schedule": e.Schedule}))
+		}
+	}
+	for _, t := range w.Teams {
+		b.Add(policy.OrgCustomer, t.CustomerID, "customer.team_created", map[string]any{"customerId": t.CustomerID, "teamId": t.ID, "name": "t"})
+		for _, m := range t.Members {
+			b.Add(policy.OrgCustomer, t.CustomerID, "customer.team_member_added", map[string]any{"customerId": t.CustomerID, "teamId": t.ID, "employeeId": EmployeeID(m), "userId": m})
+		}
+	}
+	for _, r := range w.EmployeeLocationRoles {
+		l, _ := w.Location(r.LocationID)
+		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_employee_roles_set", map[string]any{"customerId": l.CustomerID, "locationId": r.LocationID, "employeeId": EmployeeID(r.UserID), "userId": r.UserID, "roles": r.Roles})
+	}
+	for _, r := range w.TeamLocationRoles {
+		l, _ := w.Location(r.LocationID)
+		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_team_roles_set", map[string]any{"customerId": l.CustomerID, "locationId": r.LocationID, "teamId": r.TeamID, "roles": r.Roles})
+	}
+}
+
+// Change appends the event the owner emits for c, read against w, the World
+// before the change (for previous values).
+func (b *Events) Change(w *policytest.World, c policytest.Change) {
+	switch c.Kind {
+	case policytest.ChangeOrgRoles:
+		b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_roles_set", map[string]any{orgKey(c.OrgKind): c.OrgID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID, "roles": rolesOrEmpty(c.Roles)})
+	case policytest.ChangeSchedule:
+		base := map[string]any{orgKey(c.OrgKind): c.OrgID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID}
+		if c.Schedule == nil {
+			b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_schedule_cleared", base)
+		} else {
+			b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_schedule_set", with(base, map[string]any{"schedule": c.Schedule}))
+		}
+	case policytest.ChangeEmployeeLocationRoles:
+		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_employee_roles_set", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID, "roles": rolesOrEmpty(c.Roles)})
+	case policytest.ChangeTeamLocationRoles:
+		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_team_roles_set", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "teamId": c.TeamID, "roles": rolesOrEmpty(c.Roles)})
+	case policytest.ChangeLocationDealer:
+		prev := ""
+		if l, ok := w.Location(c.LocationID); ok {
+			prev = l.DealerID
+		}
+		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_dealer_changed", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "dealerId": nullable(c.DealerID), "previousDealerId": nullable(prev)})
+	case policytest.ChangeTeamMemberAdded:
+		b.Add(policy.OrgCustomer, c.CustomerID, "customer.team_member_added", map[string]any{"customerId": c.CustomerID, "teamId": c.TeamID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID})
+	case policytest.ChangeTeamMemberRemoved:
+		b.Add(policy.OrgCustomer, c.CustomerID, "customer.team_member_removed", map[string]any{"customerId": c.CustomerID, "teamId": c.TeamID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID})
+	case policytest.ChangeDealerProvider:
+		b.Add(policy.OrgDealer, c.DealerID, "dealer.monitoring_provider_set", map[string]any{"dealerId": c.DealerID, "monitoringProviderId": nullable(c.MonitoringProviderID), "previousMonitoringProviderId": nil})
+	default:
+		panic("sstest: unknown change kind " + string(c.Kind))
+	}
+}
+
+func with(base, extra map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(extra))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+// Apply runs h for each event, each in its own transaction, as the consumer
+// would.
+func Apply(t testing.TB, db *sqldb.DB, h events.Handler, evs []events.Event) {
+	t.Helper()
+	ctx := context.Background()
+	for _, ev := range evs {
+		if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return h(ctx, tx, ev) }); err != nil {
+			t.Fatalf("apply %s: %v", ev.Type, err)
+		}
+	}
+}
