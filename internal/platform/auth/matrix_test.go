@@ -227,43 +227,57 @@ func TestTokenMatrix(t *testing.T) {
 			}
 		}, token: spec(func(s *tokenSpec, _ *testEnv) { s.key, s.kid = keys.small, smallKID }), status: 401, detail: "not acceptable"},
 	}
+	// Each case runs cold, and warm: after a good token cached its header,
+	// so that bad tokens sharing that header take the cached-header path.
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e := newTestEnv(t)
-			if err := e.v.Ready(context.Background()); err != nil {
-				t.Fatal(err)
+		for _, warm := range []bool{false, true} {
+			name := c.name
+			if warm {
+				name += " (warm)"
 			}
-			// Past the refresh rate limit, within the JWKS max age.
-			e.clock.Advance(time.Minute)
-			if c.setup != nil {
-				c.setup(e)
-			}
-			tok := c.token(t, e)
-			before := e.iss.jwksHits.Load()
-			rec, caller := serve(t, e.v, "Bearer "+tok)
-			if rec.Code != c.status {
-				t.Fatalf("status %d, want %d; challenge %q", rec.Code, c.status, rec.Header().Get("WWW-Authenticate"))
-			}
-			challenge := rec.Header().Get("WWW-Authenticate")
-			t.Logf("%d %s", rec.Code, challenge)
-			switch c.status {
-			case 204:
-				if caller == nil || caller.Subject != testSubject || challenge != "" {
-					t.Fatalf("caller %+v challenge %q", caller, challenge)
+			t.Run(name, func(t *testing.T) {
+				e := newTestEnv(t)
+				if err := e.v.Ready(context.Background()); err != nil {
+					t.Fatal(err)
 				}
-			case 401:
-				if !strings.HasPrefix(challenge, invalidChallenge) || !strings.Contains(challenge, c.detail) {
-					t.Fatalf("challenge %q, want invalid_token mentioning %q", challenge, c.detail)
+				if warm {
+					if _, err := e.v.Validate(context.Background(), e.good(t)); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if strings.Contains(challenge, tok) || strings.Contains(rec.Body.String(), tok) {
-					t.Fatal("the response echoes the token")
+				// Past the refresh rate limit, within the JWKS max age.
+				e.clock.Advance(time.Minute)
+				if c.setup != nil {
+					c.setup(e)
 				}
-			}
-			if got := e.iss.jwksHits.Load() - before; got != c.fetches {
-				t.Fatalf("%d JWKS fetches, want %d", got, c.fetches)
-			}
-		})
+				tok := c.token(t, e)
+				before := e.iss.jwksHits.Load()
+				rec, caller := serve(t, e.v, "Bearer "+tok)
+				if rec.Code != c.status {
+					t.Fatalf("status %d, want %d; challenge %q", rec.Code, c.status, rec.Header().Get("WWW-Authenticate"))
+				}
+				challenge := rec.Header().Get("WWW-Authenticate")
+				t.Logf("%d %s", rec.Code, challenge)
+				switch c.status {
+				case 204:
+					if caller == nil || caller.Subject != testSubject || challenge != "" {
+						t.Fatalf("caller %+v challenge %q", caller, challenge)
+					}
+				case 401:
+					if !strings.HasPrefix(challenge, invalidChallenge) || !strings.Contains(challenge, c.detail) {
+						t.Fatalf("challenge %q, want invalid_token mentioning %q", challenge, c.detail)
+					}
+					if strings.Contains(challenge, tok) || strings.Contains(rec.Body.String(), tok) {
+						t.Fatal("the response echoes the token")
+					}
+				}
+				if got := e.iss.jwksHits.Load() - before; got != c.fetches {
+					t.Fatalf("%d JWKS fetches, want %d", got, c.fetches)
+				}
+			})
+		}
 	}
+
 	if n := attackerHits.Load(); n != 0 {
 		t.Fatalf("the validator contacted the attacker's server %d times", n)
 	}

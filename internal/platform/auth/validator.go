@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,10 @@ type Validator struct {
 
 	// keys is the current key set; readers never lock.
 	keys atomic.Pointer[keySet]
+	// headers maps protected-header segments that passed every check to
+	// their kid (see rememberHeader); cachedHeaders counts its entries.
+	headers       sync.Map
+	cachedHeaders atomic.Int32
 
 	// mu guards the fields below, which single-flight and rate-limit
 	// fetches.
@@ -264,6 +269,67 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Caller, error) {
 	if !isCompactJWS(raw) {
 		return nil, v.reject(reasonMalformed, "token is not a compact JWS", nil)
 	}
+	headerSeg, rest, _ := strings.Cut(raw, ".")
+	payloadSeg, sigSeg, _ := strings.Cut(rest, ".")
+	var kid string
+	var payload, sig []byte
+	if cached, ok := v.headers.Load(headerSeg); ok {
+		// This exact header already passed every check below and preceded
+		// a good signature: its parse result cannot differ, so skip it.
+		kid = cached.(string)
+		var err1, err2 error
+		payload, err1 = base64.RawURLEncoding.DecodeString(payloadSeg)
+		sig, err2 = base64.RawURLEncoding.DecodeString(sigSeg)
+		if err1 != nil || err2 != nil {
+			return nil, v.reject(reasonMalformed, "token is malformed", errors.Join(err1, err2))
+		}
+	} else {
+		jws, err := v.parseHeader(raw)
+		if err != nil {
+			return nil, err
+		}
+		kid = jws.Signatures[0].Protected.KeyID
+		payload, sig = jws.UnsafePayloadWithoutVerification(), jws.Signatures[0].Signature
+	}
+	key, err := v.key(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	// Verify the signature over the signing input exactly as received
+	// (RFC 7515 §5.2). go-jose's Verify would re-decode the header and
+	// re-encode the payload to rebuild the same bytes, which costs a third
+	// of the validation time; isCompactJWS guaranteed one canonical
+	// spelling, so the received bytes are the signed bytes. The algorithm
+	// is fixed here, whatever the header said.
+	signingInput := raw[:len(headerSeg)+1+len(payloadSeg)]
+	digest := sha256.Sum256([]byte(signingInput))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+		return nil, v.reject(reasonSignature, "token signature is invalid", nil)
+	}
+	v.rememberHeader(headerSeg, kid)
+	return v.caller(raw, payload)
+}
+
+// maxCachedHeaders bounds the header cache. An issuer has a handful of
+// keys and so a handful of distinct headers; only headers followed by a
+// valid issuer signature are cached, so an attacker cannot fill it.
+const maxCachedHeaders = 64
+
+// rememberHeader caches the kid of a header that passed every check and
+// preceded a valid signature, so later tokens with the same header skip
+// go-jose's (comparatively slow) header parsing.
+func (v *Validator) rememberHeader(headerSeg, kid string) {
+	if v.cachedHeaders.Load() >= maxCachedHeaders {
+		return
+	}
+	if _, loaded := v.headers.LoadOrStore(headerSeg, kid); !loaded {
+		v.cachedHeaders.Add(1)
+	}
+}
+
+// parseHeader parses raw with go-jose and checks its protected header:
+// alg RS256 only, typ at+jwt, no crit, a kid.
+func (v *Validator) parseHeader(raw string) (*jose.JSONWebSignature, error) {
 	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
@@ -299,21 +365,7 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Caller, error) {
 	if h.KeyID == "" {
 		return nil, v.reject(reasonUnknownKey, "token has no key id", nil)
 	}
-	key, err := v.key(ctx, h.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	// Verify the signature over the signing input exactly as received
-	// (RFC 7515 §5.2). go-jose's Verify would re-decode the header and
-	// re-encode the payload to rebuild the same bytes, which costs a third
-	// of the validation time; isCompactJWS guaranteed one canonical
-	// spelling, so the received bytes are the signed bytes.
-	signingInput := raw[:strings.LastIndexByte(raw, '.')]
-	digest := sha256.Sum256([]byte(signingInput))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], jws.Signatures[0].Signature); err != nil {
-		return nil, v.reject(reasonSignature, "token signature is invalid", nil)
-	}
-	return v.caller(raw, jws.UnsafePayloadWithoutVerification())
+	return jws, nil
 }
 
 // isAccessTokenType accepts the RFC 9068 type, compared case-insensitively
@@ -634,6 +686,10 @@ func (v *Validator) fetch(ctx context.Context) (*keySet, error) {
 		}
 		seen[jwk.KeyID]++
 		if why := unusableKey(&jwk); why != "" {
+			// Remembered so a token under this kid is refused with the
+			// reason and without refetching; logged because it is an issuer
+			// misconfiguration someone must fix.
+			v.logger.Warn("auth: refusing a JWKS key", "issuer", v.issuer, "kid", jwk.KeyID, "reason", why)
 			ks.unusable[jwk.KeyID] = why
 			continue
 		}
