@@ -128,6 +128,14 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 		RolesIDT []string `json:"roles"`
 	}
 	_ = idt.Claims(&idClaims)
+	if idClaims.Name == "" && idClaims.User == "" && idClaims.Email == "" {
+		// Providers may keep profile claims out of the ID token and serve
+		// them at the userinfo endpoint only; the display name is worth
+		// one call per login.
+		if info, err := d.provider.UserInfo(s.iam.ctx(ctx), oauth2.StaticTokenSource(tok)); err == nil && info.Subject == idt.Subject {
+			_ = info.Claims(&idClaims)
+		}
+	}
 	sess := &session{
 		ID:      randomToken(18),
 		CSRF:    randomToken(24),
