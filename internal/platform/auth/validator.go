@@ -29,12 +29,22 @@ import (
 // Defaults and limits of Options. The leeway is capped because a larger
 // tolerance would silently extend the lifetime of every stolen token.
 const (
-	DefaultMaxTokenBytes          = 16 << 10
-	DefaultLeeway                 = 30 * time.Second
-	MaxLeeway                     = 30 * time.Second
+	// DefaultMaxTokenBytes is the default of Options.MaxTokenBytes: far
+	// above a real access token, far below what could hurt parsing.
+	DefaultMaxTokenBytes = 16 << 10
+	// DefaultLeeway is the default clock-skew tolerance.
+	DefaultLeeway = 30 * time.Second
+	// MaxLeeway is the largest clock-skew tolerance NewValidator accepts.
+	MaxLeeway = 30 * time.Second
+	// DefaultJWKSMinRefreshInterval is the default least time between two
+	// JWKS fetches caused by unknown key ids.
 	DefaultJWKSMinRefreshInterval = 10 * time.Second
-	DefaultJWKSMaxAge             = 5 * time.Minute
-	DefaultFetchTimeout           = 5 * time.Second
+	// DefaultJWKSMaxAge is the default age after which the cached JWKS is
+	// refreshed in the background.
+	DefaultJWKSMaxAge = 5 * time.Minute
+	// DefaultFetchTimeout is the default bound on one discovery plus JWKS
+	// fetch.
+	DefaultFetchTimeout = 5 * time.Second
 )
 
 // coldRetryInterval bounds how often discovery is retried while no key has
