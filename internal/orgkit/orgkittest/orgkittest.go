@@ -1,0 +1,268 @@
+// Package orgkittest starts a real IAM Service for the component tests of
+// the organization services and obtains real access tokens from it: user
+// tokens through the authorization code flow with PKCE (the public CLI
+// client and a loopback redirect, exactly as a script would), and service
+// tokens through the client-credentials grant. Nothing is faked: the
+// services under test validate these tokens against the IAM's JWKS.
+package orgkittest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/realguardio/realguardio/internal/iam"
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+)
+
+// AdminPassword is the password of the bootstrap user "admin", who holds
+// REALGUARDIO_ADMIN and REALGUARDIO_DEALER_ADMINISTRATOR.
+const AdminPassword = "admin-password-for-tests"
+
+// FactsClient is a client-credentials client granted scope authz:read, as
+// the Security System Service's fetch strategy uses.
+const FactsClient = "test-facts-reader"
+
+// ClientSecret is the secret of every service client of the test IAM.
+const ClientSecret = "test-client-secret-0123456789"
+
+// IAM is a running IAM Service on 127.0.0.1.
+type IAM struct {
+	// URL is the issuer.
+	URL string
+	// Service is the IAM itself.
+	Service *iam.Service
+	// usersDown makes /api/users answer 503, to simulate an IAM outage for
+	// account provisioning while token validation keeps working.
+	usersDown atomic.Bool
+	callback  *httptest.Server
+	codes     chan url.Values
+}
+
+// StartIAM starts an IAM Service with the default clients, a client
+// (id = audience, secret ClientSecret) for each of serviceClients, and
+// FactsClient. It stops when the test ends.
+func StartIAM(t testing.TB, serviceClients ...string) *IAM {
+	t.Helper()
+	i := &IAM{codes: make(chan url.Values, 8)}
+	i.callback = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case i.codes <- r.URL.Query():
+		default:
+		}
+		_, _ = io.WriteString(w, "callback received")
+	}))
+	t.Cleanup(i.callback.Close)
+	srv := httptest.NewUnstartedServer(nil)
+	i.URL = "http://" + srv.Listener.Addr().String()
+	secrets := map[string]string{}
+	for _, c := range serviceClients {
+		secrets[c] = ClientSecret
+	}
+	clients := iam.DefaultClients(i.callback.URL+"/auth/callback", "", secrets, ClientSecret)
+	clients = append(clients, iam.ClientConfig{
+		ID:         FactsClient,
+		SecretHash: iam.HashClientSecret(ClientSecret),
+		GrantTypes: []string{"client_credentials"},
+		Scopes:     []string{"authz:read"},
+		Audiences:  slices.Clone(iam.AllAudiences),
+	})
+	svc, err := iam.New(context.Background(), iam.Config{
+		Issuer:          i.URL,
+		AdminPassword:   AdminPassword,
+		KeyPublishAhead: -1,
+		Clients:         clients,
+	}, iam.Deps{DB: sqldbtest.OpenSQLite(t)})
+	if err != nil {
+		t.Fatalf("start IAM: %v", err)
+	}
+	i.Service = svc
+	h := svc.Handler()
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if i.usersDown.Load() && strings.HasPrefix(r.URL.Path, "/api/users") {
+			http.Error(w, "down for the test", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return i
+}
+
+// SetUsersDown makes the IAM's user API answer 503 (true) or work again.
+func (i *IAM) SetUsersDown(down bool) { i.usersDown.Store(down) }
+
+// Client returns an IAM client authenticating as the service client id.
+func (i *IAM) Client(id string) *iamclient.Client {
+	return iamclient.New(i.URL, id, ClientSecret, nil)
+}
+
+// CreateUser creates a user through the user API as service client
+// clientID (which needs scope users:write) and returns its id.
+func (i *IAM) CreateUser(t testing.TB, clientID, username, password string, roles ...string) string {
+	t.Helper()
+	u, err := i.Client(clientID).CreateUser(context.Background(), iamclient.CreateUserRequest{Username: username, Password: password, Roles: roles})
+	if err != nil {
+		t.Fatalf("create IAM user %s: %v", username, err)
+	}
+	return u.ID
+}
+
+// ServiceToken returns a client-credentials access token of clientID.
+func (i *IAM) ServiceToken(t testing.TB, clientID string, scopes ...string) string {
+	t.Helper()
+	cfg := clientcredentials.Config{ClientID: clientID, ClientSecret: ClientSecret, TokenURL: i.URL + "/oauth/token", Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader}
+	tok, err := cfg.Token(context.Background())
+	if err != nil {
+		t.Fatalf("client credentials token for %s: %v", clientID, err)
+	}
+	return tok.AccessToken
+}
+
+var (
+	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">`)
+	actionRe = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+)
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#43;", "+", "&#x2B;", "+").Replace(s)
+}
+
+// Login logs username in through the authorization code flow with PKCE
+// (public client realguardio-cli, loopback redirect) and returns the access
+// token.
+func (i *IAM) Login(t testing.TB, username, password string) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg := &oauth2.Config{
+		ClientID:    iam.ClientCLI,
+		RedirectURL: i.callback.URL + "/callback",
+		Scopes:      []string{"openid", "profile"},
+		Endpoint:    oauth2.Endpoint{AuthURL: i.URL + "/authorize", TokenURL: i.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams},
+	}
+	verifier := oauth2.GenerateVerifier()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := browser.Get(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		t.Fatalf("GET authorize: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	act := actionRe.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || act == nil || !strings.Contains(page, `name="username"`) {
+		t.Fatalf("no login form (%d):\n%s", resp.StatusCode, page)
+	}
+	form := url.Values{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], htmlUnescape(m[2]))
+	}
+	form.Set("username", username)
+	form.Set("password", password)
+	action, _ := resp.Request.URL.Parse(htmlUnescape(act[1]))
+	resp, err = browser.PostForm(action.String(), form)
+	if err != nil {
+		t.Fatalf("POST login: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "callback received" {
+		t.Fatalf("login of %s ended with %d at %s: %s", username, resp.StatusCode, resp.Request.URL, body)
+	}
+	q := <-i.codes
+	if q.Get("code") == "" || q.Get("state") != "st4te" {
+		t.Fatalf("callback query %v", q)
+	}
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange code: %v", err)
+	}
+	return tok.AccessToken
+}
+
+// Response is an answer of Do: the status, the raw body and the body
+// decoded as a JSON object (nil when it is not one).
+type Response struct {
+	Status int
+	Header http.Header
+	Raw    string
+	JSON   map[string]any
+}
+
+// Do sends a request with an optional Bearer token and JSON body (a string
+// is sent as is, anything else marshalled).
+func Do(t testing.TB, method, u, token string, body any) Response {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, u, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.JSON)
+	return out
+}
+
+// Want fails the test unless the response has the given status.
+func (r Response) Want(t testing.TB, status int) Response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
+	}
+	return r
+}
+
+// String returns the string at the dotted path of the JSON body
+// ("administrator.userId"), or "".
+func (r Response) String(path string) string {
+	var v any = r.JSON
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	s, _ := v.(string)
+	return s
+}
