@@ -292,8 +292,8 @@ func testEvents(t *testing.T, e *env, d1ID string) {
 	}
 	want := []string{
 		"dealer.created", "dealer.employee_created", "dealer.employee_roles_set", // the dealer and its administrator
-		"dealer.employee_created",                                                // worker
-		"dealer.employee_roles_set",                                              // worker's roles
+		"dealer.employee_created",   // worker
+		"dealer.employee_roles_set", // worker's roles
 		"dealer.employee_schedule_set", "dealer.employee_schedule_cleared",
 		"dealer.monitoring_provider_set", "dealer.monitoring_provider_set",
 		"dealer.employee_created", // late, after the retry
