@@ -452,17 +452,23 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 	var res applyResult
 	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res = applyResult{}
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM event_applied WHERE consumer = ? AND event_id = ?`, consumer, ev.ID).Scan(&one)
-		switch {
-		case err == nil:
+		// Recording first makes the duplicate check and the claim one
+		// statement; on PostgreSQL a concurrent apply of the same id waits
+		// on the key and then finds it taken.
+		r, err := tx.ExecContext(ctx, `INSERT INTO event_applied (consumer, event_id, aggregate_type, aggregate_id, sequence, applied_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (consumer, event_id) DO NOTHING`,
+			consumer, ev.ID, ev.AggregateType, ev.AggregateID, ev.Sequence, sqldb.Micros(time.Now()))
+		if err != nil {
+			return fmt.Errorf("record applied event: %w", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return fmt.Errorf("record applied event: %w", err)
+		} else if n == 0 {
 			res.duplicate = true
 			if extra != nil {
 				return extra(tx)
 			}
 			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("read applied events: %w", err)
 		}
 		var last int64
 		err = tx.QueryRowContext(ctx, `SELECT last_sequence FROM event_consumer_progress WHERE consumer = ? AND aggregate_type = ? AND aggregate_id = ?`,
@@ -484,10 +490,6 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 			return err
 		}
 		now := sqldb.Micros(time.Now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO event_applied (consumer, event_id, aggregate_type, aggregate_id, sequence, applied_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			consumer, ev.ID, ev.AggregateType, ev.AggregateID, ev.Sequence, now); err != nil {
-			return fmt.Errorf("record applied event: %w", err)
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO event_consumer_progress (consumer, aggregate_type, aggregate_id, last_sequence, last_event_id, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE SET

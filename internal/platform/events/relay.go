@@ -95,13 +95,13 @@ func WithSentRetention(d time.Duration) RelayOption {
 
 // WithBackoff sets the first and the largest wait after a failed publish
 // (defaults 100 ms and 10 s); the wait doubles in between.
-func WithBackoff(min, max time.Duration) RelayOption {
+func WithBackoff(first, limit time.Duration) RelayOption {
 	return func(c *relayConfig) {
-		if min > 0 {
-			c.minBackoff = min
+		if first > 0 {
+			c.minBackoff = first
 		}
-		if max >= c.minBackoff {
-			c.maxBackoff = max
+		if limit >= c.minBackoff {
+			c.maxBackoff = limit
 		}
 	}
 }
