@@ -171,7 +171,7 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // first revokes grants of employees removed by an interrupted removal.
 // Without JetStream it only does the sweep and waits.
 func (s *Service) Run(ctx context.Context) error {
-	if n, err := s.app.RevokeRemoved(ctx); err != nil {
+	if n, err := s.app.RevokeRemoved(ctx, ""); err != nil {
 		s.logger.ErrorContext(ctx, "revoke grants of removed employees", "err", err)
 	} else if n > 0 {
 		s.logger.InfoContext(ctx, "revoked grants of removed employees", "employees", n)

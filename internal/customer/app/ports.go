@@ -89,8 +89,9 @@ type Repo interface {
 	EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)
 
 	// GrantHolders lists every employee (id, customer and user) holding a
-	// direct location role or a team membership.
-	GrantHolders(ctx context.Context, q sqldb.Querier) ([]Employee, error)
+	// direct location role or a team membership; a non-empty employeeID
+	// limits the list to that employee.
+	GrantHolders(ctx context.Context, q sqldb.Querier, employeeID string) ([]Employee, error)
 
 	// Profile returns the stored profile of userID and whether one exists.
 	Profile(ctx context.Context, q sqldb.Querier, userID string) (Profile, bool, error)

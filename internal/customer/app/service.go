@@ -334,12 +334,13 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 
 // RevokeRemoved revokes, with their events, the location roles and team
 // memberships of every holder that is no longer an active employee of its
-// customer, and returns how many employees it cleaned up. It runs after an
-// employee's removal and at start, so grants left behind by a removal that
-// was interrupted between the kit's transaction and the revocation are
+// customer, and returns how many employees it cleaned up; a non-empty
+// employeeID limits it to that employee. It runs right after an employee's
+// removal and, for all holders, at start, so grants left behind by a
+// removal interrupted between the kit's transaction and the revocation are
 // still revoked.
-func (s *Service) RevokeRemoved(ctx context.Context) (int, error) {
-	holders, err := s.Repo.GrantHolders(ctx, s.DB)
+func (s *Service) RevokeRemoved(ctx context.Context, employeeID string) (int, error) {
+	holders, err := s.Repo.GrantHolders(ctx, s.DB, employeeID)
 	if err != nil {
 		return 0, err
 	}

@@ -451,7 +451,7 @@ func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	if _, err := h.app.RevokeRemoved(r.Context()); err != nil {
+	if _, err := h.app.RevokeRemoved(r.Context(), p[1]); err != nil {
 		// The employee is removed; the grants left behind hold nothing
 		// in the facts (the user is no employee any more) and the next
 		// sweep revokes them, so the removal itself succeeded.

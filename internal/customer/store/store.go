@@ -393,10 +393,11 @@ func (Store) EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employ
 
 // GrantHolders lists every employee holding a direct location role or a
 // team membership, with its customer and user, so that grants of employees
-// the organization kit no longer knows can be found and revoked.
-func (Store) GrantHolders(ctx context.Context, q sqldb.Querier) ([]app.Employee, error) {
-	rows, err := q.QueryContext(ctx, `SELECT customer_id, employee_id, user_id FROM customer_location_employee_roles
-		UNION SELECT customer_id, employee_id, user_id FROM customer_team_members`)
+// the organization kit no longer knows can be found and revoked. A non-empty
+// employeeID limits the list to that employee.
+func (Store) GrantHolders(ctx context.Context, q sqldb.Querier, employeeID string) ([]app.Employee, error) {
+	rows, err := q.QueryContext(ctx, `SELECT customer_id, employee_id, user_id FROM customer_location_employee_roles WHERE ? IN ('', employee_id)
+		UNION SELECT customer_id, employee_id, user_id FROM customer_team_members WHERE ? IN ('', employee_id)`, employeeID, employeeID)
 	if err != nil {
 		return nil, internal(err, "list grant holders")
 	}

@@ -118,7 +118,10 @@ func TestStore(t *testing.T) {
 			t.Fatalf("TeamRolesByLocation = %v, %v", teamByLoc, err)
 		}
 
-		holders, err := s.GrantHolders(ctx, db)
+		if one, err := s.GrantHolders(ctx, db, e1); err != nil || len(one) != 1 || one[0].ID != e1 {
+			t.Fatalf("GrantHolders(e1) = %+v, %v", one, err)
+		}
+		holders, err := s.GrantHolders(ctx, db, "")
 		if err != nil || len(holders) != 2 {
 			t.Fatalf("GrantHolders = %+v, %v; want e1 and e2", holders, err)
 		}

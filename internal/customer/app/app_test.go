@@ -1,0 +1,161 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/customer/app"
+	"github.com/realguardio/realguardio/internal/customer/store"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+)
+
+func TestValidatePhoneNumber(t *testing.T) {
+	for _, ok := range []string{"", "  ", "+14155550123", "+49 30 1234567", "(030) 123-4567", "0301234567"} {
+		if _, err := app.ValidatePhoneNumber(ok); err != nil {
+			t.Errorf("ValidatePhoneNumber(%q) = %v; want ok", ok, err)
+		}
+	}
+	for _, bad := range []string{"call me", "+12", "+1234567890123456", "++4930123456", "12345x67", "+49 30 1234567 ext 5"} {
+		err := apperr.As(func() error { _, err := app.ValidatePhoneNumber(bad); return err }())
+		if err == nil || err.Code != apperr.Invalid || err.Field != "phoneNumber" {
+			t.Errorf("ValidatePhoneNumber(%q) = %v; want Invalid phoneNumber", bad, err)
+		}
+	}
+}
+
+func TestValidateNameAndRoles(t *testing.T) {
+	if n, err := app.ValidateName("name", "  HQ  "); err != nil || n != "HQ" {
+		t.Fatalf("ValidateName = %q, %v", n, err)
+	}
+	if _, err := app.ValidateName("name", strings.Repeat("ä", app.MaxNameLength)); err != nil {
+		t.Fatalf("200 characters refused: %v", err)
+	}
+	if _, err := app.ValidateName("name", strings.Repeat("a", app.MaxNameLength+1)); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("201 characters accepted: %v", err)
+	}
+	roles, err := app.ValidateLocationRoles([]string{"SECURITY_SYSTEM_VIEWER", "SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_VIEWER"})
+	if err != nil || !reflect.DeepEqual(roles, []string{"SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_VIEWER"}) {
+		t.Fatalf("ValidateLocationRoles = %v, %v", roles, err)
+	}
+	if roles, err := app.ValidateLocationRoles([]string{}); err != nil || roles == nil || len(roles) != 0 {
+		t.Fatalf("[] = %v, %v; want an empty, non-nil set", roles, err)
+	}
+	if _, err := app.ValidateLocationRoles(nil); apperr.As(err) == nil || apperr.As(err).Field != "roles" {
+		t.Fatalf("missing roles: %v", err)
+	}
+	if _, err := app.ValidateLocationRoles([]string{"SECURITY_SYSTEM_ARMER", "CUSTOMER_EMPLOYEE_ADMINISTRATOR"}); apperr.As(err) == nil || apperr.As(err).Field != "roles[1]" {
+		t.Fatalf("organization role at a location: %v", err)
+	}
+	if _, err := app.ValidateID("dealerId", strings.ToUpper(uuid.NewString())); err != nil {
+		t.Fatalf("upper-case UUID refused: %v", err)
+	}
+	if _, err := app.ValidateID("dealerId", "{"+uuid.NewString()+"}"); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("braced UUID accepted: %v", err)
+	}
+}
+
+// fakeOrg is an organization kit with a fixed set of active employees and
+// administrators.
+type fakeOrg struct {
+	employees map[string]app.Employee // by employee id
+	admins    map[string]bool         // user ids
+}
+
+func (f *fakeOrg) RequireAdministrator(_ context.Context, _ sqldb.Querier, c *auth.Caller, customerID string) error {
+	for _, e := range f.employees {
+		if e.UserID == c.Subject && e.CustomerID == customerID && f.admins[e.UserID] {
+			return nil
+		}
+	}
+	return apperr.Denied("no_role", "not an administrator")
+}
+
+func (f *fakeOrg) AuthorizeReader(context.Context, sqldb.Querier, *auth.Caller, string) error {
+	return nil
+}
+
+func (f *fakeOrg) Employee(_ context.Context, _ sqldb.Querier, customerID, employeeID string) (app.Employee, error) {
+	e, ok := f.employees[employeeID]
+	if !ok || e.CustomerID != customerID {
+		return app.Employee{}, apperr.New(apperr.NotFound, "employee not found")
+	}
+	return e, nil
+}
+
+func (f *fakeOrg) EmployeeByUser(_ context.Context, _ sqldb.Querier, userID string) (app.Employee, error) {
+	for _, e := range f.employees {
+		if e.UserID == userID {
+			return e, nil
+		}
+	}
+	return app.Employee{}, apperr.New(apperr.NotFound, "employee not found")
+}
+
+type recorded struct {
+	Type    string
+	Payload string
+}
+
+// TestRevokeRemoved checks the sweep that completes a removal interrupted
+// after the kit's transaction: grants of an employee the kit no longer
+// knows are revoked with their events, grants of others are kept.
+func TestRevokeRemoved(t *testing.T) {
+	db := sqldbtest.OpenSQLite(t, store.Migrations())
+	ctx := context.Background()
+	cust := uuid.NewString()
+	admin := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
+	stays := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
+	leaves := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
+	org := &fakeOrg{employees: map[string]app.Employee{admin.ID: admin, stays.ID: stays, leaves.ID: leaves}, admins: map[string]bool{admin.UserID: true}}
+	var evs []recorded
+	svc := &app.Service{DB: db, Repo: store.Store{}, Org: org, Outbox: app.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, aggType, aggID, typ string, p any) error {
+		b, _ := json.Marshal(p)
+		evs = append(evs, recorded{typ, string(b)})
+		return nil
+	})}
+	caller := &auth.Caller{Subject: admin.UserID, Roles: []string{auth.RoleCustomerEmployee}}
+	loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := svc.CreateTeam(ctx, caller, cust, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []app.Employee{stays, leaves} {
+		if _, err := svc.SetEmployeeLocationRoles(ctx, caller, cust, loc.ID, e.ID, []string{"SECURITY_SYSTEM_ARMER"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.AddTeamMember(ctx, caller, cust, team.ID, e.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delete(org.employees, leaves.ID) // removed by the kit
+	evs = nil
+	n, err := svc.RevokeRemoved(ctx, "")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeRemoved = %d, %v; want 1", n, err)
+	}
+	want := []recorded{
+		{app.EventLocationEmployeeRolesSet, `{"customerId":"` + cust + `","locationId":"` + loc.ID + `","employeeId":"` + leaves.ID + `","userId":"` + leaves.UserID + `","roles":[]}`},
+		{app.EventTeamMemberRemoved, `{"customerId":"` + cust + `","teamId":"` + team.ID + `","employeeId":"` + leaves.ID + `","userId":"` + leaves.UserID + `"}`},
+	}
+	if !reflect.DeepEqual(evs, want) {
+		t.Fatalf("events = %v\nwant %v", evs, want)
+	}
+	if n, err := svc.RevokeRemoved(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("second sweep = %d, %v; want nothing to do", n, err)
+	}
+	roles, err := svc.SubjectLocationRoles(ctx, db, stays.UserID)
+	if err != nil || !reflect.DeepEqual(roles, map[string][]string{loc.ID: {"SECURITY_SYSTEM_ARMER"}}) {
+		t.Fatalf("the remaining employee lost grants: %v, %v", roles, err)
+	}
+}
