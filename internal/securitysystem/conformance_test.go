@@ -125,5 +125,3 @@ func itoa(n int64) string {
 	}
 	return string(b)
 }
-
-
