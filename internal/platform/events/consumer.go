@@ -160,7 +160,16 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		c.progress[s] = &StreamProgress{Stream: s}
 	}
 	if cfg.Registry != nil {
-		if err := cfg.Registry.Register(newConsumerCollector(c)); err != nil {
+		col := newConsumerCollector(c)
+		err := cfg.Registry.Register(col)
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			// A consumer of the same name was built before (a service
+			// restarted in one process): the newest one reports.
+			cfg.Registry.Unregister(are.ExistingCollector)
+			err = cfg.Registry.Register(col)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("events consumer %s: register metrics: %w", cfg.Name, err)
 		}
 	}

@@ -1,6 +1,14 @@
 package events
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
 
 func TestSubjectWithin(t *testing.T) {
 	for _, tc := range []struct {
@@ -26,3 +34,18 @@ func TestSubjectWithin(t *testing.T) {
 		t.Error("default stream name or subject differs from docs/events.md")
 	}
 }
+
+func TestConsumerMetricsReRegister(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := ConsumerConfig{Name: "x", Streams: []string{"S"}, DB: &sqldb.DB{}, JS: nopJS{}, Handler: func(context.Context, *sqldb.Tx, Event) error { return nil }, Registry: reg}
+	for range 2 {
+		if _, err := NewConsumer(cfg); err != nil {
+			t.Fatalf("NewConsumer with a registry used before: %v", err)
+		}
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type nopJS struct{ jetstream.JetStream }
