@@ -2,12 +2,42 @@ package system
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/realguardio/realguardio/internal/bff"
+	"github.com/realguardio/realguardio/internal/customer"
+	"github.com/realguardio/realguardio/internal/dealer"
+	"github.com/realguardio/realguardio/internal/iam"
+	"github.com/realguardio/realguardio/internal/monitoring"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/securitysystem"
 )
+
+// clientIDs maps each backend service to its OAuth client id. The ids are
+// the services' audiences, so a token's client is recognisable in logs.
+var clientIDs = map[string]string{
+	ServiceCustomer:       iam.AudienceCustomer,
+	ServiceDealer:         iam.AudienceDealer,
+	ServiceMonitoring:     iam.AudienceMonitoring,
+	ServiceSecuritySystem: iam.AudienceSecuritySystem,
+}
 
 // System is a running set of services.
 type System struct {
@@ -19,31 +49,335 @@ type System struct {
 
 	mu      sync.Mutex
 	closers []func() error
+
 	// URLs maps each running service to the base URL it is reached at.
 	URLs map[string]string
 	// AdminPassword is the bootstrap admin's password when this start
-	// generated it, so that it can be printed once.
+	// generated it, so that it can be printed once; empty otherwise.
 	AdminPassword string
+	// NATSURL is the URL of the NATS server in use.
+	NATSURL string
+	// Strategy is the Security System Service's authorization strategy.
+	Strategy string
+
+	// IAM is the IAM Service when it runs in this process (tests use it to
+	// rotate keys and inspect users).
+	IAM *iam.Service
+	// SecuritySystem is the Security System Service when it runs here.
+	SecuritySystem *securitysystem.Service
 }
 
-// Start builds and starts the configured services and returns once they
-// listen. Stop ends them.
+// Start builds and starts the configured services and returns once every
+// one listens. Stop ends them.
 func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*System, error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &System{cfg: cfg, logger: logger, cancel: cancel, errs: make(chan error, 16), URLs: map[string]string{}}
-	if err := s.start(runCtx); err != nil {
+	s := &System{cfg: cfg, logger: logger, cancel: cancel, errs: make(chan error, 16), URLs: map[string]string{}, Strategy: cfg.Authz}
+	if err := s.start(ctx, runCtx); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// start is filled in as services are wired.
-func (s *System) start(ctx context.Context) error {
-	return errors.New("no services are wired yet")
+func (s *System) runs(name string) bool { return s.cfg.Only == "" || s.cfg.Only == name }
+
+// start opens what the services share, then builds and serves each one in
+// dependency order: the IAM first, since every other service trusts it.
+func (s *System) start(ctx, runCtx context.Context) error {
+	cfg := s.cfg
+	secrets, err := s.clientSecrets()
+	if err != nil {
+		return err
+	}
+
+	// Bind every listener first so that URLs are known (tests bind port 0)
+	// before any service is configured with the others' addresses.
+	listeners := map[string]net.Listener{}
+	for _, name := range ServiceNames() {
+		ep := cfg.Endpoints[name]
+		if s.runs(name) {
+			ln, err := net.Listen("tcp", ep.Addr)
+			if err != nil {
+				return fmt.Errorf("--%s-addr (%s): listen on %s: %w", name, "REALGUARDIO_"+strings.ToUpper(name)+"_ADDR", ep.Addr, err)
+			}
+			listeners[name] = ln
+			s.onClose(func() error { _ = ln.Close(); return nil })
+			if _, port, _ := net.SplitHostPort(ep.Addr); port == "0" || ep.URL == "" {
+				s.URLs[name] = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+				continue
+			}
+		}
+		s.URLs[name] = strings.TrimRight(ep.URL, "/")
+	}
+	issuer := s.URLs[ServiceIAM]
+
+	var js jetstream.JetStream
+	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceSecuritySystem}, s.runs) {
+		if js, err = s.startNATS(ctx); err != nil {
+			return err
+		}
+	}
+
+	type built struct {
+		handler http.Handler
+		run     func(context.Context) error
+	}
+	services := map[string]built{}
+
+	if s.runs(ServiceIAM) {
+		db, err := s.openDB(ctx, ServiceIAM)
+		if err != nil {
+			return err
+		}
+		bffURL := s.URLs[ServiceBFF]
+		svcSecrets := map[string]string{}
+		for svc, id := range clientIDs {
+			svcSecrets[id] = secrets[svc]
+		}
+		clients := iam.DefaultClients(bffURL+"/auth/callback", bffURL+"/", svcSecrets, secrets[ServiceBFF])
+		svc, err := iam.New(ctx, iam.Config{
+			Issuer:              issuer,
+			AdminPassword:       cfg.AdminPassword,
+			Clients:             clients,
+			AccessTokenLifetime: cfg.AccessTokenLifetime,
+		}, iam.Deps{Logger: s.log(ServiceIAM), DB: db})
+		if err != nil {
+			return fmt.Errorf("iam: %w", err)
+		}
+		s.IAM = svc
+		s.AdminPassword = svc.GeneratedAdminPassword()
+		services[ServiceIAM] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	if s.runs(ServiceCustomer) {
+		db, err := s.openDB(ctx, ServiceCustomer)
+		if err != nil {
+			return err
+		}
+		svc, err := customer.New(ctx, customer.Config{
+			Issuer:          issuer,
+			IAMClientID:     clientIDs[ServiceCustomer],
+			IAMClientSecret: secrets[ServiceCustomer],
+		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: js})
+		if err != nil {
+			return fmt.Errorf("customer: %w", err)
+		}
+		services[ServiceCustomer] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	if s.runs(ServiceDealer) {
+		db, err := s.openDB(ctx, ServiceDealer)
+		if err != nil {
+			return err
+		}
+		svc, err := dealer.New(ctx, dealer.Config{
+			Issuer:          issuer,
+			IAMClientID:     clientIDs[ServiceDealer],
+			IAMClientSecret: secrets[ServiceDealer],
+		}, dealer.Deps{Logger: s.log(ServiceDealer), DB: db, JS: js})
+		if err != nil {
+			return fmt.Errorf("dealer: %w", err)
+		}
+		services[ServiceDealer] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	if s.runs(ServiceMonitoring) {
+		db, err := s.openDB(ctx, ServiceMonitoring)
+		if err != nil {
+			return err
+		}
+		svc, err := monitoring.New(ctx, monitoring.Config{
+			Issuer:          issuer,
+			IAMClientID:     clientIDs[ServiceMonitoring],
+			IAMClientSecret: secrets[ServiceMonitoring],
+		}, monitoring.Deps{Logger: s.log(ServiceMonitoring), DB: db, JS: js})
+		if err != nil {
+			return fmt.Errorf("monitoring: %w", err)
+		}
+		services[ServiceMonitoring] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	if s.runs(ServiceSecuritySystem) {
+		db, err := s.openDB(ctx, ServiceSecuritySystem)
+		if err != nil {
+			return err
+		}
+		validator, err := auth.NewValidator(auth.Options{Issuer: issuer, Audience: iam.AudienceSecuritySystem, Logger: s.log(ServiceSecuritySystem)})
+		if err != nil {
+			return fmt.Errorf("securitysystem: %w", err)
+		}
+		svc, err := securitysystem.New(ctx, securitysystem.Config{
+			Issuer:        issuer,
+			Strategy:      cfg.Authz,
+			CustomerURL:   s.URLs[ServiceCustomer],
+			DealerURL:     s.URLs[ServiceDealer],
+			MonitoringURL: s.URLs[ServiceMonitoring],
+			ClientID:      clientIDs[ServiceSecuritySystem],
+			ClientSecret:  secrets[ServiceSecuritySystem],
+		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: js, Validator: validator})
+		if err != nil {
+			return fmt.Errorf("securitysystem: %w", err)
+		}
+		s.SecuritySystem = svc
+		services[ServiceSecuritySystem] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	if s.runs(ServiceBFF) {
+		keys, err := s.sessionKeys()
+		if err != nil {
+			return err
+		}
+		svc, err := bff.New(ctx, bff.Config{
+			PublicURL:         s.URLs[ServiceBFF],
+			Issuer:            issuer,
+			ClientSecret:      secrets[ServiceBFF],
+			SessionKeys:       keys,
+			SecuritySystemURL: s.URLs[ServiceSecuritySystem],
+			CustomerURL:       s.URLs[ServiceCustomer],
+			DealerURL:         s.URLs[ServiceDealer],
+			MonitoringURL:     s.URLs[ServiceMonitoring],
+			Strategy:          cfg.Authz,
+		}, bff.Deps{Logger: s.log(ServiceBFF)})
+		if err != nil {
+			return fmt.Errorf("bff: %w", err)
+		}
+		services[ServiceBFF] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
+	for _, name := range ServiceNames() {
+		b, ok := services[name]
+		if !ok {
+			continue
+		}
+		srv := &httpx.Server{Name: name, Listener: listeners[name], Handler: b.handler, Logger: s.log(name)}
+		s.goRun(runCtx, name+" http", srv.Serve)
+		s.goRun(runCtx, name, b.run)
+	}
+	return nil
 }
 
-// onClose registers f to run at Stop, in reverse order.
+// startNATS connects to the configured NATS server, or starts the embedded
+// one, and makes sure every stream exists before any producer or consumer
+// runs.
+func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
+	url := s.cfg.NATSURL
+	if url == "" {
+		if s.cfg.Only != "" {
+			return nil, errors.New("--nats-url (REALGUARDIO_NATS_URL): a service run alone needs an external NATS server; the embedded one is only started by `up`")
+		}
+		host, portStr, err := net.SplitHostPort(s.cfg.NATSEmbeddedAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-embedded-addr: %w", err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-embedded-addr: port %q is not a number", portStr)
+		}
+		if port == 0 {
+			port = -1
+		}
+		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
+			StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
+			Host:     host,
+			Port:     port,
+			// The embedded server's banner and notices are noise in the
+			// system's log; its warnings and errors are not.
+			Logger: slog.New(minLevel{s.log("nats").Handler(), slog.LevelWarn}),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS on %s: %w", s.cfg.NATSEmbeddedAddr, err)
+		}
+		s.onClose(func() error { ns.Shutdown(); return nil })
+		url = ns.ClientURL()
+	}
+	s.NATSURL = url
+	nc, js, err := events.Connect(ctx, url, "realguardio", s.log("nats"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	s.onClose(func() error { nc.Close(); return nil })
+	if err := events.EnsureStreams(ctx, js, events.StreamOptions{}); err != nil {
+		return nil, fmt.Errorf("create the event streams: %w", err)
+	}
+	return js, nil
+}
+
+func (s *System) openDB(ctx context.Context, name string) (*sqldb.DB, error) {
+	db, err := openDatabase(ctx, s.cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	s.onClose(db.Close)
+	return db, nil
+}
+
+func (s *System) log(name string) *slog.Logger { return s.logger.With("service", name) }
+
+// clientSecrets returns the clear secrets of the BFF and service clients:
+// those configured, and when the whole system runs in this process (`up`)
+// fresh random ones for the rest, which never leave the process. A service
+// run alone must be given its secret, and the IAM all of them.
+func (s *System) clientSecrets() (map[string]string, error) {
+	given, err := parsePairs(s.cfg.ClientSecrets)
+	if err != nil {
+		return nil, fmt.Errorf("--client-secrets: %w", err)
+	}
+	out := map[string]string{}
+	var missing []string
+	for _, name := range []string{ServiceBFF, ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceSecuritySystem} {
+		if v := given[name]; v != "" {
+			if len(v) < 16 {
+				return nil, fmt.Errorf("--client-secrets (REALGUARDIO_CLIENT_SECRETS): the secret of %s must be at least 16 characters", name)
+			}
+			out[name] = v
+			continue
+		}
+		if s.cfg.Only == "" {
+			out[name] = randomSecret(32)
+			continue
+		}
+		if s.cfg.Only == name || s.cfg.Only == ServiceIAM {
+			missing = append(missing, name)
+		}
+	}
+	for name := range given {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("--client-secrets (REALGUARDIO_CLIENT_SECRETS): unknown client %q (want bff, customer, dealer, monitoring, securitysystem)", name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("--client-secrets (REALGUARDIO_CLIENT_SECRETS): no secret for %s; a service run alone needs its own, and the IAM Service all of them", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// sessionKeys returns the BFF's cookie keys: those configured, or one fresh
+// key for this run (sessions then end when the process stops).
+func (s *System) sessionKeys() ([]string, error) {
+	if strings.TrimSpace(s.cfg.SessionKeys) != "" {
+		var keys []string
+		for _, k := range strings.Split(s.cfg.SessionKeys, ",") {
+			keys = append(keys, strings.TrimSpace(k))
+		}
+		return keys, nil
+	}
+	if s.cfg.Only != "" {
+		return nil, errors.New("--session-keys (REALGUARDIO_SESSION_KEYS): the BFF run alone needs its cookie keys, so that every instance can read every session")
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	return []string{base64.StdEncoding.EncodeToString(k)}, nil
+}
+
+// onClose registers f to run at Stop, in reverse order of registration.
 func (s *System) onClose(f func() error) {
 	s.mu.Lock()
 	s.closers = append(s.closers, f)
@@ -52,7 +386,7 @@ func (s *System) onClose(f func() error) {
 
 // goRun runs f in the background until Stop; an error other than at
 // shutdown is logged and reported on Errors.
-func (s *System) goRun(name string, f func(ctx context.Context) error, ctx context.Context) {
+func (s *System) goRun(ctx context.Context, name string, f func(ctx context.Context) error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -69,7 +403,8 @@ func (s *System) goRun(name string, f func(ctx context.Context) error, ctx conte
 // Errors reports components that stopped unexpectedly.
 func (s *System) Errors() <-chan error { return s.errs }
 
-// Stop shuts every service down and waits for them.
+// Stop shuts every service down, waits for them, then closes what they
+// shared (databases, NATS), newest first.
 func (s *System) Stop() error {
 	s.cancel()
 	s.wg.Wait()
@@ -89,9 +424,45 @@ func (s *System) Stop() error {
 // PrintWelcome tells the operator where to log in.
 func (s *System) PrintWelcome(out io.Writer) {
 	fmt.Fprintln(out, "RealGuardIO is running.")
+	fmt.Fprintln(out)
 	for _, name := range ServiceNames() {
-		if u, ok := s.URLs[name]; ok {
+		if u, ok := s.URLs[name]; ok && s.runs(name) {
 			fmt.Fprintf(out, "  %-15s %s\n", name, u)
 		}
 	}
+	if s.runs(ServiceSecuritySystem) {
+		fmt.Fprintf(out, "  %-15s %s\n", "authorization", s.Strategy)
+	}
+	if s.NATSURL != "" {
+		fmt.Fprintf(out, "  %-15s %s\n", "nats", s.NATSURL)
+	}
+	if s.runs(ServiceBFF) {
+		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])
+		if s.AdminPassword != "" {
+			fmt.Fprintf(out, " with the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
+		} else {
+			fmt.Fprintln(out, " (password: the one set with --admin-password, or generated and printed at the first start).")
+		}
+	}
+}
+
+// minLevel drops records below its level, to quieten a chatty component.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+// Enabled reports whether the record's level reaches the minimum.
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+// WithAttrs keeps the minimum on derived handlers.
+func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(attrs), m.level}
+}
+
+// WithGroup keeps the minimum on derived handlers.
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.level}
 }
