@@ -1,0 +1,101 @@
+package securitysystem_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/policytest"
+	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
+)
+
+// BenchmarkDisarm measures one PUT /securitysystems/{id} {"action":"DISARM"}
+// that really disarms (decision, state change, outbox event and audit row
+// in one transaction) through the real HTTP handler over loopback, per
+// strategy: none (no authorization, the baseline), replicate (local
+// replica on SQLite) and fetch (facts servers on loopback). Authentication
+// is the test stand-in in every case, so the differences are the cost of
+// authorization. The system is re-armed with the timer stopped.
+//
+//	go test -run '^$' -bench BenchmarkDisarm -benchtime 2000x ./internal/securitysystem/
+func BenchmarkDisarm(b *testing.B) {
+	for _, strategy := range []string{"none", "replicate", "fetch"} {
+		b.Run(strategy, func(b *testing.B) {
+			h := newHarness(b, strategy, policytest.FixedWorld())
+			ss1 := h.ids[policytest.FixedID("ss1")]
+			url := h.srv.URL + "/securitysystems/" + ss1
+			token := "Bearer " + sstest.Token(policytest.FixedID("alice"), "CUSTOMER_EMPLOYEE")
+			body := []byte(`{"action":"DISARM"}`)
+			client := h.srv.Client()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if _, err := h.db.ExecContext(ctx, `UPDATE security_systems SET state = 'ARMED' WHERE id = ?`, ss1); err != nil {
+					b.Fatal(err)
+				}
+				req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
+				req.Header.Set("Authorization", token)
+				req.Header.Set("Content-Type", "application/json")
+				b.StartTimer()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			b.StopTimer()
+			if strategy == "fetch" {
+				b.ReportMetric(float64(h.facts.Total())/float64(b.N), "remote-calls/op")
+			}
+		})
+	}
+}
+
+// BenchmarkList measures GET /securitysystems over 100 systems per
+// strategy, as a monitoring provider's employee (the case that needs the
+// most facts: for fetch a subject call, a location batch and a dealer
+// batch).
+//
+//	go test -run '^$' -bench BenchmarkList -benchtime 500x ./internal/securitysystem/
+func BenchmarkList(b *testing.B) {
+	for _, strategy := range []string{"none", "replicate", "fetch"} {
+		b.Run(strategy, func(b *testing.B) {
+			w := policytest.FixedWorld()
+			h := newHarness(b, strategy, w)
+			for i := 0; len(h.ids)+i < 100; i++ {
+				h.do(w.Admins[0], "POST", "/securitysystems", map[string]any{"locationId": w.Locations[i%len(w.Locations)].ID, "name": "extra"}, http.StatusCreated, nil)
+			}
+			h.facts.ResetCounts()
+			erin := policytest.FixedID("erin")
+			client := h.srv.Client()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				req, _ := http.NewRequest(http.MethodGet, h.srv.URL+"/securitysystems", nil)
+				req.Header.Set("Authorization", "Bearer "+sstest.Token(erin, w.AppRoles(erin)...))
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			b.StopTimer()
+			if strategy == "fetch" {
+				b.ReportMetric(float64(h.facts.Count(policy.OrgCustomer, "")+h.facts.Count(policy.OrgDealer, "")+h.facts.Count(policy.OrgMonitoringProvider, ""))/float64(b.N), "remote-calls/op")
+			}
+		})
+	}
+}
