@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -158,4 +159,60 @@ func TestRevokeRemoved(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(roles, map[string][]string{loc.ID: {"SECURITY_SYSTEM_ARMER"}}) {
 		t.Fatalf("the remaining employee lost grants: %v, %v", roles, err)
 	}
+}
+
+// TestConcurrentChanges checks that concurrent changes inside one customer
+// are serialized: repeated additions of one member all succeed and exactly
+// one of them is an event, and concurrent role replacements never collide.
+func TestConcurrentChanges(t *testing.T) {
+	sqldbtest.ForEachStore(t, []sqldb.Migrations{store.Migrations()}, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		cust := uuid.NewString()
+		admin := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
+		member := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
+		org := &fakeOrg{employees: map[string]app.Employee{admin.ID: admin, member.ID: member}, admins: map[string]bool{admin.UserID: true}}
+		var mu sync.Mutex
+		added := 0
+		svc := &app.Service{DB: db, Repo: store.Store{}, Org: org, Outbox: app.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, _, _, typ string, _ any) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if typ == app.EventTeamMemberAdded {
+				added++
+			}
+			return nil
+		})}
+		caller := &auth.Caller{Subject: admin.UserID, Roles: []string{auth.RoleCustomerEmployee}}
+		loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		team, err := svc.CreateTeam(ctx, caller, cust, "T")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for i := 0; i < 8; i++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				errs <- svc.AddTeamMember(ctx, caller, cust, team.ID, member.ID)
+			}()
+			go func() {
+				defer wg.Done()
+				_, err := svc.SetEmployeeLocationRoles(ctx, caller, cust, loc.ID, member.ID, []string{"SECURITY_SYSTEM_ARMER", "SECURITY_SYSTEM_VIEWER"})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent change failed: %v", err)
+			}
+		}
+		if added != 1 {
+			t.Fatalf("%d team_member_added events; want 1", added)
+		}
+	})
 }

@@ -48,21 +48,31 @@ func (f OutboxFunc) Append(ctx context.Context, tx *sqldb.Tx, aggregateType, agg
 // owns. Implementations run each statement on the querier given, which is
 // the use case's transaction for changes.
 type Repo interface {
+	// LockCustomer serializes the transaction q with every other change of
+	// customerID until it ends.
+	LockCustomer(ctx context.Context, q sqldb.Querier, customerID string) error
+
+	// InsertLocation stores a new location.
 	InsertLocation(ctx context.Context, q sqldb.Querier, l Location) error
 	// Location returns the location; apperr.NotFound when unknown.
 	Location(ctx context.Context, q sqldb.Querier, id string) (Location, error)
+	// SetLocationDealer sets the dealer of a location ("" clears it).
 	SetLocationDealer(ctx context.Context, q sqldb.Querier, locationID, dealerID string) error
+	// Locations lists the locations of customerID.
 	Locations(ctx context.Context, q sqldb.Querier, customerID string) ([]Location, error)
 	// LocationFacts returns the facts of the known ids among ids.
 	LocationFacts(ctx context.Context, q sqldb.Querier, ids []string) ([]LocationFacts, error)
 
+	// DealerExists reports whether the dealer is in the replica.
 	DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error)
 	// UpsertDealer records a dealer learnt from the Dealer Service's events.
 	UpsertDealer(ctx context.Context, q sqldb.Querier, id, name string) error
 
+	// InsertTeam stores a new team.
 	InsertTeam(ctx context.Context, q sqldb.Querier, t Team) error
 	// Team returns the team; apperr.NotFound when unknown.
 	Team(ctx context.Context, q sqldb.Querier, id string) (Team, error)
+	// Teams lists the teams of customerID.
 	Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]Team, error)
 	// AddMember reports whether the employee was not a member before.
 	AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID, userID string) (bool, error)
@@ -73,7 +83,11 @@ type Repo interface {
 	// TeamsOfEmployee lists the teams employeeID is a member of.
 	TeamsOfEmployee(ctx context.Context, q sqldb.Querier, employeeID string) ([]Team, error)
 
+	// SetEmployeeLocationRoles replaces the roles an employee holds at a
+	// location; empty revokes them.
 	SetEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, employeeID, userID string, roles []string) error
+	// SetTeamLocationRoles replaces the roles a team holds at a location;
+	// empty revokes them.
 	SetTeamLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, teamID string, roles []string) error
 	// EmployeeRolesByLocation maps each location of customerID to the
 	// direct grants of employees there.
@@ -95,5 +109,6 @@ type Repo interface {
 
 	// Profile returns the stored profile of userID and whether one exists.
 	Profile(ctx context.Context, q sqldb.Querier, userID string) (Profile, bool, error)
+	// PutProfile stores a profile, replacing any of the same user.
 	PutProfile(ctx context.Context, q sqldb.Querier, p Profile) error
 }

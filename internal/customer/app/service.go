@@ -32,6 +32,9 @@ func (s *Service) change(ctx context.Context, caller *auth.Caller, customerID st
 		if err := s.Org.RequireAdministrator(ctx, tx, caller, customerID); err != nil {
 			return err
 		}
+		if err := s.Repo.LockCustomer(ctx, tx, customerID); err != nil {
+			return err
+		}
 		return fn(tx)
 	})
 }
@@ -349,6 +352,9 @@ func (s *Service) RevokeRemoved(ctx context.Context, employeeID string) (int, er
 		revoked := false
 		err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 			revoked = false
+			if err := s.Repo.LockCustomer(ctx, tx, h.CustomerID); err != nil {
+				return err
+			}
 			_, err := s.Org.Employee(ctx, tx, h.CustomerID, h.ID)
 			if !apperr.Is(err, apperr.NotFound) {
 				return err

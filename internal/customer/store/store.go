@@ -48,6 +48,17 @@ func internal(err error, what string) error {
 	return apperr.Wrap(err, apperr.Internal, "%s", what)
 }
 
+// LockCustomer serializes the caller's transaction with every other change
+// of customerID until it ends (see migration 0002).
+func (s Store) LockCustomer(ctx context.Context, q sqldb.Querier, customerID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_locks (customer_id, locked_at) VALUES (?, ?)
+		ON CONFLICT (customer_id) DO UPDATE SET locked_at = excluded.locked_at`, customerID, s.now())
+	if err != nil {
+		return internal(err, "lock customer")
+	}
+	return nil
+}
+
 // InsertLocation stores a new location.
 func (s Store) InsertLocation(ctx context.Context, q sqldb.Querier, l app.Location) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO customer_locations (id, customer_id, name, dealer_id, created_at) VALUES (?, ?, ?, ?, ?)`,
