@@ -185,17 +185,13 @@ func (s *Service) Handler() http.Handler { return s.handler }
 
 // Run relays the outbox to JetStream and keeps the monitoring provider
 // replica up to date until ctx ends; it returns nil on cancellation. Without
-// Deps.JS it only waits.
+// Deps.JS it only waits. The streams are created by the wiring
+// (events.EnsureStreams, once per system), not here, so that one place
+// decides their limits.
 func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JS == nil {
 		<-ctx.Done()
 		return nil
-	}
-	if err := events.EnsureStreams(ctx, s.deps.JS, events.StreamOptions{Prefix: s.cfg.SubjectPrefix, Producers: []string{events.ProducerDealer, events.ProducerMonitoring}}); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
 	}
 	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
 		events.WithSubjectPrefix(s.cfg.SubjectPrefix), events.WithRelayMetrics(s.deps.Registry))
