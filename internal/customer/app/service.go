@@ -18,9 +18,14 @@ import (
 // so a refused request changes nothing and an accepted one is always
 // published.
 type Service struct {
-	DB     *sqldb.DB
-	Repo   Repo
-	Org    Org
+	// DB is the service's database; the kit's tables, this package's
+	// tables and the outbox live in it, so one transaction covers them all.
+	DB *sqldb.DB
+	// Repo stores this package's data.
+	Repo Repo
+	// Org reaches the organization kit's employees and checks.
+	Org Org
+	// Outbox receives the events of every change.
 	Outbox Outbox
 }
 
