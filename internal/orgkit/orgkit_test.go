@@ -204,6 +204,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
 		t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, db) })
 		t.Run("Repo", func(t *testing.T) { testRepo(t, db) })
+		t.Run("ConcurrentRetries", func(t *testing.T) { testConcurrentRetries(t, db) })
 	})
 }
 
@@ -663,5 +664,63 @@ func testRepo(t *testing.T, db *sqldb.DB) {
 		uuid.NewString(), c.ID, uuid.NewString(), "mixed.case@c.example")
 	if err != nil {
 		t.Fatalf("address of a removed employee refused: %v", err)
+	}
+}
+
+// testConcurrentRetries sends the same creation several times at once,
+// after an IAM outage left a pending row: however they interleave, there is
+// one employee, one account and one employee_created event, and every
+// successful answer names the same user.
+func testConcurrentRetries(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+	d, admin := f.org(t, "D", "admin@d.example")
+	in := orgkit.NewEmployee{Email: "twice@d.example", FirstName: "T", LastName: "T", Password: "a-good-password"}
+	f.acc.setFail(apperr.New(apperr.Unavailable, "down"))
+	_, err := f.svc.CreateEmployee(ctx, admin, d.ID, in)
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.setFail(nil)
+	before := len(outbox(t, db))
+
+	const n = 6
+	results := make(chan orgkit.CreatedEmployee, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := f.svc.CreateEmployee(ctx, admin, d.ID, in)
+			if err != nil {
+				errs <- err
+				return
+			}
+			results <- out
+		}()
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	for err := range errs {
+		// A request that starts after another completed sees an active
+		// employee: a conflict, never a second employee.
+		wantCode(t, err, apperr.Conflict)
+	}
+	users := map[string]bool{}
+	for out := range results {
+		users[out.UserID] = true
+	}
+	if len(users) != 1 {
+		t.Fatalf("successful answers name %d users, want 1", len(users))
+	}
+	if c := count(t, db, `SELECT COUNT(*) FROM employees WHERE email = ?`, "twice@d.example"); c != 1 {
+		t.Fatalf("employees: %d", c)
+	}
+	if c := f.acc.count(); c != 2 {
+		t.Fatalf("accounts: %d, want 2", c)
+	}
+	if evs := outbox(t, db); len(evs) != before+1 {
+		t.Fatalf("events: %d, want %d", len(evs), before+1)
 	}
 }
