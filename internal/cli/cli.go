@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 
@@ -98,6 +99,9 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 		fmt.Fprintf(stderr, "realguardio %s: --log-format (REALGUARDIO_LOG_FORMAT): %v\n", name, err)
 		return ExitUsage
 	}
+	// Libraries that log through slog's default (zitadel's provider) then
+	// share the system's format and level.
+	slog.SetDefault(logger)
 	if only != "" {
 		cfg.Only = only
 	}

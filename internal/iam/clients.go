@@ -38,6 +38,10 @@ const (
 // ScopeUsersWrite lets a client-credentials token manage IAM users.
 const ScopeUsersWrite = "users:write"
 
+// ScopeAuthzRead lets a client-credentials token read the organization
+// services' authorization facts (docs/fetch-api.md).
+const ScopeAuthzRead = "authz:read"
+
 // CLIRedirectURI is the loopback redirect URI registered for the CLI; any
 // port is accepted (RFC 8252 §7.3).
 const CLIRedirectURI = "http://127.0.0.1/callback"
@@ -84,7 +88,9 @@ func HashClientSecret(secret string) string {
 // authorization code and refresh), the public CLI, and one
 // client-credentials client per entry of serviceSecrets (client id → clear
 // secret). The organization services (customer, dealer, monitoring) get the
-// users:write scope, since they create their employees' accounts.
+// users:write scope, since they create their employees' accounts; the
+// Security System Service gets authz:read, since its fetch strategy reads
+// their facts.
 func DefaultClients(bffRedirectURI, bffPostLogoutURI string, serviceSecrets map[string]string, bffSecret string) []ClientConfig {
 	clients := []ClientConfig{
 		{
@@ -116,6 +122,10 @@ func DefaultClients(bffRedirectURI, bffPostLogoutURI string, serviceSecrets map[
 		switch id {
 		case AudienceCustomer, AudienceDealer, AudienceMonitoring:
 			scopes = []string{ScopeUsersWrite}
+		case AudienceSecuritySystem:
+			// The fetch strategy reads the organization services' facts
+			// endpoints (docs/fetch-api.md) with this scope.
+			scopes = []string{ScopeAuthzRead}
 		}
 		clients = append(clients, ClientConfig{
 			ID:         id,

@@ -1,6 +1,8 @@
 package iam
 
 import (
+	"github.com/rs/cors"
+
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -51,9 +53,15 @@ func (s *Service) buildProvider(insecure bool) error {
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess, ScopeUsersWrite},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess, ScopeUsersWrite, ScopeAuthzRead},
 	}
-	var opts []op.Option
+	// zitadel's default CORS policy admits every origin with credentials.
+	// No browser page calls the IAM's endpoints cross-origin (the BFF talks
+	// to it server to server, and the login form is same-origin), so refuse
+	// every cross-origin request.
+	opts := []op.Option{op.WithCORSOptions(&cors.Options{
+		AllowOriginFunc: func(string) bool { return false },
+	})}
 	if insecure {
 		// zitadel refuses http issuers; Config.Validate admits them only
 		// for loopback hosts (local development and tests).
