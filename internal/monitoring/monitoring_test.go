@@ -49,8 +49,18 @@ func TestMonitoringService(t *testing.T) {
 		do("POST", "/monitoring-providers", "", newProvider("P", "a@p.example")).Want(t, http.StatusUnauthorized)
 		do("POST", "/monitoring-providers", dealerAdm, newProvider("P", "a@p.example")).Want(t, http.StatusForbidden)
 		do("POST", "/monitoring-providers", customer, newProvider("P", "a@p.example")).Want(t, http.StatusForbidden)
-		do("POST", "/monitoring-providers", admin, map[string]any{"name": "P"}).Want(t, http.StatusUnprocessableEntity)
-		do("POST", "/monitoring-providers", admin, newProvider("P", "not-an-email")).Want(t, http.StatusUnprocessableEntity)
+		if r := do("POST", "/monitoring-providers", admin, map[string]any{"name": "P"}).Want(t, http.StatusUnprocessableEntity); r.String("field") != "administrator" {
+			t.Fatalf("missing administrator not named: %s", r.Raw)
+		}
+		if r := do("POST", "/monitoring-providers", admin, `{"name":"P","boss":{}}`).Want(t, http.StatusBadRequest); r.String("field") != "boss" {
+			t.Fatalf("unknown field not named: %s", r.Raw)
+		}
+		do("POST", "/monitoring-providers", admin, `{"name":`).Want(t, http.StatusBadRequest)
+		do("GET", "/monitoring-providers/42", admin, nil).Want(t, http.StatusBadRequest)
+		do("GET", "/no-such-path", admin, nil).Want(t, http.StatusNotFound)
+		if r := do("POST", "/monitoring-providers", admin, newProvider("P", "not-an-email")).Want(t, http.StatusUnprocessableEntity); r.String("field") != "administrator.email" {
+			t.Fatalf("bad e-mail not named: %s", r.Raw)
+		}
 		p := do("POST", "/monitoring-providers", admin, newProvider("Watchers", "boss-"+suffix+"@watch.example")).Want(t, http.StatusCreated)
 		pID := p.String("id")
 		boss := i.Login(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"))
