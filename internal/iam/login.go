@@ -11,6 +11,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +43,8 @@ type loginUI struct {
 	login   *template.Template
 	message *template.Template
 	secure  bool
+	// csp is the page's Content-Security-Policy; see formActionSources.
+	csp string
 	// sleep waits out the throttle's progressive delay; tests replace it.
 	sleep func(ctx context.Context, d time.Duration)
 }
@@ -57,6 +61,7 @@ func newLoginUI(s *Service) (*loginUI, error) {
 	return &loginUI{
 		s: s, login: login, message: message,
 		secure: strings.HasPrefix(s.cfg.Issuer, "https://"),
+		csp:    "default-src 'none'; style-src 'unsafe-inline'; form-action " + formActionSources(s.clients) + "; frame-ancestors 'none'",
 		sleep: func(ctx context.Context, d time.Duration) {
 			t := time.NewTimer(d)
 			defer t.Stop()
@@ -88,7 +93,7 @@ func (l *loginUI) headers(w http.ResponseWriter) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", l.csp)
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
@@ -224,4 +229,56 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// formActionSources lists the CSP form-action sources of the login page:
+// the IAM itself and the origins of every client's redirect URIs. Browsers
+// (Chromium) apply form-action to the redirects that follow the form's POST
+// too, and a successful login ends in a redirect to the client's callback;
+// 'self' alone would block it. A public client's loopback redirect may use
+// any port (RFC 8252 §7.3), hence the port wildcard.
+func formActionSources(clients map[string]*client) string {
+	seen := map[string]bool{"'self'": true}
+	out := []string{"'self'"}
+	add := func(src string) {
+		if !seen[src] {
+			seen[src] = true
+			out = append(out, src)
+		}
+	}
+	ids := make([]string, 0, len(clients))
+	for id := range clients {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := clients[id]
+		for _, raw := range c.cfg.RedirectURIs {
+			u, err := url.Parse(raw)
+			if err != nil || u.Host == "" {
+				continue
+			}
+			if c.cfg.Public && isLoopbackHost(u.Hostname()) {
+				add(u.Scheme + "://" + hostForCSP(u.Hostname()) + ":*")
+				continue
+			}
+			add(u.Scheme + "://" + u.Host)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func hostForCSP(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
 }
