@@ -32,6 +32,9 @@ const usage = `realguardio runs RealGuardIO, the alarm-system platform of the ar
 Usage:
   realguardio up [flags]              run the whole system in one process
   realguardio serve <service> [flags] run one service (%s)
+  realguardio rebuild-replica [flags] rebuild the Security System Service's
+                                      replica by replaying the event streams
+                                      (with the service stopped)
   realguardio version                 print the version
 
 Run "realguardio up -h" for the settings; every flag --foo-bar can also be
@@ -54,6 +57,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			return ExitUsage
 		}
 		return run(ctx, "serve "+args[1], args[1], args[2:], stdout, stderr, getenv)
+	case "rebuild-replica":
+		return run(ctx, "rebuild-replica", "", args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return ExitOK
@@ -108,6 +113,13 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
 		return ExitUsage
+	}
+	if name == "rebuild-replica" {
+		if err := system.RebuildReplica(ctx, cfg, logger, stdout); err != nil {
+			fmt.Fprintf(stderr, "realguardio rebuild-replica: %v\n", err)
+			return ExitFailure
+		}
+		return ExitOK
 	}
 	if err := system.Run(ctx, cfg, logger, stdout); err != nil {
 		logger.Error("realguardio stopped with an error", "err", err)

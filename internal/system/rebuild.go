@@ -1,0 +1,87 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/iam"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/securitysystem"
+)
+
+// RebuildReplica rebuilds the Security System Service's replica (the
+// replicate strategy's local copy of the organization services' facts) from
+// scratch by replaying the event streams, and reports what it applied. The
+// service must be stopped: its consumer would compete with the replay.
+// With the embedded defaults this means `realguardio up` must not be
+// running, since the replay reads the embedded NATS store in the data
+// directory.
+func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) error {
+	s := &System{cfg: cfg, logger: logger, URLs: map[string]string{}}
+	s.cancel = func() {}
+	defer s.Stop()
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		// The embedded server of `up` owns the store while it runs; a second
+		// server on the same files would corrupt them.
+		if conn, err := net.DialTimeout("tcp", cfg.NATSEmbeddedAddr, 500*time.Millisecond); err == nil {
+			conn.Close()
+			return fmt.Errorf("something listens on the embedded NATS address %s: stop `realguardio up` first (or pass --nats-url to rebuild from an external server)", cfg.NATSEmbeddedAddr)
+		}
+		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
+			StoreDir: filepath.Join(cfg.DataDir, "nats"),
+			Port:     -1,
+			Logger:   slog.New(minLevel{logger.Handler(), slog.LevelWarn}),
+		})
+		if err != nil {
+			return fmt.Errorf("embedded NATS on the store in %s: %w", cfg.DataDir, err)
+		}
+		s.onClose(func() error { ns.Shutdown(); return nil })
+		natsURL = ns.ClientURL()
+	}
+	nc, js, err := events.Connect(ctx, natsURL, "realguardio-rebuild", logger)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+	}
+	s.onClose(func() error { nc.Close(); return nil })
+	if err := events.EnsureStreams(ctx, js, events.StreamOptions{}); err != nil {
+		return fmt.Errorf("event streams: %w", err)
+	}
+	db, err := s.openDB(ctx, ServiceSecuritySystem)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "Rebuilding the Security System Service's replica from the event streams...")
+	report, err := securitysystem.RebuildReplica(ctx, securitysystem.Config{
+		Issuer:   cfg.Endpoints[ServiceIAM].URL,
+		Audience: iam.AudienceSecuritySystem,
+		Strategy: "replicate",
+	}, securitysystem.Deps{Logger: logger.With("service", ServiceSecuritySystem), DB: db, JS: js})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return errors.New("rebuild interrupted; run it again to start over")
+		}
+		return err
+	}
+	streams := make([]string, 0, len(report.Applied))
+	for st := range report.Applied {
+		streams = append(streams, st)
+	}
+	sort.Strings(streams)
+	if len(streams) == 0 {
+		fmt.Fprintln(out, "  the streams hold no events yet")
+	}
+	for _, st := range streams {
+		fmt.Fprintf(out, "  %-28s %d events applied\n", st, report.Applied[st])
+	}
+	fmt.Fprintf(out, "Done in %s.\n", report.Took.Round(time.Millisecond))
+	return nil
+}
