@@ -1,0 +1,524 @@
+// Package fga connects RealGuardIO to OpenFGA, the authorization server of
+// the delegate strategy (AUTHZ.md, docs/delegate.md): an embedded server
+// for `up` (StartEmbedded) and a Client for the documented HTTP API of any
+// OpenFGA server, embedded or a separate deployment.
+//
+// The Client speaks plain HTTP and JSON; the request and response bodies
+// are the API's protobuf messages (github.com/openfga/api) encoded with
+// protojson, so the tuples and Check requests built by
+// internal/policy/openfga go over the wire unchanged. Every call has a
+// timeout and goes through one circuit breaker, and any failure to reach
+// the server is an apperr.Unavailable: the callers fail closed.
+package fga
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/policy/openfga"
+)
+
+// DefaultStoreName is the name of RealGuardIO's store in OpenFGA.
+const DefaultStoreName = "realguardio"
+
+// Limits of a default OpenFGA server (OPENFGA_MAX_TUPLES_PER_WRITE,
+// OPENFGA_MAX_CHECKS_PER_BATCH_CHECK); larger calls are split.
+const (
+	MaxTuplesPerWrite      = 100
+	MaxChecksPerBatchCheck = 50
+)
+
+// Config configures a Client.
+type Config struct {
+	// URL is the base URL of the OpenFGA HTTP API, for example
+	// "http://127.0.0.1:3005" (the embedded server of `up`) or the URL of
+	// a separate deployment.
+	URL string
+	// StoreName is the store to find or create (DefaultStoreName when
+	// empty).
+	StoreName string
+	// APIToken, when set, is sent as a bearer token: OpenFGA's
+	// pre-shared-key authentication. It is never logged.
+	APIToken string
+	// Timeout bounds every call (2s when zero).
+	Timeout time.Duration
+	// BreakerFailures consecutive failures open the circuit breaker (5
+	// when zero), for BreakerOpen (5s when zero); while it is open calls
+	// fail at once instead of waiting for the timeout.
+	BreakerFailures uint32
+	BreakerOpen     time.Duration
+	// BatchConcurrency bounds the BatchCheck calls made in parallel for one
+	// large batch (4 when zero).
+	BatchConcurrency int
+}
+
+// Client talks to an OpenFGA server over its HTTP API. It bootstraps the
+// store and the model on first use (or explicitly with Bootstrap) and pins
+// the model id it found or wrote, so every decision of one process is made
+// under one model. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    *url.URL
+	hc      *http.Client
+	breaker *gobreaker.CircuitBreaker[*http.Response]
+	calls   *prometheus.CounterVec
+
+	mu      sync.Mutex
+	storeID string
+	modelID string
+}
+
+// New validates cfg and returns a client; it makes no call yet. httpClient
+// carries the transport (nil means a default client); reg, when not nil,
+// receives the call counters and the breaker state.
+func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, apperr.InvalidField("openfga-url", "the OpenFGA URL must be an absolute http(s) URL")
+	}
+	if cfg.StoreName == "" {
+		cfg.StoreName = DefaultStoreName
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.BreakerFailures == 0 {
+		cfg.BreakerFailures = 5
+	}
+	if cfg.BreakerOpen <= 0 {
+		cfg.BreakerOpen = 5 * time.Second
+	}
+	if cfg.BatchConcurrency <= 0 {
+		cfg.BatchConcurrency = 4
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{}
+	}
+	c := &Client{cfg: cfg, base: u, hc: httpClient}
+	c.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "realguardio_openfga_calls_total",
+		Help: "Calls to the OpenFGA HTTP API by operation and outcome (ok, error, unavailable).",
+	}, []string{"op", "outcome"})
+	breakerState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "realguardio_openfga_breaker_open",
+		Help: "1 while the circuit breaker in front of OpenFGA is open or half-open, else 0.",
+	}, func() float64 {
+		if c.breaker.State() == gobreaker.StateClosed {
+			return 0
+		}
+		return 1
+	})
+	c.breaker = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
+		Name:    "openfga",
+		Timeout: cfg.BreakerOpen,
+		ReadyToTrip: func(counts gobreaker.Counts) bool {
+			return counts.ConsecutiveFailures >= cfg.BreakerFailures
+		},
+		// Only an unreachable or failing server counts: a 4xx answer
+		// proves the server is up.
+		IsSuccessful: func(err error) bool { return err == nil || !isUnavailable(err) },
+	})
+	if reg != nil {
+		for _, col := range []prometheus.Collector{c.calls, breakerState} {
+			if err := register(reg, col); err != nil {
+				return nil, fmt.Errorf("fga: register metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// register registers col, replacing a collector of the same description
+// left by an earlier client in the same process (a service rebuilt in a
+// test or in `up`), so the newest client reports.
+func register(reg prometheus.Registerer, col prometheus.Collector) error {
+	err := reg.Register(col)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		reg.Unregister(are.ExistingCollector)
+		err = reg.Register(col)
+	}
+	return err
+}
+
+// URL returns the configured base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+// StoreID returns the store id Bootstrap found or created ("" before).
+func (c *Client) StoreID() string { c.mu.Lock(); defer c.mu.Unlock(); return c.storeID }
+
+// ModelID returns the pinned authorization model id ("" before Bootstrap).
+func (c *Client) ModelID() string { c.mu.Lock(); defer c.mu.Unlock(); return c.modelID }
+
+// Bootstrap makes the store and the model ready, idempotently: it finds
+// the store by name or creates it, and writes the model of
+// internal/policy/openfga unless the store's latest model is already the
+// same. Several processes bootstrapping at once may each create a model
+// version (OpenFGA keeps them all; equal versions decide alike), but a
+// second store is avoided by looking it up again after creating. Calls
+// after a success return at once.
+func (c *Client) Bootstrap(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.modelID != "" {
+		return nil
+	}
+	storeID, err := c.findStore(ctx)
+	if err != nil {
+		return err
+	}
+	if storeID == "" {
+		var created openfgav1.CreateStoreResponse
+		if err := c.call(ctx, "create_store", http.MethodPost, "/stores", &openfgav1.CreateStoreRequest{Name: c.cfg.StoreName}, &created); err != nil {
+			return err
+		}
+		// Another process may have created one at the same time: the
+		// oldest store of the name wins, so all of them agree.
+		if storeID, err = c.findStore(ctx); err != nil {
+			return err
+		}
+	}
+	want, err := openfga.Model()
+	if err != nil {
+		return apperr.Wrap(err, apperr.Internal, "the authorization model does not compile")
+	}
+	var models openfgav1.ReadAuthorizationModelsResponse
+	if err := c.call(ctx, "read_models", http.MethodGet, "/stores/"+storeID+"/authorization-models?page_size=1", nil, &models); err != nil {
+		return err
+	}
+	modelID := ""
+	if ms := models.GetAuthorizationModels(); len(ms) > 0 && sameModel(ms[0], want) {
+		modelID = ms[0].GetId()
+	} else {
+		req, err := openfga.WriteModelRequest(storeID)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Internal, "the authorization model does not compile")
+		}
+		var written openfgav1.WriteAuthorizationModelResponse
+		if err := c.call(ctx, "write_model", http.MethodPost, "/stores/"+storeID+"/authorization-models", req, &written); err != nil {
+			return err
+		}
+		modelID = written.GetAuthorizationModelId()
+	}
+	c.storeID, c.modelID = storeID, modelID
+	return nil
+}
+
+// sameModel compares the parts of a model that decide: its schema, types
+// and conditions (not the id).
+func sameModel(a, b *openfgav1.AuthorizationModel) bool {
+	x := &openfgav1.AuthorizationModel{SchemaVersion: a.GetSchemaVersion(), TypeDefinitions: a.GetTypeDefinitions(), Conditions: a.GetConditions()}
+	y := &openfgav1.AuthorizationModel{SchemaVersion: b.GetSchemaVersion(), TypeDefinitions: b.GetTypeDefinitions(), Conditions: b.GetConditions()}
+	return proto.Equal(x, y)
+}
+
+// findStore returns the id of the oldest store named StoreName, "" when
+// there is none. The API lists stores oldest first.
+func (c *Client) findStore(ctx context.Context) (string, error) {
+	token := ""
+	for {
+		q := url.Values{"name": {c.cfg.StoreName}, "page_size": {"100"}}
+		if token != "" {
+			q.Set("continuation_token", token)
+		}
+		var resp openfgav1.ListStoresResponse
+		if err := c.call(ctx, "list_stores", http.MethodGet, "/stores?"+q.Encode(), nil, &resp); err != nil {
+			return "", err
+		}
+		for _, s := range resp.GetStores() {
+			// The name filter is recent; older servers return every store.
+			if s.GetName() == c.cfg.StoreName {
+				return s.GetId(), nil
+			}
+		}
+		if token = resp.GetContinuationToken(); token == "" {
+			return "", nil
+		}
+	}
+}
+
+// ids bootstraps when needed and returns the store and model ids.
+func (c *Client) ids(ctx context.Context) (string, string, error) {
+	if err := c.Bootstrap(ctx); err != nil {
+		return "", "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.storeID, c.modelID, nil
+}
+
+// Ready reports whether the store and model are bootstrapped and the
+// server answers; it is a /readyz check.
+func (c *Client) Ready(ctx context.Context) error {
+	storeID, _, err := c.ids(ctx)
+	if err != nil {
+		return err
+	}
+	var resp openfgav1.GetStoreResponse
+	return c.call(ctx, "get_store", http.MethodGet, "/stores/"+storeID, nil, &resp)
+}
+
+// Check asks whether req's user has req's relation on req's object. The
+// store and model ids are filled in; req is not modified.
+func (c *Client) Check(ctx context.Context, req *openfgav1.CheckRequest) (bool, error) {
+	storeID, modelID, err := c.ids(ctx)
+	if err != nil {
+		return false, err
+	}
+	r := proto.Clone(req).(*openfgav1.CheckRequest)
+	r.StoreId, r.AuthorizationModelId = "", modelID
+	var resp openfgav1.CheckResponse
+	if err := c.call(ctx, "check", http.MethodPost, "/stores/"+storeID+"/check", r, &resp); err != nil {
+		return false, err
+	}
+	return resp.GetAllowed(), nil
+}
+
+// BatchCheck answers many checks with as few round trips as the server's
+// limit allows (MaxChecksPerBatchCheck per call, up to BatchConcurrency
+// calls in parallel); the result is in the order of reqs. A check the
+// server could not evaluate fails the whole batch as Unavailable, since a
+// partial answer cannot be used to decide.
+func (c *Client) BatchCheck(ctx context.Context, reqs []*openfgav1.CheckRequest) ([]bool, error) {
+	out := make([]bool, len(reqs))
+	if len(reqs) == 0 {
+		return out, nil
+	}
+	storeID, modelID, err := c.ids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.BatchConcurrency)
+	for start := 0; start < len(reqs); start += MaxChecksPerBatchCheck {
+		part := reqs[start:min(start+MaxChecksPerBatchCheck, len(reqs))]
+		g.Go(func() error {
+			body := &openfgav1.BatchCheckRequest{AuthorizationModelId: modelID}
+			for i, r := range part {
+				body.Checks = append(body.Checks, &openfgav1.BatchCheckItem{
+					TupleKey: r.GetTupleKey(), ContextualTuples: r.GetContextualTuples(),
+					Context: r.GetContext(), CorrelationId: strconv.Itoa(start + i),
+				})
+			}
+			var resp openfgav1.BatchCheckResponse
+			if err := c.call(gctx, "batch_check", http.MethodPost, "/stores/"+storeID+"/batch-check", body, &resp); err != nil {
+				return err
+			}
+			for i := range part {
+				id := strconv.Itoa(start + i)
+				res, ok := resp.GetResult()[id]
+				if !ok || res.GetError() != nil {
+					return apperr.New(apperr.Unavailable, "the authorization server could not evaluate a check")
+				}
+				out[start+i] = res.GetAllowed()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListObjects returns the ids ("type:id") of the objects of typ on which
+// user has relation, under context ctxFields (for example current_time).
+// OpenFGA caps the answer (1000 objects by default), so it suits small
+// result sets; the delegate strategy's list uses BatchCheck instead.
+func (c *Client) ListObjects(ctx context.Context, req *openfgav1.ListObjectsRequest) ([]string, error) {
+	storeID, modelID, err := c.ids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := proto.Clone(req).(*openfgav1.ListObjectsRequest)
+	r.StoreId, r.AuthorizationModelId = "", modelID
+	var resp openfgav1.ListObjectsResponse
+	if err := c.call(ctx, "list_objects", http.MethodPost, "/stores/"+storeID+"/list-objects", r, &resp); err != nil {
+		return nil, err
+	}
+	return resp.GetObjects(), nil
+}
+
+// Write writes and deletes tuples idempotently: writing a tuple that
+// exists with the same condition and deleting one that does not exist are
+// no-ops (the API's on_duplicate and on_missing "ignore"), so a replayed
+// event changes nothing. Writing a tuple that exists with another
+// condition fails: replace it by a delete, then a write. Deletes are sent
+// before writes, and large sets are split into several calls of at most
+// MaxTuplesPerWrite tuples, so a failure may leave a prefix applied; a
+// retry of the same Write completes it.
+func (c *Client) Write(ctx context.Context, writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCondition) error {
+	storeID, modelID, err := c.ids(ctx)
+	if err != nil {
+		return err
+	}
+	send := func(body *openfgav1.WriteRequest) error {
+		body.AuthorizationModelId = modelID
+		var resp openfgav1.WriteResponse
+		return c.call(ctx, "write", http.MethodPost, "/stores/"+storeID+"/write", body, &resp)
+	}
+	for len(deletes) > 0 {
+		n := min(len(deletes), MaxTuplesPerWrite)
+		if err := send(&openfgav1.WriteRequest{Deletes: &openfgav1.WriteRequestDeletes{TupleKeys: deletes[:n], OnMissing: "ignore"}}); err != nil {
+			return err
+		}
+		deletes = deletes[n:]
+	}
+	for len(writes) > 0 {
+		n := min(len(writes), MaxTuplesPerWrite)
+		if err := send(&openfgav1.WriteRequest{Writes: &openfgav1.WriteRequestWrites{TupleKeys: writes[:n], OnDuplicate: "ignore"}}); err != nil {
+			return err
+		}
+		writes = writes[n:]
+	}
+	return nil
+}
+
+// Read returns every stored tuple matching key (see the API's Read: the
+// object may be "type:" to match every object of a type when the user is
+// set), following continuation tokens.
+func (c *Client) Read(ctx context.Context, key *openfgav1.ReadRequestTupleKey) ([]*openfgav1.Tuple, error) {
+	storeID, _, err := c.ids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*openfgav1.Tuple
+	token := ""
+	for {
+		body := &openfgav1.ReadRequest{TupleKey: key, ContinuationToken: token}
+		var resp openfgav1.ReadResponse
+		if err := c.call(ctx, "read", http.MethodPost, "/stores/"+storeID+"/read", body, &resp); err != nil {
+			return nil, err
+		}
+		out = append(out, resp.GetTuples()...)
+		if token = resp.GetContinuationToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
+var (
+	marshal   = protojson.MarshalOptions{UseProtoNames: true}
+	unmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
+)
+
+// unavailableError marks failures that mean "the server cannot answer
+// now": transport errors, timeouts, 5xx, 429 and an open breaker. They
+// trip the breaker and become apperr.Unavailable.
+type unavailableError struct{ error }
+
+func (e unavailableError) Unwrap() error { return e.error }
+
+func isUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
+
+// apiError is the body of an OpenFGA error answer.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("OpenFGA answered %d %s: %s", e.status, e.code, e.message)
+}
+
+// call sends one request through the breaker with the timeout and decodes
+// the answer into out. Errors are *apperr.Error: Unavailable when the
+// server could not answer, Internal when it refused the request (a bug on
+// our side, logged with the server's message as the cause).
+func (c *Client) call(ctx context.Context, op, method, path string, in proto.Message, out proto.Message) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = marshal.Marshal(in); err != nil {
+			return apperr.Wrap(err, apperr.Internal, "encode an OpenFGA request")
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	resp, err := c.breaker.Execute(func() (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath().String()+path, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		if c.cfg.APIToken != "" {
+			req.Header.Set("Authorization", "Bearer "+c.cfg.APIToken)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, unavailableError{err}
+		}
+		if resp.StatusCode >= 300 {
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			ae := &apiError{status: resp.StatusCode, message: strings.TrimSpace(string(b))}
+			var decoded struct{ Code, Message string }
+			if jerr := json.Unmarshal(b, &decoded); jerr == nil && decoded.Code != "" {
+				ae.code, ae.message = decoded.Code, decoded.Message
+			}
+			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+				return nil, unavailableError{ae}
+			}
+			return nil, ae
+		}
+		return resp, nil
+	})
+	if err != nil {
+		outcome := "error"
+		if isUnavailable(err) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			outcome = "unavailable"
+		}
+		c.calls.WithLabelValues(op, outcome).Inc()
+		if outcome == "unavailable" {
+			return apperr.Wrap(fmt.Errorf("openfga %s: %w", op, err), apperr.Unavailable, "the authorization server is unavailable")
+		}
+		return apperr.Wrap(fmt.Errorf("openfga %s: %w", op, err), apperr.Internal, "the authorization server refused a request")
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		c.calls.WithLabelValues(op, "unavailable").Inc()
+		return apperr.Wrap(fmt.Errorf("openfga %s: read answer: %w", op, err), apperr.Unavailable, "the authorization server is unavailable")
+	}
+	if err := unmarshal.Unmarshal(b, out); err != nil {
+		c.calls.WithLabelValues(op, "error").Inc()
+		return apperr.Wrap(fmt.Errorf("openfga %s: decode answer: %w", op, err), apperr.Internal, "the authorization server sent an unexpected answer")
+	}
+	c.calls.WithLabelValues(op, "ok").Inc()
+	return nil
+}
+
+// IsConflict reports whether err is OpenFGA refusing a write because a
+// tuple of the same key exists with another condition (or another write
+// conflict): the caller replaces the tuple by a delete and a write.
+func IsConflict(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.status == http.StatusConflict || ae.code == "write_failed_due_to_invalid_input" ||
+		strings.Contains(ae.message, "already exists") || strings.Contains(ae.message, "condition")
+}
