@@ -85,7 +85,17 @@ type Config struct {
 	LoginFailureWindow time.Duration
 	// LoginLockout is how long a locked username or address is refused (15m).
 	LoginLockout time.Duration
+	// MaxAccessTokenBytes is the largest access token the IAM mints (8 KiB
+	// when zero). Authorization claims (the provide strategy) grow with a
+	// user's location roles; a token beyond what proxies and servers accept
+	// in a header would fail somewhere far from its cause, so the login or
+	// refresh fails here instead, saying why.
+	MaxAccessTokenBytes int
 }
+
+// DefaultMaxAccessTokenBytes is the default of Config.MaxAccessTokenBytes:
+// 8 KiB, the smallest header limit of common servers and proxies.
+const DefaultMaxAccessTokenBytes = 8 << 10
 
 func (c *Config) applyDefaults() {
 	def := func(p *time.Duration, v time.Duration) {
@@ -115,6 +125,9 @@ func (c *Config) applyDefaults() {
 	if c.LoginMaxFailuresPerIP == 0 {
 		c.LoginMaxFailuresPerIP = 20
 	}
+	if c.MaxAccessTokenBytes == 0 {
+		c.MaxAccessTokenBytes = DefaultMaxAccessTokenBytes
+	}
 }
 
 // Validate reports every problem of the configuration, naming the setting.
@@ -134,6 +147,10 @@ func (c Config) Validate() error {
 			p.Addf("iam-clients", "client %s is configured twice", cl.ID)
 		}
 		ids[cl.ID] = true
+	}
+	if c.MaxAccessTokenBytes < 1024 {
+		// Below 1 KiB not even a service token fits.
+		p.Addf("iam-max-access-token-bytes", "must be at least 1024")
 	}
 	if c.AdminPassword != "" && len(c.AdminPassword) < minPasswordLen {
 		p.Addf("admin-password", "must be at least %d characters", minPasswordLen)
@@ -180,8 +197,35 @@ func issuerIsInsecureOK(issuer string) (bool, error) {
 // server_error (HTTP 503), because a token without its claims would deny
 // wrongly for its whole lifetime.
 type AuthorizationClaims interface {
-	Claims(ctx context.Context, userID string) (map[string]any, error)
+	Claims(ctx context.Context, req AuthorizationRequest) (map[string]any, error)
 }
+
+// AuthorizationRequest tells the AuthorizationClaims hook whose token is
+// being built.
+type AuthorizationRequest struct {
+	// UserID is the user's sub.
+	UserID string
+	// Roles are the user's application roles; they say which organization
+	// services can know the user.
+	Roles []string
+	// Tokens mints the IAM's own service tokens, for the hook's calls to
+	// the owners of the authorization data. The IAM is the issuer, so it
+	// signs them itself instead of calling its own token endpoint.
+	Tokens ServiceTokens
+}
+
+// ServiceTokens mints access tokens for the IAM Service itself.
+type ServiceTokens interface {
+	// ServiceToken returns a client-credentials style access token whose
+	// sub and client_id are SelfClientID, for audience and scopes, and
+	// its expiry.
+	ServiceToken(ctx context.Context, audience, scopes []string) (token string, expiry time.Time, err error)
+}
+
+// SelfClientID is the sub and client_id of the tokens the IAM mints for
+// itself (ServiceTokens): its own audience name, so a resource server's
+// logs say who called.
+const SelfClientID = AudienceIAM
 
 // Deps are the IAM Service's dependencies, opened by the wiring.
 type Deps struct {
@@ -281,7 +325,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.csrfKey = []byte(csrf)
 	s.metrics = newMetrics(s.registry)
 	s.throttle = newThrottle(s.now, cfg.LoginMaxFailuresPerUser, cfg.LoginMaxFailuresPerIP, cfg.LoginFailureWindow, cfg.LoginLockout)
-	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims}
+	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims, Tokens: s}
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		return nil, fmt.Errorf("iam: bootstrap admin: %w", err)
 	}

@@ -271,11 +271,11 @@ func TestCLIClient(t *testing.T) {
 
 type fakeAuthz struct{ err error }
 
-func (f fakeAuthz) Claims(_ context.Context, userID string) (map[string]any, error) {
+func (f fakeAuthz) Claims(_ context.Context, req AuthorizationRequest) (map[string]any, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	return map[string]any{"rg_orgs": []string{"org-of-" + userID}}, nil
+	return map[string]any{"rg_orgs": []string{"org-of-" + req.UserID}}, nil
 }
 
 // TestAuthorizationClaimsHook checks the provide strategy's extension

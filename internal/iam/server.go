@@ -232,6 +232,13 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 func (sv *server) tokenResponse(ctx context.Context, grant string, c *client, claims map[string]any, idReq op.IDTokenRequest, code, refresh string) (*op.Response, error) {
 	s := sv.s
 	at, err := s.signAccessToken(claims)
+	var tooLarge *tokenTooLargeError
+	if errors.As(err, &tooLarge) {
+		// Retrying cannot help, so this is not a 503: the user's
+		// authorization data must shrink or the strategy change.
+		s.log.WarnContext(ctx, "access token refused: too large", "client", c.GetID(), "sub", claims["sub"], "bytes", tooLarge.size, "max", tooLarge.max)
+		return nil, oidc.ErrServerError().WithDescription("%s", tooLarge.Error())
+	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
@@ -430,6 +437,8 @@ type ClaimsBuilder struct {
 	Issuer string
 	// Authorization, when set, adds claims to user tokens.
 	Authorization AuthorizationClaims
+	// Tokens is handed to Authorization for its own calls.
+	Tokens ServiceTokens
 }
 
 // reservedClaims may not be set by the Authorization hook: they carry the
@@ -446,7 +455,7 @@ func (b *ClaimsBuilder) Build(ctx context.Context, req AccessTokenRequest) (map[
 	}
 	claims := map[string]any{}
 	if b.Authorization != nil && req.UserID != "" {
-		extra, err := b.Authorization.Claims(ctx, req.UserID)
+		extra, err := b.Authorization.Claims(ctx, AuthorizationRequest{UserID: req.UserID, Roles: slices.Clone(roles), Tokens: b.Tokens})
 		if err != nil {
 			return nil, op.NewStatusError(oidc.ErrServerError().
 				WithDescription("authorization claims are unavailable; try again later").WithParent(err), http.StatusServiceUnavailable)
@@ -471,7 +480,34 @@ func (b *ClaimsBuilder) Build(ctx context.Context, req AccessTokenRequest) (map[
 	return claims, nil
 }
 
-// signAccessToken signs claims with the current key as an RFC 9068 JWT.
+// tokenTooLargeError is a token over Config.MaxAccessTokenBytes.
+type tokenTooLargeError struct{ size, max int }
+
+func (e *tokenTooLargeError) Error() string {
+	return fmt.Sprintf("the authorization data is too large for the provide strategy: the access token would be %d bytes, more than the %d allowed", e.size, e.max)
+}
+
+// ServiceToken mints an access token for the IAM itself (sub and client_id
+// SelfClientID, no roles) through the same claims and signing path as the
+// token endpoint. It implements ServiceTokens.
+func (s *Service) ServiceToken(ctx context.Context, audience, scopes []string) (string, time.Time, error) {
+	now := s.now()
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: SelfClientID, ClientID: SelfClientID, Audience: audience,
+		Scopes: scopes, IssuedAt: now, Lifetime: s.cfg.AccessTokenLifetime,
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	tok, err := s.signAccessToken(claims)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, now.Add(s.cfg.AccessTokenLifetime), nil
+}
+
+// signAccessToken signs claims with the current key as an RFC 9068 JWT,
+// refusing a token over Config.MaxAccessTokenBytes.
 func (s *Service) signAccessToken(claims map[string]any) (string, error) {
 	k, err := s.keys.current()
 	if err != nil {
@@ -485,5 +521,12 @@ func (s *Service) signAccessToken(claims map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return jws.CompactSerialize()
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		return "", err
+	}
+	if max := s.cfg.MaxAccessTokenBytes; max > 0 && len(tok) > max {
+		return "", &tokenTooLargeError{size: len(tok), max: max}
+	}
+	return tok, nil
 }

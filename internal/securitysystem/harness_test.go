@@ -16,6 +16,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 	"github.com/realguardio/realguardio/internal/securitysystem"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 )
@@ -74,7 +75,7 @@ func newHarness(t testing.TB, strategy string, w *policytest.World, opts ...func
 	h.srv = httptest.NewServer(svc.Handler())
 	t.Cleanup(h.srv.Close)
 	h.events = sstest.NewEvents(time.Now().Add(-time.Hour))
-	if strategy == "replicate" {
+	if h.fedByEvents() {
 		h.events.World(w)
 		h.apply()
 	}
@@ -89,6 +90,18 @@ func newHarness(t testing.TB, strategy string, w *policytest.World, opts ...func
 	return h
 }
 
+// fedByEvents reports whether the strategy learns facts from events:
+// replicate (its replica) and provide (the records' resource facts).
+func (h *harness) fedByEvents() bool { return h.strategy == "replicate" || h.strategy == "provide" }
+
+// handler is the events handler of the strategy.
+func (h *harness) handler() events.Handler {
+	if h.strategy == "provide" {
+		return provide.Handle
+	}
+	return replicate.NewProjection(nil).Handle
+}
+
 // applied counts the events already fed to the replica.
 var appliedMu sync.Mutex
 
@@ -97,7 +110,7 @@ func (h *harness) apply() {
 	appliedMu.Lock()
 	defer appliedMu.Unlock()
 	evs := h.events.List()
-	sstest.Apply(h.t, h.db, replicate.NewProjection(nil).Handle, evs)
+	sstest.Apply(h.t, h.db, h.handler(), evs)
 	*h.events = *sstest.NewEvents(evs[len(evs)-1].OccurredAt)
 }
 
@@ -108,17 +121,17 @@ func (h *harness) change(c policytest.Change) {
 	if err := h.world.Apply(c); err != nil {
 		h.t.Fatalf("apply %s: %v", c, err)
 	}
-	if h.strategy == "replicate" {
+	if h.fedByEvents() {
 		h.events.Change(before, c)
 		h.apply()
 	}
 	h.facts.SetWorld(h.world)
 }
 
-// feed applies raw events (replicate only).
+// feed applies raw events (replicate and provide only).
 func (h *harness) feed(evs ...events.Event) {
 	h.t.Helper()
-	sstest.Apply(h.t, h.db, replicate.NewProjection(nil).Handle, evs)
+	sstest.Apply(h.t, h.db, h.handler(), evs)
 }
 
 // do sends a request as userID (with the World's application roles) and
@@ -154,7 +167,12 @@ func (h *harness) callAs(userID string, roles []string, method, path string, bod
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if userID != "" {
-		req.Header.Set("Authorization", "Bearer "+sstest.Token(userID, roles...))
+		tok := sstest.Token(userID, roles...)
+		if h.strategy == "provide" {
+			// The IAM would put the user's facts in the token.
+			tok = sstest.TokenWithClaims(userID, sstest.ProvideClaims(h.world, userID), roles...)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/none"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 	"github.com/realguardio/realguardio/internal/securitysystem/httpapi"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
@@ -47,6 +48,10 @@ const DefaultAudience = "realguardio-securitysystem"
 // ReplicaConsumerName is the durable consumer name of the replica.
 const ReplicaConsumerName = "securitysystem-replica"
 
+// ResourceFactsConsumerName is the durable consumer name of the provide
+// strategy's resource facts (the facts kept on each record).
+const ResourceFactsConsumerName = "securitysystem-resource-facts"
+
 // Config configures the Security System Service.
 type Config struct {
 	// Issuer is the IAM Service's issuer URL: it validates access tokens
@@ -55,8 +60,10 @@ type Config struct {
 	// Audience is the audience of this service's access tokens
 	// (DefaultAudience when empty).
 	Audience string
-	// Strategy is "fetch" or "replicate" ("provide" and "delegate" once
-	// they exist); "none" only together with AllowNoAuthz.
+	// Strategy is "fetch", "replicate" or "provide" ("delegate" once it
+	// exists); "none" only together with AllowNoAuthz. "provide" needs the
+	// IAM to put the authorization claims in user tokens
+	// (internal/iam/authzclaims) and JetStream for the resource facts.
 	Strategy string
 	// AllowNoAuthz permits Strategy "none", which authorizes nothing and
 	// allows everything. It exists for benchmark baselines only; nothing in
@@ -96,13 +103,13 @@ func (c Config) Validate() error {
 		if c.ClientID == "" {
 			p.Addf("client-secrets", "the fetch strategy needs client credentials of the %s service", Name)
 		}
-	case authz.StrategyReplicate:
+	case authz.StrategyReplicate, authz.StrategyProvide:
 	case authz.StrategyNone:
 		if !c.AllowNoAuthz {
 			p.Addf("authz", `"none" disables authorization and is accepted only for benchmarks`)
 		}
 	default:
-		p.Addf("authz", "the Security System Service supports fetch and replicate, got %q", c.Strategy)
+		p.Addf("authz", "the Security System Service supports fetch, replicate and provide, got %q", c.Strategy)
 	}
 	if c.Issuer != "" {
 		p.CheckHTTPURL("iam-url", c.Issuer)
@@ -153,11 +160,12 @@ type Service struct {
 }
 
 // Migrations returns every migration set the service's database needs: the
-// systems and audit, the outbox and consumer bookkeeping, and the replica
-// tables (present whatever the strategy, so switching strategy or
-// rebuilding needs no schema change).
+// systems and audit, the outbox and consumer bookkeeping, the replica
+// tables and the provide strategy's location and dealer facts (present
+// whatever the strategy, so switching strategy or rebuilding needs no
+// schema change).
 func Migrations() []sqldb.Migrations {
-	return []sqldb.Migrations{store.Migrations(), events.Migrations(), replicate.Migrations()}
+	return []sqldb.Migrations{store.Migrations(), events.Migrations(), replicate.Migrations(), provide.Migrations()}
 }
 
 // New migrates the database and builds the service with the configured
@@ -196,6 +204,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 
 	// The one switch between strategies.
+	var storeOpts []store.Option
 	switch cfg.Strategy {
 	case authz.StrategyFetch:
 		a, err := fetch.New(fetch.Config{
@@ -216,6 +225,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			}
 			s.consumer = c
 		}
+	case authz.StrategyProvide:
+		s.authorizer = provide.New(deps.DB, s.logger)
+		storeOpts = append(storeOpts, store.WithCreateHook(provide.FillFacts))
+		if deps.JS != nil {
+			c, err := newResourceFactsConsumer(cfg, deps)
+			if err != nil {
+				return nil, err
+			}
+			s.consumer = c
+		} else {
+			// Without events the records' facts and the locations known
+			// for creation never change: fine for tests, wrong in service.
+			s.logger.Warn("provide strategy without JetStream: resource facts will not follow the organization services' changes")
+		}
 	case authz.StrategyNone:
 		s.logger.Warn("authorization is DISABLED (strategy none): every caller may do everything; for benchmarks only")
 		s.authorizer = none.New()
@@ -230,7 +253,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
 	}
 
-	uc := app.NewService(store.New(deps.DB, s.outbox), s.authorizer, deps.Clock, s.logger)
+	uc := app.NewService(store.New(deps.DB, s.outbox, storeOpts...), s.authorizer, deps.Clock, s.logger)
 	authenticate := deps.Authenticate
 	if authenticate == nil {
 		authenticate = deps.Validator.Middleware
@@ -260,6 +283,30 @@ func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*e
 	return c, nil
 }
 
+// newResourceFactsConsumer feeds the provide strategy's facts: it must run
+// whenever the strategy is provide, or the records' customer, dealer and
+// provider go stale without bound.
+func newResourceFactsConsumer(cfg Config, deps Deps) (*events.Consumer, error) {
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Name: ResourceFactsConsumerName,
+		// Locations belong to the customer stream, a dealer's provider to
+		// the dealer stream; nothing of the monitoring stream matters.
+		Streams: []string{
+			events.StreamName(cfg.EventPrefix, events.ProducerCustomer),
+			events.StreamName(cfg.EventPrefix, events.ProducerDealer),
+		},
+		DB:       deps.DB,
+		JS:       deps.JS,
+		Handler:  provide.Handle,
+		Logger:   deps.Logger,
+		Registry: deps.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("securitysystem: resource facts consumer: %w", err)
+	}
+	return c, nil
+}
+
 func replicaStreams(prefix string) []string {
 	return []string{
 		events.StreamName(prefix, events.ProducerCustomer),
@@ -276,7 +323,8 @@ func (s *Service) Strategy() string { return s.authorizer.Name() }
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Run relays the outbox and, for the replicate strategy, feeds the replica
-// from the organization services' events, until ctx ends; it returns nil on
+// (for provide, the records' resource facts) from the organization
+// services' events, until ctx ends; it returns nil on
 // cancellation.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
@@ -298,7 +346,8 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Close() error { return nil }
 
 // readyChecks are the /readyz checks. The database must answer and tokens
-// must be verifiable. For replicate, the consumer must have reached every
+// must be verifiable. For replicate (and provide, whose records' facts are
+// fed the same way), the consumer must have reached every
 // source stream: a replica that cannot receive events silently goes stale,
 // so that is "not ready". A large lag is still ready (decisions are merely
 // as stale as the lag, and refusing traffic would not make them fresher);
@@ -312,7 +361,11 @@ func (s *Service) readyChecks() []httpx.ReadyCheck {
 		checks = append(checks, httpx.ReadyCheck{Name: "token-validation", Check: s.deps.Validator.Ready})
 	}
 	if s.consumer != nil {
-		checks = append(checks, httpx.ReadyCheck{Name: "replica-consumer", Check: s.consumerReady})
+		name := "replica-consumer"
+		if s.cfg.Strategy == authz.StrategyProvide {
+			name = "resource-facts-consumer"
+		}
+		checks = append(checks, httpx.ReadyCheck{Name: name, Check: s.consumerReady})
 	}
 	return checks
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem"
 )
 
-var strategies = []string{"fetch", "replicate"}
+var strategies = []string{"fetch", "replicate", "provide"}
 
 var id = policytest.FixedID
 

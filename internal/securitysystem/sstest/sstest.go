@@ -11,6 +11,7 @@ package sstest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -36,9 +38,37 @@ func Token(userID string, roles ...string) string {
 	return userID + "|" + strings.Join(roles, ",")
 }
 
+// TokenWithClaims returns a bearer value whose caller also carries claims
+// (JSON-encoded and decoded again, as a validated token's would be), for
+// the provide strategy.
+func TokenWithClaims(userID string, claims map[string]any, roles ...string) string {
+	b, err := json.Marshal(claims)
+	if err != nil {
+		panic("sstest: claims: " + err.Error())
+	}
+	return Token(userID, roles...) + "|" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ProvideClaims returns the provide claims the IAM would put in the token
+// of the World's user, made by the IAM's own encoder.
+func ProvideClaims(w *policytest.World, userID string) map[string]any {
+	c, err := codec.Encode(w.Subject(userID, w.AppRoles(userID)))
+	if err != nil {
+		panic("sstest: encode claims: " + err.Error())
+	}
+	return c
+}
+
+// ProvideToken is TokenWithClaims for the World's user with the World's
+// application roles and ProvideClaims.
+func ProvideToken(w *policytest.World, userID string) string {
+	return TokenWithClaims(userID, ProvideClaims(w, userID), w.AppRoles(userID)...)
+}
+
 // Authenticate stands in for the token validator's middleware: it trusts
-// "Authorization: Bearer sub|ROLE,ROLE" and puts that caller in the
-// context. Only tests and benchmarks use it.
+// "Authorization: Bearer sub|ROLE,ROLE" (optionally followed by
+// "|base64url(JSON claims)") and puts that caller in the context. Only
+// tests and benchmarks use it.
 func Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -47,9 +77,20 @@ func Authenticate(next http.Handler) http.Handler {
 			return
 		}
 		sub, roles, _ := strings.Cut(raw, "|")
-		c := &auth.Caller{Subject: sub, Token: raw}
+		roles, claims, hasClaims := strings.Cut(roles, "|")
+		c := &auth.Caller{Subject: sub, Token: raw, Claims: map[string]any{}}
 		if roles != "" {
 			c.Roles = strings.Split(roles, ",")
+		}
+		if hasClaims {
+			b, err := base64.RawURLEncoding.DecodeString(claims)
+			if err == nil {
+				err = json.Unmarshal(b, &c.Claims)
+			}
+			if err != nil {
+				httpx.WriteError(w, r, apperr.New(apperr.Unauthenticated, "the test token's claims are malformed"))
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
 	})

@@ -32,16 +32,33 @@ type EventAppender interface {
 
 // Store is the repository. It is safe for concurrent use.
 type Store struct {
-	db     *sqldb.DB
-	outbox EventAppender
+	db         *sqldb.DB
+	outbox     EventAppender
+	beforeSave func(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error
 }
 
 var _ app.Repository = (*Store)(nil)
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithCreateHook runs fn inside the transaction that creates a system,
+// before the row is inserted; fn may change the record. The provide
+// strategy uses it to set the record's resource facts from the newest
+// facts under the same locks its event consumer takes, so a concurrent
+// event can never leave a new record with stale facts.
+func WithCreateHook(fn func(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error) Option {
+	return func(s *Store) { s.beforeSave = fn }
+}
+
 // New returns the repository over db (migrated with Migrations and
 // events.Migrations), writing events through outbox.
-func New(db *sqldb.DB, outbox EventAppender) *Store {
-	return &Store{db: db, outbox: outbox}
+func New(db *sqldb.DB, outbox EventAppender, opts ...Option) *Store {
+	s := &Store{db: db, outbox: outbox}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 const columns = `id, name, location_id, state, customer_id, dealer_id, monitoring_provider_id, created_at, updated_at, version`
@@ -68,6 +85,11 @@ func (s *Store) appendEvents(ctx context.Context, tx *sqldb.Tx, id string, evs [
 // Create stores a new system and its events.
 func (s *Store) Create(ctx context.Context, ss app.SecuritySystem, evs []app.Event) error {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if s.beforeSave != nil {
+			if err := s.beforeSave(ctx, tx, &ss); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO security_systems (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			ss.ID, ss.Name, ss.LocationID, string(ss.State), ss.CustomerID, ss.DealerID, ss.MonitoringProviderID,
 			sqldb.Micros(ss.CreatedAt), sqldb.Micros(ss.UpdatedAt), ss.Version); err != nil {

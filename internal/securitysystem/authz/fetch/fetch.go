@@ -277,6 +277,20 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 	return authz.CreateCheck{Found: true, Location: l, Decision: authz.CanCreate(subject, l.CustomerID)}, nil
 }
 
+// SubjectFacts returns userID's subject facts (organization, location
+// roles, schedule) as the services of kinds know them, merged; UserID and
+// AppRoles are left empty. The IAM's provide claims are built with it, so
+// the provide and fetch strategies read the owners through the same client
+// (timeouts, breakers, the same answer parsing). An error is Unavailable.
+func (a *Authorizer) SubjectFacts(ctx context.Context, userID string, kinds []policy.OrgKind) (policy.Subject, error) {
+	var s policy.Subject
+	if len(kinds) == 0 {
+		return s, nil
+	}
+	err := a.subjectFacts(ctx, userID, kinds, &s)
+	return s, err
+}
+
 // subjectFacts asks each service that may employ the caller for its facts
 // (in parallel when the token names several) and merges them into s.
 func (a *Authorizer) subjectFacts(ctx context.Context, userID string, kinds []policy.OrgKind, s *policy.Subject) error {

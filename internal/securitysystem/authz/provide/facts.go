@@ -1,0 +1,187 @@
+package provide
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/securitysystem/app"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations returns the schema of the strategy's location and dealer
+// facts. It runs after the security systems' own migrations (it indexes
+// security_systems.dealer_id).
+func Migrations() sqldb.Migrations {
+	return sqldb.Migrations{Set: "securitysystem_provide", FS: migrationFS, Dir: "migrations"}
+}
+
+// The events that change resource facts (docs/events.md).
+const (
+	EventLocationCreated       = "customer.location_created"
+	EventLocationDealerChanged = "customer.location_dealer_changed"
+	EventMonitoringProviderSet = "dealer.monitoring_provider_set"
+)
+
+// payload is the union of the fields of those events.
+type payload struct {
+	CustomerID           string  `json:"customerId"`
+	LocationID           string  `json:"locationId"`
+	DealerID             *string `json:"dealerId"`
+	MonitoringProviderID *string `json:"monitoringProviderId"`
+}
+
+// Handle is the handler of the resource facts consumer: it runs inside the
+// consumer's transaction (which records the event as applied) and keeps the
+// facts tables and the facts on every security system record at the
+// affected location or dealer current. Other events are accepted and
+// ignored; an unreadable payload is an error, so the event is retried and
+// eventually parked instead of silently lost.
+//
+// Concurrency: the consumer may apply a customer event and a dealer event
+// at the same time, and a system may be created meanwhile. Every writer
+// takes the row of the location or dealer it depends on first (an update,
+// or a shared lock on PostgreSQL; SQLite runs one writer at a time), so a
+// record is always written after, and with, the newest committed facts.
+func Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	switch ev.Type {
+	case EventLocationCreated, EventLocationDealerChanged, EventMonitoringProviderSet:
+	default:
+		return nil
+	}
+	var pl payload
+	if err := json.Unmarshal(ev.Payload, &pl); err != nil {
+		return fmt.Errorf("provide facts: payload of %s %s: %w", ev.Type, ev.ID, err)
+	}
+	var err error
+	switch ev.Type {
+	case EventLocationCreated, EventLocationDealerChanged:
+		err = setLocation(ctx, tx, pl)
+	case EventMonitoringProviderSet:
+		err = setProvider(ctx, tx, pl)
+	}
+	if err != nil {
+		return fmt.Errorf("provide facts: apply %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func setLocation(ctx context.Context, tx *sqldb.Tx, pl payload) error {
+	if pl.LocationID == "" {
+		return errors.New("no locationId")
+	}
+	dealer := deref(pl.DealerID)
+	// location_dealer_changed carries the customer too; a location never
+	// changes customer, so the upsert keeps the first one it saw when a
+	// payload omits it.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO provide_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
+		ON CONFLICT (location_id) DO UPDATE SET dealer_id = excluded.dealer_id,
+			customer_id = CASE WHEN excluded.customer_id = '' THEN provide_locations.customer_id ELSE excluded.customer_id END`,
+		pl.LocationID, pl.CustomerID, dealer); err != nil {
+		return err
+	}
+	provider, err := dealerProvider(ctx, tx, dealer)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE security_systems SET
+			customer_id = (SELECT customer_id FROM provide_locations WHERE location_id = ?),
+			dealer_id = ?, monitoring_provider_id = ?
+		WHERE location_id = ?`, pl.LocationID, dealer, provider, pl.LocationID)
+	return err
+}
+
+func setProvider(ctx context.Context, tx *sqldb.Tx, pl payload) error {
+	dealer := deref(pl.DealerID)
+	if dealer == "" {
+		return errors.New("no dealerId")
+	}
+	provider := deref(pl.MonitoringProviderID)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+		ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`, dealer, provider); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE security_systems SET monitoring_provider_id = ? WHERE dealer_id = ?`, provider, dealer)
+	return err
+}
+
+// dealerProvider returns the dealer's monitoring provider (empty for none or
+// no dealer), holding the dealer's row until the transaction ends: a
+// concurrent monitoring_provider_set then either committed before (and is
+// read here) or waits, and its update of the records sees the ones this
+// transaction writes.
+func dealerProvider(ctx context.Context, tx *sqldb.Tx, dealer string) (string, error) {
+	if dealer == "" {
+		return "", nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES (?, '')
+		ON CONFLICT (dealer_id) DO NOTHING`, dealer); err != nil {
+		return "", err
+	}
+	q := `SELECT monitoring_provider_id FROM provide_dealers WHERE dealer_id = ?`
+	if tx.Dialect() == sqldb.Postgres {
+		q += ` FOR SHARE`
+	}
+	var p string
+	err := tx.QueryRowContext(ctx, q, dealer).Scan(&p)
+	return p, err
+}
+
+// location reads a location's facts with its dealer's provider; ok is
+// false when no event named the location yet.
+func location(ctx context.Context, q sqldb.Querier, id string) (authz.Location, bool, error) {
+	l := authz.Location{LocationID: id}
+	err := q.QueryRowContext(ctx, `SELECT l.customer_id, l.dealer_id, COALESCE(d.monitoring_provider_id, '')
+		FROM provide_locations l LEFT JOIN provide_dealers d ON d.dealer_id = l.dealer_id
+		WHERE l.location_id = ?`, id).Scan(&l.CustomerID, &l.DealerID, &l.MonitoringProviderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return authz.Location{}, false, nil
+	}
+	if err != nil {
+		return authz.Location{}, false, err
+	}
+	return l, true, nil
+}
+
+// FillFacts sets a new record's resource facts from the current location
+// and dealer facts inside the transaction that inserts it (the store's
+// create hook). The facts read by AuthorizeCreate moments earlier may have
+// changed since; reading them again here, with the location's and dealer's
+// rows held, means an event applied concurrently either is seen here or
+// waits and then updates the new record too.
+func FillFacts(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error {
+	q := `SELECT customer_id, dealer_id FROM provide_locations WHERE location_id = ?`
+	if tx.Dialect() == sqldb.Postgres {
+		q += ` FOR SHARE`
+	}
+	var customer, dealer string
+	err := tx.QueryRowContext(ctx, q, ss.LocationID).Scan(&customer, &dealer)
+	if errors.Is(err, sql.ErrNoRows) {
+		// AuthorizeCreate found the location, and facts are never deleted.
+		return fmt.Errorf("location %s has no facts", ss.LocationID)
+	}
+	if err != nil {
+		return err
+	}
+	provider, err := dealerProvider(ctx, tx, dealer)
+	if err != nil {
+		return err
+	}
+	ss.CustomerID, ss.DealerID, ss.MonitoringProviderID = customer, dealer, provider
+	return nil
+}
