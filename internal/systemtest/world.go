@@ -1,0 +1,500 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/policytest"
+)
+
+// LoadOptions tunes LoadWorld.
+type LoadOptions struct {
+	// BootstrapAdmin makes the world's first admin the bootstrap admin
+	// instead of a new REALGUARDIO_ADMIN account (FixedWorld's "admin").
+	BootstrapAdmin bool
+	// Parallel bounds the concurrent account creations and logins (4 when
+	// zero): each costs an Argon2 hash in the IAM Service.
+	Parallel int
+}
+
+// WorldUser is a user of a loaded world: its credentials, its employee id
+// in its organization's service (empty for admins and outsiders) and a
+// logged-in client.
+type WorldUser struct {
+	// WorldID is the user's id in the World; Subject is the real one.
+	WorldID, Subject   string
+	Username, Password string
+	EmployeeID         string
+	Client             *Client
+}
+
+// Loaded is a policytest World created in a running system through the
+// public APIs, with the map between the World's ids and the ids the
+// services assigned. World is kept equal to the system's facts: change
+// both only through Apply.
+type Loaded struct {
+	Sys   *System
+	World *policytest.World
+	// Users are the world's users by World id.
+	Users map[string]*WorldUser
+
+	admin     *Client
+	real      map[string]string  // World id → real id (organizations, locations, teams, systems, users)
+	world     map[string]string  // real id → World id
+	orgAdmins map[string]*Client // World organization id → the harness's administrator of it
+	password  string
+}
+
+// Real returns the real id of a World id ("" when unknown).
+func (l *Loaded) Real(worldID string) string { return l.real[worldID] }
+
+// Name returns a readable name of a World id: FixedWorld's names, or the
+// id itself.
+func (l *Loaded) Name(worldID string) string { return policytest.Names(worldID)[0] }
+
+func (l *Loaded) bind(worldID, realID string) {
+	l.real[worldID] = realID
+	l.world[realID] = worldID
+}
+
+// usernameOf gives every user an e-mail address that says who it is in
+// failure messages.
+func usernameOf(worldID string) string {
+	name := policytest.Names(worldID)[0]
+	if name == worldID {
+		name = "user-" + worldID[:8]
+	}
+	return name + "@world.systemtest.invalid"
+}
+
+func nameOf(kind, worldID string) string {
+	if n := policytest.Names(worldID)[0]; n != worldID {
+		return n
+	}
+	return kind + " " + worldID[:8]
+}
+
+// LoadWorld creates w in the running system through the public APIs, as
+// the organizations' administrators would: organizations (each with an
+// administrator account of the harness, so that changes to the World's
+// own employees never lock the harness out), employees with their roles and
+// schedules, admins and outsiders as IAM accounts, the dealers' monitoring
+// providers, locations and their dealers, teams and members, location
+// roles, and security systems; then it logs every World user in through
+// the OIDC flow. It does not wait for convergence. w itself becomes
+// Loaded.World and must not be changed but through Loaded.Apply.
+func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOptions) (*Loaded, error) {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	admin, err := s.Admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &Loaded{Sys: s, World: w, Users: map[string]*WorldUser{}, admin: admin,
+		real: map[string]string{}, world: map[string]string{}, orgAdmins: map[string]*Client{}, password: "pw-" + randomHex(8)}
+	var mu sync.Mutex
+	fail := func(what string, r *Response) error {
+		return fmt.Errorf("load world (seed %d): %s: %s", w.Seed, what, r)
+	}
+
+	// Organizations, in parallel: each creation provisions an account.
+	type org struct {
+		kind policy.OrgKind
+		id   string
+	}
+	var orgs []org
+	for _, p := range w.MonitoringProviders {
+		orgs = append(orgs, org{policy.OrgMonitoringProvider, p.ID})
+	}
+	for _, d := range w.Dealers {
+		orgs = append(orgs, org{policy.OrgDealer, d.ID})
+	}
+	for _, c := range w.Customers {
+		orgs = append(orgs, org{policy.OrgCustomer, c.ID})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Parallel)
+	for _, o := range orgs {
+		g.Go(func() error {
+			name := nameOf(string(o.kind), o.id)
+			email := "admin-" + strings.ReplaceAll(name, " ", "-") + "@org.systemtest.invalid"
+			created, r := admin.CreateOrganization(gctx, o.kind, name, NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: l.password})
+			if r.Status != http.StatusCreated {
+				return fail("create "+name, r)
+			}
+			se, err := s.Login(gctx, email, l.password)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			l.bind(o.id, created.ID)
+			l.orgAdmins[o.id] = s.Client(se)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Employees with their roles and schedules, admins and outsiders.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(opts.Parallel)
+	for _, e := range w.Employees {
+		g.Go(func() error {
+			u := &WorldUser{WorldID: e.UserID, Username: usernameOf(e.UserID), Password: l.password}
+			mu.Lock()
+			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
+			mu.Unlock()
+			name := l.Name(e.UserID)
+			emp, r := oa.CreateEmployee(gctx, e.OrgKind, orgID, NewEmployee{Email: u.Username, FirstName: name, LastName: "World", Password: u.Password})
+			if r.Status != http.StatusCreated {
+				return fail("create employee "+name, r)
+			}
+			u.EmployeeID, u.Subject = emp.ID, emp.UserID
+			if len(e.Roles) > 0 {
+				if r := oa.SetEmployeeRoles(gctx, e.OrgKind, orgID, emp.ID, e.Roles); r.Status != http.StatusOK {
+					return fail("set the roles of "+name, r)
+				}
+			}
+			if e.Schedule != nil {
+				if r := oa.SetSchedule(gctx, e.OrgKind, orgID, emp.ID, *e.Schedule); r.Status != http.StatusOK {
+					return fail("set the schedule of "+name, r)
+				}
+			}
+			mu.Lock()
+			l.Users[e.UserID] = u
+			l.bind(e.UserID, emp.UserID)
+			mu.Unlock()
+			return nil
+		})
+	}
+	accounts := func(ids []string, appRoles []string) {
+		for i, id := range ids {
+			g.Go(func() error {
+				u := &WorldUser{WorldID: id, Username: usernameOf(id), Password: l.password}
+				if opts.BootstrapAdmin && i == 0 && slices.Contains(appRoles, policy.AppRoleAdmin) {
+					u.Username, u.Password, u.Subject, u.Client = s.AdminUsername, s.AdminPassword, admin.Session().Subject, admin
+				} else {
+					created, r := admin.CreateUser(gctx, u.Username, u.Password, appRoles)
+					if r.Status != http.StatusCreated {
+						return fail("create the account "+u.Username, r)
+					}
+					u.Subject = created.ID
+				}
+				mu.Lock()
+				l.Users[id] = u
+				l.bind(id, u.Subject)
+				mu.Unlock()
+				return nil
+			})
+		}
+	}
+	accounts(w.Admins, []string{policy.AppRoleAdmin})
+	accounts(w.Outsiders, nil)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// The dealers' providers: the Dealer Service knows a provider from the
+	// Monitoring Provider Service's events, so it may not know it yet.
+	for _, d := range w.Dealers {
+		if d.MonitoringProviderID == "" {
+			continue
+		}
+		if r := RetryUnknownReference(ctx, func() *Response {
+			return l.orgAdmins[d.ID].SetDealerMonitoringProvider(ctx, l.real[d.ID], l.real[d.MonitoringProviderID])
+		}); r.Status != http.StatusOK {
+			return nil, fail("set the provider of dealer "+l.Name(d.ID), r)
+		}
+	}
+	// Locations, with their dealers (known to the Customer Service from
+	// the Dealer Service's events).
+	for _, loc := range w.Locations {
+		oa := l.orgAdmins[loc.CustomerID]
+		var created Location
+		r := RetryUnknownReference(ctx, func() *Response {
+			var r *Response
+			created, r = oa.CreateLocation(ctx, l.real[loc.CustomerID], nameOf("location", loc.ID), l.real[loc.DealerID])
+			return r
+		})
+		if r.Status != http.StatusCreated {
+			return nil, fail("create location "+l.Name(loc.ID), r)
+		}
+		l.bind(loc.ID, created.ID)
+	}
+	for _, t := range w.Teams {
+		oa, cust := l.orgAdmins[t.CustomerID], l.real[t.CustomerID]
+		created, r := oa.CreateTeam(ctx, cust, nameOf("team", t.ID))
+		if r.Status != http.StatusCreated {
+			return nil, fail("create team "+l.Name(t.ID), r)
+		}
+		l.bind(t.ID, created.ID)
+		for _, m := range t.Members {
+			if r := oa.AddTeamMember(ctx, cust, created.ID, l.Users[m].EmployeeID); r.Status != http.StatusNoContent {
+				return nil, fail("add "+l.Name(m)+" to team "+l.Name(t.ID), r)
+			}
+		}
+	}
+	for _, lr := range w.EmployeeLocationRoles {
+		loc, _ := w.Location(lr.LocationID)
+		if r := l.orgAdmins[loc.CustomerID].SetLocationEmployeeRoles(ctx, l.real[loc.CustomerID], l.real[lr.LocationID], l.Users[lr.UserID].EmployeeID, lr.Roles); r.Status != http.StatusOK {
+			return nil, fail("set the roles of "+l.Name(lr.UserID)+" at "+l.Name(lr.LocationID), r)
+		}
+	}
+	for _, tr := range w.TeamLocationRoles {
+		loc, _ := w.Location(tr.LocationID)
+		if r := l.orgAdmins[loc.CustomerID].SetLocationTeamRoles(ctx, l.real[loc.CustomerID], l.real[tr.LocationID], l.real[tr.TeamID], tr.Roles); r.Status != http.StatusOK {
+			return nil, fail("set the roles of team "+l.Name(tr.TeamID)+" at "+l.Name(tr.LocationID), r)
+		}
+	}
+	// Security systems, created by the admin; the Security System Service
+	// may learn of a new location from events.
+	for _, ss := range w.SecuritySystems {
+		var created SecuritySystem
+		r := RetryUnknownReference(ctx, func() *Response {
+			var r *Response
+			created, r = admin.CreateSecuritySystem(ctx, l.real[ss.LocationID], nameOf("system", ss.ID))
+			return r
+		})
+		if r.Status != http.StatusCreated {
+			return nil, fail("create security system "+l.Name(ss.ID), r)
+		}
+		l.bind(ss.ID, created.ID)
+	}
+
+	// Every user logs in; the verified sub must be the id the services
+	// reported.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(opts.Parallel)
+	for _, u := range l.Users {
+		if u.Client != nil {
+			continue
+		}
+		g.Go(func() error {
+			se, err := s.Login(gctx, u.Username, u.Password)
+			if err != nil {
+				return err
+			}
+			if se.Subject != u.Subject {
+				return fmt.Errorf("load world: %s logged in as sub %s, but the services reported user id %s", u.Username, se.Subject, u.Subject)
+			}
+			u.Client = s.Client(se)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Apply makes a change through the public API, as the administrator of the
+// organization owning the data would, and then to World, so the reference
+// decisions follow. It does not wait for convergence.
+func (l *Loaded) Apply(ctx context.Context, c policytest.Change) error {
+	var r *Response
+	want := http.StatusOK
+	switch c.Kind {
+	case policytest.ChangeOrgRoles:
+		r = l.orgAdmins[c.OrgID].SetEmployeeRoles(ctx, c.OrgKind, l.real[c.OrgID], l.Users[c.UserID].EmployeeID, c.Roles)
+	case policytest.ChangeSchedule:
+		oa, org, emp := l.orgAdmins[c.OrgID], l.real[c.OrgID], l.Users[c.UserID].EmployeeID
+		if c.Schedule == nil {
+			r, want = oa.ClearSchedule(ctx, c.OrgKind, org, emp), http.StatusNoContent
+		} else {
+			r = oa.SetSchedule(ctx, c.OrgKind, org, emp, *c.Schedule)
+		}
+	case policytest.ChangeEmployeeLocationRoles:
+		r = l.orgAdmins[c.CustomerID].SetLocationEmployeeRoles(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.Users[c.UserID].EmployeeID, c.Roles)
+	case policytest.ChangeTeamLocationRoles:
+		r = l.orgAdmins[c.CustomerID].SetLocationTeamRoles(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.real[c.TeamID], c.Roles)
+	case policytest.ChangeLocationDealer:
+		r = RetryUnknownReference(ctx, func() *Response {
+			return l.orgAdmins[c.CustomerID].SetLocationDealer(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.real[c.DealerID])
+		})
+	case policytest.ChangeTeamMemberAdded:
+		r, want = l.orgAdmins[c.CustomerID].AddTeamMember(ctx, l.real[c.CustomerID], l.real[c.TeamID], l.Users[c.UserID].EmployeeID), http.StatusNoContent
+	case policytest.ChangeTeamMemberRemoved:
+		r, want = l.orgAdmins[c.CustomerID].RemoveTeamMember(ctx, l.real[c.CustomerID], l.real[c.TeamID], l.Users[c.UserID].EmployeeID), http.StatusNoContent
+	case policytest.ChangeDealerProvider:
+		r = RetryUnknownReference(ctx, func() *Response {
+			return l.orgAdmins[c.DealerID].SetDealerMonitoringProvider(ctx, l.real[c.DealerID], l.real[c.MonitoringProviderID])
+		})
+	default:
+		return fmt.Errorf("apply %v: unknown kind", c)
+	}
+	if r.Status != want {
+		return fmt.Errorf("apply %v: %s (want %d)", c, r, want)
+	}
+	return l.World.Apply(c)
+}
+
+// Mismatch is one decision on which the system and the reference rule
+// disagree.
+type Mismatch struct {
+	Case policytest.Case
+	// Want is the reference decision; Got describes the system's answer.
+	Want policy.Decision
+	Got  string
+	// Via names the request that showed the decision.
+	Via string
+}
+
+// Comparison is the outcome of Compare.
+type Comparison struct {
+	// Checked counts the decisions compared; Skipped those left out
+	// because a shift edge fell within a second of the request.
+	Checked, Skipped int
+	Mismatches       []Mismatch
+}
+
+// edgeMargin keeps instants near a shift edge out of the comparison: the
+// service decides at its own instant between the two the harness takes
+// around a request.
+const edgeMargin = time.Second
+
+// Compare asks the system, as every user of the World, for every security
+// system of the World: GET /securitysystems/{id} for view (200, or 403
+// with reason no_role) and the actions of GET /securitysystems and of the
+// single GET for arm and disarm, evaluated by the service at the current
+// time. Each is compared with policytest.Expected at the instants taken
+// around the request; a decision that changes within edgeMargin of them is
+// skipped and counted. No state changes.
+func (l *Loaded) Compare(ctx context.Context) (Comparison, error) {
+	var (
+		mu  sync.Mutex
+		out Comparison
+	)
+	w := l.World
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, uid := range w.Users() {
+		u := l.Users[uid]
+		g.Go(func() error {
+			var res Comparison
+			appRoles := w.AppRoles(uid)
+			expect := func(op policy.Op, sys string, t0, t1 time.Time) (policy.Decision, bool) {
+				c := policytest.Case{UserID: uid, AppRoles: appRoles, Op: op, SecuritySystemID: sys}
+				var first policy.Decision
+				for i, at := range []time.Time{t0.Add(-edgeMargin), t0, t1, t1.Add(edgeMargin)} {
+					c.At = at
+					d := policytest.Expected(w, c)
+					if i == 0 {
+						first = d
+					} else if d != first {
+						return d, false
+					}
+				}
+				return first, true
+			}
+			actionsOp := map[string]policy.Op{"ARM": policy.OpArm, "DISARM": policy.OpDisarm}
+			compareActions := func(sys string, actions []string, t0, t1 time.Time, via string) {
+				for action, op := range actionsOp {
+					want, ok := expect(op, sys, t0, t1)
+					if !ok {
+						res.Skipped++
+						continue
+					}
+					res.Checked++
+					if got := slices.Contains(actions, action); got != want.Allowed {
+						res.Mismatches = append(res.Mismatches, Mismatch{
+							Case: policytest.Case{UserID: uid, AppRoles: appRoles, Op: op, SecuritySystemID: sys, At: t0},
+							Want: want, Got: fmt.Sprintf("actions %v", actions), Via: via})
+					}
+				}
+			}
+
+			t0 := time.Now()
+			list, r := u.Client.ListSecuritySystems(gctx)
+			t1 := time.Now()
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("compare: list as %s: %s", u.Username, r)
+			}
+			listed := map[string][]string{}
+			for _, ss := range list {
+				if wid, ok := l.world[ss.ID]; ok {
+					listed[wid] = ss.Actions
+				}
+			}
+			for _, sys := range w.Systems() {
+				want, _ := expect(policy.OpView, sys, t0, t1)
+				actions, got := listed[sys]
+				res.Checked++
+				if got != want.Allowed {
+					res.Mismatches = append(res.Mismatches, Mismatch{
+						Case: policytest.Case{UserID: uid, AppRoles: appRoles, Op: policy.OpView, SecuritySystemID: sys, At: t0},
+						Want: want, Got: fmt.Sprintf("listed=%v", got), Via: "GET /securitysystems"})
+				}
+				if got && want.Allowed {
+					compareActions(sys, actions, t0, t1, "GET /securitysystems actions")
+				}
+			}
+			for _, sys := range w.Systems() {
+				t0 := time.Now()
+				ss, r := u.Client.GetSecuritySystem(gctx, l.real[sys])
+				t1 := time.Now()
+				want, _ := expect(policy.OpView, sys, t0, t1)
+				res.Checked++
+				c := policytest.Case{UserID: uid, AppRoles: appRoles, Op: policy.OpView, SecuritySystemID: sys, At: t0}
+				switch {
+				case r.Err != nil || (r.Status != http.StatusOK && r.Status != http.StatusForbidden):
+					return fmt.Errorf("compare: get %s as %s: %s", l.Name(sys), u.Username, r)
+				case want.Allowed && r.Status == http.StatusOK:
+					compareActions(sys, ss.Actions, t0, t1, "GET /securitysystems/{id} actions")
+				case !want.Allowed && r.Status == http.StatusForbidden && r.Reason() == want.Reason:
+				default:
+					res.Mismatches = append(res.Mismatches, Mismatch{Case: c, Want: want,
+						Got: fmt.Sprintf("%d reason %q", r.Status, r.Reason()), Via: "GET /securitysystems/{id}"})
+				}
+			}
+			mu.Lock()
+			out.Checked += res.Checked
+			out.Skipped += res.Skipped
+			out.Mismatches = append(out.Mismatches, res.Mismatches...)
+			mu.Unlock()
+			return nil
+		})
+	}
+	err := g.Wait()
+	return out, err
+}
+
+// Describe prints a mismatch with names and real ids, so the case can be
+// found in the system's data and replayed in the pure rule.
+func (l *Loaded) Describe(m Mismatch) string {
+	c := m.Case
+	u := l.Users[c.UserID]
+	want := "allow"
+	if !m.Want.Allowed {
+		want = "deny " + m.Want.Reason
+	}
+	subject := l.World.Subject(c.UserID, c.AppRoles)
+	return fmt.Sprintf("seed %d: %s (%s, sub %s) %s %s (system %s) at %s via %s: want %s, got %s\n\tsubject facts: %s\n\tresource facts: %+v",
+		l.World.Seed, l.Name(c.UserID), u.Username, u.Subject, c.Op, l.Name(c.SecuritySystemID), l.real[c.SecuritySystemID],
+		c.At.UTC().Format(time.RFC3339), m.Via, want, m.Got, describeSubject(subject), l.World.Resource(c.SecuritySystemID))
+}
+
+func describeSubject(s policy.Subject) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "appRoles=%v", s.AppRoles)
+	if s.Org != nil {
+		fmt.Fprintf(&b, " org=%s:%s roles=%v", s.Org.Kind, s.Org.ID, s.Org.Roles)
+	}
+	if len(s.LocationRoles) > 0 {
+		fmt.Fprintf(&b, " locationRoles=%v", s.LocationRoles)
+	}
+	if s.Schedule != nil {
+		fmt.Fprintf(&b, " schedule=%+v", *s.Schedule)
+	}
+	return b.String()
+}
