@@ -26,7 +26,6 @@ import (
 	"github.com/realguardio/realguardio/internal/customer/store"
 	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/orgkit"
-	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -232,13 +231,11 @@ type orgPort struct{ org *orgkit.Service }
 
 var _ app.Org = orgPort{}
 
-// RequireAdministrator adds the article's application-role condition to
-// the kit's local ReBAC check: an administrator acts as a customer
-// employee, so a token without CUSTOMER_EMPLOYEE may not act as one.
+// RequireAdministrator is the kit's rule of every change inside an
+// organization (the CUSTOMER_EMPLOYEE application role and
+// CUSTOMER_EMPLOYEE_ADMINISTRATOR in the customer), so locations and teams
+// are guarded exactly like the kit's own changes.
 func (p orgPort) RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
-	if !caller.HasRole(auth.RoleCustomerEmployee) {
-		return apperr.Denied("no_role", "the application role %s is required", auth.RoleCustomerEmployee)
-	}
 	_, err := p.org.AuthorizeAdministrator(ctx, q, caller, customerID)
 	return err
 }

@@ -102,7 +102,16 @@ func TestEmployeeRolesScenario(t *testing.T) {
 	})
 	t.Run("wrong application role", func(t *testing.T) {
 		tok := w.iss.user(t, w.alice.UserID, "SECURITY_SYSTEM_DEALER_EMPLOYEE")
+		pos := w.lastPos()
 		w.expect(403, "", "PUT", path, tok, body)
+		// Every change inside the customer, the kit's and the service's own.
+		w.expect(403, "", "POST", "/customers/"+w.acme+"/employees", tok, map[string]any{"email": "x@acme.test", "firstName": "X", "lastName": "Y"})
+		w.expect(403, "", "DELETE", "/customers/"+w.acme+"/employees/"+w.dave.EmployeeID, tok, nil)
+		w.expect(403, "", "POST", "/customers/"+w.acme+"/locations", tok, map[string]any{"name": "L"})
+		w.expect(403, "", "POST", "/customers/"+w.acme+"/teams", tok, map[string]any{"name": "T"})
+		if evs, _ := w.eventsSince(pos); len(evs) != 0 {
+			t.Fatalf("refused requests wrote events: %+v", evs)
+		}
 	})
 	t.Run("administrator of another customer", func(t *testing.T) {
 		w.expect(403, "", "PUT", path, w.bob.Token, body)

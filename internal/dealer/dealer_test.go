@@ -78,6 +78,22 @@ func start(t *testing.T) *env {
 	return e
 }
 
+// loginWithRoles logs username in while its IAM account holds roles
+// instead of the dealer employee role, then gives the account its role
+// back, and returns the token of that login.
+func (e *env) loginWithRoles(t *testing.T, userID, username, password string, roles ...string) string {
+	t.Helper()
+	c := e.iam.Client(iam.AudienceDealer)
+	if _, err := c.SetRoles(context.Background(), userID, roles); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.iam.Login(t, username, password)
+	if _, err := c.SetRoles(context.Background(), userID, []string{auth.RoleDealerEmployee}); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func (e *env) do(t *testing.T, method, path, token string, body any) orgkittest.Response {
 	t.Helper()
 	return orgkittest.Do(t, method, e.dealerURL+path, token, body)
@@ -127,6 +143,30 @@ func TestDealerService(t *testing.T) {
 
 	// Role updates: the dealer's administrator only (local ReBAC).
 	roles := map[string]any{"roles": []string{policy.RoleDisarmer, policy.RoleViewer}}
+
+	// Wrong application role: the administrator's account holds another
+	// application role instead of SECURITY_SYSTEM_DEALER_EMPLOYEE for one
+	// login; that token names the administrator's sub, yet changes nothing.
+	wrongRole := e.loginWithRoles(t, d1.String("administrator.userId"), "admin@d1.example", pw, auth.RoleCustomerEmployee)
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/dealers/" + d1ID + "/employees/" + e1 + "/roles", roles},
+		{"POST", "/dealers/" + d1ID + "/employees", map[string]any{"email": "wrong-role@d1.example", "firstName": "W", "lastName": "R"}},
+		{"PUT", "/dealers/" + d1ID + "/employees/" + e1 + "/schedule", map[string]any{"timezone": "UTC", "shifts": []any{map[string]any{"weekdays": []string{"MON"}, "start": "09:00", "end": "17:00"}}}},
+		{"DELETE", "/dealers/" + d1ID + "/employees/" + e1 + "/schedule", nil},
+		{"DELETE", "/dealers/" + d1ID + "/employees/" + e1, nil},
+		{"PUT", "/dealers/" + d1ID + "/monitoring-provider", `{"monitoringProviderId":null}`},
+	} {
+		if r := e.do(t, c.method, c.path, wrongRole, c.body).Want(t, http.StatusForbidden); r.String("reason") != policy.ReasonNoRole {
+			t.Fatalf("%s %s: denial without reason: %s", c.method, c.path, r.Raw)
+		}
+	}
+	var before int
+	if err := e.dealerDB.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM event_outbox WHERE aggregate_id = ?`, d1ID).Scan(&before); err != nil || before != 4 {
+		t.Fatalf("refused changes wrote events: %d %v", before, err)
+	}
 	r = e.do(t, "PUT", "/dealers/"+d1ID+"/employees/"+e1+"/roles", admin1, roles).Want(t, http.StatusOK)
 	if r.Raw != `{"roles":["SECURITY_SYSTEM_DISARMER","SECURITY_SYSTEM_VIEWER"]}`+"\n" {
 		t.Fatalf("roles answer %s", r.Raw)

@@ -37,7 +37,7 @@ func TestProviders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		admin := &auth.Caller{Subject: d.Administrator.UserID}
+		admin := &auth.Caller{Subject: d.Administrator.UserID, Roles: []string{auth.RoleDealerEmployee}}
 		provider := uuid.NewString()
 
 		_, err = p.setMonitoringProvider(ctx, admin, d.ID, &provider)
@@ -54,8 +54,12 @@ func TestProviders(t *testing.T) {
 		if _, err := p.setMonitoringProvider(ctx, admin, d.ID, &provider); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.setMonitoringProvider(ctx, &auth.Caller{Subject: uuid.NewString()}, d.ID, nil); !apperr.Is(err, apperr.Forbidden) {
+		if _, err := p.setMonitoringProvider(ctx, &auth.Caller{Subject: uuid.NewString(), Roles: []string{auth.RoleDealerEmployee}}, d.ID, nil); !apperr.Is(err, apperr.Forbidden) {
 			t.Fatalf("stranger: %v", err)
+		}
+		// The administrator's sub without the employee application role.
+		if _, err := p.setMonitoringProvider(ctx, &auth.Caller{Subject: d.Administrator.UserID}, d.ID, nil); !apperr.Is(err, apperr.Forbidden) {
+			t.Fatalf("administrator without %s: %v", auth.RoleDealerEmployee, err)
 		}
 		facts, err := p.dealerFacts(ctx, []string{d.ID, uuid.NewString(), d.ID})
 		if err != nil || len(facts) != 1 || *facts[0].MonitoringProviderID != provider {

@@ -68,6 +68,33 @@ func TestMonitoringService(t *testing.T) {
 		emp := do("POST", "/monitoring-providers/"+pID+"/employees", boss, map[string]any{"email": "erin-" + suffix + "@watch.example", "firstName": "Erin", "lastName": "E"}).Want(t, http.StatusCreated)
 		erin := i.Login(t, "erin-"+suffix+"@watch.example", emp.String("initialPassword"))
 		path := "/monitoring-providers/" + pID + "/employees/" + emp.String("id")
+		// Wrong application role: the administrator's account holds
+		// another application role instead of MONITORING_PROVIDER_EMPLOYEE
+		// for one login; that token names the administrator's sub, yet
+		// changes nothing.
+		iamc := i.Client(iam.AudienceMonitoring)
+		bossID := p.String("administrator.userId")
+		if _, err := iamc.SetRoles(context.Background(), bossID, []string{auth.RoleDealerEmployee}); err != nil {
+			t.Fatal(err)
+		}
+		wrongRole := i.Login(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"))
+		if _, err := iamc.SetRoles(context.Background(), bossID, []string{auth.RoleMonitoringEmployee}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"PUT", path + "/roles", map[string]any{"roles": []string{policy.RoleViewer}}},
+			{"POST", "/monitoring-providers/" + pID + "/employees", map[string]any{"email": "wrong-role-" + suffix + "@watch.example", "firstName": "W", "lastName": "R"}},
+			{"PUT", path + "/schedule", map[string]any{"timezone": "UTC", "shifts": []any{map[string]any{"weekdays": []string{"SAT"}, "start": "22:00", "end": "06:00"}}}},
+			{"DELETE", path + "/schedule", nil},
+			{"DELETE", path, nil},
+		} {
+			if r := do(c.method, c.path, wrongRole, c.body).Want(t, http.StatusForbidden); r.String("reason") != policy.ReasonNoRole {
+				t.Fatalf("%s %s: denial without reason: %s", c.method, c.path, r.Raw)
+			}
+		}
 		do("PUT", path+"/roles", boss, map[string]any{"roles": []string{policy.RoleViewer}}).Want(t, http.StatusOK)
 		do("PUT", path+"/roles", erin, map[string]any{"roles": []string{policy.RoleMonitoringProviderEmployeeAdministrator}}).Want(t, http.StatusForbidden)
 		do("PUT", path+"/roles", admin, map[string]any{"roles": []string{policy.RoleViewer}}).Want(t, http.StatusForbidden)

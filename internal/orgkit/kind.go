@@ -27,7 +27,12 @@ type Kind struct {
 	// an organization of this kind.
 	AdministratorRole string
 	// EmployeeAppRole is the application role every employee's IAM account
-	// gets.
+	// gets. A change inside an organization also requires it in the
+	// caller's token (see Service.AuthorizeAdministrator): an administrator
+	// acts as an employee of the kind, so a token issued without the role
+	// (a user whose account was changed at the IAM, or a token of another
+	// application) may not act as one even if its sub names an
+	// administrator.
 	EmployeeAppRole string
 	// CreatorRole is the application role that alone allows creating an
 	// organization of this kind (AUTHZ.md, "The other operations").

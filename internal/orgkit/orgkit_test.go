@@ -451,6 +451,22 @@ func testAuthorization(t *testing.T, db *sqldb.DB) {
 	if _, err := f.svc.SetEmployeeRoles(ctx, admin1, d1.ID, e1.ID, roles); err != nil {
 		t.Fatalf("administrator: %v", err)
 	}
+	// The token of the administrator must carry the kind's employee
+	// application role: the sub alone does not make a caller an employee.
+	for _, c := range []*auth.Caller{user(admin1.Subject), user(admin1.Subject, auth.RoleCustomerEmployee, auth.RoleMonitoringEmployee, auth.RoleAdmin)} {
+		_, err := f.svc.SetEmployeeRoles(ctx, c, d1.ID, e1.ID, roles)
+		wantCode(t, err, apperr.Forbidden)
+		if e := apperr.As(err); e.Reason != policy.ReasonNoRole {
+			t.Fatalf("denial reason %q", e.Reason)
+		}
+		_, err = f.svc.CreateEmployee(ctx, c, d1.ID, orgkit.NewEmployee{Email: "new@d1.example", FirstName: "N", LastName: "N"})
+		wantCode(t, err, apperr.Forbidden)
+		_, err = f.svc.SetSchedule(ctx, c, d1.ID, e1.ID, policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"MON"}, Start: "09:00", End: "17:00"}}})
+		wantCode(t, err, apperr.Forbidden)
+		wantCode(t, f.svc.ClearSchedule(ctx, c, d1.ID, e1.ID), apperr.Forbidden)
+		wantCode(t, f.svc.RemoveEmployee(ctx, c, d1.ID, e1.ID), apperr.Forbidden)
+		wantCode(t, f.svc.Change(ctx, c, d1.ID, func(*sqldb.Tx, orgkit.Employee) error { return nil }), apperr.Forbidden)
+	}
 	_, err := f.svc.SetEmployeeRoles(ctx, admin2, d1.ID, e1.ID, roles)
 	wantCode(t, err, apperr.Forbidden)
 	_, err = f.svc.SetEmployeeRoles(ctx, emp1, d1.ID, e1.ID, []string{policy.RoleDealerEmployeeAdministrator})

@@ -91,16 +91,22 @@ func (s *Service) Payload(orgID string, kv ...any) map[string]any {
 	return p
 }
 
-// AuthorizeAdministrator is the local ReBAC check of every change inside an
-// organization: the caller (by token sub) is an active employee of the
-// active organization orgID holding the kind's administrator role there.
-// An unknown organization is NotFound; anything else not allowed is
-// Forbidden with reason "no_role". It returns the caller's employee record.
-// Call it inside the change's transaction so the decision and the change
-// see the same state.
+// AuthorizeAdministrator is the one rule of every change inside an
+// organization, for all three kinds: the caller's token carries the kind's
+// employee application role (Kind.EmployeeAppRole) and the caller (by
+// token sub) is an active employee of the active organization orgID
+// holding the kind's administrator role there. An unknown organization is
+// NotFound; anything else not allowed is Forbidden with reason "no_role".
+// It returns the caller's employee record. Call it inside the change's
+// transaction so the decision and the change see the same state.
 func (s *Service) AuthorizeAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, orgID string) (Employee, error) {
 	if _, err := s.repo.Organization(ctx, q, orgID); err != nil {
 		return Employee{}, err
+	}
+	// The role comes from the token (RBAC), the membership from this
+	// service's data (ReBAC); both must hold.
+	if !caller.HasRole(s.kind.EmployeeAppRole) {
+		return Employee{}, apperr.Denied(policy.ReasonNoRole, "the application role %s is required", s.kind.EmployeeAppRole)
 	}
 	denied := apperr.Denied(policy.ReasonNoRole, "only an employee of this organization holding %s may change it", s.kind.AdministratorRole)
 	if caller == nil || caller.IsService {
