@@ -458,7 +458,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, in proto.Mes
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	resp, err := c.breaker.Execute(func() (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath().String()+path, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base.String(), "/")+path, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}

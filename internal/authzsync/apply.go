@@ -1,0 +1,472 @@
+package authzsync
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/openfga"
+)
+
+// payload is the union of the fields of the events the sync reads
+// (docs/events.md).
+type payload struct {
+	CustomerID                   string           `json:"customerId"`
+	DealerID                     *string          `json:"dealerId"`
+	PreviousDealerID             *string          `json:"previousDealerId"`
+	MonitoringProviderID         *string          `json:"monitoringProviderId"`
+	PreviousMonitoringProviderID *string          `json:"previousMonitoringProviderId"`
+	EmployeeID                   string           `json:"employeeId"`
+	UserID                       string           `json:"userId"`
+	LocationID                   string           `json:"locationId"`
+	TeamID                       string           `json:"teamId"`
+	SecuritySystemID             string           `json:"securitySystemId"`
+	Roles                        []string         `json:"roles"`
+	Schedule                     *policy.Schedule `json:"schedule"`
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (pl payload) orgID(kind policy.OrgKind) string {
+	switch kind {
+	case policy.OrgCustomer:
+		return pl.CustomerID
+	case policy.OrgDealer:
+		return deref(pl.DealerID)
+	}
+	return deref(pl.MonitoringProviderID)
+}
+
+// plan is what one event does to OpenFGA. It is computed inside the SQL
+// transaction and executed last, after every SQL statement of the event
+// succeeded, so the only failure after OpenFGA changed is the commit
+// itself; the event is then redelivered, the plan recomputed from the
+// unchanged SQL state, and the same idempotent writes and deletes repeat.
+type plan struct {
+	writes  []*openfgav1.TupleKey
+	deletes []*openfgav1.TupleKeyWithoutCondition
+	// replace holds tuples whose key may exist with another condition (the
+	// on_duty tuple): each is deleted, then written, in two calls, since
+	// OpenFGA refuses one request that deletes and writes the same key.
+	replace []*openfgav1.TupleKey
+}
+
+func (p *plan) write(ts ...*openfgav1.TupleKey) { p.writes = append(p.writes, ts...) }
+
+func (p *plan) delete(ts ...*openfgav1.TupleKey) {
+	for _, t := range ts {
+		p.deletes = append(p.deletes, openfga.WithoutCondition(t))
+	}
+}
+
+// setRoles writes the tuples of held and deletes those of every other
+// SECURITY_SYSTEM_* role: a "set" event carries the whole set, so no memory
+// of the previous set is needed, and a replay converges whatever OpenFGA
+// holds.
+func (p *plan) setRoles(tuplesOf func(roles []string) []*openfgav1.TupleKey, held []string) {
+	var rest []string
+	for _, r := range policy.SecuritySystemRoles {
+		if !containsString(held, r) {
+			rest = append(rest, r)
+		}
+	}
+	p.write(tuplesOf(held)...)
+	p.delete(tuplesOf(rest)...)
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *plan) empty() bool { return len(p.writes)+len(p.deletes)+len(p.replace) == 0 }
+
+// orgKindOf splits an organization service's event type into its kind and
+// the rest ("dealer.employee_removed" -> dealer, "employee_removed").
+func orgKindOf(eventType string) (policy.OrgKind, string) {
+	for _, k := range []struct {
+		prefix string
+		kind   policy.OrgKind
+	}{{"customer.", policy.OrgCustomer}, {"dealer.", policy.OrgDealer}, {"monitoring.", policy.OrgMonitoringProvider}} {
+		if name, ok := strings.CutPrefix(eventType, k.prefix); ok {
+			return k.kind, name
+		}
+	}
+	return "", ""
+}
+
+// errBadEvent marks an event that can never apply (its payload lacks what
+// the sync needs); retrying cannot help, so it is parked like any failure.
+var errBadEvent = errors.New("malformed event")
+
+// planEvent updates the sync's SQL state for ev in tx and returns what to
+// do in OpenFGA. Events the sync does not need give an empty plan, so new
+// event types never block a stream.
+func planEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) (*plan, error) {
+	var pl payload
+	if len(ev.Payload) > 0 {
+		if err := json.Unmarshal(ev.Payload, &pl); err != nil {
+			return nil, fmt.Errorf("%w: payload: %v", errBadEvent, err)
+		}
+	}
+	p := &plan{}
+	if ev.Type == "securitysystem.created" {
+		if pl.SecuritySystemID == "" || pl.LocationID == "" {
+			return nil, fmt.Errorf("%w: securitysystem.created without system or location", errBadEvent)
+		}
+		p.write(openfga.SecuritySystemTuples(pl.SecuritySystemID, pl.LocationID)...)
+		return p, nil
+	}
+	kind, name := orgKindOf(ev.Type)
+	if kind == "" {
+		return p, nil
+	}
+	if strings.HasPrefix(name, "employee_") && (pl.EmployeeID == "" || pl.UserID == "" || pl.orgID(kind) == "") {
+		return nil, fmt.Errorf("%w: %s without organization, employee or user id", errBadEvent, ev.Type)
+	}
+	var err error
+	switch name {
+	case "employee_created":
+		err = employeeCreated(ctx, tx, p, kind, pl)
+	case "employee_removed":
+		err = employeeRemoved(ctx, tx, p, kind, pl)
+	case "employee_roles_set":
+		if err = ensureEmployee(ctx, tx, p, kind, pl); err == nil {
+			p.setRoles(func(roles []string) []*openfgav1.TupleKey {
+				ts, _ := openfga.OrgRoleTuples(kind, pl.orgID(kind), pl.UserID, roles) // kind is valid here
+				return ts
+			}, pl.Roles)
+		}
+	case "employee_schedule_set", "employee_schedule_cleared":
+		sched := pl.Schedule
+		if name == "employee_schedule_cleared" {
+			sched = nil
+		}
+		err = scheduleSet(ctx, tx, p, kind, pl, sched)
+	case "monitoring_provider_set":
+		if kind == policy.OrgDealer {
+			err = dealerProviderSet(ctx, tx, p, deref(pl.DealerID), deref(pl.MonitoringProviderID), deref(pl.PreviousMonitoringProviderID))
+		}
+	case "location_created", "location_dealer_changed":
+		err = locationDealer(ctx, tx, p, pl)
+	case "location_employee_roles_set":
+		err = employeeLocationRoles(ctx, tx, p, pl)
+	case "location_team_roles_set":
+		if pl.LocationID == "" || pl.TeamID == "" {
+			return nil, fmt.Errorf("%w: %s without location or team", errBadEvent, ev.Type)
+		}
+		p.setRoles(func(roles []string) []*openfgav1.TupleKey {
+			return openfga.TeamLocationRoleTuples(pl.LocationID, pl.TeamID, roles)
+		}, pl.Roles)
+	case "team_member_added", "team_member_removed":
+		err = teamMember(ctx, tx, p, pl, name == "team_member_added")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func exec(ctx context.Context, tx *sqldb.Tx, q string, args ...any) error {
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("authzsync: %w", err)
+	}
+	return nil
+}
+
+// canonicalSchedule is the stored form of a schedule: its JSON, or NULL
+// (nil) when unrestricted. Equal schedules give equal strings, so an
+// unchanged schedule rewrites nothing.
+func canonicalSchedule(s *policy.Schedule) (any, error) {
+	if s == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func upsertEmployee(ctx context.Context, tx *sqldb.Tx, kind policy.OrgKind, pl payload) error {
+	return exec(ctx, tx, `INSERT INTO authzsync_employees (org_kind, employee_id, org_id, user_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (org_kind, employee_id) DO UPDATE SET org_id = excluded.org_id, user_id = excluded.user_id`,
+		string(kind), pl.EmployeeID, pl.orgID(kind), pl.UserID)
+}
+
+// onDutyOwner returns which employment wrote the user's on_duty tuple and
+// its stored schedule; found is false when there is none.
+func onDutyOwner(ctx context.Context, tx *sqldb.Tx, userID string) (kind, employeeID string, schedule sql.NullString, found bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT org_kind, employee_id, schedule FROM authzsync_on_duty WHERE user_id = ?`, userID).
+		Scan(&kind, &employeeID, &schedule)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", schedule, false, nil
+	}
+	if err != nil {
+		return "", "", schedule, false, fmt.Errorf("authzsync: %w", err)
+	}
+	return kind, employeeID, schedule, true, nil
+}
+
+// setOnDuty makes this employment the owner of the user's on_duty tuple
+// with schedule sched. The tuple is replaced (delete, then write) when its
+// condition changes, and merely rewritten (a no-op) when it does not, so a
+// replay converges.
+func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload, sched *policy.Schedule) error {
+	tuple, err := openfga.OnDutyTuple(pl.UserID, sched)
+	if err != nil {
+		return fmt.Errorf("%w: schedule of user %s: %v", errBadEvent, pl.UserID, err)
+	}
+	stored, err := canonicalSchedule(sched)
+	if err != nil {
+		return err
+	}
+	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	if err != nil {
+		return err
+	}
+	oldStored := any(nil)
+	if old.Valid {
+		oldStored = old.String
+	}
+	if err := exec(ctx, tx, `INSERT INTO authzsync_on_duty (user_id, org_kind, employee_id, schedule) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET org_kind = excluded.org_kind, employee_id = excluded.employee_id, schedule = excluded.schedule`,
+		pl.UserID, string(kind), pl.EmployeeID, stored); err != nil {
+		return err
+	}
+	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID && oldStored == stored {
+		p.write(tuple)
+	} else {
+		p.replace = append(p.replace, tuple)
+	}
+	return nil
+}
+
+// ensureEmployee records the employee and gives them an unrestricted
+// on_duty tuple if the user has none: events of an employee normally
+// follow employee_created, but one that expired from the stream or was
+// parked must not leave the employee unable to ever arm or disarm.
+func ensureEmployee(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
+	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+		return err
+	}
+	if _, _, _, found, err := onDutyOwner(ctx, tx, pl.UserID); err != nil || found {
+		return err
+	}
+	return setOnDuty(ctx, tx, p, kind, pl, nil)
+}
+
+func employeeCreated(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
+	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+		return err
+	}
+	// A new employment takes over the user's on_duty tuple: a user is the
+	// employee of one organization at a time, and a move between
+	// organizations may arrive in either order across streams.
+	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	if err != nil {
+		return err
+	}
+	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID {
+		var sched *policy.Schedule
+		if old.Valid {
+			sched = &policy.Schedule{}
+			if err := json.Unmarshal([]byte(old.String), sched); err != nil {
+				return fmt.Errorf("authzsync: stored schedule of user %s: %w", pl.UserID, err)
+			}
+		}
+		return setOnDuty(ctx, tx, p, kind, pl, sched)
+	}
+	return setOnDuty(ctx, tx, p, kind, pl, nil)
+}
+
+func employeeRemoved(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
+	orgID := pl.orgID(kind)
+	all, _ := openfga.OrgRoleTuples(kind, orgID, pl.UserID, policy.SecuritySystemRoles)
+	p.delete(all...)
+	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	if err != nil {
+		return err
+	}
+	// The on_duty tuple goes only if this employment wrote it; if the user
+	// was meanwhile hired elsewhere, it is the new employment's.
+	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID {
+		duty, _ := openfga.OnDutyTuple(pl.UserID, nil)
+		p.delete(duty)
+		if err := exec(ctx, tx, `DELETE FROM authzsync_on_duty WHERE user_id = ?`, pl.UserID); err != nil {
+			return err
+		}
+	}
+	if kind == policy.OrgCustomer {
+		teams, err := strings1(ctx, tx, `SELECT team_id FROM authzsync_team_members WHERE customer_id = ? AND user_id = ?`, orgID, pl.UserID)
+		if err != nil {
+			return err
+		}
+		for _, team := range teams {
+			p.delete(openfga.TeamMemberTuple(team, pl.UserID))
+		}
+		locs, err := strings1(ctx, tx, `SELECT location_id FROM authzsync_location_roles WHERE customer_id = ? AND user_id = ?`, orgID, pl.UserID)
+		if err != nil {
+			return err
+		}
+		for _, loc := range locs {
+			p.delete(openfga.EmployeeLocationRoleTuples(loc, pl.UserID, policy.SecuritySystemRoles)...)
+		}
+		for _, q := range []string{
+			`DELETE FROM authzsync_team_members WHERE customer_id = ? AND user_id = ?`,
+			`DELETE FROM authzsync_location_roles WHERE customer_id = ? AND user_id = ?`,
+		} {
+			if err := exec(ctx, tx, q, orgID, pl.UserID); err != nil {
+				return err
+			}
+		}
+	}
+	return exec(ctx, tx, `DELETE FROM authzsync_employees WHERE org_kind = ? AND employee_id = ?`, string(kind), pl.EmployeeID)
+}
+
+func scheduleSet(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload, sched *policy.Schedule) error {
+	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+		return err
+	}
+	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	if err != nil {
+		return err
+	}
+	if found && (ownerKind != string(kind) || ownerEmp != pl.EmployeeID) {
+		// A late event of a former employment: the user's schedule is now
+		// the new employer's to set.
+		return nil
+	}
+	return setOnDuty(ctx, tx, p, kind, pl, sched)
+}
+
+// single replaces a single-valued relation (a location's dealer, a
+// dealer's provider): it deletes the tuples of the value written before
+// and of the value the event says was there, unless one of them is the
+// new value, and writes the new one.
+func single(p *plan, tupleOf func(string) *openfgav1.TupleKey, newID string, olds ...string) {
+	for _, old := range olds {
+		if old != "" && old != newID {
+			p.delete(tupleOf(old))
+		}
+	}
+	if newID != "" {
+		p.write(tupleOf(newID))
+	}
+}
+
+func locationDealer(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload) error {
+	if pl.LocationID == "" || pl.CustomerID == "" {
+		return fmt.Errorf("%w: location event without location or customer", errBadEvent)
+	}
+	var stored sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT dealer_id FROM authzsync_locations WHERE location_id = ?`, pl.LocationID).Scan(&stored)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("authzsync: %w", err)
+	}
+	dealer := deref(pl.DealerID)
+	if err := exec(ctx, tx, `INSERT INTO authzsync_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
+		ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`,
+		pl.LocationID, pl.CustomerID, nullable(dealer)); err != nil {
+		return err
+	}
+	p.write(openfga.LocationTuples(pl.LocationID, pl.CustomerID, "")...)
+	single(p, func(d string) *openfgav1.TupleKey { return openfga.LocationDealerTuple(pl.LocationID, d) },
+		dealer, stored.String, deref(pl.PreviousDealerID))
+	return nil
+}
+
+func dealerProviderSet(ctx context.Context, tx *sqldb.Tx, p *plan, dealerID, providerID, previous string) error {
+	if dealerID == "" {
+		return fmt.Errorf("%w: dealer.monitoring_provider_set without dealer", errBadEvent)
+	}
+	var stored sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT monitoring_provider_id FROM authzsync_dealers WHERE dealer_id = ?`, dealerID).Scan(&stored)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("authzsync: %w", err)
+	}
+	if err := exec(ctx, tx, `INSERT INTO authzsync_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+		ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`,
+		dealerID, nullable(providerID)); err != nil {
+		return err
+	}
+	single(p, func(mp string) *openfgav1.TupleKey { return openfga.DealerProviderTuple(dealerID, mp) },
+		providerID, stored.String, previous)
+	return nil
+}
+
+func employeeLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload) error {
+	if pl.LocationID == "" || pl.UserID == "" || pl.CustomerID == "" {
+		return fmt.Errorf("%w: location_employee_roles_set without location, customer or user", errBadEvent)
+	}
+	var err error
+	if len(pl.Roles) == 0 {
+		err = exec(ctx, tx, `DELETE FROM authzsync_location_roles WHERE location_id = ? AND user_id = ?`, pl.LocationID, pl.UserID)
+	} else {
+		err = exec(ctx, tx, `INSERT INTO authzsync_location_roles (location_id, user_id, customer_id) VALUES (?, ?, ?)
+			ON CONFLICT (location_id, user_id) DO NOTHING`, pl.LocationID, pl.UserID, pl.CustomerID)
+	}
+	if err != nil {
+		return err
+	}
+	p.setRoles(func(roles []string) []*openfgav1.TupleKey {
+		return openfga.EmployeeLocationRoleTuples(pl.LocationID, pl.UserID, roles)
+	}, pl.Roles)
+	return nil
+}
+
+func teamMember(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload, added bool) error {
+	if pl.TeamID == "" || pl.UserID == "" || pl.CustomerID == "" {
+		return fmt.Errorf("%w: team member event without team, customer or user", errBadEvent)
+	}
+	t := openfga.TeamMemberTuple(pl.TeamID, pl.UserID)
+	if added {
+		p.write(t)
+		return exec(ctx, tx, `INSERT INTO authzsync_team_members (team_id, user_id, customer_id) VALUES (?, ?, ?)
+			ON CONFLICT (team_id, user_id) DO NOTHING`, pl.TeamID, pl.UserID, pl.CustomerID)
+	}
+	p.delete(t)
+	return exec(ctx, tx, `DELETE FROM authzsync_team_members WHERE team_id = ? AND user_id = ?`, pl.TeamID, pl.UserID)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// strings1 runs a query of one text column and returns its values.
+func strings1(ctx context.Context, tx *sqldb.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("authzsync: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("authzsync: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,491 @@
+// Package authzsync is the authorization sync of the delegate strategy
+// (AUTHZ.md, docs/delegate.md): it consumes the events of the organization
+// services and of the Security System Service and keeps OpenFGA's tuples
+// equal to the facts they describe, writing grants and deleting
+// revocations, through the mapping of internal/policy/openfga. It is the
+// counterpart of the article's Oso integration service.
+//
+// Each event is applied once in effect: the events consumer records it in
+// the sync's own database in the same transaction as the sync's memory of
+// what it wrote (needed to compute deletes), and the OpenFGA calls are
+// idempotent, so a crash anywhere, a redelivery or a restart never applies
+// anything twice in effect. While OpenFGA is unreachable the sync pauses
+// instead of failing events, and resumes where it stopped.
+package authzsync
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/fga"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Name is the component's name in logs, metrics and the data directory.
+const Name = "authzsync"
+
+// DefaultConsumerName is the durable consumer name on every source stream.
+const DefaultConsumerName = "authzsync-openfga"
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migrations returns every migration set the sync's database needs: the
+// consumer bookkeeping and the sync's own tables.
+func Migrations() []sqldb.Migrations {
+	return []sqldb.Migrations{events.Migrations(), {Set: "authzsync", FS: migrationFS, Dir: "migrations"}}
+}
+
+// Config configures the sync.
+type Config struct {
+	// ConsumerName is the durable consumer name (DefaultConsumerName when
+	// empty).
+	ConsumerName string
+	// EventPrefix replaces events.DefaultPrefix in stream names; tests use a
+	// unique one.
+	EventPrefix string
+	// MaxReadyLag, when positive, makes /readyz fail while the newest
+	// applied event of a stream with pending events is older than this: the
+	// sync is then running but not keeping up. Zero reports lag in /metrics
+	// only.
+	MaxReadyLag time.Duration
+	// RetryInterval is how often a paused sync probes OpenFGA (1s when
+	// zero).
+	RetryInterval time.Duration
+}
+
+// Validate checks the configuration and names every wrong setting.
+func (c Config) Validate() error {
+	var p config.Problems
+	if c.MaxReadyLag < 0 {
+		p.Addf("authzsync-max-ready-lag", "must not be negative")
+	}
+	if c.RetryInterval < 0 {
+		p.Addf("authzsync-retry-interval", "must not be negative")
+	}
+	return p.Err()
+}
+
+// Deps are what the wiring opens for the sync.
+type Deps struct {
+	// Logger receives the sync's logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// DB is the sync's own database.
+	DB *sqldb.DB
+	// JS is the JetStream handle.
+	JS jetstream.JetStream
+	// FGA is the client of the OpenFGA server the tuples go to.
+	FGA *fga.Client
+	// Registry receives the metrics (a new one when nil).
+	Registry *prometheus.Registry
+	// Clock is the time of lag figures (time.Now when nil).
+	Clock func() time.Time
+}
+
+// Syncer is the running authorization sync.
+type Syncer struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	consumer *events.Consumer
+	streams  []string
+	handler  http.Handler
+
+	mu     sync.Mutex
+	newest map[string]time.Time // stream -> OccurredAt of the newest applied event
+	pause  context.CancelFunc   // stops the current consumer run
+	paused bool
+}
+
+// New migrates the database and builds the sync; Run starts it.
+func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil || deps.JS == nil || deps.FGA == nil {
+		return nil, errors.New("authzsync: a database, JetStream and an OpenFGA client are required")
+	}
+	if cfg.ConsumerName == "" {
+		cfg.ConsumerName = DefaultConsumerName
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = time.Second
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = httpx.NewRegistry()
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+		return nil, fmt.Errorf("authzsync: %w", err)
+	}
+	s := &Syncer{cfg: cfg, deps: deps, log: deps.Logger.With("service", Name), newest: map[string]time.Time{}}
+	for _, p := range events.Producers {
+		s.streams = append(s.streams, events.StreamName(cfg.EventPrefix, p))
+	}
+	if err := s.loadProgress(ctx); err != nil {
+		return nil, err
+	}
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Name:       cfg.ConsumerName,
+		Streams:    s.streams,
+		DB:         deps.DB,
+		JS:         deps.JS,
+		Handler:    s.handle,
+		Logger:     deps.Logger,
+		ResetState: truncate,
+		Registry:   deps.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authzsync: %w", err)
+	}
+	s.consumer = c
+	if err := register(deps.Registry, &lagCollector{s: s, desc: prometheus.NewDesc(
+		"realguardio_authzsync_lag_seconds",
+		"Age of the newest event applied to OpenFGA, per source stream (absent before the first event).",
+		[]string{"stream"}, nil)}); err != nil {
+		return nil, fmt.Errorf("authzsync: register metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authzsync/status", s.status)
+	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.log, Ready: s.readyChecks()}
+	s.handler = ops.Handler(mux)
+	return s, nil
+}
+
+func register(reg prometheus.Registerer, col prometheus.Collector) error {
+	err := reg.Register(col)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		// A sync rebuilt in the same process (tests, a restart in `up`):
+		// the newest one reports.
+		reg.Unregister(are.ExistingCollector)
+		err = reg.Register(col)
+	}
+	return err
+}
+
+// tables are emptied by a rebuild (Consumer.Reset), which then replays
+// every stream from the start.
+var tables = []string{
+	"authzsync_employees", "authzsync_on_duty", "authzsync_team_members", "authzsync_location_roles",
+	"authzsync_locations", "authzsync_dealers", "authzsync_streams",
+}
+
+func truncate(ctx context.Context, tx *sqldb.Tx) error {
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+			return fmt.Errorf("authzsync: empty %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Consumer returns the events consumer, for operations such as Reset
+// (replay every stream from the start after emptying the sync's tables).
+func (s *Syncer) Consumer() *events.Consumer { return s.consumer }
+
+// ListParked returns the events that kept failing and were set aside.
+// OpenFGA outages never park events (the sync pauses instead); a parked
+// event is one the sync cannot apply, such as a malformed payload.
+func (s *Syncer) ListParked(ctx context.Context) ([]events.ParkedEvent, error) {
+	return events.ListParked(ctx, s.deps.DB, s.cfg.ConsumerName)
+}
+
+// Replay applies a parked event again, with the same bookkeeping as a
+// delivered one, and removes it from the parked events.
+func (s *Syncer) Replay(ctx context.Context, eventID string) error {
+	return events.Replay(ctx, s.deps.DB, s.cfg.ConsumerName, eventID, s.handle)
+}
+
+// Handler returns the HTTP surface: /healthz, /readyz, /metrics and
+// GET /authzsync/status.
+func (s *Syncer) Handler() http.Handler { return s.handler }
+
+// Close releases what New built. The database, NATS and the OpenFGA client
+// belong to the wiring.
+func (s *Syncer) Close() error { return nil }
+
+// Run applies events until ctx ends and returns nil then. It first waits
+// for OpenFGA (bootstrapping the store and model), and whenever OpenFGA
+// becomes unreachable while an event is applied it stops consuming (the
+// event is handed back to JetStream untouched, not counted as a failure and
+// never parked), waits until OpenFGA answers again, and resumes.
+func (s *Syncer) Run(ctx context.Context) error {
+	for {
+		if err := s.waitForFGA(ctx); err != nil {
+			return nil
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.pause, s.paused = cancel, false
+		s.mu.Unlock()
+		err := s.consumer.Run(runCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("authzsync: %w", err)
+		}
+		s.log.Warn("authzsync paused: OpenFGA is unavailable; resuming when it answers")
+	}
+}
+
+// waitForFGA returns once the OpenFGA store and model are ready, or an
+// error when ctx ends first.
+func (s *Syncer) waitForFGA(ctx context.Context) error {
+	logged := false
+	for {
+		err := s.deps.FGA.Ready(ctx)
+		if err == nil {
+			if logged {
+				s.log.Info("OpenFGA is reachable again; the sync resumes")
+			}
+			return nil
+		}
+		if !logged {
+			s.log.Warn("waiting for OpenFGA", "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.cfg.RetryInterval):
+		}
+	}
+}
+
+// handle is the consumer's handler: it plans the event against the SQL
+// state in tx, records the stream's progress, and only then changes
+// OpenFGA, so nothing but the commit can fail after OpenFGA changed (and a
+// redelivery then repeats the same idempotent calls).
+func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	p, err := planEvent(ctx, tx, ev)
+	if err != nil {
+		return fmt.Errorf("authzsync: %s %s: %w", ev.Type, ev.ID, err)
+	}
+	stream := s.streamOf(ev.Producer)
+	if stream != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO authzsync_streams (stream, last_event_at, applied_at) VALUES (?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET
+				last_event_at = CASE WHEN excluded.last_event_at > authzsync_streams.last_event_at THEN excluded.last_event_at ELSE authzsync_streams.last_event_at END,
+				applied_at = excluded.applied_at`,
+			stream, sqldb.Micros(ev.OccurredAt), sqldb.Micros(s.deps.Clock())); err != nil {
+			return fmt.Errorf("authzsync: progress: %w", err)
+		}
+		at := ev.OccurredAt
+		tx.AfterCommit(func() { s.observe(stream, at) })
+	}
+	if err := s.execute(ctx, p); err != nil {
+		if apperr.Is(err, apperr.Unavailable) {
+			// Pause before returning, so the consumer sees its context
+			// ended and hands the event back instead of counting a
+			// failure towards parking it.
+			s.pauseConsumer()
+		}
+		return fmt.Errorf("authzsync: %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return nil
+}
+
+func (s *Syncer) pauseConsumer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pause != nil {
+		s.pause()
+		s.paused = true
+	}
+}
+
+// execute applies a plan to OpenFGA: deletes and writes (idempotent), then
+// each replacement as a delete followed by a write.
+func (s *Syncer) execute(ctx context.Context, p *plan) error {
+	if p.empty() {
+		return nil
+	}
+	writes, deletes := dedupe(p.writes, p.deletes)
+	if err := s.deps.FGA.Write(ctx, writes, deletes); err != nil {
+		return err
+	}
+	for _, t := range p.replace {
+		if err := s.deps.FGA.Write(ctx, nil, []*openfgav1.TupleKeyWithoutCondition{{Object: t.GetObject(), Relation: t.GetRelation(), User: t.GetUser()}}); err != nil {
+			return err
+		}
+		if err := s.deps.FGA.Write(ctx, []*openfgav1.TupleKey{t}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dedupe drops repeated keys: OpenFGA refuses a request naming a tuple
+// twice.
+func dedupe(writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCondition) ([]*openfgav1.TupleKey, []*openfgav1.TupleKeyWithoutCondition) {
+	seen := map[string]bool{}
+	key := func(o, r, u string) string { return o + "\x00" + r + "\x00" + u }
+	var w []*openfgav1.TupleKey
+	for _, t := range writes {
+		if k := key(t.GetObject(), t.GetRelation(), t.GetUser()); !seen[k] {
+			seen[k] = true
+			w = append(w, t)
+		}
+	}
+	var d []*openfgav1.TupleKeyWithoutCondition
+	for _, t := range deletes {
+		if k := key(t.GetObject(), t.GetRelation(), t.GetUser()); !seen[k] {
+			seen[k] = true
+			d = append(d, t)
+		}
+	}
+	return w, d
+}
+
+func (s *Syncer) streamOf(producer string) string {
+	for i, p := range events.Producers {
+		if p == producer {
+			return s.streams[i]
+		}
+	}
+	return ""
+}
+
+func (s *Syncer) observe(stream string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at.After(s.newest[stream]) {
+		s.newest[stream] = at
+	}
+}
+
+func (s *Syncer) loadProgress(ctx context.Context) error {
+	rows, err := s.deps.DB.QueryContext(ctx, `SELECT stream, last_event_at FROM authzsync_streams`)
+	if err != nil {
+		return fmt.Errorf("authzsync: load progress: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream string
+		var at int64
+		if err := rows.Scan(&stream, &at); err != nil {
+			return fmt.Errorf("authzsync: load progress: %w", err)
+		}
+		s.newest[stream] = sqldb.FromMicros(at)
+	}
+	return rows.Err()
+}
+
+// StreamLag is the sync's progress on one source stream.
+type StreamLag struct {
+	Stream string `json:"stream"`
+	// NewestEvent is when the newest applied event occurred (zero before
+	// the first).
+	NewestEvent time.Time `json:"newestEvent"`
+	// Pending is the number of events still to apply, as JetStream last
+	// reported it (-1 while unknown).
+	Pending int64 `json:"pending"`
+	// LagSeconds is the age of NewestEvent, or 0 when nothing is pending:
+	// how stale OpenFGA's view of the stream may be, as for the replica.
+	LagSeconds float64 `json:"lagSeconds"`
+}
+
+// Lag reports the progress of every source stream.
+func (s *Syncer) Lag() []StreamLag {
+	now := s.deps.Clock()
+	pending := map[string]events.StreamProgress{}
+	for _, p := range s.consumer.Progress() {
+		pending[p.Stream] = p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]StreamLag, 0, len(s.streams))
+	for _, stream := range s.streams {
+		l := StreamLag{Stream: stream, NewestEvent: s.newest[stream], Pending: -1}
+		if p := pending[stream]; p.Known {
+			l.Pending = int64(p.Pending)
+		}
+		if l.Pending != 0 && !l.NewestEvent.IsZero() {
+			l.LagSeconds = now.Sub(l.NewestEvent).Seconds()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func (s *Syncer) status(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	paused := s.paused
+	s.mu.Unlock()
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"paused": paused, "streams": s.Lag()})
+}
+
+// readyChecks are the /readyz checks: the database answers, OpenFGA
+// answers with the store and model in place, the consumer reached every
+// stream, and, with MaxReadyLag, no stream lags further behind.
+func (s *Syncer) readyChecks() []httpx.ReadyCheck {
+	return []httpx.ReadyCheck{
+		{Name: "database", Check: s.deps.DB.Ping},
+		{Name: "openfga", Check: s.deps.FGA.Ready},
+		{Name: "events", Check: s.eventsReady},
+	}
+}
+
+func (s *Syncer) eventsReady(context.Context) error {
+	if conn := s.deps.JS.Conn(); conn != nil && !conn.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	var missing, behind []string
+	for _, l := range s.Lag() {
+		switch {
+		case l.Pending < 0:
+			missing = append(missing, l.Stream)
+		case s.cfg.MaxReadyLag > 0 && l.LagSeconds > s.cfg.MaxReadyLag.Seconds():
+			behind = append(behind, fmt.Sprintf("%s (%.0fs)", l.Stream, l.LagSeconds))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not yet connected to stream(s) %s", strings.Join(missing, ", "))
+	}
+	if len(behind) > 0 {
+		return fmt.Errorf("lagging on %s", strings.Join(behind, ", "))
+	}
+	return nil
+}
+
+// lagCollector exports Lag as realguardio_authzsync_lag_seconds: like the
+// replica's lag, the age of the newest event applied per stream, but 0
+// while nothing is pending, so an idle, caught-up sync reads 0.
+type lagCollector struct {
+	s    *Syncer
+	desc *prometheus.Desc
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.s.Lag() {
+		if !l.NewestEvent.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, l.LagSeconds, l.Stream)
+		}
+	}
+}
+
