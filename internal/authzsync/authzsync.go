@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
-	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/nats-io/nats.go/jetstream"
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -488,4 +488,3 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
