@@ -147,8 +147,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, nil)}
 	}
 	outbox := events.NewOutbox(Name)
-	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, accounts, logger)
-	a := &app.Service{DB: deps.DB, Repo: store.Store{}, Org: orgPort{org: org}, Outbox: outboxPort{outbox}}
+	a := &app.Service{DB: deps.DB, Repo: store.Store{}, Outbox: outboxPort{outbox}}
+	// The kit removes an employee and, in the same transaction, the
+	// service revokes the employee's location roles and team memberships:
+	// no grant of a removed employee can outlive the removal.
+	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, accounts, logger,
+		orgkit.OnEmployeeRemoved(func(ctx context.Context, tx *sqldb.Tx, e orgkit.Employee) error {
+			return a.RevokeEmployee(ctx, tx, toEmployee(e))
+		}))
+	a.Org = orgPort{org: org}
 	s := &Service{cfg: cfg, logger: logger, db: deps.DB, js: deps.JS, validator: v, registry: reg, outbox: outbox, org: org, app: a}
 	ops := &httpx.Ops{
 		Service:  Name,
@@ -166,15 +173,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 // Handler returns the service's whole HTTP surface.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Run publishes the outbox and feeds the dealer replica until ctx ends. It
-// first revokes grants of employees removed by an interrupted removal.
-// Without JetStream it only does the sweep and waits.
+// Run publishes the outbox and feeds the dealer replica until ctx ends.
+// Without JetStream it only waits.
 func (s *Service) Run(ctx context.Context) error {
-	if n, err := s.app.RevokeRemoved(ctx, ""); err != nil {
-		s.logger.ErrorContext(ctx, "revoke grants of removed employees", "err", err)
-	} else if n > 0 {
-		s.logger.InfoContext(ctx, "revoked grants of removed employees", "employees", n)
-	}
 	if s.js == nil {
 		<-ctx.Done()
 		return nil

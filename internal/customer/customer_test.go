@@ -404,3 +404,43 @@ func TestFactsEndpoints(t *testing.T) {
 	w.expect(422, "locationIds", "POST", "/authz/locations:batch", svc, map[string]any{"locationIds": []string{"x"}})
 	w.expect(422, "locationIds", "POST", "/authz/locations:batch", svc, map[string]any{})
 }
+
+// TestRemovalRevokesAtomically checks that an employee's removal and the
+// revocation of the employee's location roles and team memberships commit
+// together: when the revocation fails, the employee stays, and a retry
+// removes and revokes everything.
+func TestRemovalRevokesAtomically(t *testing.T) {
+	w := newWorld(t)
+	acme := "/customers/" + w.acme
+	loc := w.must(201, "POST", acme+"/locations", w.alice.Token, map[string]any{"name": "HQ"})["id"].(string)
+	team := w.must(201, "POST", acme+"/teams", w.alice.Token, map[string]any{"name": "T"})["id"].(string)
+	w.must(204, "PUT", acme+"/teams/"+team+"/members/"+w.dave.EmployeeID, w.alice.Token, nil)
+	w.must(200, "PUT", acme+"/locations/"+loc+"/employee-roles/"+w.dave.EmployeeID, w.alice.Token, map[string]any{"roles": []string{armer}})
+	ctx := context.Background()
+	// The store refuses to drop memberships: the revocation fails after
+	// the kit marked the employee removed in the same transaction.
+	if _, err := w.db.ExecContext(ctx, `CREATE TRIGGER refuse_revocation BEFORE DELETE ON customer_team_members BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	pos := w.lastPos()
+	w.expect(500, "", "DELETE", acme+"/employees/"+w.dave.EmployeeID, w.alice.Token, nil)
+	w.must(200, "GET", acme+"/employees/"+w.dave.EmployeeID, w.alice.Token, nil)
+	if evs, _ := w.eventsSince(pos); len(evs) != 0 {
+		t.Fatalf("a failed removal wrote events: %+v", evs)
+	}
+	if _, err := w.db.ExecContext(ctx, `DROP TRIGGER refuse_revocation`); err != nil {
+		t.Fatal(err)
+	}
+	w.must(204, "DELETE", acme+"/employees/"+w.dave.EmployeeID, w.alice.Token, nil)
+	evs, _ := w.eventsSince(pos)
+	types := []string{}
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	if !slices.Equal(types, []string{"customer.employee_removed", "customer.location_employee_roles_set", "customer.team_member_removed"}) {
+		t.Fatalf("removal events = %v", types)
+	}
+	if teams := w.must(200, "GET", acme+"/teams/"+team, w.alice.Token, nil); len(teams["members"].([]any)) != 0 {
+		t.Fatalf("team after the removal = %v", teams)
+	}
+}

@@ -202,6 +202,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("Authorization", func(t *testing.T) { testAuthorization(t, db) })
 		t.Run("RolesAndSchedules", func(t *testing.T) { testRolesAndSchedules(t, db) })
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
+		t.Run("RemoveHook", func(t *testing.T) { testRemoveHook(t, db) })
 		t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, db) })
 		t.Run("Repo", func(t *testing.T) { testRepo(t, db) })
 		t.Run("ConcurrentRetries", func(t *testing.T) { testConcurrentRetries(t, db) })
@@ -617,6 +618,61 @@ func testRemove(t *testing.T, db *sqldb.DB) {
 	// The address is free again for a new employee.
 	if n := count(t, db, `SELECT COUNT(*) FROM employee_roles WHERE employee_id = ?`, e.ID); n != 0 {
 		t.Fatalf("roles of a removed employee kept: %d", n)
+	}
+}
+
+// testRemoveHook checks OnEmployeeRemoved: it runs inside the removal's
+// transaction (it sees the employee removed and its events join the
+// removal's), and its failure rolls the whole removal back.
+func testRemoveHook(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	acc := newAccounts()
+	var svc *orgkit.Service
+	var fail error
+	var seen []orgkit.Employee
+	svc = orgkit.NewService(orgkit.Dealer, db, events.NewOutbox("dealer"), acc, nil,
+		orgkit.OnEmployeeRemoved(func(ctx context.Context, tx *sqldb.Tx, e orgkit.Employee) error {
+			seen = append(seen, e)
+			if _, err := svc.Repo().Employee(ctx, tx, e.OrgID, e.ID); !apperr.Is(err, apperr.NotFound) {
+				t.Errorf("the hook sees the employee still active: %v", err)
+			}
+			if err := svc.Emit(ctx, tx, e.OrgID, "dealer.test_cleanup", svc.Payload(e.OrgID, "employeeId", e.ID)); err != nil {
+				return err
+			}
+			return fail
+		}))
+	f := &fixture{db: db, svc: svc, acc: acc, kind: orgkit.Dealer}
+	d, admin := f.org(t, "D", "admin@d.example")
+	e, _ := f.employee(t, admin, d.ID, "w@d.example")
+	before := len(outbox(t, db))
+
+	fail = errors.New("injected failure of the hook")
+	if err := svc.RemoveEmployee(ctx, admin, d.ID, e.ID); err == nil {
+		t.Fatal("a failing hook did not fail the removal")
+	}
+	if _, err := svc.GetEmployee(ctx, admin, d.ID, e.ID); err != nil {
+		t.Fatalf("the removal committed although its hook failed: %v", err)
+	}
+	if n := len(outbox(t, db)); n != before {
+		t.Fatalf("a rolled-back removal wrote %d events", n-before)
+	}
+
+	fail = nil
+	if err := svc.RemoveEmployee(ctx, admin, d.ID, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[1].ID != e.ID || seen[1].UserID != e.UserID || seen[1].OrgID != d.ID || seen[1].Status != orgkit.StatusRemoved {
+		t.Fatalf("hook calls %+v", seen)
+	}
+	evs := outbox(t, db)[before:]
+	if len(evs) != 2 || evs[0].Type != "dealer.employee_removed" || evs[1].Type != "dealer.test_cleanup" || evs[1].Sequence != evs[0].Sequence+1 {
+		t.Fatalf("events %+v", evs)
+	}
+	// Removals refused before the transaction never reach the hook.
+	wantCode(t, svc.RemoveEmployee(ctx, admin, d.ID, d.Administrator.EmployeeID), apperr.Conflict)
+	if len(seen) != 2 {
+		t.Fatalf("hook called for a refused removal: %+v", seen)
 	}
 }
 

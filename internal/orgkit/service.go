@@ -43,23 +43,44 @@ const ScopeAuthzRead = "authz:read"
 // Service holds the kit's use cases for one kind of organization. It is
 // safe for concurrent use.
 type Service struct {
-	kind     Kind
-	db       *sqldb.DB
-	repo     Repo
-	outbox   Outbox
-	accounts Accounts
-	logger   *slog.Logger
-	now      func() time.Time
+	kind              Kind
+	db                *sqldb.DB
+	repo              Repo
+	outbox            Outbox
+	accounts          Accounts
+	logger            *slog.Logger
+	now               func() time.Time
+	onEmployeeRemoved func(ctx context.Context, tx *sqldb.Tx, e Employee) error
+}
+
+// Option customizes a Service at construction.
+type Option func(*Service)
+
+// OnEmployeeRemoved makes RemoveEmployee call fn inside the transaction
+// that removes an employee, after the kit marked the employee removed,
+// deleted its roles and schedule and wrote employee_removed. A service
+// uses it to drop what it keeps about the employee beyond the kit's data
+// (the customer's location roles and team memberships) and to write the
+// events of that, so the removal and everything it implies commit
+// together or not at all. An error from fn rolls the whole removal back:
+// the IAM account is then already disabled and a retry of the removal
+// completes it, as for any failure after disabling.
+func OnEmployeeRemoved(fn func(ctx context.Context, tx *sqldb.Tx, e Employee) error) Option {
+	return func(s *Service) { s.onEmployeeRemoved = fn }
 }
 
 // NewService returns the use cases of kind over db, writing events to
 // outbox and provisioning accounts through accounts. A nil logger means
 // slog.Default().
-func NewService(kind Kind, db *sqldb.DB, outbox Outbox, accounts Accounts, logger *slog.Logger) *Service {
+func NewService(kind Kind, db *sqldb.DB, outbox Outbox, accounts Accounts, logger *slog.Logger, opts ...Option) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{kind: kind, db: db, outbox: outbox, accounts: accounts, logger: logger, now: time.Now}
+	s := &Service{kind: kind, db: db, outbox: outbox, accounts: accounts, logger: logger, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Kind returns the kind the service manages.
@@ -520,10 +541,10 @@ func (s *Service) ClearSchedule(ctx context.Context, caller *auth.Caller, orgID,
 
 // RemoveEmployee removes employee employeeID of organization orgID: the
 // IAM account is disabled first (if the IAM is down nothing changes, 503),
-// then the employee is marked removed, its roles and schedule deleted and
-// employee_removed written. A failure after disabling leaves the employee
-// active and a retry completes the removal, because disabling is
-// idempotent.
+// then, in one transaction, the employee is marked removed, its roles and
+// schedule deleted, employee_removed written and the OnEmployeeRemoved
+// hook run. A failure after disabling leaves the employee active and a
+// retry completes the removal, because disabling is idempotent.
 func (s *Service) RemoveEmployee(ctx context.Context, caller *auth.Caller, orgID, employeeID string) error {
 	var target Employee
 	err := s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
@@ -573,6 +594,13 @@ func (s *Service) RemoveEmployee(ctx context.Context, caller *auth.Caller, orgID
 		if err := s.checkAdministratorLeft(ctx, tx, orgID); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRemoved), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID))
+		if err := s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRemoved), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID)); err != nil {
+			return err
+		}
+		if s.onEmployeeRemoved == nil {
+			return nil
+		}
+		e.Status = StatusRemoved
+		return s.onEmployeeRemoved(ctx, tx, e)
 	})
 }

@@ -105,10 +105,11 @@ type recorded struct {
 	Payload string
 }
 
-// TestRevokeRemoved checks the sweep that completes a removal interrupted
-// after the kit's transaction: grants of an employee the kit no longer
-// knows are revoked with their events, grants of others are kept.
-func TestRevokeRemoved(t *testing.T) {
+// TestRevokeEmployee checks the revocation the kit runs inside an
+// employee's removal: the removed employee's location roles and team
+// memberships are revoked with their events, other employees' grants are
+// kept, and running it again finds nothing to revoke.
+func TestRevokeEmployee(t *testing.T) {
 	db := sqldbtest.OpenSQLite(t, store.Migrations())
 	ctx := context.Background()
 	cust := uuid.NewString()
@@ -141,10 +142,13 @@ func TestRevokeRemoved(t *testing.T) {
 	}
 	delete(org.employees, leaves.ID) // removed by the kit
 	evs = nil
-	n, err := svc.RevokeRemoved(ctx, "")
-	if err != nil || n != 1 {
-		t.Fatalf("RevokeRemoved = %d, %v; want 1", n, err)
+	revoke := func() {
+		t.Helper()
+		if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return svc.RevokeEmployee(ctx, tx, leaves) }); err != nil {
+			t.Fatal(err)
+		}
 	}
+	revoke()
 	want := []recorded{
 		{app.EventLocationEmployeeRolesSet, `{"customerId":"` + cust + `","locationId":"` + loc.ID + `","employeeId":"` + leaves.ID + `","userId":"` + leaves.UserID + `","roles":[]}`},
 		{app.EventTeamMemberRemoved, `{"customerId":"` + cust + `","teamId":"` + team.ID + `","employeeId":"` + leaves.ID + `","userId":"` + leaves.UserID + `"}`},
@@ -152,8 +156,10 @@ func TestRevokeRemoved(t *testing.T) {
 	if !reflect.DeepEqual(evs, want) {
 		t.Fatalf("events = %v\nwant %v", evs, want)
 	}
-	if n, err := svc.RevokeRemoved(ctx, ""); err != nil || n != 0 {
-		t.Fatalf("second sweep = %d, %v; want nothing to do", n, err)
+	evs = nil
+	revoke()
+	if len(evs) != 0 {
+		t.Fatalf("second revocation wrote events: %v", evs)
 	}
 	roles, err := svc.SubjectLocationRoles(ctx, db, stays.UserID)
 	if err != nil || !reflect.DeepEqual(roles, map[string][]string{loc.ID: {"SECURITY_SYSTEM_ARMER"}}) {

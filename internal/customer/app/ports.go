@@ -102,11 +102,6 @@ type Repo interface {
 	// there directly or through any of its teams, merged and sorted.
 	EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)
 
-	// GrantHolders lists every employee (id, customer and user) holding a
-	// direct location role or a team membership; a non-empty employeeID
-	// limits the list to that employee.
-	GrantHolders(ctx context.Context, q sqldb.Querier, employeeID string) ([]Employee, error)
-
 	// Profile returns the stored profile of userID and whether one exists.
 	Profile(ctx context.Context, q sqldb.Querier, userID string) (Profile, bool, error)
 	// PutProfile stores a profile, replacing any of the same user.

@@ -305,10 +305,17 @@ func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *auth.Caller,
 }
 
 // RevokeEmployee removes every location role and team membership of an
-// employee who leaves the customer, emitting one event per revocation, in
-// the transaction tx of the removal itself so that no grant of a removed
-// employee ever outlives it.
+// employee who leaves the customer, emitting one event per revocation. It
+// runs in the transaction tx of the removal itself (the organization
+// kit's OnEmployeeRemoved hook), so no grant of a removed employee ever
+// outlives it, and it takes the customer's lock like every other change of
+// the customer, so a concurrent grant to the employee either commits
+// before it (and is revoked here) or runs after it (and finds the employee
+// gone).
 func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) error {
+	if err := s.Repo.LockCustomer(ctx, tx, e.CustomerID); err != nil {
+		return err
+	}
 	direct, err := s.Repo.DirectLocationRoles(ctx, tx, e.ID)
 	if err != nil {
 		return err
@@ -338,43 +345,6 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 		}
 	}
 	return nil
-}
-
-// RevokeRemoved revokes, with their events, the location roles and team
-// memberships of every holder that is no longer an active employee of its
-// customer, and returns how many employees it cleaned up; a non-empty
-// employeeID limits it to that employee. It runs right after an employee's
-// removal and, for all holders, at start, so grants left behind by a
-// removal interrupted between the kit's transaction and the revocation are
-// still revoked.
-func (s *Service) RevokeRemoved(ctx context.Context, employeeID string) (int, error) {
-	holders, err := s.Repo.GrantHolders(ctx, s.DB, employeeID)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, h := range holders {
-		revoked := false
-		err := s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-			revoked = false
-			if err := s.Repo.LockCustomer(ctx, tx, h.CustomerID); err != nil {
-				return err
-			}
-			_, err := s.Org.Employee(ctx, tx, h.CustomerID, h.ID)
-			if !apperr.Is(err, apperr.NotFound) {
-				return err
-			}
-			revoked = true
-			return s.RevokeEmployee(ctx, tx, h)
-		})
-		if err != nil {
-			return n, err
-		}
-		if revoked {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // ApplyDealerCreated records a dealer announced by the Dealer Service. It

@@ -1,8 +1,8 @@
 // Package httpapi is the HTTP adapter of the Customer Service: its own
 // routes (locations, dealers of locations, teams, location roles, profiles,
 // location facts), composed with the organization kit's routes (customers,
-// employees, roles, schedules), whose employee read, employee removal and
-// subject facts it extends with the data the kit does not own.
+// employees, roles, schedules), whose employee read and subject facts it
+// extends with the data the kit does not own.
 package httpapi
 
 import (
@@ -48,7 +48,6 @@ func (h *Handlers) Routes() http.Handler {
 	// as they are: its administrator check is the rule of every change
 	// inside a customer, CUSTOMER_EMPLOYEE application role included.
 	mux.HandleFunc("GET "+emp, h.getEmployee)
-	mux.HandleFunc("DELETE "+emp, h.removeEmployee)
 
 	mux.HandleFunc("POST "+cust+"/locations", h.createLocation)
 	mux.HandleFunc("GET "+cust+"/locations", h.listLocations)
@@ -409,30 +408,6 @@ func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
 		out.Teams = append(out.Teams, teamJSON{ID: t.ID, Name: t.Name})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
-}
-
-// removeEmployee removes the employee through the kit, then revokes the
-// employee's location roles and team memberships. The kit offers no hook
-// inside its removal transaction, so the revocation follows in its own;
-// should it be interrupted, the sweep at start (app.RevokeRemoved)
-// completes it.
-func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) {
-	caller, p, err := ids(r, "customerId", "employeeId")
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	if err := h.org.RemoveEmployee(r.Context(), caller, p[0], p[1]); err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	if _, err := h.app.RevokeRemoved(r.Context(), p[1]); err != nil {
-		// The employee is removed; the grants left behind hold nothing
-		// in the facts (the user is no employee any more) and the next
-		// sweep revokes them, so the removal itself succeeded.
-		httpx.LoggerFrom(r.Context()).ErrorContext(r.Context(), "revoke grants of removed employee", "employee_id", p[1], "err", err)
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 type profileJSON struct {

@@ -402,32 +402,6 @@ func (Store) EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employ
 	return rolesByLocation(rows, "read effective location roles")
 }
 
-// GrantHolders lists every employee holding a direct location role or a
-// team membership, with its customer and user, so that grants of employees
-// the organization kit no longer knows can be found and revoked. A non-empty
-// employeeID limits the list to that employee.
-func (Store) GrantHolders(ctx context.Context, q sqldb.Querier, employeeID string) ([]app.Employee, error) {
-	rows, err := q.QueryContext(ctx, `SELECT customer_id, employee_id, user_id FROM customer_location_employee_roles WHERE ? IN ('', employee_id)
-		UNION SELECT customer_id, employee_id, user_id FROM customer_team_members WHERE ? IN ('', employee_id)`, employeeID, employeeID)
-	if err != nil {
-		return nil, internal(err, "list grant holders")
-	}
-	defer rows.Close()
-	out := []app.Employee{}
-	for rows.Next() {
-		var e app.Employee
-		if err := rows.Scan(&e.CustomerID, &e.ID, &e.UserID); err != nil {
-			return nil, internal(err, "list grant holders")
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(err, "list grant holders")
-	}
-	slices.SortFunc(out, func(a, b app.Employee) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
-}
-
 // Profile returns the stored profile of userID and whether there is one.
 func (Store) Profile(ctx context.Context, q sqldb.Querier, userID string) (app.Profile, bool, error) {
 	p := app.Profile{UserID: userID}

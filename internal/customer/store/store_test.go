@@ -118,19 +118,6 @@ func TestStore(t *testing.T) {
 			t.Fatalf("TeamRolesByLocation = %v, %v", teamByLoc, err)
 		}
 
-		if one, err := s.GrantHolders(ctx, db, e1); err != nil || len(one) != 1 || one[0].ID != e1 {
-			t.Fatalf("GrantHolders(e1) = %+v, %v", one, err)
-		}
-		holders, err := s.GrantHolders(ctx, db, "")
-		if err != nil || len(holders) != 2 {
-			t.Fatalf("GrantHolders = %+v, %v; want e1 and e2", holders, err)
-		}
-		for _, h := range holders {
-			if h.CustomerID != cust || (h.ID == e1 && h.UserID != "u-"+e1) || (h.ID == e2 && h.UserID != "u-"+e2) {
-				t.Fatalf("GrantHolders: unexpected holder %+v", h)
-			}
-		}
-
 		// Replacing with [] revokes; leaving the team removes team roles.
 		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, "u-"+e2, nil))
 		if removed, err := s.RemoveMember(ctx, db, t1.ID, e2); err != nil || !removed {
