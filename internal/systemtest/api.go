@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/system"
 )
@@ -33,6 +35,7 @@ type Problem struct {
 type Response struct {
 	Method, URL string
 	Status      int
+	Header      http.Header
 	Body        []byte
 	Problem     *Problem
 	Err         error
@@ -108,7 +111,7 @@ func (c *Client) Do(ctx context.Context, service, method, path string, in, out a
 		return r
 	}
 	defer resp.Body.Close()
-	r.Status = resp.StatusCode
+	r.Status, r.Header = resp.StatusCode, resp.Header
 	r.Body, r.Err = io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if r.Err != nil {
 		return r
@@ -151,6 +154,24 @@ func (c *Client) CreateUser(ctx context.Context, username, password string, appR
 	var out IAMUser
 	r := c.Do(ctx, system.ServiceIAM, "POST", "/api/users", map[string]any{"username": username, "password": password, "roles": roles(appRoles)}, &out)
 	return out, r
+}
+
+// SetUserRoles replaces an IAM account's application roles (PUT
+// /api/users/{id}/roles); the caller must hold REALGUARDIO_ADMIN. Tokens
+// issued afterwards carry the new roles.
+func (c *Client) SetUserRoles(ctx context.Context, userID string, appRoles []string) (IAMUser, *Response) {
+	var out IAMUser
+	r := c.Do(ctx, system.ServiceIAM, "PUT", "/api/users/"+userID+"/roles", map[string]any{"roles": roles(appRoles)}, &out)
+	return out, r
+}
+
+// WithToken returns a client sending raw as its bearer token ("" sends no
+// Authorization header), for tests of token handling.
+func (s *System) WithToken(raw string) *Client {
+	if raw == "" {
+		return &Client{sys: s}
+	}
+	return &Client{sys: s, session: &Session{Username: "(raw token)", token: &oauth2.Token{AccessToken: raw}}}
 }
 
 // NewEmployee is the person part of creating an organization's

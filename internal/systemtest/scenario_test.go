@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
+	"github.com/realguardio/realguardio/internal/system"
 )
 
 // strategies are the strategies every system test runs with. Adding one
@@ -79,10 +81,7 @@ func testFixedCases(t *testing.T, opts Options) {
 			after = append(after, fc)
 			continue
 		case !slices.Equal(c.AppRoles, w.AppRoles(c.UserID)):
-			// The case gives alice REALGUARDIO_ADMIN in her token; the
-			// system has no such user. Covered by the pure conformance.
-			t.Logf("not run through the system (token roles differ from the user's): %s", fc.Name)
-			continue
+			continue // alice with REALGUARDIO_ADMIN: at the end, by changing her roles
 		case c.Op != policy.OpView && (c.UserID == id("frank") || c.UserID == id("grace")):
 			continue // at the real clock below
 		}
@@ -127,6 +126,54 @@ func testFixedCases(t *testing.T, opts Options) {
 	checkCase(t, l, "dave may not view ss1 once loc1 is d2's", id("dave"), policy.OpView, id("ss1"), noRole)
 	checkCase(t, l, "alice still disarms ss1", id("alice"), policy.OpDisarm, id("ss1"), allow)
 	compare(t, l, "fixed world after the revocations")
+
+	// A refreshed session keeps its rights: the refresh grant of the real
+	// client library, then the same decisions.
+	alice := l.Users[id("alice")]
+	must(t, alice.Client.Session().Refresh(ctx))
+	checkCase(t, l, "alice disarms ss1 with a refreshed token", id("alice"), policy.OpDisarm, id("ss1"), allow)
+
+	// The last fixed case: alice also holding REALGUARDIO_ADMIN may view
+	// ss2 of foo (and still not disarm it). The roles are the IAM's; a new
+	// login carries them. Done last: the World's tokens no longer match.
+	admin := s.MustAdmin()
+	_, r := admin.SetUserRoles(ctx, alice.Subject, []string{"CUSTOMER_EMPLOYEE", policy.AppRoleAdmin})
+	r.Want(t, http.StatusOK)
+	alice.Client = s.Client(s.MustLogin(alice.Username, alice.Password))
+	checkCase(t, l, "alice, also holding REALGUARDIO_ADMIN, views ss2 of foo", id("alice"), policy.OpView, id("ss2"), allow)
+	checkCase(t, l, "alice, also holding REALGUARDIO_ADMIN, may not disarm ss2", id("alice"), policy.OpDisarm, id("ss2"), noRole)
+	checkCase(t, l, "alice, also holding REALGUARDIO_ADMIN, still disarms ss1", id("alice"), policy.OpDisarm, id("ss1"), allow)
+
+	checkUnauthenticated(t, s, l.Real(id("ss1")))
+}
+
+// checkUnauthenticated asks every backend without a token and with a
+// token that is not one. A bad token must get 401 with WWW-Authenticate
+// naming invalid_token (API.md, "Conventions"). A missing token gets 401
+// with a Bearer challenge: the services deliberately leave out the error
+// code there (RFC 6750 §3.1), while API.md's sentence names invalid_token
+// for a missing token too; that discrepancy is reported to the lead, not
+// decided here.
+func checkUnauthenticated(t *testing.T, s *System, ss1 string) {
+	t.Helper()
+	ctx := context.Background()
+	paths := map[string]string{
+		system.ServiceSecuritySystem: "/securitysystems/" + ss1,
+		system.ServiceCustomer:       "/profiles",
+		system.ServiceDealer:         "/dealers",
+		system.ServiceMonitoring:     "/monitoring-providers",
+	}
+	for service, path := range paths {
+		r := s.WithToken("").Do(ctx, service, "GET", path, nil, nil)
+		if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s %s without a token: want 401 with a Bearer challenge, got %s (WWW-Authenticate %q)", service, path, r, r.Header.Get("WWW-Authenticate"))
+		}
+		r = s.WithToken("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").Do(ctx, service, "GET", path, nil, nil)
+		if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("%s %s with a forged token: want 401 with WWW-Authenticate Bearer error=\"invalid_token\", got %s (WWW-Authenticate %q)",
+				service, path, r, r.Header.Get("WWW-Authenticate"))
+		}
+	}
 }
 
 // checkCase makes the request for op (GET for view, PUT for arm and
