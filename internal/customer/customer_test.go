@@ -443,4 +443,15 @@ func TestRemovalRevokesAtomically(t *testing.T) {
 	if teams := w.must(200, "GET", acme+"/teams/"+team, w.alice.Token, nil); len(teams["members"].([]any)) != 0 {
 		t.Fatalf("team after the removal = %v", teams)
 	}
+
+	// Re-hired, dave is the same employee and user, without the grants
+	// revoked at the removal.
+	out := w.must(201, "POST", acme+"/employees", w.alice.Token, map[string]any{"email": "dave@acme.test", "firstName": "Dave", "lastName": "Again"})
+	if out["id"] != w.dave.EmployeeID || out["userId"] != w.dave.UserID {
+		t.Fatalf("re-hired as %v", out)
+	}
+	emp := w.must(200, "GET", acme+"/employees/"+w.dave.EmployeeID, w.alice.Token, nil)
+	if !reflect.DeepEqual(emp["locationRoles"], map[string]any{}) || len(emp["teams"].([]any)) != 0 || emp["lastName"] != "Again" {
+		t.Fatalf("re-hired employee = %v", emp)
+	}
 }

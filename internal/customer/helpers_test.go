@@ -137,6 +137,20 @@ func (a *accounts) DisableUser(_ context.Context, id string) error {
 	return nil
 }
 
+func (a *accounts) EnableUser(_ context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.disabled, id)
+	return nil
+}
+
+func (a *accounts) UserExists(_ context.Context, id string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.created[id]
+	return ok, nil
+}
+
 // env is one running Customer Service with its issuer, database and NATS.
 type env struct {
 	t      *testing.T

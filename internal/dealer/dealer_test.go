@@ -218,7 +218,7 @@ func TestDealerService(t *testing.T) {
 	e.do(t, "GET", "/dealers/"+d1ID+"/employees/"+e2, admin1, nil).Want(t, http.StatusNotFound)
 
 	t.Run("MonitoringProvider", func(t *testing.T) { testMonitoringProvider(t, e, d1ID, admin1, admin2) })
-	t.Run("Provisioning", func(t *testing.T) { testProvisioning(t, e, d1ID, admin1) })
+	t.Run("Provisioning", func(t *testing.T) { testProvisioning(t, e, d1ID, admin1, d2ID, admin2) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, e, d1ID) })
 }
 
@@ -270,7 +270,7 @@ func testMonitoringProvider(t *testing.T, e *env, d1ID, admin1, admin2 string) {
 // testProvisioning drives account provisioning against the real IAM: an
 // outage is a 503 and the retry completes the same account; an address the
 // IAM already has is a 409 and leaves nothing behind.
-func testProvisioning(t *testing.T, e *env, d1ID, admin1 string) {
+func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 	emp := map[string]any{"email": "late@d1.example", "firstName": "L", "lastName": "L", "password": "late-password-1"}
 	e.iam.SetUsersDown(true)
 	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, emp).Want(t, http.StatusServiceUnavailable)
@@ -297,17 +297,38 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1 string) {
 	}
 	// The employee's removal disables the account.
 	e.do(t, "DELETE", "/dealers/"+d1ID+"/employees/not-a-uuid", admin1, nil).Want(t, http.StatusBadRequest)
-	late := list.JSON["employees"].([]any)
-	for _, it := range late {
+	var lateID, lateUser string
+	for _, it := range list.JSON["employees"].([]any) {
 		m := it.(map[string]any)
 		if m["email"] == "late@d1.example" {
-			e.do(t, "DELETE", "/dealers/"+d1ID+"/employees/"+m["id"].(string), admin1, nil).Want(t, http.StatusNoContent)
-			u, err := e.iam.Client(iam.AudienceDealer).GetUser(context.Background(), m["userId"].(string))
-			if err != nil || u.Enabled {
-				t.Fatalf("account after removal: %+v %v", u, err)
-			}
+			lateID, lateUser = m["id"].(string), m["userId"].(string)
 		}
 	}
+	e.do(t, "DELETE", "/dealers/"+d1ID+"/employees/"+lateID, admin1, nil).Want(t, http.StatusNoContent)
+	iamc := e.iam.Client(iam.AudienceDealer)
+	if u, err := iamc.GetUser(context.Background(), lateUser); err != nil || u.Enabled {
+		t.Fatalf("account after removal: %+v %v", u, err)
+	}
+
+	// Re-hiring: the address is the former employee's account, so another
+	// dealer gets 409; the same dealer gets the employee back with the
+	// same ids, a new password and the account enabled again.
+	r = e.do(t, "POST", "/dealers/"+d2ID+"/employees", admin2, map[string]any{"email": "Late@D1.example", "firstName": "L", "lastName": "L"}).Want(t, http.StatusConflict)
+	if r.String("field") != "email" {
+		t.Fatalf("conflict does not name the field: %s", r.Raw)
+	}
+	r = e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, map[string]any{"email": "late@d1.example", "firstName": "Lara", "lastName": "Late", "password": "second-password-1"}).Want(t, http.StatusCreated)
+	if r.String("id") != lateID || r.String("userId") != lateUser {
+		t.Fatalf("re-hired as %s, want employee %s user %s", r.Raw, lateID, lateUser)
+	}
+	if u, err := iamc.GetUser(context.Background(), lateUser); err != nil || !u.Enabled || len(u.Roles) != 1 || u.Roles[0] != auth.RoleDealerEmployee {
+		t.Fatalf("account after the re-hire: %+v %v", u, err)
+	}
+	rehired := e.iam.Login(t, "late@d1.example", "second-password-1")
+	if r := e.do(t, "GET", "/dealers/"+d1ID+"/employees/"+lateID, rehired, nil).Want(t, http.StatusOK); r.String("firstName") != "Lara" || !strings.Contains(r.Raw, `"roles":[]`) {
+		t.Fatalf("re-hired employee %s", r.Raw)
+	}
+	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, map[string]any{"email": "late@d1.example", "firstName": "L", "lastName": "L"}).Want(t, http.StatusConflict)
 }
 
 // testEvents checks that every change of dealer one is in the outbox, in
@@ -338,6 +359,7 @@ func testEvents(t *testing.T, e *env, d1ID string) {
 		"dealer.monitoring_provider_set", "dealer.monitoring_provider_set",
 		"dealer.employee_created", // late, after the retry
 		"dealer.employee_removed",
+		"dealer.employee_created", // late, re-hired
 	}
 	if strings.Join(types, ",") != strings.Join(want, ",") {
 		t.Fatalf("events\n got %v\nwant %v", types, want)

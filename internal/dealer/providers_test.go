@@ -23,7 +23,9 @@ type acceptingAccounts struct{}
 func (acceptingAccounts) CreateUser(context.Context, string, string, string, []string) error {
 	return nil
 }
-func (acceptingAccounts) DisableUser(context.Context, string) error { return nil }
+func (acceptingAccounts) DisableUser(context.Context, string) error        { return nil }
+func (acceptingAccounts) EnableUser(context.Context, string) error         { return nil }
+func (acceptingAccounts) UserExists(context.Context, string) (bool, error) { return true, nil }
 
 // TestProviders runs the dealer's own store code (monitoring provider of a
 // dealer, the provider replica, the facts queries) on SQLite and

@@ -18,7 +18,9 @@ type Status string
 
 // The states. Pending rows exist only between the two transactions of
 // account provisioning: they are invisible to every read and to
-// authorization, so a half-created employee can never act or be seen.
+// authorization, so a half-created employee can never act or be seen. A
+// removed employee who is re-hired goes back through pending to active,
+// keeping its row (employee id and user id).
 const (
 	StatusPending Status = "pending"
 	StatusActive  Status = "active"

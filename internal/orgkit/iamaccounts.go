@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
 )
 
 // IAMAccounts adapts the IAM client to the Accounts port.
@@ -23,4 +24,18 @@ func (a IAMAccounts) CreateUser(ctx context.Context, id, username, password stri
 // DisableUser disables the account id.
 func (a IAMAccounts) DisableUser(ctx context.Context, id string) error {
 	return a.Client.DisableUser(ctx, id)
+}
+
+// EnableUser enables the account id again.
+func (a IAMAccounts) EnableUser(ctx context.Context, id string) error {
+	return a.Client.EnableUser(ctx, id)
+}
+
+// UserExists reports whether the IAM has an account with id.
+func (a IAMAccounts) UserExists(ctx context.Context, id string) (bool, error) {
+	_, err := a.Client.GetUser(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

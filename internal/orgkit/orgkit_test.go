@@ -26,6 +26,7 @@ type accounts struct {
 	mu       sync.Mutex
 	byID     map[string]account
 	fail     error // returned by every call while set
+	refuse   error // returned by CreateUser alone while set
 	creates  int
 	disabled map[string]bool
 }
@@ -45,6 +46,9 @@ func (a *accounts) CreateUser(_ context.Context, id, username, password string, 
 	a.creates++
 	if a.fail != nil {
 		return a.fail
+	}
+	if a.refuse != nil {
+		return a.refuse
 	}
 	for oid, acc := range a.byID {
 		if acc.username == username && oid != id {
@@ -66,6 +70,41 @@ func (a *accounts) DisableUser(_ context.Context, id string) error {
 	}
 	a.disabled[id] = true
 	return nil
+}
+
+func (a *accounts) EnableUser(_ context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	if _, ok := a.byID[id]; !ok {
+		return apperr.New(apperr.NotFound, "no such user")
+	}
+	delete(a.disabled, id)
+	return nil
+}
+
+func (a *accounts) UserExists(_ context.Context, id string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return false, a.fail
+	}
+	_, ok := a.byID[id]
+	return ok, nil
+}
+
+func (a *accounts) isDisabled(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.disabled[id]
+}
+
+func (a *accounts) setRefuse(err error) {
+	a.mu.Lock()
+	a.refuse = err
+	a.mu.Unlock()
 }
 
 func (a *accounts) setFail(err error) {
@@ -203,6 +242,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("RolesAndSchedules", func(t *testing.T) { testRolesAndSchedules(t, db) })
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
 		t.Run("RemoveHook", func(t *testing.T) { testRemoveHook(t, db) })
+		t.Run("Rehire", func(t *testing.T) { testRehire(t, db) })
 		t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, db) })
 		t.Run("Repo", func(t *testing.T) { testRepo(t, db) })
 		t.Run("ConcurrentRetries", func(t *testing.T) { testConcurrentRetries(t, db) })
@@ -673,6 +713,102 @@ func testRemoveHook(t *testing.T, db *sqldb.DB) {
 	wantCode(t, svc.RemoveEmployee(ctx, admin, d.ID, d.Administrator.EmployeeID), apperr.Conflict)
 	if len(seen) != 2 {
 		t.Fatalf("hook called for a refused removal: %+v", seen)
+	}
+}
+
+// testRehire re-adds removed employees: in the same organization the
+// employee comes back with the same employee id and user id, a reset
+// account and a new employee_created event; elsewhere the address is a
+// conflict, because it is the former employee's account.
+func testRehire(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Dealer)
+	d, admin := f.org(t, "D", "admin@d.example")
+	other, otherAdmin := f.org(t, "O", "admin@o.example")
+	e, _ := f.employee(t, admin, d.ID, "back@d.example")
+	if _, err := f.svc.SetEmployeeRoles(ctx, admin, d.ID, e.ID, []string{policy.RoleArmer}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetSchedule(ctx, admin, d.ID, e.ID, policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"MON"}, Start: "09:00", End: "17:00"}}}); err != nil {
+		t.Fatal(err)
+	}
+	remove := func() {
+		t.Helper()
+		if err := f.svc.RemoveEmployee(ctx, admin, d.ID, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		if !f.acc.isDisabled(e.UserID) {
+			t.Fatal("account of a removed employee enabled")
+		}
+	}
+	remove()
+	before := len(outbox(t, db))
+
+	// Another organization, and a new one: the address is the former
+	// employee's account.
+	_, err := f.svc.CreateEmployee(ctx, otherAdmin, other.ID, orgkit.NewEmployee{Email: "BACK@d.example", FirstName: "B", LastName: "B"})
+	wantField(t, err, apperr.Conflict, "email")
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "New", orgkit.NewEmployee{Email: "back@d.example", FirstName: "B", LastName: "B"})
+	wantField(t, err, apperr.Conflict, "administrator.email")
+	if n := len(outbox(t, db)); n != before {
+		t.Fatalf("refused re-hires wrote %d events", n-before)
+	}
+
+	rehire := func(password string) orgkit.CreatedEmployee {
+		t.Helper()
+		out, err := f.svc.CreateEmployee(ctx, admin, d.ID, orgkit.NewEmployee{Email: "Back@D.example", FirstName: "Bea", LastName: "Back", Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ID != e.ID || out.UserID != e.UserID {
+			t.Fatalf("re-hired as %+v, want employee %s user %s", out, e.ID, e.UserID)
+		}
+		return out
+	}
+	rehire("a-new-password")
+	acc, _ := f.acc.get(e.UserID)
+	if acc.password != "a-new-password" || !slices.Equal(acc.roles, []string{auth.RoleDealerEmployee}) || f.acc.isDisabled(e.UserID) || f.acc.count() != 3 {
+		t.Fatalf("account after the re-hire %+v (disabled %v, accounts %d)", acc, f.acc.isDisabled(e.UserID), f.acc.count())
+	}
+	det, err := f.svc.GetEmployee(ctx, admin, d.ID, e.ID)
+	if err != nil || det.FirstName != "Bea" || len(det.Roles) != 0 || det.Schedule != nil {
+		t.Fatalf("re-hired employee %+v %v: want new names, no roles, no schedule", det, err)
+	}
+	evs := outbox(t, db)[before:]
+	if len(evs) != 1 || evs[0].Type != "dealer.employee_created" || evs[0].Payload["employeeId"] != e.ID || evs[0].Payload["userId"] != e.UserID || evs[0].Payload["firstName"] != "Bea" {
+		t.Fatalf("events %+v", evs)
+	}
+	_, err = f.svc.CreateEmployee(ctx, admin, d.ID, orgkit.NewEmployee{Email: "back@d.example", FirstName: "B", LastName: "B"})
+	wantField(t, err, apperr.Conflict, "email")
+
+	// A re-hire interrupted by an IAM outage is completed by its retry.
+	remove()
+	f.acc.setFail(apperr.New(apperr.Unavailable, "down"))
+	_, err = f.svc.CreateEmployee(ctx, admin, d.ID, orgkit.NewEmployee{Email: "back@d.example", FirstName: "B", LastName: "B"})
+	wantCode(t, err, apperr.Unavailable)
+	if _, err := f.svc.GetEmployee(ctx, admin, d.ID, e.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("half re-hired employee visible: %v", err)
+	}
+	f.acc.setFail(nil)
+	out := rehire("")
+	if acc, _ := f.acc.get(e.UserID); acc.password != out.InitialPassword || f.acc.isDisabled(e.UserID) {
+		t.Fatalf("account after the retried re-hire %+v", acc)
+	}
+
+	// The IAM refusing a re-hire leaves the row: it is the only record of
+	// the account that holds the address. A retry completes it.
+	remove()
+	f.acc.setRefuse(apperr.InvalidField("password", "refused"))
+	_, err = f.svc.CreateEmployee(ctx, admin, d.ID, orgkit.NewEmployee{Email: "back@d.example", FirstName: "B", LastName: "B", Password: "refused-password"})
+	wantField(t, err, apperr.Invalid, "password")
+	f.acc.setRefuse(nil)
+	if n := count(t, db, `SELECT COUNT(*) FROM employees WHERE email = ?`, "back@d.example"); n != 1 {
+		t.Fatalf("rows of the re-hired employee: %d", n)
+	}
+	rehire("accepted-password")
+	if n := count(t, db, `SELECT COUNT(*) FROM employees`); n != 3 {
+		t.Fatalf("employees: %d, want 3", n)
 	}
 }
 

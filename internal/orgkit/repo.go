@@ -250,6 +250,41 @@ func (Repo) liveEmployeeByEmail(ctx context.Context, q sqldb.Querier, email stri
 	return e, true, nil
 }
 
+// removedEmployeeByEmail returns the removed employee with the
+// (lower-cased) e-mail address, if any; the most recently removed one
+// should there be several.
+func (Repo) removedEmployeeByEmail(ctx context.Context, q sqldb.Querier, email string) (Employee, bool, error) {
+	e, err := scanEmployee(q.QueryRowContext(ctx, `SELECT `+employeeColumns+` FROM employees WHERE lower(email) = ? AND status = ?
+		ORDER BY updated_at DESC, id LIMIT 1`, email, StatusRemoved))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Employee{}, false, nil
+	}
+	if err != nil {
+		return Employee{}, false, apperr.Wrap(err, apperr.Internal, "read employee")
+	}
+	return e, true, nil
+}
+
+// reactivateEmployee makes the removed employee e pending again with e's
+// names, for a re-hire, and reports whether it did: false means a
+// concurrent request got there first. A live employee with the same
+// address is errEmailTaken (the unique index decides).
+func (Repo) reactivateEmployee(ctx context.Context, q sqldb.Querier, e Employee, now time.Time) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE employees SET status = ?, first_name = ?, last_name = ?, updated_at = ? WHERE id = ? AND status = ?`,
+		StatusPending, e.FirstName, e.LastName, sqldb.Micros(now), e.ID, StatusRemoved)
+	if sqldb.IsUniqueViolation(err) {
+		return false, errEmailTaken
+	}
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "reactivate employee")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "reactivate employee")
+	}
+	return n == 1, nil
+}
+
 // insertEmployee inserts e; a live employee with the same e-mail is a
 // Conflict (the unique index decides, so concurrent creations cannot both
 // win).
@@ -295,8 +330,9 @@ func (Repo) setEmployeeStatus(ctx context.Context, q sqldb.Querier, id string, f
 }
 
 // deletePendingEmployee deletes employee id if it is still pending. A
-// pending employee never had roles or a schedule, so nothing else refers
-// to it.
+// pending employee has no roles or schedule (a re-hired one lost them at
+// its removal), so nothing of the kit refers to it; the caller deletes
+// only rows whose IAM account does not exist.
 func (Repo) deletePendingEmployee(ctx context.Context, q sqldb.Querier, id string) error {
 	if _, err := q.ExecContext(ctx, `DELETE FROM employees WHERE id = ? AND status = ?`, id, StatusPending); err != nil {
 		return apperr.Wrap(err, apperr.Internal, "delete pending employee")

@@ -16,16 +16,22 @@ import (
 )
 
 // Accounts is the port to the IAM Service the kit needs: creating an
-// employee's account and disabling it when the employee leaves.
+// employee's account, disabling it when the employee leaves, enabling it
+// again when the employee is re-hired, and telling whether an account
+// exists.
 //
 // CreateUser must be idempotent for the same id and username (a retry of a
-// half-finished creation returns success and resets password and roles),
-// answer an apperr.Conflict when the username belongs to another account
-// and an apperr.Unavailable when the IAM cannot be reached. DisableUser must
-// succeed for an already disabled account.
+// half-finished creation, or a re-hire, returns success and resets
+// password and roles, also of a disabled account), answer an
+// apperr.Conflict when the username belongs to another account and an
+// apperr.Unavailable when the IAM cannot be reached. DisableUser and
+// EnableUser must succeed for an account already in that state.
+// UserExists reports whether the IAM has an account with the id.
 type Accounts interface {
 	CreateUser(ctx context.Context, id, username, password string, roles []string) error
 	DisableUser(ctx context.Context, id string) error
+	EnableUser(ctx context.Context, id string) error
+	UserExists(ctx context.Context, id string) (bool, error)
 }
 
 // Outbox is the port through which the kit writes events inside the
@@ -212,6 +218,17 @@ func emailConflict(field string, cause error) error {
 	return &apperr.Error{Code: apperr.Conflict, Field: field, Message: field + ": is already used by another account", Cause: cause}
 }
 
+// formerEmployeeConflict answers an address of a removed employee of
+// another organization. An e-mail address is one IAM account (its
+// username), and a former employee's account stays with the organization
+// it worked for, which may hire the person again; handing it to another
+// organization would hand over whatever sessions and history the account
+// has.
+func formerEmployeeConflict(field string) error {
+	return &apperr.Error{Code: apperr.Conflict, Field: field,
+		Message: field + ": belongs to a former employee of another organization (an e-mail address is one account)"}
+}
+
 // CreateOrganization creates an organization with its first administrator
 // (an employee holding the kind's administrator role) and the
 // administrator's IAM account. Only a caller holding the kind's creator
@@ -266,6 +283,13 @@ func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, n
 				return err
 			}
 			return s.repo.updatePendingEmployee(ctx, tx, emp, now)
+		}
+		// A new organization is always another organization than the
+		// one a former employee worked for.
+		if _, former, err := s.repo.removedEmployeeByEmail(ctx, tx, admin.Email); err != nil {
+			return err
+		} else if former {
+			return formerEmployeeConflict(prefix + "email")
 		}
 		org.ID = uuid.NewString()
 		emp = Employee{ID: uuid.NewString(), OrgID: org.ID, UserID: uuid.NewString(), Email: admin.Email,
@@ -344,7 +368,11 @@ func (s *Service) employeeCreatedPayload(e Employee) map[string]any {
 // createAccount creates the IAM account of the pending employee e. When the
 // IAM refuses for good (the username belongs to another account, or it
 // rejects the input) the pending rows are deleted, so nothing is left
-// behind and the address is free again. When the IAM cannot be reached the
+// behind and the address is free again, unless the IAM has an account
+// with e's user id: an earlier attempt created it, or e is a former
+// employee being re-hired. Those rows are then the only record of an
+// account holding the address, so they stay pending and a retry with
+// acceptable input completes them. When the IAM cannot be reached the
 // pending rows stay: a retry reuses them and the same user id.
 func (s *Service) createAccount(ctx context.Context, e Employee, password, prefix string) error {
 	err := s.accounts.CreateUser(ctx, e.UserID, e.Email, password, []string{s.kind.EmployeeAppRole})
@@ -361,13 +389,21 @@ func (s *Service) createAccount(ctx context.Context, e Employee, password, prefi
 	// The cleanup must run even when the client has gone away, or a
 	// pending row would keep blocking the address until a retry.
 	cleanupCtx := context.WithoutCancel(ctx)
-	if derr := s.db.InTx(cleanupCtx, func(tx *sqldb.Tx) error {
-		if err := s.repo.deletePendingEmployee(cleanupCtx, tx, e.ID); err != nil {
-			return err
+	exists, perr := s.accounts.UserExists(cleanupCtx, e.UserID)
+	switch {
+	case perr != nil:
+		s.logger.WarnContext(ctx, "keep pending employee: cannot tell whether its account exists", "employee_id", e.ID, "err", perr)
+	case exists:
+		s.logger.InfoContext(ctx, "keep pending employee: its account exists", "employee_id", e.ID)
+	default:
+		if derr := s.db.InTx(cleanupCtx, func(tx *sqldb.Tx) error {
+			if err := s.repo.deletePendingEmployee(cleanupCtx, tx, e.ID); err != nil {
+				return err
+			}
+			return s.repo.deletePendingOrganization(cleanupCtx, tx, e.OrgID)
+		}); derr != nil {
+			s.logger.ErrorContext(ctx, "abandon pending employee", "employee_id", e.ID, "err", derr)
 		}
-		return s.repo.deletePendingOrganization(cleanupCtx, tx, e.OrgID)
-	}); derr != nil {
-		s.logger.ErrorContext(ctx, "abandon pending employee", "employee_id", e.ID, "err", derr)
 	}
 	if code == apperr.Conflict {
 		return emailConflict(prefix+"email", err)
@@ -381,38 +417,21 @@ func (s *Service) createAccount(ctx context.Context, e Employee, password, prefi
 
 // CreateEmployee creates an employee of organization orgID and the
 // employee's IAM account, with the provisioning of CreateOrganization:
-// pending row, account, activation with the employee_created event. A
-// retry with the same e-mail completes a pending employee of the same
-// organization; an e-mail of any other live employee is a Conflict.
+// pending row, account, activation with the employee_created event. The
+// e-mail address decides which employee that is (see claimEmployee): a
+// retry completes a pending employee of the same organization, and a
+// removed employee of the same organization is re-hired, keeping its
+// employee id and user id. An address of any other live employee, or of a
+// former employee of another organization, is a Conflict.
 func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID string, in NewEmployee) (CreatedEmployee, error) {
 	in, err := in.Normalize("")
 	if err != nil {
 		return CreatedEmployee{}, err
 	}
 	var emp Employee
-	now := s.now()
 	err = s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
-		existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, in.Email)
-		if err != nil {
-			return err
-		}
-		if found {
-			if existing.Status != StatusPending || existing.OrgID != orgID {
-				return emailConflict("email", nil)
-			}
-			emp = existing
-			emp.FirstName, emp.LastName = in.FirstName, in.LastName
-			return s.repo.updatePendingEmployee(ctx, tx, emp, now)
-		}
-		emp = Employee{ID: uuid.NewString(), OrgID: orgID, UserID: uuid.NewString(), Email: in.Email,
-			FirstName: in.FirstName, LastName: in.LastName, Status: StatusPending}
-		if err := s.repo.insertEmployee(ctx, tx, emp, now); err != nil {
-			if errors.Is(err, errEmailTaken) {
-				return emailConflict("email", err)
-			}
-			return err
-		}
-		return nil
+		emp, err = s.claimEmployee(ctx, tx, orgID, in, s.now())
+		return err
 	})
 	if err != nil {
 		return CreatedEmployee{}, err
@@ -423,6 +442,16 @@ func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID
 		password, generated = GeneratePassword(), true
 	}
 	if err := s.createAccount(ctx, emp, password, ""); err != nil {
+		return CreatedEmployee{}, err
+	}
+	// A re-hired employee's account was disabled at the removal. Enabling
+	// is idempotent, so it runs for every creation: a retry cannot tell
+	// whether the pending row it completes is a re-hire, and a new
+	// account is merely enabled twice.
+	if err := s.accounts.EnableUser(ctx, emp.UserID); err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			return CreatedEmployee{}, apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not enable the account; retry")
+		}
 		return CreatedEmployee{}, err
 	}
 
@@ -444,6 +473,71 @@ func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID
 		out.InitialPassword = password
 	}
 	return out, nil
+}
+
+// claimEmployee reserves in's e-mail address for an employee of orgID
+// inside tx and returns the pending employee to provision:
+//
+//   - a pending employee of orgID with the address is a retry, completed
+//     with this request's names;
+//   - a removed employee of orgID with the address is re-hired: the same
+//     row (employee id and user id) becomes pending again, because the
+//     disabled IAM account still holds the address as its username and
+//     only the same id can take it back (the IAM's idempotent create);
+//   - otherwise a new pending employee with a new user id.
+//
+// Any other live employee with the address, and a removed employee of
+// another organization (formerEmployeeConflict), is a Conflict.
+func (s *Service) claimEmployee(ctx context.Context, tx *sqldb.Tx, orgID string, in NewEmployee, now time.Time) (Employee, error) {
+	// Two passes at most: a re-hire that lost a race with a concurrent
+	// one finds that request's pending row on the second pass.
+	for pass := 0; ; pass++ {
+		existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, in.Email)
+		if err != nil {
+			return Employee{}, err
+		}
+		if found {
+			if existing.Status != StatusPending || existing.OrgID != orgID {
+				return Employee{}, emailConflict("email", nil)
+			}
+			existing.FirstName, existing.LastName = in.FirstName, in.LastName
+			return existing, s.repo.updatePendingEmployee(ctx, tx, existing, now)
+		}
+		former, found, err := s.repo.removedEmployeeByEmail(ctx, tx, in.Email)
+		if err != nil {
+			return Employee{}, err
+		}
+		if !found {
+			break
+		}
+		if former.OrgID != orgID {
+			return Employee{}, formerEmployeeConflict("email")
+		}
+		former.FirstName, former.LastName = in.FirstName, in.LastName
+		reactivated, err := s.repo.reactivateEmployee(ctx, tx, former, now)
+		if errors.Is(err, errEmailTaken) {
+			return Employee{}, emailConflict("email", err)
+		}
+		if err != nil {
+			return Employee{}, err
+		}
+		if reactivated {
+			former.Status = StatusPending
+			return former, nil
+		}
+		if pass > 0 {
+			return Employee{}, apperr.New(apperr.Conflict, "the employee was changed by a concurrent request; retry")
+		}
+	}
+	emp := Employee{ID: uuid.NewString(), OrgID: orgID, UserID: uuid.NewString(), Email: in.Email,
+		FirstName: in.FirstName, LastName: in.LastName, Status: StatusPending}
+	if err := s.repo.insertEmployee(ctx, tx, emp, now); err != nil {
+		if errors.Is(err, errEmailTaken) {
+			return Employee{}, emailConflict("email", err)
+		}
+		return Employee{}, err
+	}
+	return emp, nil
 }
 
 // checkAdministratorLeft refuses a change that would leave organization
