@@ -74,6 +74,10 @@ type Config struct {
 	Endpoints map[string]*Endpoint
 	// AccessTokenLifetime is the lifetime of access tokens.
 	AccessTokenLifetime time.Duration
+	// MaxAccessTokenBytes is the largest access token the IAM mints; the
+	// provide strategy's claims grow with a user's locations, and cookies
+	// and proxies have limits.
+	MaxAccessTokenBytes int
 	// SessionKeys are the BFF's cookie keys (base64, 32 bytes each), first
 	// encrypts; empty generates one per start (sessions end at restart).
 	SessionKeys string
@@ -106,6 +110,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.NATSURL, "nats-url", "", "external NATS server or cluster URL(s), comma separated (default: an embedded server)")
 	l.String(&c.NATSEmbeddedAddr, "nats-embedded-addr", "127.0.0.1:4223", "listen address of the embedded NATS server")
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
+	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
 	l.String(&c.ClientSecrets, "client-secrets", "", "comma-separated name=secret pairs for the bff and service clients (default: generated per start; required when services run apart)")
 	c.ServiceDatabaseURLs = map[string]string{}
@@ -149,6 +154,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessTokenLifetime < 10*time.Second || c.AccessTokenLifetime > 24*time.Hour {
 		p.Addf("access-token-lifetime", "must be between 10s and 24h, got %s", c.AccessTokenLifetime)
+	}
+	if c.MaxAccessTokenBytes < 1024 {
+		p.Addf("max-access-token-bytes", "must be at least 1024, got %d", c.MaxAccessTokenBytes)
 	}
 	if c.NATSURL == "" {
 		p.CheckAddr("nats-embedded-addr", c.NATSEmbeddedAddr)

@@ -22,6 +22,7 @@ import (
 	"github.com/realguardio/realguardio/internal/customer"
 	"github.com/realguardio/realguardio/internal/dealer"
 	"github.com/realguardio/realguardio/internal/iam"
+	"github.com/realguardio/realguardio/internal/iam/authzclaims"
 	"github.com/realguardio/realguardio/internal/monitoring"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -135,12 +136,28 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			svcSecrets[id] = secrets[svc]
 		}
 		clients := iam.DefaultClients(bffURL+"/auth/callback", bffURL+"/", svcSecrets, secrets[ServiceBFF])
+		deps := iam.Deps{Logger: s.log(ServiceIAM), DB: db}
+		if cfg.Authz == "provide" {
+			// Only the provide strategy puts authorization data in the
+			// token; with any other, logins must not depend on the
+			// organization services.
+			hook, err := authzclaims.New(authzclaims.Config{
+				CustomerURL:   s.URLs[ServiceCustomer],
+				DealerURL:     s.URLs[ServiceDealer],
+				MonitoringURL: s.URLs[ServiceMonitoring],
+			}, nil)
+			if err != nil {
+				return fmt.Errorf("iam: %w", err)
+			}
+			deps.AuthorizationClaims = hook
+		}
 		svc, err := iam.New(ctx, iam.Config{
 			Issuer:              issuer,
 			AdminPassword:       cfg.AdminPassword,
 			Clients:             clients,
 			AccessTokenLifetime: cfg.AccessTokenLifetime,
-		}, iam.Deps{Logger: s.log(ServiceIAM), DB: db})
+			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
+		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)
 		}
