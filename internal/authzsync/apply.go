@@ -62,6 +62,11 @@ type plan struct {
 	// on_duty tuple): each is deleted, then written, in two calls, since
 	// OpenFGA refuses one request that deletes and writes the same key.
 	replace []*openfgav1.TupleKey
+	// upsert holds tuples believed unchanged (the on_duty tuple of an
+	// unchanged schedule): written, and replaced only if OpenFGA holds
+	// the key with another condition, which happens when OpenFGA got ahead
+	// of the SQL state (a parked event that had already written).
+	upsert []*openfgav1.TupleKey
 }
 
 func (p *plan) write(ts ...*openfgav1.TupleKey) { p.writes = append(p.writes, ts...) }
@@ -96,7 +101,9 @@ func containsString(ss []string, s string) bool {
 	return false
 }
 
-func (p *plan) empty() bool { return len(p.writes)+len(p.deletes)+len(p.replace) == 0 }
+func (p *plan) empty() bool {
+	return len(p.writes)+len(p.deletes)+len(p.replace)+len(p.upsert) == 0
+}
 
 // orgKindOf splits an organization service's event type into its kind and
 // the rest ("dealer.employee_removed" -> dealer, "employee_removed").
@@ -252,7 +259,7 @@ func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, 
 		return err
 	}
 	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID && oldStored == stored {
-		p.write(tuple)
+		p.upsert = append(p.upsert, tuple)
 	} else {
 		p.replace = append(p.replace, tuple)
 	}

@@ -318,7 +318,7 @@ func (s *Syncer) pauseConsumer() {
 }
 
 // execute applies a plan to OpenFGA: deletes and writes (idempotent), then
-// each replacement as a delete followed by a write.
+// the upserts, then each replacement as a delete followed by a write.
 func (s *Syncer) execute(ctx context.Context, p *plan) error {
 	if p.empty() {
 		return nil
@@ -327,15 +327,32 @@ func (s *Syncer) execute(ctx context.Context, p *plan) error {
 	if err := s.deps.FGA.Write(ctx, writes, deletes); err != nil {
 		return err
 	}
-	for _, t := range p.replace {
-		if err := s.deps.FGA.Write(ctx, nil, []*openfgav1.TupleKeyWithoutCondition{{Object: t.GetObject(), Relation: t.GetRelation(), User: t.GetUser()}}); err != nil {
+	for _, t := range p.upsert {
+		err := s.deps.FGA.Write(ctx, []*openfgav1.TupleKey{t}, nil)
+		if fga.IsConflict(err) {
+			err = s.replace(ctx, t)
+		}
+		if err != nil {
 			return err
 		}
-		if err := s.deps.FGA.Write(ctx, []*openfgav1.TupleKey{t}, nil); err != nil {
+	}
+	for _, t := range p.replace {
+		if err := s.replace(ctx, t); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replace deletes t's key, then writes t: two calls, since OpenFGA refuses
+// one request that deletes and writes a key. In between the key is absent,
+// which can only deny (an employee briefly not on duty), never allow.
+func (s *Syncer) replace(ctx context.Context, t *openfgav1.TupleKey) error {
+	del := []*openfgav1.TupleKeyWithoutCondition{{Object: t.GetObject(), Relation: t.GetRelation(), User: t.GetUser()}}
+	if err := s.deps.FGA.Write(ctx, nil, del); err != nil {
+		return err
+	}
+	return s.deps.FGA.Write(ctx, []*openfgav1.TupleKey{t}, nil)
 }
 
 // dedupe drops repeated keys: OpenFGA refuses a request naming a tuple

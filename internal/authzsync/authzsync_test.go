@@ -332,6 +332,26 @@ func TestFixedCasesAndRevocations(t *testing.T) {
 	if may("dave", policy.OpDisarm, "ss1", noon) {
 		t.Fatal("removed dave may still disarm ss1")
 	}
+	// OpenFGA ahead of the sync's memory (as after an event that wrote to
+	// OpenFGA and was then parked): frank's on_duty tuple carries a
+	// schedule the sync believes cleared. Clearing again replaces it
+	// instead of failing on the conflicting condition.
+	e.publish(e.b.Schedule(frank.OrgKind, frank.OrgID, frank.UserID, nil))
+	scheduled, err := openfga.OnDutyTuple(frank.UserID, frank.Schedule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fga.Write(ctx, nil, []*openfgav1.TupleKeyWithoutCondition{openfga.WithoutCondition(scheduled)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fga.Write(ctx, []*openfgav1.TupleKey{scheduled}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(e.b.Schedule(frank.OrgKind, frank.OrgID, frank.UserID, nil))
+	if !may("frank", policy.OpDisarm, "ss1", evening) {
+		t.Fatal("frank's stale scheduled on_duty tuple was not replaced")
+	}
+
 	parked, err := e.sync.ListParked(ctx)
 	if err != nil || len(parked) != 0 {
 		t.Fatalf("parked events: %+v %v", parked, err)
