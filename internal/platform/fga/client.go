@@ -339,9 +339,9 @@ func (c *Client) BatchCheck(ctx context.Context, reqs []*openfgav1.CheckRequest)
 	return out, nil
 }
 
-// ListObjects returns the ids ("type:id") of the objects of typ on which
-// user has relation, under context ctxFields (for example current_time).
-// OpenFGA caps the answer (1000 objects by default), so it suits small
+// ListObjects returns the objects ("type:id") of req's type on which req's
+// user has req's relation, under req's context (for example
+// current_time). OpenFGA caps the answer (1000 objects by default), so it suits small
 // result sets; the delegate strategy's list uses BatchCheck instead.
 func (c *Client) ListObjects(ctx context.Context, req *openfgav1.ListObjectsRequest) ([]string, error) {
 	storeID, modelID, err := c.ids(ctx)
