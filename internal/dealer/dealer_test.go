@@ -13,6 +13,7 @@ import (
 	"github.com/realguardio/realguardio/internal/dealer"
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/monitoring"
+	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkittest"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
@@ -329,6 +330,24 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 		t.Fatalf("re-hired employee %s", r.Raw)
 	}
 	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, map[string]any{"email": "late@d1.example", "firstName": "L", "lastName": "L"}).Want(t, http.StatusConflict)
+
+	// Abandoned: dealer one's client gave up after a 503. The address is
+	// reserved for dealer one's retry for orgkit.PendingTTL; after that,
+	// since the IAM never created the account, dealer two may hire it.
+	gaveUp := map[string]any{"email": "gave-up@example.com", "firstName": "G", "lastName": "U", "password": "gave-up-password-1"}
+	e.iam.SetUsersDown(true)
+	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, gaveUp).Want(t, http.StatusServiceUnavailable)
+	e.iam.SetUsersDown(false)
+	e.do(t, "POST", "/dealers/"+d2ID+"/employees", admin2, gaveUp).Want(t, http.StatusConflict)
+	old := time.Now().Add(-orgkit.PendingTTL - time.Minute)
+	if _, err := e.dealerDB.ExecContext(context.Background(), `UPDATE employees SET updated_at = ? WHERE email = ?`, sqldb.Micros(old), "gave-up@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(t, "POST", "/dealers/"+d2ID+"/employees", admin2, gaveUp).Want(t, http.StatusCreated)
+	e.iam.Login(t, "gave-up@example.com", "gave-up-password-1")
+	if r := e.do(t, "GET", "/authz/subjects/"+r.String("userId"), e.facts, nil); r.JSON["organization"].(map[string]any)["id"] != d2ID {
+		t.Fatalf("facts of the employee hired after the abandonment: %s", r.Raw)
+	}
 }
 
 // testEvents checks that every change of dealer one is in the outbox, in

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -243,6 +244,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
 		t.Run("RemoveHook", func(t *testing.T) { testRemoveHook(t, db) })
 		t.Run("Rehire", func(t *testing.T) { testRehire(t, db) })
+		t.Run("Abandoned", func(t *testing.T) { testAbandoned(t, db) })
 		t.Run("Atomicity", func(t *testing.T) { testAtomicity(t, db) })
 		t.Run("Repo", func(t *testing.T) { testRepo(t, db) })
 		t.Run("ConcurrentRetries", func(t *testing.T) { testConcurrentRetries(t, db) })
@@ -809,6 +811,115 @@ func testRehire(t *testing.T, db *sqldb.DB) {
 	rehire("accepted-password")
 	if n := count(t, db, `SELECT COUNT(*) FROM employees`); n != 3 {
 		t.Fatalf("employees: %d, want 3", n)
+	}
+}
+
+// age makes the pending employee with the address look abandoned: its
+// last provisioning attempt lies beyond orgkit.PendingTTL.
+func age(t *testing.T, db *sqldb.DB, email string) {
+	t.Helper()
+	old := time.Now().Add(-orgkit.PendingTTL - time.Minute)
+	if _, err := db.ExecContext(context.Background(), `UPDATE employees SET updated_at = ? WHERE email = ? AND status = ?`, sqldb.Micros(old), email, "pending"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testAbandoned covers pending employees left behind by clients that gave
+// up after a 503: within PendingTTL the address stays reserved for the
+// original organization; after it, another organization gets the address
+// if the IAM never created the abandoned account, and a conflict if it
+// did, in which case only the original organization completes the row.
+func testAbandoned(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.MonitoringProvider)
+	a, adminA := f.org(t, "A", "admin@a.example")
+	b, adminB := f.org(t, "B", "admin@b.example")
+	down := apperr.New(apperr.Unavailable, "IAM down")
+	abandon := func(email string) string {
+		t.Helper()
+		f.acc.setFail(down)
+		_, err := f.svc.CreateEmployee(ctx, adminA, a.ID, orgkit.NewEmployee{Email: email, FirstName: "P", LastName: "P"})
+		wantCode(t, err, apperr.Unavailable)
+		f.acc.setFail(nil)
+		var userID string
+		if err := db.QueryRowContext(ctx, `SELECT user_id FROM employees WHERE email = ? AND status = ?`, email, "pending").Scan(&userID); err != nil {
+			t.Fatal(err)
+		}
+		return userID
+	}
+	in := func(email string) orgkit.NewEmployee {
+		return orgkit.NewEmployee{Email: email, FirstName: "N", LastName: "N"}
+	}
+
+	// No account was created: B gets the address once the row is abandoned.
+	abandon("gone@x.example")
+	_, err := f.svc.CreateEmployee(ctx, adminB, b.ID, in("gone@x.example"))
+	wantField(t, err, apperr.Conflict, "email")
+	age(t, db, "gone@x.example")
+	before := len(outbox(t, db))
+	out, err := f.svc.CreateEmployee(ctx, adminB, b.ID, in("gone@x.example"))
+	if err != nil {
+		t.Fatalf("address of an abandoned employee: %v", err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM employees WHERE email = ?`, "gone@x.example"); n != 1 {
+		t.Fatalf("rows with the address: %d, want B's only", n)
+	}
+	if _, err := f.svc.GetEmployee(ctx, adminB, b.ID, out.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs := outbox(t, db)[before:]
+	if len(evs) != 1 || evs[0].AggregateID != b.ID || evs[0].Payload["userId"] != out.UserID {
+		t.Fatalf("events %+v", evs)
+	}
+	_, err = f.svc.CreateEmployee(ctx, adminA, a.ID, in("gone@x.example"))
+	wantField(t, err, apperr.Conflict, "email")
+
+	// The abandoned attempt created the account (its answer was lost):
+	// the address stays with A, and A's retry completes the row, however
+	// old.
+	kept := abandon("kept@x.example")
+	f.acc.byID[kept] = account{username: "kept@x.example"}
+	age(t, db, "kept@x.example")
+	_, err = f.svc.CreateEmployee(ctx, adminB, b.ID, in("kept@x.example"))
+	wantField(t, err, apperr.Conflict, "email")
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "C", in("kept@x.example"))
+	wantField(t, err, apperr.Conflict, "administrator.email")
+	if got, err := f.svc.CreateEmployee(ctx, adminA, a.ID, in("kept@x.example")); err != nil || got.UserID != kept {
+		t.Fatalf("A's late retry = %+v, %v; want user %s", got, err, kept)
+	}
+
+	// The IAM cannot be asked: 503, nothing changes.
+	abandon("unsure@x.example")
+	age(t, db, "unsure@x.example")
+	f.acc.setFail(down)
+	_, err = f.svc.CreateEmployee(ctx, adminB, b.ID, in("unsure@x.example"))
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.setFail(nil)
+	if n := count(t, db, `SELECT COUNT(*) FROM employees WHERE email = ? AND org_id = ?`, "unsure@x.example", a.ID); n != 1 {
+		t.Fatalf("A's pending row changed while the IAM was down: %d", n)
+	}
+
+	// An abandoned organization creation: its pending administrator's
+	// address goes to a new organization, and the pending organization
+	// is deleted with it.
+	f.acc.setFail(down)
+	_, err = f.svc.CreateOrganization(ctx, f.creator(), "Ghost", in("founder@x.example"))
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.setFail(nil)
+	age(t, db, "founder@x.example")
+	if _, err := f.svc.CreateEmployee(ctx, adminB, b.ID, in("founder@x.example")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM organizations WHERE status = ?`, "pending"); n != 0 {
+		t.Fatalf("pending organizations left: %d", n)
+	}
+	// And the address of an abandoned employee goes to a new
+	// organization's administrator.
+	abandon("boss@x.example")
+	age(t, db, "boss@x.example")
+	if _, err := f.svc.CreateOrganization(ctx, f.creator(), "D", in("boss@x.example")); err != nil {
+		t.Fatal(err)
 	}
 }
 

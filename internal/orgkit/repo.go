@@ -237,17 +237,29 @@ func (Repo) organizationStatus(ctx context.Context, q sqldb.Querier, id string) 
 	return Status(s), nil
 }
 
+// emailHolder is the live employee holding an e-mail address, with the
+// instant (Unix microseconds) of its last change: for a pending employee,
+// of the last provisioning attempt, which tells an abandoned one.
+type emailHolder struct {
+	Employee
+	updatedAt int64
+}
+
 // liveEmployeeByEmail returns the pending or active employee with the
 // (lower-cased) e-mail address, if any.
-func (Repo) liveEmployeeByEmail(ctx context.Context, q sqldb.Querier, email string) (Employee, bool, error) {
-	e, err := scanEmployee(q.QueryRowContext(ctx, `SELECT `+employeeColumns+` FROM employees WHERE lower(email) = ? AND status <> ?`, email, StatusRemoved))
+func (Repo) liveEmployeeByEmail(ctx context.Context, q sqldb.Querier, email string) (emailHolder, bool, error) {
+	var h emailHolder
+	var status string
+	err := q.QueryRowContext(ctx, `SELECT `+employeeColumns+`, updated_at FROM employees WHERE lower(email) = ? AND status <> ?`, email, StatusRemoved).
+		Scan(&h.ID, &h.OrgID, &h.UserID, &h.Email, &h.FirstName, &h.LastName, &status, &h.updatedAt)
+	h.Status = Status(status)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Employee{}, false, nil
+		return emailHolder{}, false, nil
 	}
 	if err != nil {
-		return Employee{}, false, apperr.Wrap(err, apperr.Internal, "read employee")
+		return emailHolder{}, false, apperr.Wrap(err, apperr.Internal, "read employee")
 	}
-	return e, true, nil
+	return h, true, nil
 }
 
 // removedEmployeeByEmail returns the removed employee with the
@@ -338,6 +350,22 @@ func (Repo) deletePendingEmployee(ctx context.Context, q sqldb.Querier, id strin
 		return apperr.Wrap(err, apperr.Internal, "delete pending employee")
 	}
 	return nil
+}
+
+// deleteAbandonedEmployee deletes the pending employee id if its last
+// change is still at updatedAt, and reports whether it did. The instant
+// is the guard against a concurrent retry, which refreshes it before it
+// touches the IAM: a row somebody is completing is never deleted.
+func (Repo) deleteAbandonedEmployee(ctx context.Context, q sqldb.Querier, id string, updatedAt int64) (bool, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM employees WHERE id = ? AND status = ? AND updated_at = ?`, id, StatusPending, updatedAt)
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "delete abandoned employee")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "delete abandoned employee")
+	}
+	return n == 1, nil
 }
 
 // updatePendingOrganization refreshes the name of a pending organization

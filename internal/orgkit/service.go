@@ -241,7 +241,9 @@ func formerEmployeeConflict(field string) error {
 // then the IAM account is created with the pending employee's user id;
 // then a second transaction activates both and writes the events. A retry
 // with the same administrator e-mail after a failure reuses the pending
-// rows and the same user id, which the IAM treats as the same account.
+// rows and the same user id, which the IAM treats as the same account. An
+// address held by an abandoned pending employee (PendingTTL) is reclaimed
+// as withReclaim says.
 func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, name string, admin NewEmployee) (CreatedOrganization, error) {
 	if !caller.HasRole(s.kind.CreatorRole) {
 		return CreatedOrganization{}, apperr.Denied(policy.ReasonNoRole, "the application role %s is required", s.kind.CreatorRole)
@@ -258,52 +260,11 @@ func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, n
 	org := Organization{Name: name}
 	var emp Employee
 	now := s.now()
-	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, admin.Email)
-		if err != nil {
-			return err
-		}
-		if found {
-			if existing.Status != StatusPending {
-				return emailConflict(prefix+"email", nil)
-			}
-			st, err := s.repo.organizationStatus(ctx, tx, existing.OrgID)
-			if err != nil {
-				return err
-			}
-			if st != StatusPending {
-				// A pending employee of an existing organization is
-				// another, unfinished request's business.
-				return emailConflict(prefix+"email", nil)
-			}
-			org.ID = existing.OrgID
-			emp = existing
-			emp.FirstName, emp.LastName = admin.FirstName, admin.LastName
-			if err := s.repo.updatePendingOrganization(ctx, tx, org); err != nil {
-				return err
-			}
-			return s.repo.updatePendingEmployee(ctx, tx, emp, now)
-		}
-		// A new organization is always another organization than the
-		// one a former employee worked for.
-		if _, former, err := s.repo.removedEmployeeByEmail(ctx, tx, admin.Email); err != nil {
-			return err
-		} else if former {
-			return formerEmployeeConflict(prefix + "email")
-		}
-		org.ID = uuid.NewString()
-		emp = Employee{ID: uuid.NewString(), OrgID: org.ID, UserID: uuid.NewString(), Email: admin.Email,
-			FirstName: admin.FirstName, LastName: admin.LastName, Status: StatusPending}
-		if err := s.repo.insertOrganization(ctx, tx, org, StatusPending, now); err != nil {
-			return err
-		}
-		if err := s.repo.insertEmployee(ctx, tx, emp, now); err != nil {
-			if errors.Is(err, errEmailTaken) {
-				return emailConflict(prefix+"email", err)
-			}
-			return err
-		}
-		return nil
+	err = s.withReclaim(ctx, prefix+"email", func() error {
+		return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+			org.ID, emp = "", Employee{}
+			return s.claimAdministrator(ctx, tx, &org, &emp, admin, now)
+		})
 	})
 	if err != nil {
 		return CreatedOrganization{}, err
@@ -348,6 +309,140 @@ func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, n
 		out.Administrator.InitialPassword = password
 	}
 	return out, nil
+}
+
+// claimAdministrator reserves admin's e-mail address for the first
+// administrator of a new organization inside tx, filling in org's id and
+// the pending employee emp: a pending administrator of a pending
+// organization with the address is the same creation retried and is
+// taken over; an abandoned pending employee elsewhere is an
+// *abandonedError for withReclaim; any other holder of the address, live
+// or former, is a Conflict.
+func (s *Service) claimAdministrator(ctx context.Context, tx *sqldb.Tx, org *Organization, emp *Employee, admin NewEmployee, now time.Time) error {
+	const prefix = "administrator."
+	existing, found, err := s.repo.liveEmployeeByEmail(ctx, tx, admin.Email)
+	if err != nil {
+		return err
+	}
+	if found {
+		if existing.Status != StatusPending {
+			return emailConflict(prefix+"email", nil)
+		}
+		st, err := s.repo.organizationStatus(ctx, tx, existing.OrgID)
+		if err != nil {
+			return err
+		}
+		if st != StatusPending {
+			// A pending employee of an existing organization is
+			// another, unfinished request's business, until it is
+			// abandoned.
+			if s.abandoned(existing, now) {
+				return &abandonedError{existing}
+			}
+			return emailConflict(prefix+"email", nil)
+		}
+		org.ID = existing.OrgID
+		*emp = existing.Employee
+		emp.FirstName, emp.LastName = admin.FirstName, admin.LastName
+		if err := s.repo.updatePendingOrganization(ctx, tx, *org); err != nil {
+			return err
+		}
+		return s.repo.updatePendingEmployee(ctx, tx, *emp, now)
+	}
+	// A new organization is always another organization than the one a
+	// former employee worked for.
+	if _, former, err := s.repo.removedEmployeeByEmail(ctx, tx, admin.Email); err != nil {
+		return err
+	} else if former {
+		return formerEmployeeConflict(prefix + "email")
+	}
+	org.ID = uuid.NewString()
+	*emp = Employee{ID: uuid.NewString(), OrgID: org.ID, UserID: uuid.NewString(), Email: admin.Email,
+		FirstName: admin.FirstName, LastName: admin.LastName, Status: StatusPending}
+	if err := s.repo.insertOrganization(ctx, tx, *org, StatusPending, now); err != nil {
+		return err
+	}
+	if err := s.repo.insertEmployee(ctx, tx, *emp, now); err != nil {
+		if errors.Is(err, errEmailTaken) {
+			return emailConflict(prefix+"email", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// PendingTTL is how long a pending employee (an account being
+// provisioned) keeps its e-mail address from other organizations after
+// its last provisioning attempt. A client that got a 503 retries within
+// seconds or minutes; a row older than this was abandoned, and withReclaim
+// frees its address for whoever asks for it next. It is far longer than
+// any request lives, so a row is never reclaimed under a request still
+// provisioning it.
+const PendingTTL = time.Hour
+
+// abandoned reports whether the pending employee h was abandoned: its
+// last provisioning attempt is older than PendingTTL.
+func (s *Service) abandoned(h emailHolder, now time.Time) bool {
+	return h.Status == StatusPending && h.updatedAt < sqldb.Micros(now.Add(-PendingTTL))
+}
+
+// abandonedError is returned from a claim's transaction (rolling it back)
+// when the address is held by an abandoned pending employee of another
+// organization, for withReclaim to deal with outside the transaction.
+type abandonedError struct{ holder emailHolder }
+
+func (e *abandonedError) Error() string {
+	return "e-mail address held by an abandoned pending employee"
+}
+
+// withReclaim runs claim, and when the address it wants is held by an
+// abandoned pending employee (an *abandonedError) reclaims the address and
+// runs claim once more.
+//
+// Reclaiming asks the IAM whether the abandoned employee's account
+// exists. If it does not, no account holds the address: the abandoned
+// rows are deleted and the address is free for this request. If it does
+// (the abandoned attempt created it and then failed), the address stays
+// with it, a Conflict: the account's password was chosen by the other
+// organization's request and sessions opened with it cannot be revoked,
+// so it must never become another organization's employee. Only a retry
+// by the original organization completes such a row, whatever its age.
+// The IAM being unreachable is Unavailable, nothing changed.
+func (s *Service) withReclaim(ctx context.Context, field string, claim func() error) error {
+	err := claim()
+	var ab *abandonedError
+	if !errors.As(err, &ab) {
+		return err
+	}
+	exists, err := s.accounts.UserExists(ctx, ab.holder.UserID)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			return apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not be asked about the account; retry")
+		}
+		return err
+	}
+	if exists {
+		return emailConflict(field, nil)
+	}
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		deleted, err := s.repo.deleteAbandonedEmployee(ctx, tx, ab.holder.ID, ab.holder.updatedAt)
+		if err != nil || !deleted {
+			return err
+		}
+		s.logger.InfoContext(ctx, "reclaimed the e-mail address of an abandoned pending employee", "employee_id", ab.holder.ID)
+		return s.repo.deletePendingOrganization(ctx, tx, ab.holder.OrgID)
+	})
+	if err != nil {
+		return err
+	}
+	// Deleted or not (a retry of the original request refreshed the row
+	// meanwhile), the claim decides again on the current state; an
+	// address abandoned again by then is simply taken.
+	err = claim()
+	if errors.As(err, &ab) {
+		return emailConflict(field, nil)
+	}
+	return err
 }
 
 // completedElsewhere handles the second provisioning transaction finding
@@ -422,16 +517,21 @@ func (s *Service) createAccount(ctx context.Context, e Employee, password, prefi
 // retry completes a pending employee of the same organization, and a
 // removed employee of the same organization is re-hired, keeping its
 // employee id and user id. An address of any other live employee, or of a
-// former employee of another organization, is a Conflict.
+// former employee of another organization, is a Conflict, except that of
+// a pending employee of another organization abandoned for longer than
+// PendingTTL, which withReclaim deals with.
 func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID string, in NewEmployee) (CreatedEmployee, error) {
 	in, err := in.Normalize("")
 	if err != nil {
 		return CreatedEmployee{}, err
 	}
 	var emp Employee
-	err = s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
-		emp, err = s.claimEmployee(ctx, tx, orgID, in, s.now())
-		return err
+	err = s.withReclaim(ctx, "email", func() error {
+		return s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+			var err error
+			emp, err = s.claimEmployee(ctx, tx, orgID, in, s.now())
+			return err
+		})
 	})
 	if err != nil {
 		return CreatedEmployee{}, err
@@ -497,11 +597,15 @@ func (s *Service) claimEmployee(ctx context.Context, tx *sqldb.Tx, orgID string,
 			return Employee{}, err
 		}
 		if found {
-			if existing.Status != StatusPending || existing.OrgID != orgID {
-				return Employee{}, emailConflict("email", nil)
+			if existing.Status == StatusPending && existing.OrgID == orgID {
+				e := existing.Employee
+				e.FirstName, e.LastName = in.FirstName, in.LastName
+				return e, s.repo.updatePendingEmployee(ctx, tx, e, now)
 			}
-			existing.FirstName, existing.LastName = in.FirstName, in.LastName
-			return existing, s.repo.updatePendingEmployee(ctx, tx, existing, now)
+			if existing.OrgID != orgID && s.abandoned(existing, now) {
+				return Employee{}, &abandonedError{existing}
+			}
+			return Employee{}, emailConflict("email", nil)
 		}
 		former, found, err := s.repo.removedEmployeeByEmail(ctx, tx, in.Email)
 		if err != nil {
