@@ -52,9 +52,9 @@ type Config struct {
 	// set.
 	IAMClientID     string
 	IAMClientSecret string
-	// SubjectPrefix replaces events.DefaultPrefix in event subjects and
+	// EventPrefix replaces events.DefaultPrefix in event subjects and
 	// stream names; tests isolate their streams with it.
-	SubjectPrefix string
+	EventPrefix string
 }
 
 func (c Config) withDefaults() Config {
@@ -194,11 +194,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return nil
 	}
 	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
-		events.WithSubjectPrefix(s.cfg.SubjectPrefix), events.WithRelayMetrics(s.deps.Registry))
+		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.deps.Registry))
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Name:           "dealer-monitoring-provider-replica",
-		Streams:        []string{events.StreamName(s.cfg.SubjectPrefix, events.ProducerMonitoring)},
-		FilterSubjects: []string{events.Subject(s.cfg.SubjectPrefix, "monitoring.provider_created")},
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerMonitoring)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, "monitoring.provider_created")},
 		DB:             s.deps.DB,
 		JS:             s.deps.JS,
 		Handler:        applyMonitoringEvent,

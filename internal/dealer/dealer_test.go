@@ -44,11 +44,11 @@ func start(t *testing.T) *env {
 	prefix := eventstest.Streams(t, js)
 	e := &env{iam: i, dealerDB: sqldbtest.OpenSQLite(t)}
 
-	d, err := dealer.New(ctx, dealer.Config{Issuer: i.URL, IAMClientSecret: orgkittest.ClientSecret, SubjectPrefix: prefix}, dealer.Deps{DB: e.dealerDB, JS: js})
+	d, err := dealer.New(ctx, dealer.Config{Issuer: i.URL, IAMClientSecret: orgkittest.ClientSecret, EventPrefix: prefix}, dealer.Deps{DB: e.dealerDB, JS: js})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := monitoring.New(ctx, monitoring.Config{Issuer: i.URL, IAMClientSecret: orgkittest.ClientSecret, SubjectPrefix: prefix}, monitoring.Deps{DB: sqldbtest.OpenSQLite(t), JS: js})
+	m, err := monitoring.New(ctx, monitoring.Config{Issuer: i.URL, IAMClientSecret: orgkittest.ClientSecret, EventPrefix: prefix}, monitoring.Deps{DB: sqldbtest.OpenSQLite(t), JS: js})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,9 @@ type Config struct {
 	// set.
 	IAMClientID     string
 	IAMClientSecret string
-	// SubjectPrefix replaces events.DefaultPrefix in event subjects and
+	// EventPrefix replaces events.DefaultPrefix in event subjects and
 	// stream names; tests isolate their streams with it.
-	SubjectPrefix string
+	EventPrefix string
 }
 
 func (c Config) withDefaults() Config {
@@ -172,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return nil
 	}
 	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
-		events.WithSubjectPrefix(s.cfg.SubjectPrefix), events.WithRelayMetrics(s.deps.Registry))
+		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.deps.Registry))
 	return relay.Run(ctx)
 }
 
