@@ -26,10 +26,12 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/none"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
@@ -103,13 +105,13 @@ func (c Config) Validate() error {
 		if c.ClientID == "" {
 			p.Addf("client-secrets", "the fetch strategy needs client credentials of the %s service", Name)
 		}
-	case authz.StrategyReplicate, authz.StrategyProvide:
+	case authz.StrategyReplicate, authz.StrategyProvide, authz.StrategyDelegate:
 	case authz.StrategyNone:
 		if !c.AllowNoAuthz {
 			p.Addf("authz", `"none" disables authorization and is accepted only for benchmarks`)
 		}
 	default:
-		p.Addf("authz", "the Security System Service supports fetch, replicate and provide, got %q", c.Strategy)
+		p.Addf("authz", "the Security System Service supports provide, fetch, replicate and delegate, got %q", c.Strategy)
 	}
 	if c.Issuer != "" {
 		p.CheckHTTPURL("iam-url", c.Issuer)
@@ -140,6 +142,9 @@ type Deps struct {
 	// HTTPClient carries the fetch strategy's calls (a default client when
 	// nil).
 	HTTPClient *http.Client
+	// FGA is the OpenFGA client the delegate strategy asks; required with
+	// it, unused otherwise.
+	FGA *fga.Client
 	// Registry receives the service's metrics (a new one when nil).
 	Registry *prometheus.Registry
 	// Clock is the time of decisions (time.Now when nil).
@@ -239,6 +244,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			// for creation never change: fine for tests, wrong in service.
 			s.logger.Warn("provide strategy without JetStream: resource facts will not follow the organization services' changes")
 		}
+	case authz.StrategyDelegate:
+		if deps.FGA == nil {
+			return nil, errors.New("securitysystem: the delegate strategy needs an OpenFGA client")
+		}
+		s.authorizer = delegate.New(deps.FGA)
 	case authz.StrategyNone:
 		s.logger.Warn("authorization is DISABLED (strategy none): every caller may do everything; for benchmarks only")
 		s.authorizer = none.New()
@@ -366,6 +376,11 @@ func (s *Service) readyChecks() []httpx.ReadyCheck {
 			name = "resource-facts-consumer"
 		}
 		checks = append(checks, httpx.ReadyCheck{Name: name, Check: s.consumerReady})
+	}
+	if d, ok := s.authorizer.(*delegate.Authorizer); ok {
+		// Every decision of the delegate strategy is OpenFGA's: without it
+		// the service can only answer 503.
+		checks = append(checks, httpx.ReadyCheck{Name: "openfga", Check: d.Ready})
 	}
 	return checks
 }

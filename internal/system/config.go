@@ -25,11 +25,14 @@ const (
 	ServiceMonitoring     = "monitoring"
 	ServiceSecuritySystem = "securitysystem"
 	ServiceBFF            = "bff"
+	// ServiceAuthzSync feeds OpenFGA from the events; it runs only with the
+	// delegate strategy.
+	ServiceAuthzSync = "authzsync"
 )
 
 // ServiceNames lists the services in start order.
 func ServiceNames() []string {
-	return []string{ServiceIAM, ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceSecuritySystem, ServiceBFF}
+	return []string{ServiceIAM, ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem, ServiceBFF}
 }
 
 // Strategies are the accepted values of --authz.
@@ -85,6 +88,14 @@ type Config struct {
 	// name=secret pairs; needed when services run apart, generated per start
 	// by `up`.
 	ClientSecrets string
+	// OpenFGAURL selects an external OpenFGA server for the delegate
+	// strategy; empty starts an embedded one (only `up` may).
+	OpenFGAURL string
+	// OpenFGAEmbeddedAddr is the listen address of the embedded OpenFGA
+	// server's HTTP API.
+	OpenFGAEmbeddedAddr string
+	// OpenFGAToken is the preshared key of an external OpenFGA server.
+	OpenFGAToken string
 
 	// dbFlags are the per-service database flags bound by Bind, folded into
 	// ServiceDatabaseURLs by Validate.
@@ -98,6 +109,7 @@ var defaultPorts = map[string]string{
 	ServiceDealer:         "3003",
 	ServiceMonitoring:     "3004",
 	ServiceIAM:            "9000",
+	ServiceAuthzSync:      "3006",
 }
 
 // Bind defines every setting on l with its default.
@@ -112,6 +124,9 @@ func (c *Config) Bind(l *config.Loader) {
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
+	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
+	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
+	l.String(&c.OpenFGAToken, "openfga-token", "", "preshared key of the external OpenFGA server, if it requires one")
 	l.String(&c.ClientSecrets, "client-secrets", "", "comma-separated name=secret pairs for the bff and service clients (default: generated per start; required when services run apart)")
 	c.ServiceDatabaseURLs = map[string]string{}
 	c.Endpoints = map[string]*Endpoint{}
@@ -160,6 +175,11 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" {
 		p.CheckAddr("nats-embedded-addr", c.NATSEmbeddedAddr)
+	}
+	if c.OpenFGAURL != "" {
+		p.CheckHTTPURL("openfga-url", c.OpenFGAURL)
+	} else {
+		p.CheckAddr("openfga-embedded-addr", c.OpenFGAEmbeddedAddr)
 	}
 	for _, name := range ServiceNames() {
 		ep := c.Endpoints[name]

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/realguardio/realguardio/internal/authzsync"
 	"github.com/realguardio/realguardio/internal/bff"
 	"github.com/realguardio/realguardio/internal/customer"
 	"github.com/realguardio/realguardio/internal/dealer"
@@ -26,6 +27,7 @@ import (
 	"github.com/realguardio/realguardio/internal/monitoring"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/securitysystem"
@@ -60,6 +62,8 @@ type System struct {
 	NATSURL string
 	// Strategy is the Security System Service's authorization strategy.
 	Strategy string
+	// OpenFGAURL is the URL of the embedded OpenFGA server, when one runs.
+	OpenFGAURL string
 
 	// IAM is the IAM Service when it runs in this process (tests use it to
 	// rotate keys and inspect users).
@@ -80,7 +84,15 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*System, error
 	return s, nil
 }
 
-func (s *System) runs(name string) bool { return s.cfg.Only == "" || s.cfg.Only == name }
+// runs reports whether service name runs in this process: every service
+// under `up` (the authorization sync only with the delegate strategy), or
+// the one `serve` names.
+func (s *System) runs(name string) bool {
+	if s.cfg.Only != "" {
+		return s.cfg.Only == name
+	}
+	return name != ServiceAuthzSync || s.cfg.Authz == "delegate"
+}
 
 // start opens what the services share, then builds and serves each one in
 // dependency order: the IAM first, since every other service trusts it.
@@ -113,7 +125,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	issuer := s.URLs[ServiceIAM]
 
 	var js jetstream.JetStream
-	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceSecuritySystem}, s.runs) {
+	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem}, s.runs) {
 		if js, err = s.startNATS(ctx); err != nil {
 			return err
 		}
@@ -218,6 +230,31 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		s.onClose(svc.Close)
 	}
 
+	var fgaURL string
+	needsFGA := s.runs(ServiceAuthzSync) || (s.runs(ServiceSecuritySystem) && cfg.Authz == "delegate")
+	if needsFGA {
+		if fgaURL, err = s.startOpenFGA(ctx); err != nil {
+			return err
+		}
+	}
+
+	if s.runs(ServiceAuthzSync) {
+		db, err := s.openDB(ctx, ServiceAuthzSync)
+		if err != nil {
+			return err
+		}
+		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: cfg.OpenFGAToken}, nil, nil)
+		if err != nil {
+			return fmt.Errorf("authzsync: %w", err)
+		}
+		svc, err := authzsync.New(ctx, authzsync.Config{}, authzsync.Deps{Logger: s.log(ServiceAuthzSync), DB: db, JS: js, FGA: client})
+		if err != nil {
+			return fmt.Errorf("authzsync: %w", err)
+		}
+		services[ServiceAuthzSync] = built{svc.Handler(), svc.Run}
+		s.onClose(svc.Close)
+	}
+
 	if s.runs(ServiceSecuritySystem) {
 		db, err := s.openDB(ctx, ServiceSecuritySystem)
 		if err != nil {
@@ -227,6 +264,12 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("securitysystem: %w", err)
 		}
+		var fgaClient *fga.Client
+		if cfg.Authz == "delegate" {
+			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: cfg.OpenFGAToken}, nil, nil); err != nil {
+				return fmt.Errorf("securitysystem: %w", err)
+			}
+		}
 		svc, err := securitysystem.New(ctx, securitysystem.Config{
 			Issuer:        issuer,
 			Strategy:      cfg.Authz,
@@ -235,7 +278,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			MonitoringURL: s.URLs[ServiceMonitoring],
 			ClientID:      clientIDs[ServiceSecuritySystem],
 			ClientSecret:  secrets[ServiceSecuritySystem],
-		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: js, Validator: validator})
+		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: js, Validator: validator, FGA: fgaClient})
 		if err != nil {
 			return fmt.Errorf("securitysystem: %w", err)
 		}
@@ -277,6 +320,29 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		s.goRun(runCtx, name, b.run)
 	}
 	return nil
+}
+
+// startOpenFGA returns the URL of the OpenFGA server the delegate strategy
+// uses: the configured one, or an embedded server that `up` starts with its
+// store under the data directory.
+func (s *System) startOpenFGA(ctx context.Context) (string, error) {
+	if s.cfg.OpenFGAURL != "" {
+		return strings.TrimRight(s.cfg.OpenFGAURL, "/"), nil
+	}
+	if s.cfg.Only != "" {
+		return "", errors.New("--openfga-url (REALGUARDIO_OPENFGA_URL): a service run alone needs an external OpenFGA server; the embedded one is only started by `up`")
+	}
+	emb, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{
+		Addr:   s.cfg.OpenFGAEmbeddedAddr,
+		Dir:    filepath.Join(s.cfg.DataDir, "openfga"),
+		Logger: s.log("openfga"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("embedded OpenFGA on %s: %w", s.cfg.OpenFGAEmbeddedAddr, err)
+	}
+	s.onClose(emb.Close)
+	s.OpenFGAURL = emb.URL()
+	return emb.URL(), nil
 }
 
 // startNATS connects to the configured NATS server, or starts the embedded
@@ -452,6 +518,9 @@ func (s *System) PrintWelcome(out io.Writer) {
 	}
 	if s.NATSURL != "" {
 		fmt.Fprintf(out, "  %-15s %s\n", "nats", s.NATSURL)
+	}
+	if s.OpenFGAURL != "" {
+		fmt.Fprintf(out, "  %-15s %s\n", "openfga", s.OpenFGAURL)
 	}
 	if s.runs(ServiceBFF) {
 		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])
