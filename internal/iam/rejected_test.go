@@ -193,6 +193,17 @@ func TestRejected(t *testing.T) {
 			if _, err := refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
 				t.Fatalf("refresh of a disabled user: %v", err)
 			}
+			// Enabling the account again (a re-hire) must not revive the
+			// sessions of the first employment.
+			if err := e.svc.store.setEnabled(ctx, id, true, e.clock.now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+				t.Fatalf("refresh after disable and enable: %v", err)
+			}
+			if err := e.svc.store.setEnabled(ctx, id, false, e.clock.now()); err != nil {
+				t.Fatal(err)
+			}
 			c := browser(t)
 			f, _, _ := startLogin(t, c, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 			resp, body := submitLogin(t, c, f, "carol", "carol-password")

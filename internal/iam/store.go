@@ -98,9 +98,16 @@ func (s *store) insertUser(ctx context.Context, q sqldb.Querier, u *user, now ti
 	return err
 }
 
+// updateCredentials replaces a user's password and roles and revokes the
+// user's refresh tokens: whoever held the old credentials must not keep a
+// session made with them (an organization service resets the account when
+// it re-hires someone).
 func (s *store) updateCredentials(ctx context.Context, q sqldb.Querier, id, passwordHash string, roles []string, now time.Time) error {
-	_, err := q.ExecContext(ctx, `UPDATE iam_users SET password_hash = ?, roles = ?, updated_at = ? WHERE id = ?`,
-		passwordHash, encodeList(roles), sqldb.Micros(now), id)
+	if _, err := q.ExecContext(ctx, `UPDATE iam_users SET password_hash = ?, roles = ?, updated_at = ? WHERE id = ?`,
+		passwordHash, encodeList(roles), sqldb.Micros(now), id); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, `UPDATE iam_refresh_tokens SET revoked = 1 WHERE user_id = ?`, id)
 	return err
 }
 
@@ -109,9 +116,21 @@ func (s *store) setRoles(ctx context.Context, id string, roles []string, now tim
 	return affectedOne(res, err)
 }
 
+// setEnabled enables or disables a user. Disabling also revokes every
+// refresh token of the user, so that enabling the account again (a
+// re-hire) does not bring the old sessions back.
 func (s *store) setEnabled(ctx context.Context, id string, enabled bool, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE iam_users SET enabled = ?, updated_at = ? WHERE id = ?`, sqldb.Bool(enabled), sqldb.Micros(now), id)
-	return affectedOne(res, err)
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE iam_users SET enabled = ?, updated_at = ? WHERE id = ?`, sqldb.Bool(enabled), sqldb.Micros(now), id)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		if enabled {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE iam_refresh_tokens SET revoked = 1 WHERE user_id = ?`, id)
+		return err
+	})
 }
 
 func affectedOne(res sql.Result, err error) error {
