@@ -107,6 +107,7 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 	// Libraries that log through slog's default (zitadel's provider) then
 	// share the system's format and level.
 	slog.SetDefault(logger)
+	warnSecretFlags(fs, logger)
 	if only != "" {
 		cfg.Only = only
 	}
@@ -140,4 +141,21 @@ func version() string {
 		}
 	}
 	return "realguardio " + v + " " + info.GoVersion
+}
+
+// secretFlags are the settings that carry secrets.
+var secretFlags = []string{"admin-password", "client-secrets", "session-keys", "openfga-token"}
+
+// warnSecretFlags warns when a secret was given on the command line, where
+// every local user can read it (/proc/<pid>/cmdline, ps); the environment
+// variable keeps it private to the process.
+func warnSecretFlags(fs *flag.FlagSet, logger *slog.Logger) {
+	fs.Visit(func(f *flag.Flag) {
+		for _, name := range secretFlags {
+			if f.Name == name {
+				logger.Warn("a secret was given as a command-line flag, which other local users can read; prefer the environment variable",
+					"flag", "--"+name, "variable", config.EnvName(name))
+			}
+		}
+	})
 }

@@ -80,3 +80,16 @@ func TestRebuildReplicaOnEmptyData(t *testing.T) {
 		t.Fatalf("code %d, out %q, stderr %q", code, out, errOut)
 	}
 }
+
+// A secret on the command line is readable by every local user; the start
+// says so (and names the variable to use instead), without echoing it.
+func TestSecretFlagWarns(t *testing.T) {
+	_, _, errOut := runCLI(t, nil, "rebuild-replica", "--data-dir", t.TempDir(), "--nats-embedded-addr", "127.0.0.1:0",
+		"--admin-password", "s3cret-value-here", "--log-format", "text")
+	if !strings.Contains(errOut, "REALGUARDIO_ADMIN_PASSWORD") {
+		t.Fatalf("no warning naming the variable: %q", errOut)
+	}
+	if strings.Contains(errOut, "s3cret-value-here") {
+		t.Fatalf("the warning echoes the secret: %q", errOut)
+	}
+}
