@@ -77,13 +77,13 @@ func (p *plan) delete(ts ...*openfgav1.TupleKey) {
 	}
 }
 
-// setRoles writes the tuples of held and deletes those of every other
-// SECURITY_SYSTEM_* role: a "set" event carries the whole set, so no memory
-// of the previous set is needed, and a replay converges whatever OpenFGA
-// holds.
-func (p *plan) setRoles(tuplesOf func(roles []string) []*openfgav1.TupleKey, held []string) {
+// setRoles writes the tuples of held and deletes those of every other role
+// of known (the roles the model holds for the object): a "set" event
+// carries the whole set, so no memory of the previous set is needed, and a
+// replay converges whatever OpenFGA holds.
+func (p *plan) setRoles(tuplesOf func(roles []string) []*openfgav1.TupleKey, known, held []string) {
 	var rest []string
-	for _, r := range policy.SecuritySystemRoles {
+	for _, r := range known {
 		if !containsString(held, r) {
 			rest = append(rest, r)
 		}
@@ -159,7 +159,7 @@ func planEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) (*plan, error
 			p.setRoles(func(roles []string) []*openfgav1.TupleKey {
 				ts, _ := openfga.OrgRoleTuples(kind, pl.orgID(kind), pl.UserID, roles) // kind is valid here
 				return ts
-			}, pl.Roles)
+			}, openfga.OrgRoles(kind), pl.Roles)
 		}
 	case "employee_schedule_set", "employee_schedule_cleared":
 		sched := pl.Schedule
@@ -181,7 +181,7 @@ func planEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) (*plan, error
 		}
 		p.setRoles(func(roles []string) []*openfgav1.TupleKey {
 			return openfga.TeamLocationRoleTuples(pl.LocationID, pl.TeamID, roles)
-		}, pl.Roles)
+		}, policy.SecuritySystemRoles, pl.Roles)
 	case "team_member_added", "team_member_removed":
 		err = teamMember(ctx, tx, p, pl, name == "team_member_added")
 	}
@@ -306,7 +306,10 @@ func employeeCreated(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.Org
 
 func employeeRemoved(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
 	orgID := pl.orgID(kind)
-	all, _ := openfga.OrgRoleTuples(kind, orgID, pl.UserID, policy.SecuritySystemRoles)
+	// Every role the model holds for the kind goes, the customer's
+	// administrator included, so a removed administrator can no longer
+	// create systems.
+	all, _ := openfga.OrgRoleTuples(kind, orgID, pl.UserID, openfga.OrgRoles(kind))
 	p.delete(all...)
 	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, pl.UserID)
 	if err != nil {
@@ -435,7 +438,7 @@ func employeeLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl payloa
 	}
 	p.setRoles(func(roles []string) []*openfgav1.TupleKey {
 		return openfga.EmployeeLocationRoleTuples(pl.LocationID, pl.UserID, roles)
-	}, pl.Roles)
+	}, policy.SecuritySystemRoles, pl.Roles)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
 
 var (
@@ -169,11 +171,52 @@ func (e *env) conform(w *policytest.World, rng *rand.Rand, n int, label string) 
 	}
 }
 
+// conformCreate compares can_create_security_system with authz.CanCreate
+// over w on n creation cases, half of them by a customer's administrator
+// (at any customer's location), in one batch.
+func (e *env) conformCreate(w *policytest.World, rng *rand.Rand, n int, label string) {
+	e.t.Helper()
+	users := w.Users()
+	var admins []string
+	for _, emp := range w.Employees {
+		if emp.OrgKind == policy.OrgCustomer && slices.Contains(emp.Roles, policy.RoleCustomerEmployeeAdministrator) {
+			admins = append(admins, emp.UserID)
+		}
+	}
+	type createCase struct{ user, location string }
+	cases := make([]createCase, n)
+	reqs := make([]*openfgav1.CheckRequest, n)
+	for i := range cases {
+		u := users[rng.Intn(len(users))]
+		if len(admins) > 0 && rng.Intn(2) == 0 {
+			u = admins[rng.Intn(len(admins))]
+		}
+		cases[i] = createCase{u, w.Locations[rng.Intn(len(w.Locations))].ID}
+		reqs[i] = openfga.CreateCheckRequest(u, w.AppRoles(u), cases[i].location)
+	}
+	got, err := e.fga.BatchCheck(context.Background(), reqs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	failures := 0
+	for i, c := range cases {
+		l, _ := w.Location(c.location)
+		if want := authz.CanCreate(w.Subject(c.user, w.AppRoles(c.user)), l.CustomerID).Allowed; got[i] != want {
+			failures++
+			e.t.Errorf("%s: user %s creates at %s: OpenFGA %v, authz.CanCreate %v", label, c.user, c.location, got[i], want)
+			if failures > 10 {
+				e.t.FailNow()
+			}
+		}
+	}
+}
+
 // TestGeneratedWorldThroughEvents replays a generated world and random
 // changes (revocations included: roles [], members removed, dealers and
 // providers changed or cleared, schedules cleared) through the streams,
 // restarting the sync between rounds, and compares every decision with
-// policy.IsAllowed.
+// policy.IsAllowed and every creation with authz.CanCreate (the role sets
+// grant and take away CUSTOMER_EMPLOYEE_ADMINISTRATOR too).
 func TestGeneratedWorldThroughEvents(t *testing.T) {
 	size, err := policytest.ParseSize(*sizeFlag)
 	if err != nil {
@@ -185,6 +228,7 @@ func TestGeneratedWorldThroughEvents(t *testing.T) {
 	e.publish(e.b.World(w)...)
 	t.Logf("world of %d events applied", e.sent)
 	e.conform(w, rng, 400, "initial world")
+	e.conformCreate(w, rng, 200, "initial world")
 	for round := 1; round <= 3; round++ {
 		var evs []events.Event
 		for range 25 {
@@ -196,6 +240,7 @@ func TestGeneratedWorldThroughEvents(t *testing.T) {
 		}
 		e.publish(evs...)
 		e.conform(w, rng, 400, "round "+string(rune('0'+round)))
+		e.conformCreate(w, rng, 200, "round "+string(rune('0'+round)))
 	}
 }
 

@@ -36,12 +36,18 @@ const (
 	ContextCurrentTime = "current_time"
 )
 
-// roleRelations maps a security system role to its relation on customer,
-// dealer, monitoring_provider and location.
+// RelationCanCreateSecuritySystem is the location relation deciding
+// POST /securitysystems at the location (CreateCheckRequest).
+const RelationCanCreateSecuritySystem = "can_create_security_system"
+
+// roleRelations maps a role to its relation on customer, dealer,
+// monitoring_provider and location. The security system roles exist on all
+// of them; the customer's administrator only on customer (OrgRoles).
 var roleRelations = map[string]string{
-	policy.RoleArmer:    "armer",
-	policy.RoleDisarmer: "disarmer",
-	policy.RoleViewer:   "viewer",
+	policy.RoleArmer:                         "armer",
+	policy.RoleDisarmer:                      "disarmer",
+	policy.RoleViewer:                        "viewer",
+	policy.RoleCustomerEmployeeAdministrator: "administrator",
 }
 
 // Object returns "type:id", OpenFGA's object (and user) notation.
@@ -66,30 +72,48 @@ func orgType(kind policy.OrgKind) (string, error) {
 	return "", fmt.Errorf("openfga: unknown organization kind %q", kind)
 }
 
-// roleTuples maps roles to tuples on object for u, skipping roles that are
-// not security system roles (the administrator roles are decided by the
-// owning services, not by OpenFGA). The order is that of
-// policy.SecuritySystemRoles, so equal sets give equal slices.
-func roleTuples(object, u string, roles []string) []*openfgav1.TupleKey {
+// roleTuples maps the roles in held that are also in known to tuples on
+// object for u, in the order of known, so equal sets give equal slices.
+// Roles outside known are skipped: they are not in the model.
+func roleTuples(object, u string, known, held []string) []*openfgav1.TupleKey {
 	out := []*openfgav1.TupleKey{}
-	for _, r := range policy.SecuritySystemRoles {
-		if slices.Contains(roles, r) {
+	for _, r := range known {
+		if slices.Contains(held, r) {
 			out = append(out, tuple(object, roleRelations[r], u))
 		}
 	}
 	return out
 }
 
+// OrgRoles returns the organization roles of kind that the model holds, in
+// the order of policy.OrganizationRoles: the SECURITY_SYSTEM_* roles, and
+// for a customer also CUSTOMER_EMPLOYEE_ADMINISTRATOR (which decides the
+// creation of security systems). The administrators of dealers and
+// providers are decided by their own services only, so they have no
+// relation. A sync replacing a role set deletes the tuples of the OrgRoles
+// not held; one removing an employee deletes those of all of them.
+func OrgRoles(kind policy.OrgKind) []string {
+	var out []string
+	for _, r := range policy.OrganizationRoles(kind) {
+		if policy.IsLocationRole(r) || (kind == policy.OrgCustomer && r == policy.RoleCustomerEmployeeAdministrator) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // OrgRoleTuples returns the tuples of an employee's organization roles in
-// the organization (kind, orgID): one per SECURITY_SYSTEM_* role. To replace
-// a role set, delete Diff's deletes and write its writes between the tuples
-// of the old and the new set.
+// the organization (kind, orgID): one per role of roles that is in
+// OrgRoles(kind); other roles give none. To replace a role set, delete
+// Diff's deletes and write its writes between the tuples of the old and
+// the new set, or write the tuples of the new set and delete those of the
+// other OrgRoles.
 func OrgRoleTuples(kind policy.OrgKind, orgID, userID string, roles []string) ([]*openfgav1.TupleKey, error) {
 	typ, err := orgType(kind)
 	if err != nil {
 		return nil, err
 	}
-	return roleTuples(Object(typ, orgID), user(userID), roles), nil
+	return roleTuples(Object(typ, orgID), user(userID), OrgRoles(kind), roles), nil
 }
 
 // OnDutyTuple returns an employee's one on_duty tuple: unconditioned when
@@ -142,13 +166,13 @@ func DealerProviderTuple(dealerID, providerID string) *openfgav1.TupleKey {
 // EmployeeLocationRoleTuples returns the tuples of the roles a customer
 // employee holds directly at a location ([] gives none).
 func EmployeeLocationRoleTuples(locationID, userID string, roles []string) []*openfgav1.TupleKey {
-	return roleTuples(Object(TypeLocation, locationID), user(userID), roles)
+	return roleTuples(Object(TypeLocation, locationID), user(userID), policy.SecuritySystemRoles, roles)
 }
 
 // TeamLocationRoleTuples returns the tuples of the roles a team holds at a
 // location; they reach the team's members through team#member.
 func TeamLocationRoleTuples(locationID, teamID string, roles []string) []*openfgav1.TupleKey {
-	return roleTuples(Object(TypeLocation, locationID), Object(TypeTeam, teamID)+"#member", roles)
+	return roleTuples(Object(TypeLocation, locationID), Object(TypeTeam, teamID)+"#member", policy.SecuritySystemRoles, roles)
 }
 
 // TeamMemberTuple returns the tuple "userID is a member of teamID".
@@ -260,6 +284,37 @@ func CheckRequest(userID string, appRoles []string, op policy.Op, securitySystem
 // into the denial's reason.
 func GrantedCheckRequest(userID string, appRoles []string, op policy.Op, securitySystemID string, now time.Time) *openfgav1.CheckRequest {
 	return checkRequest(GrantedRelation(op), userID, appRoles, securitySystemID, now)
+}
+
+// LocationPlatformTuple returns the tuple linking a location to the
+// platform object, through which a REALGUARDIO_ADMIN may create systems
+// there. It is a constant of the model rather than a fact an owner
+// publishes, so it is never stored: CreateCheckRequest sends it as a
+// contextual tuple.
+func LocationPlatformTuple(locationID string) *openfgav1.TupleKey {
+	return tuple(Object(TypeLocation, locationID), "platform", Object(TypePlatform, PlatformID))
+}
+
+// CreateCheckRequest returns the Check of "may userID create a security
+// system at locationID" (RelationCanCreateSecuritySystem, AUTHZ.md's rule
+// for POST /securitysystems); the caller sets StoreId and
+// AuthorizationModelId. When appRoles (the token's roles claim) contain
+// REALGUARDIO_ADMIN, AdminTuple and LocationPlatformTuple are contextual,
+// as for view. An allowed answer does not prove the location exists (an
+// admin is allowed anywhere): the caller tells an unknown location by its
+// missing customer tuple.
+func CreateCheckRequest(userID string, appRoles []string, locationID string) *openfgav1.CheckRequest {
+	req := &openfgav1.CheckRequest{TupleKey: &openfgav1.CheckRequestTupleKey{
+		Object:   Object(TypeLocation, locationID),
+		Relation: RelationCanCreateSecuritySystem,
+		User:     user(userID),
+	}}
+	if slices.Contains(appRoles, policy.AppRoleAdmin) {
+		req.ContextualTuples = &openfgav1.ContextualTupleKeys{TupleKeys: []*openfgav1.TupleKey{
+			AdminTuple(userID), LocationPlatformTuple(locationID),
+		}}
+	}
+	return req
 }
 
 // DecisionOf combines the results of CheckRequest (allowed) and

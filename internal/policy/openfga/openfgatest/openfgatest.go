@@ -87,6 +87,16 @@ func (s *Store) Decide(ctx context.Context, userID string, appRoles []string, op
 	return openfga.DecisionOf(false, granted), err
 }
 
+// CanCreate asks the server as the delegate strategy does whether userID,
+// whose token carries appRoles, may create a security system at
+// locationID (openfga.CreateCheckRequest).
+func (s *Store) CanCreate(ctx context.Context, userID string, appRoles []string, locationID string) (bool, error) {
+	req := openfga.CreateCheckRequest(userID, appRoles, locationID)
+	req.StoreId, req.AuthorizationModelId = s.StoreID, s.ModelID
+	resp, err := s.Server.Check(ctx, req)
+	return resp.GetAllowed(), err
+}
+
 // Tuples maps every fact of w to its tuples, through the same functions the
 // authorization-sync service uses. Admins are not written: their role
 // comes from the token as a contextual tuple (openfga.CheckRequest).

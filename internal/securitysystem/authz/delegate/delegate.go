@@ -14,7 +14,10 @@
 // OpenFGA's batch limit into calls of 50 checks made in parallel; never one
 // call per system. ListObjects is not used: its answer is capped (1000
 // objects by default), which would silently truncate an administrator's
-// list.
+// list. A creation is one Check of the location's
+// can_create_security_system with the location's customer and dealer read
+// alongside it (one round trip), plus a read of the dealer's provider when
+// allowed; creation needs no other service, as the strategy intends.
 package delegate
 
 import (
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
@@ -32,40 +36,17 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
 
-// CreateAuthorizer decides the creation of a system (authz.CanCreate needs
-// the caller's CUSTOMER_EMPLOYEE_ADMINISTRATOR role, which the OpenFGA
-// model does not hold). The fetch and replicate strategies implement it.
-type CreateAuthorizer interface {
-	AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (authz.CreateCheck, error)
-}
-
-// Option configures the strategy.
-type Option func(*Authorizer)
-
-// WithCreateAuthorizer makes AuthorizeCreate ask c (for example the fetch
-// strategy) instead of OpenFGA, so a customer's employee administrators
-// may create systems as under every other strategy. Without it only a
-// REALGUARDIO_ADMIN may create systems.
-func WithCreateAuthorizer(c CreateAuthorizer) Option {
-	return func(a *Authorizer) { a.create = c }
-}
-
 // Authorizer is the delegate strategy. It is safe for concurrent use.
 type Authorizer struct {
-	fga    *fga.Client
-	create CreateAuthorizer
+	fga *fga.Client
 }
 
 var _ authz.Authorizer = (*Authorizer)(nil)
 
 // New returns the strategy asking the OpenFGA server of client. The client
 // bootstraps the store and model on first use, so New makes no call.
-func New(client *fga.Client, opts ...Option) *Authorizer {
-	a := &Authorizer{fga: client}
-	for _, o := range opts {
-		o(a)
-	}
-	return a
+func New(client *fga.Client) *Authorizer {
+	return &Authorizer{fga: client}
 }
 
 // Name returns "delegate".
@@ -135,34 +116,58 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 	return out, nil
 }
 
-// AuthorizeCreate decides the creation of a system at locationID. With a
-// CreateAuthorizer it asks that; otherwise it reads the location's
-// customer, dealer and the dealer's provider from OpenFGA's tuples (an
-// unknown location is one the sync has not seen) and allows
-// REALGUARDIO_ADMIN only, since the model does not know who administers a
-// customer.
+// AuthorizeCreate decides the creation of a system at locationID with one
+// Check of can_create_security_system (an administrator of the location's
+// customer, or REALGUARDIO_ADMIN from the token as a contextual tuple). In
+// the same round trip it reads the location's customer and dealer tuples:
+// a location without a customer tuple is one the sync has not seen, which
+// is reported as not found (an invalid locationId) whatever the Check says,
+// since the admin is allowed at any location id. Only an allowed creation
+// at a location with a dealer reads the dealer's provider, a second round
+// trip. The facts go on the new record, where under this strategy they are
+// informational: decisions on the system ask OpenFGA again.
 func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (authz.CreateCheck, error) {
-	if a.create != nil {
-		return a.create.AuthorizeCreate(ctx, caller, locationID)
-	}
+	s := authz.Subject(caller)
 	loc := openfga.Object(openfga.TypeLocation, locationID)
-	customer, err := a.related(ctx, loc, "customer")
-	if err != nil {
+	var (
+		allowed bool
+		l       = authz.Location{LocationID: locationID}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	if s.UserID != "" {
+		// A service token holds no roles: nothing to ask.
+		g.Go(func() error {
+			var err error
+			allowed, err = a.fga.Check(gctx, openfga.CreateCheckRequest(s.UserID, s.AppRoles, locationID))
+			return err
+		})
+	}
+	g.Go(func() error {
+		var err error
+		l.CustomerID, err = a.related(gctx, loc, "customer")
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		l.DealerID, err = a.related(gctx, loc, "dealer")
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return authz.CreateCheck{}, err
 	}
-	if customer == "" {
+	if l.CustomerID == "" {
 		return authz.CreateCheck{Decision: policy.Decision{Reason: policy.ReasonNoRole}}, nil
 	}
-	l := authz.Location{LocationID: locationID, CustomerID: customer}
-	if l.DealerID, err = a.related(ctx, loc, "dealer"); err != nil {
-		return authz.CreateCheck{}, err
+	if !allowed {
+		return authz.CreateCheck{Found: true, Location: l, Decision: policy.Decision{Reason: policy.ReasonNoRole}}, nil
 	}
 	if l.DealerID != "" {
+		var err error
 		if l.MonitoringProviderID, err = a.related(ctx, openfga.Object(openfga.TypeDealer, l.DealerID), "monitoring_provider"); err != nil {
 			return authz.CreateCheck{}, err
 		}
 	}
-	return authz.CreateCheck{Found: true, Location: l, Decision: authz.CanCreate(authz.Subject(caller), l.CustomerID)}, nil
+	return authz.CreateCheck{Found: true, Location: l, Decision: policy.Decision{Allowed: true}}, nil
 }
 
 // related returns the id of the one object related to object by relation

@@ -7,10 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realguardio/realguardio/internal/authzsync"
+	"github.com/realguardio/realguardio/internal/authzsync/authzsynctest"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
 	"github.com/realguardio/realguardio/internal/platform/fga"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/openfga"
 	"github.com/realguardio/realguardio/internal/policy/openfga/openfgatest"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
@@ -118,38 +124,230 @@ func TestGeneratedWorldFilterAndDecide(t *testing.T) {
 	}
 }
 
-type fakeCreate struct{ called bool }
-
-func (f *fakeCreate) AuthorizeCreate(context.Context, *auth.Caller, string) (authz.CreateCheck, error) {
-	f.called = true
-	return authz.CreateCheck{Found: true, Decision: policy.Decision{Allowed: true}}, nil
+// administer returns w with alice made CUSTOMER_EMPLOYEE_ADMINISTRATOR
+// of acme and dave DEALER_EMPLOYEE_ADMINISTRATOR of d1, which services
+// loc1: the fixed world has no administrators.
+func administer(t *testing.T, w *policytest.World) *policytest.World {
+	t.Helper()
+	id := policytest.FixedID
+	for _, ch := range []policytest.Change{
+		{Kind: policytest.ChangeOrgRoles, OrgKind: policy.OrgCustomer, OrgID: id("acme"), UserID: id("alice"),
+			Roles: []string{policy.RoleCustomerEmployeeAdministrator, policy.RoleDisarmer}},
+		{Kind: policytest.ChangeOrgRoles, OrgKind: policy.OrgDealer, OrgID: id("d1"), UserID: id("dave"),
+			Roles: []string{policy.RoleDealerEmployeeAdministrator, policy.RoleDisarmer}},
+	} {
+		if err := w.Apply(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
 }
 
 func TestAuthorizeCreate(t *testing.T) {
 	ctx := context.Background()
 	id := policytest.FixedID
-	w := policytest.FixedWorld()
+	w := administer(t, policytest.FixedWorld())
 	a, _, c := setup(t, w)
-	admin := caller(w, id("admin"), []string{policy.AppRoleAdmin})
-	got, err := a.AuthorizeCreate(ctx, admin, id("loc1"))
+	// olga administers foo, the customer of loc2 only.
+	olga, err := openfga.OrgRoleTuples(policy.OrgCustomer, id("foo"), id("olga"), []string{policy.RoleCustomerEmployeeAdministrator})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := authz.Location{LocationID: id("loc1"), CustomerID: id("acme"), DealerID: id("d1"), MonitoringProviderID: id("p1")}
-	if !got.Found || got.Location != want || !got.Decision.Allowed {
-		t.Fatalf("admin at loc1: %+v, want found %+v allowed", got, want)
+	if err := c.Write(ctx, olga, nil); err != nil {
+		t.Fatal(err)
 	}
-	got, err = a.AuthorizeCreate(ctx, caller(w, id("alice"), w.AppRoles(id("alice"))), id("loc3"))
-	if err != nil || !got.Found || got.Decision.Allowed || got.Location.DealerID != "" {
-		t.Fatalf("alice at loc3: %+v %v", got, err)
+	customerEmployee := []string{auth.RoleCustomerEmployee}
+	loc1 := authz.Location{LocationID: id("loc1"), CustomerID: id("acme"), DealerID: id("d1"), MonitoringProviderID: id("p1")}
+	loc2 := authz.Location{LocationID: id("loc2"), CustomerID: id("foo")}
+	loc3 := authz.Location{LocationID: id("loc3"), CustomerID: id("acme")}
+	allow := policy.Decision{Allowed: true}
+	noRole := policy.Decision{Reason: policy.ReasonNoRole}
+	for _, tc := range []struct {
+		name   string
+		caller *auth.Caller
+		loc    string
+		want   authz.CreateCheck
+	}{
+		{"acme's administrator at loc1", caller(w, id("alice"), customerEmployee), "loc1", authz.CreateCheck{Found: true, Location: loc1, Decision: allow}},
+		{"acme's administrator at loc3", caller(w, id("alice"), customerEmployee), "loc3", authz.CreateCheck{Found: true, Location: loc3, Decision: allow}},
+		{"REALGUARDIO_ADMIN at loc1", caller(w, id("admin"), []string{policy.AppRoleAdmin}), "loc1", authz.CreateCheck{Found: true, Location: loc1, Decision: allow}},
+		{"REALGUARDIO_ADMIN at loc2", caller(w, id("admin"), []string{policy.AppRoleAdmin}), "loc2", authz.CreateCheck{Found: true, Location: loc2, Decision: allow}},
+		{"acme's administrator, also REALGUARDIO_ADMIN, at foo's loc2", caller(w, id("alice"), []string{auth.RoleCustomerEmployee, policy.AppRoleAdmin}), "loc2",
+			authz.CreateCheck{Found: true, Location: loc2, Decision: allow}},
+		{"acme's administrator at foo's loc2", caller(w, id("alice"), customerEmployee), "loc2", authz.CreateCheck{Found: true, Location: loc2, Decision: noRole}},
+		{"foo's administrator at acme's loc1", caller(w, id("olga"), customerEmployee), "loc1", authz.CreateCheck{Found: true, Location: authz.Location{LocationID: id("loc1"), CustomerID: id("acme"), DealerID: id("d1")}, Decision: noRole}},
+		{"d1's administrator at loc1, which d1 services", caller(w, id("dave"), []string{auth.RoleDealerEmployee}), "loc1", authz.CreateCheck{Found: true, Location: authz.Location{LocationID: id("loc1"), CustomerID: id("acme"), DealerID: id("d1")}, Decision: noRole}},
+		{"an acme employee with a location role at loc3", caller(w, id("mary"), customerEmployee), "loc3", authz.CreateCheck{Found: true, Location: loc3, Decision: noRole}},
+		{"a service token", &auth.Caller{Subject: "client", IsService: true}, "loc3", authz.CreateCheck{Found: true, Location: loc3, Decision: noRole}},
+		{"REALGUARDIO_ADMIN at an unknown location", caller(w, id("admin"), []string{policy.AppRoleAdmin}), "nowhere", authz.CreateCheck{Decision: noRole}},
+		{"acme's administrator at an unknown location", caller(w, id("alice"), customerEmployee), "nowhere", authz.CreateCheck{Decision: noRole}},
+		{"a stranger at an unknown location", caller(w, id("stranger"), nil), "nowhere", authz.CreateCheck{Decision: noRole}},
+	} {
+		got, err := a.AuthorizeCreate(ctx, tc.caller, id(tc.loc))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
-	got, err = a.AuthorizeCreate(ctx, admin, id("nowhere"))
-	if err != nil || got.Found || got.Decision.Allowed {
-		t.Fatalf("unknown location: %+v %v", got, err)
+}
+
+// TestGeneratedWorldCreate compares AuthorizeCreate with authz.CanCreate
+// and the world's location facts on a generated world, whose first
+// employee of every organization is its administrator.
+func TestGeneratedWorldCreate(t *testing.T) {
+	ctx := context.Background()
+	w := policytest.Generate(5, policytest.Small)
+	a, _, _ := setup(t, w)
+	rng := rand.New(rand.NewSource(5))
+	users := w.Users()
+	allowed := 0
+	for range 120 {
+		u := users[rng.Intn(len(users))]
+		l := w.Locations[rng.Intn(len(w.Locations))]
+		if rng.Intn(2) == 0 {
+			// Half the cases ask at a location of the user's own customer,
+			// where its administrators may create.
+			if e, ok := w.Employee(u); ok && e.OrgKind == policy.OrgCustomer {
+				for _, x := range w.Locations {
+					if x.CustomerID == e.OrgID {
+						l = x
+						break
+					}
+				}
+			}
+		}
+		got, err := a.AuthorizeCreate(ctx, caller(w, u, w.AppRoles(u)), l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := authz.CanCreate(w.Subject(u, w.AppRoles(u)), l.CustomerID)
+		if !got.Found || got.Decision != want || got.Location.CustomerID != l.CustomerID || got.Location.DealerID != l.DealerID {
+			t.Errorf("user %s at %s: delegate %+v, want found %+v at %+v", u, l.ID, got, want, l)
+			continue
+		}
+		if want.Allowed {
+			allowed++
+			if p := providerOf(w, l.DealerID); got.Location.MonitoringProviderID != p {
+				t.Errorf("user %s at %s: provider %q, want %q", u, l.ID, got.Location.MonitoringProviderID, p)
+			}
+		}
 	}
-	f := &fakeCreate{}
-	if got, err := delegate.New(c, delegate.WithCreateAuthorizer(f)).AuthorizeCreate(ctx, admin, id("loc1")); err != nil || !f.called || !got.Decision.Allowed {
-		t.Fatalf("with a create authorizer: %+v %v (called %v)", got, err, f.called)
+	if allowed == 0 {
+		t.Fatal("no case allowed a creation")
+	}
+}
+
+// providerOf returns the monitoring provider of a dealer, "" for none.
+func providerOf(w *policytest.World, dealerID string) string {
+	for _, d := range w.Dealers {
+		if d.ID == dealerID {
+			return d.MonitoringProviderID
+		}
+	}
+	return ""
+}
+
+// TestCreateFollowsEvents runs the authorization sync between events and
+// OpenFGA: CUSTOMER_EMPLOYEE_ADMINISTRATOR granted by employee_roles_set
+// allows creation, a new roles set without it revokes it, and so does the
+// employee's removal.
+func TestCreateFollowsEvents(t *testing.T) {
+	ctx := context.Background()
+	id := policytest.FixedID
+	_, js := eventstest.Connect(t, eventstest.NATS(t))
+	prefix := eventstest.Streams(t, js)
+	srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := fga.New(fga.Config{URL: srv.URL(), Timeout: 15 * time.Second}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqldbtest.OpenSQLite(t)
+	s, err := authzsync.New(ctx, authzsync.Config{EventPrefix: prefix, RetryInterval: 100 * time.Millisecond},
+		authzsync.Deps{DB: db, JS: js, FGA: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	b := authzsynctest.NewBuilder()
+	sent := 0
+	publish := func(evs ...events.Event) {
+		t.Helper()
+		if err := authzsynctest.Publish(ctx, js, prefix, evs...); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(evs)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_applied WHERE consumer = ?`, authzsync.DefaultConsumerName).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n >= sent {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the sync applied %d of %d events in 60s", n, sent)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	w := policytest.FixedWorld()
+	publish(b.World(w)...)
+
+	a := delegate.New(c)
+	alice := caller(w, id("alice"), w.AppRoles(id("alice")))
+	mayCreate := func(at string) bool {
+		t.Helper()
+		got, err := a.AuthorizeCreate(ctx, alice, id(at))
+		if err != nil || !got.Found {
+			t.Fatalf("alice at %s: %+v %v", at, got, err)
+		}
+		return got.Decision.Allowed
+	}
+	if mayCreate("loc1") {
+		t.Fatal("alice may create before she is an administrator")
+	}
+	roles := func(rs ...string) events.Event {
+		return b.EmployeeEvent(policy.OrgCustomer, id("acme"), id("alice"), "employee_roles_set", map[string]any{"roles": rs})
+	}
+	publish(roles(policy.RoleCustomerEmployeeAdministrator, policy.RoleDisarmer))
+	if !mayCreate("loc1") || !mayCreate("loc3") || mayCreate("loc2") {
+		t.Fatal("acme's administrator alice may not create at acme's locations, or may at foo's")
+	}
+	// The set replaces the set: DISARMER alone revokes the administrator.
+	publish(roles(policy.RoleDisarmer))
+	if mayCreate("loc1") {
+		t.Fatal("alice may still create after CUSTOMER_EMPLOYEE_ADMINISTRATOR was taken away")
+	}
+	publish(roles(policy.RoleCustomerEmployeeAdministrator))
+	if !mayCreate("loc1") {
+		t.Fatal("alice's administrator role granted again was not applied")
+	}
+	publish(b.EmployeeEvent(policy.OrgCustomer, id("acme"), id("alice"), "employee_removed", nil))
+	if mayCreate("loc1") {
+		t.Fatal("removed alice may still create")
+	}
+	// A location created by an event is known at once.
+	loc4 := id("loc4")
+	publish(b.OrgEvent(policy.OrgCustomer, id("acme"), "location_created", map[string]any{"locationId": loc4, "name": "location", "dealerId": id("d1")}))
+	got, err := a.AuthorizeCreate(ctx, caller(w, id("admin"), []string{policy.AppRoleAdmin}), loc4)
+	want := authz.Location{LocationID: loc4, CustomerID: id("acme"), DealerID: id("d1"), MonitoringProviderID: id("p1")}
+	if err != nil || !got.Found || !got.Decision.Allowed || got.Location != want {
+		t.Fatalf("admin at the new loc4: %+v %v, want %+v", got, err, want)
 	}
 }
 
