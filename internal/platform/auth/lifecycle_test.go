@@ -171,6 +171,33 @@ func TestIssuerDownAfterKeysCached(t *testing.T) {
 	}
 }
 
+// TestIssuerDownPastHardMaxAge checks that cached keys are not trusted
+// forever while the issuer stays unreachable: past JWKSHardMaxAge every
+// token is refused with 503 (fail closed), and service resumes as soon as a
+// refresh succeeds.
+func TestIssuerDownPastHardMaxAge(t *testing.T) {
+	e := newTestEnv(t)
+	wantStatus(t, e.v, e.good(t), http.StatusNoContent)
+	e.iss.down.Store(true)
+	// Still within the hard maximum age: the known key keeps working.
+	e.clock.Advance(DefaultJWKSHardMaxAge - time.Minute)
+	wantStatus(t, e.v, e.good(t), http.StatusNoContent)
+	e.clock.Advance(2 * time.Minute)
+	wantStatus(t, e.v, e.good(t), http.StatusServiceUnavailable)
+	if err := e.v.Ready(context.Background()); !apperr.Is(err, apperr.Unavailable) {
+		t.Fatalf("Ready with expired keys and the issuer down: %v", err)
+	}
+	// Repeated requests stay refused and do not hammer the issuer.
+	wantStatus(t, e.v, e.good(t), http.StatusServiceUnavailable)
+
+	e.iss.down.Store(false)
+	e.clock.Advance(coldRetryInterval)
+	wantStatus(t, e.v, e.good(t), http.StatusNoContent)
+	if err := e.v.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready after the issuer returned: %v", err)
+	}
+}
+
 func TestDiscoveryIssuerMismatchFailsClosed(t *testing.T) {
 	e := newTestEnv(t)
 	evil := "http://evil.example"
@@ -250,6 +277,8 @@ func TestNewValidatorOptions(t *testing.T) {
 		{Issuer: "http://localhost:9000"},
 		{Issuer: "http://localhost:9000", Audience: testAudience, Leeway: time.Minute},
 		{Issuer: "http://localhost:9000", Audience: testAudience, MaxTokenBytes: -1},
+		{Issuer: "http://localhost:9000", Audience: testAudience, JWKSHardMaxAge: -time.Hour},
+		{Issuer: "http://localhost:9000", Audience: testAudience, JWKSMaxAge: 2 * time.Hour},
 	} {
 		if _, err := NewValidator(o); err == nil {
 			t.Errorf("%+v accepted", o)

@@ -42,6 +42,9 @@ const (
 	// DefaultJWKSMaxAge is the default age after which the cached JWKS is
 	// refreshed in the background.
 	DefaultJWKSMaxAge = 5 * time.Minute
+	// DefaultJWKSHardMaxAge is the default age after which a cached JWKS
+	// that could not be refreshed is no longer trusted at all.
+	DefaultJWKSHardMaxAge = time.Hour
 	// DefaultFetchTimeout is the default bound on one discovery plus JWKS
 	// fetch.
 	DefaultFetchTimeout = 5 * time.Second
@@ -89,6 +92,13 @@ type Options struct {
 	// background, so keys withdrawn by the issuer stop being accepted; 0
 	// means DefaultJWKSMaxAge.
 	JWKSMaxAge time.Duration
+	// JWKSHardMaxAge is the age after which a cached JWKS is no longer
+	// used: a token then validates only if a refresh succeeds, otherwise
+	// it is refused as Unavailable (503). Without this bound an issuer
+	// that stays unreachable would leave a withdrawn (possibly
+	// compromised) key trusted forever. 0 means DefaultJWKSHardMaxAge; it
+	// must not be shorter than JWKSMaxAge.
+	JWKSHardMaxAge time.Duration
 	// FetchTimeout bounds one discovery plus JWKS fetch; 0 means
 	// DefaultFetchTimeout.
 	FetchTimeout time.Duration
@@ -114,6 +124,7 @@ type Validator struct {
 	leeway       float64 // seconds, compared with NumericDate claims
 	minRefresh   time.Duration
 	maxAge       time.Duration
+	hardMaxAge   time.Duration
 	fetchTimeout time.Duration
 	now          func() time.Time
 	logger       *slog.Logger
@@ -169,8 +180,10 @@ func NewValidator(opts Options) (*Validator, error) {
 	if opts.Leeway < 0 || opts.Leeway > MaxLeeway {
 		problems = append(problems, fmt.Sprintf("Leeway must be between 0 and %s", MaxLeeway))
 	}
-	if opts.JWKSMinRefreshInterval < 0 || opts.JWKSMaxAge < 0 || opts.FetchTimeout < 0 {
+	if opts.JWKSMinRefreshInterval < 0 || opts.JWKSMaxAge < 0 || opts.JWKSHardMaxAge < 0 || opts.FetchTimeout < 0 {
 		problems = append(problems, "durations must not be negative")
+	} else if orDefault(opts.JWKSHardMaxAge, DefaultJWKSHardMaxAge) < orDefault(opts.JWKSMaxAge, DefaultJWKSMaxAge) {
+		problems = append(problems, "JWKSHardMaxAge must not be shorter than JWKSMaxAge")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("auth: invalid validator options: %s", strings.Join(problems, "; "))
@@ -183,6 +196,7 @@ func NewValidator(opts Options) (*Validator, error) {
 		leeway:       orDefault(opts.Leeway, DefaultLeeway).Seconds(),
 		minRefresh:   orDefault(opts.JWKSMinRefreshInterval, DefaultJWKSMinRefreshInterval),
 		maxAge:       orDefault(opts.JWKSMaxAge, DefaultJWKSMaxAge),
+		hardMaxAge:   orDefault(opts.JWKSHardMaxAge, DefaultJWKSHardMaxAge),
 		fetchTimeout: orDefault(opts.FetchTimeout, DefaultFetchTimeout),
 		now:          opts.Clock,
 		logger:       opts.Logger,
@@ -563,9 +577,25 @@ func stringList(v any) ([]string, bool) {
 }
 
 // key returns the verification key for kid, refetching the JWKS (rate
-// limited, single-flight) when kid is unknown.
+// limited, single-flight) when kid is unknown or the cached set is past its
+// hard maximum age.
 func (v *Validator) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	ks := v.keys.Load()
+	if ks != nil && v.expired(ks) {
+		// The cached keys are too old to trust: one of them may have been
+		// withdrawn long ago. Only a successful refresh lets tokens through
+		// again; until then fail closed (503), exactly as before the first
+		// fetch. The retry rate is that of a cold start, so service resumes
+		// soon after the issuer returns.
+		fetchErr := v.refresh(ctx, min(coldRetryInterval, v.minRefresh))
+		if ks = v.keys.Load(); v.expired(ks) {
+			if fetchErr == nil {
+				fetchErr = errors.New("cached JWKS is past its hard maximum age")
+			}
+			v.count(reasonUnavailable)
+			return nil, apperr.Wrap(fetchErr, apperr.Unavailable, "the token issuer's keys are unavailable")
+		}
+	}
 	if ks != nil {
 		if k := ks.keys[kid]; k != nil {
 			if v.now().Sub(ks.fetchedAt) > v.maxAge {
@@ -599,6 +629,12 @@ func (v *Validator) key(ctx context.Context, kid string) (*rsa.PublicKey, error)
 		return nil, apperr.Wrap(fetchErr, apperr.Unavailable, "the token issuer's keys are unavailable")
 	}
 	return nil, v.reject(reasonUnknownKey, "token signing key is unknown", nil)
+}
+
+// expired reports whether ks is past the hard maximum age and so must not
+// be used any more.
+func (v *Validator) expired(ks *keySet) bool {
+	return v.now().Sub(ks.fetchedAt) > v.hardMaxAge
 }
 
 // refresh fetches the JWKS unless another fetch is in flight (then it
@@ -782,17 +818,17 @@ func (v *Validator) getJSON(ctx context.Context, uri string, into any) error {
 	return nil
 }
 
-// Ready reports whether tokens can be validated: it succeeds once a key
-// set has been obtained, and otherwise tries to obtain one. Use it as a
-// /readyz check.
+// Ready reports whether tokens can be validated: it succeeds while a key
+// set younger than the hard maximum age is cached, and otherwise tries to
+// obtain one. Use it as a /readyz check.
 func (v *Validator) Ready(ctx context.Context) error {
-	if v.keys.Load() != nil {
+	if ks := v.keys.Load(); ks != nil && !v.expired(ks) {
 		return nil
 	}
 	if err := v.refresh(ctx, min(coldRetryInterval, v.minRefresh)); err != nil {
 		return apperr.Wrap(err, apperr.Unavailable, "the token issuer's keys are unavailable")
 	}
-	if v.keys.Load() == nil {
+	if ks := v.keys.Load(); ks == nil || v.expired(ks) {
 		return apperr.New(apperr.Unavailable, "the token issuer's keys are unavailable")
 	}
 	return nil
