@@ -66,6 +66,9 @@ type envOpts struct {
 	cfg   func(*Config)
 	authz AuthorizationClaims
 	db    *sqldb.DB
+	// login, when set, adjusts the login UI before the server starts
+	// (so that the handlers see the change without a data race).
+	login func(*loginUI)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -106,6 +109,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 		e.mu.Lock()
 		e.sleeps = append(e.sleeps, d)
 		e.mu.Unlock()
+	}
+	if o.login != nil {
+		o.login(svc.login)
 	}
 	e.svc = svc
 	srv.Config.Handler = svc.Handler()

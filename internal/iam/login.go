@@ -47,6 +47,9 @@ type loginUI struct {
 	csp string
 	// sleep waits out the throttle's progressive delay; tests replace it.
 	sleep func(ctx context.Context, d time.Duration)
+	// authenticate is Service.authenticate; tests wrap it to count and
+	// hold the password checks that concurrent submissions reach.
+	authenticate func(ctx context.Context, username, password string) (*user, bool)
 }
 
 func newLoginUI(s *Service) (*loginUI, error) {
@@ -59,7 +62,7 @@ func newLoginUI(s *Service) (*loginUI, error) {
 		return nil, err
 	}
 	return &loginUI{
-		s: s, login: login, message: message,
+		s: s, login: login, message: message, authenticate: s.authenticate,
 		secure: strings.HasPrefix(s.cfg.Issuer, "https://"),
 		csp:    "default-src 'none'; style-src 'unsafe-inline'; form-action " + formActionSources(s.clients) + "; frame-ancestors 'none'",
 		sleep: func(ctx context.Context, d time.Duration) {
@@ -168,8 +171,11 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	key := usernameKey(username)
-	delay, locked := l.s.throttle.check(key, ip)
-	if locked > 0 {
+	// The attempt is reserved before the password is checked, so that
+	// parallel submissions count against the limit at once instead of all
+	// passing the check before any failure is recorded.
+	res, delay, locked := l.s.throttle.begin(key, ip)
+	if res == nil {
 		l.s.metrics.loginFailures.WithLabelValues("throttled").Inc()
 		minutes := int(math.Ceil(locked.Minutes()))
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(locked.Seconds()))))
@@ -177,17 +183,18 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 			Error: "Too many failed attempts; try again in " + strconv.Itoa(minutes) + " minutes"})
 		return
 	}
+	defer res.abandon()
 	if delay > 0 {
 		l.sleep(ctx, delay)
 	}
-	u, ok := l.s.authenticate(ctx, username, password)
+	u, ok := l.authenticate(ctx, username, password)
 	if !ok {
-		l.s.throttle.fail(key, ip)
+		res.failed()
 		l.s.metrics.loginFailures.WithLabelValues("credentials").Inc()
 		l.render(w, r, http.StatusUnauthorized, loginPage{AuthRequestID: id, Username: username, Error: invalidCredentials})
 		return
 	}
-	l.s.throttle.succeed(key)
+	res.succeeded()
 	if err := l.s.store.completeLogin(ctx, id, u.ID, l.s.now()); err != nil {
 		if errors.Is(err, errNotFound) {
 			l.expired(w, r)
