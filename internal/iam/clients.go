@@ -12,6 +12,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/realguardio/realguardio/internal/platform/auth"
 )
 
 // The audiences of RealGuardIO's backend services. An access token carries
@@ -75,6 +77,15 @@ type ClientConfig struct {
 	Audiences []string
 	// AccessTokenLifetime overrides Config.AccessTokenLifetime when set.
 	AccessTokenLifetime time.Duration
+	// ProvisionableRoles are the application roles a client-credentials
+	// token of this client (with scope users:write) may give the users it
+	// creates: an organization service provisions its own employees and
+	// nothing more. Such a client sees, disables and enables only the
+	// users it created, and never changes roles; only a REALGUARDIO_ADMIN
+	// user manages every account. The platform roles REALGUARDIO_ADMIN and
+	// REALGUARDIO_DEALER_ADMINISTRATOR are never provisionable, so that a
+	// compromised service cannot mint platform staff.
+	ProvisionableRoles []string
 }
 
 // HashClientSecret returns the value ClientConfig.SecretHash holds for
@@ -84,11 +95,20 @@ func HashClientSecret(secret string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// employeeRoles maps each organization service's client id to the
+// application role of its employees, the only role it may provision.
+var employeeRoles = map[string]string{
+	AudienceCustomer:   auth.RoleCustomerEmployee,
+	AudienceDealer:     auth.RoleDealerEmployee,
+	AudienceMonitoring: auth.RoleMonitoringEmployee,
+}
+
 // DefaultClients returns RealGuardIO's clients: the BFF (confidential,
 // authorization code and refresh), the public CLI, and one
 // client-credentials client per entry of serviceSecrets (client id → clear
 // secret). The organization services (customer, dealer, monitoring) get the
-// users:write scope, since they create their employees' accounts; the
+// users:write scope, since they create their employees' accounts, limited
+// to their own employee application role (ProvisionableRoles); the
 // Security System Service gets authz:read, since its fetch strategy reads
 // their facts.
 func DefaultClients(bffRedirectURI, bffPostLogoutURI string, serviceSecrets map[string]string, bffSecret string) []ClientConfig {
@@ -118,21 +138,23 @@ func DefaultClients(bffRedirectURI, bffPostLogoutURI string, serviceSecrets map[
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		var scopes []string
+		var scopes, provisionable []string
 		switch id {
 		case AudienceCustomer, AudienceDealer, AudienceMonitoring:
 			scopes = []string{ScopeUsersWrite}
+			provisionable = []string{employeeRoles[id]}
 		case AudienceSecuritySystem:
 			// The fetch strategy reads the organization services' facts
 			// endpoints (docs/fetch-api.md) with this scope.
 			scopes = []string{ScopeAuthzRead}
 		}
 		clients = append(clients, ClientConfig{
-			ID:         id,
-			SecretHash: HashClientSecret(serviceSecrets[id]),
-			GrantTypes: []string{string(oidc.GrantTypeClientCredentials)},
-			Scopes:     scopes,
-			Audiences:  slices.Clone(AllAudiences),
+			ID:                 id,
+			SecretHash:         HashClientSecret(serviceSecrets[id]),
+			GrantTypes:         []string{string(oidc.GrantTypeClientCredentials)},
+			Scopes:             scopes,
+			Audiences:          slices.Clone(AllAudiences),
+			ProvisionableRoles: provisionable,
 		})
 	}
 	return clients
@@ -185,7 +207,29 @@ func (c ClientConfig) validate() error {
 	if len(c.Audiences) == 0 {
 		return fmt.Errorf("client %s: no audiences", c.ID)
 	}
+	for _, r := range c.ProvisionableRoles {
+		switch {
+		case !auth.IsApplicationRole(r):
+			return fmt.Errorf("client %s: provisionable role %q is not an application role", c.ID, r)
+		case r == auth.RoleAdmin || r == auth.RoleDealerAdministrator:
+			return fmt.Errorf("client %s: the platform role %s cannot be provisionable; an administrator grants it", c.ID, r)
+		}
+	}
+	if len(c.ProvisionableRoles) > 0 && !slices.Contains(c.Scopes, ScopeUsersWrite) {
+		return fmt.Errorf("client %s: provisionable roles need scope %s", c.ID, ScopeUsersWrite)
+	}
 	return nil
+}
+
+// mayProvision reports whether the client may give every one of roles to
+// a user it creates.
+func (c *client) mayProvision(roles []string) bool {
+	for _, r := range roles {
+		if !slices.Contains(c.cfg.ProvisionableRoles, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // client is a configured client; it implements op.Client.

@@ -96,7 +96,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		AdminPassword:   testAdminPW,
 		KeyPublishAhead: -1,
 		Clients: DefaultClients(e.callback.URL+"/auth/callback", testPostLogout,
-			map[string]string{AudienceCustomer: testSvcSecret, AudienceSecuritySystem: testSvcSecret}, testBFFSecret),
+			map[string]string{AudienceCustomer: testSvcSecret, AudienceDealer: testSvcSecret, AudienceSecuritySystem: testSvcSecret}, testBFFSecret),
 	}
 	if o.cfg != nil {
 		o.cfg(&cfg)
@@ -258,10 +258,11 @@ func jwtParts(t testing.TB, raw string) (header, claims map[string]any) {
 	return dec(parts[0]), dec(parts[1])
 }
 
-// createUser makes a user directly through the use case.
+// createUser makes a user directly through the use case, as an
+// administrator (any roles, owned by no service client).
 func (e *env) createUser(t testing.TB, username, password string, roles ...string) string {
 	t.Helper()
-	u, _, err := e.svc.createUser(context.Background(), &auth.Caller{Subject: "test", ClientID: "test", IsService: true},
+	u, _, err := e.svc.createUser(context.Background(), &auth.Caller{Subject: "test-admin", ClientID: ClientBFF, Roles: []string{auth.RoleAdmin}},
 		createUserBody{Username: username, Password: password, Roles: roles})
 	if err != nil {
 		t.Fatalf("create user: %v", err)

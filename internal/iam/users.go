@@ -25,7 +25,18 @@ const maxPasswordLen = 1024
 
 // usersAPI is the HTTP API on IAM accounts, used by the organization
 // services (client credentials, users:write) and by administrators.
+//
+// A REALGUARDIO_ADMIN user manages every account. A service is confined to
+// the employees it provisions (ClientConfig.ProvisionableRoles): it creates
+// users with its own employee role only, sees, disables and enables only
+// the users it created, and never changes roles. Otherwise any one
+// organization service could mint platform administrators or lock out
+// every account.
 type usersAPI struct{ s *Service }
+
+// reasonNotProvisionable is the denial reason of a service creating a user
+// with a role it may not give.
+const reasonNotProvisionable = "role_not_provisionable"
 
 type createUserBody struct {
 	ID       string   `json:"id"`
@@ -100,6 +111,18 @@ func (s *Service) createUser(ctx context.Context, caller *auth.Caller, in create
 	roles, err := normalizeRoles(in.Roles)
 	if err != nil {
 		return nil, false, err
+	}
+	if caller.IsService {
+		// Checked before anything is looked up, so that the idempotent
+		// replay below cannot be used to widen an existing account either.
+		c := s.clients[caller.ClientID]
+		if c == nil || !c.mayProvision(roles) {
+			var allowed []string
+			if c != nil {
+				allowed = c.cfg.ProvisionableRoles
+			}
+			return nil, false, apperr.Denied(reasonNotProvisionable, "client %s may give the users it creates only the roles %v", caller.ClientID, allowed)
+		}
 	}
 	hash, err := hashPassword(in.Password)
 	if err != nil {
@@ -180,14 +203,22 @@ func (a *usersAPI) create(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, status, viewOf(u))
 }
 
+// load reads the user named by the path for the caller. A service gets
+// only the users it created; any other is answered exactly like an unknown
+// id, so that a service cannot even learn which accounts exist.
 func (a *usersAPI) load(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return nil, false
+	}
 	id, err := httpx.PathUUID(r, "id")
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return nil, false
 	}
 	u, err := a.s.store.userByID(r.Context(), a.s.db, id.String())
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, errNotFound) || (err == nil && caller.IsService && u.CreatedByClient != caller.ClientID) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such user"))
 		return nil, false
 	}
@@ -204,7 +235,20 @@ func (a *usersAPI) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// setRoles replaces a user's application roles. Only an administrator may:
+// a service's employees keep the role they were created with, and letting
+// a service change roles would let it grant any role to any account it
+// created.
 func (a *usersAPI) setRoles(w http.ResponseWriter, r *http.Request) {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if caller.IsService {
+		httpx.WriteError(w, r, apperr.Denied("no_role", "changing a user's roles needs role %s", auth.RoleAdmin))
+		return
+	}
 	var in struct {
 		Roles []string `json:"roles"`
 	}

@@ -42,6 +42,16 @@ func call(t *testing.T, method, u, token string, body any) (int, map[string]any)
 	return resp.StatusCode, m
 }
 
+// adminID returns the bootstrap administrator's id.
+func (e *env) adminID(t testing.TB) string {
+	t.Helper()
+	u, err := e.svc.store.userByUsername(context.Background(), e.svc.db, AdminUsername)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
 func TestUsersAPI(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, envOpts{})
@@ -149,14 +159,18 @@ func TestUsersAPI(t *testing.T) {
 		e.clock.advance(-10 * 60 * 1e9)
 	})
 	t.Run("get, roles, disable, enable", func(t *testing.T) {
-		id := e.createUser(t, "frank", "frank-password")
+		st, body := call(t, "POST", users, svc.AccessToken, map[string]any{"username": "frank", "password": "frank-password", "roles": []string{auth.RoleCustomerEmployee}})
+		if st != http.StatusCreated {
+			t.Fatalf("create: %d %v", st, body)
+		}
+		id := body["id"].(string)
 		if st, body := call(t, "GET", users+"/"+id, svc.AccessToken, nil); st != 200 || body["username"] != "frank" {
 			t.Fatalf("get: %d %v", st, body)
 		}
 		if st, _ := call(t, "GET", users+"/"+uuid.NewString(), svc.AccessToken, nil); st != 404 {
 			t.Fatalf("get unknown: %d", st)
 		}
-		st, body := call(t, "PUT", users+"/"+id+"/roles", svc.AccessToken, map[string]any{"roles": []string{auth.RoleMonitoringEmployee}})
+		st, body = call(t, "PUT", users+"/"+id+"/roles", admin.AccessToken, map[string]any{"roles": []string{auth.RoleMonitoringEmployee}})
 		if st != 200 || stringsOf(body["roles"])[0] != auth.RoleMonitoringEmployee {
 			t.Fatalf("roles: %d %v", st, body)
 		}
@@ -170,6 +184,68 @@ func TestUsersAPI(t *testing.T) {
 			t.Fatalf("enable: %d %v", st, body)
 		}
 	})
+	t.Run("a service is confined to its own employees", func(t *testing.T) {
+		dealer, err := (&clientcredentials.Config{ClientID: AudienceDealer, ClientSecret: testSvcSecret, TokenURL: tokenURL}).Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only the service's own employee role (or none) may be given.
+		for _, roles := range [][]string{{auth.RoleAdmin}, {auth.RoleDealerAdministrator}, {auth.RoleDealerEmployee}, {auth.RoleCustomerEmployee, auth.RoleMonitoringEmployee}} {
+			st, body := call(t, "POST", users, svc.AccessToken, map[string]any{"username": "grab-" + roles[0], "password": "long-enough", "roles": roles})
+			if st != http.StatusForbidden || body["reason"] != reasonNotProvisionable {
+				t.Fatalf("create with %v: %d %v", roles, st, body)
+			}
+		}
+		// Nor through the idempotent replay of one of its own users.
+		id := uuid.NewString()
+		own := map[string]any{"id": id, "username": "own@example.com", "password": "long-enough", "roles": []string{auth.RoleCustomerEmployee}}
+		if st, body := call(t, "POST", users, svc.AccessToken, own); st != http.StatusCreated {
+			t.Fatalf("own: %d %v", st, body)
+		}
+		own["roles"] = []string{auth.RoleAdmin}
+		if st, body := call(t, "POST", users, svc.AccessToken, own); st != http.StatusForbidden {
+			t.Fatalf("replay with another role: %d %v", st, body)
+		}
+		if st, body := call(t, "GET", users+"/"+id, svc.AccessToken, nil); st != 200 || stringsOf(body["roles"])[0] != auth.RoleCustomerEmployee || len(stringsOf(body["roles"])) != 1 {
+			t.Fatalf("own after refused replay: %d %v", st, body)
+		}
+		// Roles are changed by an administrator only.
+		for _, target := range []string{id, e.adminID(t)} {
+			if st, body := call(t, "PUT", users+"/"+target+"/roles", svc.AccessToken, map[string]any{"roles": []string{auth.RoleAdmin}}); st != http.StatusForbidden {
+				t.Fatalf("service set roles: %d %v", st, body)
+			}
+		}
+		// Users it did not create are unknown to it: the administrator,
+		// an administrator's creation, another service's employee.
+		byDealer := map[string]any{"username": "dealer-emp@example.com", "password": "long-enough", "roles": []string{auth.RoleDealerEmployee}}
+		st, body := call(t, "POST", users, dealer.AccessToken, byDealer)
+		if st != http.StatusCreated {
+			t.Fatalf("dealer create: %d %v", st, body)
+		}
+		_, unknown := call(t, "GET", users+"/"+uuid.NewString(), svc.AccessToken, nil)
+		for name, target := range map[string]string{"admin": e.adminID(t), "admin's": e.createUser(t, "by-admin-2", "long-enough"), "dealer's": body["id"].(string)} {
+			for _, req := range []struct{ method, path string }{{"GET", ""}, {"POST", "/disable"}, {"POST", "/enable"}} {
+				st, got := call(t, req.method, users+"/"+target+req.path, svc.AccessToken, nil)
+				if st != http.StatusNotFound || got["detail"] != unknown["detail"] {
+					t.Fatalf("%s %s of the %s user: %d %v", req.method, req.path, name, st, got)
+				}
+			}
+		}
+		if u, err := e.svc.store.userByID(ctx, e.svc.db, e.adminID(t)); err != nil || !u.Enabled {
+			t.Fatalf("admin after a service's disable: %+v %v", u, err)
+		}
+		// The administrator keeps every right.
+		st, body = call(t, "POST", users, admin.AccessToken, map[string]any{"username": "second-admin", "password": "long-enough", "roles": []string{auth.RoleAdmin}})
+		if st != http.StatusCreated {
+			t.Fatalf("admin creates an admin: %d %v", st, body)
+		}
+		if st, _ := call(t, "GET", users+"/"+id, admin.AccessToken, nil); st != 200 {
+			t.Fatalf("admin get: %d", st)
+		}
+		if st, _ := call(t, "POST", users+"/"+id+"/disable", admin.AccessToken, nil); st != 200 {
+			t.Fatalf("admin disable: %d", st)
+		}
+	})
 	t.Run("iamclient against the real service", func(t *testing.T) {
 		c := iamclient.New(e.issuer, AudienceCustomer, testSvcSecret, nil)
 		id := uuid.NewString()
@@ -177,7 +253,7 @@ func TestUsersAPI(t *testing.T) {
 		if err != nil || u.ID != id {
 			t.Fatalf("create: %+v %v", u, err)
 		}
-		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough"}); err != nil {
+		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough", Roles: []string{auth.RoleCustomerEmployee}}); err != nil {
 			t.Fatalf("replay: %v", err)
 		}
 		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{Username: "client@example.com", Password: "long-enough"}); !apperr.Is(err, apperr.Conflict) {
@@ -189,5 +265,47 @@ func TestUsersAPI(t *testing.T) {
 		if err := c.DisableUser(ctx, id); err != nil {
 			t.Fatalf("disable: %v", err)
 		}
+		if err := c.EnableUser(ctx, id); err != nil {
+			t.Fatalf("enable: %v", err)
+		}
+		if u, err := c.GetUser(ctx, id); err != nil || !u.Enabled {
+			t.Fatalf("get: %+v %v", u, err)
+		}
+		if _, err := c.GetUser(ctx, e.adminID(t)); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("get of a user another creator made: %v", err)
+		}
 	})
+}
+
+// TestProvisionableRoles checks the client configuration that confines the
+// organization services: each may provision its own employee role only,
+// and no configuration can make a platform role provisionable.
+func TestProvisionableRoles(t *testing.T) {
+	secrets := map[string]string{AudienceCustomer: "s", AudienceDealer: "s", AudienceMonitoring: "s", AudienceSecuritySystem: "s"}
+	want := map[string][]string{
+		AudienceCustomer:   {auth.RoleCustomerEmployee},
+		AudienceDealer:     {auth.RoleDealerEmployee},
+		AudienceMonitoring: {auth.RoleMonitoringEmployee},
+	}
+	for _, c := range DefaultClients("https://bff.example/cb", "", secrets, "bff") {
+		if got := c.ProvisionableRoles; strings.Join(got, ",") != strings.Join(want[c.ID], ",") {
+			t.Errorf("%s: provisionable %v, want %v", c.ID, got, want[c.ID])
+		}
+		if err := c.validate(); err != nil {
+			t.Errorf("%s: %v", c.ID, err)
+		}
+	}
+	base := ClientConfig{ID: "svc", Secret: "s", GrantTypes: []string{"client_credentials"}, Scopes: []string{ScopeUsersWrite}, Audiences: []string{AudienceIAM}}
+	for _, roles := range [][]string{{auth.RoleAdmin}, {auth.RoleDealerAdministrator}, {"GOD"}} {
+		c := base
+		c.ProvisionableRoles = roles
+		if err := c.validate(); err == nil {
+			t.Errorf("provisionable %v accepted", roles)
+		}
+	}
+	c := base
+	c.Scopes, c.ProvisionableRoles = nil, []string{auth.RoleCustomerEmployee}
+	if err := c.validate(); err == nil {
+		t.Error("provisionable roles without users:write accepted")
+	}
 }

@@ -109,6 +109,8 @@ func stringsOf(v any) []string {
 // requireUserAdmin authenticates the bearer token and admits a
 // client-credentials token with scope users:write or a user token with
 // REALGUARDIO_ADMIN; the caller is put in the context for the handler.
+// Admission is not the whole check: the handlers confine a service to the
+// users it provisions (see usersAPI).
 func (s *Service) requireUserAdmin(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")

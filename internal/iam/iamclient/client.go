@@ -80,7 +80,13 @@ func New(issuerURL, clientID, clientSecret string, httpClient *http.Client) *Cli
 
 // CreateUser creates an IAM account and returns it. A username that already
 // exists is an apperr.Conflict; invalid input an apperr.Invalid naming the
-// field; an unreachable or failing IAM an apperr.Unavailable.
+// field; an unreachable or failing IAM an apperr.Unavailable. Roles must be
+// among the roles the IAM lets this client provision (its own employee
+// role, see iam.ClientConfig.ProvisionableRoles); any other is refused,
+// reported as apperr.Unavailable.
+//
+// DisableUser, EnableUser and GetUser act only on accounts this client
+// created; any other answers as an unknown id.
 func (c *Client) CreateUser(ctx context.Context, req CreateUserRequest) (User, error) {
 	if req.Roles == nil {
 		req.Roles = []string{}
@@ -91,7 +97,8 @@ func (c *Client) CreateUser(ctx context.Context, req CreateUserRequest) (User, e
 }
 
 // DisableUser disables the account id so that it can no longer log in or
-// refresh its tokens. Disabling a disabled account succeeds.
+// refresh its tokens. Disabling a disabled account succeeds. An account
+// this client did not create is an apperr.NotFound.
 func (c *Client) DisableUser(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/disable", nil, nil)
 }
@@ -101,14 +108,19 @@ func (c *Client) EnableUser(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/enable", nil, nil)
 }
 
-// GetUser returns the account id; an unknown id is an apperr.NotFound.
+// GetUser returns the account id; an unknown id is an apperr.NotFound. The
+// IAM shows a service only the accounts that service created: any other is
+// a NotFound too.
 func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
 	var u User
 	err := c.do(ctx, http.MethodGet, "/api/users/"+url.PathEscape(id), nil, &u)
 	return u, err
 }
 
-// SetRoles replaces the application roles of the account id.
+// SetRoles replaces the application roles of the account id. Only a
+// REALGUARDIO_ADMIN user may change roles, so the IAM refuses it for the
+// client-credentials token this client uses (reported, like every refusal
+// of the service's credentials, as apperr.Unavailable).
 func (c *Client) SetRoles(ctx context.Context, id string, roles []string) (User, error) {
 	if roles == nil {
 		roles = []string{}
