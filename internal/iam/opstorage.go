@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/realguardio/realguardio/internal/platform/httpx"
 )
 
 // opStorage is the op.Storage zitadel's provider runs on. The token
@@ -50,15 +52,38 @@ func (o opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 		CodeChallengeMethod: req.CodeChallengeMethod,
 	}
 	if err := o.s.store.insertAuthRequest(ctx, a); err != nil {
-		return nil, err
+		return nil, o.storeError(ctx, "save authorization request", err)
 	}
 	return a, nil
 }
 
+// The errors opStorage hands to zitadel carry fixed descriptions and no
+// parent: zitadel shows an error's description (and, where it renders
+// err.Error(), its parent too) to the browser or the client, and a store
+// error's text is internal detail (SQL, driver, "not found"). The cause is
+// logged instead. Each call returns a new error because zitadel sets
+// fields (state) on the one it gets.
+
+// errAuthRequestUnknown is the answer for an authorization request that
+// does not exist (any more) or is not in the state the step needs.
+func errAuthRequestUnknown() *oidc.Error {
+	return oidc.ErrInvalidRequest().WithDescription("the authorization request is unknown or has expired; start again")
+}
+
+// storeError logs a store failure and returns the fixed server_error the
+// protocol layer may show.
+func (o opStorage) storeError(ctx context.Context, what string, err error) error {
+	httpx.LoggerFrom(ctx).ErrorContext(ctx, "iam store: "+what, "err", err)
+	return oidc.ErrServerError().WithDescription("the request could not be completed; try again later")
+}
+
 func (o opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
 	a, err := o.s.store.authRequestByID(ctx, id)
+	if errors.Is(err, errNotFound) {
+		return nil, errAuthRequestUnknown()
+	}
 	if err != nil {
-		return nil, err
+		return nil, o.storeError(ctx, "load authorization request", err)
 	}
 	if !o.s.now().Before(a.ExpiresAt) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the authorization request has expired")
@@ -67,11 +92,26 @@ func (o opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthReque
 }
 
 func (o opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	return o.s.store.authRequestByCodeHash(ctx, o.s.db, hashSecret(code))
+	a, err := o.s.store.authRequestByCodeHash(ctx, o.s.db, hashSecret(code))
+	if errors.Is(err, errNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
+	}
+	if err != nil {
+		return nil, o.storeError(ctx, "load authorization request by code", err)
+	}
+	return a, nil
 }
 
 func (o opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return o.s.store.saveCode(ctx, id, hashSecret(code), o.s.now())
+	err := o.s.store.saveCode(ctx, id, hashSecret(code), o.s.now())
+	if errors.Is(err, errNotFound) {
+		// Not completed, or it already has its code (a replayed callback).
+		return errAuthRequestUnknown()
+	}
+	if err != nil {
+		return o.storeError(ctx, "save authorization code", err)
+	}
+	return nil
 }
 
 func (o opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
@@ -97,7 +137,10 @@ func (o opStorage) TerminateSession(ctx context.Context, userID, clientID string
 	if userID == "" || clientID == "" {
 		return nil
 	}
-	return o.s.store.revokeUserClient(ctx, userID, clientID)
+	if err := o.s.store.revokeUserClient(ctx, userID, clientID); err != nil {
+		return o.storeError(ctx, "revoke refresh tokens at logout", err)
+	}
+	return nil
 }
 
 func (o opStorage) RevokeToken(ctx context.Context, tokenOrID, _, clientID string) *oidc.Error {
