@@ -22,8 +22,38 @@ import (
 // Handler applies one event inside tx, the transaction in which the
 // consumer also records the event as applied, so the change and the record
 // commit together or not at all. A returned error rolls both back and the
-// event is retried, and eventually parked.
+// event is retried, and eventually parked or blocked (see FailurePolicy).
 type Handler func(ctx context.Context, tx *sqldb.Tx, ev Event) error
+
+// FailurePolicy says what a consumer does with an event its handler keeps
+// failing on after MaxDeliver attempts.
+type FailurePolicy int
+
+const (
+	// Park records the event in event_parked, acknowledges it and moves on
+	// to the stream's next event; an operator replays it later. It suits
+	// consumers whose state is informational: skipping one event leaves it
+	// wrong in one place, but everything else stays current.
+	Park FailurePolicy = iota
+	// Block never skips the event: it is retried for ever (the last
+	// Backoff entry repeating, so the retries are capped) and later events
+	// of the stream wait behind it, keeping the stream in order. The
+	// consumer reports itself failing (Err, the blocked gauge, an error
+	// log) so readiness checks take the service out of rotation. Use it
+	// for consumers whose state decides authorization: parking a
+	// revocation would keep the access it revokes (fail open), and
+	// applying later events without it would grant on a state that never
+	// existed.
+	Block
+)
+
+// String names the policy for logs.
+func (p FailurePolicy) String() string {
+	if p == Block {
+		return "block"
+	}
+	return "park"
+}
 
 // ConsumerConfig configures a Consumer.
 type ConsumerConfig struct {
@@ -46,9 +76,13 @@ type ConsumerConfig struct {
 	Handler Handler
 	// Logger receives progress and failures; nil discards them.
 	Logger *slog.Logger
-	// MaxDeliver is how many times an event is tried before it is parked
+	// MaxDeliver is how many times an event is tried before it is parked,
+	// or before the consumer reports itself blocked under OnFailure Block
 	// (5 when zero).
 	MaxDeliver int
+	// OnFailure says what happens after MaxDeliver failed attempts: Park
+	// (the zero value) or Block.
+	OnFailure FailurePolicy
 	// Backoff lists the waits before the 2nd, 3rd, ... attempt; the last
 	// entry repeats (1 s, 5 s, 30 s, 60 s when empty).
 	Backoff []time.Duration
@@ -102,6 +136,16 @@ type StreamProgress struct {
 	Pending uint64
 	// Known tells whether Pending has been reported at all.
 	Known bool
+	// BlockedEventID is, under OnFailure Block, the event the stream is
+	// stuck on after MaxDeliver failed attempts ("" while not blocked); it
+	// is cleared when the stream moves on.
+	BlockedEventID string
+	// BlockedType is the type of that event ("" when undecodable).
+	BlockedType string
+	// BlockedSince is when the stream was found blocked.
+	BlockedSince time.Time
+	// BlockedAttempts is how many times the blocking event was tried.
+	BlockedAttempts uint64
 }
 
 // Lag is the replica's staleness: zero when nothing is pending, otherwise
@@ -375,10 +419,18 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 			err = errors.New("event has no id")
 		}
 		id := fmt.Sprintf("%s:%d", stream, md.Sequence.Stream)
-		c.park(ctx, stream, msg, id, msg.Data(), fmt.Errorf("undecodable event: %w", err), md.NumDelivered)
+		err = fmt.Errorf("undecodable event: %w", err)
+		if c.cfg.OnFailure == Block {
+			// It can never apply, but skipping it could skip a revocation:
+			// an operator must look at it (and delete it from the stream
+			// once understood).
+			c.failed(stream, msg, md, Event{ID: id}, err)
+			return
+		}
+		c.park(ctx, stream, msg, id, msg.Data(), err, md.NumDelivered)
 		return
 	}
-	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, nil)
+	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil)
 	if err == nil {
 		c.settled(stream, ev, res, md)
 		if err := msg.Ack(); err != nil {
@@ -391,18 +443,52 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 		_ = msg.Nak() // shutting down: let the next run take it at once
 		return
 	}
+	if c.cfg.OnFailure == Block {
+		c.failed(stream, msg, md, ev, err)
+		return
+	}
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
 	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
 		c.park(ctx, stream, msg, ev.ID, msg.Data(), err, attempts)
 		return
 	}
-	delay := c.cfg.Backoff[min(int(attempts)-1, len(c.cfg.Backoff)-1)]
+	c.retry(stream, msg, ev, attempts, err)
+}
+
+// retry hands a failed message back to JetStream for a redelivery after
+// the backoff of its attempt (the last Backoff entry once they run out).
+// MaxAckPending 1 keeps the stream's later messages behind it.
+func (c *Consumer) retry(stream string, msg jetstream.Msg, ev Event, attempts uint64, cause error) {
+	delay := c.cfg.Backoff[min(max(int(attempts), 1)-1, len(c.cfg.Backoff)-1)]
 	c.log.Warn("events consumer: handler failed; will retry", "stream", stream, "event_id", ev.ID, "type", ev.Type,
-		"attempt", attempts, "max_deliver", c.cfg.MaxDeliver, "retry_in", delay, "err", err)
+		"attempt", attempts, "max_deliver", c.cfg.MaxDeliver, "on_failure", c.cfg.OnFailure, "retry_in", delay, "err", cause)
 	if err := msg.NakWithDelay(delay); err != nil {
 		c.log.Warn("events consumer: nak failed; redelivered after the ack wait", "event_id", ev.ID, "err", err)
 	}
+}
+
+// failed settles a failed attempt under OnFailure Block: the message is
+// always retried, never parked, and from the MaxDeliver-th attempt on the
+// stream is reported blocked until an event of it applies.
+func (c *Consumer) failed(stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, cause error) {
+	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
+	attempts := md.NumDelivered
+	if attempts >= uint64(c.cfg.MaxDeliver) {
+		c.mu.Lock()
+		p := c.progress[stream]
+		first := p.BlockedEventID != ev.ID
+		if first {
+			p.BlockedEventID, p.BlockedType, p.BlockedSince = ev.ID, ev.Type, time.Now()
+		}
+		p.BlockedAttempts = attempts
+		c.mu.Unlock()
+		if first {
+			c.log.Error("events consumer: stream BLOCKED on an event that keeps failing; later events wait until it applies (fix the cause; the consumer reports itself failing meanwhile)",
+				"stream", stream, "event_id", ev.ID, "type", ev.Type, "attempts", attempts, "err", cause)
+		}
+	}
+	c.retry(stream, msg, ev, attempts, cause)
 }
 
 func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstream.MsgMetadata) {
@@ -415,9 +501,21 @@ func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstre
 		p.LastEventTime = ev.OccurredAt
 	}
 	p.LastAppliedAt = now
+	unblocked := p.BlockedEventID
+	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts = "", "", time.Time{}, 0
 	c.mu.Unlock()
+	if unblocked != "" {
+		c.log.Info("events consumer: stream unblocked", "stream", stream, "event_id", unblocked)
+	}
 	if res.duplicate {
 		c.log.Debug("events consumer: event already applied; skipped", "event_id", ev.ID)
+		return
+	}
+	if res.stale {
+		c.metrics.stale.WithLabelValues(c.cfg.Name, stream).Inc()
+		c.log.Warn("events consumer: stale event skipped: its aggregate already has a later event applied", "stream", stream,
+			"event_id", ev.ID, "type", ev.Type, "aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID,
+			"sequence", ev.Sequence, "last_applied_sequence", res.previous)
 		return
 	}
 	c.metrics.applied.WithLabelValues(c.cfg.Name, stream).Inc()
@@ -450,14 +548,43 @@ func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, i
 
 type applyResult struct {
 	duplicate bool
+	stale     bool
 	anomaly   string
 	previous  int64
 }
 
+// staleMode says what apply does with a stale event: one whose sequence is
+// not above the last one applied to its aggregate.
+type staleMode int
+
+const (
+	// staleSkip records the event as handled without running the handler:
+	// normal delivery, where a stale event would roll the aggregate back.
+	staleSkip staleMode = iota
+	// staleRefuse fails with ErrStale: Replay's default.
+	staleRefuse
+	// staleApply runs the handler anyway: Replay with ApplyStale.
+	staleApply
+	// staleDiscard records it as handled without running the handler and
+	// runs extra (which removes it from the parked events): Replay with
+	// DiscardStale.
+	staleDiscard
+)
+
+// ErrStale is returned by Replay for an event older than one already
+// applied to its aggregate, unless ApplyStale or DiscardStale says what to
+// do with it.
+var ErrStale = errors.New("event is older than one already applied to its aggregate")
+
 // apply runs h for ev in one transaction with the bookkeeping: skip if the
-// consumer applied ev already, check the aggregate sequence, record the
-// event and the progress. extra, when set, runs in the same transaction.
-func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, extra func(tx *sqldb.Tx) error) (applyResult, error) {
+// consumer applied ev already, check the aggregate sequence (stale events
+// are handled as mode says), record the event and the progress. extra,
+// when set, runs in the same transaction.
+//
+// The progress row (the last applied sequence per aggregate) is written in
+// the handler's transaction, so the stale check always sees exactly the
+// state the handler's effects are in.
+func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, mode staleMode, extra func(tx *sqldb.Tx) error) (applyResult, error) {
 	var res applyResult
 	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res = applyResult{}
@@ -490,7 +617,21 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 		case err != nil:
 			return fmt.Errorf("read consumer progress: %w", err)
 		case ev.Sequence <= last:
-			res.anomaly = "event older than one already applied (out of order, or a replayed parked event)"
+			// A later state of the aggregate is already applied; applying
+			// this one would roll it back (for example re-grant a role a
+			// later event revoked).
+			res.previous = last
+			switch mode {
+			case staleRefuse:
+				return fmt.Errorf("sequence %d, last applied %d: %w", ev.Sequence, last, ErrStale)
+			case staleSkip, staleDiscard:
+				res.stale = true
+				if extra != nil {
+					return extra(tx)
+				}
+				return nil
+			}
+			res.anomaly = "stale event applied by operator request (ApplyStale): older than one already applied"
 		case ev.Sequence != last+1:
 			res.anomaly = "gap in the aggregate's sequence (events missing, filtered or parked)"
 		}
@@ -619,6 +760,26 @@ func (c *Consumer) Reset(ctx context.Context) error {
 
 // Replay re-runs the consumer's handler for a parked event (see the
 // package function Replay).
-func (c *Consumer) Replay(ctx context.Context, eventID string) error {
-	return Replay(ctx, c.cfg.DB, c.cfg.Name, eventID, c.cfg.Handler)
+func (c *Consumer) Replay(ctx context.Context, eventID string, opts ...ReplayOption) error {
+	return Replay(ctx, c.cfg.DB, c.cfg.Name, eventID, c.cfg.Handler, opts...)
+}
+
+// Err returns nil while no stream of the consumer is blocked, and otherwise
+// an error naming each blocked stream and the event it waits on. Only
+// OnFailure Block blocks; readiness checks of consumers that use it must
+// report this error, because the consumer's state no longer follows its
+// streams. The message holds no handler error (it may reach /readyz); the
+// log has it.
+func (c *Consumer) Err() error {
+	var blocked []string
+	for _, p := range c.Progress() {
+		if p.BlockedEventID != "" {
+			blocked = append(blocked, fmt.Sprintf("stream %s blocked since %s on event %s (%s) after %d attempts",
+				p.Stream, p.BlockedSince.UTC().Format(time.RFC3339), p.BlockedEventID, p.BlockedType, p.BlockedAttempts))
+		}
+	}
+	if len(blocked) == 0 {
+		return nil
+	}
+	return fmt.Errorf("events consumer %s: %s", c.cfg.Name, strings.Join(blocked, "; "))
 }

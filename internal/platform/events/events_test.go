@@ -313,8 +313,11 @@ func TestPoisonedMessageParkedAndReplayed(t *testing.T) {
 			t.Errorf("parked metric = %v, want 1", v)
 		}
 
-		// Replay while still failing keeps it parked and counts the attempt.
-		if err := c.Replay(ctx, bad.ID); err == nil {
+		// Later events of its aggregate were applied meanwhile, so the
+		// parked event is stale: only the operator's ApplyStale replays it
+		// (TestStaleEventsNeverApplied covers the default). Replay while
+		// still failing keeps it parked and counts the attempt.
+		if err := c.Replay(ctx, bad.ID, events.ApplyStale()); err == nil {
 			t.Fatal("replay of a still-failing event succeeded")
 		}
 		parked, _ = events.ListParked(ctx, cons, "replica")
@@ -322,13 +325,13 @@ func TestPoisonedMessageParkedAndReplayed(t *testing.T) {
 			t.Fatalf("after a failed replay: %+v", parked)
 		}
 		poisoned.Store("")
-		if err := c.Replay(ctx, bad.ID); err != nil {
+		if err := c.Replay(ctx, bad.ID, events.ApplyStale()); err != nil {
 			t.Fatalf("replay: %v", err)
 		}
 		if parked, _ = events.ListParked(ctx, cons, "replica"); len(parked) != 0 {
 			t.Fatalf("still parked after replay: %+v", parked)
 		}
-		if err := c.Replay(ctx, bad.ID); !errors.Is(err, events.ErrNotParked) {
+		if err := c.Replay(ctx, bad.ID, events.ApplyStale()); !errors.Is(err, events.ErrNotParked) {
 			t.Fatalf("second replay: %v, want ErrNotParked", err)
 		}
 		var n int

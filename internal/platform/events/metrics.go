@@ -44,7 +44,7 @@ func (m *relayMetrics) published() { m.pub.Inc() }
 func (m *relayMetrics) failed()    { m.fail.Inc() }
 
 type consumerMetrics struct {
-	applied, failures, parked, anomalies *prometheus.CounterVec
+	applied, failures, parked, anomalies, stale *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
@@ -56,6 +56,7 @@ func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
 		failures:  vec("realguardio_events_handler_failures_total", "Handler failures of a consumer; the event is retried or parked."),
 		parked:    vec("realguardio_events_parked_total", "Events a consumer parked after its handler kept failing; operators must look at them (ListParked, Replay)."),
 		anomalies: vec("realguardio_events_sequence_anomalies_total", "Events applied whose aggregate sequence was not the previous one plus one (a gap or out-of-order delivery)."),
+		stale:     vec("realguardio_events_stale_skipped_total", "Events a consumer skipped without applying because a later event of their aggregate was already applied."),
 	}
 }
 
@@ -65,6 +66,7 @@ type consumerCollector struct {
 	lag     *prometheus.Desc
 	last    *prometheus.Desc
 	pending *prometheus.Desc
+	blocked *prometheus.Desc
 }
 
 func newConsumerCollector(c *Consumer) *consumerCollector {
@@ -77,6 +79,8 @@ func newConsumerCollector(c *Consumer) *consumerCollector {
 			"OccurredAt of the newest event the consumer applied.", []string{"stream"}, labels),
 		pending: prometheus.NewDesc("realguardio_events_consumer_pending",
 			"Events of the stream not yet applied by the consumer, as last reported by JetStream.", []string{"stream"}, labels),
+		blocked: prometheus.NewDesc("realguardio_events_consumer_blocked",
+			"1 while the stream is blocked on an event that keeps failing (OnFailure Block), else 0.", []string{"stream"}, labels),
 	}
 }
 
@@ -84,6 +88,7 @@ func (cc *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cc.lag
 	ch <- cc.last
 	ch <- cc.pending
+	ch <- cc.blocked
 }
 
 func (cc *consumerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -93,5 +98,10 @@ func (cc *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(cc.last, prometheus.GaugeValue, float64(p.LastEventTime.UnixNano())/1e9, p.Stream)
 		}
 		ch <- prometheus.MustNewConstMetric(cc.pending, prometheus.GaugeValue, float64(p.Pending), p.Stream)
+		blocked := 0.0
+		if p.BlockedEventID != "" {
+			blocked = 1
+		}
+		ch <- prometheus.MustNewConstMetric(cc.blocked, prometheus.GaugeValue, blocked, p.Stream)
 	}
 }

@@ -56,11 +56,35 @@ func ListParked(ctx context.Context, db *sqldb.DB, consumer string) ([]ParkedEve
 // with the given id.
 var ErrNotParked = errors.New("no such parked event")
 
+// ReplayOption changes how Replay treats a stale parked event.
+type ReplayOption func(*staleMode)
+
+// ApplyStale makes Replay apply a parked event even though a later event
+// of its aggregate was applied meanwhile. The handler then runs on state
+// newer than the event and may roll it back (re-grant what a later event
+// revoked): only for an operator who checked that the event's effect is
+// still wanted.
+func ApplyStale() ReplayOption { return func(m *staleMode) { *m = staleApply } }
+
+// DiscardStale makes Replay remove a stale parked event without applying
+// it: the later events already applied carry the aggregate's newer state.
+func DiscardStale() ReplayOption { return func(m *staleMode) { *m = staleDiscard } }
+
 // Replay re-runs h, the consumer's handler, for the parked event eventID,
 // with the same bookkeeping as normal delivery, and removes the event from
 // the parked table in the same transaction when it succeeds. On failure the
 // event stays parked with the new error and one more attempt counted.
-func Replay(ctx context.Context, db *sqldb.DB, consumer, eventID string, h Handler) error {
+//
+// A parked event is usually stale by the time it is replayed: later events
+// of its aggregate were applied while it was parked. Applying it then would
+// undo them, so by default Replay refuses it with ErrStale (the event stays
+// parked) and the operator decides: DiscardStale drops it, ApplyStale
+// applies it anyway.
+func Replay(ctx context.Context, db *sqldb.DB, consumer, eventID string, h Handler, opts ...ReplayOption) error {
+	mode := staleRefuse
+	for _, o := range opts {
+		o(&mode)
+	}
 	var body string
 	err := db.QueryRowContext(ctx, `SELECT event FROM event_parked WHERE consumer = ? AND event_id = ?`, consumer, eventID).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -73,7 +97,7 @@ func Replay(ctx context.Context, db *sqldb.DB, consumer, eventID string, h Handl
 	if err := json.Unmarshal([]byte(body), &ev); err != nil || ev.ID == "" {
 		return fmt.Errorf("replay %s for %s: the parked message is not an event; delete it by hand once understood", eventID, consumer)
 	}
-	_, err = apply(ctx, db, consumer, h, ev, func(tx *sqldb.Tx) error {
+	_, err = apply(ctx, db, consumer, h, ev, mode, func(tx *sqldb.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM event_parked WHERE consumer = ? AND event_id = ?`, consumer, eventID)
 		return err
 	})
