@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -446,14 +447,23 @@ func (c *Client) act(ctx context.Context, id, action string) (SecuritySystem, *R
 // an entity of another service (a dealer named by a location, a provider
 // named by a dealer, a location named by a new security system) is checked
 // against a replica fed by events, so it is briefly unknown right after
-// the entity was created. Any other answer, or the bound, ends the wait.
+// the entity was created. Any other answer (another 422 included), or the
+// bound of 30 seconds, ends the wait.
 func RetryUnknownReference(ctx context.Context, call func() *Response) *Response {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var r *Response
 	_ = poll(ctx, func() bool {
 		r = call()
-		return r.Status != http.StatusUnprocessableEntity
+		return !unknownReference(r)
 	})
 	return r
+}
+
+// unknownReference reports whether r refuses a request because a
+// referenced entity is not known (yet): a 422 whose detail says "... is
+// known" ("no dealer ... is known"). Other 422s are real mistakes and are
+// returned at once.
+func unknownReference(r *Response) bool {
+	return r.Status == http.StatusUnprocessableEntity && r.Problem != nil && strings.Contains(r.Problem.Detail, " is known")
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/realguardio/realguardio/internal/policy"
-	"github.com/realguardio/realguardio/internal/system"
 )
 
 // Admin returns a client acting as the bootstrap admin, logging in on
@@ -249,7 +248,7 @@ func (s *System) MustConverge() {
 // checkNoParked scrapes every service's /metrics and fails when a
 // consumer parked an event.
 func (s *System) checkNoParked(ctx context.Context) error {
-	for _, name := range system.ServiceNames() {
+	for _, name := range s.Services() {
 		n, err := s.metricSum(ctx, name, "realguardio_events_parked_total")
 		if err != nil {
 			return err

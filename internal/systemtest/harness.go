@@ -5,8 +5,14 @@
 // request goes through the public HTTP contract (API.md).
 //
 // The exported harness (Start, System.Login, Client, System.WaitConverged,
-// LoadWorld) is meant for the system tests in this package and for later
-// benchmarks that need the same running system.
+// LoadWorld, Loaded.Apply, Loaded.Compare) is meant for the system tests in
+// this package and for later benchmarks that need the same running system.
+//
+// The tests run every strategy of the table in scenario_test.go on SQLite
+// and, when REALGUARDIO_TEST_POSTGRES_URL is set, on PostgreSQL:
+//
+//	go test -race ./internal/systemtest/...
+//	go test ./internal/systemtest -run TestConformance -systemtest.size=medium -systemtest.seed=42
 package systemtest
 
 import (
@@ -98,6 +104,19 @@ type System struct {
 
 // URL returns the base URL of the named service (system.ServiceIAM, ...).
 func (s *System) URL(service string) string { return s.Sys.URLs[service] }
+
+// Services returns the names of the services running in this system, in
+// start order: those of system.ServiceNames that have a URL (some run only
+// with one strategy, such as the authorization sync with delegate).
+func (s *System) Services() []string {
+	var out []string
+	for _, name := range system.ServiceNames() {
+		if s.Sys.URLs[name] != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // NewConfig returns the configuration `up` would use with its defaults,
 // changed to run on free loopback ports with dataDir and strategy, and
@@ -197,24 +216,33 @@ func Start(tb testing.TB, opts Options) *System {
 		tb:            tb,
 		http:          &http.Client{Timeout: 30 * time.Second},
 	}
+	// A component that dies while the test runs would otherwise show up only
+	// as confusing timeouts: it is logged at once and fails the test at the
+	// end.
+	done := make(chan struct{})
+	var dead error
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case err := <-sys.Errors():
+			logger.Error("a component of the system stopped", "err", err)
+			dead = err
+		case <-done:
+		}
+	}()
 	tb.Cleanup(func() {
+		close(done)
+		<-watched
+		if dead != nil {
+			tb.Errorf("a component of the system stopped while the test ran: %v", dead)
+		}
 		if err := sys.Stop(); err != nil {
 			tb.Errorf("stop the system: %v", err)
 		}
 		stopLog()
 		s.http.CloseIdleConnections()
 	})
-	// A component that dies while the test runs would otherwise show up only
-	// as confusing timeouts.
-	go func() {
-		select {
-		case err, ok := <-sys.Errors():
-			if ok {
-				logger.Error("a component of the system stopped", "err", err)
-			}
-		case <-ctx.Done():
-		}
-	}()
 	if err := s.waitReady(); err != nil {
 		tb.Fatal(err)
 	}
@@ -227,7 +255,7 @@ func Start(tb testing.TB, opts Options) *System {
 func (s *System) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, name := range system.ServiceNames() {
+	for _, name := range s.Services() {
 		u := s.URL(name) + "/readyz"
 		var last string
 		err := poll(ctx, func() bool {
