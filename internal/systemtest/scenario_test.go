@@ -16,10 +16,11 @@ import (
 )
 
 // strategies are the strategies every system test runs with. Adding one
-// (provide, delegate) is one line here.
+// (provide) is one line here.
 var strategies = []string{
 	"fetch",
 	"replicate",
+	"delegate",
 }
 
 // forEachSystem runs fn as a subtest per strategy and store. A strategy
