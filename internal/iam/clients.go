@@ -5,8 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,8 +47,12 @@ const ScopeUsersWrite = "users:write"
 const ScopeAuthzRead = "authz:read"
 
 // CLIRedirectURI is the loopback redirect URI registered for the CLI; any
-// port is accepted (RFC 8252 §7.3).
+// port is accepted (RFC 8252 §7.3), nothing else varies.
 const CLIRedirectURI = "http://127.0.0.1/callback"
+
+// CLIPostLogoutRedirectURI is the CLI's post-logout redirect URI, on any
+// port like CLIRedirectURI.
+const CLIPostLogoutRedirectURI = "http://127.0.0.1/logged-out"
 
 // ClientConfig configures one OAuth client.
 type ClientConfig struct {
@@ -63,10 +69,12 @@ type ClientConfig struct {
 	// Public marks a client without a secret (the CLI); it must use PKCE,
 	// as every client must.
 	Public bool
-	// RedirectURIs are matched exactly, except loopback URIs of a public
-	// client, which match on any port.
+	// RedirectURIs are matched exactly, except that an http URI of a
+	// public client whose host is a loopback IP literal also matches the
+	// same URI with any port (RFC 8252 §7.3): only the port may differ.
 	RedirectURIs []string
-	// PostLogoutRedirectURIs are the allowed post_logout_redirect_uri values.
+	// PostLogoutRedirectURIs are the allowed post_logout_redirect_uri
+	// values, matched like RedirectURIs.
 	PostLogoutRedirectURIs []string
 	// GrantTypes lists the allowed grants: "authorization_code",
 	// "refresh_token", "client_credentials".
@@ -126,7 +134,7 @@ func DefaultClients(bffRedirectURI, bffPostLogoutURI string, serviceSecrets map[
 			ID:                     ClientCLI,
 			Public:                 true,
 			RedirectURIs:           []string{CLIRedirectURI},
-			PostLogoutRedirectURIs: []string{"http://127.0.0.1/logged-out"},
+			PostLogoutRedirectURIs: []string{CLIPostLogoutRedirectURI},
 			GrantTypes:             []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken)},
 			Scopes:                 []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess},
 			Audiences:              slices.Clone(AllAudiences),
@@ -219,6 +227,56 @@ func (c ClientConfig) validate() error {
 		return fmt.Errorf("client %s: provisionable roles need scope %s", c.ID, ScopeUsersWrite)
 	}
 	return nil
+}
+
+// redirectAllowed reports whether uri is one of the client's redirect URIs
+// (see ClientConfig.RedirectURIs). zitadel's own check is wider for native
+// clients: it compares only the path and query of loopback URIs, so it
+// would take https://localhost:1/callback or http://[::1]:2/callback for
+// http://127.0.0.1/callback. This check runs before it.
+func (c *client) redirectAllowed(uri string) bool {
+	return matchRedirect(c.cfg.RedirectURIs, uri, c.cfg.Public)
+}
+
+// postLogoutAllowed is redirectAllowed for post_logout_redirect_uri.
+func (c *client) postLogoutAllowed(uri string) bool {
+	return matchRedirect(c.cfg.PostLogoutRedirectURIs, uri, c.cfg.Public)
+}
+
+// matchRedirect reports whether uri equals one of registered or, with
+// anyPort, is a registered http loopback IP literal URI with a port put in
+// (1 to 65535). The variant is rebuilt canonically and compared as a
+// string, so no other difference passes: not the scheme, the host (not
+// localhost, not another loopback address), user info, an escaped or
+// longer path, a query or a fragment, or a port written with leading
+// zeros.
+func matchRedirect(registered []string, uri string, anyPort bool) bool {
+	if slices.Contains(registered, uri) {
+		return true
+	}
+	if !anyPort {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return false
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil || port < 1 || port > 65535 {
+		return false
+	}
+	for _, reg := range registered {
+		r, err := url.Parse(reg)
+		if err != nil || r.Scheme != "http" || r.User != nil || r.Port() != "" || net.ParseIP(r.Hostname()) == nil || !net.ParseIP(r.Hostname()).IsLoopback() {
+			continue
+		}
+		variant := *r
+		variant.Host = net.JoinHostPort(r.Hostname(), strconv.Itoa(port))
+		if variant.String() == uri {
+			return true
+		}
+	}
+	return false
 }
 
 // mayProvision reports whether the client may give every one of roles to

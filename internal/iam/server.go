@@ -107,6 +107,42 @@ func (sv *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.R
 	return resp, nil
 }
 
+// VerifyAuthRequest checks the redirect_uri against the client's own
+// matching (client.redirectAllowed) before zitadel's, which accepts any
+// loopback host and scheme for a native client. The refusal is rendered
+// here, never redirected to the URI in question.
+func (sv *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	cr, err := sv.LegacyServer.VerifyAuthRequest(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if uri := cr.Data.RedirectURI; uri != "" {
+		if c, ok := cr.Client.(*client); !ok || !c.redirectAllowed(uri) {
+			return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("the redirect_uri is not registered for this client")
+		}
+	}
+	return cr, nil
+}
+
+// EndSession is zitadel's RP-initiated logout with the client's own
+// post_logout_redirect_uri matching (client.postLogoutAllowed), for the
+// same reason as VerifyAuthRequest.
+func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	session, err := op.ValidateEndSessionRequest(ctx, r.Data, sv.s.provider)
+	if err != nil {
+		return nil, err
+	}
+	if uri := r.Data.PostLogoutRedirectURI; uri != "" && session.ClientID != "" {
+		if c := sv.s.clients[session.ClientID]; c == nil || !c.postLogoutAllowed(uri) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri invalid")
+		}
+	}
+	if err := (opStorage{sv.s}).TerminateSession(ctx, session.UserID, session.ClientID); err != nil {
+		return nil, err
+	}
+	return op.NewRedirect(session.RedirectURI), nil
+}
+
 // Authorize enforces what zitadel leaves optional: the code flow only,
 // PKCE with S256 for every client, and only the scopes the client is
 // configured for. Its errors are redirected to the (already validated)
