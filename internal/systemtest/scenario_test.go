@@ -16,11 +16,12 @@ import (
 )
 
 // strategies are the strategies every system test runs with. Adding one
-// (provide) is one line here.
+// is one line here.
 var strategies = []string{
 	"fetch",
 	"replicate",
 	"delegate",
+	"provide",
 }
 
 // forEachSystem runs fn as a subtest per strategy and store. A strategy
