@@ -12,15 +12,17 @@ import (
 // presented.
 const Realm = "realguardio"
 
-// noTokenChallenge is the RFC 6750 §3 challenge for a request without
-// credentials: it carries no error code, since nothing was wrong with a
-// token that was never sent.
-const noTokenChallenge = `Bearer realm="` + Realm + `"`
+// noTokenChallenge is the challenge for a request without credentials.
+// RFC 6750 §3.1 suggests no error code here, but RealGuardIO's public
+// contract (API.md) promises `Bearer error="invalid_token"` for a missing
+// token as for an invalid one, and clients rely on the contract: a missing
+// token is treated as an invalid one.
+const noTokenChallenge = `Bearer realm="` + Realm + `", error="invalid_token", error_description="an access token is required"`
 
 // Middleware authenticates every request with its Bearer access token and
 // puts the Caller in the request context (see CallerFrom). A request
-// without a token gets 401 with a bare Bearer challenge; an invalid token
-// gets 401 with error="invalid_token"; an unreachable issuer gets 503.
+// without a token or with an invalid one gets 401 with error="invalid_token";
+// an unreachable issuer gets 503.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, present := bearerToken(r)

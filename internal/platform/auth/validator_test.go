@@ -85,7 +85,8 @@ func TestMissingTokenChallenge(t *testing.T) {
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("%q: status %d", authz, rec.Code)
 		}
-		if got := rec.Header().Get("WWW-Authenticate"); got != `Bearer realm="realguardio"` {
+		// API.md: missing or invalid token → Bearer error="invalid_token".
+		if got := rec.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") || !strings.Contains(got, `error="invalid_token"`) {
 			t.Errorf("%q: challenge %q", authz, got)
 		}
 		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
