@@ -64,6 +64,12 @@ type Config struct {
 	// RefreshTokenLifetime is the lifetime of each refresh token (60m);
 	// every rotation issues a new one.
 	RefreshTokenLifetime time.Duration
+	// RefreshFamilyLifetime is the absolute lifetime of a login's refresh
+	// tokens (12h): however often they rotate, refreshing fails this long
+	// after the login, so a stolen or forgotten session cannot be kept
+	// alive for ever and the user must log in (and prove the password)
+	// again.
+	RefreshFamilyLifetime time.Duration
 	// AuthCodeLifetime is how long an authorization code may be exchanged
 	// (60s).
 	AuthCodeLifetime time.Duration
@@ -110,6 +116,7 @@ func (c *Config) applyDefaults() {
 	def(&c.AccessTokenLifetime, 5*time.Minute)
 	def(&c.IDTokenLifetime, 5*time.Minute)
 	def(&c.RefreshTokenLifetime, 60*time.Minute)
+	def(&c.RefreshFamilyLifetime, 12*time.Hour)
 	def(&c.AuthCodeLifetime, 60*time.Second)
 	def(&c.LoginTimeout, 10*time.Minute)
 	def(&c.KeyRotationInterval, 24*time.Hour)
@@ -157,7 +164,8 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"iam-access-token-lifetime": c.AccessTokenLifetime, "iam-id-token-lifetime": c.IDTokenLifetime,
-		"iam-refresh-token-lifetime": c.RefreshTokenLifetime, "iam-key-rotation-interval": c.KeyRotationInterval,
+		"iam-refresh-token-lifetime": c.RefreshTokenLifetime, "iam-refresh-family-lifetime": c.RefreshFamilyLifetime,
+		"iam-key-rotation-interval": c.KeyRotationInterval,
 	} {
 		if d < 0 {
 			p.Addf(name, "must be positive")

@@ -243,7 +243,8 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 		if withRefresh {
 			return s.store.insertRefreshToken(ctx, tx, &refreshToken{
 				Hash: hashSecret(refresh), ID: uuid.NewString(), FamilyID: familyID, ClientID: c.GetID(), UserID: u.ID,
-				Scopes: a.Scopes, AuthTime: a.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+				Scopes: a.Scopes, AuthTime: a.AuthTime, CreatedAt: now, FamilyCreatedAt: now,
+				ExpiresAt: s.refreshExpiry(now, now),
 			})
 		}
 		return nil
@@ -295,6 +296,18 @@ func (sv *server) tokenResponse(ctx context.Context, grant string, c *client, cl
 	return op.NewResponse(resp), nil
 }
 
+// refreshExpiry is the expiry of a refresh token issued at now in a
+// family begun at familyStart: RefreshTokenLifetime, but never past the
+// family's end, so the token does not outlive its session (and is pruned
+// with it).
+func (s *Service) refreshExpiry(now, familyStart time.Time) time.Time {
+	exp := now.Add(s.cfg.RefreshTokenLifetime)
+	if end := familyStart.Add(s.cfg.RefreshFamilyLifetime); end.Before(exp) {
+		return end
+	}
+	return exp
+}
+
 // refreshIDRequest is the ID token request of a refresh.
 type refreshIDRequest struct {
 	t      *refreshToken
@@ -339,6 +352,12 @@ func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Ref
 	if !now.Before(t.ExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
 	}
+	if !now.Before(t.FamilyCreatedAt.Add(s.cfg.RefreshFamilyLifetime)) {
+		// Checked on its own, not only through ExpiresAt, so that tokens
+		// issued before the family lifetime existed, or under a longer
+		// one, end on time too.
+		return nil, oidc.ErrInvalidGrant().WithDescription("the session has reached its maximum lifetime; log in again")
+	}
 	u, err := s.store.userByID(ctx, s.db, t.UserID)
 	if err != nil || !u.Enabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
@@ -370,7 +389,8 @@ func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Ref
 		}
 		return s.store.insertRefreshToken(ctx, tx, &refreshToken{
 			Hash: hashSecret(next), ID: uuid.NewString(), FamilyID: t.FamilyID, ClientID: t.ClientID, UserID: t.UserID,
-			Scopes: t.Scopes, AuthTime: t.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime),
+			Scopes: t.Scopes, AuthTime: t.AuthTime, CreatedAt: now, FamilyCreatedAt: t.FamilyCreatedAt,
+			ExpiresAt: s.refreshExpiry(now, t.FamilyCreatedAt),
 		})
 	})
 	if errors.Is(err, errRefreshReplayed) {

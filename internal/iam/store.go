@@ -288,24 +288,27 @@ type refreshToken struct {
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
-	Used      bool
-	Revoked   bool
+	// FamilyCreatedAt is when the family's first token was issued (the
+	// code exchange); the whole family ends RefreshFamilyLifetime later.
+	FamilyCreatedAt time.Time
+	Used            bool
+	Revoked         bool
 }
 
 func (s *store) insertRefreshToken(ctx context.Context, q sqldb.Querier, t *refreshToken) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO iam_refresh_tokens (token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, revoked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
-		t.Hash, t.ID, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), sqldb.Micros(t.AuthTime), sqldb.Micros(t.CreatedAt), sqldb.Micros(t.ExpiresAt))
+	_, err := q.ExecContext(ctx, `INSERT INTO iam_refresh_tokens (token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+		t.Hash, t.ID, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), sqldb.Micros(t.AuthTime), sqldb.Micros(t.CreatedAt), sqldb.Micros(t.ExpiresAt), sqldb.Micros(t.FamilyCreatedAt))
 	return err
 }
 
 func (s *store) refreshTokenByHash(ctx context.Context, q sqldb.Querier, hash string) (*refreshToken, error) {
 	var t refreshToken
 	var scopes string
-	var authTime, created, expires, used, revoked int64
-	err := q.QueryRowContext(ctx, `SELECT token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, revoked
+	var authTime, created, expires, familyCreated, used, revoked int64
+	err := q.QueryRowContext(ctx, `SELECT token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked
 		FROM iam_refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&t.Hash, &t.ID, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &authTime, &created, &expires, &used, &revoked)
+		Scan(&t.Hash, &t.ID, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &authTime, &created, &expires, &familyCreated, &used, &revoked)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errNotFound
@@ -316,6 +319,7 @@ func (s *store) refreshTokenByHash(ctx context.Context, q sqldb.Querier, hash st
 	t.AuthTime = sqldb.FromMicros(authTime)
 	t.CreatedAt = sqldb.FromMicros(created)
 	t.ExpiresAt = sqldb.FromMicros(expires)
+	t.FamilyCreatedAt = sqldb.FromMicros(familyCreated)
 	t.Used = used != 0
 	t.Revoked = revoked != 0
 	return &t, nil
