@@ -96,6 +96,11 @@ type Config struct {
 	OpenFGAEmbeddedAddr string
 	// OpenFGAToken is the preshared key of an external OpenFGA server.
 	OpenFGAToken string
+	// AllowNoAuthz makes Validate accept Authz "none", the Security System
+	// Service's allow-everything baseline. Only `realguardio bench` sets it,
+	// to measure what each strategy costs; it is bound to no flag, so `up`
+	// and `serve` can never run without authorization.
+	AllowNoAuthz bool
 
 	// dbFlags are the per-service database flags bound by Bind, folded into
 	// ServiceDatabaseURLs by Validate.
@@ -157,7 +162,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		p.Addf("data-dir", "must not be empty")
 	}
-	p.CheckOneOf("authz", c.Authz, Strategies...)
+	if !(c.AllowNoAuthz && c.Authz == "none") {
+		p.CheckOneOf("authz", c.Authz, Strategies...)
+	}
 	if c.Only != "" && !slices.Contains(ServiceNames(), c.Only) {
 		p.Addf("serve", "unknown service %q (want one of %s)", c.Only, strings.Join(ServiceNames(), ", "))
 	}

@@ -273,6 +273,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		svc, err := securitysystem.New(ctx, securitysystem.Config{
 			Issuer:        issuer,
 			Strategy:      cfg.Authz,
+			AllowNoAuthz:  cfg.AllowNoAuthz,
 			CustomerURL:   s.URLs[ServiceCustomer],
 			DealerURL:     s.URLs[ServiceDealer],
 			MonitoringURL: s.URLs[ServiceMonitoring],
