@@ -68,9 +68,9 @@ func start(t *testing.T) *env {
 	t.Cleanup(ms.Close)
 	e.dealerURL, e.monURL = ds.URL, ms.URL
 
-	i.CreateUser(t, iam.AudienceDealer, "dealer-onboarding@realguardio.example", "onboarding-password-1", auth.RoleDealerAdministrator)
-	i.CreateUser(t, iam.AudienceDealer, "operator@realguardio.example", "operator-password-1", auth.RoleAdmin)
-	i.CreateUser(t, iam.AudienceDealer, "someone@customer.example", "customer-password-1", auth.RoleCustomerEmployee)
+	i.CreateUser(t, "dealer-onboarding@realguardio.example", "onboarding-password-1", auth.RoleDealerAdministrator)
+	i.CreateUser(t, "operator@realguardio.example", "operator-password-1", auth.RoleAdmin)
+	i.CreateUser(t, "someone@customer.example", "customer-password-1", auth.RoleCustomerEmployee)
 	e.dealerAdm = i.Login(t, "dealer-onboarding@realguardio.example", "onboarding-password-1")
 	e.platformOp = i.Login(t, "operator@realguardio.example", "operator-password-1")
 	e.customer = i.Login(t, "someone@customer.example", "customer-password-1")
@@ -84,14 +84,9 @@ func start(t *testing.T) *env {
 // back, and returns the token of that login.
 func (e *env) loginWithRoles(t *testing.T, userID, username, password string, roles ...string) string {
 	t.Helper()
-	c := e.iam.Client(iam.AudienceDealer)
-	if _, err := c.SetRoles(context.Background(), userID, roles); err != nil {
-		t.Fatal(err)
-	}
+	e.iam.SetRoles(t, userID, roles...)
 	tok := e.iam.Login(t, username, password)
-	if _, err := c.SetRoles(context.Background(), userID, []string{auth.RoleDealerEmployee}); err != nil {
-		t.Fatal(err)
-	}
+	e.iam.SetRoles(t, userID, auth.RoleDealerEmployee)
 	return tok
 }
 
@@ -287,7 +282,7 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 		t.Fatalf("employees after retry: %s", list.Raw)
 	}
 
-	e.iam.CreateUser(t, iam.AudienceDealer, "owned@elsewhere.example", "someone-elses-password", auth.RoleCustomerEmployee)
+	e.iam.CreateUser(t, "owned@elsewhere.example", "someone-elses-password", auth.RoleCustomerEmployee)
 	r = e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, map[string]any{"email": "owned@elsewhere.example", "firstName": "O", "lastName": "O"}).Want(t, http.StatusConflict)
 	if r.String("field") != "email" {
 		t.Fatalf("conflict does not name the field: %s", r.Raw)

@@ -21,8 +21,8 @@ import (
 // nil): the events stay in the outbox, where the test reads them.
 func TestMonitoringService(t *testing.T) {
 	i := orgkittest.StartIAM(t, iam.AudienceMonitoring)
-	i.CreateUser(t, iam.AudienceMonitoring, "dealer-onboarding@realguardio.example", "onboarding-password-1", auth.RoleDealerAdministrator)
-	i.CreateUser(t, iam.AudienceMonitoring, "someone@customer.example", "customer-password-1", auth.RoleCustomerEmployee)
+	i.CreateUser(t, "dealer-onboarding@realguardio.example", "onboarding-password-1", auth.RoleDealerAdministrator)
+	i.CreateUser(t, "someone@customer.example", "customer-password-1", auth.RoleCustomerEmployee)
 	dealerAdm := i.Login(t, "dealer-onboarding@realguardio.example", "onboarding-password-1")
 	customer := i.Login(t, "someone@customer.example", "customer-password-1")
 	admin := i.Login(t, "admin", orgkittest.AdminPassword)
@@ -72,15 +72,10 @@ func TestMonitoringService(t *testing.T) {
 		// another application role instead of MONITORING_PROVIDER_EMPLOYEE
 		// for one login; that token names the administrator's sub, yet
 		// changes nothing.
-		iamc := i.Client(iam.AudienceMonitoring)
 		bossID := p.String("administrator.userId")
-		if _, err := iamc.SetRoles(context.Background(), bossID, []string{auth.RoleDealerEmployee}); err != nil {
-			t.Fatal(err)
-		}
+		i.SetRoles(t, bossID, auth.RoleDealerEmployee)
 		wrongRole := i.Login(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"))
-		if _, err := iamc.SetRoles(context.Background(), bossID, []string{auth.RoleMonitoringEmployee}); err != nil {
-			t.Fatal(err)
-		}
+		i.SetRoles(t, bossID, auth.RoleMonitoringEmployee)
 		for _, c := range []struct {
 			method, path string
 			body         any

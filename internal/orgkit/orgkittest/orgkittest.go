@@ -113,15 +113,24 @@ func (i *IAM) Client(id string) *iamclient.Client {
 	return iamclient.New(i.URL, id, ClientSecret, nil)
 }
 
-// CreateUser creates a user through the user API as service client
-// clientID (which needs scope users:write) and returns its id.
-func (i *IAM) CreateUser(t testing.TB, clientID, username, password string, roles ...string) string {
+// CreateUser creates an IAM account as the platform administrator (a
+// service client may only provision its own employee role, so accounts
+// with other roles, such as a dealer-onboarding operator, are made by the
+// admin) and returns its id.
+func (i *IAM) CreateUser(t testing.TB, username, password string, roles ...string) string {
 	t.Helper()
-	u, err := i.Client(clientID).CreateUser(context.Background(), iamclient.CreateUserRequest{Username: username, Password: password, Roles: roles})
-	if err != nil {
-		t.Fatalf("create IAM user %s: %v", username, err)
-	}
-	return u.ID
+	r := Do(t, "POST", i.URL+"/api/users", i.Login(t, "admin", AdminPassword),
+		map[string]any{"username": username, "password": password, "roles": roles})
+	r.Want(t, http.StatusCreated)
+	return r.String("id")
+}
+
+// SetRoles replaces the application roles of an IAM account, as the
+// platform administrator: services may not change roles.
+func (i *IAM) SetRoles(t testing.TB, userID string, roles ...string) {
+	t.Helper()
+	Do(t, "PUT", i.URL+"/api/users/"+userID+"/roles", i.Login(t, "admin", AdminPassword),
+		map[string]any{"roles": roles}).Want(t, http.StatusOK)
 }
 
 // ServiceToken returns a client-credentials access token of clientID.
