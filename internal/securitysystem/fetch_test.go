@@ -46,13 +46,18 @@ func TestFetchDependencyDown(t *testing.T) {
 	if n := h.count(`SELECT COUNT(*) FROM securitysystem_audit WHERE decision = 'unavailable' AND reason = 'unavailable' AND strategy = 'fetch'`); n != 3 {
 		t.Errorf("%d unavailable decisions audited, want 3", n)
 	}
-	// The admin needs no remote fact to view (no employee role).
-	h.do(id("admin"), "GET", "/securitysystems", nil, http.StatusOK, nil)
-	// Only the dealer down: dave (dealer employee) cannot be decided,
-	// and the IAM is asked for one token only in all of this.
+	// Every user's employer is asked of all three owners, whatever the
+	// token's application roles, so the admin's list (whose arm and
+	// disarm actions need the facts) cannot be made either.
+	h.do(id("admin"), "GET", "/securitysystems", nil, http.StatusServiceUnavailable, nil)
+	// Only the dealer down: nobody can be decided, not even alice (a
+	// customer employee), since the dealer's answer could be the one that
+	// claims her; and the IAM is asked for one token only in all of this.
 	h2 := newHarness(t, "fetch", policytest.FixedWorld())
 	h2.facts.Down(policy.OrgDealer, true)
 	h2.do(id("dave"), "PUT", "/securitysystems/"+h2.ids[id("ss1")], map[string]any{"action": "DISARM"}, http.StatusServiceUnavailable, nil)
+	h2.do(id("alice"), "PUT", "/securitysystems/"+h2.ids[id("ss1")], map[string]any{"action": "DISARM"}, http.StatusServiceUnavailable, nil)
+	h2.facts.Down(policy.OrgDealer, false)
 	h2.do(id("alice"), "PUT", "/securitysystems/"+h2.ids[id("ss1")], map[string]any{"action": "DISARM"}, http.StatusOK, nil)
 	if n := h2.iam.Tokens.Load(); n != 1 {
 		t.Errorf("%d tokens fetched, want 1 (cached)", n)
@@ -73,10 +78,10 @@ func TestFetchRoundTrips(t *testing.T) {
 		user       string
 		list, once int64 // calls for a list, for one disarm
 	}{
-		{id("alice"), 2, 2}, // subject ∥ locations
-		{id("dave"), 2, 2},  // dealer subject ∥ locations
-		{id("erin"), 3, 3},  // provider subject ∥ locations, then dealers
-		{id("admin"), 0, 0}, // no employee role: nothing to ask
+		{id("alice"), 4, 4}, // 3 subjects ∥ locations
+		{id("dave"), 4, 4},  // 3 subjects ∥ locations
+		{id("erin"), 5, 5},  // 3 subjects ∥ locations, then dealers
+		{id("admin"), 4, 4}, // the list's actions and a disarm need the facts
 	}
 	for _, c := range cases {
 		h.facts.ResetCounts()

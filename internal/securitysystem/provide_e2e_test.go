@@ -44,11 +44,17 @@ type e2eIAM struct {
 }
 
 // startProvideIAM starts the IAM on 127.0.0.1:0; its claims hook asks
-// customerURL (the other owners are never asked for customer employees).
+// customerURL and, as it asks every owner, a stand-in for the dealer and
+// monitoring provider services that employs nobody.
 func startProvideIAM(t *testing.T, ln net.Listener, customerURL string) *e2eIAM {
 	t.Helper()
 	issuer := "http://" + ln.Addr().String()
-	hook, err := authzclaims.New(authzclaims.Config{CustomerURL: customerURL, DealerURL: customerURL, MonitoringURL: customerURL}, nil)
+	nobody := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"organization":null,"schedule":null}`)
+	}))
+	t.Cleanup(nobody.Close)
+	hook, err := authzclaims.New(authzclaims.Config{CustomerURL: customerURL, DealerURL: nobody.URL, MonitoringURL: nobody.URL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,13 @@
 // Package authzclaims is the IAM side of the provide strategy (AUTHZ.md,
 // docs/provide.md): at every issue and refresh of a user access token it
-// fetches the user's subject facts from the organization service that can
-// employ the user and returns them as compact claims (package codec).
+// fetches the user's subject facts from the three organization services and
+// returns them as compact claims (package codec).
+//
+// All three owners are asked whatever the user's application roles: the
+// rule of AUTHZ.md does not depend on them, and a platform administrator can
+// edit them, so choosing the owner by CUSTOMER_EMPLOYEE and the like would
+// make provide disagree with replicate and delegate, which read only the
+// owners' data.
 //
 // It fetches rather than replicates: the claims are then as fresh as the
 // owners at issue time and the IAM keeps no copy of the organizations'
@@ -14,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -22,8 +29,6 @@ import (
 
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
-	"github.com/realguardio/realguardio/internal/platform/auth"
-	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 )
 
@@ -42,6 +47,10 @@ type Config struct {
 	// fails logins fast instead of holding each one for the timeout.
 	BreakerFailures uint32
 	BreakerOpen     time.Duration
+	// Logger receives the inconsistencies found between the owners'
+	// answers (a user claimed by two organizations); slog.Default() when
+	// nil.
+	Logger *slog.Logger
 }
 
 // Provider implements iam.AuthorizationClaims. It is safe for concurrent
@@ -67,6 +76,7 @@ func New(cfg Config, httpClient *http.Client) (*Provider, error) {
 		// ReuseTokenSource keeps the minted token until shortly before it
 		// expires, so a login normally costs no signature of our own.
 		TokenSource: oauth2.ReuseTokenSource(nil, tokens),
+		Logger:      cfg.Logger,
 	}, httpClient, nil)
 	if err != nil {
 		return nil, fmt.Errorf("authorization claims: %w", err)
@@ -76,36 +86,21 @@ func New(cfg Config, httpClient *http.Client) (*Provider, error) {
 
 // Claims returns the user's authorization claims: always the format
 // version, and the organization, location roles and schedule the owners
-// report. Which owner is asked follows the application roles (only a
-// CUSTOMER_EMPLOYEE can be a customer's employee, and so on); a user with
-// none of them (an administrator) gets no facts and no call is made.
+// report. The three owners are asked in parallel (one round trip), whatever
+// req.Roles says; a user no owner employs (an administrator) gets only the
+// format version. Any owner down, or two owners claiming the same user,
+// fails the token request rather than issuing claims that might be wrong
+// for the token's whole lifetime.
 func (p *Provider) Claims(ctx context.Context, req iam.AuthorizationRequest) (map[string]any, error) {
 	if req.Tokens == nil {
 		return nil, errors.New("authorization claims: the IAM gave no service token minter")
 	}
 	p.tokens.set(req.Tokens)
-	kinds := employeeKinds(req.Roles)
-	s, err := p.facts.SubjectFacts(ctx, req.UserID, kinds)
+	s, err := p.facts.SubjectFacts(ctx, req.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("authorization claims of %s: %w", req.UserID, err)
 	}
 	return codec.Encode(s)
-}
-
-// employeeKinds mirrors authz.EmployeeKinds for the roles the IAM holds.
-func employeeKinds(roles []string) []policy.OrgKind {
-	var kinds []policy.OrgKind
-	for _, r := range roles {
-		switch r {
-		case auth.RoleCustomerEmployee:
-			kinds = append(kinds, policy.OrgCustomer)
-		case auth.RoleDealerEmployee:
-			kinds = append(kinds, policy.OrgDealer)
-		case auth.RoleMonitoringEmployee:
-			kinds = append(kinds, policy.OrgMonitoringProvider)
-		}
-	}
-	return kinds
 }
 
 // selfTokens adapts the IAM's minter to an oauth2.TokenSource. The minter

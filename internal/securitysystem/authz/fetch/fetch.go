@@ -4,19 +4,29 @@
 // service's own access token, so a decision is never stale; the price is a
 // round trip per decision and a 503 whenever an owner is down.
 //
-// Round trips are kept to the minimum the rule allows: the caller's subject
-// facts and the location's facts are fetched in parallel, and the dealer's
-// facts only when the caller works for a monitoring provider (the only case
-// in which the dealer's provider matters). A list costs one subject call,
-// one batch location call and at most one batch dealer call, whatever the
-// number of systems. Every call has a timeout and every dependency its own
-// circuit breaker, so a dead dependency fails fast instead of holding
-// requests.
+// The caller's subject facts are asked of all three owners (Customer,
+// Security System Dealer and Monitoring Provider services) whatever the
+// token's application roles say: the rule of AUTHZ.md does not depend on
+// them, and an administrator may edit them in the IAM, so reading the
+// employer off CUSTOMER_EMPLOYEE and the like would make fetch disagree with
+// replicate and delegate, which read only the owners' data. A user employed
+// by more than one organization contradicts the model; the decision then
+// fails closed (Unavailable) rather than picking one.
+//
+// Round trips are kept to the minimum the rule allows: the three subject
+// calls and the location's facts are fetched in one parallel round, and the
+// dealer's facts only when the caller works for a monitoring provider (the
+// only case in which the dealer's provider matters). A list costs three
+// subject calls and one batch location call in one round, then at most one
+// batch dealer call, whatever the number of systems. Every call has a
+// timeout and every dependency its own circuit breaker, so a dead
+// dependency fails fast instead of holding requests.
 package fetch
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,11 +65,15 @@ type Config struct {
 	BreakerOpen     time.Duration
 	// TokenSource, when set, replaces the client-credentials flow (tests).
 	TokenSource oauth2.TokenSource
+	// Logger receives the inconsistencies found between the owners'
+	// answers (slog.Default() when nil).
+	Logger *slog.Logger
 }
 
 // Authorizer is the fetch strategy. It is safe for concurrent use.
 type Authorizer struct {
-	r *remote
+	r   *remote
+	log *slog.Logger
 }
 
 var _ authz.Authorizer = (*Authorizer)(nil)
@@ -123,7 +137,11 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Autho
 	for _, d := range []string{depCustomer, depDealer, depMonitoring, depIAM} {
 		r.breakers[d] = newBreaker(d, cfg.BreakerFailures, cfg.BreakerOpen, states)
 	}
-	return &Authorizer{r: r}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Authorizer{r: r, log: log}, nil
 }
 
 func trim(s string) string {
@@ -136,19 +154,21 @@ func trim(s string) string {
 // Name returns "fetch".
 func (a *Authorizer) Name() string { return authz.StrategyFetch }
 
-// Decide fetches the caller's facts and the location's facts in parallel,
-// the dealer's only when needed, and applies the rule.
+// Decide fetches the caller's facts from the three owners and the
+// location's facts in one parallel round, the dealer's only when needed, and
+// applies the rule.
 func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.Op, ss authz.SystemRef, now time.Time) (policy.Decision, error) {
 	subject := authz.Subject(caller)
-	kinds := authz.EmployeeKinds(caller)
-	if len(kinds) == 0 {
-		// Without an employee role nobody can hold a security system role,
-		// so the rule needs no fact beyond the token.
-		return policy.IsAllowed(subject, op, policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID}, now), nil
+	res := policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID}
+	if !isUser(caller) || (op == policy.OpView && slices.Contains(subject.AppRoles, policy.AppRoleAdmin)) {
+		// A service token acts for no user, and REALGUARDIO_ADMIN views
+		// every system whatever the facts: no remote fact can change
+		// either decision.
+		return policy.IsAllowed(subject, op, res, now), nil
 	}
 	var loc *locationFacts
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.subjectFacts(gctx, caller.Subject, kinds, &subject) })
+	merge := a.goSubjectFacts(g, gctx, caller.Subject)
 	g.Go(func() error {
 		var err error
 		loc, err = a.location(gctx, ss.LocationID)
@@ -157,7 +177,9 @@ func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.
 	if err := g.Wait(); err != nil {
 		return policy.Decision{}, err
 	}
-	res := policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID}
+	if err := merge(&subject); err != nil {
+		return policy.Decision{}, err
+	}
 	if loc != nil {
 		res.CustomerID = loc.CustomerID
 		res.DealerID = deref(loc.DealerID)
@@ -174,6 +196,12 @@ func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.
 	return policy.IsAllowed(subject, op, res, now), nil
 }
 
+// isUser reports whether caller acts for a user, the only kind of caller
+// that can have subject facts.
+func isUser(caller *auth.Caller) bool {
+	return caller != nil && !caller.IsService && caller.Subject != ""
+}
+
 // needsDealerFacts reports whether the dealer's monitoring provider can
 // change the decision: only for an employee of a monitoring provider.
 func needsDealerFacts(s policy.Subject) bool {
@@ -186,14 +214,16 @@ func hasGrants(s policy.Subject) bool {
 	return (s.Org != nil && len(s.Org.Roles) > 0) || len(s.LocationRoles) > 0
 }
 
-// Filter fetches the caller's facts and all locations in one batch call (in
-// parallel), then the dealers of those locations in one batch call when the
-// caller works for a monitoring provider, and applies the rule locally.
+// Filter fetches the caller's facts from the three owners and all
+// locations in one batch call, in one parallel round, then the dealers of
+// those locations in one batch call when the caller works for a monitoring
+// provider, and applies the rule locally.
 func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []authz.SystemRef, now time.Time) ([]authz.Permitted, error) {
 	subject := authz.Subject(caller)
-	kinds := authz.EmployeeKinds(caller)
 	locs := map[string]locationFacts{}
-	if len(kinds) > 0 && len(systems) > 0 {
+	// Even REALGUARDIO_ADMIN needs the facts here: the list reports the
+	// actions (arm, disarm), which only the facts can grant.
+	if isUser(caller) && len(systems) > 0 {
 		ids := make([]string, 0, len(systems))
 		for _, s := range systems {
 			ids = append(ids, s.LocationID)
@@ -201,13 +231,16 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return a.subjectFacts(gctx, caller.Subject, kinds, &subject) })
+		merge := a.goSubjectFacts(g, gctx, caller.Subject)
 		g.Go(func() error {
 			var err error
 			locs, err = a.locations(gctx, ids)
 			return err
 		})
 		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		if err := merge(&subject); err != nil {
 			return nil, err
 		}
 	}
@@ -247,20 +280,21 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 	return out, nil
 }
 
-// AuthorizeCreate fetches the location and, for a customer employee, the
-// caller's facts in parallel, and applies authz.CanCreate.
+// AuthorizeCreate fetches the location and, unless the caller is a
+// REALGUARDIO_ADMIN, the caller's facts from the three owners in parallel,
+// and applies authz.CanCreate.
 func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (authz.CreateCheck, error) {
 	subject := authz.Subject(caller)
-	var kinds []policy.OrgKind
-	if slices.Contains(authz.EmployeeKinds(caller), policy.OrgCustomer) {
-		// Only a customer's administrator (or the platform admin, known
-		// from the token) may create, so other employers are never asked.
-		kinds = []policy.OrgKind{policy.OrgCustomer}
-	}
+	// CanCreate allows REALGUARDIO_ADMIN whatever the facts, so only
+	// other users' facts are worth a call. The other owners are asked too,
+	// although only a customer role can allow: a user claimed by two
+	// organizations is an inconsistency that fails closed everywhere.
+	needSubject := isUser(caller) && !slices.Contains(subject.AppRoles, policy.AppRoleAdmin)
 	var loc *locationFacts
 	g, gctx := errgroup.WithContext(ctx)
-	if len(kinds) > 0 {
-		g.Go(func() error { return a.subjectFacts(gctx, caller.Subject, kinds, &subject) })
+	merge := func(*policy.Subject) error { return nil }
+	if needSubject {
+		merge = a.goSubjectFacts(g, gctx, caller.Subject)
 	}
 	g.Go(func() error {
 		var err error
@@ -268,6 +302,9 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 		return err
 	})
 	if err := g.Wait(); err != nil {
+		return authz.CreateCheck{}, err
+	}
+	if err := merge(&subject); err != nil {
 		return authz.CreateCheck{}, err
 	}
 	if loc == nil {
@@ -278,42 +315,65 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 }
 
 // SubjectFacts returns userID's subject facts (organization, location
-// roles, schedule) as the services of kinds know them, merged; UserID and
+// roles, schedule) as the three owners know them, merged; UserID and
 // AppRoles are left empty. The IAM's provide claims are built with it, so
 // the provide and fetch strategies read the owners through the same client
-// (timeouts, breakers, the same answer parsing). An error is Unavailable.
-func (a *Authorizer) SubjectFacts(ctx context.Context, userID string, kinds []policy.OrgKind) (policy.Subject, error) {
+// (timeouts, breakers, the same answer parsing and the same consistency
+// check). An error is Unavailable.
+func (a *Authorizer) SubjectFacts(ctx context.Context, userID string) (policy.Subject, error) {
 	var s policy.Subject
-	if len(kinds) == 0 {
-		return s, nil
+	g, gctx := errgroup.WithContext(ctx)
+	merge := a.goSubjectFacts(g, gctx, userID)
+	if err := g.Wait(); err != nil {
+		return s, err
 	}
-	err := a.subjectFacts(ctx, userID, kinds, &s)
+	err := merge(&s)
 	return s, err
 }
 
-// subjectFacts asks each service that may employ the caller for its facts
-// (in parallel when the token names several) and merges them into s.
-func (a *Authorizer) subjectFacts(ctx context.Context, userID string, kinds []policy.OrgKind, s *policy.Subject) error {
-	answers := make([]subjectFacts, len(kinds))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, k := range kinds {
+// owners are the services that may employ a user, in the order their
+// answers are merged.
+var owners = []policy.OrgKind{policy.OrgCustomer, policy.OrgDealer, policy.OrgMonitoringProvider}
+
+// goSubjectFacts starts, in g, one GET /authz/subjects/{userId} per owner.
+// The calls join whatever else g runs (the location facts), so the subject
+// facts add no round trip of their own. Once g.Wait has returned nil, the
+// returned function merges the answers into s.
+func (a *Authorizer) goSubjectFacts(g *errgroup.Group, ctx context.Context, userID string) func(s *policy.Subject) error {
+	answers := make([]subjectFacts, len(owners))
+	for i, k := range owners {
 		g.Go(func() error {
-			err := a.r.call(gctx, depOf(k), http.MethodGet, "/authz/subjects/"+url.PathEscape(userID), nil, &answers[i])
+			err := a.r.call(ctx, depOf(k), http.MethodGet, "/authz/subjects/"+url.PathEscape(userID), nil, &answers[i])
 			if errors.Is(err, errNotFound) {
 				return nil // not an employee there: no facts
 			}
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	return func(s *policy.Subject) error { return a.merge(ctx, userID, answers, s) }
+}
+
+// merge folds the owners' answers (indexed like owners) into s. A user is
+// an employee of at most one organization (AUTHZ.md); when several owners
+// claim the user, no answer is more authoritative than another, so the
+// decision fails closed and the inconsistency is logged for an operator.
+func (a *Authorizer) merge(ctx context.Context, userID string, answers []subjectFacts, s *policy.Subject) error {
+	var claimedBy []string
 	for i, ans := range answers {
-		if ans.Organization != nil && s.Org == nil {
-			// A user works for at most one organization; the service
-			// asked is authoritative for the kind, whatever it answers.
-			s.Org = &policy.Membership{Kind: kinds[i], ID: ans.Organization.ID, Roles: ans.Organization.Roles}
+		if ans.Organization == nil {
+			continue
 		}
+		claimedBy = append(claimedBy, string(owners[i])+" "+ans.Organization.ID)
+		// The service asked is authoritative for the kind, whatever
+		// kind it writes in its answer.
+		s.Org = &policy.Membership{Kind: owners[i], ID: ans.Organization.ID, Roles: ans.Organization.Roles}
+	}
+	if len(claimedBy) > 1 {
+		a.log.ErrorContext(ctx, "authorization facts are inconsistent: more than one organization claims the user as an employee; failing closed until the owners agree",
+			"user_id", userID, "claimed_by", claimedBy)
+		return apperr.New(apperr.Unavailable, "the organization services disagree about the user's employer")
+	}
+	for _, ans := range answers {
 		for loc, roles := range ans.LocationRoles {
 			if len(roles) == 0 {
 				continue
