@@ -138,6 +138,7 @@ func TestReplicaThroughNATS(t *testing.T) {
 	b := sstest.NewEvents(time.Now().Add(-time.Minute))
 	b.World(w)
 	publish(b.List())
+	initial := len(b.List())
 
 	start := func() (*securitysystem.Service, func()) {
 		svc, err := securitysystem.New(ctx, cfg, deps)
@@ -163,15 +164,20 @@ func TestReplicaThroughNATS(t *testing.T) {
 	if body := getBody(t, svc.Handler(), "/metrics"); !strings.Contains(body, `realguardio_securitysystem_replica_lag_seconds{stream="REALGUARDIO_CUSTOMER"}`) {
 		t.Errorf("no replica lag gauge in /metrics")
 	}
+	// Every event is recorded, also those the replica ignores; wait for
+	// the last of them so the count below is not a race.
+	eventually(t, "every event recorded", func() bool {
+		return countRows(t, db, `SELECT COUNT(*) FROM event_applied`) == initial
+	})
 	snapshot := replicaSnapshot(t, db)
 	applied := countRows(t, db, `SELECT COUNT(*) FROM event_applied`)
 	stop()
 
 	// Restart: a new service object on the same database; a revocation
 	// published meanwhile is applied, nothing else is applied again.
-	b2 := sstest.NewEvents(time.Now())
-	b2.Add(policy.OrgCustomer, id("acme"), "customer.team_member_removed", map[string]any{"customerId": id("acme"), "teamId": id("t1"), "employeeId": sstest.EmployeeID(id("charlie")), "userId": id("charlie")})
-	publish(b2.List())
+	// The same builder continues acme's sequence: an event numbered below
+	// the ones already applied would be skipped as stale.
+	publish([]events.Event{b.Add(policy.OrgCustomer, id("acme"), "customer.team_member_removed", map[string]any{"customerId": id("acme"), "teamId": id("t1"), "employeeId": sstest.EmployeeID(id("charlie")), "userId": id("charlie")})})
 	_, stop = start()
 	eventually(t, "revocation applied after restart", func() bool {
 		return countRows(t, db, `SELECT COUNT(*) FROM replica_team_members`) == 0

@@ -273,6 +273,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
+// The replica and the resource facts decide who may arm and disarm, so
+// their consumers block instead of parking: a parked revocation would keep
+// the access it revokes, and the events after it would be applied to a
+// state that never existed. A blocked consumer makes /readyz fail.
+const authzConsumerOnFailure = events.Block
+
+// authzConsumerMaxDeliver is the attempt from which a failing event makes
+// the consumer report itself blocked: one retry (after a second) absorbs a
+// transient error such as a busy database without flapping readiness; a
+// second failure means the events behind it (possibly revocations) wait,
+// and decisions must stop being made from this instance.
+const authzConsumerMaxDeliver = 2
+
 func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*events.Consumer, error) {
 	proj := replicate.NewProjection(progress)
 	c, err := events.NewConsumer(events.ConsumerConfig{
@@ -286,6 +299,8 @@ func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*e
 		// forgets the applied events, so the two never disagree.
 		ResetState: replicate.TruncateTx,
 		Registry:   deps.Registry,
+		OnFailure:  authzConsumerOnFailure,
+		MaxDeliver: authzConsumerMaxDeliver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("securitysystem: replica consumer: %w", err)
@@ -305,11 +320,13 @@ func newResourceFactsConsumer(cfg Config, deps Deps) (*events.Consumer, error) {
 			events.StreamName(cfg.EventPrefix, events.ProducerCustomer),
 			events.StreamName(cfg.EventPrefix, events.ProducerDealer),
 		},
-		DB:       deps.DB,
-		JS:       deps.JS,
-		Handler:  provide.Handle,
-		Logger:   deps.Logger,
-		Registry: deps.Registry,
+		DB:         deps.DB,
+		JS:         deps.JS,
+		Handler:    provide.Handle,
+		Logger:     deps.Logger,
+		Registry:   deps.Registry,
+		OnFailure:  authzConsumerOnFailure,
+		MaxDeliver: authzConsumerMaxDeliver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("securitysystem: resource facts consumer: %w", err)
@@ -361,7 +378,9 @@ func (s *Service) Close() error { return nil }
 // source stream: a replica that cannot receive events silently goes stale,
 // so that is "not ready". A large lag is still ready (decisions are merely
 // as stale as the lag, and refusing traffic would not make them fresher);
-// the lag is in /metrics. For fetch, the organization services are not
+// the lag is in /metrics. A consumer blocked on an event that keeps failing
+// is not ready: the events behind it, revocations among them, are not
+// applied, so its decisions may grant what was withdrawn. For fetch, the organization services are not
 // checked: their outage makes decisions 503 individually, and a readiness
 // that cascaded through dependencies would take healthy paths (audit,
 // listing for admins) out of rotation too.
@@ -398,7 +417,7 @@ func (s *Service) consumerReady(context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("not yet connected to stream(s) %s", strings.Join(missing, ", "))
 	}
-	return nil
+	return s.consumer.Err()
 }
 
 // lagCollector exports, per source stream, the age of the newest event
@@ -475,7 +494,9 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, 
 		case <-ctx.Done():
 			stop()
 			<-done
-			return RebuildReport{}, fmt.Errorf("rebuild replica: %w", ctx.Err())
+			// The replica consumer blocks on an event that keeps failing
+			// rather than skip it; say so, or the rebuild just looks slow.
+			return RebuildReport{}, fmt.Errorf("rebuild replica: %w", errors.Join(ctx.Err(), c.Err()))
 		case err := <-done:
 			stop()
 			return RebuildReport{}, fmt.Errorf("rebuild replica: consumer stopped: %v", err)
