@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/system"
@@ -88,7 +89,7 @@ type System struct {
 	http *http.Client
 
 	oidcOnce sync.Once
-	oidc     *oidcProvider
+	oidc     *apiclient.Provider
 	oidcErr  error
 
 	mu       sync.Mutex

@@ -1,0 +1,316 @@
+package apiclient
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
+)
+
+// PendingLogin is an authorization request of the CLI client waiting for
+// its redirect (RFC 8252 native-app flow): a listener on a loopback port
+// receives the code, which is then exchanged with the PKCE verifier.
+type PendingLogin struct {
+	// URL is the authorization URL the user (or a scripted browser) opens.
+	URL string
+
+	provider *Provider
+	conf     *oauth2.Config
+	state    string
+	nonce    string
+	verifier string
+	srv      *http.Server
+	got      chan callback
+}
+
+type callback struct {
+	code string
+	err  error
+}
+
+// StartLogin listens on 127.0.0.1 on a free port and prepares an
+// authorization request (PKCE S256, state, nonce) whose redirect URI is
+// http://127.0.0.1:{port}/callback, the loopback redirect the IAM accepts on
+// any port (RFC 8252 §7.3). Close it when done.
+func (p *Provider) StartLogin(ctx context.Context) (*PendingLogin, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the login's redirect: %w", err)
+	}
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
+	pl := &PendingLogin{
+		provider: p,
+		conf:     p.config(redirect),
+		state:    randomHex(16),
+		nonce:    randomHex(16),
+		verifier: oauth2.GenerateVerifier(),
+		got:      make(chan callback, 1),
+	}
+	pl.URL = pl.conf.AuthCodeURL(pl.state, oauth2.S256ChallengeOption(pl.verifier), oidc.Nonce(pl.nonce))
+	pl.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(pl.serveCallback)}
+	go func() { _ = pl.srv.Serve(ln) }()
+	return pl, nil
+}
+
+// callbackPage is what the browser shows once the redirect arrived.
+var callbackPage = template.Must(template.New("callback").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>RealGuardIO</title></head>
+<body style="font-family: sans-serif; margin: 3em"><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>
+`))
+
+func (pl *PendingLogin) serveCallback(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/callback" {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	cb := callback{code: q.Get("code")}
+	switch {
+	case q.Get("state") != pl.state:
+		// Not an answer to this request (a stale tab, or a forged
+		// redirect): ignored, so it cannot end the login.
+		http.Error(w, "This is not the answer to the pending login.", http.StatusBadRequest)
+		return
+	case q.Get("error") != "":
+		cb.err = fmt.Errorf("the IAM Service refused the login: %s: %s", q.Get("error"), q.Get("error_description"))
+	case cb.code == "":
+		cb.err = errors.New("the login's redirect carried no code")
+	}
+	select {
+	case pl.got <- cb:
+	default:
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	page := struct{ Title, Text string }{"Logged in", "You may close this window and return to the terminal."}
+	if cb.err != nil {
+		page = struct{ Title, Text string }{"Login failed", cb.err.Error()}
+	}
+	_ = callbackPage.Execute(w, page)
+}
+
+// Close stops listening for the redirect.
+func (pl *PendingLogin) Close() error { return pl.srv.Close() }
+
+// Wait waits for the redirect, exchanges the code with the PKCE verifier and
+// verifies the ID token with go-oidc (signature against the JWKS, issuer,
+// audience, expiry), its nonce and its at_hash. username is recorded in
+// the session; "" takes the ID token's preferred_username.
+func (pl *PendingLogin) Wait(ctx context.Context, username string) (*Session, error) {
+	select {
+	case cb := <-pl.got:
+		return pl.finish(ctx, cb, username)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the login in the browser: %w", ctx.Err())
+	}
+}
+
+// received returns the redirect if it has arrived.
+func (pl *PendingLogin) received() (callback, bool) {
+	select {
+	case cb := <-pl.got:
+		return cb, true
+	default:
+		return callback{}, false
+	}
+}
+
+func (pl *PendingLogin) finish(ctx context.Context, cb callback, username string) (*Session, error) {
+	if cb.err != nil {
+		return nil, cb.err
+	}
+	p := pl.provider
+	octx := p.ctx(ctx)
+	tok, err := pl.conf.Exchange(octx, cb.code, oauth2.VerifierOption(pl.verifier))
+	if err != nil {
+		return nil, fmt.Errorf("exchange the code: %w", describeOAuthError(err))
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idTok, err := p.verifier.Verify(octx, rawID)
+	if err != nil {
+		return nil, fmt.Errorf("verify the ID token: %w", err)
+	}
+	if idTok.Nonce != pl.nonce {
+		return nil, errors.New("the ID token's nonce is not the one of this login")
+	}
+	if idTok.AccessTokenHash != "" {
+		if err := idTok.VerifyAccessToken(tok.AccessToken); err != nil {
+			return nil, fmt.Errorf("the ID token's at_hash: %w", err)
+		}
+	}
+	if username == "" {
+		var claims struct {
+			PreferredUsername string `json:"preferred_username"`
+		}
+		_ = idTok.Claims(&claims)
+		username = claims.PreferredUsername
+	}
+	return &Session{Username: username, Subject: idTok.Subject, provider: p, token: tok}, nil
+}
+
+// Login logs username in without a person at a browser: it starts a
+// login, lets a browser-like HTTP client with a cookie jar open the
+// authorization URL and submit the IAM's HTML login form (SubmitLoginForm),
+// and completes the flow at the loopback callback.
+func (p *Provider) Login(ctx context.Context, username, password string) (*Session, error) {
+	pl, err := p.StartLogin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pl.Close()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: p.hc.Timeout, Transport: p.hc.Transport}
+	page, err := SubmitLoginForm(ctx, browser, pl.URL, username, password)
+	if err != nil {
+		return nil, fmt.Errorf("login %s: %w", username, err)
+	}
+	// The browser followed the redirects to the callback before the form's
+	// POST returned, so the code is there unless the login went elsewhere
+	// (wrong password: the form again).
+	cb, ok := pl.received()
+	if !ok {
+		return nil, fmt.Errorf("login %s: the login form did not lead to the callback (status %d at %s): %s", username, page.Status, page.URL, page.Snippet)
+	}
+	se, err := pl.finish(ctx, cb, username)
+	if err != nil {
+		return nil, fmt.Errorf("login %s: %w", username, err)
+	}
+	return se, nil
+}
+
+// LoginPage is where a submitted login form ended: the final status, URL
+// and a snippet of the page, for messages.
+type LoginPage struct {
+	Status  int
+	URL     string
+	Snippet string
+}
+
+// SubmitLoginForm does what a person does in the browser: browser (which
+// needs a cookie jar, as the IAM keeps the authorization request in a
+// cookie-bound session) opens authURL, the login form is found on the page
+// (the form holding a password input), filled with username and password
+// and submitted with every other field it carries (hidden CSRF and request
+// fields), and the redirects are followed, to the client's redirect URI
+// when the credentials are accepted.
+func SubmitLoginForm(ctx context.Context, browser *http.Client, authURL, username, password string) (LoginPage, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", authURL, nil)
+	if err != nil {
+		return LoginPage{}, err
+	}
+	resp, err := browser.Do(req)
+	if err != nil {
+		return LoginPage{}, fmt.Errorf("open the authorization URL: %w", err)
+	}
+	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return LoginPage{}, fmt.Errorf("the authorization request answered %d: %s", resp.StatusCode, Snippet(page))
+	}
+	form, err := parseLoginForm(page, resp.Request.URL)
+	if err != nil {
+		return LoginPage{}, err
+	}
+	form.values.Set("username", username)
+	form.values.Set("password", password)
+	req, err = http.NewRequestWithContext(ctx, "POST", form.action, strings.NewReader(form.values.Encode()))
+	if err != nil {
+		return LoginPage{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = browser.Do(req)
+	if err != nil {
+		// The error names the URL, which holds no credential: they
+		// travel in the body.
+		return LoginPage{}, fmt.Errorf("submit the login form: %w", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return LoginPage{Status: resp.StatusCode, URL: resp.Request.URL.Redacted(), Snippet: Snippet(body)}, nil
+}
+
+type loginForm struct {
+	action string
+	values url.Values
+}
+
+// parseLoginForm finds the form holding a password input and returns its
+// absolute action and every named input's value, hidden fields included,
+// the way a browser would submit it.
+func parseLoginForm(page []byte, base *url.URL) (loginForm, error) {
+	doc, err := html.Parse(strings.NewReader(string(page)))
+	if err != nil {
+		return loginForm{}, fmt.Errorf("parse the login page: %w", err)
+	}
+	var forms []*html.Node
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "form" {
+			forms = append(forms, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	for _, f := range forms {
+		values := url.Values{}
+		hasPassword := false
+		var inputs func(n *html.Node)
+		inputs = func(n *html.Node) {
+			if n.Type == html.ElementNode && n.Data == "input" {
+				name, value, typ := attr(n, "name"), attr(n, "value"), strings.ToLower(attr(n, "type"))
+				if typ == "password" {
+					hasPassword = true
+				}
+				if name != "" && typ != "submit" && typ != "button" {
+					values.Set(name, value)
+				}
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				inputs(c)
+			}
+		}
+		inputs(f)
+		if !hasPassword {
+			continue
+		}
+		if method := strings.ToLower(attr(f, "method")); method != "post" {
+			return loginForm{}, fmt.Errorf("the login form's method is %q, want post", method)
+		}
+		action, err := base.Parse(attr(f, "action"))
+		if err != nil {
+			return loginForm{}, fmt.Errorf("login form action: %w", err)
+		}
+		return loginForm{action: action.String(), values: values}, nil
+	}
+	return loginForm{}, fmt.Errorf("no login form with a password field on the page: %s", Snippet(page))
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
