@@ -35,6 +35,8 @@ Usage:
   realguardio rebuild-replica [flags] rebuild the Security System Service's
                                       replica by replaying the event streams
                                       (with the service stopped)
+  realguardio bench [flags]           measure the authorization strategies
+                                      side by side on 127.0.0.1
   realguardio version                 print the version
 
 Run "realguardio up -h" for the settings; every flag --foo-bar can also be
@@ -59,6 +61,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return run(ctx, "serve "+args[1], args[1], args[2:], stdout, stderr, getenv)
 	case "rebuild-replica":
 		return run(ctx, "rebuild-replica", "", args[1:], stdout, stderr, getenv)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return ExitOK
