@@ -58,7 +58,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, apperr.Wrap(err, apperr.Internal, "seal login state"))
 		return
 	}
-	http.SetCookie(w, s.jar.cookie(loginCookiePrefix+ls.State[:12], value, int(loginTTL/time.Second)))
+	http.SetCookie(w, s.jar.cookie(s.jar.loginName(ls.State[:12]), value, int(loginTTL/time.Second)))
 	target := d.oauth.AuthCodeURL(ls.State, oauth2.S256ChallengeOption(ls.Verifier), oidc.Nonce(ls.Nonce))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
@@ -74,7 +74,7 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, apperr.New(apperr.Malformed, "the login response has no valid state; please sign in again"))
 		return
 	}
-	cookieName := loginCookiePrefix + state[:12]
+	cookieName := s.jar.loginName(state[:12])
 	c, err := r.Cookie(cookieName)
 	var ls loginState
 	if err != nil || s.codec.open(purposeLogin, c.Value, &ls) != nil ||
@@ -227,7 +227,7 @@ func (s *Service) writeSession(w http.ResponseWriter, r *http.Request, sess *ses
 // none or it does not open: a tampered, foreign or expired cookie is simply
 // no session.
 func (s *Service) readSession(r *http.Request) (*session, error) {
-	value := readChunks(r)
+	value := s.jar.readChunks(r)
 	if value == "" {
 		return nil, errNoSession
 	}

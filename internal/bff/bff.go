@@ -33,8 +33,9 @@ type Config struct {
 	// PublicURL is the origin browsers use to reach the BFF, e.g.
 	// http://localhost:3000. It determines the OIDC redirect URI
 	// (PublicURL + "/auth/callback"), the origin CSRF checks accept, and
-	// whether cookies are marked Secure (always, except plain http on
-	// localhost or a loopback address).
+	// whether cookies are marked Secure and named with the __Host- prefix
+	// (always, except plain http on localhost or a loopback address, where
+	// browsers refuse both).
 	PublicURL string
 	// Issuer is the IAM Service's issuer URL; everything else about the IAM
 	// is found through its discovery document.

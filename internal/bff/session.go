@@ -18,10 +18,17 @@ import (
 
 // Cookie names. The session is always written as numbered chunks
 // (rg_session.0, rg_session.1, ...) so that reading never has to guess
-// whether a value was split.
+// whether a value was split. When the cookies are Secure they carry the
+// __Host- prefix (cookieJar.name).
 const (
 	sessionCookie     = "rg_session"
 	loginCookiePrefix = "rg_login."
+	// hostPrefix makes the browser accept a cookie only when it is Secure,
+	// has Path=/ and no Domain, i.e. was set by this very host. Without it
+	// a sibling subdomain (evil.example.com next to bff.example.com) could
+	// set Domain=example.com cookies of the same name, and plant its own
+	// valid session (login CSRF) or login state (session fixation).
+	hostPrefix = "__Host-"
 	// chunkSize keeps every cookie (name, value and attributes) below the
 	// 4096 bytes browsers accept for one cookie.
 	chunkSize = 3800
@@ -189,11 +196,43 @@ func (c *codec) open(purpose, value string, v any) error {
 	return json.Unmarshal(s.Data, v)
 }
 
-// cookieJar writes the BFF's cookies with the attributes they all share.
+// cookieJar writes the BFF's cookies with the attributes they all share,
+// and names them.
 type cookieJar struct {
 	secure bool
 }
 
+// name returns the cookie name for base: with the __Host- prefix when the
+// cookies are Secure. Browsers refuse __Host- cookies without Secure, so on
+// plain-HTTP localhost (the only place the BFF runs without Secure) the
+// names stay unprefixed; a loopback origin has no sibling subdomains to
+// defend against anyway.
+func (j cookieJar) name(base string) string {
+	if j.secure {
+		return hostPrefix + base
+	}
+	return base
+}
+
+// chunkName is the name of session chunk i.
+func (j cookieJar) chunkName(i int) string {
+	return j.name(sessionCookie + "." + strconv.Itoa(i))
+}
+
+// loginName is the name of the login state cookie of a login whose state
+// starts with key.
+func (j cookieJar) loginName(key string) string {
+	return j.name(loginCookiePrefix + key)
+}
+
+// chunkPrefix is what every session chunk's name starts with.
+func (j cookieJar) chunkPrefix() string {
+	return j.name(sessionCookie + ".")
+}
+
+// cookie builds a cookie with the shared attributes. Path=/, no Domain and
+// Secure (when j.secure) are exactly what the __Host- prefix requires, so a
+// prefixed cookie is never dropped by the browser.
 func (j cookieJar) cookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
@@ -206,12 +245,12 @@ func (j cookieJar) cookie(name, value string, maxAge int) *http.Cookie {
 	}
 }
 
-// chunkIndexes returns the indexes of the session chunks the request carries,
-// sorted.
-func chunkIndexes(r *http.Request) []int {
+// chunkIndexes returns the indexes of the cookies named prefix+N the
+// request carries, sorted.
+func chunkIndexes(r *http.Request, prefix string) []int {
 	var idx []int
 	for _, c := range r.Cookies() {
-		rest, ok := strings.CutPrefix(c.Name, sessionCookie+".")
+		rest, ok := strings.CutPrefix(c.Name, prefix)
 		if !ok {
 			continue
 		}
@@ -225,12 +264,14 @@ func chunkIndexes(r *http.Request) []int {
 	return idx
 }
 
-// readChunks reassembles the session value from rg_session.0, .1, ...; it
+// readChunks reassembles the session value from the chunks 0, 1, ...; it
 // stops at the first missing index, so stray higher chunks are ignored.
-func readChunks(r *http.Request) string {
+// Only j's names are read: when Secure, an unprefixed rg_session.N is
+// exactly what a sibling subdomain could have planted, so it is no session.
+func (j cookieJar) readChunks(r *http.Request) string {
 	var b strings.Builder
 	for i := 0; i < maxChunks; i++ {
-		c, err := r.Cookie(sessionCookie + "." + strconv.Itoa(i))
+		c, err := r.Cookie(j.chunkName(i))
 		if err != nil {
 			break
 		}
@@ -250,19 +291,36 @@ func (j cookieJar) writeChunks(w http.ResponseWriter, r *http.Request, value str
 			part = value[:chunkSize]
 		}
 		value = value[len(part):]
-		http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(n), part, maxAge))
+		http.SetCookie(w, j.cookie(j.chunkName(n), part, maxAge))
 		n++
 	}
-	for _, i := range chunkIndexes(r) {
+	for _, i := range chunkIndexes(r, j.chunkPrefix()) {
 		if i >= n {
-			http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(i), "", -1))
+			http.SetCookie(w, j.cookie(j.chunkName(i), "", -1))
 		}
 	}
+	j.clearUnprefixed(w, r)
 }
 
 // clearSession deletes every session chunk the request carried.
 func (j cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
-	for _, i := range chunkIndexes(r) {
+	for _, i := range chunkIndexes(r, j.chunkPrefix()) {
+		http.SetCookie(w, j.cookie(j.chunkName(i), "", -1))
+	}
+	j.clearUnprefixed(w, r)
+}
+
+// clearUnprefixed deletes, when the cookies are Secure, the unprefixed
+// session chunks the request carried: the BFF never reads them, and those
+// it set itself before it used the __Host- prefix would otherwise ride
+// along in every request (up to maxChunks × 4 KiB) until they expire.
+// Planted ones with a Domain attribute are not removed by this host-only
+// deletion, but they are ignored all the same.
+func (j cookieJar) clearUnprefixed(w http.ResponseWriter, r *http.Request) {
+	if !j.secure {
+		return
+	}
+	for _, i := range chunkIndexes(r, sessionCookie+".") {
 		http.SetCookie(w, j.cookie(sessionCookie+"."+strconv.Itoa(i), "", -1))
 	}
 }

@@ -3,6 +3,7 @@ package bff
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestChunkingSplitsReassemblesAndDeletesStaleChunks(t *testing.T) {
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
-	if got := readChunks(req); got != big {
+	if got := jar.readChunks(req); got != big {
 		t.Fatalf("reassembled %d bytes, want %d", len(got), len(big))
 	}
 	// Shrinking to one chunk deletes chunks 1..3.
@@ -200,6 +201,154 @@ func TestSecureCookieRule(t *testing.T) {
 		b := startBFF(t, "", "", backendURLs{}, []string{newKey(t)}, func(c *Config, _ *Deps) { c.PublicURL = u })
 		if b.svc.jar.secure == local {
 			t.Errorf("%s: Secure=%v", u, b.svc.jar.secure)
+		}
+	}
+}
+
+// fakeDiscovery serves just the discovery document the BFF needs to start
+// a login.
+func fakeDiscovery(t *testing.T) string {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"issuer":"` + srv.URL + `","authorization_endpoint":"` + srv.URL + `/authorize",` +
+			`"token_endpoint":"` + srv.URL + `/oauth/token","jwks_uri":"` + srv.URL + `/jwks"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// serve runs one request through the BFF's handler with cookies, recorded
+// (the handler does not care that the test speaks plain HTTP to it).
+func (b *testBFF) serve(method, target string, cookies []*http.Cookie) *http.Response {
+	req := httptest.NewRequest(method, target, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	b.srv.Config.Handler.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+// renamed returns cookies with name rewritten by f.
+func renamed(cookies []*http.Cookie, f func(string) string) []*http.Cookie {
+	out := make([]*http.Cookie, 0, len(cookies))
+	for _, c := range cookies {
+		cc := *c
+		cc.Name = f(c.Name)
+		out = append(out, &cc)
+	}
+	return out
+}
+
+// TestHostPrefixedCookiesWhenSecure: behind an https public URL every
+// cookie of the BFF carries the __Host- prefix with the attributes the
+// prefix requires (Secure, Path=/, no Domain), so a sibling subdomain
+// cannot plant a session or a login state: cookies under the old,
+// unprefixed names (all a sibling could set) are not read. Without the
+// prefix, a valid session cookie set for the parent domain by
+// evil.example.com would log the victim into the attacker's account.
+func TestHostPrefixedCookiesWhenSecure(t *testing.T) {
+	issuer := fakeDiscovery(t)
+	b := startBFF(t, issuer, "", backendURLs{}, []string{newKey(t)}, func(c *Config, _ *Deps) { c.PublicURL = "https://bff.example" })
+	if !b.svc.jar.secure {
+		t.Fatal("https public URL without Secure cookies")
+	}
+	check := func(what string, c *http.Cookie, prefix string) {
+		t.Helper()
+		if !strings.HasPrefix(c.Name, hostPrefix+prefix) || !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly {
+			t.Errorf("%s cookie %s: Secure=%v Path=%q Domain=%q HttpOnly=%v, want %s%s*, Secure, Path=/, no Domain, HttpOnly",
+				what, c.Name, c.Secure, c.Path, c.Domain, c.HttpOnly, hostPrefix, prefix)
+		}
+	}
+
+	// The session.
+	sess := b.mintSession(t, testSession(fakeJWT(map[string]any{"sub": "user-1"})))
+	if len(sess) == 0 {
+		t.Fatal("no session cookie")
+	}
+	for _, c := range sess {
+		check("session", c, sessionCookie+".")
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	for _, c := range sess {
+		req.AddCookie(c)
+	}
+	if _, err := b.svc.readSession(req); err != nil {
+		t.Fatalf("prefixed session not read back: %v", err)
+	}
+	planted := renamed(sess, func(n string) string { return strings.TrimPrefix(n, hostPrefix) })
+	req = httptest.NewRequest("GET", "/", nil)
+	for _, c := range planted {
+		req.AddCookie(c)
+	}
+	if _, err := b.svc.readSession(req); err == nil {
+		t.Fatal("an unprefixed (plantable) session cookie was accepted")
+	}
+	if resp := b.serve("GET", "/api/securitysystems", planted); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api with an unprefixed session: %d, want 401", resp.StatusCode)
+	}
+	// Writing the session deletes unprefixed chunks the browser still
+	// carries from before, so they stop riding along.
+	rec := httptest.NewRecorder()
+	b.svc.jar.writeChunks(rec, req, "value", 60)
+	var deleted []string
+	for _, c := range rec.Result().Cookies() {
+		if c.MaxAge < 0 {
+			deleted = append(deleted, c.Name)
+		}
+	}
+	if len(deleted) != len(planted) || !strings.HasPrefix(deleted[0], sessionCookie+".") {
+		t.Errorf("deleted %v, want the %d unprefixed chunks", deleted, len(planted))
+	}
+
+	// The login state.
+	resp := b.serve("GET", "/login", nil)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("/login: %d", resp.StatusCode)
+	}
+	var login *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, loginCookiePrefix) {
+			login = c
+		}
+	}
+	if login == nil {
+		t.Fatal("/login set no login state cookie")
+	}
+	check("login state", login, loginCookiePrefix)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	state := loc.Query().Get("state")
+	// The state cookie under its own name is the login started here: the
+	// callback gets past the state check to the IAM's refusal (403).
+	if resp := b.serve("GET", "/auth/callback?error=access_denied&state="+url.QueryEscape(state), []*http.Cookie{login}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("callback with the prefixed login state: %d, want 403 (past the state check)", resp.StatusCode)
+	}
+	// The same value under the unprefixed name, as a sibling could set
+	// it, is no login state (400 "not started here").
+	plantedLogin := renamed([]*http.Cookie{login}, func(n string) string { return strings.TrimPrefix(n, hostPrefix) })
+	if resp := b.serve("GET", "/auth/callback?error=access_denied&state="+url.QueryEscape(state), plantedLogin); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback with an unprefixed login state: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestUnprefixedCookiesOnLocalHTTP: browsers refuse __Host- cookies
+// without Secure, and Secure cookies over plain HTTP, so on a localhost
+// http public URL the names stay rg_session.N and rg_login.*, not Secure.
+func TestUnprefixedCookiesOnLocalHTTP(t *testing.T) {
+	issuer := fakeDiscovery(t)
+	b := startBFF(t, issuer, "", backendURLs{}, []string{newKey(t)}, func(c *Config, _ *Deps) { c.PublicURL = "http://localhost:3000" })
+	cookies := b.mintSession(t, testSession(fakeJWT(map[string]any{"sub": "user-1"})))
+	resp := b.serve("GET", "/login", nil)
+	cookies = append(cookies, resp.Cookies()...)
+	if len(cookies) < 2 {
+		t.Fatalf("want a session and a login cookie, got %d", len(cookies))
+	}
+	for _, c := range cookies {
+		if strings.HasPrefix(c.Name, hostPrefix) || c.Secure || c.Path != "/" || c.Domain != "" ||
+			!(strings.HasPrefix(c.Name, sessionCookie+".") || strings.HasPrefix(c.Name, loginCookiePrefix)) {
+			t.Errorf("cookie %s Secure=%v Path=%q Domain=%q, want an unprefixed, non-Secure, host-only cookie", c.Name, c.Secure, c.Path, c.Domain)
 		}
 	}
 }

@@ -332,7 +332,7 @@ func (s *Service) pageToken(w http.ResponseWriter, r *http.Request, p *page, ses
 	p.Title = "My access token"
 	d := &tokenData{Bytes: len(sess.Access), Expires: time.Unix(sess.Expiry, 0).UTC().Format(time.RFC3339)}
 	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, sessionCookie+".") {
+		if strings.HasPrefix(c.Name, s.jar.chunkPrefix()) {
 			d.CookieBytes += len(c.Name) + 1 + len(c.Value)
 		}
 	}
