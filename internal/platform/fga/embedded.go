@@ -2,6 +2,8 @@ package fga
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +27,9 @@ import (
 	"github.com/openfga/openfga/pkg/storage/sqlcommon"
 	"github.com/openfga/openfga/pkg/storage/sqlite"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 )
@@ -49,6 +54,14 @@ type EmbeddedOptions struct {
 	// Logger receives start and stop messages (slog.Default() when nil).
 	// OpenFGA's own logs are discarded.
 	Logger *slog.Logger
+	// PresharedKey, when set, is required as "Authorization: Bearer <key>"
+	// on every API call: OpenFGA's "preshared" authentication method, with
+	// its status codes (401) and error bodies. Clients send it as
+	// Config.APIToken. Without it any process that can reach the port can
+	// write tuples and grant itself any relation, so `up` sets a random one
+	// per start. /healthz stays open (it reveals nothing). Required when
+	// the address is not a loopback address. Never logged.
+	PresharedKey string
 }
 
 // Embedded is an OpenFGA server running inside this process behind its
@@ -80,6 +93,15 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if log == nil {
 		log = slog.Default()
 	}
+	addr := opts.Addr
+	if opts.Listener != nil {
+		addr = opts.Listener.Addr().String()
+	} else if addr == "" {
+		addr = DefaultEmbeddedAddr
+	}
+	if opts.PresharedKey == "" && !loopbackAddr(addr) {
+		return nil, fmt.Errorf("embedded OpenFGA: refusing to serve on %s without authentication: set a PresharedKey (or listen on 127.0.0.1)", addr)
+	}
 	ds, err := openDatastore(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -94,8 +116,17 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	// The gRPC service runs behind the same interceptors `openfga run`
 	// puts first (request validation), on an in-memory listener: the only
 	// network port is the HTTP API.
+	// With a key, authentication comes first, as in `openfga run`: an
+	// unauthenticated request learns nothing, not even validation errors.
 	lis := bufconn.Listen(bufSize)
-	e.grpcSrv = grpc.NewServer(grpc.ChainUnaryInterceptor(validator.UnaryServerInterceptor()))
+	unary := []grpc.UnaryServerInterceptor{validator.UnaryServerInterceptor()}
+	stream := []grpc.StreamServerInterceptor{validator.StreamServerInterceptor()}
+	if opts.PresharedKey != "" {
+		a := newPresharedKeyAuth(opts.PresharedKey)
+		unary = append([]grpc.UnaryServerInterceptor{a.unary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{a.stream}, stream...)
+	}
+	e.grpcSrv = grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	openfgav1.RegisterOpenFGAServiceServer(e.grpcSrv, e.srv)
 	go func() { _ = e.grpcSrv.Serve(lis) }()
 	e.conn, err = grpc.NewClient("passthrough:///openfga-embedded",
@@ -128,10 +159,6 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 
 	ln := opts.Listener
 	if ln == nil {
-		addr := opts.Addr
-		if addr == "" {
-			addr = DefaultEmbeddedAddr
-		}
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			e.stop()
 			return nil, fmt.Errorf("embedded OpenFGA: listen on %s: %w", addr, err)
@@ -149,8 +176,74 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if opts.Dir != "" {
 		store = filepath.Join(opts.Dir, dbFile)
 	}
-	e.log.Info("embedded OpenFGA started", "url", e.URL(), "store", store)
+	e.log.Info("embedded OpenFGA started", "url", e.URL(), "store", store, "authentication", opts.PresharedKey != "")
 	return e, nil
+}
+
+// loopbackAddr reports whether the host of addr can only be reached from
+// this machine; an empty host (":3005") means every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// presharedKeyAuth is OpenFGA's "preshared" authentication method, which
+// `openfga run` enables with --authn-method preshared. OpenFGA keeps its
+// implementation in an internal package, so this is a copy of its
+// behaviour: the bearer token of the request (the gateway forwards the
+// Authorization header as gRPC metadata) must equal the key, compared as
+// SHA-256 digests in constant time so timing reveals neither the key nor
+// its length, and a failure is OpenFGA's own auth error code, which the
+// gateway turns into 401 with OpenFGA's error body.
+type presharedKeyAuth struct {
+	keyHash [sha256.Size]byte
+}
+
+func newPresharedKeyAuth(key string) *presharedKeyAuth {
+	return &presharedKeyAuth{keyHash: sha256.Sum256([]byte(key))}
+}
+
+var (
+	errMissingBearer   = status.Error(codes.Code(openfgav1.AuthErrorCode_bearer_token_missing), "missing bearer token")
+	errUnauthenticated = status.Error(codes.Code(openfgav1.AuthErrorCode_unauthenticated), "unauthenticated")
+)
+
+func (a *presharedKeyAuth) check(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) != 1 {
+		return errMissingBearer
+	}
+	scheme, token, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
+		return errMissingBearer
+	}
+	h := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(h[:], a.keyHash[:]) != 1 {
+		return errUnauthenticated
+	}
+	return nil
+}
+
+func (a *presharedKeyAuth) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.check(ctx); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a *presharedKeyAuth) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.check(ss.Context()); err != nil {
+		return err
+	}
+	return handler(srv, ss)
 }
 
 // dbFile is the SQLite file of the persistent store inside Dir.
