@@ -150,8 +150,9 @@ func (r *Report) WriteText(out io.Writer) error {
 	fmt.Fprintf(&b, "machine: %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, m.GoVersion)
 	fmt.Fprintf(&b, "system:  every service in this process on 127.0.0.1, %s, embedded NATS (and OpenFGA for delegate); access tokens live %s\n",
 		s.Store, s.AccessTokenLifetime)
-	fmt.Fprintf(&b, "world:   policytest.Generate(seed %d, %s): %d customers, %d dealers, %d monitoring providers, %d locations, %d employees, %d teams, %d security systems\n",
-		s.Seed, s.Size, wi.Customers, wi.Dealers, wi.MonitoringProviders, wi.Locations, wi.Employees, wi.Teams, wi.SecuritySystems)
+	fmt.Fprintf(&b, "world:   policytest.Generate(seed %d, %s): %s, %s, %s, %s, %s, %s, %s\n", s.Seed, s.Size,
+		count(wi.Customers, "customer"), count(wi.Dealers, "dealer"), count(wi.MonitoringProviders, "monitoring provider"),
+		count(wi.Locations, "location"), count(wi.Employees, "employee"), count(wi.Teams, "team"), count(wi.SecuritySystems, "security system"))
 	fmt.Fprintf(&b, "\n%s\n", r.Note)
 
 	base := r.baseline()
@@ -162,17 +163,11 @@ func (r *Report) WriteText(out io.Writer) error {
 		return "–"
 	}
 	msf := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
-	table := func(t Throughput, basis func(*StrategyResult) Throughput) func(tw *tabwriter.Writer, name string) {
-		return func(tw *tabwriter.Writer, name string) {
-			var bt Throughput
-			if base != nil {
-				bt = basis(base)
-			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", name, t.PerSecond, ratio(t.PerSecond, bt.PerSecond),
-				msf(t.P50), msf(t.P90), msf(t.P99), ratio(float64(t.P50), float64(bt.P50)), ratio(float64(t.P99), float64(bt.P99)), t.Errors)
-		}
-	}
 	load := func(title string, pick func(*StrategyResult) Throughput) {
+		var bt Throughput // zero without a baseline: every ratio prints "–"
+		if base != nil {
+			bt = pick(base)
+		}
 		b.WriteString("\n" + title + "\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "strategy\treq/s\tvs none\tp50 ms\tp90 ms\tp99 ms\tp50 vs none\tp99 vs none\terrors\t")
@@ -182,12 +177,14 @@ func (r *Report) WriteText(out io.Writer) error {
 				fmt.Fprintf(tw, "%s\tfailed\t\t\t\t\t\t\t\t\n", st.Strategy)
 				continue
 			}
-			table(pick(st), pick)(tw, st.Strategy)
+			t := pick(st)
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", st.Strategy, t.PerSecond, ratio(t.PerSecond, bt.PerSecond),
+				msf(t.P50), msf(t.P90), msf(t.P99), ratio(float64(t.P50), float64(bt.P50)), ratio(float64(t.P99), float64(bt.P99)), t.Errors)
 		}
 		tw.Flush()
-		for _, st := range r.Strategies {
-			if t := pick(&st); st.Error == "" && t.FirstError != "" {
-				fmt.Fprintf(&b, "  %s: first error: %s\n", st.Strategy, t.FirstError)
+		for i := range r.Strategies {
+			if st := &r.Strategies[i]; st.Error == "" && pick(st).FirstError != "" {
+				fmt.Fprintf(&b, "  %s: %d errors, the first: %s\n", st.Strategy, pick(st).Errors, pick(st).FirstError)
 			}
 		}
 	}
@@ -251,4 +248,12 @@ func (r *Report) WriteText(out io.Writer) error {
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// count spells n things with the noun in the right number.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

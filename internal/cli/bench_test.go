@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realguardio/realguardio/internal/bench"
+)
+
+// TestBenchSettingsAreChecked: bad settings stop the benchmark before any
+// system starts, naming each one.
+func TestBenchSettingsAreChecked(t *testing.T) {
+	code, _, errOut := runCLI(t, nil, "bench", "--strategies", "none,magic", "--size", "huge", "--token-sizes", "1,x", "--concurrency", "0")
+	if code != ExitUsage {
+		t.Fatalf("code %d, want %d; stderr %q", code, ExitUsage, errOut)
+	}
+	for _, want := range []string{"--size", "huge", "--token-sizes"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q does not mention %q", errOut, want)
+		}
+	}
+	code, _, errOut = runCLI(t, nil, "bench", "--strategies", "none,magic", "--concurrency", "0")
+	if code != ExitUsage || !strings.Contains(errOut, `"magic"`) || !strings.Contains(errOut, "concurrency") {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+}
+
+// TestBenchQuick runs the command with tiny sizes on the baseline and the
+// provide strategy (which has every section: token sizes and the refresh
+// of the revocation trials), as JSON, and checks that every figure is
+// there and sane; then that the table shows every section. A limit of
+// 2048 bytes makes the 30-role token exceed it, so the refusal is
+// exercised without creating a thousand locations.
+func TestBenchQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system twice")
+	}
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := Main(ctx, []string{"bench", "--json", "--strategies", "none,provide", "--size", "small",
+		"--requests", "20", "--list-requests", "10", "--concurrency", "4", "--revocations", "2",
+		"--token-sizes", "1,30", "--max-access-token-bytes", "2048", "--access-token-lifetime", "2m"},
+		&out, &errOut, func(string) string { return "" })
+	if code != ExitOK {
+		t.Fatalf("code %d; stderr:\n%s", code, errOut.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("the --json output does not decode: %v\n%s", err, out.String())
+	}
+	if rep.Machine.CPUs < 1 || rep.Machine.GOMAXPROCS < 1 || rep.Note == "" {
+		t.Errorf("machine %+v, note %q", rep.Machine, rep.Note)
+	}
+	if s := rep.Settings; s.Requests != 20 || s.Concurrency != 4 || s.Revocations != 2 || s.Size != "small" || s.AccessTokenLifetime != 2*time.Minute {
+		t.Errorf("settings %+v", s)
+	}
+	if len(rep.Strategies) != 2 || rep.Strategies[0].Strategy != "none" || rep.Strategies[1].Strategy != "provide" {
+		t.Fatalf("strategies %+v", rep.Strategies)
+	}
+	sane := func(what string, tp bench.Throughput, n int) {
+		t.Helper()
+		if tp.Requests != n || tp.N != n || tp.Errors != 0 {
+			t.Errorf("%s: requests %d, successes %d, errors %d (first: %s), want %d without error", what, tp.Requests, tp.N, tp.Errors, tp.FirstError, n)
+		}
+		if !(tp.Min > 0 && tp.Min <= tp.P50 && tp.P50 <= tp.P90 && tp.P90 <= tp.P99 && tp.P99 <= tp.Max && tp.Max < time.Minute) {
+			t.Errorf("%s: latencies out of order: %+v", what, tp.Summary)
+		}
+		if tp.PerSecond <= 0 || tp.Elapsed <= 0 {
+			t.Errorf("%s: %v req/s over %v", what, tp.PerSecond, tp.Elapsed)
+		}
+	}
+	for _, st := range rep.Strategies {
+		if st.Error != "" {
+			t.Errorf("%s failed: %s", st.Strategy, st.Error)
+			continue
+		}
+		sane(st.Strategy+" disarm", st.Disarm, 20)
+		sane(st.Strategy+" list", st.List, 10)
+	}
+	if rep.Strategies[0].Revocation != nil {
+		t.Errorf("none has a revocation figure: %+v", rep.Strategies[0].Revocation)
+	}
+	rv := rep.Strategies[1].Revocation
+	switch {
+	case rv == nil:
+		t.Errorf("provide has no revocation figure")
+	case rv.N != 2 || rv.Errors != 0 || rv.P50 <= 0 || rv.P99 < rv.P50 || rv.Polls < 1 || !rv.Refresh:
+		t.Errorf("provide revocation %+v", rv)
+	case !strings.Contains(rv.Bound, "2m0s"):
+		t.Errorf("provide bound %q does not name the token lifetime", rv.Bound)
+	}
+	if len(rep.TokenSizes) != 2 {
+		t.Fatalf("token sizes %+v", rep.TokenSizes)
+	}
+	if ts := rep.TokenSizes[0]; ts.Locations != 1 || ts.Refused || ts.Bytes < 500 || ts.Bytes > 2048 {
+		t.Errorf("one location role: %+v", ts)
+	}
+	if ts := rep.TokenSizes[1]; ts.Locations != 30 || !ts.Refused || !strings.Contains(ts.Message, "too large") {
+		t.Errorf("30 location roles over a 2048-byte limit: %+v", ts)
+	}
+	if w := rep.World; w.DisarmSystems < 1 || w.ListVisible < 1 || w.SecuritySystems < w.DisarmSystems {
+		t.Errorf("world %+v", w)
+	}
+
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GOMAXPROCS", "noisy", "seed 48", "Disarm:", "List:", "Revocation", "after refresh",
+		"Access-token size", "refused", "vs none", "p99 ms", "concurrency 4", "none", "provide"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, text.String())
+		}
+	}
+}
