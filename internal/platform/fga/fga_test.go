@@ -27,7 +27,10 @@ func startEmbedded(t *testing.T, dir, addr string) *fga.Embedded {
 
 func newClient(t *testing.T, url string) *fga.Client {
 	t.Helper()
-	c, err := fga.New(fga.Config{URL: url, Timeout: time.Second, BreakerFailures: 2, BreakerOpen: time.Minute}, nil, nil)
+	// A generous timeout: under -race on a loaded machine a real call to
+	// the embedded server can take over a second, and no test here asserts
+	// the timeout with this client (TestSlowServerTimesOut has its own).
+	c, err := fga.New(fga.Config{URL: url, Timeout: 15 * time.Second, BreakerFailures: 2, BreakerOpen: time.Minute}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
