@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -157,6 +158,18 @@ func (pl *PendingLogin) finish(ctx context.Context, cb callback, username string
 		}
 		_ = idTok.Claims(&claims)
 		username = claims.PreferredUsername
+	}
+	if username == "" {
+		// The IAM puts the profile claims in the UserInfo answer rather
+		// than the ID token (OIDC Core §5.4 allows either); a failure
+		// leaves the session anonymous, never the login failed.
+		if ui, err := p.oidc.UserInfo(octx, oauth2.StaticTokenSource(tok)); err == nil {
+			var claims struct {
+				PreferredUsername string `json:"preferred_username"`
+			}
+			_ = ui.Claims(&claims)
+			username = cmp.Or(claims.PreferredUsername, ui.Email)
+		}
 	}
 	return &Session{Username: username, Subject: idTok.Subject, provider: p, token: tok}, nil
 }

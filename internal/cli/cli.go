@@ -37,6 +37,12 @@ Usage:
                                       (with the service stopped)
   realguardio bench [flags]           measure the authorization strategies
                                       side by side on 127.0.0.1
+  realguardio login [flags]           log in with a browser (the session is
+                                      kept in ~/.config/realguardio)
+  realguardio logout                  end that session
+  realguardio whoami                  print the session's token claims
+  realguardio systems                 list the security systems you may view
+  realguardio arm ID, disarm ID       arm or disarm a security system
   realguardio version                 print the version
 
 Run "realguardio up -h" for the settings; every flag --foo-bar can also be
@@ -70,6 +76,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		fmt.Fprintf(stdout, usage, strings.Join(system.ServiceNames(), ", "))
 		return ExitOK
 	default:
+		if code, ok := runUser(ctx, args, stdout, stderr, getenv); ok {
+			return code
+		}
 		fmt.Fprintf(stderr, "realguardio: unknown command %q\n\n", args[0])
 		fmt.Fprintf(stderr, usage, strings.Join(system.ServiceNames(), ", "))
 		return ExitUsage

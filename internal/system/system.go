@@ -21,6 +21,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		return err
 	}
 	sys.PrintWelcome(out)
+	if cfg.Demo {
+		sys.LoadDemo(ctx, out)
+	}
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return sys.Stop()

@@ -138,6 +138,9 @@ func NewConfig(dataDir, strategy string) (system.Config, error) {
 	cfg.DataDir = dataDir
 	cfg.Authz = strategy
 	cfg.NATSEmbeddedAddr = "127.0.0.1:0"
+	// The embedded OpenFGA too: its default port would make two systems
+	// with the delegate strategy (parallel packages) collide.
+	cfg.OpenFGAEmbeddedAddr = "127.0.0.1:0"
 	for _, ep := range cfg.Endpoints {
 		ep.Addr = "127.0.0.1:0"
 		ep.URL = ""
