@@ -29,6 +29,7 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 	defer s.Stop()
 
 	natsURL := cfg.NATSURL
+	var connectOpts []events.ConnectOption
 	if natsURL == "" {
 		// The embedded server of `up` owns the store while it runs; a second
 		// server on the same files would corrupt them.
@@ -36,9 +37,12 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 			conn.Close()
 			return fmt.Errorf("something listens on the embedded NATS address %s: stop `realguardio up` first (or pass --nats-url to rebuild from an external server)", cfg.NATSEmbeddedAddr)
 		}
+		token := randomSecret(24)
+		connectOpts = append(connectOpts, events.WithToken(token))
 		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
 			StoreDir: filepath.Join(cfg.DataDir, "nats"),
 			Port:     -1,
+			Token:    token,
 			Logger:   slog.New(minLevel{logger.Handler(), slog.LevelWarn}),
 		})
 		if err != nil {
@@ -47,7 +51,7 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		s.onClose(func() error { ns.Shutdown(); return nil })
 		natsURL = ns.ClientURL()
 	}
-	nc, js, err := events.Connect(ctx, natsURL, "realguardio-rebuild", logger)
+	nc, js, err := events.Connect(ctx, natsURL, "realguardio-rebuild", logger, connectOpts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
 	}

@@ -65,6 +65,10 @@ type System struct {
 	// OpenFGAURL is the URL of the embedded OpenFGA server, when one runs.
 	OpenFGAURL string
 
+	// fgaToken is the key OpenFGA clients present: the configured one for
+	// an external server, a per-start one for the embedded server.
+	fgaToken string
+
 	// IAM is the IAM Service when it runs in this process (tests use it to
 	// rotate keys and inspect users).
 	IAM *iam.Service
@@ -243,7 +247,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
-		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: cfg.OpenFGAToken}, nil, nil)
+		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken}, nil, nil)
 		if err != nil {
 			return fmt.Errorf("authzsync: %w", err)
 		}
@@ -266,7 +270,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		}
 		var fgaClient *fga.Client
 		if cfg.Authz == "delegate" {
-			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: cfg.OpenFGAToken}, nil, nil); err != nil {
+			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken}, nil, nil); err != nil {
 				return fmt.Errorf("securitysystem: %w", err)
 			}
 		}
@@ -328,15 +332,20 @@ func (s *System) start(ctx, runCtx context.Context) error {
 // store under the data directory.
 func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 	if s.cfg.OpenFGAURL != "" {
+		s.fgaToken = s.cfg.OpenFGAToken
 		return strings.TrimRight(s.cfg.OpenFGAURL, "/"), nil
 	}
 	if s.cfg.Only != "" {
 		return "", errors.New("--openfga-url (REALGUARDIO_OPENFGA_URL): a service run alone needs an external OpenFGA server; the embedded one is only started by `up`")
 	}
+	// The embedded server holds every authorization tuple: a fresh key
+	// per start keeps other local processes from writing their own grants.
+	s.fgaToken = randomSecret(24)
 	emb, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{
-		Addr:   s.cfg.OpenFGAEmbeddedAddr,
-		Dir:    filepath.Join(s.cfg.DataDir, "openfga"),
-		Logger: s.log("openfga"),
+		Addr:         s.cfg.OpenFGAEmbeddedAddr,
+		Dir:          filepath.Join(s.cfg.DataDir, "openfga"),
+		Logger:       s.log("openfga"),
+		PresharedKey: s.fgaToken,
 	})
 	if err != nil {
 		return "", fmt.Errorf("embedded OpenFGA on %s: %w", s.cfg.OpenFGAEmbeddedAddr, err)
@@ -351,6 +360,7 @@ func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 // runs.
 func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 	url := s.cfg.NATSURL
+	var connectOpts []events.ConnectOption
 	if url == "" {
 		if s.cfg.Only != "" {
 			return nil, errors.New("--nats-url (REALGUARDIO_NATS_URL): a service run alone needs an external NATS server; the embedded one is only started by `up`")
@@ -366,10 +376,16 @@ func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 		if port == 0 {
 			port = -1
 		}
+		// The event bus feeds every replica and the authorization sync: a
+		// fresh token per start keeps other local processes from publishing
+		// forged events to it.
+		token := randomSecret(24)
+		connectOpts = append(connectOpts, events.WithToken(token))
 		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
 			StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
 			Host:     host,
 			Port:     port,
+			Token:    token,
 			// The embedded server's banner and notices are noise in the
 			// system's log; its warnings and errors are not.
 			Logger: slog.New(minLevel{s.log("nats").Handler(), slog.LevelWarn}),
@@ -381,7 +397,7 @@ func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 		url = ns.ClientURL()
 	}
 	s.NATSURL = url
-	nc, js, err := events.Connect(ctx, url, "realguardio", s.log("nats"))
+	nc, js, err := events.Connect(ctx, url, "realguardio", s.log("nats"), connectOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
