@@ -189,52 +189,15 @@ func (r *Report) WriteText(out io.Writer) error {
 		}
 	}
 	load(fmt.Sprintf("Disarm: PUT /securitysystems/{id}, ARM and DISARM alternating so every request decides and changes the state\n"+
-		"  %d requests after %d warm-up, concurrency %d, %d systems and %d allowed users (workers sharing a system take turns)",
-		s.Requests, s.Warmup, s.Concurrency, wi.DisarmSystems, wi.DisarmUsers), func(st *StrategyResult) Throughput { return st.Disarm })
+		"  %d requests after %d warm-up, concurrency %d, %s and %s allowed to arm and disarm them (workers sharing a system take turns)",
+		s.Requests, s.Warmup, s.Concurrency, count(wi.DisarmSystems, "system"), count(wi.DisarmUsers, "user")), func(st *StrategyResult) Throughput { return st.Disarm })
 	load(fmt.Sprintf("List: GET /securitysystems with the actions of each system\n  %d requests, concurrency %d, as %s, who sees %d systems",
 		s.ListRequests, s.Concurrency, wi.ListUser, wi.ListVisible), func(st *StrategyResult) Throughput { return st.List })
 
-	fmt.Fprintf(&b, "\nRevocation → first denial: PUT .../employee-roles/{employeeId} [] in the Customer Service, then GET /securitysystems/{id} every %s\n"+
-		"  until DISARM is no longer allowed; time from the revoke's 200 to that answer, %d trials\n", s.PollInterval, s.Revocations)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tp50 ms\tp99 ms\tmax ms\tpolls\terrors\t")
-	var bounds strings.Builder
-	for _, st := range r.Strategies {
-		switch rv := st.Revocation; {
-		case st.Error != "":
-			fmt.Fprintf(tw, "%s\tfailed\t\t\t\t\t\n", st.Strategy)
-		case rv == nil:
-			fmt.Fprintf(tw, "%s\tn/a\t\t\t\t\t\n", st.Strategy)
-			fmt.Fprintf(&bounds, "  %s: no authorization, nothing to revoke\n", st.Strategy)
-		default:
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t\n", st.Strategy, msf(rv.P50), msf(rv.P99), msf(rv.Max), rv.Polls, rv.Errors)
-			if rv.Refresh {
-				fmt.Fprintf(&bounds, "  %s: measured with a token refresh right after the revoke (time to first 403 after refresh); bound: %s\n", st.Strategy, rv.Bound)
-			} else {
-				fmt.Fprintf(&bounds, "  %s: bound: %s\n", st.Strategy, rv.Bound)
-			}
-			if rv.FirstError != "" {
-				fmt.Fprintf(&bounds, "  %s: first error: %s\n", st.Strategy, rv.FirstError)
-			}
-		}
+	if s.Revocations > 0 {
+		r.writeRevocations(&b, msf)
 	}
-	tw.Flush()
-	b.WriteString(bounds.String())
-
-	if len(r.TokenSizes) > 0 {
-		fmt.Fprintf(&b, "\nAccess-token size under provide: a customer employee with n location roles, logged in through the OIDC flow\n"+
-			"  (the IAM signs at most %d bytes)\n", s.MaxAccessTokenBytes)
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "location roles\taccess token")
-		for _, t := range r.TokenSizes {
-			if t.Refused {
-				fmt.Fprintf(tw, "%d\trefused: %s\n", t.Locations, t.Message)
-			} else {
-				fmt.Fprintf(tw, "%d\t%d bytes\n", t.Locations, t.Bytes)
-			}
-		}
-		tw.Flush()
-	}
+	r.writeTokenSizes(&b)
 
 	b.WriteString("\nsetup per strategy (start, load, log in, converge; not a benchmark figure):")
 	for _, st := range r.Strategies {
@@ -256,4 +219,56 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// writeRevocations writes the revocation table and each strategy's bound.
+func (r *Report) writeRevocations(b *strings.Builder, msf func(time.Duration) string) {
+	s := r.Settings
+	fmt.Fprintf(b, "\nRevocation → first denial: PUT .../employee-roles/{employeeId} [] in the Customer Service, then GET /securitysystems/{id} every %s\n"+
+		"  until DISARM is no longer allowed; time from the revoke's 200 to that answer, %d trials\n", s.PollInterval, s.Revocations)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "strategy\tp50 ms\tp99 ms\tmax ms\tpolls\terrors\t")
+	var bounds strings.Builder
+	for _, st := range r.Strategies {
+		switch rv := st.Revocation; {
+		case st.Error != "":
+			fmt.Fprintf(tw, "%s\tfailed\t\t\t\t\t\n", st.Strategy)
+		case rv == nil && st.Strategy == StrategyNone:
+			fmt.Fprintf(tw, "%s\tn/a\t\t\t\t\t\n", st.Strategy)
+			fmt.Fprintf(&bounds, "  %s: no authorization, nothing to revoke\n", st.Strategy)
+		case rv == nil:
+			fmt.Fprintf(tw, "%s\tnot measured\t\t\t\t\t\n", st.Strategy)
+		default:
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t\n", st.Strategy, msf(rv.P50), msf(rv.P99), msf(rv.Max), rv.Polls, rv.Errors)
+			if rv.Refresh {
+				fmt.Fprintf(&bounds, "  %s: measured with a token refresh right after the revoke (time to first 403 after refresh); bound: %s\n", st.Strategy, rv.Bound)
+			} else {
+				fmt.Fprintf(&bounds, "  %s: bound: %s\n", st.Strategy, rv.Bound)
+			}
+			if rv.FirstError != "" {
+				fmt.Fprintf(&bounds, "  %s: first error: %s\n", st.Strategy, rv.FirstError)
+			}
+		}
+	}
+	tw.Flush()
+	b.WriteString(bounds.String())
+}
+
+// writeTokenSizes writes the provide strategy's access-token sizes.
+func (r *Report) writeTokenSizes(b *strings.Builder) {
+	if len(r.TokenSizes) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nAccess-token size under provide: a customer employee with n location roles, logged in through the OIDC flow\n"+
+		"  (the IAM signs at most %d bytes)\n", r.Settings.MaxAccessTokenBytes)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "location roles\taccess token")
+	for _, t := range r.TokenSizes {
+		if t.Refused {
+			fmt.Fprintf(tw, "%d\trefused: %s\n", t.Locations, t.Message)
+		} else {
+			fmt.Fprintf(tw, "%d\t%d bytes\n", t.Locations, t.Bytes)
+		}
+	}
+	tw.Flush()
 }

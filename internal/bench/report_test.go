@@ -91,3 +91,23 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextNamesUnmeasuredRevocations(t *testing.T) {
+	r := sampleReport()
+	r.Strategies = append(r.Strategies, StrategyResult{Strategy: "replicate"})
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "not measured") {
+		t.Errorf("a strategy without a revocation figure:\n%s", b.String())
+	}
+	r.Settings.Revocations = 0
+	b.Reset()
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Revocation") {
+		t.Errorf("a run without revocation trials shows the section:\n%s", b.String())
+	}
+}
