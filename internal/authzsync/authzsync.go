@@ -154,6 +154,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 		Logger:     deps.Logger,
 		ResetState: truncate,
 		Registry:   deps.Registry,
+		// The tuples decide who may disarm: an event that keeps failing
+		// must hold the stream back (and make the sync not ready), never be
+		// parked and skipped, which would keep a revoked grant alive. One
+		// retry absorbs a passing error before readiness reports it.
+		OnFailure:  events.Block,
+		MaxDeliver: 2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("authzsync: %w", err)
@@ -485,7 +491,9 @@ func (s *Syncer) eventsReady(context.Context) error {
 	if len(behind) > 0 {
 		return fmt.Errorf("lagging on %s", strings.Join(behind, ", "))
 	}
-	return nil
+	// A blocked stream (an event that keeps failing) stops the tuples
+	// from following the owners' changes.
+	return s.consumer.Err()
 }
 
 // lagCollector exports Lag as realguardio_authzsync_lag_seconds: like the

@@ -476,3 +476,47 @@ func TestOpenFGADownPausesTheSync(t *testing.T) {
 		t.Fatal("/metrics has no realguardio_authzsync_lag_seconds")
 	}
 }
+
+// An event that keeps failing holds the stream back and makes the sync not
+// ready; it is never parked and skipped, since skipping a revocation would
+// keep a grant alive in OpenFGA.
+func TestFailingEventBlocksInsteadOfParking(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "")
+	w := policytest.FixedWorld()
+	e.publish(e.b.World(w)...)
+
+	alice, _ := w.Employee(policytest.FixedID("alice"))
+	broken := e.b.EmployeeEvent(alice.OrgKind, alice.OrgID, alice.UserID, "employee_roles_set", map[string]any{"roles": "not a list"})
+	revoke := e.b.EmployeeEvent(alice.OrgKind, alice.OrgID, alice.UserID, "employee_roles_set", map[string]any{"roles": []string{}})
+	if err := authzsynctest.Publish(ctx, e.js, e.prefix, broken, revoke); err != nil {
+		t.Fatal(err)
+	}
+	ready := httptest.NewServer(e.sync.Handler())
+	t.Cleanup(ready.Close)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(ready.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz stays ready while an event keeps failing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	parked, err := e.sync.ListParked(ctx)
+	if err != nil || len(parked) != 0 {
+		t.Fatalf("a failing authorization event was parked: %+v %v", parked, err)
+	}
+	// The revocation behind it waits: alice keeps her old grant until an
+	// operator repairs the stream, and readiness says so.
+	c := policytest.Case{UserID: alice.UserID, Op: policy.OpDisarm, SecuritySystemID: policytest.FixedID("ss1"), At: time.Now()}
+	if !e.decide([]policytest.Case{c})[0].Allowed {
+		t.Fatal("the event behind the failing one was applied out of order")
+	}
+}
