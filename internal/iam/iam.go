@@ -213,8 +213,9 @@ type AuthorizationClaims interface {
 type AuthorizationRequest struct {
 	// UserID is the user's sub.
 	UserID string
-	// Roles are the user's application roles; they say which organization
-	// services can know the user.
+	// Roles are the user's application roles. The rule does not depend on
+	// them (the owners' data decides), so the provide hook asks every owner
+	// whatever they are; they are passed for hooks that need them.
 	Roles []string
 	// Tokens mints the IAM's own service tokens, for the hook's calls to
 	// the owners of the authorization data. The IAM is the issuer, so it

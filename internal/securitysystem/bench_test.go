@@ -69,8 +69,8 @@ func BenchmarkDisarm(b *testing.B) {
 
 // BenchmarkList measures GET /securitysystems over 100 systems per
 // strategy, as a monitoring provider's employee (the case that needs the
-// most facts: for fetch a subject call, a location batch and a dealer
-// batch).
+// most facts: for fetch the three owners' subject calls with the location
+// batch in one parallel round, then a dealer batch).
 //
 //	go test -run '^$' -bench BenchmarkList -benchtime 500x ./internal/securitysystem/
 func BenchmarkList(b *testing.B) {

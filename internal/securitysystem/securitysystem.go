@@ -216,6 +216,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			CustomerURL: cfg.CustomerURL, DealerURL: cfg.DealerURL, MonitoringURL: cfg.MonitoringURL,
 			Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			Timeout: cfg.FetchTimeout, BreakerFailures: uint32(max(cfg.BreakerFailures, 0)), BreakerOpen: cfg.BreakerOpen,
+			Logger: s.logger,
 		}, deps.HTTPClient, deps.Registry)
 		if err != nil {
 			return nil, fmt.Errorf("securitysystem: %w", err)

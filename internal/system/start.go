@@ -161,6 +161,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 				CustomerURL:   s.URLs[ServiceCustomer],
 				DealerURL:     s.URLs[ServiceDealer],
 				MonitoringURL: s.URLs[ServiceMonitoring],
+				Logger:        s.log(ServiceIAM),
 			}, nil)
 			if err != nil {
 				return fmt.Errorf("iam: %w", err)

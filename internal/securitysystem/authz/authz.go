@@ -139,24 +139,3 @@ func CanCreate(s policy.Subject, customerID string) policy.Decision {
 	}
 	return policy.Decision{Reason: policy.ReasonNoRole}
 }
-
-// EmployeeKinds returns the kinds of organization whose subject facts may
-// exist for caller, read from its application roles: only a
-// CUSTOMER_EMPLOYEE can be a customer's employee, and so on. Strategies that
-// ask the owners use it to call only the services that can know the user.
-func EmployeeKinds(caller *auth.Caller) []policy.OrgKind {
-	if caller == nil || caller.IsService {
-		return nil
-	}
-	var kinds []policy.OrgKind
-	if caller.HasRole(auth.RoleCustomerEmployee) {
-		kinds = append(kinds, policy.OrgCustomer)
-	}
-	if caller.HasRole(auth.RoleDealerEmployee) {
-		kinds = append(kinds, policy.OrgDealer)
-	}
-	if caller.HasRole(auth.RoleMonitoringEmployee) {
-		kinds = append(kinds, policy.OrgMonitoringProvider)
-	}
-	return kinds
-}
