@@ -33,23 +33,33 @@ type Report struct {
 
 // Machine describes the computer the run used.
 type Machine struct {
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
-	CPUs       int    `json:"cpus"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	GoVersion  string `json:"goVersion"`
+	// OS and Arch are runtime.GOOS and runtime.GOARCH.
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+	// CPUs is the number of logical CPUs, GOMAXPROCS how many of them Go
+	// may use at once: the figures scale with the second.
+	CPUs       int `json:"cpus"`
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// GoVersion is the Go release the binary was built with.
+	GoVersion string `json:"goVersion"`
 }
 
 // Settings are the options a run used.
 type Settings struct {
-	Strategies   []string `json:"strategies"`
-	Size         string   `json:"size"`
-	Seed         int64    `json:"seed"`
-	Requests     int      `json:"requests"`
-	ListRequests int      `json:"listRequests"`
-	Concurrency  int      `json:"concurrency"`
-	Warmup       int      `json:"warmup"`
-	Revocations  int      `json:"revocations"`
+	// Strategies are the strategies measured, in run order.
+	Strategies []string `json:"strategies"`
+	// Size and Seed chose the generated organization.
+	Size string `json:"size"`
+	Seed int64  `json:"seed"`
+	// Requests and ListRequests are the timed requests per strategy,
+	// Warmup the untimed disarm requests before them.
+	Requests     int `json:"requests"`
+	ListRequests int `json:"listRequests"`
+	Warmup       int `json:"warmup"`
+	// Concurrency is the number of workers sending requests.
+	Concurrency int `json:"concurrency"`
+	// Revocations is the number of revocation trials per strategy.
+	Revocations int `json:"revocations"`
 	// PollInterval is the pause between two decision polls in a
 	// revocation trial: the resolution of that figure.
 	PollInterval time.Duration `json:"pollIntervalNs"`
@@ -67,7 +77,14 @@ type Settings struct {
 // WorldInfo counts what the generated organization holds and which parts
 // the load uses.
 type WorldInfo struct {
-	Customers, Dealers, MonitoringProviders, Locations, Employees, Teams, SecuritySystems int
+	// Customers ... SecuritySystems count the entities of each kind.
+	Customers           int `json:"customers"`
+	Dealers             int `json:"dealers"`
+	MonitoringProviders int `json:"monitoringProviders"`
+	Locations           int `json:"locations"`
+	Employees           int `json:"employees"`
+	Teams               int `json:"teams"`
+	SecuritySystems     int `json:"securitySystems"`
 	// DisarmSystems and DisarmUsers are the (system, user) pairs the
 	// disarm load uses: users allowed to arm and disarm, unrestricted by a
 	// schedule. Workers sharing a system take turns on it.
@@ -80,6 +97,7 @@ type WorldInfo struct {
 
 // StrategyResult is what one strategy measured.
 type StrategyResult struct {
+	// Strategy is the --authz value measured ("none" is the baseline).
 	Strategy string `json:"strategy"`
 	// Setup is the time to start the system, load the world, log the
 	// users in and converge: not a benchmark figure, but it explains how
@@ -117,9 +135,12 @@ type Revocation struct {
 // TokenSize is the size of a provide access token of a customer employee
 // with Locations location roles, or the IAM's refusal to sign it.
 type TokenSize struct {
-	Locations int  `json:"locations"`
-	Bytes     int  `json:"bytes,omitempty"`
-	Refused   bool `json:"refused"`
+	// Locations is the number of location roles the user holds.
+	Locations int `json:"locations"`
+	// Bytes is the size of the access token the IAM issued.
+	Bytes int `json:"bytes,omitempty"`
+	// Refused is set when the IAM would not sign it (over the limit).
+	Refused bool `json:"refused"`
 	// Message is the IAM's error description when it refused.
 	Message string `json:"message,omitempty"`
 }

@@ -91,7 +91,9 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 	for i, e := range w.Employees {
 		g.Go(func() error {
 			email := emailOf("employee", i)
+			mu.Lock() // other goroutines of this group write l.real
 			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
+			mu.Unlock()
 			emp, err := oa.CreateEmployee(gctx, e.OrgKind, orgID, apiclient.NewEmployee{Email: email, FirstName: "Employee", LastName: fmt.Sprint(i), Password: l.password})
 			if err != nil {
 				return fmt.Errorf("create employee %d: %w", i, err)
