@@ -13,19 +13,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/svcauth"
 )
 
 // ScopeUsersWrite is the scope a client-credentials token needs to manage
@@ -53,13 +51,8 @@ type User struct {
 
 // Client calls the IAM Service's user API. It is safe for concurrent use.
 type Client struct {
-	issuer       string
-	clientID     string
-	clientSecret string
-	base         *http.Client
-
-	mu     sync.Mutex
-	authed *http.Client // lazily built once discovery succeeded
+	issuer string
+	http   *http.Client // carries the service's client-credentials token
 }
 
 // New returns a client for the IAM Service at issuerURL authenticating as
@@ -70,11 +63,18 @@ func New(issuerURL, clientID, clientSecret string, httpClient *http.Client) *Cli
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	tokens := svcauth.TokenSource(svcauth.Config{
+		Issuer:       issuerURL,
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		Scopes:       []string{ScopeUsersWrite},
+	}, httpClient)
 	return &Client{
-		issuer:       strings.TrimRight(issuerURL, "/"),
-		clientID:     clientID,
-		clientSecret: clientSecret,
-		base:         httpClient,
+		issuer: strings.TrimRight(issuerURL, "/"),
+		http: &http.Client{
+			Timeout:   httpClient.Timeout,
+			Transport: &oauth2.Transport{Source: tokens, Base: transportOf(httpClient)},
+		},
 	}
 }
 
@@ -130,66 +130,11 @@ func (c *Client) SetRoles(ctx context.Context, id string, roles []string) (User,
 	return u, err
 }
 
-// httpClient returns the token-carrying client, discovering the token
-// endpoint on first use. A failed discovery is not cached so that the next
-// call tries again.
-func (c *Client) httpClient(ctx context.Context) (*http.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.authed != nil {
-		return c.authed, nil
-	}
-	tokenURL, err := c.discoverTokenEndpoint(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg := clientcredentials.Config{
-		ClientID:     c.clientID,
-		ClientSecret: c.clientSecret,
-		TokenURL:     tokenURL,
-		Scopes:       []string{ScopeUsersWrite},
-		AuthStyle:    oauth2.AuthStyleInHeader,
-	}
-	// The token source must outlive the call that created it, so it gets a
-	// background context carrying only the base HTTP client.
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, c.base)
-	c.authed = &http.Client{
-		Timeout: c.base.Timeout,
-		Transport: &oauth2.Transport{
-			Source: cfg.TokenSource(tokenCtx),
-			Base:   transportOf(c.base),
-		},
-	}
-	return c.authed, nil
-}
-
 func transportOf(h *http.Client) http.RoundTripper {
 	if h.Transport != nil {
 		return h.Transport
 	}
 	return http.DefaultTransport
-}
-
-func (c *Client) discoverTokenEndpoint(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.issuer+"/.well-known/openid-configuration", nil)
-	if err != nil {
-		return "", apperr.Wrap(err, apperr.Internal, "IAM issuer URL is not usable")
-	}
-	resp, err := c.base.Do(req)
-	if err != nil {
-		return "", apperr.Wrap(err, apperr.Unavailable, "the IAM Service is unreachable")
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", apperr.Wrap(fmt.Errorf("discovery answered %s", resp.Status), apperr.Unavailable, "the IAM Service is unavailable")
-	}
-	var doc struct {
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil || doc.TokenEndpoint == "" {
-		return "", apperr.Wrap(fmt.Errorf("bad discovery document: %v", err), apperr.Unavailable, "the IAM Service is unavailable")
-	}
-	return doc.TokenEndpoint, nil
 }
 
 // problem is the subset of an RFC 9457 body the client reads.
@@ -200,10 +145,6 @@ type problem struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	hc, err := c.httpClient(ctx)
-	if err != nil {
-		return err
-	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -220,14 +161,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
-		// A token endpoint refusing our credentials is a configuration
-		// error, not an outage, but callers can do nothing about either
-		// except report that the IAM cannot be used now.
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			return apperr.Wrap(err, apperr.Unavailable, "the IAM Service refused this service's credentials")
+		// A failure to get the service's token is already mapped by
+		// svcauth (a refused credential or an IAM that cannot be reached).
+		if ae := apperr.As(err); ae != nil {
+			return ae
 		}
 		return apperr.Wrap(err, apperr.Unavailable, "the IAM Service is unreachable")
 	}

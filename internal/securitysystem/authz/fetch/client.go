@@ -8,15 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 )
@@ -178,64 +174,4 @@ func (c *remote) token() (*oauth2.Token, error) {
 		return nil, apperr.Wrap(err, apperr.Unavailable, "the IAM service is unavailable (no token for the authorization facts)")
 	}
 	return tok, nil
-}
-
-// discoveringTokenSource finds the IAM's token endpoint through its
-// discovery document on first use and then behaves like a
-// clientcredentials token source. A failed discovery is not remembered, so
-// an IAM that starts after this service is picked up on the next call.
-type discoveringTokenSource struct {
-	issuer, clientID, clientSecret, tokenURL string
-	http                                     *http.Client
-
-	mu  sync.Mutex
-	src oauth2.TokenSource
-}
-
-func (d *discoveringTokenSource) Token() (*oauth2.Token, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.src == nil {
-		tokenURL := d.tokenURL
-		if tokenURL == "" {
-			var err error
-			if tokenURL, err = discoverTokenEndpoint(d.http, d.issuer); err != nil {
-				return nil, err
-			}
-		}
-		cfg := clientcredentials.Config{
-			ClientID:     d.clientID,
-			ClientSecret: d.clientSecret,
-			TokenURL:     tokenURL,
-			Scopes:       []string{ScopeAuthzRead},
-			AuthStyle:    oauth2.AuthStyleInHeader,
-		}
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, d.http)
-		// ReuseTokenSource caches the token until shortly before it
-		// expires, so a decision normally costs no IAM round trip.
-		d.src = oauth2.ReuseTokenSource(nil, cfg.TokenSource(ctx))
-	}
-	return d.src.Token()
-}
-
-func discoverTokenEndpoint(client *http.Client, issuer string) (string, error) {
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	resp, err := client.Get(u)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("discovery answered HTTP %d", resp.StatusCode)
-	}
-	var doc struct {
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
-		return "", fmt.Errorf("discovery document: %w", err)
-	}
-	if _, err := url.Parse(doc.TokenEndpoint); err != nil || doc.TokenEndpoint == "" {
-		return "", fmt.Errorf("discovery document has no usable token_endpoint")
-	}
-	return doc.TokenEndpoint, nil
 }

@@ -39,6 +39,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/svcauth"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -104,11 +105,11 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Autho
 		if cfg.ClientID == "" || (cfg.Issuer == "" && cfg.TokenURL == "") {
 			return nil, errors.New("fetch strategy: client credentials and the IAM issuer are required")
 		}
-		ts = &discoveringTokenSource{
-			issuer: cfg.Issuer, tokenURL: cfg.TokenURL,
-			clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
-			http: &http.Client{Transport: httpClient.Transport, Timeout: cfg.Timeout},
-		}
+		ts = svcauth.TokenSource(svcauth.Config{
+			Issuer: cfg.Issuer, TokenURL: cfg.TokenURL,
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Scopes: []string{ScopeAuthzRead},
+		}, &http.Client{Transport: httpClient.Transport, Timeout: cfg.Timeout})
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "realguardio_securitysystem_fetch_requests_total",
