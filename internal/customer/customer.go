@@ -24,12 +24,11 @@ import (
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/customer/httpapi"
 	"github.com/realguardio/realguardio/internal/customer/store"
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithost"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
-	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -95,11 +94,8 @@ type Deps struct {
 // Service is the running Customer Service.
 type Service struct {
 	cfg       Config
-	logger    *slog.Logger
-	db        *sqldb.DB
 	js        jetstream.JetStream
-	validator *auth.Validator
-	registry  *prometheus.Registry
+	host      *orgkithost.Host
 	outbox    *events.Outbox
 	org       *orgkit.Service
 	app       *app.Service
@@ -122,51 +118,28 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.Accounts == nil && (cfg.IAMClientID == "" || cfg.IAMClientSecret == "") {
 		return nil, errors.New("customer: IAM client credentials (Config.IAMClientID and IAMClientSecret) are required to create employees' accounts")
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("service", Name)
-	reg := deps.Registry
-	if reg == nil {
-		reg = httpx.NewRegistry()
-	}
-	if err := deps.DB.Migrate(ctx, events.Migrations(), orgkit.Migrations(), store.Migrations()); err != nil {
+	host, err := orgkithost.New(ctx, orgkithost.Host{
+		Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry,
+		Validator: deps.Validator, Accounts: deps.Accounts,
+	}, orgkithost.IAM{
+		Issuer: cfg.Issuer, Audience: cfg.Audience,
+		ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret,
+	}, events.Migrations(), orgkit.Migrations(), store.Migrations())
+	if err != nil {
 		return nil, err
-	}
-	v := deps.Validator
-	if v == nil {
-		var err error
-		v, err = auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, Logger: logger, Registry: reg})
-		if err != nil {
-			return nil, err
-		}
-	}
-	accounts := deps.Accounts
-	if accounts == nil {
-		accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, nil)}
 	}
 	outbox := events.NewOutbox(Name)
 	a := &app.Service{DB: deps.DB, Repo: store.Store{}, Outbox: outboxPort{outbox}}
 	// The kit removes an employee and, in the same transaction, the
 	// service revokes the employee's location roles and team memberships:
 	// no grant of a removed employee can outlive the removal.
-	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, accounts, logger,
+	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, host.Accounts, host.Logger,
 		orgkit.OnEmployeeRemoved(func(ctx context.Context, tx *sqldb.Tx, e orgkit.Employee) error {
 			return a.RevokeEmployee(ctx, tx, toEmployee(e))
 		}))
 	a.Org = orgPort{org: org}
-	s := &Service{cfg: cfg, logger: logger, db: deps.DB, js: deps.JS, validator: v, registry: reg, outbox: outbox, org: org, app: a}
-	ops := &httpx.Ops{
-		Service:  Name,
-		Registry: reg,
-		Logger:   logger,
-		Ready: []httpx.ReadyCheck{
-			{Name: "database", Check: deps.DB.Ping},
-			{Name: "iam", Check: v.Ready},
-		},
-	}
-	s.handler = ops.Handler(v.Middleware(httpapi.New(a, org).Routes()))
+	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a}
+	s.handler = host.Handler(httpapi.New(a, org).Routes())
 	return s, nil
 }
 
@@ -180,34 +153,20 @@ func (s *Service) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	relay := events.NewRelay(s.db, s.js, s.outbox, s.logger,
-		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.registry))
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Name:           DealerConsumerName,
 		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerDealer)},
 		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, app.EventDealerCreated)},
-		DB:             s.db,
+		DB:             s.host.DB,
 		JS:             s.js,
 		Handler:        s.applyDealerEvent,
-		Logger:         s.logger,
-		Registry:       s.registry,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
 	})
 	if err != nil {
 		return err
 	}
-	// Both run until ctx ends; if one fails for good the other is stopped
-	// too, so the caller sees the failure instead of a half-working service.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 2)
-	for _, run := range []func(context.Context) error{relay.Run, consumer.Run} {
-		go func() {
-			err := run(ctx)
-			cancel()
-			errs <- err
-		}()
-	}
-	return errors.Join(<-errs, <-errs)
+	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run)
 }
 
 // applyDealerEvent applies a Dealer Service event to the replica. Other

@@ -22,8 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithost"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
@@ -109,7 +109,8 @@ func Migrations() []sqldb.Migrations {
 // Service is the running Security System Dealer Service.
 type Service struct {
 	cfg       Config
-	deps      Deps
+	js        jetstream.JetStream
+	host      *orgkithost.Host
 	outbox    *events.Outbox
 	kit       *orgkit.Service
 	providers *providers
@@ -126,28 +127,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.DB == nil {
 		return nil, errors.New("dealer: Deps.DB is required")
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	deps.Logger = deps.Logger.With("service", Name)
-	if deps.Registry == nil {
-		deps.Registry = httpx.NewRegistry()
-	}
-	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+	host, err := orgkithost.New(ctx, orgkithost.Host{
+		Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry,
+		Validator: deps.Validator, Accounts: deps.Accounts,
+	}, orgkithost.IAM{
+		Issuer: cfg.Issuer, Audience: cfg.Audience,
+		ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret,
+		HTTPClient: deps.HTTPClient,
+	}, Migrations()...)
+	if err != nil {
 		return nil, err
 	}
-	if deps.Validator == nil {
-		v, err := auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Logger: deps.Logger, Registry: deps.Registry})
-		if err != nil {
-			return nil, err
-		}
-		deps.Validator = v
-	}
-	if deps.Accounts == nil {
-		deps.Accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, deps.HTTPClient)}
-	}
-	s := &Service{cfg: cfg, deps: deps, outbox: events.NewOutbox(events.ProducerDealer)}
-	s.kit = orgkit.NewService(orgkit.Dealer, deps.DB, s.outbox, deps.Accounts, deps.Logger)
+	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: events.NewOutbox(events.ProducerDealer)}
+	s.kit = orgkit.NewService(orgkit.Dealer, host.DB, s.outbox, host.Accounts, host.Logger)
 	s.providers = &providers{kit: s.kit, now: time.Now}
 	s.handler = s.buildHandler()
 	return s, nil
@@ -168,16 +160,7 @@ func (s *Service) buildHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
 	})
-	ops := &httpx.Ops{
-		Service:  Name,
-		Registry: s.deps.Registry,
-		Logger:   s.deps.Logger,
-		Ready: []httpx.ReadyCheck{
-			{Name: "database", Check: s.deps.DB.Ping},
-			{Name: "iam", Check: s.deps.Validator.Ready},
-		},
-	}
-	return ops.Handler(s.deps.Validator.Middleware(mux))
+	return s.host.Handler(mux)
 }
 
 // Handler returns the service's whole HTTP surface.
@@ -189,21 +172,20 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // (events.EnsureStreams, once per system), not here, so that one place
 // decides their limits.
 func (s *Service) Run(ctx context.Context) error {
-	if s.deps.JS == nil {
+	if s.js == nil {
 		<-ctx.Done()
 		return nil
 	}
-	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
-		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.deps.Registry))
+	relay := s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix)
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Name:           "dealer-monitoring-provider-replica",
 		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerMonitoring)},
 		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, "monitoring.provider_created")},
-		DB:             s.deps.DB,
-		JS:             s.deps.JS,
+		DB:             s.host.DB,
+		JS:             s.js,
 		Handler:        applyMonitoringEvent,
-		Logger:         s.deps.Logger,
-		Registry:       s.deps.Registry,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
 		ResetState: func(ctx context.Context, tx *sqldb.Tx) error {
 			_, err := tx.ExecContext(ctx, `DELETE FROM monitoring_provider_replica`)
 			return err
@@ -212,26 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return runAll(ctx, relay.Run, consumer.Run)
-}
-
-// runAll runs every function until ctx ends or one fails, and then stops
-// the others; it returns the first failure, or nil on cancellation.
-func runAll(ctx context.Context, fns ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(fns))
-	for _, fn := range fns {
-		go func() { errs <- fn(ctx) }()
-	}
-	var first error
-	for range fns {
-		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
-			first = err
-			cancel()
-		}
-	}
-	return first
+	return orgkithost.RunAll(ctx, relay.Run, consumer.Run)
 }
 
 // Close releases what New acquired. The database and NATS belong to the

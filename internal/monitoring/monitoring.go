@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithost"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
@@ -97,7 +97,8 @@ func Migrations() []sqldb.Migrations {
 // Service is the running Monitoring Provider Service.
 type Service struct {
 	cfg     Config
-	deps    Deps
+	js      jetstream.JetStream
+	host    *orgkithost.Host
 	outbox  *events.Outbox
 	kit     *orgkit.Service
 	handler http.Handler
@@ -113,28 +114,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.DB == nil {
 		return nil, errors.New("monitoring: Deps.DB is required")
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	deps.Logger = deps.Logger.With("service", Name)
-	if deps.Registry == nil {
-		deps.Registry = httpx.NewRegistry()
-	}
-	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
+	host, err := orgkithost.New(ctx, orgkithost.Host{
+		Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry,
+		Validator: deps.Validator, Accounts: deps.Accounts,
+	}, orgkithost.IAM{
+		Issuer: cfg.Issuer, Audience: cfg.Audience,
+		ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret,
+		HTTPClient: deps.HTTPClient,
+	}, Migrations()...)
+	if err != nil {
 		return nil, err
 	}
-	if deps.Validator == nil {
-		v, err := auth.NewValidator(auth.Options{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Logger: deps.Logger, Registry: deps.Registry})
-		if err != nil {
-			return nil, err
-		}
-		deps.Validator = v
-	}
-	if deps.Accounts == nil {
-		deps.Accounts = orgkit.IAMAccounts{Client: iamclient.New(cfg.Issuer, cfg.IAMClientID, cfg.IAMClientSecret, deps.HTTPClient)}
-	}
-	s := &Service{cfg: cfg, deps: deps, outbox: events.NewOutbox(events.ProducerMonitoring)}
-	s.kit = orgkit.NewService(orgkit.MonitoringProvider, deps.DB, s.outbox, deps.Accounts, deps.Logger)
+	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: events.NewOutbox(events.ProducerMonitoring)}
+	s.kit = orgkit.NewService(orgkit.MonitoringProvider, host.DB, s.outbox, host.Accounts, host.Logger)
 
 	mux := http.NewServeMux()
 	kh := orgkithttp.New(s.kit, orgkithttp.Options{})
@@ -143,16 +135,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
 	})
-	ops := &httpx.Ops{
-		Service:  Name,
-		Registry: deps.Registry,
-		Logger:   deps.Logger,
-		Ready: []httpx.ReadyCheck{
-			{Name: "database", Check: deps.DB.Ping},
-			{Name: "iam", Check: deps.Validator.Ready},
-		},
-	}
-	s.handler = ops.Handler(deps.Validator.Middleware(mux))
+	s.handler = host.Handler(mux)
 	return s, nil
 }
 
@@ -167,13 +150,11 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // the wiring (events.EnsureStreams, once per system), not here, so that one
 // place decides their limits.
 func (s *Service) Run(ctx context.Context) error {
-	if s.deps.JS == nil {
+	if s.js == nil {
 		<-ctx.Done()
 		return nil
 	}
-	relay := events.NewRelay(s.deps.DB, s.deps.JS, s.outbox, s.deps.Logger,
-		events.WithSubjectPrefix(s.cfg.EventPrefix), events.WithRelayMetrics(s.deps.Registry))
-	return relay.Run(ctx)
+	return s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run(ctx)
 }
 
 // Close releases what New acquired. The database and NATS belong to the

@@ -1,0 +1,129 @@
+// Package orgkithost is the wiring the three organization services
+// (customer, dealer, monitoring provider) share around package orgkit: the
+// defaults of their dependencies (logger, metrics registry, token validator,
+// IAM accounts), the operational HTTP surface and the outbox relay. Each
+// service keeps its own Config, Deps and New, and calls these so that what
+// is the same in all three is written once; what differs (its own tables,
+// routes, consumers and checks) stays in the service.
+package orgkithost
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// IAM says how a service reaches the IAM Service when it has to build its
+// own validator or accounts client.
+type IAM struct {
+	// Issuer is the IAM's issuer URL; Audience the service's token
+	// audience.
+	Issuer   string
+	Audience string
+	// ClientID and ClientSecret are the service's client credentials for
+	// the IAM user API.
+	ClientID     string
+	ClientSecret string
+	// HTTPClient calls the IAM (nil means each client's own default).
+	HTTPClient *http.Client
+}
+
+// Host holds the resources an organization service runs with. The
+// service's caller may supply any of Logger, Registry, Validator and
+// Accounts; New builds the missing ones. DB is required.
+type Host struct {
+	// Name is the service's name in logs and metrics.
+	Name string
+	// Logger is the service's logger, tagged with the service name by New.
+	Logger *slog.Logger
+	// DB is the service's own database.
+	DB *sqldb.DB
+	// Registry receives the service's metrics.
+	Registry *prometheus.Registry
+	// Validator validates the access tokens of incoming requests.
+	Validator *auth.Validator
+	// Accounts provisions employees' IAM accounts.
+	Accounts orgkit.Accounts
+}
+
+// New completes h and migrates h.DB with migrations, in the order every
+// organization service needs: the logger and registry first (the validator
+// reports into them), then the migrations, then the validator and the IAM
+// accounts client, neither of which contacts the IAM yet, so a service can
+// start while the IAM Service is still down.
+func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (*Host, error) {
+	if h.Logger == nil {
+		h.Logger = slog.Default()
+	}
+	h.Logger = h.Logger.With("service", h.Name)
+	if h.Registry == nil {
+		h.Registry = httpx.NewRegistry()
+	}
+	if err := h.DB.Migrate(ctx, migrations...); err != nil {
+		return nil, err
+	}
+	if h.Validator == nil {
+		v, err := auth.NewValidator(auth.Options{Issuer: iam.Issuer, Audience: iam.Audience, HTTPClient: iam.HTTPClient, Logger: h.Logger, Registry: h.Registry})
+		if err != nil {
+			return nil, err
+		}
+		h.Validator = v
+	}
+	if h.Accounts == nil {
+		h.Accounts = orgkit.IAMAccounts{Client: iamclient.New(iam.Issuer, iam.ClientID, iam.ClientSecret, iam.HTTPClient)}
+	}
+	return &h, nil
+}
+
+// Handler returns the service's whole HTTP surface: routes behind the
+// token validator, wrapped by the operational endpoints, which report
+// ready only while the database answers and the IAM's keys are known.
+func (h *Host) Handler(routes http.Handler) http.Handler {
+	ops := &httpx.Ops{
+		Service:  h.Name,
+		Registry: h.Registry,
+		Logger:   h.Logger,
+		Ready: []httpx.ReadyCheck{
+			{Name: "database", Check: h.DB.Ping},
+			{Name: "iam", Check: h.Validator.Ready},
+		},
+	}
+	return ops.Handler(h.Validator.Middleware(routes))
+}
+
+// Relay returns the relay publishing outbox to js under the subject prefix
+// (events.DefaultPrefix when empty), with its metrics in the registry.
+func (h *Host) Relay(js jetstream.JetStream, outbox *events.Outbox, prefix string) *events.Relay {
+	return events.NewRelay(h.DB, js, outbox, h.Logger,
+		events.WithSubjectPrefix(prefix), events.WithRelayMetrics(h.Registry))
+}
+
+// RunAll runs every function until ctx ends or one fails, and then stops
+// the others, so the caller sees the failure instead of a half-working
+// service. It returns the first failure, or nil on cancellation.
+func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errs <- fn(ctx) }()
+	}
+	var first error
+	for range fns {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
