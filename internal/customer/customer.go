@@ -118,13 +118,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.Accounts == nil && (cfg.IAMClientID == "" || cfg.IAMClientSecret == "") {
 		return nil, errors.New("customer: IAM client credentials (Config.IAMClientID and IAMClientSecret) are required to create employees' accounts")
 	}
-	host, err := orgkithost.New(ctx, orgkithost.Host{
-		Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry,
-		Validator: deps.Validator, Accounts: deps.Accounts,
-	}, orgkithost.IAM{
-		Issuer: cfg.Issuer, Audience: cfg.Audience,
-		ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret,
-	}, events.Migrations(), orgkit.Migrations(), store.Migrations())
+	host, err := orgkithost.New(ctx,
+		orgkithost.Host{Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry, Validator: deps.Validator, Accounts: deps.Accounts},
+		orgkithost.IAM{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret},
+		events.Migrations(), orgkit.Migrations(), store.Migrations())
 	if err != nil {
 		return nil, err
 	}

@@ -114,14 +114,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.DB == nil {
 		return nil, errors.New("monitoring: Deps.DB is required")
 	}
-	host, err := orgkithost.New(ctx, orgkithost.Host{
-		Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry,
-		Validator: deps.Validator, Accounts: deps.Accounts,
-	}, orgkithost.IAM{
-		Issuer: cfg.Issuer, Audience: cfg.Audience,
-		ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret,
-		HTTPClient: deps.HTTPClient,
-	}, Migrations()...)
+	host, err := orgkithost.New(ctx,
+		orgkithost.Host{Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry, Validator: deps.Validator, Accounts: deps.Accounts},
+		orgkithost.IAM{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret, HTTPClient: deps.HTTPClient},
+		Migrations()...)
 	if err != nil {
 		return nil, err
 	}
