@@ -173,9 +173,11 @@ func TestBrowserUI(t *testing.T) {
 
 	// Administer a location role, then watch the dashboard change.
 	run(t, ctx, "admin page", chromedp.Navigate(b.srv.URL+"/admin/organization"), chromedp.WaitVisible("#location-employee-roles"))
+	// Locations and employees are chosen by name.
+	waitText(t, ctx, "#locations-table", "Head office")
 	run(t, ctx, "grant disarmer",
-		chromedp.SendKeys("#location-employee-roles-path-locationId", fakeLoc2),
-		chromedp.SendKeys("#location-employee-roles-path-employeeId", "e0000000-0000-0000-0000-000000000001"),
+		chromedp.SetValue("#location-employee-roles-path-locationId", fakeLoc2),
+		chromedp.SetValue("#location-employee-roles-path-employeeId", fakeEmployee),
 		chromedp.Click(`#location-employee-roles input[value="SECURITY_SYSTEM_DISARMER"]`),
 		chromedp.Click(`#location-employee-roles button[type=submit]`),
 	)
@@ -190,8 +192,11 @@ func TestBrowserUI(t *testing.T) {
 	)
 	waitText(t, ctx, "#add-employee-email-msg", "exists")
 	// Client-side validation names the field before anything is sent.
-	run(t, ctx, "bad id", chromedp.SendKeys("#location-dealer-path-locationId", "not-an-id"), chromedp.Click(`#location-dealer button[type=submit]`))
-	waitText(t, ctx, "#location-dealer-path-locationId-msg", "Must be an id")
+	run(t, ctx, "no location chosen", chromedp.Click(`#location-dealer button[type=submit]`))
+	waitText(t, ctx, "#location-dealer-path-locationId-msg", "Required.")
+	if got := textOf(t, ctx, "#location-dealer-dealerId"); !strings.Contains(got, "SecureCo") {
+		t.Errorf("dealer choices %q lack SecureCo", got)
+	}
 	screenshot(t, ctx, "admin-organization")
 
 	run(t, ctx, "dashboard again", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(row3))

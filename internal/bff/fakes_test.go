@@ -30,6 +30,9 @@ const (
 	fakeCustomer = "c0000000-0000-0000-0000-000000000001"
 	fakeLoc1     = "10000000-0000-0000-0000-000000000001"
 	fakeLoc2     = "10000000-0000-0000-0000-000000000002"
+	fakeEmployee = "e0000000-0000-0000-0000-000000000001"
+	fakeTeam     = "70000000-0000-0000-0000-000000000001"
+	fakeDealer   = "d0000000-0000-0000-0000-000000000001"
 )
 
 func newFakeWorld(user string) *fakeWorld {
@@ -152,6 +155,28 @@ func (f *fakeWorld) customerHandler() http.Handler {
 		f.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"roles": body.Roles})
 	})
+	// The read endpoints the administration page offers names from.
+	mux.HandleFunc("GET /customers/{c}/employees", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"employees": []map[string]any{
+			{"id": fakeEmployee, "email": "alice@example.com", "firstName": "Alice", "lastName": "Admin", "roles": []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR"}},
+		}})
+	})
+	mux.HandleFunc("GET /customers/{c}/locations", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		locs := []map[string]any{}
+		for _, l := range []struct{ id, name string }{{fakeLoc1, "Head office"}, {fakeLoc2, "Warehouse"}} {
+			grants := []map[string]any{}
+			if roles := f.roles[l.id]; len(roles) > 0 {
+				grants = append(grants, map[string]any{"employeeId": fakeEmployee, "roles": roles})
+			}
+			locs = append(locs, map[string]any{"id": l.id, "name": l.name, "dealerId": nil, "employeeRoles": grants, "teamRoles": []any{}})
+		}
+		writeJSON(w, 200, map[string]any{"locations": locs})
+	})
+	mux.HandleFunc("GET /customers/{c}/teams", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"teams": []map[string]any{{"id": fakeTeam, "name": "Night Watch", "members": []string{fakeEmployee}}}})
+	})
 	mux.HandleFunc("GET /profiles", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -178,6 +203,15 @@ func orgless() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/authz/subjects/") {
 			writeJSON(w, 200, map[string]any{"organization": nil})
+			return
+		}
+		// The public directories of dealers and providers.
+		switch r.URL.Path {
+		case "/dealers":
+			writeJSON(w, 200, map[string]any{"dealers": []map[string]any{{"id": fakeDealer, "name": "SecureCo"}}})
+			return
+		case "/monitoring-providers":
+			writeJSON(w, 200, map[string]any{"monitoringProviders": []map[string]any{}})
 			return
 		}
 		problem(w, 404, "not found", "", "")

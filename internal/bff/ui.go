@@ -51,6 +51,33 @@ var funcs = template.FuncMap{
 	"isPath":   func(name string) bool { return strings.HasPrefix(name, "path:") },
 	"pathName": func(name string) string { return strings.TrimPrefix(name, "path:") },
 	"list":     func(vs ...string) []string { return vs },
+	"kindNoun": func(kind string) string {
+		switch kind {
+		case "employee":
+			return "an employee"
+		case "monitoring-provider":
+			return "a monitoring provider"
+		}
+		return "a " + kind
+	},
+	"groupOptions": groupOptions,
+	// noop says whether action would leave the system as it is (arming an
+	// armed system): the services allow it, but a button for it only
+	// confuses.
+	"noop": func(action, state string) bool {
+		return (action == "ARM" && state == "ARMED") || (action == "DISARM" && state == "DISARMED")
+	},
+	// choiceLabel is a field's label when people choose by name instead of
+	// typing an id.
+	"choiceLabel": func(label string) string { return strings.TrimSuffix(label, " id") },
+	// short shows the start of an id the user cannot see a name for; the
+	// full id goes into a title attribute next to it.
+	"short": func(id string) string {
+		if len(id) > 8 {
+			return id[:8] + "…"
+		}
+		return id
+	},
 }
 
 // parseTemplates parses every page with the shared layout. Each page is its
@@ -265,6 +292,9 @@ type dashboardData struct {
 	Systems []securitySystem
 	Problem string
 	Loaded  bool
+	// LocationNames maps location ids to names when the user may read
+	// their customer's locations; otherwise the page shows shortened ids.
+	LocationNames map[string]string
 }
 
 // pageDashboard shows the security systems, or a sign-in page to anonymous
@@ -287,11 +317,16 @@ func (s *Service) pageDashboard(w http.ResponseWriter, r *http.Request) {
 		SecuritySystems []securitySystem `json:"securitySystems"`
 	}
 	data := &dashboardData{}
+	// The names are a second read from another service; doing it alongside
+	// keeps the page as fast as the slower of the two.
+	names := make(chan map[string]string, 1)
+	go func() { names <- s.locationNames(ctx, sess, p.User.Org) }()
 	if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems", &body); err != nil {
 		data.Problem = describeProblem(err)
 	} else {
 		data.Systems, data.Loaded = body.SecuritySystems, true
 	}
+	data.LocationNames = <-names
 	p.Data = data
 	s.render(w, r, http.StatusOK, "dashboard", p)
 }
@@ -372,9 +407,11 @@ type adminData struct {
 	// employees path.
 	ScheduleBase string
 	ListCustomer bool
+	// Dir offers ids by name in the forms and shows the current state.
+	Dir *directory
 }
 
-func (s *Service) pagePlatform(w http.ResponseWriter, r *http.Request, p *page, _ *session) {
+func (s *Service) pagePlatform(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
 	admin := slices.Contains(p.User.Roles, roleAdmin)
 	dealerAdmin := slices.Contains(p.User.Roles, roleDealerAdmin)
 	if !admin && !dealerAdmin {
@@ -384,11 +421,12 @@ func (s *Service) pagePlatform(w http.ResponseWriter, r *http.Request, p *page, 
 	p.Title = "Platform administration"
 	p.Data = &adminData{Heading: "Platform administration",
 		Intro: "Create the organizations that use RealGuardIO. Each gets an administrator who can log in with the e-mail address.",
-		Forms: platformForms(admin, dealerAdmin), ListCustomer: admin}
+		Forms: platformForms(admin, dealerAdmin), ListCustomer: admin,
+		Dir: s.loadDirectory(r.Context(), sess, nil, admin)}
 	s.render(w, r, http.StatusOK, "admin", p)
 }
 
-func (s *Service) pageOrganization(w http.ResponseWriter, r *http.Request, p *page, _ *session) {
+func (s *Service) pageOrganization(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
 	m := p.User.Org
 	if m == nil || !m.isAdmin() {
 		s.renderError(w, r, apperr.Denied("no_role", "this page is for administrators of an organization"))
@@ -406,6 +444,7 @@ func (s *Service) pageOrganization(w http.ResponseWriter, r *http.Request, p *pa
 		d.Heading, d.Forms, d.ScheduleBase = "Monitoring provider administration", monitoringForms(m.ID), "/api/monitoring-providers/"+m.ID
 		d.Intro = "Employees of the monitoring provider, their roles and shifts."
 	}
+	d.Dir = s.loadDirectory(r.Context(), sess, m, false)
 	p.Title = d.Heading
 	p.Data = d
 	s.render(w, r, http.StatusOK, "admin", p)

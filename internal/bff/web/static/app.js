@@ -57,7 +57,10 @@
     cell.querySelectorAll("button, .muted").forEach((el) => el.remove());
     const name = row.querySelector(".name").textContent;
     const actions = sys.actions || [];
-    actions.forEach((a) => {
+    // The services allow arming an armed system as a no-op; a button for
+    // it would only confuse, so only the actions that change the state show.
+    const useful = actions.filter((a) => !(a === "ARM" && sys.state === "ARMED") && !(a === "DISARM" && sys.state === "DISARMED"));
+    useful.forEach((a) => {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.action = a;
@@ -104,8 +107,20 @@
   // ---- id suggestions remembered in this browser -------------------------
   const store = "realguardio.known";
   function known() { try { return JSON.parse(localStorage.getItem(store)) || []; } catch (e) { return []; } }
+  // offer adds a just-created id to the page's selects of its kind, so the
+  // next form can use it without a reload (the tables catch up on reload).
+  function offer(kind, id, label) {
+    document.querySelectorAll('select[data-id-kind="' + kind + '"]').forEach((sel) => {
+      if (Array.from(sel.options).some((o) => o.value === id)) return;
+      const o = document.createElement("option");
+      o.value = id;
+      o.textContent = label || id;
+      sel.append(o);
+    });
+  }
   function remember(kind, id, name) {
     if (!kind || !id) return;
+    offer(kind, id, name);
     const list = known().filter((k) => k.id !== id);
     list.unshift({ kind, id, name: name || "" });
     localStorage.setItem(store, JSON.stringify(list.slice(0, 200)));
@@ -220,7 +235,7 @@
 
   function validate(form) {
     let ok = true;
-    form.querySelectorAll("input[required], input[data-kind=uuid]").forEach((el) => {
+    form.querySelectorAll("input[required], input[data-kind=uuid], select[required]").forEach((el) => {
       const v = el.value.trim();
       let msg = "";
       if (el.required && !v) msg = "Required.";
@@ -269,7 +284,8 @@
       btn.disabled = false;
       if (r.status >= 200 && r.status < 300) {
         showResult(form, r, r.status === 201 ? "Created." : "Saved.");
-        if (form.dataset.remember && r.body && r.body.id) remember(form.dataset.remember, r.body.id, body.name || body.email || "");
+        const who = body.email ? ((body.firstName || "") + " " + (body.lastName || "")).trim() + " <" + body.email + ">" : "";
+        if (form.dataset.remember && r.body && r.body.id) remember(form.dataset.remember, r.body.id, body.name || who);
         if (r.body && r.body.administrator && r.body.administrator.employeeId) remember("employee", r.body.administrator.employeeId, (body.administrator || {}).email);
       } else if (r.status !== 401) {
         showFailure(form, r);
