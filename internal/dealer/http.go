@@ -65,12 +65,7 @@ func (h *handlers) setMonitoringProvider(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *handlers) dealerFacts(w http.ResponseWriter, r *http.Request) {
-	caller, err := auth.MustCaller(r.Context())
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	if err := orgkit.AuthorizeFacts(caller, ""); err != nil {
+	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
@@ -96,12 +91,7 @@ type batchBody struct {
 }
 
 func (h *handlers) dealerFactsBatch(w http.ResponseWriter, r *http.Request) {
-	caller, err := auth.MustCaller(r.Context())
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	if err := orgkit.AuthorizeFacts(caller, ""); err != nil {
+	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}

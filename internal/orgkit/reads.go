@@ -116,6 +116,18 @@ func AuthorizeFacts(caller *auth.Caller, selfUserID string) error {
 	return apperr.Denied("insufficient_scope", "a service token with scope %s is required", ScopeAuthzRead)
 }
 
+// RequireFactsReader checks that the caller in ctx may read facts other
+// than its own subject facts: only a service token with scope authz:read
+// may. It is the first step of every handler of a facts endpoint, like
+// auth.RequireRole of the other handlers.
+func RequireFactsReader(ctx context.Context) error {
+	caller, err := auth.MustCaller(ctx)
+	if err != nil {
+		return err
+	}
+	return AuthorizeFacts(caller, "")
+}
+
 // SubjectFacts returns the facts about userID for the fetch strategy:
 // the organization membership with its roles, and the schedule. A user who
 // is no (active) employee here gets a nil Organization and Schedule.

@@ -520,12 +520,7 @@ type batchRequest struct {
 }
 
 func (h *Handlers) locationFactsBatch(w http.ResponseWriter, r *http.Request) {
-	caller, err := auth.MustCaller(r.Context())
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	if err := orgkit.AuthorizeFacts(caller, ""); err != nil {
+	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
