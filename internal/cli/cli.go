@@ -35,6 +35,8 @@ Usage:
   realguardio rebuild-replica [flags] rebuild the Security System Service's
                                       replica by replaying the event streams
                                       (with the service stopped)
+  realguardio rotate-keys [flags]     add a new IAM signing key now (published
+                                      ahead, signing after --key-publish-ahead)
   realguardio bench [flags]           measure the authorization strategies
                                       side by side on 127.0.0.1
   realguardio login [flags]           log in with a browser (the session is
@@ -67,6 +69,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return run(ctx, "serve "+args[1], args[1], args[2:], stdout, stderr, getenv)
 	case "rebuild-replica":
 		return run(ctx, "rebuild-replica", "", args[1:], stdout, stderr, getenv)
+	case "rotate-keys":
+		return run(ctx, "rotate-keys", "", args[1:], stdout, stderr, getenv)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
@@ -127,6 +131,13 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
 		return ExitUsage
+	}
+	if name == "rotate-keys" {
+		if err := system.RotateKeys(ctx, cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "realguardio rotate-keys: %v\n", err)
+			return ExitFailure
+		}
+		return ExitOK
 	}
 	if name == "rebuild-replica" {
 		if err := system.RebuildReplica(ctx, cfg, logger, stdout); err != nil {

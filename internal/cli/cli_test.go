@@ -114,3 +114,13 @@ func TestSecretFlagWarns(t *testing.T) {
 		t.Fatalf("the warning echoes the secret: %q", errOut)
 	}
 }
+
+func TestRotateKeys(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		code, out, errOut := runCLI(t, nil, "rotate-keys", "--data-dir", dir, "--log-level", "error")
+		if code != ExitOK || !strings.Contains(out, "New signing key") {
+			t.Fatalf("code %d, out %q, stderr %q", code, out, errOut)
+		}
+	}
+}

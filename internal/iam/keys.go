@@ -243,3 +243,27 @@ func (m *keyManager) opKeys() []op.Key {
 	}
 	return out
 }
+
+// RotateSigningKeys adds a new signing key to the IAM database behind db
+// and returns its id and the instant it starts signing: publishAhead from
+// now, so that resource servers see it in the JWKS before any token carries
+// it. It is rotation "on command" for operators (`realguardio rotate-keys`);
+// a running IAM Service picks the key up at its next minute tick, and keeps
+// the key it replaces published until every token that key signed has
+// expired.
+func RotateSigningKeys(ctx context.Context, db *sqldb.DB, publishAhead time.Duration) (id string, activatesAt time.Time, err error) {
+	if publishAhead < 0 {
+		return "", time.Time{}, errors.New("rotate signing keys: the publish-ahead time must not be negative")
+	}
+	if err := db.Migrate(ctx, Migrations); err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
+	}
+	m := &keyManager{store: &store{db: db}, now: time.Now}
+	if err := m.rotate(ctx, publishAhead, false); err != nil {
+		return "", time.Time{}, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	newest := m.keys[len(m.keys)-1]
+	return newest.id, newest.activatesAt, nil
+}

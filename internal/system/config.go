@@ -77,6 +77,9 @@ type Config struct {
 	Endpoints map[string]*Endpoint
 	// AccessTokenLifetime is the lifetime of access tokens.
 	AccessTokenLifetime time.Duration
+	// KeyPublishAhead is how long a new IAM signing key is published before
+	// it signs, so resource servers know it before any token carries it.
+	KeyPublishAhead time.Duration
 	// MaxAccessTokenBytes is the largest access token the IAM mints; the
 	// provide strategy's claims grow with a user's locations, and cookies
 	// and proxies have limits.
@@ -127,6 +130,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.NATSURL, "nats-url", "", "external NATS server or cluster URL(s), comma separated (default: an embedded server)")
 	l.String(&c.NATSEmbeddedAddr, "nats-embedded-addr", "127.0.0.1:4223", "listen address of the embedded NATS server")
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
+	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
@@ -176,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AccessTokenLifetime < 10*time.Second || c.AccessTokenLifetime > 24*time.Hour {
 		p.Addf("access-token-lifetime", "must be between 10s and 24h, got %s", c.AccessTokenLifetime)
+	}
+	if c.KeyPublishAhead < 0 {
+		p.Addf("key-publish-ahead", "must not be negative")
 	}
 	if c.MaxAccessTokenBytes < 1024 {
 		p.Addf("max-access-token-bytes", "must be at least 1024, got %d", c.MaxAccessTokenBytes)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -174,6 +175,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			Clients:             clients,
 			AccessTokenLifetime: cfg.AccessTokenLifetime,
 			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
+			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
 		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)
@@ -569,4 +571,13 @@ func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup keeps the minimum on derived handlers.
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{m.Handler.WithGroup(name), m.level}
+}
+
+// publishAhead converts the system setting to the IAM's, where zero means
+// the default and a negative value "at once".
+func publishAhead(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
