@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,6 +250,15 @@ func (a *presharedKeyAuth) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamS
 // dbFile is the SQLite file of the persistent store inside Dir.
 const dbFile = "openfga.db"
 
+// sqliteMaxConns bounds the SQLite connections of the embedded server, all
+// kept idle between requests. OpenFGA holds a connection per open tuple
+// iterator while it resolves a Check, so a low bound would make concurrent
+// checks wait on each other; 30 is `openfga run`'s default
+// (--datastore-max-open-conns), far more than the cores that run the reads.
+// Unlike its default of 10 idle, all are kept: SQLite connections are
+// cheap to keep and costly to open.
+const sqliteMaxConns = 30
+
 func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 	if dir == "" {
 		return memory.New(), nil
@@ -264,8 +274,26 @@ func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("embedded OpenFGA: migrate %s: %w", uri, err)
 	}
-	ds, err := sqlite.New(uri, sqlcommon.NewConfig())
+	// sqlite.New would open the database with database/sql's defaults
+	// (it ignores the pool settings of its config): at most 2 idle
+	// connections, so under a large BatchCheck's tens of concurrent reads
+	// most connections were opened (file, WAL, pragmas) and closed again
+	// per query. Readers do not block each other in WAL mode
+	// (PrepareDSN's default); writers still take SQLite's one write lock,
+	// with busy_timeout.
+	dsn, err := sqlite.PrepareDSN(uri)
 	if err != nil {
+		return nil, fmt.Errorf("embedded OpenFGA: open %s: %w", uri, err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("embedded OpenFGA: open %s: %w", uri, err)
+	}
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
+	ds, err := sqlite.NewWithDB(db, sqlcommon.NewConfig())
+	if err != nil {
+		db.Close()
 		return nil, fmt.Errorf("embedded OpenFGA: open %s: %w", uri, err)
 	}
 	return ds, nil

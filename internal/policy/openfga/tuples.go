@@ -286,6 +286,24 @@ func GrantedCheckRequest(userID string, appRoles []string, op policy.Op, securit
 	return checkRequest(GrantedRelation(op), userID, appRoles, securitySystemID, now)
 }
 
+// OnDutyCheckRequest returns the Check of "is userID on duty at now":
+// platform:realguardio#on_duty, with now in the context as current_time
+// for the schedule condition. Every security system links to the one
+// platform object, so can_arm on any system is exactly arm_granted on it
+// and this one answer (likewise can_disarm): a list asks it once instead
+// of once per system and action, where each ask would read the on_duty
+// tuple, decode its schedule and evaluate the condition again.
+func OnDutyCheckRequest(userID string, now time.Time) *openfgav1.CheckRequest {
+	return &openfgav1.CheckRequest{
+		TupleKey: &openfgav1.CheckRequestTupleKey{
+			Object:   Object(TypePlatform, PlatformID),
+			Relation: "on_duty",
+			User:     user(userID),
+		},
+		Context: currentTime(now),
+	}
+}
+
 // LocationPlatformTuple returns the tuple linking a location to the
 // platform object, through which a REALGUARDIO_ADMIN may create systems
 // there. It is a constant of the model rather than a fact an owner
@@ -338,15 +356,20 @@ func checkRequest(relation, userID string, appRoles []string, securitySystemID s
 			Relation: relation,
 			User:     user(userID),
 		},
-		Context: &structpb.Struct{Fields: map[string]*structpb.Value{
-			// A timestamp parameter is an RFC 3339 string in the context.
-			ContextCurrentTime: structpb.NewStringValue(now.UTC().Format(time.RFC3339Nano)),
-		}},
+		Context: currentTime(now),
 	}
 	if slices.Contains(appRoles, policy.AppRoleAdmin) {
 		req.ContextualTuples = &openfgav1.ContextualTupleKeys{TupleKeys: []*openfgav1.TupleKey{AdminTuple(userID)}}
 	}
 	return req
+}
+
+// currentTime is the Check context carrying the instant of the decision.
+func currentTime(now time.Time) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		// A timestamp parameter is an RFC 3339 string in the context.
+		ContextCurrentTime: structpb.NewStringValue(now.UTC().Format(time.RFC3339Nano)),
+	}}
 }
 
 // WithoutCondition returns the key of t for a delete, which names a tuple

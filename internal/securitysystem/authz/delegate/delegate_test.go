@@ -2,8 +2,10 @@ package delegate_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,8 +29,15 @@ import (
 // and returns the strategy and the server.
 func setup(t *testing.T, w *policytest.World) (*delegate.Authorizer, *fga.Embedded, *fga.Client) {
 	t.Helper()
+	return setupDir(t, w, "")
+}
+
+// setupDir is setup over the SQLite datastore of `up` in dir ("" for the
+// memory datastore).
+func setupDir(t *testing.T, w *policytest.World, dir string) (*delegate.Authorizer, *fga.Embedded, *fga.Client) {
+	t.Helper()
 	ctx := context.Background()
-	srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+	srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0", Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +92,26 @@ func TestFixedCases(t *testing.T) {
 	}
 }
 
-// TestGeneratedWorldFilterAndDecide compares Filter (one batch per list)
-// and Decide with policy.IsAllowed on a generated world.
+// TestGeneratedWorldFilterAndDecide compares Filter (a view batch with
+// the on-duty check, then the roles of the viewable systems) and Decide
+// with policy.IsAllowed on a generated world, over the memory datastore
+// and over the SQLite one of `up` (its pool and statement cache).
 func TestGeneratedWorldFilterAndDecide(t *testing.T) {
+	for _, ds := range []string{"memory", "sqlite"} {
+		t.Run(ds, func(t *testing.T) {
+			dir := ""
+			if ds == "sqlite" {
+				dir = t.TempDir()
+			}
+			testFilterAndDecide(t, dir)
+		})
+	}
+}
+
+func testFilterAndDecide(t *testing.T, dir string) {
 	ctx := context.Background()
 	w := policytest.Generate(3, policytest.Small)
-	a, _, _ := setup(t, w)
+	a, _, _ := setupDir(t, w, dir)
 	rng := rand.New(rand.NewSource(3))
 	systems := refs(w)
 	for i, c := range w.Cases(rng, 300) {
@@ -391,27 +414,58 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
-// BenchmarkFilterAdmin measures listing every system of a Medium world as
-// an administrator (three checks per system in batches of 50).
-func BenchmarkFilterAdmin(b *testing.B) {
-	w := policytest.Generate(1, policytest.Medium)
-	a, _, _ := setupB(b, w)
-	admin := caller(w, w.Admins[0], []string{policy.AppRoleAdmin})
-	systems := refs(w)
-	now := time.Now()
-	b.ResetTimer()
-	for b.Loop() {
-		if list, err := a.Filter(context.Background(), admin, systems, now); err != nil || len(list) != len(systems) {
-			b.Fatal(len(list), err)
+// BenchmarkFilter measures listing every system of a Medium world (about
+// 24 systems) and the first 100 of a Large one, as a REALGUARDIO_ADMIN
+// (views everything, never on duty) and as a scheduled customer employee,
+// over the SQLite datastore of `up` and the memory one:
+//
+//	go test -run '^$' -bench Filter -benchtime 20x ./internal/securitysystem/authz/delegate/
+func BenchmarkFilter(b *testing.B) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, ds := range []string{"sqlite", "memory"} {
+		for _, size := range []policytest.Size{policytest.Medium, policytest.Large} {
+			w := policytest.Generate(1, size)
+			dir := ""
+			if ds == "sqlite" {
+				dir = b.TempDir()
+			}
+			a, _, _ := setupDirB(b, w, dir)
+			systems := refs(w)[:min(100, len(w.SecuritySystems))]
+			for _, who := range []string{"admin", "employee"} {
+				c := caller(w, w.Admins[0], []string{policy.AppRoleAdmin})
+				if who == "employee" {
+					for _, e := range w.Employees {
+						if e.Schedule != nil && e.OrgKind == policy.OrgCustomer && len(e.Roles) > 0 {
+							c = caller(w, e.UserID, w.AppRoles(e.UserID))
+							break
+						}
+					}
+				}
+				b.Run(fmt.Sprintf("%s/%s/systems=%d", ds, who, len(systems)), func(b *testing.B) {
+					start := cpuTime()
+					defer func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }()
+					for b.Loop() {
+						list, err := a.Filter(context.Background(), c, systems, now)
+						if err != nil || (who == "admin" && len(list) != len(systems)) {
+							b.Fatal(len(list), err)
+						}
+					}
+				})
+			}
 		}
 	}
-	b.ReportMetric(float64(len(systems)), "systems")
 }
 
 func setupB(b *testing.B, w *policytest.World) (*delegate.Authorizer, *fga.Embedded, *fga.Client) {
 	b.Helper()
+	return setupDirB(b, w, "")
+}
+
+// setupDirB is setupB over the SQLite datastore in dir ("" for memory).
+func setupDirB(b *testing.B, w *policytest.World, dir string) (*delegate.Authorizer, *fga.Embedded, *fga.Client) {
+	b.Helper()
 	ctx := context.Background()
-	srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+	srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0", Dir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -428,4 +482,16 @@ func setupB(b *testing.B, w *policytest.World) (*delegate.Authorizer, *fga.Embed
 		b.Fatal(err)
 	}
 	return delegate.New(c), srv, c
+}
+
+// cpuTime is the CPU time of the process so far (every goroutine: client,
+// gateway, server, datastore). BenchmarkFilter reports it per operation
+// as cpu-ns/op, which on a shared machine varies far less with the load
+// of others than the wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
