@@ -99,6 +99,9 @@ type Config struct {
 	OpenFGAEmbeddedAddr string
 	// OpenFGAToken is the preshared key of an external OpenFGA server.
 	OpenFGAToken string
+	// OpenFGATimeout bounds every call to OpenFGA (a Check, or a batch of
+	// at most 50 checks); past it the decision is a 503.
+	OpenFGATimeout time.Duration
 	// AllowNoAuthz makes Validate accept Authz "none", the Security System
 	// Service's allow-everything baseline. Only `realguardio bench` sets it,
 	// to measure what each strategy costs; it is bound to no flag, so `up`
@@ -135,6 +138,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
+	l.Duration(&c.OpenFGATimeout, "openfga-timeout", 2*time.Second, "timeout of each call to OpenFGA (a check or a batch of checks); past it the decision is a 503")
 	l.String(&c.OpenFGAToken, "openfga-token", "", "preshared key of the external OpenFGA server, if it requires one")
 	l.String(&c.ClientSecrets, "client-secrets", "", "comma-separated name=secret pairs for the bff and service clients (default: generated per start; required when services run apart)")
 	c.ServiceDatabaseURLs = map[string]string{}
@@ -189,6 +193,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" {
 		p.CheckAddr("nats-embedded-addr", c.NATSEmbeddedAddr)
+	}
+	if c.OpenFGATimeout <= 0 {
+		p.Addf("openfga-timeout", "must be positive, got %s", c.OpenFGATimeout)
 	}
 	if c.OpenFGAURL != "" {
 		p.CheckHTTPURL("openfga-url", c.OpenFGAURL)

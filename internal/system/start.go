@@ -250,7 +250,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
-		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken}, nil, nil)
+		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil)
 		if err != nil {
 			return fmt.Errorf("authzsync: %w", err)
 		}
@@ -273,7 +273,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		}
 		var fgaClient *fga.Client
 		if cfg.Authz == "delegate" {
-			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken}, nil, nil); err != nil {
+			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil); err != nil {
 				return fmt.Errorf("securitysystem: %w", err)
 			}
 		}

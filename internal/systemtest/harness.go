@@ -141,6 +141,12 @@ func NewConfig(dataDir, strategy string) (system.Config, error) {
 	// The embedded OpenFGA too: its default port would make two systems
 	// with the delegate strategy (parallel packages) collide.
 	cfg.OpenFGAEmbeddedAddr = "127.0.0.1:0"
+	// The race detector slows OpenFGA's check evaluation many times over,
+	// and CI runs packages side by side on two cores: a batch check that
+	// takes tens of milliseconds in production can take seconds here. The
+	// production default (2s) stays; the tests are about decisions, not
+	// latency.
+	cfg.OpenFGATimeout = 30 * time.Second
 	for _, ep := range cfg.Endpoints {
 		ep.Addr = "127.0.0.1:0"
 		ep.URL = ""
