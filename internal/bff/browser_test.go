@@ -1,6 +1,8 @@
 package bff
 
 import (
+	"github.com/realguardio/realguardio/internal/platform/chromiumtest"
+
 	"context"
 	"flag"
 	"os"
@@ -15,46 +17,12 @@ import (
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser tests' screenshots to testdata/screenshots")
 
-// chromium returns the Chromium to drive, or skips the test (fails it under
-// CI=true, where nothing may skip).
-func chromium(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("REALGUARDIO_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium not found at %s (set REALGUARDIO_TEST_CHROMIUM); under CI=true browser tests may not skip", p)
-		}
-		t.Skipf("browser test skipped: Chromium not found at %s (set REALGUARDIO_TEST_CHROMIUM or install chromium)", p)
-	}
-	return p
-}
-
-// newBrowser starts a headless Chromium with a fresh profile.
+// newBrowser starts a headless Chromium with a fresh profile, bounded to
+// 90 seconds.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
+	ctx, cancel := context.WithTimeout(chromiumtest.Start(t), 90*time.Second)
+	t.Cleanup(cancel)
 	return ctx
 }
 
