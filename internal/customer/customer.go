@@ -27,7 +27,6 @@ import (
 	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithost"
 	"github.com/realguardio/realguardio/internal/platform/auth"
-	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
@@ -44,32 +43,9 @@ const DefaultAudience = "realguardio-customer"
 // dealer replica from the Dealer Service's stream.
 const DealerConsumerName = "customer-dealers"
 
-// Config holds the service's settings as plain values.
-type Config struct {
-	// Issuer is the IAM Service's issuer URL; tokens must come from it and
-	// the IAM user API is found through its discovery document.
-	Issuer string
-	// Audience is this service's token audience (DefaultAudience when
-	// empty).
-	Audience string
-	// IAMClientID and IAMClientSecret are the client credentials with which
-	// the service creates and disables employees' IAM accounts. They are
-	// unused when Deps.Accounts is given.
-	IAMClientID     string
-	IAMClientSecret string
-	// EventPrefix replaces events.DefaultPrefix in subjects and stream
-	// names; tests sharing a NATS server set a unique one.
-	EventPrefix string
-}
-
-// Validate checks the settings and names each wrong one. The IAM client
-// credentials are checked by New, because they are not needed when the
-// caller supplies Deps.Accounts.
-func (c Config) Validate() error {
-	var p config.Problems
-	p.CheckHTTPURL("issuer", c.Issuer)
-	return p.Err()
-}
+// Config holds the service's settings: those every organization service
+// shares, with DefaultAudience as the audience and IAM client id.
+type Config = orgkithost.Config
 
 // Deps are the resources the service uses, opened by its caller.
 type Deps struct {
@@ -109,18 +85,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if deps.DB == nil {
 		return nil, errors.New("customer: Deps.DB is required")
 	}
-	if cfg.Audience == "" {
-		cfg.Audience = DefaultAudience
-	}
+	cfg = cfg.WithDefaults(DefaultAudience)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Accounts == nil && (cfg.IAMClientID == "" || cfg.IAMClientSecret == "") {
-		return nil, errors.New("customer: IAM client credentials (Config.IAMClientID and IAMClientSecret) are required to create employees' accounts")
+	if deps.Accounts == nil && cfg.IAMClientSecret == "" {
+		return nil, errors.New("customer: the IAM client secret (Config.IAMClientSecret) is required to create employees' accounts")
 	}
 	host, err := orgkithost.New(ctx,
 		orgkithost.Host{Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry, Validator: deps.Validator, Accounts: deps.Accounts},
-		orgkithost.IAM{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret},
+		cfg.IAM(nil),
 		events.Migrations(), orgkit.Migrations(), store.Migrations())
 	if err != nil {
 		return nil, err

@@ -19,7 +19,6 @@ import (
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
-	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -32,39 +31,9 @@ const Name = "monitoring"
 // and the IAM client id it authenticates as.
 const DefaultAudience = "realguardio-monitoring"
 
-// Config holds the service's settings.
-type Config struct {
-	// Issuer is the IAM Service's issuer URL (tokens and the user API).
-	Issuer string
-	// Audience is this service's token audience (DefaultAudience when empty).
-	Audience string
-	// IAMClientID and IAMClientSecret are the client credentials the
-	// service uses to create and disable employees' IAM accounts. The
-	// client id defaults to DefaultAudience. Unused when Deps.Accounts is
-	// set.
-	IAMClientID     string
-	IAMClientSecret string
-	// EventPrefix replaces events.DefaultPrefix in event subjects and
-	// stream names; tests isolate their streams with it.
-	EventPrefix string
-}
-
-func (c Config) withDefaults() Config {
-	if c.Audience == "" {
-		c.Audience = DefaultAudience
-	}
-	if c.IAMClientID == "" {
-		c.IAMClientID = DefaultAudience
-	}
-	return c
-}
-
-// Validate reports every invalid setting, each named by its flag.
-func (c Config) Validate() error {
-	var p config.Problems
-	p.CheckHTTPURL("issuer", c.Issuer)
-	return p.Err()
-}
+// Config holds the service's settings: those every organization service
+// shares, with DefaultAudience as the audience and IAM client id.
+type Config = orgkithost.Config
 
 // Deps are the resources the service uses, opened by internal/system.
 type Deps struct {
@@ -107,7 +76,7 @@ type Service struct {
 // New migrates the database and builds the service. It contacts neither
 // the IAM Service nor NATS: both may come up later.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults(DefaultAudience)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,7 +85,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	host, err := orgkithost.New(ctx,
 		orgkithost.Host{Name: Name, Logger: deps.Logger, DB: deps.DB, Registry: deps.Registry, Validator: deps.Validator, Accounts: deps.Accounts},
-		orgkithost.IAM{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.IAMClientID, ClientSecret: cfg.IAMClientSecret, HTTPClient: deps.HTTPClient},
+		cfg.IAM(deps.HTTPClient),
 		Migrations()...)
 	if err != nil {
 		return nil, err

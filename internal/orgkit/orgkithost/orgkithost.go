@@ -18,6 +18,7 @@ import (
 	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -126,4 +127,49 @@ func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
 		}
 	}
 	return first
+}
+
+// Config is the configuration every organization service shares; each
+// service's Config is this type, with its own default audience.
+type Config struct {
+	// Issuer is the IAM Service's issuer URL: tokens must come from it, and
+	// the IAM user API is found through its discovery document.
+	Issuer string
+	// Audience is the service's token audience (the service's default when
+	// empty).
+	Audience string
+	// IAMClientID and IAMClientSecret are the client credentials with which
+	// the service creates and disables employees' IAM accounts. The client
+	// id defaults to the audience, as the IAM names service clients. Unused
+	// when the service is given its accounts port.
+	IAMClientID     string
+	IAMClientSecret string
+	// EventPrefix replaces events.DefaultPrefix in event subjects and
+	// stream names; tests sharing a NATS server isolate their streams with
+	// it.
+	EventPrefix string
+}
+
+// WithDefaults returns c with the audience and the IAM client id set to
+// audience where they are empty.
+func (c Config) WithDefaults(audience string) Config {
+	if c.Audience == "" {
+		c.Audience = audience
+	}
+	if c.IAMClientID == "" {
+		c.IAMClientID = c.Audience
+	}
+	return c
+}
+
+// Validate reports every invalid setting, each named by its flag.
+func (c Config) Validate() error {
+	var p config.Problems
+	p.CheckHTTPURL("issuer", c.Issuer)
+	return p.Err()
+}
+
+// IAM returns how the service reaches the IAM Service with c.
+func (c Config) IAM(httpClient *http.Client) IAM {
+	return IAM{Issuer: c.Issuer, Audience: c.Audience, ClientID: c.IAMClientID, ClientSecret: c.IAMClientSecret, HTTPClient: httpClient}
 }
