@@ -7,15 +7,14 @@
 package orgkittest
 
 import (
+	"github.com/realguardio/realguardio/internal/apiclient"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -50,8 +49,6 @@ type IAM struct {
 	// usersDown makes /api/users answer 503, to simulate an IAM outage for
 	// account provisioning while token validation keeps working.
 	usersDown atomic.Bool
-	callback  *httptest.Server
-	codes     chan url.Values
 }
 
 // StartIAM starts an IAM Service with the default clients, a client
@@ -59,22 +56,16 @@ type IAM struct {
 // FactsClient. It stops when the test ends.
 func StartIAM(t testing.TB, serviceClients ...string) *IAM {
 	t.Helper()
-	i := &IAM{codes: make(chan url.Values, 8)}
-	i.callback = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case i.codes <- r.URL.Query():
-		default:
-		}
-		_, _ = io.WriteString(w, "callback received")
-	}))
-	t.Cleanup(i.callback.Close)
+	i := &IAM{}
 	srv := httptest.NewUnstartedServer(nil)
 	i.URL = "http://" + srv.Listener.Addr().String()
 	secrets := map[string]string{}
 	for _, c := range serviceClients {
 		secrets[c] = ClientSecret
 	}
-	clients := iam.DefaultClients(i.callback.URL+"/auth/callback", "", secrets, ClientSecret)
+	// No BFF runs in these tests; its client is configured with the
+	// default address only because DefaultClients always includes it.
+	clients := iam.DefaultClients("http://localhost:3000/auth/callback", "", secrets, ClientSecret)
 	clients = append(clients, iam.ClientConfig{
 		ID:         FactsClient,
 		SecretHash: iam.HashClientSecret(ClientSecret),
@@ -144,66 +135,27 @@ func (i *IAM) ServiceToken(t testing.TB, clientID string, scopes ...string) stri
 	return tok.AccessToken
 }
 
-var (
-	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([a-zA-Z_]+)" value="([^"]*)">`)
-	actionRe = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-)
-
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#43;", "+", "&#x2B;", "+").Replace(s)
-}
-
 // Login logs username in through the authorization code flow with PKCE
-// (public client realguardio-cli, loopback redirect) and returns the access
-// token.
+// (public client realguardio-cli, loopback redirect, the IAM's login form
+// submitted as a browser would: apiclient's scripted login) and returns the
+// access token.
 func (i *IAM) Login(t testing.TB, username, password string) string {
 	t.Helper()
-	ctx := context.Background()
-	cfg := &oauth2.Config{
-		ClientID:    iam.ClientCLI,
-		RedirectURL: i.callback.URL + "/callback",
-		Scopes:      []string{"openid", "profile"},
-		Endpoint:    oauth2.Endpoint{AuthURL: i.URL + "/authorize", TokenURL: i.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams},
-	}
-	verifier := oauth2.GenerateVerifier()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	resp, err := browser.Get(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := apiclient.Discover(ctx, i.URL, nil)
 	if err != nil {
-		t.Fatalf("GET authorize: %v", err)
+		t.Fatalf("login %s: %v", username, err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	page := string(body)
-	act := actionRe.FindStringSubmatch(page)
-	if resp.StatusCode != http.StatusOK || act == nil || !strings.Contains(page, `name="username"`) {
-		t.Fatalf("no login form (%d):\n%s", resp.StatusCode, page)
-	}
-	form := url.Values{}
-	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], htmlUnescape(m[2]))
-	}
-	form.Set("username", username)
-	form.Set("password", password)
-	action, _ := resp.Request.URL.Parse(htmlUnescape(act[1]))
-	resp, err = browser.PostForm(action.String(), form)
+	se, err := p.Login(ctx, username, password)
 	if err != nil {
-		t.Fatalf("POST login: %v", err)
+		t.Fatalf("login %s: %v", username, err)
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "callback received" {
-		t.Fatalf("login of %s ended with %d at %s: %s", username, resp.StatusCode, resp.Request.URL, body)
-	}
-	q := <-i.codes
-	if q.Get("code") == "" || q.Get("state") != "st4te" {
-		t.Fatalf("callback query %v", q)
-	}
-	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	tok, err := se.AccessToken(ctx)
 	if err != nil {
-		t.Fatalf("exchange code: %v", err)
+		t.Fatalf("login %s: %v", username, err)
 	}
-	return tok.AccessToken
+	return tok
 }
 
 // Response is an answer of Do: the status, the raw body and the body
