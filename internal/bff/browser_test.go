@@ -1,8 +1,6 @@
 package bff
 
 import (
-	"github.com/realguardio/realguardio/internal/platform/chromiumtest"
-
 	"context"
 	"flag"
 	"os"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/realguardio/realguardio/internal/platform/chromiumtest"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser tests' screenshots to testdata/screenshots")

@@ -1,8 +1,6 @@
 package browsertest
 
 import (
-	"github.com/realguardio/realguardio/internal/platform/chromiumtest"
-
 	"context"
 	"flag"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
+	"github.com/realguardio/realguardio/internal/platform/chromiumtest"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/system"
 	"github.com/realguardio/realguardio/internal/systemtest"

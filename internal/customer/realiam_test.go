@@ -1,14 +1,13 @@
 package customer_test
 
 import (
-	"github.com/realguardio/realguardio/internal/orgkit/orgkittest"
-
 	"context"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/realguardio/realguardio/internal/customer"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkittest"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 

@@ -7,8 +7,6 @@
 package orgkittest
 
 import (
-	"github.com/realguardio/realguardio/internal/apiclient"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
