@@ -1,8 +1,6 @@
 package iam
 
 import (
-	"github.com/rs/cors"
-
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
