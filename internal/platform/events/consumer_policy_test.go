@@ -50,23 +50,6 @@ func appliedIDs(t *testing.T, db *sqldb.DB) []string {
 	return ids
 }
 
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 // TestBlockNeverParks makes the handler fail on the second of four events
 // of a consumer with OnFailure Block: the event is never parked, the events
 // after it wait, the consumer reports itself failing, and once the cause is
@@ -122,10 +105,10 @@ func TestBlockNeverParks(t *testing.T) {
 		if p := c.Progress()[0]; p.BlockedEventID != ids[1] || p.BlockedAttempts < 2 {
 			t.Errorf("progress = %+v", p)
 		}
-		if v := gaugeValue(t, reg, "realguardio_events_consumer_blocked"); v != 1 {
+		if v := metricSum(t, reg, "realguardio_events_consumer_blocked"); v != 1 {
 			t.Errorf("blocked gauge = %v, want 1", v)
 		}
-		if v := counterValue(t, reg, "realguardio_events_parked_total"); v != 0 {
+		if v := metricSum(t, reg, "realguardio_events_parked_total"); v != 0 {
 			t.Errorf("parked metric = %v, want 0", v)
 		}
 
@@ -139,7 +122,7 @@ func TestBlockNeverParks(t *testing.T) {
 			err := c.Err()
 			return err == nil, fmt.Sprint(err)
 		})
-		if v := gaugeValue(t, reg, "realguardio_events_consumer_blocked"); v != 0 {
+		if v := metricSum(t, reg, "realguardio_events_consumer_blocked"); v != 0 {
 			t.Errorf("blocked gauge = %v, want 0", v)
 		}
 	})
@@ -216,7 +199,7 @@ func TestStaleEventsNeverApplied(t *testing.T) {
 		if err := cons.QueryRowContext(ctx, `SELECT COUNT(*) FROM test_log WHERE event_id = ?`, old.ID).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("stale delivered event applied %d times (%v)", n, err)
 		}
-		if v := counterValue(t, reg, "realguardio_events_stale_skipped_total"); v != 1 {
+		if v := metricSum(t, reg, "realguardio_events_stale_skipped_total"); v != 1 {
 			t.Errorf("stale metric = %v, want 1", v)
 		}
 

@@ -309,7 +309,7 @@ func TestPoisonedMessageParkedAndReplayed(t *testing.T) {
 		if got := attempts.Load(); got != 3 {
 			t.Errorf("handler tried %d times, want 3 (MaxDeliver)", got)
 		}
-		if v := counterValue(t, reg, "realguardio_events_parked_total"); v != 1 {
+		if v := metricSum(t, reg, "realguardio_events_parked_total"); v != 1 {
 			t.Errorf("parked metric = %v, want 1", v)
 		}
 
@@ -419,7 +419,9 @@ func TestAppendRejectsForeignTypes(t *testing.T) {
 	})
 }
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// metricSum returns the sum of the counter and gauge values of every series
+// of the metric name in reg (0 when it has none).
+func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -429,7 +431,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
