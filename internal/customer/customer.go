@@ -185,6 +185,19 @@ func (p orgPort) Employee(ctx context.Context, q sqldb.Querier, customerID, empl
 	return toEmployee(e), nil
 }
 
+// ActiveEmployees returns the active employees of customerID among ids.
+func (p orgPort) ActiveEmployees(ctx context.Context, q sqldb.Querier, customerID string, ids []string) (map[string]app.Employee, error) {
+	found, err := p.org.Repo().ActiveEmployees(ctx, q, customerID, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]app.Employee, len(found))
+	for id, e := range found {
+		out[id] = toEmployee(e)
+	}
+	return out, nil
+}
+
 // EmployeeByUser returns the active employee whose user is userID.
 func (p orgPort) EmployeeByUser(ctx context.Context, q sqldb.Querier, userID string) (app.Employee, error) {
 	e, err := p.org.Repo().EmployeeByUserID(ctx, q, userID)

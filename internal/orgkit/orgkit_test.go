@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -360,7 +361,7 @@ func testProvisioning(t *testing.T, db *sqldb.DB) {
 	if n := len(outbox(t, db)); n != before {
 		t.Fatalf("events after a failed creation: %d, want %d", n, before)
 	}
-	emps, err := f.svc.ListEmployees(ctx, admin, org.ID)
+	emps, err := listEmployees(ctx, f.svc, admin, org.ID)
 	if err != nil || len(emps) != 1 {
 		t.Fatalf("pending employee visible: %+v %v", emps, err)
 	}
@@ -440,7 +441,7 @@ func testOrganizationProvisioning(t *testing.T, db *sqldb.DB) {
 	f.acc.setFail(apperr.New(apperr.Unavailable, "IAM down"))
 	_, err := f.svc.CreateOrganization(ctx, creator, "Shop", admin)
 	wantCode(t, err, apperr.Unavailable)
-	orgs, err := f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleAdmin))
+	orgs, err := listOrgs(ctx, f.svc, user(uuid.NewString(), auth.RoleAdmin))
 	if err != nil || len(orgs) != 0 || len(outbox(t, db)) != 0 {
 		t.Fatalf("pending organization visible: %+v %v", orgs, err)
 	}
@@ -453,7 +454,7 @@ func testOrganizationProvisioning(t *testing.T, db *sqldb.DB) {
 	if n := count(t, db, `SELECT COUNT(*) FROM organizations`); n != 1 || f.acc.count() != 1 {
 		t.Fatalf("organizations %d, accounts %d: want 1 and 1", n, f.acc.count())
 	}
-	orgs, _ = f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleAdmin))
+	orgs, _ = listOrgs(ctx, f.svc, user(uuid.NewString(), auth.RoleAdmin))
 	if len(orgs) != 1 || orgs[0].ID != out.ID || orgs[0].Name != "Shop Renamed" {
 		t.Fatalf("organizations %+v", orgs)
 	}
@@ -461,10 +462,10 @@ func testOrganizationProvisioning(t *testing.T, db *sqldb.DB) {
 		t.Fatalf("events %d, want 3", n)
 	}
 	// Customers are private: a stranger sees none, the administrator its own.
-	if orgs, _ := f.svc.ListOrganizations(ctx, user(uuid.NewString())); len(orgs) != 0 {
+	if orgs, _ := listOrgs(ctx, f.svc, user(uuid.NewString())); len(orgs) != 0 {
 		t.Fatalf("stranger sees %+v", orgs)
 	}
-	if orgs, _ := f.svc.ListOrganizations(ctx, user(out.Administrator.UserID)); len(orgs) != 1 {
+	if orgs, _ := listOrgs(ctx, f.svc, user(out.Administrator.UserID)); len(orgs) != 1 {
 		t.Fatalf("administrator sees %+v", orgs)
 	}
 	_, err = f.svc.GetOrganization(ctx, user(uuid.NewString()), out.ID)
@@ -531,18 +532,18 @@ func testAuthorization(t *testing.T, db *sqldb.DB) {
 	}
 
 	// Reads: members and REALGUARDIO_ADMIN.
-	if _, err := f.svc.ListEmployees(ctx, emp1, d1.ID); err != nil {
+	if _, err := listEmployees(ctx, f.svc, emp1, d1.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.GetEmployee(ctx, user(uuid.NewString(), auth.RoleAdmin), d1.ID, e1.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.ListEmployees(ctx, admin2, d1.ID)
+	_, err = listEmployees(ctx, f.svc, admin2, d1.ID)
 	wantCode(t, err, apperr.Forbidden)
 	_, err = f.svc.GetEmployee(ctx, admin1, d1.ID, e2.ID)
 	wantCode(t, err, apperr.NotFound)
 	// Dealers are a public directory.
-	if orgs, _ := f.svc.ListOrganizations(ctx, user(uuid.NewString(), auth.RoleCustomerEmployee)); len(orgs) != 2 {
+	if orgs, _ := listOrgs(ctx, f.svc, user(uuid.NewString(), auth.RoleCustomerEmployee)); len(orgs) != 2 {
 		t.Fatalf("directory %+v", orgs)
 	}
 }
@@ -1042,4 +1043,17 @@ func testConcurrentRetries(t *testing.T, db *sqldb.DB) {
 	if evs := outbox(t, db); len(evs) != before+1 {
 		t.Fatalf("events: %d, want %d", len(evs), before+1)
 	}
+}
+
+// firstPage is a request for the first page of the largest size.
+var firstPage = paging.Request{Limit: paging.MaxLimit}
+
+func listOrgs(ctx context.Context, svc *orgkit.Service, caller *auth.Caller) ([]orgkit.Organization, error) {
+	p, err := svc.ListOrganizations(ctx, caller, firstPage)
+	return p.Items, err
+}
+
+func listEmployees(ctx context.Context, svc *orgkit.Service, caller *auth.Caller, orgID string) ([]orgkit.EmployeeDetails, error) {
+	p, err := svc.ListEmployees(ctx, caller, orgID, firstPage)
+	return p.Items, err
 }

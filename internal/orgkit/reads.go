@@ -2,35 +2,62 @@ package orgkit
 
 import (
 	"context"
+	"slices"
+	"strings"
 
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
-// ListOrganizations returns the organizations the caller may see: all of
-// them for a public directory (dealers, monitoring providers) or a
-// REALGUARDIO_ADMIN; otherwise only the caller's own organization, if any.
-func (s *Service) ListOrganizations(ctx context.Context, caller *auth.Caller) ([]Organization, error) {
+// ListOrganizations returns a page of the organizations the caller may
+// see, in name order, filtered by req.Query (name contains, ignoring
+// case): all of them for a public directory (dealers, monitoring
+// providers) or a REALGUARDIO_ADMIN; otherwise only the caller's own
+// organization, if any, which is one primary-key read whatever the
+// platform holds.
+func (s *Service) ListOrganizations(ctx context.Context, caller *auth.Caller, req paging.Request) (paging.Page[Organization], error) {
 	if s.kind.PublicDirectory || caller.HasRole(auth.RoleAdmin) {
-		return s.repo.Organizations(ctx, s.db)
+		rows, err := s.repo.OrganizationsPage(ctx, s.db, req)
+		if err != nil {
+			return paging.Page[Organization]{}, err
+		}
+		return paging.Cut(req, rows, OrganizationKey), nil
 	}
-	out := []Organization{}
+	none := paging.Page[Organization]{Items: []Organization{}}
 	if caller == nil || caller.IsService {
-		return out, nil
+		return none, nil
 	}
 	e, err := s.repo.EmployeeByUserID(ctx, s.db, caller.Subject)
 	if apperr.Is(err, apperr.NotFound) {
-		return out, nil
+		return none, nil
 	}
 	if err != nil {
-		return nil, err
+		return paging.Page[Organization]{}, err
 	}
 	o, err := s.repo.Organization(ctx, s.db, e.OrgID)
 	if err != nil {
-		return nil, err
+		return paging.Page[Organization]{}, err
 	}
-	return append(out, o), nil
+	// The one organization goes through the same filter and cursor as a
+	// directory page, so a client pages both alike.
+	if !ownMatches(req, o) {
+		return none, nil
+	}
+	return paging.Page[Organization]{Items: []Organization{o}}, nil
+}
+
+// ownMatches reports whether the caller's own organization o belongs on
+// the page req asks for: it matches the filter and comes after the cursor.
+func ownMatches(req paging.Request, o Organization) bool {
+	if req.Query != "" && !strings.Contains(strings.ToLower(o.Name), strings.ToLower(req.Query)) {
+		return false
+	}
+	if req.After != nil && slices.Compare(OrganizationKey(o), req.After) <= 0 {
+		return false
+	}
+	return true
 }
 
 // GetOrganization returns organization orgID when the caller may see it
@@ -49,25 +76,24 @@ func (s *Service) GetOrganization(ctx context.Context, caller *auth.Caller, orgI
 	return o, nil
 }
 
-// ListEmployees returns the active employees of orgID with their roles and
-// schedules, to its employees and to REALGUARDIO_ADMIN.
-func (s *Service) ListEmployees(ctx context.Context, caller *auth.Caller, orgID string) ([]EmployeeDetails, error) {
+// ListEmployees returns a page of the active employees of orgID with
+// their roles and schedules, in EmployeeKey order, filtered by req.Query
+// (name or e-mail address contains, ignoring case), to its employees and
+// to REALGUARDIO_ADMIN.
+func (s *Service) ListEmployees(ctx context.Context, caller *auth.Caller, orgID string, req paging.Request) (paging.Page[EmployeeDetails], error) {
 	if err := s.AuthorizeReader(ctx, s.db, caller, orgID); err != nil {
-		return nil, err
+		return paging.Page[EmployeeDetails]{}, err
 	}
-	emps, err := s.repo.Employees(ctx, s.db, orgID)
+	emps, err := s.repo.EmployeesPage(ctx, s.db, orgID, req)
 	if err != nil {
-		return nil, err
+		return paging.Page[EmployeeDetails]{}, err
 	}
-	out := make([]EmployeeDetails, 0, len(emps))
-	for _, e := range emps {
-		d, err := s.repo.Details(ctx, s.db, e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
+	page := paging.Cut(req, emps, func(e Employee) []string { return EmployeeKey(EmployeeDetails{Employee: e}) })
+	details, err := s.repo.DetailsOf(ctx, s.db, page.Items)
+	if err != nil {
+		return paging.Page[EmployeeDetails]{}, err
 	}
-	return out, nil
+	return paging.Page[EmployeeDetails]{Items: details, Next: page.Next}, nil
 }
 
 // GetEmployee returns employee employeeID of orgID with roles and schedule,

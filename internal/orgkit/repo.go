@@ -49,28 +49,6 @@ func (Repo) Organization(ctx context.Context, q sqldb.Querier, id string) (Organ
 	return o, nil
 }
 
-// Organizations returns every active organization, ordered by name then id
-// so lists are stable.
-func (Repo) Organizations(ctx context.Context, q sqldb.Querier) ([]Organization, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, name FROM organizations WHERE status = ? ORDER BY name, id`, StatusActive)
-	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Internal, "list organizations")
-	}
-	defer rows.Close()
-	out := []Organization{}
-	for rows.Next() {
-		var o Organization
-		if err := rows.Scan(&o.ID, &o.Name); err != nil {
-			return nil, apperr.Wrap(err, apperr.Internal, "list organizations")
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, apperr.Wrap(err, apperr.Internal, "list organizations")
-	}
-	return out, nil
-}
-
 // Employee returns the active employee employeeID of organization orgID.
 // An employee of another organization is NotFound, exactly like an unknown
 // id, so a path can never reach into a foreign organization.
@@ -90,27 +68,6 @@ func (Repo) EmployeeByUserID(ctx context.Context, q sqldb.Querier, userID string
 		return Employee{}, notFoundOr(err, "employee")
 	}
 	return e, nil
-}
-
-// Employees returns the active employees of orgID ordered by e-mail.
-func (Repo) Employees(ctx context.Context, q sqldb.Querier, orgID string) ([]Employee, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+employeeColumns+` FROM employees WHERE org_id = ? AND status = ? ORDER BY email, id`, orgID, StatusActive)
-	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Internal, "list employees")
-	}
-	defer rows.Close()
-	out := []Employee{}
-	for rows.Next() {
-		e, err := scanEmployee(rows)
-		if err != nil {
-			return nil, apperr.Wrap(err, apperr.Internal, "list employees")
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, apperr.Wrap(err, apperr.Internal, "list employees")
-	}
-	return out, nil
 }
 
 // Roles returns the organization roles of employeeID, sorted by name.

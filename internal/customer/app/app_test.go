@@ -91,6 +91,16 @@ func (f *fakeOrg) Employee(_ context.Context, _ sqldb.Querier, customerID, emplo
 	return e, nil
 }
 
+func (f *fakeOrg) ActiveEmployees(_ context.Context, _ sqldb.Querier, customerID string, ids []string) (map[string]app.Employee, error) {
+	out := map[string]app.Employee{}
+	for _, id := range ids {
+		if e, ok := f.employees[id]; ok && e.CustomerID == customerID && e.Active {
+			out[id] = e
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeOrg) EmployeeByUser(_ context.Context, _ sqldb.Querier, userID string) (app.Employee, error) {
 	for _, e := range f.employees {
 		if e.UserID == userID {

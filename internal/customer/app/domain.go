@@ -80,6 +80,25 @@ type RoleGrant struct {
 	Roles    []string
 }
 
+// Grant is one item of a bulk location-role import: the roles (the whole
+// new set, empty revokes) one employee holds at one location.
+type Grant struct {
+	LocationID string
+	EmployeeID string
+	UserID     string
+	Roles      []string
+}
+
+// LocationKey is the list order of locations: name, then id.
+func LocationKey(l Location) []string { return []string{l.Name, l.ID} }
+
+// TeamKey is the list order of teams: name, then id.
+func TeamKey(t Team) []string { return []string{t.Name, t.ID} }
+
+// MemberKey is the list order of a team's members, that of the
+// organization kit's employees: last name, first name, then employee id.
+func MemberKey(e Employee) []string { return []string{e.LastName, e.FirstName, e.ID} }
+
 // ValidateName trims name and checks it is present and at most
 // MaxNameLength characters, reporting the failure against field.
 func ValidateName(field, name string) (string, error) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
@@ -25,6 +26,9 @@ type Org interface {
 	// employee of another customer or an unknown id is apperr.NotFound, so
 	// that nothing about other organizations is revealed.
 	Employee(ctx context.Context, q sqldb.Querier, customerID, employeeID string) (Employee, error)
+	// ActiveEmployees returns the active employees of customerID among
+	// ids, keyed by id; the others are left out.
+	ActiveEmployees(ctx context.Context, q sqldb.Querier, customerID string, ids []string) (map[string]Employee, error)
 	// EmployeeByUser returns the customer employee whose IAM user is
 	// userID; apperr.NotFound when the user is no customer's employee.
 	EmployeeByUser(ctx context.Context, q sqldb.Querier, userID string) (Employee, error)
@@ -58,13 +62,20 @@ type Repo interface {
 	Location(ctx context.Context, q sqldb.Querier, id string) (Location, error)
 	// SetLocationDealer sets the dealer of a location ("" clears it).
 	SetLocationDealer(ctx context.Context, q sqldb.Querier, locationID, dealerID string) error
-	// Locations lists the locations of customerID.
-	Locations(ctx context.Context, q sqldb.Querier, customerID string) ([]Location, error)
+	// LocationsPage reads req.Fetch() locations of customerID in
+	// LocationKey order after req's cursor, whose name contains req.Query.
+	LocationsPage(ctx context.Context, q sqldb.Querier, customerID string, req paging.Request) ([]Location, error)
+	// InsertLocations stores new locations with multi-row inserts.
+	InsertLocations(ctx context.Context, q sqldb.Querier, ls []Location) error
+	// LocationsOf returns which of ids are locations of customerID.
+	LocationsOf(ctx context.Context, q sqldb.Querier, customerID string, ids []string) (map[string]bool, error)
 	// LocationFacts returns the facts of the known ids among ids.
 	LocationFacts(ctx context.Context, q sqldb.Querier, ids []string) ([]LocationFacts, error)
 
 	// DealerExists reports whether the dealer is in the replica.
 	DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error)
+	// DealersKnown returns which of ids are in the dealer replica.
+	DealersKnown(ctx context.Context, q sqldb.Querier, ids []string) (map[string]bool, error)
 	// UpsertDealer records a dealer learnt from the Dealer Service's events.
 	UpsertDealer(ctx context.Context, q sqldb.Querier, id, name string) error
 
@@ -72,14 +83,19 @@ type Repo interface {
 	InsertTeam(ctx context.Context, q sqldb.Querier, t Team) error
 	// Team returns the team; apperr.NotFound when unknown.
 	Team(ctx context.Context, q sqldb.Querier, id string) (Team, error)
-	// Teams lists the teams of customerID.
-	Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]Team, error)
+	// TeamsPage reads req.Fetch() teams of customerID in TeamKey order
+	// after req's cursor, whose name contains req.Query.
+	TeamsPage(ctx context.Context, q sqldb.Querier, customerID string, req paging.Request) ([]Team, error)
 	// AddMember reports whether the employee was not a member before.
 	AddMember(ctx context.Context, q sqldb.Querier, customerID, teamID, employeeID, userID string) (bool, error)
 	// RemoveMember reports whether the employee was a member.
 	RemoveMember(ctx context.Context, q sqldb.Querier, teamID, employeeID string) (bool, error)
-	// TeamMembers maps each team of customerID to its member employee ids.
-	TeamMembers(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]string, error)
+	// TeamMembers maps each of teamIDs that has members to its member
+	// employee ids, sorted.
+	TeamMembers(ctx context.Context, q sqldb.Querier, teamIDs []string) (map[string][]string, error)
+	// MembersPage reads req.Fetch() active members of teamID in MemberKey
+	// order after req's cursor.
+	MembersPage(ctx context.Context, q sqldb.Querier, teamID string, req paging.Request) ([]Employee, error)
 	// TeamsOfEmployee lists the teams employeeID is a member of.
 	TeamsOfEmployee(ctx context.Context, q sqldb.Querier, employeeID string) ([]Team, error)
 
@@ -89,12 +105,15 @@ type Repo interface {
 	// SetTeamLocationRoles replaces the roles a team holds at a location;
 	// empty revokes them.
 	SetTeamLocationRoles(ctx context.Context, q sqldb.Querier, customerID, locationID, teamID string, roles []string) error
-	// EmployeeRolesByLocation maps each location of customerID to the
-	// direct grants of employees there.
-	EmployeeRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]RoleGrant, error)
-	// TeamRolesByLocation maps each location of customerID to the grants
-	// of teams there.
-	TeamRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]RoleGrant, error)
+	// ReplaceEmployeeLocationRoles replaces the roles of every (location,
+	// employee) pair of grants with batched statements; the pairs are
+	// distinct.
+	ReplaceEmployeeLocationRoles(ctx context.Context, q sqldb.Querier, customerID string, grants []Grant) error
+	// EmployeeRolesAt maps each of locationIDs to the direct grants of
+	// employees there.
+	EmployeeRolesAt(ctx context.Context, q sqldb.Querier, locationIDs []string) (map[string][]RoleGrant, error)
+	// TeamRolesAt maps each of locationIDs to the grants of teams there.
+	TeamRolesAt(ctx context.Context, q sqldb.Querier, locationIDs []string) (map[string][]RoleGrant, error)
 	// DirectLocationRoles maps location id to the roles employeeID holds
 	// there directly.
 	DirectLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -30,22 +31,39 @@ type EmployeeGrants struct {
 	Teams         []Team
 }
 
-// Locations lists the locations of customerID with their grants.
-func (s *Service) Locations(ctx context.Context, caller *auth.Caller, customerID string) ([]LocationView, error) {
+// Locations returns a page of the locations of customerID (LocationKey
+// order, name filter req.Query) with the grants at each: one index range
+// for the page and one primary-key range per location for the grants.
+func (s *Service) Locations(ctx context.Context, caller *auth.Caller, customerID string, req paging.Request) (paging.Page[LocationView], error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
-		return nil, err
+		return paging.Page[LocationView]{}, err
 	}
-	locs, err := s.Repo.Locations(ctx, s.DB, customerID)
+	rows, err := s.Repo.LocationsPage(ctx, s.DB, customerID, req)
 	if err != nil {
-		return nil, err
+		return paging.Page[LocationView]{}, err
 	}
-	emp, err := s.Repo.EmployeeRolesByLocation(ctx, s.DB, customerID)
+	page := paging.Cut(req, rows, LocationKey)
+	views, err := s.locationViews(ctx, page.Items)
 	if err != nil {
-		return nil, err
+		return paging.Page[LocationView]{}, err
 	}
-	team, err := s.Repo.TeamRolesByLocation(ctx, s.DB, customerID)
-	if err != nil {
-		return nil, err
+	return paging.Page[LocationView]{Items: views, Next: page.Next}, nil
+}
+
+func (s *Service) locationViews(ctx context.Context, locs []Location) ([]LocationView, error) {
+	ids := make([]string, len(locs))
+	for i, l := range locs {
+		ids[i] = l.ID
+	}
+	emp, team := map[string][]RoleGrant{}, map[string][]RoleGrant{}
+	if len(ids) > 0 {
+		var err error
+		if emp, err = s.Repo.EmployeeRolesAt(ctx, s.DB, ids); err != nil {
+			return nil, err
+		}
+		if team, err = s.Repo.TeamRolesAt(ctx, s.DB, ids); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]LocationView, 0, len(locs))
 	for _, l := range locs {
@@ -54,32 +72,51 @@ func (s *Service) Locations(ctx context.Context, caller *auth.Caller, customerID
 	return out, nil
 }
 
-// Location returns one location of customerID with its grants.
+// Location returns one location of customerID with its current grants.
 func (s *Service) Location(ctx context.Context, caller *auth.Caller, customerID, locationID string) (LocationView, error) {
-	all, err := s.Locations(ctx, caller, customerID)
+	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+		return LocationView{}, err
+	}
+	l, err := s.location(ctx, s.DB, customerID, locationID)
 	if err != nil {
 		return LocationView{}, err
 	}
-	for _, l := range all {
-		if l.ID == locationID {
-			return l, nil
-		}
+	views, err := s.locationViews(ctx, []Location{l})
+	if err != nil {
+		return LocationView{}, err
 	}
-	return LocationView{}, apperr.New(apperr.NotFound, "location %s not found", locationID)
+	return views[0], nil
 }
 
-// Teams lists the teams of customerID with their members.
-func (s *Service) Teams(ctx context.Context, caller *auth.Caller, customerID string) ([]TeamView, error) {
+// Teams returns a page of the teams of customerID (TeamKey order, name
+// filter req.Query) with their members' employee ids.
+func (s *Service) Teams(ctx context.Context, caller *auth.Caller, customerID string, req paging.Request) (paging.Page[TeamView], error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
-		return nil, err
+		return paging.Page[TeamView]{}, err
 	}
-	teams, err := s.Repo.Teams(ctx, s.DB, customerID)
+	rows, err := s.Repo.TeamsPage(ctx, s.DB, customerID, req)
 	if err != nil {
-		return nil, err
+		return paging.Page[TeamView]{}, err
 	}
-	members, err := s.Repo.TeamMembers(ctx, s.DB, customerID)
+	page := paging.Cut(req, rows, TeamKey)
+	views, err := s.teamViews(ctx, page.Items)
 	if err != nil {
-		return nil, err
+		return paging.Page[TeamView]{}, err
+	}
+	return paging.Page[TeamView]{Items: views, Next: page.Next}, nil
+}
+
+func (s *Service) teamViews(ctx context.Context, teams []Team) ([]TeamView, error) {
+	ids := make([]string, len(teams))
+	for i, t := range teams {
+		ids[i] = t.ID
+	}
+	members := map[string][]string{}
+	if len(ids) > 0 {
+		var err error
+		if members, err = s.Repo.TeamMembers(ctx, s.DB, ids); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]TeamView, 0, len(teams))
 	for _, t := range teams {
@@ -94,16 +131,34 @@ func (s *Service) Teams(ctx context.Context, caller *auth.Caller, customerID str
 
 // Team returns one team of customerID with its members.
 func (s *Service) Team(ctx context.Context, caller *auth.Caller, customerID, teamID string) (TeamView, error) {
-	all, err := s.Teams(ctx, caller, customerID)
+	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+		return TeamView{}, err
+	}
+	t, err := s.team(ctx, s.DB, customerID, teamID)
 	if err != nil {
 		return TeamView{}, err
 	}
-	for _, t := range all {
-		if t.ID == teamID {
-			return t, nil
-		}
+	views, err := s.teamViews(ctx, []Team{t})
+	if err != nil {
+		return TeamView{}, err
 	}
-	return TeamView{}, apperr.New(apperr.NotFound, "team %s not found", teamID)
+	return views[0], nil
+}
+
+// Members returns a page of the members of team teamID of customerID with
+// their names, in MemberKey order.
+func (s *Service) Members(ctx context.Context, caller *auth.Caller, customerID, teamID string, req paging.Request) (paging.Page[Employee], error) {
+	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+		return paging.Page[Employee]{}, err
+	}
+	if _, err := s.team(ctx, s.DB, customerID, teamID); err != nil {
+		return paging.Page[Employee]{}, err
+	}
+	rows, err := s.Repo.MembersPage(ctx, s.DB, teamID, req)
+	if err != nil {
+		return paging.Page[Employee]{}, err
+	}
+	return paging.Cut(req, rows, MemberKey), nil
 }
 
 // EmployeeGrants returns the direct location roles and teams of

@@ -13,6 +13,7 @@ import (
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
@@ -50,6 +51,8 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("GET "+emp, h.getEmployee)
 
 	mux.HandleFunc("POST "+cust+"/locations", h.createLocation)
+	mux.HandleFunc("POST "+cust+"/locations/import", h.importLocations)
+	mux.HandleFunc("POST "+cust+"/location-roles/import", h.importLocationRoles)
 	mux.HandleFunc("GET "+cust+"/locations", h.listLocations)
 	mux.HandleFunc("GET "+cust+"/locations/{locationId}", h.getLocation)
 	mux.HandleFunc("PUT "+cust+"/locations/{locationId}/dealer", h.setLocationDealer)
@@ -58,6 +61,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("POST "+cust+"/teams", h.createTeam)
 	mux.HandleFunc("GET "+cust+"/teams", h.listTeams)
 	mux.HandleFunc("GET "+cust+"/teams/{teamId}", h.getTeam)
+	mux.HandleFunc("GET "+cust+"/teams/{teamId}/members", h.listTeamMembers)
 	mux.HandleFunc("PUT "+cust+"/teams/{teamId}/members/{employeeId}", h.addTeamMember)
 	mux.HandleFunc("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", h.removeTeamMember)
 
@@ -187,16 +191,21 @@ func (h *Handlers) listLocations(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	views, err := h.app.Locations(r.Context(), caller, p[0])
+	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/locations", 2, true)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := make([]locationViewJSON, 0, len(views))
-	for _, v := range views {
+	page, err := h.app.Locations(r.Context(), caller, p[0], req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := make([]locationViewJSON, 0, len(page.Items))
+	for _, v := range page.Items {
 		out = append(out, toLocationView(v))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
+	httpx.WriteJSON(w, http.StatusOK, paging.Body("locations", paging.Page[locationViewJSON]{Items: out, Next: page.Next}))
 }
 
 func (h *Handlers) getLocation(w http.ResponseWriter, r *http.Request) {
@@ -328,16 +337,21 @@ func (h *Handlers) listTeams(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	views, err := h.app.Teams(r.Context(), caller, p[0])
+	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/teams", 2, true)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := make([]teamViewJSON, 0, len(views))
-	for _, v := range views {
+	page, err := h.app.Teams(r.Context(), caller, p[0], req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := make([]teamViewJSON, 0, len(page.Items))
+	for _, v := range page.Items {
 		out = append(out, toTeamView(v))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"teams": out})
+	httpx.WriteJSON(w, http.StatusOK, paging.Body("teams", paging.Page[teamViewJSON]{Items: out, Next: page.Next}))
 }
 
 func (h *Handlers) getTeam(w http.ResponseWriter, r *http.Request) {
@@ -352,6 +366,109 @@ func (h *Handlers) getTeam(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toTeamView(v))
+}
+
+// memberJSON is a team member as GET .../members lists it.
+type memberJSON struct {
+	EmployeeID string `json:"employeeId"`
+	UserID     string `json:"userId"`
+	Email      string `json:"email"`
+	FirstName  string `json:"firstName"`
+	LastName   string `json:"lastName"`
+}
+
+func (h *Handlers) listTeamMembers(w http.ResponseWriter, r *http.Request) {
+	caller, p, err := ids(r, "customerId", "teamId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/teams/"+p[1]+"/members", 3, false)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	page, err := h.app.Members(r.Context(), caller, p[0], p[1], req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := make([]memberJSON, 0, len(page.Items))
+	for _, e := range page.Items {
+		out = append(out, memberJSON{EmployeeID: e.ID, UserID: e.UserID, Email: e.Email, FirstName: e.FirstName, LastName: e.LastName})
+	}
+	httpx.WriteJSON(w, http.StatusOK, paging.Body("members", paging.Page[memberJSON]{Items: out, Next: page.Next}))
+}
+
+// maxImportBytes bounds the body of a bulk import: 10 000 items of two
+// UUIDs and a few roles are about 1.5 MB, so 8 MiB leaves room for
+// formatting while still refusing a runaway upload before it is read.
+const maxImportBytes = 8 << 20
+
+type importLocationsRequest struct {
+	Locations []createLocationRequest `json:"locations"`
+}
+
+func (h *Handlers) importLocations(w http.ResponseWriter, r *http.Request) {
+	caller, p, err := ids(r, "customerId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var req importLocationsRequest
+	if err := httpx.DecodeJSONMax(r, &req, maxImportBytes); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var items []app.NewLocation
+	if req.Locations != nil {
+		items = make([]app.NewLocation, len(req.Locations))
+		for i, l := range req.Locations {
+			items[i] = app.NewLocation{Name: l.Name, DealerID: l.DealerID.Value}
+		}
+	}
+	out, err := h.app.ImportLocations(r.Context(), caller, p[0], items)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"ids": out})
+}
+
+type grantItem struct {
+	LocationID string   `json:"locationId"`
+	EmployeeID string   `json:"employeeId"`
+	Roles      []string `json:"roles"`
+}
+
+type importGrantsRequest struct {
+	Grants []grantItem `json:"grants"`
+}
+
+func (h *Handlers) importLocationRoles(w http.ResponseWriter, r *http.Request) {
+	caller, p, err := ids(r, "customerId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var req importGrantsRequest
+	if err := httpx.DecodeJSONMax(r, &req, maxImportBytes); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var items []app.GrantInput
+	if req.Grants != nil {
+		items = make([]app.GrantInput, len(req.Grants))
+		for i, g := range req.Grants {
+			items[i] = app.GrantInput{LocationID: g.LocationID, EmployeeID: g.EmployeeID, Roles: g.Roles}
+		}
+	}
+	n, err := h.app.ImportEmployeeLocationRoles(r.Context(), caller, p[0], items)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"imported": n})
 }
 
 func (h *Handlers) addTeamMember(w http.ResponseWriter, r *http.Request) {

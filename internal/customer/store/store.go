@@ -92,29 +92,6 @@ func (Store) SetLocationDealer(ctx context.Context, q sqldb.Querier, locationID,
 	return nil
 }
 
-// Locations lists the locations of customerID by name.
-func (Store) Locations(ctx context.Context, q sqldb.Querier, customerID string) ([]app.Location, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, name, dealer_id FROM customer_locations WHERE customer_id = ? ORDER BY name, id`, customerID)
-	if err != nil {
-		return nil, internal(err, "list locations")
-	}
-	defer rows.Close()
-	out := []app.Location{}
-	for rows.Next() {
-		var l app.Location
-		var dealer sql.NullString
-		if err := rows.Scan(&l.ID, &l.CustomerID, &l.Name, &dealer); err != nil {
-			return nil, internal(err, "list locations")
-		}
-		l.DealerID = dealer.String
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(err, "list locations")
-	}
-	return out, nil
-}
-
 // LocationFacts returns the facts of the known locations among ids, in the
 // order of ids. One query with an IN list answers a whole page of security
 // systems, which is the point of the batch endpoint.
@@ -211,15 +188,6 @@ func scanTeams(rows *sql.Rows, what string) ([]app.Team, error) {
 	return out, nil
 }
 
-// Teams lists the teams of customerID by name.
-func (Store) Teams(ctx context.Context, q sqldb.Querier, customerID string) ([]app.Team, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, name FROM customer_teams WHERE customer_id = ? ORDER BY name, id`, customerID)
-	if err != nil {
-		return nil, internal(err, "list teams")
-	}
-	return scanTeams(rows, "list teams")
-}
-
 // AddMember adds employeeID to teamID and reports whether it was new.
 // Counting first keeps the statement portable (no dialect-specific
 // "insert or ignore") and is safe inside the caller's transaction.
@@ -249,28 +217,6 @@ func (Store) RemoveMember(ctx context.Context, q sqldb.Querier, teamID, employee
 		return false, internal(err, "remove team member")
 	}
 	return n > 0, nil
-}
-
-// TeamMembers maps each team of customerID that has members to their
-// employee ids, sorted.
-func (Store) TeamMembers(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT team_id, employee_id FROM customer_team_members WHERE customer_id = ? ORDER BY team_id, employee_id`, customerID)
-	if err != nil {
-		return nil, internal(err, "list team members")
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var team, emp string
-		if err := rows.Scan(&team, &emp); err != nil {
-			return nil, internal(err, "list team members")
-		}
-		out[team] = append(out[team], emp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(err, "list team members")
-	}
-	return out, nil
 }
 
 // TeamsOfEmployee lists the teams employeeID is a member of, by name.
@@ -334,28 +280,6 @@ func grantsByLocation(rows *sql.Rows, what string) (map[string][]app.RoleGrant, 
 		return nil, internal(err, what)
 	}
 	return out, nil
-}
-
-// EmployeeRolesByLocation maps each location of customerID to the direct
-// grants of employees there.
-func (Store) EmployeeRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]app.RoleGrant, error) {
-	rows, err := q.QueryContext(ctx, `SELECT location_id, employee_id, role FROM customer_location_employee_roles
-		WHERE customer_id = ? ORDER BY location_id, employee_id, role`, customerID)
-	if err != nil {
-		return nil, internal(err, "list location roles")
-	}
-	return grantsByLocation(rows, "list location roles")
-}
-
-// TeamRolesByLocation maps each location of customerID to the grants of
-// teams there.
-func (Store) TeamRolesByLocation(ctx context.Context, q sqldb.Querier, customerID string) (map[string][]app.RoleGrant, error) {
-	rows, err := q.QueryContext(ctx, `SELECT location_id, team_id, role FROM customer_location_team_roles
-		WHERE customer_id = ? ORDER BY location_id, team_id, role`, customerID)
-	if err != nil {
-		return nil, internal(err, "list team location roles")
-	}
-	return grantsByLocation(rows, "list team location roles")
 }
 
 func rolesByLocation(rows *sql.Rows, what string) (map[string][]string, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/customer/store"
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
@@ -53,7 +54,7 @@ func TestStore(t *testing.T) {
 		if _, err := s.Location(ctx, db, uuid.NewString()); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("unknown location: %v, want NotFound", err)
 		}
-		locs, err := s.Locations(ctx, db, cust)
+		locs, err := s.LocationsPage(ctx, db, cust, paging.Request{Limit: 10})
 		if err != nil || len(locs) != 2 || locs[0].ID != l2.ID || locs[1].ID != l1.ID {
 			t.Fatalf("Locations = %+v, %v; want [A B]", locs, err)
 		}
@@ -84,7 +85,7 @@ func TestStore(t *testing.T) {
 		if added, err := s.AddMember(ctx, db, cust, t1.ID, e2, "u-"+e2); err != nil || added {
 			t.Fatalf("AddMember again = %v, %v; want false", added, err)
 		}
-		members, err := s.TeamMembers(ctx, db, cust)
+		members, err := s.TeamMembers(ctx, db, []string{t1.ID, uuid.NewString()})
 		if err != nil || !reflect.DeepEqual(members, map[string][]string{t1.ID: {e2}}) {
 			t.Fatalf("TeamMembers = %v, %v", members, err)
 		}
@@ -109,13 +110,13 @@ func TestStore(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(direct, map[string][]string{l1.ID: {"SECURITY_SYSTEM_VIEWER"}}) {
 			t.Fatalf("DirectLocationRoles = %v, %v", direct, err)
 		}
-		byLoc, err := s.EmployeeRolesByLocation(ctx, db, cust)
-		if err != nil || len(byLoc[l1.ID]) != 2 {
-			t.Fatalf("EmployeeRolesByLocation = %v, %v", byLoc, err)
+		byLoc, err := s.EmployeeRolesAt(ctx, db, []string{l1.ID, l2.ID})
+		if err != nil || len(byLoc[l1.ID]) != 2 || len(byLoc) != 1 {
+			t.Fatalf("EmployeeRolesAt = %v, %v", byLoc, err)
 		}
-		teamByLoc, err := s.TeamRolesByLocation(ctx, db, cust)
-		if err != nil || !reflect.DeepEqual(teamByLoc[l2.ID], []app.RoleGrant{{HolderID: t1.ID, Roles: []string{"SECURITY_SYSTEM_ARMER"}}}) {
-			t.Fatalf("TeamRolesByLocation = %v, %v", teamByLoc, err)
+		teamByLoc, err := s.TeamRolesAt(ctx, db, []string{l2.ID})
+		if err != nil || len(teamByLoc) != 1 || !reflect.DeepEqual(teamByLoc[l2.ID], []app.RoleGrant{{HolderID: t1.ID, Roles: []string{"SECURITY_SYSTEM_ARMER"}}}) {
+			t.Fatalf("TeamRolesAt = %v, %v", teamByLoc, err)
 		}
 
 		// Replacing with [] revokes; leaving the team removes team roles.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
@@ -145,12 +146,17 @@ func (h *Handlers) listOrganizations(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	orgs, err := h.svc.ListOrganizations(r.Context(), caller)
+	req, err := paging.Parse(r.URL.Query(), h.kind.PathPrefix, 2, true)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{h.kind.CollectionKey: orgs})
+	page, err := h.svc.ListOrganizations(r.Context(), caller, req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, paging.Body(h.kind.CollectionKey, page))
 }
 
 func (h *Handlers) getOrganization(w http.ResponseWriter, r *http.Request) {
@@ -213,12 +219,17 @@ func (h *Handlers) listEmployees(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	emps, err := h.svc.ListEmployees(r.Context(), caller, orgID)
+	req, err := paging.Parse(r.URL.Query(), h.kind.PathPrefix+"/"+orgID+"/employees", 3, true)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"employees": emps})
+	page, err := h.svc.ListEmployees(r.Context(), caller, orgID, req)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, paging.Body("employees", page))
 }
 
 func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
