@@ -12,7 +12,6 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
-
 // pageAll follows nextCursor from path (which may carry a query) and
 // returns every item of key, failing on a repeated id.
 func (w *world) pageAll(path, token, key string, limit int) []map[string]any {
