@@ -35,6 +35,10 @@ import (
 // Name is the service's name in logs, metrics and event envelopes.
 const Name = "dealer"
 
+// MonitoringConsumerName is the durable consumer that keeps the monitoring
+// provider replica; the NATS permissions of the service name it.
+const MonitoringConsumerName = "dealer-monitoring-provider-replica"
+
 // DefaultAudience is the audience the service's access tokens must carry,
 // and the IAM client id it authenticates as.
 const DefaultAudience = "realguardio-dealer"
@@ -142,7 +146,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	relay := s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix)
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Name:           "dealer-monitoring-provider-replica",
+		Name:           MonitoringConsumerName,
 		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerMonitoring)},
 		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, "monitoring.provider_created")},
 		DB:             s.host.DB,

@@ -73,6 +73,23 @@ type Config struct {
 	NATSURL string
 	// NATSEmbeddedAddr is the listen address of the embedded NATS server.
 	NATSEmbeddedAddr string
+	// NATSUser and NATSPassword authenticate a service to an external
+	// NATS server as its own identity (deploy/README.md lists each one's
+	// permissions); the password belongs in REALGUARDIO_NATS_PASSWORD.
+	NATSUser, NATSPassword string
+	// NATSCredsFile is a NATS credentials file (user JWT and nkey seed) of
+	// the service's identity, for a server in operator mode.
+	NATSCredsFile string
+	// NATSNKeySeedFile is a file with the nkey seed of the service's
+	// identity, for a server with nkey users.
+	NATSNKeySeedFile string
+	// NATSCAFile, NATSCertFile and NATSKeyFile configure TLS to the
+	// external server: the CAs that sign its certificate, and a client
+	// certificate and key when it verifies clients.
+	NATSCAFile, NATSCertFile, NATSKeyFile string
+	// NATSReplicas is the replica count of the streams; 0 chooses by the
+	// cluster's size (3 from three servers on, else 1).
+	NATSReplicas int
 	// Endpoints of every service, by service name.
 	Endpoints map[string]*Endpoint
 	// AccessTokenLifetime is the lifetime of access tokens.
@@ -132,6 +149,14 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.DatabaseURL, "database-url", "", "PostgreSQL server URL; each service uses its own database realguardio_<service> on it (default: SQLite files in the data directory)")
 	l.String(&c.NATSURL, "nats-url", "", "external NATS server or cluster URL(s), comma separated (default: an embedded server)")
 	l.String(&c.NATSEmbeddedAddr, "nats-embedded-addr", "127.0.0.1:4223", "listen address of the embedded NATS server")
+	l.String(&c.NATSUser, "nats-user", "", "NATS user of the service run by serve (its own identity on the external server)")
+	l.String(&c.NATSPassword, "nats-password", "", "password of --nats-user; set it in the environment, not as a flag")
+	l.String(&c.NATSCredsFile, "nats-creds", "", "NATS credentials file (user JWT and nkey seed) of the service's identity")
+	l.String(&c.NATSNKeySeedFile, "nats-nkey-seed", "", "file holding the nkey seed of the service's NATS identity")
+	l.String(&c.NATSCAFile, "nats-ca", "", "PEM file of the CAs that sign the NATS server's certificate (enables TLS)")
+	l.String(&c.NATSCertFile, "nats-cert", "", "client certificate for NATS TLS (with --nats-key)")
+	l.String(&c.NATSKeyFile, "nats-key", "", "client key for NATS TLS (with --nats-cert)")
+	l.Int(&c.NATSReplicas, "nats-replicas", 0, "replicas of each event stream (default: 3 on a NATS cluster of three servers or more, else 1)")
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
 	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
@@ -193,6 +218,23 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" {
 		p.CheckAddr("nats-embedded-addr", c.NATSEmbeddedAddr)
+		for _, f := range []struct{ name, v string }{{"nats-user", c.NATSUser}, {"nats-creds", c.NATSCredsFile}, {"nats-nkey-seed", c.NATSNKeySeedFile}} {
+			if f.v != "" {
+				p.Addf(f.name, "applies to an external server (--nats-url); the embedded one gives every service its own identity")
+			}
+		}
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		p.Addf("nats-password", "--nats-user and --nats-password (REALGUARDIO_NATS_PASSWORD) go together")
+	}
+	if n := btoi(c.NATSUser != "") + btoi(c.NATSCredsFile != "") + btoi(c.NATSNKeySeedFile != ""); n > 1 {
+		p.Addf("nats-user", "give one of --nats-user, --nats-creds and --nats-nkey-seed")
+	}
+	if (c.NATSCertFile == "") != (c.NATSKeyFile == "") {
+		p.Addf("nats-cert", "--nats-cert and --nats-key go together")
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		p.Addf("nats-replicas", "must be between 0 (by cluster size) and 5, got %d", c.NATSReplicas)
 	}
 	if c.OpenFGATimeout <= 0 {
 		p.Addf("openfga-timeout", "must be positive, got %s", c.OpenFGATimeout)
@@ -250,6 +292,13 @@ func redactPair(s string) string {
 		return s[:4] + "…"
 	}
 	return s
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // hostPort splits an address for messages.

@@ -29,7 +29,7 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 	defer s.Stop()
 
 	natsURL := cfg.NATSURL
-	var connectOpts []events.ConnectOption
+	creds := s.natsCredentials(ServiceSecuritySystem)
 	if natsURL == "" {
 		// The embedded server of `up` owns the store while it runs; a second
 		// server on the same files would corrupt them.
@@ -37,27 +37,48 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 			conn.Close()
 			return fmt.Errorf("something listens on the embedded NATS address %s: stop `realguardio up` first (or pass --nats-url to rebuild from an external server)", cfg.NATSEmbeddedAddr)
 		}
-		token := randomSecret(24)
-		connectOpts = append(connectOpts, events.WithToken(token))
+		// The rebuild connects as the Security System Service, with its
+		// permissions only.
+		var grant events.Grant
+		for _, g := range NATSGrants() {
+			if g.Identity == ServiceSecuritySystem {
+				grant = g
+			}
+		}
+		creds = events.Credentials{Identity: ServiceSecuritySystem, User: ServiceSecuritySystem, Password: events.RandomPassword()}
+		admin := events.Credentials{Identity: natsAdminIdentity, User: natsAdminIdentity, Password: events.RandomPassword()}
 		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
 			StoreDir: filepath.Join(cfg.DataDir, "nats"),
 			Port:     -1,
-			Token:    token,
-			Logger:   slog.New(minLevel{logger.Handler(), slog.LevelWarn}),
+			Users: []events.EmbeddedUser{
+				{Name: creds.User, Password: creds.Password, Permissions: grant.Permissions("")},
+				{Name: admin.User, Password: admin.Password, Permissions: events.Grant{Identity: natsAdminIdentity, Admin: true}.Permissions("")},
+			},
+			Logger: slog.New(minLevel{logger.Handler(), slog.LevelWarn}),
 		})
 		if err != nil {
 			return fmt.Errorf("embedded NATS on the store in %s: %w", cfg.DataDir, err)
 		}
 		s.onClose(func() error { ns.Shutdown(); return nil })
 		natsURL = ns.ClientURL()
+		// A data directory without streams yet (nothing ever ran) gets
+		// them, so the rebuild finds them empty instead of waiting.
+		anc, ajs, err := events.Connect(ctx, natsURL, "realguardio-rebuild-admin", logger, events.WithCredentials(admin))
+		if err != nil {
+			return fmt.Errorf("connect to the embedded NATS: %w", err)
+		}
+		s.onClose(func() error { anc.Close(); return nil })
+		if err := s.ensureStreams(ctx, anc, ajs, nil); err != nil {
+			return err
+		}
 	}
-	nc, js, err := events.Connect(ctx, natsURL, "realguardio-rebuild", logger, connectOpts...)
+	nc, js, err := events.Connect(ctx, natsURL, "realguardio-rebuild", logger, events.WithCredentials(creds))
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+		return fmt.Errorf("connect to NATS at %s: %w", events.RedactURL(natsURL), err)
 	}
 	s.onClose(func() error { nc.Close(); return nil })
-	if err := events.EnsureStreams(ctx, js, events.StreamOptions{}); err != nil {
-		return fmt.Errorf("event streams: %w", err)
+	if err := events.CheckServerVersion(nc); err != nil {
+		return err
 	}
 	db, err := s.openDB(ctx, ServiceSecuritySystem)
 	if err != nil {

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/realguardio/realguardio/internal/authzsync"
 	"github.com/realguardio/realguardio/internal/bff"
 	"github.com/realguardio/realguardio/internal/customer"
@@ -27,7 +25,6 @@ import (
 	"github.com/realguardio/realguardio/internal/iam/authzclaims"
 	"github.com/realguardio/realguardio/internal/monitoring"
 	"github.com/realguardio/realguardio/internal/platform/auth"
-	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -129,9 +126,9 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	}
 	issuer := s.URLs[ServiceIAM]
 
-	var js jetstream.JetStream
+	var bus *natsBus
 	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem}, s.runs) {
-		if js, err = s.startNATS(ctx); err != nil {
+		if bus, err = s.startNATS(ctx); err != nil {
 			return err
 		}
 	}
@@ -195,7 +192,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			Issuer:          issuer,
 			IAMClientID:     clientIDs[ServiceCustomer],
 			IAMClientSecret: secrets[ServiceCustomer],
-		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: js})
+		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: bus.js(ServiceCustomer)})
 		if err != nil {
 			return fmt.Errorf("customer: %w", err)
 		}
@@ -212,7 +209,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			Issuer:          issuer,
 			IAMClientID:     clientIDs[ServiceDealer],
 			IAMClientSecret: secrets[ServiceDealer],
-		}, dealer.Deps{Logger: s.log(ServiceDealer), DB: db, JS: js})
+		}, dealer.Deps{Logger: s.log(ServiceDealer), DB: db, JS: bus.js(ServiceDealer)})
 		if err != nil {
 			return fmt.Errorf("dealer: %w", err)
 		}
@@ -229,7 +226,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			Issuer:          issuer,
 			IAMClientID:     clientIDs[ServiceMonitoring],
 			IAMClientSecret: secrets[ServiceMonitoring],
-		}, monitoring.Deps{Logger: s.log(ServiceMonitoring), DB: db, JS: js})
+		}, monitoring.Deps{Logger: s.log(ServiceMonitoring), DB: db, JS: bus.js(ServiceMonitoring)})
 		if err != nil {
 			return fmt.Errorf("monitoring: %w", err)
 		}
@@ -254,7 +251,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("authzsync: %w", err)
 		}
-		svc, err := authzsync.New(ctx, authzsync.Config{}, authzsync.Deps{Logger: s.log(ServiceAuthzSync), DB: db, JS: js, FGA: client})
+		svc, err := authzsync.New(ctx, authzsync.Config{}, authzsync.Deps{Logger: s.log(ServiceAuthzSync), DB: db, JS: bus.js(ServiceAuthzSync), FGA: client})
 		if err != nil {
 			return fmt.Errorf("authzsync: %w", err)
 		}
@@ -286,7 +283,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			MonitoringURL: s.URLs[ServiceMonitoring],
 			ClientID:      clientIDs[ServiceSecuritySystem],
 			ClientSecret:  secrets[ServiceSecuritySystem],
-		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: js, Validator: validator, FGA: fgaClient})
+		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: bus.js(ServiceSecuritySystem), Validator: validator, FGA: fgaClient})
 		if err != nil {
 			return fmt.Errorf("securitysystem: %w", err)
 		}
@@ -356,59 +353,6 @@ func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 	s.onClose(emb.Close)
 	s.OpenFGAURL = emb.URL()
 	return emb.URL(), nil
-}
-
-// startNATS connects to the configured NATS server, or starts the embedded
-// one, and makes sure every stream exists before any producer or consumer
-// runs.
-func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
-	url := s.cfg.NATSURL
-	var connectOpts []events.ConnectOption
-	if url == "" {
-		if s.cfg.Only != "" {
-			return nil, errors.New("--nats-url (REALGUARDIO_NATS_URL): a service run alone needs an external NATS server; the embedded one is only started by `up`")
-		}
-		host, portStr, err := net.SplitHostPort(s.cfg.NATSEmbeddedAddr)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-embedded-addr: %w", err)
-		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-embedded-addr: port %q is not a number", portStr)
-		}
-		if port == 0 {
-			port = -1
-		}
-		// The event bus feeds every replica and the authorization sync: a
-		// fresh token per start keeps other local processes from publishing
-		// forged events to it.
-		token := randomSecret(24)
-		connectOpts = append(connectOpts, events.WithToken(token))
-		ns, err := events.StartEmbeddedNATS(events.EmbeddedOptions{
-			StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
-			Host:     host,
-			Port:     port,
-			Token:    token,
-			// The embedded server's banner and notices are noise in the
-			// system's log; its warnings and errors are not.
-			Logger: slog.New(minLevel{s.log("nats").Handler(), slog.LevelWarn}),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("embedded NATS on %s: %w", s.cfg.NATSEmbeddedAddr, err)
-		}
-		s.onClose(func() error { ns.Shutdown(); return nil })
-		url = ns.ClientURL()
-	}
-	s.NATSURL = url
-	nc, js, err := events.Connect(ctx, url, "realguardio", s.log("nats"), connectOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	s.onClose(func() error { nc.Close(); return nil })
-	if err := events.EnsureStreams(ctx, js, events.StreamOptions{}); err != nil {
-		return nil, fmt.Errorf("create the event streams: %w", err)
-	}
-	return js, nil
 }
 
 func (s *System) openDB(ctx context.Context, name string) (*sqldb.DB, error) {

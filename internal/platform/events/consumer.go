@@ -87,7 +87,11 @@ type ConsumerConfig struct {
 	// entry repeats (1 s, 5 s, 30 s, 60 s when empty).
 	Backoff []time.Duration
 	// AckWait is how long JetStream waits for an acknowledgement before it
-	// redelivers (30 s when zero); a handler must finish well within it.
+	// redelivers (1 s when zero). It is short so that a message left
+	// outstanding by a consumer that crashed, or by a pull request of a
+	// stopped one, is delivered again within about a second; a slow
+	// handler is not affected, because the consumer tells JetStream it is
+	// still working on the message (InProgress) every AckWait/4.
 	AckWait time.Duration
 	// AppliedRetention is how long the record of an applied event is kept
 	// (45 days when zero, longer than DefaultStreamMaxAge so that every event
@@ -146,6 +150,10 @@ type StreamProgress struct {
 	BlockedSince time.Time
 	// BlockedAttempts is how many times the blocking event was tried.
 	BlockedAttempts uint64
+	// BlockedReason says why the stream is blocked: "handler failing", or
+	// an alarm found before the handler ran ("sequence gap", "not from the
+	// stream's owner", "undecodable").
+	BlockedReason string
 }
 
 // Lag is the replica's staleness: zero when nothing is pending, otherwise
@@ -185,7 +193,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		cfg.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute}
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = 30 * time.Second
+		cfg.AckWait = time.Second
 	}
 	if cfg.AppliedRetention == 0 {
 		cfg.AppliedRetention = 45 * 24 * time.Hour
@@ -304,11 +312,15 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	if err != nil {
 		return false, fmt.Errorf("create consumer on %s: %w", stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	// Pull requests expire after a second: a request of a stopped consumer
+	// that the server still holds (servers before 2.10 do not notice that
+	// nobody listens any more) takes a message only within that second,
+	// and AckWait gives it back a second later.
+	it, err := cons.Messages(jetstream.PullMaxMessages(16), jetstream.PullExpiry(time.Second))
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", stream, err)
 	}
-	defer it.Stop()
+	defer drainAndNak(it)
 
 	infoDone := make(chan struct{})
 	infoCtx, stopInfo := context.WithCancel(ctx)
@@ -328,6 +340,20 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	}
 }
 
+// drainAndNak stops it and hands every message it had already received
+// back to JetStream at once (Nak), so a restarted consumer, here or in
+// another process, gets them without waiting for the ack wait.
+func drainAndNak(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
+		if err != nil {
+			return
+		}
+		_ = msg.Nak()
+	}
+}
+
 // pollPending refreshes the pending count while no message arrives, so an
 // idle, caught-up consumer reports lag 0 and a stuck one is visible.
 func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer) {
@@ -342,7 +368,18 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			p := c.progress[stream]
 			p.Pending = info.NumPending + uint64(info.NumAckPending)
 			p.Known = true
+			unblocked := ""
+			if info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0 && p.BlockedEventID != "" {
+				// Nothing is outstanding, so the event the stream was
+				// blocked on is gone (an operator removed it from the
+				// stream): the stream is no longer held back.
+				unblocked = p.BlockedEventID
+				p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts, p.BlockedReason = "", "", time.Time{}, 0, ""
+			}
 			c.mu.Unlock()
+			if unblocked != "" {
+				c.log.Info("events consumer: stream unblocked: the event it waited on is no longer in the stream", "stream", stream, "event_id", unblocked)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -419,18 +456,30 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 			err = errors.New("event has no id")
 		}
 		id := fmt.Sprintf("%s:%d", stream, md.Sequence.Stream)
-		err = fmt.Errorf("undecodable event: %w", err)
-		if c.cfg.OnFailure == Block {
-			// It can never apply, but skipping it could skip a revocation:
-			// an operator must look at it (and delete it from the stream
-			// once understood).
-			c.failed(stream, msg, md, Event{ID: id}, err)
-			return
-		}
-		c.park(ctx, stream, msg, id, msg.Data(), err, md.NumDelivered)
+		c.refuse(ctx, stream, msg, md, Event{ID: id}, "undecodable", fmt.Errorf("undecodable event: %w", err))
 		return
 	}
-	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil)
+	if err := attribute(stream, msg.Subject(), ev); err != nil {
+		// Whoever published it was not the stream's owner (or the owner
+		// is broken): nothing it says may change the state.
+		c.metrics.refused.WithLabelValues(c.cfg.Name, stream).Inc()
+		c.refuse(ctx, stream, msg, md, ev, "not from the stream's owner", err)
+		return
+	}
+	stop := c.keepAlive(msg)
+	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), nil)
+	stop()
+	var gap errGap
+	if errors.As(err, &gap) {
+		c.metrics.anomalies.WithLabelValues(c.cfg.Name, stream).Inc()
+		if c.cfg.OnFailure == Block {
+			c.blockNow(stream, msg, md, ev, "sequence gap", err)
+			return
+		}
+		// Under Park a gap is what parking an event leaves behind, so it
+		// is applied as before (logged and counted).
+		res, err = apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil, nil)
+	}
 	if err == nil {
 		c.settled(stream, ev, res, md)
 		if err := msg.Ack(); err != nil {
@@ -456,6 +505,116 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 	c.retry(stream, msg, ev, attempts, err)
 }
 
+// refuse settles a message that can never apply as it is (undecodable, or
+// not attributable to the stream's owner): under Block the stream stops on
+// it at once and reports why (an operator looks at it and deletes it from
+// the stream once understood: skipping it silently could skip a
+// revocation); under Park it is parked, never applied.
+func (c *Consumer) refuse(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+	if c.cfg.OnFailure == Block {
+		c.blockNow(stream, msg, md, ev, reason, cause)
+		return
+	}
+	c.park(ctx, stream, msg, ev.ID, msg.Data(), cause, md.NumDelivered)
+}
+
+// keepAlive tells JetStream every AckWait/4 that msg is still being
+// worked on, so a slow handler never has its message redelivered while
+// AckWait stays short; the returned function stops it.
+func (c *Consumer) keepAlive(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(max(c.cfg.AckWait/4, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// gapCheck returns the apply option that refuses a sequence gap, or nil
+// when gaps are expected: a consumer with FilterSubjects sees only some of
+// an aggregate's events.
+func (c *Consumer) gapCheck(ctx context.Context, stream string) *gapPolicy {
+	if len(c.cfg.FilterSubjects) > 0 {
+		return nil
+	}
+	return &gapPolicy{firstAllowed: func() bool { return c.streamLostEvents(ctx, stream) }}
+}
+
+// streamLostEvents reports whether stream no longer holds every event it
+// ever stored (the age limit removed the oldest, or an operator deleted
+// some): only then may the first event a consumer sees of an aggregate be
+// other than its first. An error counts as no (the stream is blocked and
+// retried rather than a forged jump accepted).
+func (c *Consumer) streamLostEvents(ctx context.Context, stream string) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := c.cfg.JS.Stream(ictx, stream)
+	if err != nil {
+		c.log.Warn("events consumer: stream info for a gap check", "stream", stream, "err", err)
+		return false
+	}
+	st := s.CachedInfo().State
+	return st.FirstSeq > 1 || st.NumDeleted > 0
+}
+
+// blockNow reports stream blocked on ev from this attempt on (an alarm, not
+// a failure that may pass) and retries it after the backoff.
+func (c *Consumer) blockNow(stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
+	c.markBlocked(stream, md, ev, reason, cause)
+	c.retry(stream, msg, ev, md.NumDelivered, cause)
+}
+
+func (c *Consumer) markBlocked(stream string, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+	c.mu.Lock()
+	p := c.progress[stream]
+	first := p.BlockedEventID != ev.ID
+	if first {
+		p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedReason = ev.ID, ev.Type, time.Now(), reason
+	}
+	p.BlockedAttempts = md.NumDelivered
+	c.mu.Unlock()
+	if first {
+		c.log.Error("events consumer: stream BLOCKED ("+reason+"); later events wait until it applies or an operator removes it from the stream (the consumer reports itself failing meanwhile)",
+			"stream", stream, "event_id", ev.ID, "type", ev.Type, "aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID,
+			"sequence", ev.Sequence, "stream_sequence", md.Sequence.Stream, "attempts", md.NumDelivered, "err", cause)
+	}
+}
+
+// attribute checks that ev can only have come from the owner of stream:
+// the stream is the one of ev.Producer, and the subject is the one the
+// owner's relay publishes ev on. NATS permissions let only the owner
+// publish on its subjects; this check keeps a message that got in another
+// way (a misconfigured server, a stream sourcing another) from changing
+// anything.
+func attribute(stream, subject string, ev Event) error {
+	if ev.Producer == "" || strings.ContainsAny(ev.Producer, ". *>") {
+		return fmt.Errorf("event %s names no valid producer (%q)", ev.ID, ev.Producer)
+	}
+	suffix := "_" + strings.ToUpper(ev.Producer)
+	if !strings.HasSuffix(stream, suffix) || len(stream) == len(suffix) {
+		return fmt.Errorf("event %s of producer %q arrived on stream %s, which belongs to another producer", ev.ID, ev.Producer, stream)
+	}
+	if !strings.HasPrefix(ev.Type, ev.Producer+".") {
+		return fmt.Errorf("event %s: type %q is not one of producer %q", ev.ID, ev.Type, ev.Producer)
+	}
+	prefix := stream[:len(stream)-len(suffix)]
+	if !strings.EqualFold(subject, prefix+"."+ev.Type) {
+		return fmt.Errorf("event %s of type %q arrived on subject %q, not the one its producer publishes it on", ev.ID, ev.Type, subject)
+	}
+	return nil
+}
+
 // retry hands a failed message back to JetStream for a redelivery after
 // the backoff of its attempt (the last Backoff entry once they run out).
 // MaxAckPending 1 keeps the stream's later messages behind it.
@@ -475,18 +634,7 @@ func (c *Consumer) failed(stream string, msg jetstream.Msg, md *jetstream.MsgMet
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
 	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
-		c.mu.Lock()
-		p := c.progress[stream]
-		first := p.BlockedEventID != ev.ID
-		if first {
-			p.BlockedEventID, p.BlockedType, p.BlockedSince = ev.ID, ev.Type, time.Now()
-		}
-		p.BlockedAttempts = attempts
-		c.mu.Unlock()
-		if first {
-			c.log.Error("events consumer: stream BLOCKED on an event that keeps failing; later events wait until it applies (fix the cause; the consumer reports itself failing meanwhile)",
-				"stream", stream, "event_id", ev.ID, "type", ev.Type, "attempts", attempts, "err", cause)
-		}
+		c.markBlocked(stream, md, ev, "handler failing", cause)
 	}
 	c.retry(stream, msg, ev, attempts, cause)
 }
@@ -502,7 +650,7 @@ func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstre
 	}
 	p.LastAppliedAt = now
 	unblocked := p.BlockedEventID
-	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts = "", "", time.Time{}, 0
+	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts, p.BlockedReason = "", "", time.Time{}, 0, ""
 	c.mu.Unlock()
 	if unblocked != "" {
 		c.log.Info("events consumer: stream unblocked", "stream", stream, "event_id", unblocked)
@@ -584,7 +732,7 @@ var ErrStale = errors.New("event is older than one already applied to its aggreg
 // The progress row (the last applied sequence per aggregate) is written in
 // the handler's transaction, so the stale check always sees exactly the
 // state the handler's effects are in.
-func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, mode staleMode, extra func(tx *sqldb.Tx) error) (applyResult, error) {
+func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, mode staleMode, gaps *gapPolicy, extra func(tx *sqldb.Tx) error) (applyResult, error) {
 	var res applyResult
 	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res = applyResult{}
@@ -612,6 +760,9 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			if ev.Sequence != 1 {
+				if gaps != nil && !gaps.firstAllowed() {
+					return errGap{fmt.Errorf("first event of aggregate %s %s has sequence %d, and the stream still holds every event it stored", ev.AggregateType, ev.AggregateID, ev.Sequence)}
+				}
 				res.anomaly = "first event seen of the aggregate is not its first (earlier events expired from the stream, were filtered, or are parked)"
 			}
 		case err != nil:
@@ -633,6 +784,13 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 			}
 			res.anomaly = "stale event applied by operator request (ApplyStale): older than one already applied"
 		case ev.Sequence != last+1:
+			if gaps != nil {
+				// The events in between can never come (a stream is in
+				// order): either they were lost, or this one is not what
+				// its owner published. Applying it would make the owner's
+				// next real events look stale.
+				return errGap{fmt.Errorf("aggregate %s %s: sequence %d follows %d", ev.AggregateType, ev.AggregateID, ev.Sequence, last)}
+			}
 			res.anomaly = "gap in the aggregate's sequence (events missing, filtered or parked)"
 		}
 		res.previous = last
@@ -656,6 +814,20 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 	})
 	return res, err
 }
+
+// gapPolicy makes apply refuse a gap in an aggregate's sequence with
+// errGap instead of applying the event.
+type gapPolicy struct {
+	// firstAllowed reports whether the first event seen of an aggregate
+	// may be other than its first (the stream lost its oldest events).
+	firstAllowed func() bool
+}
+
+// errGap is apply's refusal of a sequence gap; the transaction is rolled
+// back, so nothing changed.
+type errGap struct{ error }
+
+func (e errGap) Unwrap() error { return e.error }
 
 // pruneLoop deletes applied-event records older than AppliedRetention once
 // an hour, keeping the table bounded.
@@ -774,8 +946,8 @@ func (c *Consumer) Err() error {
 	var blocked []string
 	for _, p := range c.Progress() {
 		if p.BlockedEventID != "" {
-			blocked = append(blocked, fmt.Sprintf("stream %s blocked since %s on event %s (%s) after %d attempts",
-				p.Stream, p.BlockedSince.UTC().Format(time.RFC3339), p.BlockedEventID, p.BlockedType, p.BlockedAttempts))
+			blocked = append(blocked, fmt.Sprintf("stream %s blocked (%s) since %s on event %s (%s) after %d attempts",
+				p.Stream, p.BlockedReason, p.BlockedSince.UTC().Format(time.RFC3339), p.BlockedEventID, p.BlockedType, p.BlockedAttempts))
 		}
 	}
 	if len(blocked) == 0 {

@@ -44,7 +44,7 @@ func (m *relayMetrics) published() { m.pub.Inc() }
 func (m *relayMetrics) failed()    { m.fail.Inc() }
 
 type consumerMetrics struct {
-	applied, failures, parked, anomalies, stale *prometheus.CounterVec
+	applied, failures, parked, anomalies, stale, refused *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
@@ -55,8 +55,9 @@ func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
 		applied:   vec("realguardio_events_applied_total", "Events a consumer applied (committed with its handler)."),
 		failures:  vec("realguardio_events_handler_failures_total", "Handler failures of a consumer; the event is retried or parked."),
 		parked:    vec("realguardio_events_parked_total", "Events a consumer parked after its handler kept failing; operators must look at them (ListParked, Replay)."),
-		anomalies: vec("realguardio_events_sequence_anomalies_total", "Events applied whose aggregate sequence was not the previous one plus one (a gap or out-of-order delivery)."),
+		anomalies: vec("realguardio_events_sequence_anomalies_total", "Events whose aggregate sequence was not the previous one plus one: a gap blocks a consumer with OnFailure Block (an alarm), and is applied and counted under Park."),
 		stale:     vec("realguardio_events_stale_skipped_total", "Events a consumer skipped without applying because a later event of their aggregate was already applied."),
+		refused:   vec("realguardio_events_unattributed_total", "Messages a consumer refused because they cannot be attributed to the stream's owner (wrong producer or subject); an alarm."),
 	}
 }
 

@@ -43,8 +43,25 @@ type EmbeddedOptions struct {
 	// the URL, nats://TOKEN@host:port). Without it any process that can
 	// reach the port may publish forged events (a role grant, say) or read
 	// every stream, so `up` sets a random one per start. It is never
-	// logged. Required when Host is not a loopback address.
+	// logged. Tests use it; `up` uses Users instead (one of the two, or
+	// neither on a loopback address).
 	Token string
+	// Users, when set, are the only identities the server accepts, each
+	// with its own password and subject permissions (Grant.Permissions):
+	// `up` generates one per service at every start, so each service can
+	// publish only its own stream's events, exactly as on an external
+	// server configured from deploy/README.md. Passwords are never logged.
+	Users []EmbeddedUser
+}
+
+// EmbeddedUser is one identity of the embedded server.
+type EmbeddedUser struct {
+	// Name is the NATS user name (Grant.Identity).
+	Name string
+	// Password is its password (RandomPassword).
+	Password string
+	// Permissions are what it may publish and subscribe to.
+	Permissions Permissions
 }
 
 // EmbeddedNATS is a NATS server with JetStream running inside this process:
@@ -64,8 +81,11 @@ func StartEmbeddedNATS(opts EmbeddedOptions) (*EmbeddedNATS, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	if opts.Token == "" && !isLoopback(host) {
-		return nil, fmt.Errorf("embedded NATS: refusing to listen on %s without authentication: set a Token (or listen on 127.0.0.1)", host)
+	if opts.Token != "" && len(opts.Users) > 0 {
+		return nil, errors.New("embedded NATS: set a Token or Users, not both")
+	}
+	if opts.Token == "" && len(opts.Users) == 0 && !isLoopback(host) {
+		return nil, fmt.Errorf("embedded NATS: refusing to listen on %s without authentication: set Users or a Token (or listen on 127.0.0.1)", host)
 	}
 	port := opts.Port
 	if port == 0 {
@@ -86,6 +106,19 @@ func StartEmbeddedNATS(opts EmbeddedOptions) (*EmbeddedNATS, error) {
 		// Token authentication for every client connection; empty leaves
 		// the (loopback-only) server open, as tests use it.
 		Authorization: opts.Token,
+	}
+	for _, u := range opts.Users {
+		if u.Name == "" || u.Password == "" {
+			return nil, errors.New("embedded NATS: every user needs a name and a password")
+		}
+		sopts.Users = append(sopts.Users, &server.User{
+			Username: u.Name,
+			Password: u.Password,
+			Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: u.Permissions.Publish},
+				Subscribe: &server.SubjectPermission{Allow: u.Permissions.Subscribe},
+			},
+		})
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -152,6 +185,7 @@ type ConnectOption func(*connectOptions)
 
 type connectOptions struct {
 	token string
+	creds Credentials
 }
 
 // WithToken authenticates with a NATS token (the embedded server's
@@ -159,6 +193,79 @@ type connectOptions struct {
 // nats://TOKEN@host:port; use one or the other.
 func WithToken(token string) ConnectOption {
 	return func(o *connectOptions) { o.token = token }
+}
+
+// Credentials are how a service authenticates to NATS and what it trusts.
+// At most one of User/Password, CredsFile and NKeySeedFile is used; secrets
+// come from files or the environment, never from the command line shown in
+// a process list (see internal/system's --nats-* settings).
+type Credentials struct {
+	// Identity names the service's identity; when set, the connection's
+	// inbox prefix is InboxPrefix(Identity), the only inbox its
+	// permissions let it subscribe to.
+	Identity string
+	// User and Password authenticate with a user and password.
+	User, Password string
+	// CredsFile is a NATS credentials file (a user JWT and its nkey seed,
+	// as `nsc` writes them), for servers in operator mode.
+	CredsFile string
+	// NKeySeedFile is a file holding an nkey seed (SU...), for servers
+	// configured with nkey users.
+	NKeySeedFile string
+	// CAFile is a PEM file of the certificate authorities that sign the
+	// server's certificate; setting it (or CertFile) requires TLS.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key, for servers
+	// that verify clients by TLS.
+	CertFile, KeyFile string
+}
+
+// WithCredentials authenticates with c and applies its TLS settings.
+func WithCredentials(c Credentials) ConnectOption {
+	return func(o *connectOptions) { o.creds = c }
+}
+
+func (c Credentials) options() ([]nats.Option, error) {
+	var out []nats.Option
+	n := 0
+	if c.User != "" || c.Password != "" {
+		if c.User == "" || c.Password == "" {
+			return nil, errors.New("NATS credentials: a user needs a password, and a password a user")
+		}
+		out = append(out, nats.UserInfo(c.User, c.Password))
+		n++
+	}
+	if c.CredsFile != "" {
+		out = append(out, nats.UserCredentials(c.CredsFile))
+		n++
+	}
+	if c.NKeySeedFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("NATS nkey seed file %s: %w", c.NKeySeedFile, err)
+		}
+		out = append(out, opt)
+		n++
+	}
+	if n > 1 {
+		return nil, errors.New("NATS credentials: give one of a user and password, a credentials file or an nkey seed file")
+	}
+	if c.Identity != "" {
+		out = append(out, nats.CustomInboxPrefix(InboxPrefix(c.Identity)))
+	}
+	if c.CAFile != "" {
+		out = append(out, nats.RootCAs(c.CAFile))
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		if c.CertFile == "" || c.KeyFile == "" {
+			return nil, errors.New("NATS TLS: a client certificate needs its key, and a key its certificate")
+		}
+		out = append(out, nats.ClientCert(c.CertFile, c.KeyFile))
+	}
+	if c.CAFile != "" || c.CertFile != "" {
+		out = append(out, nats.Secure())
+	}
+	return out, nil
 }
 
 // Connect connects to the NATS server at url as name and returns the
@@ -206,6 +313,11 @@ func Connect(ctx context.Context, serverURL string, name string, logger *slog.Lo
 	if co.token != "" {
 		natsOpts = append(natsOpts, nats.Token(co.token))
 	}
+	credOpts, err := co.creds.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	natsOpts = append(natsOpts, credOpts...)
 	nc, err := nats.Connect(serverURL, natsOpts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(serverURL), err)
@@ -267,4 +379,77 @@ func redactOne(raw string) string {
 		return u.String()
 	}
 	return u.Redacted()
+}
+
+// MinServerVersion is the oldest NATS server RealGuardIO runs on: it needs
+// JetStream's stream replica changes and multi-filter consumers of 2.10.
+const MinServerVersion = "2.10.0"
+
+// CheckServerVersion returns an error naming the server's version when the
+// server nc is connected to is older than MinServerVersion.
+func CheckServerVersion(nc *nats.Conn) error {
+	v := nc.ConnectedServerVersion()
+	if !versionAtLeast(v, MinServerVersion) {
+		return fmt.Errorf("NATS server at %s is version %q; RealGuardIO needs nats-server %s or newer", RedactURL(nc.ConnectedUrl()), v, MinServerVersion)
+	}
+	return nil
+}
+
+// versionAtLeast compares dotted versions ("2.9.10" < "2.10.0"); a
+// version that does not parse is never new enough.
+func versionAtLeast(v, minimum string) bool {
+	parse := func(s string) ([3]int, bool) {
+		var out [3]int
+		s = strings.TrimPrefix(s, "v")
+		if i := strings.IndexAny(s, "-+"); i >= 0 {
+			s = s[:i]
+		}
+		parts := strings.Split(s, ".")
+		if len(parts) < 2 || len(parts) > 3 {
+			return out, false
+		}
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				return out, false
+			}
+			out[i] = n
+		}
+		return out, true
+	}
+	a, ok := parse(v)
+	b, _ := parse(minimum)
+	if !ok {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
+}
+
+// ClusterSize returns the number of NATS servers of the cluster nc is
+// connected to, as the servers announce them (1 for a server alone), the
+// basis of the default stream replica count (DefaultReplicas).
+func ClusterSize(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() == "" {
+		return 1
+	}
+	seen := map[string]bool{}
+	for _, u := range nc.Servers() {
+		seen[u] = true
+	}
+	return max(len(seen), 1)
+}
+
+// DefaultReplicas is the replica count of the streams on a cluster of size
+// servers: three (a stream survives the loss of any one server) from three
+// servers on, one below.
+func DefaultReplicas(size int) int {
+	if size >= 3 {
+		return 3
+	}
+	return 1
 }
