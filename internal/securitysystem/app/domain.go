@@ -172,3 +172,38 @@ type StateChangedPayload struct {
 	LocationID       string `json:"locationId"`
 	ActorUserID      string `json:"actorUserId"`
 }
+
+// Key is a position in the list order (name, then id): the last row of a
+// page, from which the next page continues.
+type Key struct {
+	Name string
+	ID   string
+}
+
+// PageQuery selects one page of the systems in a scope, in (name, id)
+// order, strictly after After. The filters narrow the scope; empty ones
+// select everything.
+type PageQuery struct {
+	// Scope is the caller's view: its DealerIDs and MonitoringProviderIDs
+	// match the record's own dealer_id and monitoring_provider_id, so only
+	// a strategy that keeps those current may use them.
+	Scope      policy.Scope
+	LocationID string
+	CustomerID string
+	State      State
+	// NameContains keeps the systems whose name contains it, ignoring
+	// case (ASCII).
+	NameContains string
+	// Limit is the largest number of systems returned (1 to MaxListLimit).
+	Limit int
+	// After is the key of the previous page's last row; nil for the first
+	// page.
+	After *Key
+}
+
+// Page is one page of systems and whether more follow.
+type Page struct {
+	Systems []SecuritySystem
+	// More is true when at least one system follows the last one.
+	More bool
+}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -21,8 +23,13 @@ type Repository interface {
 	Create(ctx context.Context, ss SecuritySystem, evs []Event) error
 	// Get returns the system, or a NotFound error.
 	Get(ctx context.Context, id string) (SecuritySystem, error)
-	// List returns every system, ordered by name then id.
-	List(ctx context.Context) ([]SecuritySystem, error)
+	// ListPage returns one page of the systems in q's scope, in (name, id)
+	// order. Its cost grows with the scope and the page, not with the
+	// number of systems stored.
+	ListPage(ctx context.Context, q PageQuery) (Page, error)
+	// CreateMany stores new systems and their events, all or nothing, in
+	// batched transactions.
+	CreateMany(ctx context.Context, systems []SecuritySystem, evs [][]Event) error
 	// Update loads the system, lets fn change it and name the events of the
 	// change, and stores the result, the events and audit in one
 	// transaction. When fn returns no events the system is left untouched
@@ -118,28 +125,159 @@ func (s *Service) Create(ctx context.Context, caller *auth.Caller, locationID, n
 	return ss, nil
 }
 
-// List returns the systems the caller may view, each with the actions the
-// caller may take now.
-func (s *Service) List(ctx context.Context, caller *auth.Caller) ([]View, error) {
-	all, err := s.repo.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.filter(ctx, caller, all)
+// Default and largest page size of GET /securitysystems (API.md, "Lists").
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+)
+
+// MaxSearchLength bounds the q filter: no name is longer.
+const MaxSearchLength = MaxNameLength
+
+// ListQuery is one request of GET /securitysystems: the filters, the page
+// size (0 for the default) and the previous page's cursor ("" for the
+// first page).
+type ListQuery struct {
+	LocationID string
+	CustomerID string
+	// State is "", "ARMED" or "DISARMED".
+	State string
+	// Q keeps the systems whose name contains it, ignoring case.
+	Q      string
+	Limit  int
+	Cursor string
 }
 
-func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem) ([]View, error) {
+// ListResult is one page of the list and the cursor of the next one ("" on
+// the last page).
+type ListResult struct {
+	Systems    []View
+	NextCursor string
+}
+
+// List returns one page of the systems the caller may view, each with the
+// actions the caller may take now. The strategy states the caller's view
+// as a scope (Authorizer.Scope), the repository returns the page of the
+// systems in it, and the actions are decided for that page only; a system
+// of the page that the decision does not confirm (facts changed between
+// the two reads) is left out, and the cursor still moves past it, so
+// paging neither repeats nor skips. The cost grows with the caller's view
+// and the page, never with the number of systems stored.
+func (s *Service) List(ctx context.Context, caller *auth.Caller, q ListQuery) (ListResult, error) {
+	pq, err := pageQuery(q)
+	if err != nil {
+		return ListResult{}, err
+	}
+	now := s.now()
+	if pq.Scope, err = s.authz.Scope(ctx, caller, now); err != nil {
+		return ListResult{}, asUnavailable(err)
+	}
+	page, err := s.repo.ListPage(ctx, pq)
+	if err != nil {
+		return ListResult{}, err
+	}
+	views, err := s.filter(ctx, caller, page.Systems, now)
+	if err != nil {
+		return ListResult{}, err
+	}
+	out := ListResult{Systems: views}
+	if page.More && len(page.Systems) > 0 {
+		last := page.Systems[len(page.Systems)-1]
+		out.NextCursor = EncodeCursor(Key{Name: last.Name, ID: last.ID})
+	}
+	return out, nil
+}
+
+// pageQuery validates a list request and turns it into the repository's
+// query, scope aside. Each error names its parameter.
+func pageQuery(q ListQuery) (PageQuery, error) {
+	pq := PageQuery{Limit: q.Limit, NameContains: q.Q}
+	switch {
+	case q.Limit == 0:
+		pq.Limit = DefaultListLimit
+	case q.Limit < 0 || q.Limit > MaxListLimit:
+		return PageQuery{}, apperr.InvalidField("limit", "must be between 1 and %d", MaxListLimit)
+	}
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *string
+	}{{"locationId", q.LocationID, &pq.LocationID}, {"customerId", q.CustomerID, &pq.CustomerID}} {
+		if f.in == "" {
+			continue
+		}
+		id, err := uuid.Parse(f.in)
+		if err != nil || len(f.in) != 36 {
+			return PageQuery{}, apperr.InvalidField(f.name, "must be a UUID")
+		}
+		*f.out = id.String()
+	}
+	switch State(q.State) {
+	case "", StateArmed, StateDisarmed:
+		pq.State = State(q.State)
+	default:
+		return PageQuery{}, apperr.InvalidField("state", "must be ARMED or DISARMED, got %q", truncate(q.State, 32))
+	}
+	if len([]rune(q.Q)) > MaxSearchLength {
+		return PageQuery{}, apperr.InvalidField("q", "must be at most %d characters", MaxSearchLength)
+	}
+	if q.Cursor != "" {
+		k, err := DecodeCursor(q.Cursor)
+		if err != nil {
+			return PageQuery{}, err
+		}
+		pq.After = &k
+	}
+	return pq, nil
+}
+
+// cursorJSON is the content of a cursor: the (name, id) of the previous
+// page's last row. Keyset, not offset: rows inserted or removed meanwhile
+// never shift the pages.
+type cursorJSON struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+// EncodeCursor returns the opaque cursor continuing after k.
+func EncodeCursor(k Key) string {
+	b, _ := json.Marshal(cursorJSON{Name: k.Name, ID: k.ID}) // two strings always marshal
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor; anything else is a
+// malformed cursor parameter.
+func DecodeCursor(s string) (Key, error) {
+	bad := apperr.MalformedField("cursor", "is not a cursor of this list (pass the previous page's nextCursor)")
+	if len(s) > 2048 {
+		return Key{}, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Key{}, bad
+	}
+	var c cursorJSON
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
+		return Key{}, bad
+	}
+	return Key{Name: c.Name, ID: c.ID}, nil
+}
+
+func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
+	out := make([]View, 0, len(systems))
+	if len(systems) == 0 {
+		return out, nil
+	}
 	refs := make([]authz.SystemRef, len(systems))
 	byID := make(map[string]SecuritySystem, len(systems))
 	for i, ss := range systems {
 		refs[i] = ss.Ref()
 		byID[ss.ID] = ss
 	}
-	permitted, err := s.authz.Filter(ctx, caller, refs, s.now())
+	permitted, err := s.authz.Filter(ctx, caller, refs, now)
 	if err != nil {
 		return nil, asUnavailable(err)
 	}
-	out := make([]View, 0, len(permitted))
 	for _, p := range permitted {
 		out = append(out, View{SecuritySystem: byID[p.System.ID], Actions: p.Actions})
 	}
@@ -155,7 +293,7 @@ func (s *Service) Get(ctx context.Context, caller *auth.Caller, id string) (View
 	}
 	// Filter over one system asks for view, arm and disarm in a single
 	// round of fact gathering.
-	views, err := s.filter(ctx, caller, []SecuritySystem{ss})
+	views, err := s.filter(ctx, caller, []SecuritySystem{ss}, s.now())
 	if err != nil {
 		return View{}, err
 	}

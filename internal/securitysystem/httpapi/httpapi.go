@@ -80,22 +80,66 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, toJSON(ss, nil))
 }
 
+// listParams are the query parameters of GET /securitysystems.
+var listParams = []string{"limit", "cursor", "locationId", "customerId", "state", "q"}
+
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	for _, p := range listParams {
+		if len(qs[p]) > 1 {
+			httpx.WriteError(w, r, apperr.MalformedField(p, "must be given at most once"))
+			return
+		}
+	}
+	q := app.ListQuery{
+		Cursor: qs.Get("cursor"), LocationID: qs.Get("locationId"), CustomerID: qs.Get("customerId"),
+		State: qs.Get("state"), Q: qs.Get("q"),
+	}
+	limit, err := limitParam(qs.Get("limit"))
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	q.Limit = limit
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	views, err := h.svc.List(r.Context(), caller)
+	page, err := h.svc.List(r.Context(), caller, q)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := make([]systemJSON, len(views))
-	for i, v := range views {
+	out := make([]systemJSON, len(page.Systems))
+	for i, v := range page.Systems {
 		out[i] = viewJSON(v)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"securitySystems": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"securitySystems": out, "nextCursor": nullable(page.NextCursor)})
+}
+
+// limitParam reads a limit parameter: absent is 0 (the default), an
+// explicit 0 is out of range rather than the default, and anything but an
+// integer is malformed.
+func limitParam(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, apperr.MalformedField("limit", "must be an integer")
+	}
+	if n == 0 {
+		n = -1
+	}
+	return n, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
