@@ -9,16 +9,21 @@ import (
 	"testing"
 	"time"
 
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"golang.org/x/oauth2"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
+	"github.com/realguardio/realguardio/internal/policy/openfga/openfgatest"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 	"github.com/realguardio/realguardio/internal/securitysystem"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
@@ -250,4 +255,97 @@ func TestListParameters(t *testing.T) {
 		t.Errorf("nobody's list: %+v, %v", page, err)
 	}
 	_ = sqldb.SQLite
+}
+
+// TestListConformanceDelegate is TestListConformance for delegate: OpenFGA
+// (embedded, memory datastore) holds the World's tuples, replaced by the
+// difference after every random change, and the records' dealer and
+// provider are kept by the resource facts handler, as under `up`.
+func TestListConformanceDelegate(t *testing.T) {
+	seeds := []int64{1, 2}
+	if testing.Short() {
+		seeds = seeds[:1]
+	}
+	for _, seed := range seeds {
+		t.Run("seed="+itoa(seed), func(t *testing.T) {
+			ctx := context.Background()
+			w := policytest.Generate(seed, policytest.Small)
+			rng := rand.New(rand.NewSource(seed))
+			srv, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			client, err := fga.New(fga.Config{URL: srv.URL(), Timeout: 30 * time.Second}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tuples := func(w *policytest.World) map[string]*openfgav1.TupleKey {
+				ts, err := openfgatest.Tuples(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string]*openfgav1.TupleKey{}
+				for _, tk := range ts {
+					out[prototext.Format(tk)] = tk
+				}
+				return out
+			}
+			current := tuples(w)
+			var all []*openfgav1.TupleKey
+			for _, tk := range current {
+				all = append(all, tk)
+			}
+			if err := client.Write(ctx, all, nil); err != nil {
+				t.Fatal(err)
+			}
+			db := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
+			evs := sstest.NewEvents(time.Now().Add(-time.Hour))
+			evs.World(w)
+			sstest.Apply(t, db, provide.Handle, evs.List())
+			st := store.New(db, discardEvents{}, store.WithCreateHook(provide.FillKnownFacts))
+			stored := createWorldSystems(t, st, w, rng)
+			a := delegate.New(client)
+			check := func(round string, perUser int) {
+				for _, u := range w.Users() {
+					for range perUser {
+						c := randomListCase(rng, w)
+						want := pureList(w, stored, u, c)
+						svc := app.NewService(st, a, func() time.Time { return c.at }, nil)
+						got, pages, err := listAll(t, svc, sstest.Caller(w, u), c.q)
+						if err != nil || !sameViews(got, want) {
+							t.Fatalf("%s: delegate list of %s %+v at %s (%d pages, err %v):\n got  %s\n want %s",
+								round, u, c.q, c.at, pages, err, viewIDs(got), viewIDs(want))
+						}
+					}
+				}
+			}
+			check("initial", 2)
+			for range 12 {
+				before := w.Clone()
+				c := w.Mutate(rng)
+				next := tuples(w)
+				var writes []*openfgav1.TupleKey
+				var deletes []*openfgav1.TupleKeyWithoutCondition
+				for k, tk := range current {
+					if _, ok := next[k]; !ok {
+						deletes = append(deletes, &openfgav1.TupleKeyWithoutCondition{Object: tk.Object, Relation: tk.Relation, User: tk.User})
+					}
+				}
+				for k, tk := range next {
+					if _, ok := current[k]; !ok {
+						writes = append(writes, tk)
+					}
+				}
+				if err := client.Write(ctx, writes, deletes); err != nil {
+					t.Fatal(err)
+				}
+				current = next
+				evs := sstest.NewEvents(time.Now())
+				evs.Change(before, c)
+				sstest.Apply(t, db, provide.Handle, evs.List())
+				check("after "+c.String(), 1)
+			}
+		})
+	}
 }
