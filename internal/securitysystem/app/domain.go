@@ -137,6 +137,15 @@ type AuditQuery struct {
 	SecuritySystemID string
 	// Limit is the largest number of entries returned.
 	Limit int
+	// Before, when set, keeps the entries older than it in (at, id)
+	// order: the previous page's last entry.
+	Before *AuditKey
+}
+
+// AuditKey is a position in the audit's order, newest first.
+type AuditKey struct {
+	At time.Time
+	ID string
 }
 
 // Event is a domain event to be written to the outbox in the same

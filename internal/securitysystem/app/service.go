@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
@@ -37,7 +39,7 @@ type Repository interface {
 	Update(ctx context.Context, id string, audit AuditEntry, fn func(*SecuritySystem) ([]Event, error)) (SecuritySystem, error)
 	// AppendAudit records a decision that changed nothing.
 	AppendAudit(ctx context.Context, e AuditEntry) error
-	// ListAudit returns audit entries, newest first.
+	// ListAudit returns at most q.Limit audit entries, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 }
 
@@ -123,6 +125,103 @@ func (s *Service) Create(ctx context.Context, caller *auth.Caller, locationID, n
 		return SecuritySystem{}, err
 	}
 	return ss, nil
+}
+
+// MaxImport is the largest number of systems of one import (API.md, "Bulk
+// import").
+const MaxImport = 10000
+
+// importParallelism bounds the creation checks of one import in flight:
+// one per distinct location, so a strategy that asks remote owners is not
+// flooded by a large import.
+const importParallelism = 8
+
+// ImportItem is one system of POST /securitysystems/import.
+type ImportItem struct {
+	LocationID string
+	Name       string
+}
+
+// Import creates many disarmed systems at once, all or nothing (API.md,
+// "Bulk import"): every item is validated first (an invalid one is a 422
+// naming securitySystems[i] and its field), then authorized as POST
+// /securitysystems once per distinct location (an unknown location is an
+// invalid securitySystems[i].locationId, a denial a 403 naming the first
+// item at that location), and only then are all of them stored, with the
+// securitysystem.created event of each, in one transaction. It returns the
+// new ids in input order.
+func (s *Service) Import(ctx context.Context, caller *auth.Caller, items []ImportItem) ([]string, error) {
+	switch {
+	case items == nil:
+		return nil, apperr.InvalidField("securitySystems", "is required")
+	case len(items) == 0:
+		return nil, apperr.InvalidField("securitySystems", "must hold at least one security system")
+	case len(items) > MaxImport:
+		return nil, apperr.InvalidField("securitySystems", "must hold at most %d security systems", MaxImport)
+	}
+	names := make([]string, len(items))
+	first := map[string]int{} // location id -> index of its first item
+	var locations []string
+	for i, it := range items {
+		field := fmt.Sprintf("securitySystems[%d]", i)
+		if _, err := uuid.Parse(it.LocationID); err != nil || len(it.LocationID) != 36 {
+			return nil, apperr.InvalidField(field+".locationId", "must be a location id (UUID)")
+		}
+		name, err := validateName(it.Name)
+		if err != nil {
+			return nil, apperr.InvalidField(field+".name", "%s", apperr.As(err).Message)
+		}
+		names[i] = name
+		if _, ok := first[it.LocationID]; !ok {
+			first[it.LocationID] = i
+			locations = append(locations, it.LocationID)
+		}
+	}
+	checks := make([]authz.CreateCheck, len(locations))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(importParallelism)
+	for i, loc := range locations {
+		g.Go(func() error {
+			var err error
+			checks[i], err = s.authz.AuthorizeCreate(gctx, caller, loc)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, asUnavailable(err)
+	}
+	byLocation := make(map[string]authz.Location, len(locations))
+	for i, c := range checks {
+		field := fmt.Sprintf("securitySystems[%d]", first[locations[i]])
+		if !c.Found {
+			return nil, apperr.InvalidField(field+".locationId", "no location %s is known", locations[i])
+		}
+		if !c.Decision.Allowed {
+			return nil, apperr.Denied(c.Decision.Reason, "only an administrator of the location's customer may create a security system there (%s.locationId)", field)
+		}
+		byLocation[locations[i]] = c.Location
+	}
+	now := s.now().UTC()
+	systems := make([]SecuritySystem, len(items))
+	evs := make([][]Event, len(items))
+	ids := make([]string, len(items))
+	for i, it := range items {
+		l := byLocation[it.LocationID]
+		ss := SecuritySystem{
+			ID: uuid.NewString(), Name: names[i], LocationID: it.LocationID, State: StateDisarmed,
+			CustomerID: l.CustomerID, DealerID: l.DealerID, MonitoringProviderID: l.MonitoringProviderID,
+			CreatedAt: now, UpdatedAt: now, Version: 1,
+		}
+		systems[i], ids[i] = ss, ss.ID
+		evs[i] = []Event{{Type: EventCreated, Payload: CreatedPayload{
+			SecuritySystemID: ss.ID, Name: ss.Name, LocationID: ss.LocationID,
+			CustomerID: ss.CustomerID, ActorUserID: caller.Subject,
+		}}}
+	}
+	if err := s.repo.CreateMany(ctx, systems, evs); err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // Default and largest page size of GET /securitysystems (API.md, "Lists").
@@ -382,22 +481,48 @@ const (
 	MaxAuditLimit     = 1000
 )
 
-// Audit returns recorded decisions, newest first; only a REALGUARDIO_ADMIN
-// may read them.
-func (s *Service) Audit(ctx context.Context, caller *auth.Caller, q AuditQuery) ([]AuditEntry, error) {
+// Audit returns one page of recorded decisions, newest first, and the
+// cursor of the next page ("" on the last); only a REALGUARDIO_ADMIN may
+// read them. cursor is the previous page's next cursor ("" for the first
+// page): keyset over (at, id), so entries written meanwhile never shift
+// the pages.
+func (s *Service) Audit(ctx context.Context, caller *auth.Caller, q AuditQuery, cursor string) ([]AuditEntry, string, error) {
 	if !caller.HasRole(auth.RoleAdmin) {
-		return nil, apperr.Denied(policy.ReasonNoRole, "only a %s may read the audit", auth.RoleAdmin)
+		return nil, "", apperr.Denied(policy.ReasonNoRole, "only a %s may read the audit", auth.RoleAdmin)
 	}
 	if q.SecuritySystemID != "" {
 		if _, err := uuid.Parse(q.SecuritySystemID); err != nil {
-			return nil, apperr.InvalidField("securitySystemId", "must be a UUID")
+			return nil, "", apperr.InvalidField("securitySystemId", "must be a UUID")
 		}
 	}
 	switch {
 	case q.Limit == 0:
 		q.Limit = DefaultAuditLimit
 	case q.Limit < 0 || q.Limit > MaxAuditLimit:
-		return nil, apperr.InvalidField("limit", "must be between 1 and %d", MaxAuditLimit)
+		return nil, "", apperr.InvalidField("limit", "must be between 1 and %d", MaxAuditLimit)
 	}
-	return s.repo.ListAudit(ctx, q)
+	if cursor != "" {
+		k, err := DecodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		at, err := time.Parse(time.RFC3339Nano, k.Name)
+		if err != nil {
+			return nil, "", apperr.MalformedField("cursor", "is not a cursor of the audit (pass the previous page's nextCursor)")
+		}
+		q.Before = &AuditKey{At: at, ID: k.ID}
+	}
+	want := q.Limit
+	q.Limit++
+	entries, err := s.repo.ListAudit(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(entries) > want {
+		entries = entries[:want]
+		last := entries[want-1]
+		next = EncodeCursor(Key{Name: last.At.UTC().Format(time.RFC3339Nano), ID: last.ID})
+	}
+	return entries, next, nil
 }

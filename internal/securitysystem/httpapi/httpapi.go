@@ -5,7 +5,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"strconv"
 	"time"
 
@@ -21,6 +27,7 @@ func Handler(svc *app.Service, authenticate func(http.Handler) http.Handler) htt
 	h := &handlers{svc: svc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /securitysystems", h.create)
+	mux.HandleFunc("POST /securitysystems/import", h.importSystems)
 	mux.HandleFunc("GET /securitysystems", h.list)
 	mux.HandleFunc("GET /securitysystems/{id}", h.get)
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
@@ -78,6 +85,76 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/securitysystems/"+ss.ID)
 	httpx.WriteJSON(w, http.StatusCreated, toJSON(ss, nil))
+}
+
+// maxImportBytes bounds the body of an import: 10 000 systems with names
+// of 200 characters (up to four bytes each) and their location ids.
+const maxImportBytes = 10 << 20
+
+func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		SecuritySystems []struct {
+			LocationID string `json:"locationId"`
+			Name       string `json:"name"`
+		} `json:"securitySystems"`
+	}
+	if err := decodeLarge(r, &in, maxImportBytes); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	var items []app.ImportItem
+	if in.SecuritySystems != nil {
+		items = make([]app.ImportItem, len(in.SecuritySystems))
+		for i, it := range in.SecuritySystems {
+			items[i] = app.ImportItem{LocationID: it.LocationID, Name: it.Name}
+		}
+	}
+	ids, err := h.svc.Import(r.Context(), caller, items)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"ids": ids})
+}
+
+// decodeLarge is httpx.DecodeJSON for a body larger than its bound: the
+// body is limited to max bytes and then decoded by httpx.DecodeJSON's rules
+// (content type, unknown fields, one value).
+func decodeLarge(r *http.Request, dst any, max int64) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return apperr.New(apperr.TooLarge, "request body exceeds %d bytes", max)
+		}
+		return apperr.Wrap(err, apperr.Malformed, "request body could not be read")
+	}
+	if int64(len(raw)) <= httpx.MaxBodyBytes {
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(raw))
+		return httpx.DecodeJSON(r2, dst)
+	}
+	// Past DecodeJSON's own bound: decode in parts of at most that size
+	// is not possible for one value, so decode directly with its rules.
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return apperr.New(apperr.Malformed, "Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apperr.Wrap(err, apperr.Malformed, "request body is not the JSON this endpoint takes")
+	}
+	if dec.More() {
+		return apperr.New(apperr.Malformed, "request body must hold a single JSON value")
+	}
+	return nil
 }
 
 // listParams are the query parameters of GET /securitysystems.
@@ -221,7 +298,7 @@ func (h *handlers) audit(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	entries, err := h.svc.Audit(r.Context(), caller, q)
+	entries, next, err := h.svc.Audit(r.Context(), caller, q, r.URL.Query().Get("cursor"))
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -231,5 +308,5 @@ func (h *handlers) audit(w http.ResponseWriter, r *http.Request) {
 		out[i] = auditJSON{ID: e.ID, At: e.At, UserID: e.UserID, SecuritySystemID: e.SecuritySystemID,
 			Action: string(e.Action), Decision: e.Decision, Reason: e.Reason, Strategy: e.Strategy}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out, "nextCursor": nullable(next)})
 }

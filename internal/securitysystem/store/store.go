@@ -338,9 +338,17 @@ func (s *Store) AppendAudit(ctx context.Context, e app.AuditEntry) error {
 func (s *Store) ListAudit(ctx context.Context, q app.AuditQuery) ([]app.AuditEntry, error) {
 	query := `SELECT id, at, user_id, security_system_id, action, decision, reason, strategy FROM securitysystem_audit`
 	var args []any
+	var cond []string
 	if q.SecuritySystemID != "" {
-		query += ` WHERE security_system_id = ?`
+		cond = append(cond, `security_system_id = ?`)
 		args = append(args, q.SecuritySystemID)
+	}
+	if q.Before != nil {
+		cond = append(cond, `(at, id) < (?, ?)`)
+		args = append(args, sqldb.Micros(q.Before.At), q.Before.ID)
+	}
+	if len(cond) > 0 {
+		query += ` WHERE ` + strings.Join(cond, ` AND `)
 	}
 	query += ` ORDER BY at DESC, id DESC LIMIT ?`
 	args = append(args, q.Limit)
