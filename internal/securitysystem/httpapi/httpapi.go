@@ -11,8 +11,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
