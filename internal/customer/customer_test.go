@@ -403,6 +403,17 @@ func TestFactsEndpoints(t *testing.T) {
 	}
 	w.expect(422, "locationIds", "POST", "/authz/locations:batch", svc, map[string]any{"locationIds": []string{"x"}})
 	w.expect(422, "locationIds", "POST", "/authz/locations:batch", svc, map[string]any{})
+	// The locations a dealer services, for the fetch strategy's lists.
+	if out := w.must(200, "POST", "/authz/locations:byDealers", svc, map[string]any{"dealerIds": []string{d1, uuid.NewString()}}); !reflect.DeepEqual(out, map[string]any{"locationIds": []any{l1}, "nextCursor": nil}) {
+		t.Fatalf("locations by dealers = %v", out)
+	}
+	if out := w.must(200, "POST", "/authz/locations:byDealers", svc, map[string]any{"dealerIds": []string{d1}, "cursor": l1}); !reflect.DeepEqual(out["locationIds"], []any{}) {
+		t.Fatalf("locations by dealers after the last = %v", out)
+	}
+	w.expect(403, "", "POST", "/authz/locations:byDealers", w.carol.Token, map[string]any{"dealerIds": []string{d1}})
+	w.expect(400, "dealerIds[0]", "POST", "/authz/locations:byDealers", svc, map[string]any{"dealerIds": []string{"x"}})
+	w.expect(400, "cursor", "POST", "/authz/locations:byDealers", svc, map[string]any{"dealerIds": []string{d1}, "cursor": "x"})
+	w.expect(422, "dealerIds", "POST", "/authz/locations:byDealers", svc, map[string]any{})
 }
 
 // TestRemovalRevokesAtomically checks that an employee's removal and the

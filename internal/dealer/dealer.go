@@ -125,6 +125,7 @@ func (s *Service) buildHandler() http.Handler {
 	mux.HandleFunc("PUT /dealers/{dealerId}/monitoring-provider", h.setMonitoringProvider)
 	mux.HandleFunc("GET /authz/dealers/{dealerId}", h.dealerFacts)
 	mux.HandleFunc("POST /authz/dealers:batch", h.dealerFactsBatch)
+	mux.HandleFunc("POST /authz/dealers:byMonitoringProviders", h.dealersByProviders)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
 	})

@@ -256,6 +256,13 @@ func testMonitoringProvider(t *testing.T, e *env, d1ID, admin1, admin2 string) {
 		t.Fatalf("batch %s", r.Raw)
 	}
 	e.do(t, "POST", "/authz/dealers:batch", e.facts, map[string]any{"dealerIds": []string{"x"}}).Want(t, http.StatusBadRequest)
+	// The dealers using the provider, for the fetch strategy's lists.
+	r = e.do(t, "POST", "/authz/dealers:byMonitoringProviders", e.facts, map[string]any{"monitoringProviderIds": []string{pID}}).Want(t, http.StatusOK)
+	if r.Raw != `{"dealerIds":["`+d1ID+`"],"nextCursor":null}`+"\n" {
+		t.Fatalf("dealers by providers %s", r.Raw)
+	}
+	e.do(t, "POST", "/authz/dealers:byMonitoringProviders", admin1, map[string]any{"monitoringProviderIds": []string{pID}}).Want(t, http.StatusForbidden)
+	e.do(t, "POST", "/authz/dealers:byMonitoringProviders", e.facts, map[string]any{"monitoringProviderIds": "x"}).Want(t, http.StatusBadRequest)
 
 	e.do(t, "PUT", "/dealers/"+d1ID+"/monitoring-provider", admin1, `{"monitoringProviderId":null}`).Want(t, http.StatusOK)
 	if r := e.do(t, "GET", "/authz/dealers/"+d1ID, e.facts, nil); r.Raw != `{"dealerId":"`+d1ID+`","monitoringProviderId":null}`+"\n" {

@@ -69,10 +69,7 @@ func TestConformanceProvide(t *testing.T) {
 			}
 			pa := provide.New(db, nil)
 			refs := func() (map[string]authz.SystemRef, []authz.SystemRef) {
-				all, err := st.List(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
+				all := allSystems(t, st)
 				byID := map[string]authz.SystemRef{}
 				var list []authz.SystemRef
 				for _, ss := range all {
@@ -220,4 +217,23 @@ func (discardEvents) Append(context.Context, *sqldb.Tx, string, string, string, 
 func jsonBody(v any) *bytes.Reader {
 	b, _ := json.Marshal(v)
 	return bytes.NewReader(b)
+}
+
+// allSystems reads every stored system, page by page, in list order.
+func allSystems(t testing.TB, st *store.Store) []app.SecuritySystem {
+	t.Helper()
+	var out []app.SecuritySystem
+	q := app.PageQuery{Scope: policy.Scope{All: true}, Limit: app.MaxListLimit}
+	for {
+		p, err := st.ListPage(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Systems...)
+		if !p.More {
+			return out
+		}
+		last := p.Systems[len(p.Systems)-1]
+		q.After = &app.Key{Name: last.Name, ID: last.ID}
+	}
 }

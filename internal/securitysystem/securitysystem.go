@@ -250,6 +250,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, errors.New("securitysystem: the delegate strategy needs an OpenFGA client")
 		}
 		s.authorizer = delegate.New(deps.FGA)
+		// A list matches the caller's dealer and provider grants against
+		// the records' own dealer and provider, which the resource facts
+		// consumer keeps current (delegate.Authorizer.Scope).
+		storeOpts = append(storeOpts, store.WithCreateHook(provide.FillKnownFacts))
+		if deps.JS != nil {
+			c, err := newResourceFactsConsumer(cfg, deps)
+			if err != nil {
+				return nil, err
+			}
+			s.consumer = c
+		}
 	case authz.StrategyNone:
 		s.logger.Warn("authorization is DISABLED (strategy none): every caller may do everything; for benchmarks only")
 		s.authorizer = none.New()
@@ -309,9 +320,10 @@ func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*e
 	return c, nil
 }
 
-// newResourceFactsConsumer feeds the provide strategy's facts: it must run
-// whenever the strategy is provide, or the records' customer, dealer and
-// provider go stale without bound.
+// newResourceFactsConsumer feeds the records' resource facts: it must run
+// whenever the strategy is provide (which decides on them) or delegate
+// (whose lists select by them), or the records' dealer and provider go
+// stale without bound.
 func newResourceFactsConsumer(cfg Config, deps Deps) (*events.Consumer, error) {
 	c, err := events.NewConsumer(events.ConsumerConfig{
 		Name: ResourceFactsConsumerName,
@@ -392,7 +404,7 @@ func (s *Service) readyChecks() []httpx.ReadyCheck {
 	}
 	if s.consumer != nil {
 		name := "replica-consumer"
-		if s.cfg.Strategy == authz.StrategyProvide {
+		if s.cfg.Strategy == authz.StrategyProvide || s.cfg.Strategy == authz.StrategyDelegate {
 			name = "resource-facts-consumer"
 		}
 		checks = append(checks, httpx.ReadyCheck{Name: name, Check: s.consumerReady})

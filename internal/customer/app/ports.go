@@ -71,6 +71,10 @@ type Repo interface {
 	LocationsOf(ctx context.Context, q sqldb.Querier, customerID string, ids []string) (map[string]bool, error)
 	// LocationFacts returns the facts of the known ids among ids.
 	LocationFacts(ctx context.Context, q sqldb.Querier, ids []string) ([]LocationFacts, error)
+	// LocationIDsByDealers returns one page of the ids of the locations
+	// the dealers service, in id order after cursor, and the next cursor
+	// ("" on the last page).
+	LocationIDsByDealers(ctx context.Context, q sqldb.Querier, dealerIDs []string, cursor string) ([]string, string, error)
 
 	// DealerExists reports whether the dealer is in the replica.
 	DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error)

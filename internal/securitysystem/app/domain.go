@@ -137,6 +137,15 @@ type AuditQuery struct {
 	SecuritySystemID string
 	// Limit is the largest number of entries returned.
 	Limit int
+	// Before, when set, keeps the entries older than it in (at, id)
+	// order: the previous page's last entry.
+	Before *AuditKey
+}
+
+// AuditKey is a position in the audit's order, newest first.
+type AuditKey struct {
+	At time.Time
+	ID string
 }
 
 // Event is a domain event to be written to the outbox in the same
@@ -171,4 +180,39 @@ type StateChangedPayload struct {
 	SecuritySystemID string `json:"securitySystemId"`
 	LocationID       string `json:"locationId"`
 	ActorUserID      string `json:"actorUserId"`
+}
+
+// Key is a position in the list order (name, then id): the last row of a
+// page, from which the next page continues.
+type Key struct {
+	Name string
+	ID   string
+}
+
+// PageQuery selects one page of the systems in a scope, in (name, id)
+// order, strictly after After. The filters narrow the scope; empty ones
+// select everything.
+type PageQuery struct {
+	// Scope is the caller's view: its DealerIDs and MonitoringProviderIDs
+	// match the record's own dealer_id and monitoring_provider_id, so only
+	// a strategy that keeps those current may use them.
+	Scope      policy.Scope
+	LocationID string
+	CustomerID string
+	State      State
+	// NameContains keeps the systems whose name contains it, ignoring
+	// case (ASCII).
+	NameContains string
+	// Limit is the largest number of systems returned (1 to MaxListLimit).
+	Limit int
+	// After is the key of the previous page's last row; nil for the first
+	// page.
+	After *Key
+}
+
+// Page is one page of systems and whether more follow.
+type Page struct {
+	Systems []SecuritySystem
+	// More is true when at least one system follows the last one.
+	More bool
 }

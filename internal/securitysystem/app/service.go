@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
@@ -21,8 +25,13 @@ type Repository interface {
 	Create(ctx context.Context, ss SecuritySystem, evs []Event) error
 	// Get returns the system, or a NotFound error.
 	Get(ctx context.Context, id string) (SecuritySystem, error)
-	// List returns every system, ordered by name then id.
-	List(ctx context.Context) ([]SecuritySystem, error)
+	// ListPage returns one page of the systems in q's scope, in (name, id)
+	// order. Its cost grows with the scope and the page, not with the
+	// number of systems stored.
+	ListPage(ctx context.Context, q PageQuery) (Page, error)
+	// CreateMany stores new systems and their events, all or nothing, in
+	// batched transactions.
+	CreateMany(ctx context.Context, systems []SecuritySystem, evs [][]Event) error
 	// Update loads the system, lets fn change it and name the events of the
 	// change, and stores the result, the events and audit in one
 	// transaction. When fn returns no events the system is left untouched
@@ -30,7 +39,7 @@ type Repository interface {
 	Update(ctx context.Context, id string, audit AuditEntry, fn func(*SecuritySystem) ([]Event, error)) (SecuritySystem, error)
 	// AppendAudit records a decision that changed nothing.
 	AppendAudit(ctx context.Context, e AuditEntry) error
-	// ListAudit returns audit entries, newest first.
+	// ListAudit returns at most q.Limit audit entries, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 }
 
@@ -118,28 +127,256 @@ func (s *Service) Create(ctx context.Context, caller *auth.Caller, locationID, n
 	return ss, nil
 }
 
-// List returns the systems the caller may view, each with the actions the
-// caller may take now.
-func (s *Service) List(ctx context.Context, caller *auth.Caller) ([]View, error) {
-	all, err := s.repo.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.filter(ctx, caller, all)
+// MaxImport is the largest number of systems of one import (API.md, "Bulk
+// import").
+const MaxImport = 10000
+
+// importParallelism bounds the creation checks of one import in flight:
+// one per distinct location, so a strategy that asks remote owners is not
+// flooded by a large import.
+const importParallelism = 8
+
+// ImportItem is one system of POST /securitysystems/import.
+type ImportItem struct {
+	LocationID string
+	Name       string
 }
 
-func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem) ([]View, error) {
+// Import creates many disarmed systems at once, all or nothing (API.md,
+// "Bulk import"): every item is validated first (an invalid one is a 422
+// naming securitySystems[i] and its field), then authorized as POST
+// /securitysystems once per distinct location (an unknown location is an
+// invalid securitySystems[i].locationId, a denial a 403 naming the first
+// item at that location), and only then are all of them stored, with the
+// securitysystem.created event of each, in one transaction. It returns the
+// new ids in input order.
+func (s *Service) Import(ctx context.Context, caller *auth.Caller, items []ImportItem) ([]string, error) {
+	switch {
+	case items == nil:
+		return nil, apperr.InvalidField("securitySystems", "is required")
+	case len(items) == 0:
+		return nil, apperr.InvalidField("securitySystems", "must hold at least one security system")
+	case len(items) > MaxImport:
+		return nil, apperr.InvalidField("securitySystems", "must hold at most %d security systems", MaxImport)
+	}
+	names := make([]string, len(items))
+	first := map[string]int{} // location id -> index of its first item
+	var locations []string
+	for i, it := range items {
+		field := fmt.Sprintf("securitySystems[%d]", i)
+		if _, err := uuid.Parse(it.LocationID); err != nil || len(it.LocationID) != 36 {
+			return nil, apperr.InvalidField(field+".locationId", "must be a location id (UUID)")
+		}
+		name, err := validateName(it.Name)
+		if err != nil {
+			return nil, apperr.InvalidField(field+".name", "%s", apperr.As(err).Message)
+		}
+		names[i] = name
+		if _, ok := first[it.LocationID]; !ok {
+			first[it.LocationID] = i
+			locations = append(locations, it.LocationID)
+		}
+	}
+	checks := make([]authz.CreateCheck, len(locations))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(importParallelism)
+	for i, loc := range locations {
+		g.Go(func() error {
+			var err error
+			checks[i], err = s.authz.AuthorizeCreate(gctx, caller, loc)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, asUnavailable(err)
+	}
+	byLocation := make(map[string]authz.Location, len(locations))
+	for i, c := range checks {
+		field := fmt.Sprintf("securitySystems[%d]", first[locations[i]])
+		if !c.Found {
+			return nil, apperr.InvalidField(field+".locationId", "no location %s is known", locations[i])
+		}
+		if !c.Decision.Allowed {
+			return nil, apperr.Denied(c.Decision.Reason, "only an administrator of the location's customer may create a security system there (%s.locationId)", field)
+		}
+		byLocation[locations[i]] = c.Location
+	}
+	now := s.now().UTC()
+	systems := make([]SecuritySystem, len(items))
+	evs := make([][]Event, len(items))
+	ids := make([]string, len(items))
+	for i, it := range items {
+		l := byLocation[it.LocationID]
+		ss := SecuritySystem{
+			ID: uuid.NewString(), Name: names[i], LocationID: it.LocationID, State: StateDisarmed,
+			CustomerID: l.CustomerID, DealerID: l.DealerID, MonitoringProviderID: l.MonitoringProviderID,
+			CreatedAt: now, UpdatedAt: now, Version: 1,
+		}
+		systems[i], ids[i] = ss, ss.ID
+		evs[i] = []Event{{Type: EventCreated, Payload: CreatedPayload{
+			SecuritySystemID: ss.ID, Name: ss.Name, LocationID: ss.LocationID,
+			CustomerID: ss.CustomerID, ActorUserID: caller.Subject,
+		}}}
+	}
+	if err := s.repo.CreateMany(ctx, systems, evs); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Default and largest page size of GET /securitysystems (API.md, "Lists").
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 500
+)
+
+// MaxSearchLength bounds the q filter: no name is longer.
+const MaxSearchLength = MaxNameLength
+
+// ListQuery is one request of GET /securitysystems: the filters, the page
+// size (0 for the default) and the previous page's cursor ("" for the
+// first page).
+type ListQuery struct {
+	LocationID string
+	CustomerID string
+	// State is "", "ARMED" or "DISARMED".
+	State string
+	// Q keeps the systems whose name contains it, ignoring case.
+	Q      string
+	Limit  int
+	Cursor string
+}
+
+// ListResult is one page of the list and the cursor of the next one ("" on
+// the last page).
+type ListResult struct {
+	Systems    []View
+	NextCursor string
+}
+
+// List returns one page of the systems the caller may view, each with the
+// actions the caller may take now. The strategy states the caller's view
+// as a scope (Authorizer.Scope), the repository returns the page of the
+// systems in it, and the actions are decided for that page only; a system
+// of the page that the decision does not confirm (facts changed between
+// the two reads) is left out, and the cursor still moves past it, so
+// paging neither repeats nor skips. The cost grows with the caller's view
+// and the page, never with the number of systems stored.
+func (s *Service) List(ctx context.Context, caller *auth.Caller, q ListQuery) (ListResult, error) {
+	pq, err := pageQuery(q)
+	if err != nil {
+		return ListResult{}, err
+	}
+	now := s.now()
+	if pq.Scope, err = s.authz.Scope(ctx, caller, now); err != nil {
+		return ListResult{}, asUnavailable(err)
+	}
+	page, err := s.repo.ListPage(ctx, pq)
+	if err != nil {
+		return ListResult{}, err
+	}
+	views, err := s.filter(ctx, caller, page.Systems, now)
+	if err != nil {
+		return ListResult{}, err
+	}
+	out := ListResult{Systems: views}
+	if page.More && len(page.Systems) > 0 {
+		last := page.Systems[len(page.Systems)-1]
+		out.NextCursor = EncodeCursor(Key{Name: last.Name, ID: last.ID})
+	}
+	return out, nil
+}
+
+// pageQuery validates a list request and turns it into the repository's
+// query, scope aside. Each error names its parameter.
+func pageQuery(q ListQuery) (PageQuery, error) {
+	pq := PageQuery{Limit: q.Limit, NameContains: q.Q}
+	switch {
+	case q.Limit == 0:
+		pq.Limit = DefaultListLimit
+	case q.Limit < 0 || q.Limit > MaxListLimit:
+		return PageQuery{}, apperr.InvalidField("limit", "must be between 1 and %d", MaxListLimit)
+	}
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *string
+	}{{"locationId", q.LocationID, &pq.LocationID}, {"customerId", q.CustomerID, &pq.CustomerID}} {
+		if f.in == "" {
+			continue
+		}
+		id, err := uuid.Parse(f.in)
+		if err != nil || len(f.in) != 36 {
+			return PageQuery{}, apperr.InvalidField(f.name, "must be a UUID")
+		}
+		*f.out = id.String()
+	}
+	switch State(q.State) {
+	case "", StateArmed, StateDisarmed:
+		pq.State = State(q.State)
+	default:
+		return PageQuery{}, apperr.InvalidField("state", "must be ARMED or DISARMED, got %q", truncate(q.State, 32))
+	}
+	if len([]rune(q.Q)) > MaxSearchLength {
+		return PageQuery{}, apperr.InvalidField("q", "must be at most %d characters", MaxSearchLength)
+	}
+	if q.Cursor != "" {
+		k, err := DecodeCursor(q.Cursor)
+		if err != nil {
+			return PageQuery{}, err
+		}
+		pq.After = &k
+	}
+	return pq, nil
+}
+
+// cursorJSON is the content of a cursor: the (name, id) of the previous
+// page's last row. Keyset, not offset: rows inserted or removed meanwhile
+// never shift the pages.
+type cursorJSON struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+// EncodeCursor returns the opaque cursor continuing after k.
+func EncodeCursor(k Key) string {
+	b, _ := json.Marshal(cursorJSON{Name: k.Name, ID: k.ID}) // two strings always marshal
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor; anything else is a
+// malformed cursor parameter.
+func DecodeCursor(s string) (Key, error) {
+	bad := apperr.MalformedField("cursor", "is not a cursor of this list (pass the previous page's nextCursor)")
+	if len(s) > 2048 {
+		return Key{}, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Key{}, bad
+	}
+	var c cursorJSON
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
+		return Key{}, bad
+	}
+	return Key{Name: c.Name, ID: c.ID}, nil
+}
+
+func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
+	out := make([]View, 0, len(systems))
+	if len(systems) == 0 {
+		return out, nil
+	}
 	refs := make([]authz.SystemRef, len(systems))
 	byID := make(map[string]SecuritySystem, len(systems))
 	for i, ss := range systems {
 		refs[i] = ss.Ref()
 		byID[ss.ID] = ss
 	}
-	permitted, err := s.authz.Filter(ctx, caller, refs, s.now())
+	permitted, err := s.authz.Filter(ctx, caller, refs, now)
 	if err != nil {
 		return nil, asUnavailable(err)
 	}
-	out := make([]View, 0, len(permitted))
 	for _, p := range permitted {
 		out = append(out, View{SecuritySystem: byID[p.System.ID], Actions: p.Actions})
 	}
@@ -155,7 +392,7 @@ func (s *Service) Get(ctx context.Context, caller *auth.Caller, id string) (View
 	}
 	// Filter over one system asks for view, arm and disarm in a single
 	// round of fact gathering.
-	views, err := s.filter(ctx, caller, []SecuritySystem{ss})
+	views, err := s.filter(ctx, caller, []SecuritySystem{ss}, s.now())
 	if err != nil {
 		return View{}, err
 	}
@@ -244,22 +481,48 @@ const (
 	MaxAuditLimit     = 1000
 )
 
-// Audit returns recorded decisions, newest first; only a REALGUARDIO_ADMIN
-// may read them.
-func (s *Service) Audit(ctx context.Context, caller *auth.Caller, q AuditQuery) ([]AuditEntry, error) {
+// Audit returns one page of recorded decisions, newest first, and the
+// cursor of the next page ("" on the last); only a REALGUARDIO_ADMIN may
+// read them. cursor is the previous page's next cursor ("" for the first
+// page): keyset over (at, id), so entries written meanwhile never shift
+// the pages.
+func (s *Service) Audit(ctx context.Context, caller *auth.Caller, q AuditQuery, cursor string) ([]AuditEntry, string, error) {
 	if !caller.HasRole(auth.RoleAdmin) {
-		return nil, apperr.Denied(policy.ReasonNoRole, "only a %s may read the audit", auth.RoleAdmin)
+		return nil, "", apperr.Denied(policy.ReasonNoRole, "only a %s may read the audit", auth.RoleAdmin)
 	}
 	if q.SecuritySystemID != "" {
 		if _, err := uuid.Parse(q.SecuritySystemID); err != nil {
-			return nil, apperr.InvalidField("securitySystemId", "must be a UUID")
+			return nil, "", apperr.InvalidField("securitySystemId", "must be a UUID")
 		}
 	}
 	switch {
 	case q.Limit == 0:
 		q.Limit = DefaultAuditLimit
 	case q.Limit < 0 || q.Limit > MaxAuditLimit:
-		return nil, apperr.InvalidField("limit", "must be between 1 and %d", MaxAuditLimit)
+		return nil, "", apperr.InvalidField("limit", "must be between 1 and %d", MaxAuditLimit)
 	}
-	return s.repo.ListAudit(ctx, q)
+	if cursor != "" {
+		k, err := DecodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		at, err := time.Parse(time.RFC3339Nano, k.Name)
+		if err != nil {
+			return nil, "", apperr.MalformedField("cursor", "is not a cursor of the audit (pass the previous page's nextCursor)")
+		}
+		q.Before = &AuditKey{At: at, ID: k.ID}
+	}
+	want := q.Limit
+	q.Limit++
+	entries, err := s.repo.ListAudit(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(entries) > want {
+		entries = entries[:want]
+		last := entries[want-1]
+		next = EncodeCursor(Key{Name: last.At.UTC().Format(time.RFC3339Nano), ID: last.ID})
+	}
+	return entries, next, nil
 }

@@ -97,6 +97,15 @@ type Authorizer interface {
 	// with the actions allowed now. It makes a bounded number of remote
 	// round trips whatever the number of systems, never one per system.
 	Filter(ctx context.Context, caller *auth.Caller, systems []SystemRef, now time.Time) ([]Permitted, error)
+	// Scope returns what caller may view, as grant roots a list query
+	// selects by (policy.ViewScope of the caller's facts): locations and
+	// customers match the record's location_id and customer_id, which
+	// never change for a system; DealerIDs and MonitoringProviderIDs match
+	// the record's dealer_id and monitoring_provider_id, so a strategy whose
+	// records do not keep those current resolves them into LocationIDs
+	// itself. Its cost grows with the caller's grants, never with the
+	// number of systems; a list asks it once per page.
+	Scope(ctx context.Context, caller *auth.Caller, now time.Time) (policy.Scope, error)
 	// AuthorizeCreate decides whether caller may create a system at the
 	// location (CanCreate) and reports the location's facts.
 	AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (CreateCheck, error)

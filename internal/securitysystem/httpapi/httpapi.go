@@ -5,8 +5,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -21,6 +27,7 @@ func Handler(svc *app.Service, authenticate func(http.Handler) http.Handler) htt
 	h := &handlers{svc: svc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /securitysystems", h.create)
+	mux.HandleFunc("POST /securitysystems/import", h.importSystems)
 	mux.HandleFunc("GET /securitysystems", h.list)
 	mux.HandleFunc("GET /securitysystems/{id}", h.get)
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
@@ -80,22 +87,136 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, toJSON(ss, nil))
 }
 
-func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+// maxImportBytes bounds the body of an import: 10 000 systems with names
+// of 200 characters (up to four bytes each) and their location ids.
+const maxImportBytes = 10 << 20
+
+func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		SecuritySystems []struct {
+			LocationID string `json:"locationId"`
+			Name       string `json:"name"`
+		} `json:"securitySystems"`
+	}
+	if err := decodeLarge(r, &in, maxImportBytes); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	views, err := h.svc.List(r.Context(), caller)
+	var items []app.ImportItem
+	if in.SecuritySystems != nil {
+		items = make([]app.ImportItem, len(in.SecuritySystems))
+		for i, it := range in.SecuritySystems {
+			items[i] = app.ImportItem{LocationID: it.LocationID, Name: it.Name}
+		}
+	}
+	ids, err := h.svc.Import(r.Context(), caller, items)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := make([]systemJSON, len(views))
-	for i, v := range views {
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"ids": ids})
+}
+
+// decodeLarge is httpx.DecodeJSON for a body larger than its bound: the
+// body is limited to max bytes and then decoded by httpx.DecodeJSON's rules
+// (content type, unknown fields, one value).
+func decodeLarge(r *http.Request, dst any, max int64) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return apperr.New(apperr.TooLarge, "request body exceeds %d bytes", max)
+		}
+		return apperr.Wrap(err, apperr.Malformed, "request body could not be read")
+	}
+	if int64(len(raw)) <= httpx.MaxBodyBytes {
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(raw))
+		return httpx.DecodeJSON(r2, dst)
+	}
+	// Past DecodeJSON's own bound: decode in parts of at most that size
+	// is not possible for one value, so decode directly with its rules.
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return apperr.New(apperr.Malformed, "Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apperr.Wrap(err, apperr.Malformed, "request body is not the JSON this endpoint takes")
+	}
+	if dec.More() {
+		return apperr.New(apperr.Malformed, "request body must hold a single JSON value")
+	}
+	return nil
+}
+
+// listParams are the query parameters of GET /securitysystems.
+var listParams = []string{"limit", "cursor", "locationId", "customerId", "state", "q"}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	for _, p := range listParams {
+		if len(qs[p]) > 1 {
+			httpx.WriteError(w, r, apperr.MalformedField(p, "must be given at most once"))
+			return
+		}
+	}
+	q := app.ListQuery{
+		Cursor: qs.Get("cursor"), LocationID: qs.Get("locationId"), CustomerID: qs.Get("customerId"),
+		State: qs.Get("state"), Q: qs.Get("q"),
+	}
+	limit, err := limitParam(qs.Get("limit"))
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	q.Limit = limit
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	page, err := h.svc.List(r.Context(), caller, q)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := make([]systemJSON, len(page.Systems))
+	for i, v := range page.Systems {
 		out[i] = viewJSON(v)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"securitySystems": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"securitySystems": out, "nextCursor": nullable(page.NextCursor)})
+}
+
+// limitParam reads a limit parameter: absent is 0 (the default), an
+// explicit 0 is out of range rather than the default, and anything but an
+// integer is malformed.
+func limitParam(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, apperr.MalformedField("limit", "must be an integer")
+	}
+	if n == 0 {
+		n = -1
+	}
+	return n, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +298,7 @@ func (h *handlers) audit(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	entries, err := h.svc.Audit(r.Context(), caller, q)
+	entries, next, err := h.svc.Audit(r.Context(), caller, q, r.URL.Query().Get("cursor"))
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
@@ -187,5 +308,5 @@ func (h *handlers) audit(w http.ResponseWriter, r *http.Request) {
 		out[i] = auditJSON{ID: e.ID, At: e.At, UserID: e.UserID, SecuritySystemID: e.SecuritySystemID,
 			Action: string(e.Action), Decision: e.Decision, Reason: e.Reason, Strategy: e.Strategy}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out, "nextCursor": nullable(next)})
 }

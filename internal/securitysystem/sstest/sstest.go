@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,6 +213,23 @@ func (f *Facts) handler(kind policy.OrgKind) http.Handler {
 			}
 			httpx.WriteJSON(w, http.StatusOK, locationJSON(l))
 		})
+		mux.HandleFunc("POST /authz/locations:byDealers", func(w http.ResponseWriter, r *http.Request) {
+			var in struct {
+				DealerIDs []string `json:"dealerIds"`
+				Cursor    string   `json:"cursor"`
+			}
+			if err := httpx.DecodeJSON(r, &in); err != nil {
+				httpx.WriteError(w, r, err)
+				return
+			}
+			var ids []string
+			for _, l := range f.world.Locations {
+				if l.DealerID != "" && slices.Contains(in.DealerIDs, l.DealerID) {
+					ids = append(ids, l.ID)
+				}
+			}
+			writeIDPage(w, "locationIds", ids, in.Cursor)
+		})
 		mux.HandleFunc("POST /authz/locations:batch", func(w http.ResponseWriter, r *http.Request) {
 			var in struct {
 				LocationIDs []string `json:"locationIds"`
@@ -245,6 +263,23 @@ func (f *Facts) handler(kind policy.OrgKind) http.Handler {
 				return
 			}
 			httpx.WriteJSON(w, http.StatusOK, d)
+		})
+		mux.HandleFunc("POST /authz/dealers:byMonitoringProviders", func(w http.ResponseWriter, r *http.Request) {
+			var in struct {
+				ProviderIDs []string `json:"monitoringProviderIds"`
+				Cursor      string   `json:"cursor"`
+			}
+			if err := httpx.DecodeJSON(r, &in); err != nil {
+				httpx.WriteError(w, r, err)
+				return
+			}
+			var ids []string
+			for _, d := range f.world.Dealers {
+				if d.MonitoringProviderID != "" && slices.Contains(in.ProviderIDs, d.MonitoringProviderID) {
+					ids = append(ids, d.ID)
+				}
+			}
+			writeIDPage(w, "dealerIds", ids, in.Cursor)
 		})
 		mux.HandleFunc("POST /authz/dealers:batch", func(w http.ResponseWriter, r *http.Request) {
 			var in struct {
@@ -288,6 +323,30 @@ func (f *Facts) handler(kind policy.OrgKind) http.Handler {
 		defer f.mu.RUnlock()
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// IDPageSize is the page size of the doubles' id lists; small, so that
+// every list test pages through them.
+const IDPageSize = 2
+
+// writeIDPage answers one page of an id list (docs/fetch-api.md): ids in
+// ascending order after cursor, the last one as nextCursor when more
+// follow.
+func writeIDPage(w http.ResponseWriter, key string, ids []string, cursor string) {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	page := []string{}
+	for _, id := range ids {
+		if id > cursor {
+			page = append(page, id)
+		}
+	}
+	var next any
+	if len(page) > IDPageSize {
+		page = page[:IDPageSize]
+		next = page[IDPageSize-1]
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{key: page, "nextCursor": next})
 }
 
 func locationJSON(l policytest.Location) map[string]any {

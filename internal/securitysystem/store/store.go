@@ -8,8 +8,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -103,6 +106,53 @@ func (s *Store) Create(ctx context.Context, ss app.SecuritySystem, evs []app.Eve
 	return internal(err, "create security system")
 }
 
+// importBatch is the number of rows of one multi-row INSERT of CreateMany:
+// few enough statements to be fast, few enough parameters (10 per row) for
+// every engine's limit.
+const importBatch = 500
+
+// CreateMany stores new systems and their events in one transaction, all
+// or nothing (API.md, "Bulk import"): rows go in multi-row INSERTs of
+// importBatch, each system's events into the outbox in the same
+// transaction, so the relay publishes every created event, and none when
+// anything fails. The create hook runs for every system, as for Create.
+func (s *Store) CreateMany(ctx context.Context, systems []app.SecuritySystem, evs [][]app.Event) error {
+	if len(evs) != len(systems) {
+		return apperr.New(apperr.Internal, "create security systems: %d systems but %d event lists", len(systems), len(evs))
+	}
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for start := 0; start < len(systems); start += importBatch {
+			part := systems[start:min(start+importBatch, len(systems))]
+			args := make([]any, 0, 10*len(part))
+			for i := range part {
+				ss := &part[i]
+				if s.beforeSave != nil {
+					if err := s.beforeSave(ctx, tx, ss); err != nil {
+						return err
+					}
+				}
+				args = append(args, ss.ID, ss.Name, ss.LocationID, string(ss.State), ss.CustomerID, ss.DealerID, ss.MonitoringProviderID,
+					sqldb.Micros(ss.CreatedAt), sqldb.Micros(ss.UpdatedAt), ss.Version)
+			}
+			q := `INSERT INTO security_systems (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` +
+				strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(part)-1)
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				if sqldb.IsUniqueViolation(err) {
+					return apperr.Wrap(err, apperr.Conflict, "a security system with one of these ids exists")
+				}
+				return err
+			}
+			for i := range part {
+				if err := s.appendEvents(ctx, tx, part[i].ID, evs[start+i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return internal(err, "create security systems")
+}
+
 // Get returns one system or NotFound.
 func (s *Store) Get(ctx context.Context, id string) (app.SecuritySystem, error) {
 	ss, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM security_systems WHERE id = ?`, id))
@@ -112,22 +162,118 @@ func (s *Store) Get(ctx context.Context, id string) (app.SecuritySystem, error) 
 	return ss, internal(err, "read security system")
 }
 
-// List returns every system ordered by name, then id.
-func (s *Store) List(ctx context.Context) ([]app.SecuritySystem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM security_systems ORDER BY name, id`)
+// ListPage returns one page of the systems in q's scope, in (name, id)
+// order after q.After. The scope is a union of branches, one per kind of
+// grant root (locations, customers, dealers, monitoring providers), each
+// read through its (root, name, id) index in list order and cut at the
+// page size, so a branch costs at most a page of rows per root in scope,
+// whatever the platform holds; REALGUARDIO_ADMIN's All reads (name, id)
+// itself. Id sets travel as one JSON parameter, however large.
+func (s *Store) ListPage(ctx context.Context, q app.PageQuery) (app.Page, error) {
+	if q.Limit <= 0 {
+		return app.Page{}, apperr.New(apperr.Internal, "list page: no limit")
+	}
+	if q.Scope.Empty() {
+		return app.Page{Systems: []app.SecuritySystem{}}, nil
+	}
+	query, args := listQuery(s.db.Dialect(), q)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, internal(err, "list security systems")
+		return app.Page{}, internal(err, "list security systems")
 	}
 	defer rows.Close()
-	var out []app.SecuritySystem
+	out := app.Page{Systems: make([]app.SecuritySystem, 0, q.Limit)}
 	for rows.Next() {
 		ss, err := scan(rows)
 		if err != nil {
-			return nil, internal(err, "list security systems")
+			return app.Page{}, internal(err, "list security systems")
 		}
-		out = append(out, ss)
+		if len(out.Systems) == q.Limit {
+			out.More = true
+			break
+		}
+		out.Systems = append(out.Systems, ss)
 	}
 	return out, internal(rows.Err(), "list security systems")
+}
+
+// listQuery builds the page query: the filters and the keyset condition
+// apply inside every branch, so each branch can stop after Limit+1 rows.
+func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
+	var cond []string
+	var condArgs []any
+	if q.LocationID != "" {
+		cond, condArgs = append(cond, "location_id = ?"), append(condArgs, q.LocationID)
+	}
+	if q.CustomerID != "" {
+		cond, condArgs = append(cond, "customer_id = ?"), append(condArgs, q.CustomerID)
+	}
+	if q.State != "" {
+		cond, condArgs = append(cond, "state = ?"), append(condArgs, string(q.State))
+	}
+	if q.NameContains != "" {
+		cond = append(cond, `LOWER(name) LIKE ? ESCAPE '\'`)
+		condArgs = append(condArgs, "%"+likeEscaper.Replace(strings.ToLower(q.NameContains))+"%")
+	}
+	if q.After != nil {
+		cond = append(cond, "(name, id) > (?, ?)")
+		condArgs = append(condArgs, q.After.Name, q.After.ID)
+	}
+	where := func(extra string) string {
+		all := cond
+		if extra != "" {
+			all = append([]string{extra}, cond...)
+		}
+		if len(all) == 0 {
+			return ""
+		}
+		return " WHERE " + strings.Join(all, " AND ")
+	}
+	limit := q.Limit + 1
+	if q.Scope.All {
+		return `SELECT ` + columns + ` FROM security_systems` + where("") + ` ORDER BY name, id LIMIT ?`,
+			append(condArgs, limit)
+	}
+	var branches []string
+	var args []any
+	branch := func(column string, ids []string) {
+		if len(ids) == 0 {
+			return
+		}
+		set := `SELECT value FROM json_each(?)`
+		if d == sqldb.Postgres {
+			set = `SELECT jsonb_array_elements_text(CAST(? AS jsonb))`
+		}
+		branches = append(branches, `SELECT * FROM (SELECT `+columns+` FROM security_systems`+
+			where(column+` IN (`+set+`)`)+` ORDER BY name, id LIMIT ?) b`+strconv.Itoa(len(branches)))
+		args = append(args, jsonArray(ids))
+		args = append(args, condArgs...)
+		args = append(args, limit)
+	}
+	branch("location_id", q.Scope.LocationIDs)
+	branch("customer_id", q.Scope.CustomerIDs)
+	branch("dealer_id", q.Scope.DealerIDs)
+	branch("monitoring_provider_id", q.Scope.MonitoringProviderIDs)
+	if len(branches) == 1 {
+		return branches[0] + ` ORDER BY name, id`, args
+	}
+	// UNION, not UNION ALL: a system reached through two roots is listed
+	// once.
+	return `SELECT ` + columns + ` FROM (` + strings.Join(branches, ` UNION `) + `) u ORDER BY name, id LIMIT ?`,
+		append(args, limit)
+}
+
+// likeEscaper escapes LIKE's wildcards in a search term, so "50%" finds
+// names containing "50%" rather than everything starting with "50".
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func jsonArray(ids []string) string {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		// A []string always marshals.
+		panic(err)
+	}
+	return string(b)
 }
 
 // Update applies fn to the current record inside one transaction together
@@ -192,9 +338,17 @@ func (s *Store) AppendAudit(ctx context.Context, e app.AuditEntry) error {
 func (s *Store) ListAudit(ctx context.Context, q app.AuditQuery) ([]app.AuditEntry, error) {
 	query := `SELECT id, at, user_id, security_system_id, action, decision, reason, strategy FROM securitysystem_audit`
 	var args []any
+	var cond []string
 	if q.SecuritySystemID != "" {
-		query += ` WHERE security_system_id = ?`
+		cond = append(cond, `security_system_id = ?`)
 		args = append(args, q.SecuritySystemID)
+	}
+	if q.Before != nil {
+		cond = append(cond, `(at, id) < (?, ?)`)
+		args = append(args, sqldb.Micros(q.Before.At), q.Before.ID)
+	}
+	if len(cond) > 0 {
+		query += ` WHERE ` + strings.Join(cond, ` AND `)
 	}
 	query += ` ORDER BY at DESC, id DESC LIMIT ?`
 	args = append(args, q.Limit)

@@ -9,6 +9,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
@@ -74,9 +75,9 @@ func TestStore(t *testing.T) {
 		if entries, _ := s.ListAudit(ctx, app.AuditQuery{Limit: 1}); len(entries) != 1 {
 			t.Errorf("limit 1: %d entries", len(entries))
 		}
-		list, err := s.List(ctx)
-		if err != nil || len(list) != 1 {
-			t.Errorf("List = %v, %v", list, err)
+		list, err := s.ListPage(ctx, app.PageQuery{Scope: policy.Scope{All: true}, Limit: 10})
+		if err != nil || len(list.Systems) != 1 || list.More {
+			t.Errorf("ListPage = %+v, %v", list, err)
 		}
 	})
 }

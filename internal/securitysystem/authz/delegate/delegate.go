@@ -23,6 +23,7 @@ package delegate
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,6 +144,95 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 		out = append(out, authz.Permitted{System: ss, Actions: actions})
 	}
 	return out, nil
+}
+
+// viewRelations are the relations of customer, dealer, monitoring_provider
+// and location that grant view (model.fga: viewer includes armer and
+// disarmer).
+var viewRelations = []string{"armer", "disarmer", "viewer"}
+
+// maxParallelReads bounds the Reads in flight for one list, so a member
+// of many teams does not flood the server.
+const maxParallelReads = 8
+
+// Scope asks OpenFGA for the caller's grant roots, each a Read of the
+// tuples naming the user on one type, all in one parallel round: the
+// organization roles (customer, dealer, monitoring_provider), the direct
+// location roles and the team memberships; then, in a second round, the
+// location roles of those teams. Its cost grows with the caller's own
+// tuples, never with the platform's (OpenFGA indexes tuples by user); no
+// ListObjects, whose answer is capped. The records' dealer and monitoring
+// provider, which the scope's organization ids are matched against, are
+// kept current by the resource facts consumer, which runs under this
+// strategy too (within the same event propagation delay as OpenFGA's own
+// tuples); the page's actions are then OpenFGA's decisions (Filter), which
+// drop any system the two disagree on.
+func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time) (policy.Scope, error) {
+	s := authz.Subject(caller)
+	if s.UserID == "" || slices.Contains(s.AppRoles, policy.AppRoleAdmin) {
+		return policy.ViewScope(s), nil
+	}
+	u := openfga.Object(openfga.TypeUser, s.UserID)
+	types := []string{openfga.TypeCustomer, openfga.TypeDealer, openfga.TypeMonitoringProvider, openfga.TypeLocation, openfga.TypeTeam}
+	found := make([][]*openfgav1.Tuple, len(types))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, typ := range types {
+		g.Go(func() error {
+			var err error
+			found[i], err = a.fga.Read(gctx, &openfgav1.ReadRequestTupleKey{User: u, Object: typ + ":"})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return policy.Scope{}, err
+	}
+	var sc policy.Scope
+	roots := []*[]string{&sc.CustomerIDs, &sc.DealerIDs, &sc.MonitoringProviderIDs, &sc.LocationIDs}
+	for i, out := range roots {
+		for _, t := range found[i] {
+			if slices.Contains(viewRelations, t.GetKey().GetRelation()) {
+				*out = append(*out, objectID(t.GetKey().GetObject()))
+			}
+		}
+	}
+	var teams []string
+	for _, t := range found[len(types)-1] {
+		if t.GetKey().GetRelation() == "member" {
+			teams = append(teams, objectID(t.GetKey().GetObject()))
+		}
+	}
+	teamLocs := make([][]*openfgav1.Tuple, len(teams))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelReads)
+	for i, team := range teams {
+		g.Go(func() error {
+			var err error
+			teamLocs[i], err = a.fga.Read(gctx, &openfgav1.ReadRequestTupleKey{
+				User: openfga.Object(openfga.TypeTeam, team) + "#member", Object: openfga.TypeLocation + ":"})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return policy.Scope{}, err
+	}
+	for _, ts := range teamLocs {
+		for _, t := range ts {
+			if slices.Contains(viewRelations, t.GetKey().GetRelation()) {
+				sc.LocationIDs = append(sc.LocationIDs, objectID(t.GetKey().GetObject()))
+			}
+		}
+	}
+	for _, ids := range roots {
+		slices.Sort(*ids)
+		*ids = slices.Compact(*ids)
+	}
+	return sc, nil
+}
+
+// objectID returns the id of "type:id".
+func objectID(object string) string {
+	_, id, _ := strings.Cut(object, ":")
+	return id
 }
 
 // AuthorizeCreate decides the creation of a system at locationID with one

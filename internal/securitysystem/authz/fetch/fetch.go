@@ -25,6 +25,7 @@ package fetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -279,6 +280,86 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 		}
 	}
 	return out, nil
+}
+
+// Scope fetches the caller's facts from the three owners (one parallel
+// round) and turns the rule's view scope into what the list query
+// matches. The records' dealer and provider are not kept current under
+// this strategy, so an organization role in a dealer becomes the locations
+// the Customer Service says the dealer services (POST
+// /authz/locations:byDealers), and one in a monitoring provider first the
+// dealers the Dealer Service says use the provider (POST
+// /authz/dealers:byMonitoringProviders), then their locations. That is at
+// most two more rounds, each paged by the owner, never a call per system;
+// everything is asked again at every request, as fetch promises.
+func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time) (policy.Scope, error) {
+	subject := authz.Subject(caller)
+	if isUser(caller) && !slices.Contains(subject.AppRoles, policy.AppRoleAdmin) {
+		// REALGUARDIO_ADMIN views everything whatever the facts: no call
+		// can widen that scope.
+		var err error
+		if subject, err = a.SubjectFacts(ctx, caller.Subject); err != nil {
+			return policy.Scope{}, err
+		}
+		subject.UserID, subject.AppRoles = caller.Subject, caller.Roles
+	}
+	sc := policy.ViewScope(subject)
+	dealers := sc.DealerIDs
+	if len(sc.MonitoringProviderIDs) > 0 {
+		var err error
+		if dealers, err = a.pagedIDs(ctx, depDealer, "/authz/dealers:byMonitoringProviders", "monitoringProviderIds", sc.MonitoringProviderIDs, "dealerIds"); err != nil {
+			return policy.Scope{}, err
+		}
+	}
+	sc.DealerIDs, sc.MonitoringProviderIDs = nil, nil
+	if len(dealers) > 0 {
+		locs, err := a.pagedIDs(ctx, depCustomer, "/authz/locations:byDealers", "dealerIds", dealers, "locationIds")
+		if err != nil {
+			return policy.Scope{}, err
+		}
+		sc.LocationIDs = append(sc.LocationIDs, locs...)
+		slices.Sort(sc.LocationIDs)
+		sc.LocationIDs = slices.Compact(sc.LocationIDs)
+	}
+	return sc, nil
+}
+
+// maxScopePages bounds the pages read of one owner's id list: at the
+// owners' page size of 10 000 ids that is a million locations, far beyond
+// any dealer, and a loop that never ends on a misbehaving owner is worse
+// than a 503.
+const maxScopePages = 100
+
+// pagedIDs reads every page of an owner's id-list endpoint (docs/fetch-api.md,
+// "Lists of ids"): POST {inKey: ids, "cursor": c} answering
+// {outKey: [...], "nextCursor": c'}. A 404 means the owner lacks the
+// endpoint, which no healthy owner does: no decision can be made.
+func (a *Authorizer) pagedIDs(ctx context.Context, dep, path, inKey string, ids []string, outKey string) ([]string, error) {
+	var out []string
+	cursor := ""
+	for range maxScopePages {
+		body := map[string]any{inKey: ids}
+		if cursor != "" {
+			body["cursor"] = cursor
+		}
+		var ans map[string]json.RawMessage
+		if err := a.r.call(ctx, dep, http.MethodPost, path, body, &ans); err != nil {
+			return nil, notFoundIsUnavailable(err, serviceName(dep))
+		}
+		var page []string
+		if err := json.Unmarshal(ans[outKey], &page); err != nil {
+			return nil, apperr.Wrap(err, apperr.Unavailable, "the %s service answered an unreadable id list", serviceName(dep))
+		}
+		out = append(out, page...)
+		cursor = ""
+		if raw, ok := ans["nextCursor"]; ok {
+			_ = json.Unmarshal(raw, &cursor) // null leaves it empty
+		}
+		if cursor == "" {
+			return out, nil
+		}
+	}
+	return nil, apperr.New(apperr.Unavailable, "the %s service's id list does not end", serviceName(dep))
 }
 
 // AuthorizeCreate fetches the location and, unless the caller is a

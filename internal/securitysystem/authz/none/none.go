@@ -38,6 +38,11 @@ func (Authorizer) Filter(_ context.Context, _ *auth.Caller, systems []authz.Syst
 	return out, nil
 }
 
+// Scope is every system.
+func (Authorizer) Scope(context.Context, *auth.Caller, time.Time) (policy.Scope, error) {
+	return policy.Scope{All: true}, nil
+}
+
 // AuthorizeCreate allows creation at any location; with no source of
 // location facts it records none, so the location is taken on trust.
 func (Authorizer) AuthorizeCreate(_ context.Context, _ *auth.Caller, locationID string) (authz.CreateCheck, error) {

@@ -175,6 +175,29 @@ func FillFacts(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error 
 		// AuthorizeCreate found the location, and facts are never deleted.
 		return fmt.Errorf("location %s has no facts", ss.LocationID)
 	}
+	return fillFrom(ctx, tx, ss, customer, dealer, err)
+}
+
+// FillKnownFacts is FillFacts for a strategy that authorizes creation from
+// another source (delegate asks OpenFGA) and runs the resource facts
+// consumer only to keep the records' dealer and provider current: a
+// location the consumer has not seen yet keeps the facts the creation
+// check found, and the consumer's location_created, when it comes, sets
+// them on the record again.
+func FillKnownFacts(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error {
+	q := `SELECT customer_id, dealer_id FROM provide_locations WHERE location_id = ?`
+	if tx.Dialect() == sqldb.Postgres {
+		q += ` FOR SHARE`
+	}
+	var customer, dealer string
+	err := tx.QueryRowContext(ctx, q, ss.LocationID).Scan(&customer, &dealer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return fillFrom(ctx, tx, ss, customer, dealer, err)
+}
+
+func fillFrom(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem, customer, dealer string, err error) error {
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,13 @@ func (a *Authorizer) Filter(_ context.Context, caller *auth.Caller, systems []au
 	return out, nil
 }
 
+// Scope is the rule's view scope of the token's facts. The records' dealer
+// and monitoring provider are kept current by the resource facts consumer,
+// so the scope's organization ids are matched against them as they are.
+func (a *Authorizer) Scope(_ context.Context, caller *auth.Caller, _ time.Time) (policy.Scope, error) {
+	return policy.ViewScope(a.Subject(caller)), nil
+}
+
 // AuthorizeCreate reads the location's facts from the event-fed table and
 // applies authz.CanCreate to the token's facts. A location no event has
 // named yet is unknown (an invalid locationId), as under replicate.

@@ -92,6 +92,66 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 	return out, nil
 }
 
+// Scope reads the caller's facts from the replica and turns the rule's view
+// scope into what the list query matches: a dealer's or a monitoring
+// provider's organization role becomes the locations the replica says the
+// dealer services (or the provider's dealers service), in one indexed
+// query, since the records' own dealer and provider are not kept current
+// under this strategy. The customer stays a customer: a location never
+// changes customer, so the record's customer_id is exact.
+func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time) (policy.Scope, error) {
+	s, err := a.subject(ctx, caller, "")
+	if err != nil {
+		return policy.Scope{}, err
+	}
+	sc := policy.ViewScope(s)
+	var q, arg string
+	switch {
+	case len(sc.DealerIDs) > 0:
+		q = `SELECT location_id FROM replica_locations WHERE dealer_id IN (` + idSet(a.db.Dialect()) + `)`
+		arg = jsonArray(sc.DealerIDs)
+	case len(sc.MonitoringProviderIDs) > 0:
+		q = `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id
+			WHERE d.monitoring_provider_id IN (` + idSet(a.db.Dialect()) + `)`
+		arg = jsonArray(sc.MonitoringProviderIDs)
+	default:
+		return sc, nil
+	}
+	sc.DealerIDs, sc.MonitoringProviderIDs = nil, nil
+	rows, err := a.db.QueryContext(ctx, q, arg)
+	if err != nil {
+		return policy.Scope{}, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return policy.Scope{}, unavailable(err)
+		}
+		sc.LocationIDs = append(sc.LocationIDs, id)
+	}
+	if err := rows.Err(); err != nil {
+		return policy.Scope{}, unavailable(err)
+	}
+	slices.Sort(sc.LocationIDs)
+	sc.LocationIDs = slices.Compact(sc.LocationIDs)
+	return sc, nil
+}
+
+// idSet is the subquery of the elements of one JSON array parameter: a
+// set of any size passes as one value, never as a list of placeholders.
+func idSet(d sqldb.Dialect) string {
+	if d == sqldb.Postgres {
+		return `SELECT jsonb_array_elements_text(CAST(? AS jsonb))`
+	}
+	return `SELECT value FROM json_each(?)`
+}
+
+func jsonArray(ids []string) string {
+	b, _ := json.Marshal(ids) // a []string always marshals
+	return string(b)
+}
+
 // AuthorizeCreate reads the location and the caller's facts from the
 // replica. A location created moments ago may not have reached the replica
 // yet; it is then reported unknown, which is the strategy's staleness.
