@@ -221,3 +221,13 @@ func (p outboxPort) Append(ctx context.Context, tx *sqldb.Tx, aggregateType, agg
 	_, err := p.o.Append(ctx, tx, aggregateType, aggregateID, eventType, payload)
 	return err
 }
+
+// AppendAll appends the events in one batch (events.Outbox.AppendBatch).
+func (p outboxPort) AppendAll(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID string, evs []app.PendingEvent) error {
+	batch := make([]events.Pending, len(evs))
+	for i, ev := range evs {
+		batch[i] = events.Pending{Type: ev.Type, Payload: ev.Payload}
+	}
+	_, err := p.o.AppendBatch(ctx, tx, aggregateType, aggregateID, batch)
+	return err
+}

@@ -169,15 +169,16 @@ func (Repo) DetailsOf(ctx context.Context, q sqldb.Querier, emps []Employee) ([]
 
 // ActiveEmployees returns the active employees of orgID among ids, keyed
 // by id, reading them with one primary-key query per chunk of ids. It is
-// what a bulk change checks its employees with.
+// what a bulk change checks its employees with. Organization and status
+// are compared here: given them in the WHERE clause, SQLite prefers the
+// organization's index and would read all of its employees.
 func (Repo) ActiveEmployees(ctx context.Context, q sqldb.Querier, orgID string, ids []string) (map[string]Employee, error) {
 	out := map[string]Employee{}
 	const chunk = 500
 	for start := 0; start < len(ids); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
 		in, args := inList(part)
-		rows, err := q.QueryContext(ctx, `SELECT `+employeeColumns+` FROM employees WHERE id IN `+in+` AND org_id = ? AND status = ?`,
-			append(args, orgID, StatusActive)...)
+		rows, err := q.QueryContext(ctx, `SELECT `+employeeColumns+` FROM employees WHERE id IN `+in, args...)
 		if err != nil {
 			return nil, apperr.Wrap(err, apperr.Internal, "read employees")
 		}
@@ -187,7 +188,9 @@ func (Repo) ActiveEmployees(ctx context.Context, q sqldb.Querier, orgID string, 
 				rows.Close()
 				return nil, apperr.Wrap(err, apperr.Internal, "read employees")
 			}
-			out[e.ID] = e
+			if e.OrgID == orgID && e.Status == StatusActive {
+				out[e.ID] = e
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -157,10 +157,12 @@ func TestPages(t *testing.T) {
 
 		// The batch read of a bulk change: active employees of org only.
 		ids := []string{emps[0].ID, emps[1].ID, uuid.NewString()}
-		found, err := repo.ActiveEmployees(ctx, db, org, ids)
+		found, err := repo.ActiveEmployees(ctx, rec, org, ids)
 		if err != nil || len(found) != 2 {
 			t.Fatalf("ActiveEmployees = %v, %v", found, err)
 		}
+		q := rec.Last(t)
+		pagingtest.RequireIndex(t, db, "sqlite_autoindex_employees_1|employees_pkey", false, q.Query, q.Args...)
 		if found, _ := repo.ActiveEmployees(ctx, db, other, ids); len(found) != 0 {
 			t.Fatalf("ActiveEmployees of another organization = %v", found)
 		}

@@ -39,6 +39,13 @@ func at(err error, prefix string) error {
 	return &apperr.Error{Code: ae.Code, Field: prefix + ae.Field, Message: prefix + ae.Message, Cause: ae.Cause}
 }
 
+func (s *Service) emitAll(ctx context.Context, tx *sqldb.Tx, customerID string, evs []PendingEvent) error {
+	if err := s.Outbox.AppendAll(ctx, tx, AggregateType, customerID, evs); err != nil {
+		return apperr.Wrap(err, apperr.Internal, "could not record the events of the import")
+	}
+	return nil
+}
+
 func checkCount(field string, n int) error {
 	if n > MaxImport {
 		return apperr.InvalidField(field, "must hold at most %d items, got %d", MaxImport, n)
@@ -94,14 +101,13 @@ func (s *Service) ImportLocations(ctx context.Context, caller *auth.Caller, cust
 		if err := s.Repo.InsertLocations(ctx, tx, locs); err != nil {
 			return err
 		}
-		for _, l := range locs {
-			if err := s.emit(ctx, tx, customerID, EventLocationCreated, LocationCreated{
+		evs := make([]PendingEvent, len(locs))
+		for i, l := range locs {
+			evs[i] = PendingEvent{Type: EventLocationCreated, Payload: LocationCreated{
 				CustomerID: customerID, LocationID: l.ID, Name: l.Name, DealerID: nullable(l.DealerID),
-			}); err != nil {
-				return err
-			}
+			}}
 		}
-		return nil
+		return s.emitAll(ctx, tx, customerID, evs)
 	})
 	if err != nil {
 		return nil, err
@@ -184,14 +190,13 @@ func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *auth.
 		if err := s.Repo.ReplaceEmployeeLocationRoles(ctx, tx, customerID, grants); err != nil {
 			return err
 		}
-		for _, g := range grants {
-			if err := s.emit(ctx, tx, customerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
+		evs := make([]PendingEvent, len(grants))
+		for i, g := range grants {
+			evs[i] = PendingEvent{Type: EventLocationEmployeeRolesSet, Payload: LocationEmployeeRolesSet{
 				CustomerID: customerID, LocationID: g.LocationID, EmployeeID: g.EmployeeID, UserID: g.UserID, Roles: g.Roles,
-			}); err != nil {
-				return err
-			}
+			}}
 		}
-		return nil
+		return s.emitAll(ctx, tx, customerID, evs)
 	})
 	if err != nil {
 		return 0, err

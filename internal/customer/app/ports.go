@@ -38,6 +38,15 @@ type Org interface {
 // the event exists exactly when the change it describes was committed.
 type Outbox interface {
 	Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID, eventType string, payload any) error
+	// AppendAll appends the events in order, as many Append calls would,
+	// but batched: the bulk imports write thousands at once.
+	AppendAll(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID string, evs []PendingEvent) error
+}
+
+// PendingEvent is one event of an AppendAll: its type and payload.
+type PendingEvent struct {
+	Type    string
+	Payload any
 }
 
 // OutboxFunc adapts a function to Outbox.
@@ -46,6 +55,16 @@ type OutboxFunc func(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregate
 // Append calls f.
 func (f OutboxFunc) Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID, eventType string, payload any) error {
 	return f(ctx, tx, aggregateType, aggregateID, eventType, payload)
+}
+
+// AppendAll calls f for each event in order.
+func (f OutboxFunc) AppendAll(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID string, evs []PendingEvent) error {
+	for _, ev := range evs {
+		if err := f(ctx, tx, aggregateType, aggregateID, ev.Type, ev.Payload); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Repo is the persistence the use cases need for the data this package

@@ -93,16 +93,31 @@ func (s Store) InsertLocations(ctx context.Context, q sqldb.Querier, ls []app.Lo
 }
 
 // LocationsOf returns which of ids are locations of customerID, by
-// primary-key lookups.
+// primary-key lookups. The customer is compared here, not in the WHERE
+// clause: given both, SQLite prefers the customer's index and would read
+// all of the customer's locations instead of the few named.
 func (Store) LocationsOf(ctx context.Context, q sqldb.Querier, customerID string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := chunks(ids, chunkRows, func(part []string) error {
 		in, args := inList(part)
-		rows, err := q.QueryContext(ctx, `SELECT id FROM customer_locations WHERE id IN `+in+` AND customer_id = ?`, append(args, customerID)...)
+		rows, err := q.QueryContext(ctx, `SELECT id, customer_id FROM customer_locations WHERE id IN `+in, args...)
 		if err != nil {
 			return internal(err, "read locations")
 		}
-		return collectIDs(rows, out, "read locations")
+		defer rows.Close()
+		for rows.Next() {
+			var id, owner string
+			if err := rows.Scan(&id, &owner); err != nil {
+				return internal(err, "read locations")
+			}
+			if owner == customerID {
+				out[id] = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return internal(err, "read locations")
+		}
+		return nil
 	})
 	return out, err
 }
