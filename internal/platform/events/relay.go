@@ -143,8 +143,10 @@ func WithPublishTimeout(d time.Duration) RelayOption {
 	}
 }
 
-// WithLease sets the time-to-live of the relay lease (default 15 s); zero
-// disables the lease, for a database that only ever has one relay.
+// WithLease sets the time-to-live of the relay lease (default 3 s, renewed
+// every second, so a standby takes over within about four seconds of the
+// holder's crash); zero disables the lease, for a database that only ever
+// has one relay.
 func WithLease(ttl time.Duration) RelayOption {
 	return func(c *relayConfig) {
 		if ttl >= 0 {
@@ -170,7 +172,7 @@ func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logg
 		minBackoff:     100 * time.Millisecond,
 		maxBackoff:     2 * time.Second,
 		publishTimeout: 5 * time.Second,
-		leaseTTL:       15 * time.Second,
+		leaseTTL:       3 * time.Second,
 	}
 	for _, opt := range opts {
 		opt(&cfg)
