@@ -154,7 +154,16 @@ type StreamProgress struct {
 	// an alarm found before the handler ran ("sequence gap", "not from the
 	// stream's owner", "undecodable").
 	BlockedReason string
+	// UnreachableSince is when the consumer lost contact with the stream
+	// (no consumer, no leader, no connection), zero while it follows it.
+	UnreachableSince time.Time
 }
+
+// unreachableGrace is how long a stream may be out of reach before Err
+// reports it: a NATS reconnect or a stream leader election takes a moment
+// and should not flap readiness, but a replica that cannot follow its
+// streams for longer decides on a state that may be out of date.
+const unreachableGrace = 2 * time.Second
 
 // Lag is the replica's staleness: zero when nothing is pending, otherwise
 // the age of the newest applied event (or -1 before anything is known).
@@ -278,10 +287,11 @@ func (c *Consumer) runStream(ctx context.Context, stream string) error {
 			c.log.Error("events consumer: configuration error", "stream", stream, "err", err)
 			return err
 		}
+		c.setReachable(stream, false)
 		if progressed || backoff == 0 {
 			backoff = 250 * time.Millisecond
 		} else {
-			backoff = min(backoff*2, 15*time.Second)
+			backoff = min(backoff*2, 2*time.Second)
 		}
 		c.log.Warn("events consumer: stream interrupted; retrying", "stream", stream, "err", err, "retry_in", backoff)
 		select {
@@ -340,6 +350,19 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	}
 }
 
+// setReachable records whether the consumer is in contact with stream.
+func (c *Consumer) setReachable(stream string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.progress[stream]
+	switch {
+	case ok:
+		p.UnreachableSince = time.Time{}
+	case p.UnreachableSince.IsZero():
+		p.UnreachableSince = time.Now()
+	}
+}
+
 // drainAndNak stops it and hands every message it had already received
 // back to JetStream at once (Nak), so a restarted consumer, here or in
 // another process, gets them without waiting for the ack wait.
@@ -357,12 +380,16 @@ func drainAndNak(it jetstream.MessagesContext) {
 // pollPending refreshes the pending count while no message arrives, so an
 // idle, caught-up consumer reports lag 0 and a stuck one is visible.
 func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		info, err := cons.Info(ictx)
 		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		c.setReachable(stream, err == nil)
 		if err == nil {
 			c.mu.Lock()
 			p := c.progress[stream]
@@ -448,6 +475,7 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 	c.mu.Lock()
 	c.progress[stream].Pending = md.NumPending + 1
 	c.progress[stream].Known = true
+	c.progress[stream].UnreachableSince = time.Time{}
 	c.mu.Unlock()
 
 	var ev Event
@@ -936,8 +964,10 @@ func (c *Consumer) Replay(ctx context.Context, eventID string, opts ...ReplayOpt
 	return Replay(ctx, c.cfg.DB, c.cfg.Name, eventID, c.cfg.Handler, opts...)
 }
 
-// Err returns nil while no stream of the consumer is blocked, and otherwise
-// an error naming each blocked stream and the event it waits on. Only
+// Err returns nil while the consumer follows every stream, and otherwise
+// an error naming each stream blocked (and the event it waits on) or out
+// of reach for more than two seconds (NATS down, the stream without a
+// leader). Only
 // OnFailure Block blocks; readiness checks of consumers that use it must
 // report this error, because the consumer's state no longer follows its
 // streams. The message holds no handler error (it may reach /readyz); the
@@ -945,6 +975,9 @@ func (c *Consumer) Replay(ctx context.Context, eventID string, opts ...ReplayOpt
 func (c *Consumer) Err() error {
 	var blocked []string
 	for _, p := range c.Progress() {
+		if !p.UnreachableSince.IsZero() && time.Since(p.UnreachableSince) >= unreachableGrace {
+			blocked = append(blocked, fmt.Sprintf("stream %s out of reach since %s", p.Stream, p.UnreachableSince.UTC().Format(time.RFC3339)))
+		}
 		if p.BlockedEventID != "" {
 			blocked = append(blocked, fmt.Sprintf("stream %s blocked (%s) since %s on event %s (%s) after %d attempts",
 				p.Stream, p.BlockedReason, p.BlockedSince.UTC().Format(time.RFC3339), p.BlockedEventID, p.BlockedType, p.BlockedAttempts))

@@ -229,7 +229,9 @@ func TestRestartNoLossNoDoubleApply(t *testing.T) {
 		c2 := newConsumer()
 		run(t, "consumer 2", c2.Run)
 		writeN(20, 30)
-		waitFor(t, 20*time.Second, "every event after the restart", func() (bool, string) {
+		// A restarted consumer continues at once: what the stopped one held
+		// was handed back, and the ack wait (a second) bounds the rest.
+		waitFor(t, 10*time.Second, "every event after the restart", func() (bool, string) {
 			n := countLog(t, cons)
 			return n == len(want), fmt.Sprintf("%d of %d applied", n, len(want))
 		})
@@ -240,6 +242,61 @@ func TestRestartNoLossNoDoubleApply(t *testing.T) {
 		if got := streamMsgs(t, js, prefix); got != uint64(len(want)+1) {
 			t.Errorf("stream holds %d messages, want %d (the republished rows de-duplicated, plus the one manual duplicate)", got, len(want)+1)
 		}
+	})
+}
+
+// TestCrashedConsumerResumesAtOnce kills a consumer's NATS connection
+// while it holds a message, so it can neither ack nor nak it (a crash), and
+// starts another on its own connection: the message it held is applied
+// within about a second (the ack wait), not after tens of seconds.
+func TestCrashedConsumerResumesAtOnce(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+
+		nc1, js1 := eventstest.Connect(t, url)
+		var crashedAt atomic.Int64
+		crash := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+			if crashedAt.Load() == 0 {
+				crashedAt.Store(time.Now().UnixNano())
+				nc1.Close()
+			}
+			return errors.New("crashed")
+		}
+		c1, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js1, Handler: crash, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop1 := run(t, "crashing consumer", c1.Run)
+		ev, err := write(ctx, prod, o, "agg-a", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "the first consumer to crash", func() (bool, string) {
+			return crashedAt.Load() != 0, "not yet"
+		})
+		stop1()
+
+		_, js2 := eventstest.Connect(t, url)
+		c2, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js2, Handler: logHandler("replica"), Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "restarted consumer", c2.Run)
+		waitFor(t, 20*time.Second, "the held event applied by the restarted consumer", func() (bool, string) {
+			return countLog(t, cons) == 1, "not yet"
+		})
+		took := time.Since(time.Unix(0, crashedAt.Load()))
+		t.Logf("the restarted consumer applied the crashed one's event %v after the crash", took.Round(time.Millisecond))
+		// The ack wait is a second; the rest is slack for a loaded machine.
+		if took > 4*time.Second {
+			t.Errorf("the held event took %v to be applied after the crash, want about a second", took)
+		}
+		checkLog(t, cons, map[string]events.Event{ev.ID: ev})
 	})
 }
 

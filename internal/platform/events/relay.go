@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,6 +42,30 @@ type Relay struct {
 	lastRenew   time.Time
 	lastCleanup time.Time
 	metrics     *relayMetrics
+
+	// failingSince is when publishing started to fail without a success
+	// since (UnixNano, 0 while it works), for Err.
+	failingSince atomic.Int64
+}
+
+// relayFailureGrace is how long publishing may fail before Err reports it:
+// a NATS reconnect or a stream leader election takes a moment.
+const relayFailureGrace = 2 * time.Second
+
+// Err returns nil while the relay publishes (or has nothing to publish),
+// and an error once publishing has failed without a success for more than
+// two seconds (NATS unreachable, a stream without a leader): the service's
+// changes are committed but reach nobody, which readiness checks report.
+func (r *Relay) Err() error {
+	since := r.failingSince.Load()
+	if since == 0 {
+		return nil
+	}
+	t := time.Unix(0, since)
+	if time.Since(t) < relayFailureGrace {
+		return nil
+	}
+	return fmt.Errorf("outbox relay of %s: publishing has failed since %s", r.outbox.producer, t.UTC().Format(time.RFC3339))
 }
 
 type relayConfig struct {
@@ -94,7 +119,9 @@ func WithSentRetention(d time.Duration) RelayOption {
 }
 
 // WithBackoff sets the first and the largest wait after a failed publish
-// (defaults 100 ms and 10 s); the wait doubles in between.
+// (defaults 100 ms and 2 s); the wait doubles in between. The largest wait
+// bounds how long publishing stays stopped after NATS is back (a stream
+// leader re-elected after a lost server, say).
 func WithBackoff(first, limit time.Duration) RelayOption {
 	return func(c *relayConfig) {
 		if first > 0 {
@@ -116,8 +143,10 @@ func WithPublishTimeout(d time.Duration) RelayOption {
 	}
 }
 
-// WithLease sets the time-to-live of the relay lease (default 15 s); zero
-// disables the lease, for a database that only ever has one relay.
+// WithLease sets the time-to-live of the relay lease (default 3 s, renewed
+// every second, so a standby takes over within about four seconds of the
+// holder's crash); zero disables the lease, for a database that only ever
+// has one relay.
 func WithLease(ttl time.Duration) RelayOption {
 	return func(c *relayConfig) {
 		if ttl >= 0 {
@@ -141,9 +170,9 @@ func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logg
 		batch:          100,
 		retention:      24 * time.Hour,
 		minBackoff:     100 * time.Millisecond,
-		maxBackoff:     10 * time.Second,
+		maxBackoff:     2 * time.Second,
 		publishTimeout: 5 * time.Second,
-		leaseTTL:       15 * time.Second,
+		leaseTTL:       3 * time.Second,
 	}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -177,6 +206,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			r.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 			if backoff == 0 {
 				backoff = r.cfg.minBackoff
 			} else {
@@ -190,6 +220,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		r.failingSince.Store(0)
 		if backoff > 0 {
 			r.log.Info("outbox relay: publishing again")
 			backoff = 0
