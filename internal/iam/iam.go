@@ -9,8 +9,8 @@
 // the header typ "at+jwt", which zitadel's signer cannot set, and because
 // refresh tokens rotate with reuse detection.
 //
-// State is in the service's database except for the login throttle, which
-// is in memory and therefore per instance.
+// State is in the service's database except for the login throttle's
+// counts, which are in memory and therefore per instance.
 package iam
 
 import (
@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -81,12 +82,32 @@ type Config struct {
 	// (10m). Zero means the default; a negative value activates new keys at
 	// once, which only tests should do.
 	KeyPublishAhead time.Duration
-	// LoginMaxFailuresPerUser failures within LoginFailureWindow lock a
-	// username for LoginLockout (5).
+	// LoginMaxFailuresPerUser failures within LoginFailureWindow lock one
+	// account for one client address, and one device cookie, for
+	// LoginLockout (5). Neither lock reaches the account's other clients.
 	LoginMaxFailuresPerUser int
-	// LoginMaxFailuresPerIP failures from one client address within
-	// LoginFailureWindow lock that address for LoginLockout (20).
+	// LoginMaxFailuresPerAccount failures of strangers (clients without a
+	// device cookie for the account) from all addresses together within
+	// LoginFailureWindow lock the account for strangers for LoginLockout
+	// (20): the bound on distributed guessing. A browser holding a device
+	// cookie for the account is not locked out by it.
+	LoginMaxFailuresPerAccount int
+	// LoginMaxFailuresPerIP failures of strangers from one client address
+	// over all accounts within LoginFailureWindow lock that address for
+	// strangers for LoginLockout (100). It is high because many users may
+	// share an address (a NAT); browsers with device cookies behind it go
+	// on logging in.
 	LoginMaxFailuresPerIP int
+	// DeviceCookieLifetime is how long a device cookie, issued at each
+	// successful login, lets its browser keep its own attempts budget
+	// (30 days).
+	DeviceCookieLifetime time.Duration
+	// TrustedProxies are the networks of the reverse proxies and load
+	// balancers in front of the IAM. The login throttle takes the client
+	// address from X-Forwarded-For only when the connection comes from one
+	// of them, and then only the entries those proxies appended. Empty
+	// means the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// LoginFailureWindow is the window failures are counted in (15m).
 	LoginFailureWindow time.Duration
 	// LoginLockout is how long a locked username or address is refused (15m).
@@ -129,9 +150,13 @@ func (c *Config) applyDefaults() {
 	if c.LoginMaxFailuresPerUser == 0 {
 		c.LoginMaxFailuresPerUser = 5
 	}
-	if c.LoginMaxFailuresPerIP == 0 {
-		c.LoginMaxFailuresPerIP = 20
+	if c.LoginMaxFailuresPerAccount == 0 {
+		c.LoginMaxFailuresPerAccount = 20
 	}
+	if c.LoginMaxFailuresPerIP == 0 {
+		c.LoginMaxFailuresPerIP = 100
+	}
+	def(&c.DeviceCookieLifetime, 30*24*time.Hour)
 	if c.MaxAccessTokenBytes == 0 {
 		c.MaxAccessTokenBytes = DefaultMaxAccessTokenBytes
 	}
@@ -265,6 +290,7 @@ type Service struct {
 	provider *op.Provider
 	server   *server
 	throttle *throttle
+	devices  *deviceCookies
 	csrfKey  []byte
 	login    *loginUI
 	metrics  *metrics
@@ -333,7 +359,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.csrfKey = []byte(csrf)
 	s.metrics = newMetrics(s.registry)
-	s.throttle = newThrottle(s.now, cfg.LoginMaxFailuresPerUser, cfg.LoginMaxFailuresPerIP, cfg.LoginFailureWindow, cfg.LoginLockout)
+	s.throttle = newThrottle(s.now, throttleLimits{
+		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,
+		window: cfg.LoginFailureWindow, lockout: cfg.LoginLockout,
+	})
+	deviceKey, err := s.store.secret(ctx, "device-cookie", func() string { return randomToken(32) })
+	if err != nil {
+		return nil, fmt.Errorf("iam: device cookie key: %w", err)
+	}
+	s.devices = &deviceCookies{key: []byte(deviceKey), lifetime: cfg.DeviceCookieLifetime,
+		secure: strings.HasPrefix(cfg.Issuer, "https://"), now: s.now}
 	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims, Tokens: s}
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		return nil, fmt.Errorf("iam: bootstrap admin: %w", err)
