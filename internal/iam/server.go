@@ -54,13 +54,7 @@ func (s *Service) buildProvider(insecure bool) error {
 		GrantTypeRefreshToken:    true,
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess, ScopeUsersWrite, ScopeAuthzRead},
 	}
-	// zitadel's default CORS policy admits every origin with credentials.
-	// No browser page calls the IAM's endpoints cross-origin (the BFF talks
-	// to it server to server, and the login form is same-origin), so refuse
-	// every cross-origin request.
-	opts := []op.Option{op.WithCORSOptions(&cors.Options{
-		AllowOriginFunc: func(string) bool { return false },
-	})}
+	opts := []op.Option{op.WithCORSOptions(corsPolicy())}
 	if insecure {
 		// zitadel refuses http issuers; Config.Validate admits them only
 		// for loopback hosts (local development and tests).
@@ -75,10 +69,23 @@ func (s *Service) buildProvider(insecure bool) error {
 	return nil
 }
 
+// corsPolicy is the IAM's CORS policy. zitadel's default admits every
+// origin with credentials. No browser page calls the IAM's endpoints
+// cross-origin (the BFF talks to it server to server, and the login form
+// is same-origin), so every cross-origin request is refused: no response
+// carries Access-Control-Allow-Origin.
+func corsPolicy() *cors.Options {
+	return &cors.Options{AllowOriginFunc: func(string) bool { return false }}
+}
+
+// opHandler serves zitadel's endpoints. The CORS policy must be given to
+// the server too: the provider's (op.WithCORSOptions) only applies to
+// op.NewProvider's own router, and the legacy server's router otherwise
+// applies zitadel's allow-all default.
 func (s *Service) opHandler() http.Handler {
 	return op.RegisterLegacyServer(s.server, func(w http.ResponseWriter, r *http.Request) {
 		op.AuthorizeCallback(w, r, s.provider)
-	})
+	}, op.WithServerCORSOptions(corsPolicy()))
 }
 
 // authCallbackURL is where the login page sends the browser once the user
