@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -494,12 +495,21 @@ func (s *Service) routes() http.Handler {
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))
-	mux.Handle("/", s.opHandler())
+	oidcHandler := s.protocolHeaders(s.opHandler())
+	mux.Handle("/", oidcHandler)
+	// RFC 8414 metadata is the discovery document: same issuer, same
+	// endpoints, same content.
+	mux.Handle("GET "+authServerMetadataPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = oidc.DiscoveryEndpoint
+		r2.URL.RawPath = ""
+		oidcHandler.ServeHTTP(w, r2)
+	}))
 	ops := &httpx.Ops{
 		Service:  "iam",
 		Registry: s.registry,
 		Logger:   s.log,
 		Ready:    []httpx.ReadyCheck{{Name: "database", Check: s.db.Ping}},
 	}
-	return ops.Handler(mux)
+	return s.hsts(ops.Handler(mux))
 }
