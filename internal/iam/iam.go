@@ -294,8 +294,10 @@ type Service struct {
 	devices  *deviceCookies
 	csrfKey  []byte
 	login    *loginUI
-	metrics  *metrics
-	handler  http.Handler
+	// validator checks the IAM's own access tokens (/userinfo, /api/users).
+	validator *auth.Validator
+	metrics   *metrics
+	handler   http.Handler
 
 	generatedAdminPassword string
 }
@@ -381,7 +383,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	return s, nil
 }
 
@@ -481,11 +485,17 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 
 // routes assembles the HTTP surface: the OpenID Provider endpoints, the
 // login UI and the users API, wrapped by the operational endpoints.
-func (s *Service) routes() http.Handler {
+func (s *Service) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+loginPath, s.login.show)
 	mux.HandleFunc("POST "+loginPath, s.login.submit)
 	mux.HandleFunc("GET "+loggedOutPath, s.login.loggedOut)
+	oidcHandler := s.protocolHeaders(s.opHandler())
+	v, err := s.newValidator(oidcHandler)
+	if err != nil {
+		return nil, err
+	}
+	s.validator = v
 	users := &usersAPI{s: s}
 	mux.Handle("POST /api/users", s.requireUserAdmin(users.create))
 	mux.Handle("GET /api/users/{id}", s.requireUserAdmin(users.get))
@@ -495,7 +505,6 @@ func (s *Service) routes() http.Handler {
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))
-	oidcHandler := s.protocolHeaders(s.opHandler())
 	mux.Handle("/", oidcHandler)
 	// RFC 8414 metadata is the discovery document: same issuer, same
 	// endpoints, same content.
@@ -511,5 +520,5 @@ func (s *Service) routes() http.Handler {
 		Logger:   s.log,
 		Ready:    []httpx.ReadyCheck{{Name: "database", Check: s.db.Ping}},
 	}
-	return s.hsts(ops.Handler(mux))
+	return s.hsts(ops.Handler(mux)), nil
 }

@@ -504,8 +504,13 @@ func (sv *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoc
 // any resource server checks it.
 func (sv *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	s := sv.s
-	claims, err := s.verifyAccessToken(r.Data.AccessToken)
-	if err != nil || claims.isService() {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Ambiguous, as at every resource server: never guess which
+		// credentials were meant.
+		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("more than one Authorization header"), http.StatusUnauthorized)
+	}
+	claims, err := s.verifyAccessToken(ctx, r.Data.AccessToken)
+	if err != nil || claims.IsService {
 		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token invalid"), http.StatusUnauthorized)
 	}
 	u, err := s.store.userByID(ctx, s.db, claims.Subject)
