@@ -154,7 +154,7 @@ func checkAccessToken(t *testing.T, e *env, raw, sub, clientID string, roles []s
 	if exp, iat := c["exp"].(float64), c["iat"].(float64); exp-iat != 300 {
 		t.Fatalf("lifetime = %v s, want 300", exp-iat)
 	}
-	if _, err := e.svc.verifyAccessToken(raw); err != nil {
+	if _, err := e.svc.verifyAccessToken(context.Background(), raw); err != nil {
 		t.Fatalf("own verifier refuses the token: %v", err)
 	}
 	return h, c

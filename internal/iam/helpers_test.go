@@ -301,3 +301,20 @@ func postForm(t testing.TB, u, clientID, secret string, v url.Values) (int, map[
 func eachStore(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	sqldbtest.ForEachStore(t, []sqldb.Migrations{Migrations}, fn)
 }
+
+// stringsOf reads a claim that is a string or an array of strings.
+func stringsOf(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -9,8 +9,8 @@
 // the header typ "at+jwt", which zitadel's signer cannot set, and because
 // refresh tokens rotate with reuse detection.
 //
-// State is in the service's database except for the login throttle, which
-// is in memory and therefore per instance.
+// State is in the service's database except for the login throttle's
+// counts, which are in memory and therefore per instance.
 package iam
 
 import (
@@ -20,12 +20,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -81,12 +83,32 @@ type Config struct {
 	// (10m). Zero means the default; a negative value activates new keys at
 	// once, which only tests should do.
 	KeyPublishAhead time.Duration
-	// LoginMaxFailuresPerUser failures within LoginFailureWindow lock a
-	// username for LoginLockout (5).
+	// LoginMaxFailuresPerUser failures within LoginFailureWindow lock one
+	// account for one client address, and one device cookie, for
+	// LoginLockout (5). Neither lock reaches the account's other clients.
 	LoginMaxFailuresPerUser int
-	// LoginMaxFailuresPerIP failures from one client address within
-	// LoginFailureWindow lock that address for LoginLockout (20).
+	// LoginMaxFailuresPerAccount failures of strangers (clients without a
+	// device cookie for the account) from all addresses together within
+	// LoginFailureWindow lock the account for strangers for LoginLockout
+	// (20): the bound on distributed guessing. A browser holding a device
+	// cookie for the account is not locked out by it.
+	LoginMaxFailuresPerAccount int
+	// LoginMaxFailuresPerIP failures of strangers from one client address
+	// over all accounts within LoginFailureWindow lock that address for
+	// strangers for LoginLockout (100). It is high because many users may
+	// share an address (a NAT); browsers with device cookies behind it go
+	// on logging in.
 	LoginMaxFailuresPerIP int
+	// DeviceCookieLifetime is how long a device cookie, issued at each
+	// successful login, lets its browser keep its own attempts budget
+	// (30 days).
+	DeviceCookieLifetime time.Duration
+	// TrustedProxies are the networks of the reverse proxies and load
+	// balancers in front of the IAM. The login throttle takes the client
+	// address from X-Forwarded-For only when the connection comes from one
+	// of them, and then only the entries those proxies appended. Empty
+	// means the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// LoginFailureWindow is the window failures are counted in (15m).
 	LoginFailureWindow time.Duration
 	// LoginLockout is how long a locked username or address is refused (15m).
@@ -129,9 +151,13 @@ func (c *Config) applyDefaults() {
 	if c.LoginMaxFailuresPerUser == 0 {
 		c.LoginMaxFailuresPerUser = 5
 	}
-	if c.LoginMaxFailuresPerIP == 0 {
-		c.LoginMaxFailuresPerIP = 20
+	if c.LoginMaxFailuresPerAccount == 0 {
+		c.LoginMaxFailuresPerAccount = 20
 	}
+	if c.LoginMaxFailuresPerIP == 0 {
+		c.LoginMaxFailuresPerIP = 100
+	}
+	def(&c.DeviceCookieLifetime, 30*24*time.Hour)
 	if c.MaxAccessTokenBytes == 0 {
 		c.MaxAccessTokenBytes = DefaultMaxAccessTokenBytes
 	}
@@ -265,10 +291,13 @@ type Service struct {
 	provider *op.Provider
 	server   *server
 	throttle *throttle
+	devices  *deviceCookies
 	csrfKey  []byte
 	login    *loginUI
-	metrics  *metrics
-	handler  http.Handler
+	// validator checks the IAM's own access tokens (/userinfo, /api/users).
+	validator *auth.Validator
+	metrics   *metrics
+	handler   http.Handler
 
 	generatedAdminPassword string
 }
@@ -333,7 +362,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.csrfKey = []byte(csrf)
 	s.metrics = newMetrics(s.registry)
-	s.throttle = newThrottle(s.now, cfg.LoginMaxFailuresPerUser, cfg.LoginMaxFailuresPerIP, cfg.LoginFailureWindow, cfg.LoginLockout)
+	s.throttle = newThrottle(s.now, throttleLimits{
+		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,
+		window: cfg.LoginFailureWindow, lockout: cfg.LoginLockout,
+	})
+	deviceKey, err := s.store.secret(ctx, "device-cookie", func() string { return randomToken(32) })
+	if err != nil {
+		return nil, fmt.Errorf("iam: device cookie key: %w", err)
+	}
+	s.devices = &deviceCookies{key: []byte(deviceKey), lifetime: cfg.DeviceCookieLifetime,
+		secure: strings.HasPrefix(cfg.Issuer, "https://"), now: s.now}
 	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims, Tokens: s}
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		return nil, fmt.Errorf("iam: bootstrap admin: %w", err)
@@ -345,7 +383,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	return s, nil
 }
 
@@ -445,11 +485,17 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 
 // routes assembles the HTTP surface: the OpenID Provider endpoints, the
 // login UI and the users API, wrapped by the operational endpoints.
-func (s *Service) routes() http.Handler {
+func (s *Service) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+loginPath, s.login.show)
 	mux.HandleFunc("POST "+loginPath, s.login.submit)
 	mux.HandleFunc("GET "+loggedOutPath, s.login.loggedOut)
+	oidcHandler := s.protocolHeaders(s.opHandler())
+	v, err := s.newValidator(oidcHandler)
+	if err != nil {
+		return nil, err
+	}
+	s.validator = v
 	users := &usersAPI{s: s}
 	mux.Handle("POST /api/users", s.requireUserAdmin(users.create))
 	mux.Handle("GET /api/users/{id}", s.requireUserAdmin(users.get))
@@ -459,12 +505,20 @@ func (s *Service) routes() http.Handler {
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))
-	mux.Handle("/", s.opHandler())
+	mux.Handle("/", oidcHandler)
+	// RFC 8414 metadata is the discovery document: same issuer, same
+	// endpoints, same content.
+	mux.Handle("GET "+authServerMetadataPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = oidc.DiscoveryEndpoint
+		r2.URL.RawPath = ""
+		oidcHandler.ServeHTTP(w, r2)
+	}))
 	ops := &httpx.Ops{
 		Service:  "iam",
 		Registry: s.registry,
 		Logger:   s.log,
 		Ready:    []httpx.ReadyCheck{{Name: "database", Check: s.db.Ping}},
 	}
-	return ops.Handler(mux)
+	return s.hsts(ops.Handler(mux)), nil
 }

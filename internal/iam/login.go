@@ -169,12 +169,11 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 		l.expired(w, r)
 		return
 	}
-	ip := clientIP(r)
 	key := usernameKey(username)
 	// The attempt is reserved before the password is checked, so that
 	// parallel submissions count against the limit at once instead of all
 	// passing the check before any failure is recorded.
-	res, delay, locked := l.s.throttle.begin(key, ip)
+	res, delay, locked := l.s.throttle.begin(attempt{account: key, address: l.s.clientAddr(r), device: l.s.devices.nonce(r, key)})
 	if res == nil {
 		l.s.metrics.loginFailures.WithLabelValues("throttled").Inc()
 		minutes := int(math.Ceil(locked.Minutes()))
@@ -195,6 +194,7 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.succeeded()
+	l.s.devices.issue(w, key)
 	if err := l.s.store.completeLogin(ctx, id, u.ID, l.s.now()); err != nil {
 		if errors.Is(err, errNotFound) {
 			l.expired(w, r)
@@ -226,16 +226,6 @@ func (s *Service) authenticate(ctx context.Context, username, password string) (
 		return nil, false
 	}
 	return u, true
-}
-
-// clientIP is the address of the connection. Forwarding headers are not
-// trusted: anyone could set them to escape the per-address throttle.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // formActionSources lists the CSP form-action sources of the login page:

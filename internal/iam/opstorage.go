@@ -213,9 +213,17 @@ func (o opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string
 	return nil
 }
 
-// SetUserinfoFromRequest fills the ID token's user claims.
+// SetUserinfoFromRequest fills the ID token's user claims, and its sid
+// (OpenID Connect Front-/Back-Channel Logout) when the token belongs to a
+// session with refresh tokens.
 func (o opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	return o.s.fillUserinfo(ctx, info, req.GetSubject(), scopes)
+	if err := o.s.fillUserinfo(ctx, info, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if s, ok := req.(interface{ sessionID() string }); ok && s.sessionID() != "" {
+		info.AppendClaims("sid", s.sessionID())
+	}
+	return nil
 }
 
 func (o opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, _, subject, _ string) error {

@@ -54,13 +54,7 @@ func (s *Service) buildProvider(insecure bool) error {
 		GrantTypeRefreshToken:    true,
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess, ScopeUsersWrite, ScopeAuthzRead},
 	}
-	// zitadel's default CORS policy admits every origin with credentials.
-	// No browser page calls the IAM's endpoints cross-origin (the BFF talks
-	// to it server to server, and the login form is same-origin), so refuse
-	// every cross-origin request.
-	opts := []op.Option{op.WithCORSOptions(&cors.Options{
-		AllowOriginFunc: func(string) bool { return false },
-	})}
+	opts := []op.Option{op.WithCORSOptions(corsPolicy())}
 	if insecure {
 		// zitadel refuses http issuers; Config.Validate admits them only
 		// for loopback hosts (local development and tests).
@@ -75,10 +69,23 @@ func (s *Service) buildProvider(insecure bool) error {
 	return nil
 }
 
+// corsPolicy is the IAM's CORS policy. zitadel's default admits every
+// origin with credentials. No browser page calls the IAM's endpoints
+// cross-origin (the BFF talks to it server to server, and the login form
+// is same-origin), so every cross-origin request is refused: no response
+// carries Access-Control-Allow-Origin.
+func corsPolicy() *cors.Options {
+	return &cors.Options{AllowOriginFunc: func(string) bool { return false }}
+}
+
+// opHandler serves zitadel's endpoints. The CORS policy must be given to
+// the server too: the provider's (op.WithCORSOptions) only applies to
+// op.NewProvider's own router, and the legacy server's router otherwise
+// applies zitadel's allow-all default.
 func (s *Service) opHandler() http.Handler {
 	return op.RegisterLegacyServer(s.server, func(w http.ResponseWriter, r *http.Request) {
 		op.AuthorizeCallback(w, r, s.provider)
-	})
+	}, op.WithServerCORSOptions(corsPolicy()))
 }
 
 // authCallbackURL is where the login page sends the browser once the user
@@ -101,9 +108,26 @@ func (sv *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.R
 		d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 		d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 		d.RevocationEndpointAuthMethodsSupported = d.TokenEndpointAuthMethodsSupported
-		d.ClaimsSupported = []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "at_hash", "c_hash", "azp", "preferred_username", "roles", "scope", "client_id"}
+		// There is no introspection endpoint, so no way to authenticate
+		// at one.
+		d.IntrospectionEndpoint = ""
+		d.IntrospectionEndpointAuthMethodsSupported = nil
+		d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+		d.RequestParameterSupported = false
+		d.RequestURIParameterSupported = false
+		d.ClaimsSupported = []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "at_hash", "c_hash", "azp", "sid", "preferred_username", "roles", "scope", "client_id"}
+		resp.Data = discovery{DiscoveryConfiguration: d, AuthorizationResponseISS: true}
 	}
 	return resp, nil
+}
+
+// discovery is the discovery document with the members zitadel's type
+// lacks.
+type discovery struct {
+	*oidc.DiscoveryConfiguration
+	// AuthorizationResponseISS says that every authorization response
+	// carries iss (RFC 9207), so a client can tell which issuer answered.
+	AuthorizationResponseISS bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // VerifyAuthRequest checks the redirect_uri against the client's own
@@ -125,8 +149,16 @@ func (sv *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.Auth
 
 // EndSession is zitadel's RP-initiated logout with the client's own
 // post_logout_redirect_uri matching (client.postLogoutAllowed), for the
-// same reason as VerifyAuthRequest.
+// same reason as VerifyAuthRequest. An access token is no id_token_hint.
+// Only a valid, unexpired ID token ends its session's refresh tokens (the
+// family named by its sid): an expired one is only a hint (RP-Initiated
+// Logout §2) and anyone who ever saw it could otherwise log the user out;
+// the client revokes its own refresh token at /oauth/revoke in any case.
 func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	hint := r.Data.IdTokenHint
+	if hint != "" && isAccessToken(hint) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("id_token_hint invalid: an access token is not an ID token")
+	}
 	session, err := op.ValidateEndSessionRequest(ctx, r.Data, sv.s.provider)
 	if err != nil {
 		return nil, err
@@ -136,8 +168,13 @@ func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionR
 			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri invalid")
 		}
 	}
-	if err := (opStorage{sv.s}).TerminateSession(ctx, session.UserID, session.ClientID); err != nil {
-		return nil, err
+	if hint != "" {
+		claims, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, sv.s.provider.IDTokenHintVerifier(ctx))
+		if err == nil && claims.SessionID != "" {
+			if err := sv.s.store.revokeSession(ctx, claims.SessionID, claims.Subject, session.ClientID); err != nil {
+				return nil, (opStorage{sv.s}).storeError(ctx, "revoke the session at logout", err)
+			}
+		}
 	}
 	return op.NewRedirect(session.RedirectURI), nil
 }
@@ -159,6 +196,15 @@ func (sv *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRe
 	}
 	if req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("only code_challenge_method=S256 is supported")
+	}
+	if !pkceValue(req.CodeChallenge) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636)")
+	}
+	if r.Form.Get("request_uri") != "" {
+		return nil, errRequestURINotSupported()
+	}
+	if req.RequestParam != "" {
+		return nil, oidc.ErrRequestNotSupported().WithDescription("request objects are not supported")
 	}
 	if slices.Contains(strings.Fields(strings.Join(req.Prompt, " ")), oidc.PromptNone) {
 		// The IAM keeps no login session, so it can never answer without
@@ -211,6 +257,9 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 	if r.Data.CodeVerifier == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_verifier required")
 	}
+	if !pkceValue(r.Data.CodeVerifier) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636)")
+	}
 	if ch := a.GetCodeChallenge(); ch == nil || ch.Method != oidc.CodeChallengeMethodS256 || !oidc.VerifyCodeChallenge(ch, r.Data.CodeVerifier) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code_verifier")
 	}
@@ -260,6 +309,9 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
+	// The ID token's sid names the session (the refresh family) that
+	// end_session ends.
+	a.FamilyID = familyID
 	return sv.tokenResponse(ctx, "authorization_code", c, claims, a, r.Data.Code, refresh)
 }
 
@@ -319,6 +371,9 @@ func (r refreshIDRequest) GetAuthTime() time.Time { return r.t.AuthTime }
 func (r refreshIDRequest) GetClientID() string    { return r.t.ClientID }
 func (r refreshIDRequest) GetScopes() []string    { return r.scopes }
 func (r refreshIDRequest) GetSubject() string     { return r.t.UserID }
+
+// sessionID is the ID token's sid: the refresh family.
+func (r refreshIDRequest) sessionID() string { return r.t.FamilyID }
 
 // RefreshToken rotates a refresh token. Presenting a token that was already
 // rotated means it was copied: the whole family is revoked, so both the
@@ -449,8 +504,13 @@ func (sv *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoc
 // any resource server checks it.
 func (sv *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	s := sv.s
-	claims, err := s.verifyAccessToken(r.Data.AccessToken)
-	if err != nil || claims.isService() {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Ambiguous, as at every resource server: never guess which
+		// credentials were meant.
+		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("more than one Authorization header"), http.StatusUnauthorized)
+	}
+	claims, err := s.verifyAccessToken(ctx, r.Data.AccessToken)
+	if err != nil || claims.IsService {
 		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("access token invalid"), http.StatusUnauthorized)
 	}
 	u, err := s.store.userByID(ctx, s.db, claims.Subject)

@@ -192,7 +192,11 @@ func (a *authRequest) GetResponseMode() oidc.ResponseMode { return a.ResponseMod
 func (a *authRequest) GetScopes() []string                { return a.Scopes }
 func (a *authRequest) GetState() string                   { return a.State }
 func (a *authRequest) GetSubject() string                 { return a.UserID }
-func (a *authRequest) Done() bool                         { return a.IsDone }
+
+// sessionID is the ID token's sid: the refresh family of the code's
+// tokens, empty without refresh tokens.
+func (a *authRequest) sessionID() string { return a.FamilyID }
+func (a *authRequest) Done() bool        { return a.IsDone }
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, user_id, auth_time, done, code_created_at, code_used, family_id, created_at, expires_at`
@@ -343,6 +347,13 @@ func (s *store) revokeFamily(ctx context.Context, q sqldb.Querier, familyID stri
 		return nil
 	}
 	_, err := q.ExecContext(ctx, `UPDATE iam_refresh_tokens SET revoked = 1 WHERE family_id = ?`, familyID)
+	return err
+}
+
+// revokeSession revokes one session: the refresh family familyID, when it
+// belongs to userID at clientID.
+func (s *store) revokeSession(ctx context.Context, familyID, userID, clientID string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE iam_refresh_tokens SET revoked = 1 WHERE family_id = ? AND user_id = ? AND client_id = ?`, familyID, userID, clientID)
 	return err
 }
 

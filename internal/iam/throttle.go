@@ -1,25 +1,52 @@
 package iam
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// throttle slows down and then refuses repeated login failures per
-// username and per client address. It is in memory, so each instance of
-// the IAM Service counts on its own: behind a load balancer an attacker
-// gets at most (instances × limit) attempts per window, which is still
-// far too few for online guessing. The clock is injected for tests.
+// throttle slows down and then refuses repeated login failures without
+// letting a stranger lock a user out (OWASP "Slow Down Online Guessing
+// Attacks with Device Cookies"). An attempt is counted in buckets chosen by
+// who makes it:
+//
+//   - from a browser with a valid device cookie for the account (it logged
+//     in to that account before): only in that cookie's own bucket, so the
+//     failures of anyone else never slow down or lock it;
+//   - from anyone else (a stranger): in the bucket of the (account,
+//     client address) pair, in the account's bucket of stranger attempts
+//     from all addresses together (the bound on distributed guessing), and
+//     in the address's bucket over all accounts (password spraying).
+//
+// A bucket that reaches its limit within the window is locked for the
+// lockout; a locked bucket refuses only the attempts counted in it. The
+// counts are in memory, so each instance of the IAM Service counts on its
+// own: behind a load balancer an attacker gets at most (instances × limit)
+// attempts per window, still far too few for online guessing. The clock is
+// injected for tests.
 type throttle struct {
-	now     func() time.Time
-	maxUser int
-	maxIP   int
+	now    func() time.Time
+	limits throttleLimits
+
+	mu      sync.Mutex
+	buckets map[string]*attempts
+}
+
+// throttleLimits are the failures per window that lock each kind of
+// bucket.
+type throttleLimits struct {
+	// client is the limit of one account from one client address, and of
+	// one device cookie.
+	client int
+	// account is the limit of one account's stranger attempts from all
+	// addresses together.
+	account int
+	// address is the limit of one client address's stranger attempts over
+	// all accounts.
+	address int
 	window  time.Duration
 	lockout time.Duration
-
-	mu    sync.Mutex
-	users map[string]*attempts
-	ips   map[string]*attempts
 }
 
 type attempts struct {
@@ -33,9 +60,8 @@ type attempts struct {
 	inFlight int
 }
 
-func newThrottle(now func() time.Time, maxUser, maxIP int, window, lockout time.Duration) *throttle {
-	return &throttle{now: now, maxUser: maxUser, maxIP: maxIP, window: window, lockout: lockout,
-		users: map[string]*attempts{}, ips: map[string]*attempts{}}
+func newThrottle(now func() time.Time, l throttleLimits) *throttle {
+	return &throttle{now: now, limits: l, buckets: map[string]*attempts{}}
 }
 
 // maxDelay caps the progressive delay so a slowed login still completes
@@ -48,82 +74,132 @@ const maxDelay = 4 * time.Second
 // failures they record decide.
 const busyRetry = maxDelay + time.Second
 
+// maxBuckets bounds the throttle's memory under a flood of distinct
+// usernames or addresses; past it the oldest information is swept.
+const maxBuckets = 200_000
+
+// bucketKey is one bucket an attempt counts in, with its limit and how
+// strongly its count slows the attempt down (the count is divided by it).
+type bucketKey struct {
+	key    string
+	limit  int
+	dilute int
+}
+
+// attempt names who tries which account: the account key, the client
+// address, and the nonce of a valid device cookie for the account ("" for
+// a stranger).
+type attempt struct {
+	account string
+	address netip.Addr
+	device  string
+}
+
+// keys returns the buckets of a.
+func (t *throttle) keys(a attempt) []bucketKey {
+	if a.device != "" {
+		return []bucketKey{{key: "d\x00" + a.device, limit: t.limits.client, dilute: 1}}
+	}
+	addr := addressKey(a.address)
+	return []bucketKey{
+		{key: "c\x00" + a.account + "\x00" + addr, limit: t.limits.client, dilute: 1},
+		// A distributed attack slows every stranger down, more gently
+		// than one address guessing, since the real user may be a
+		// stranger on a new device.
+		{key: "u\x00" + a.account, limit: t.limits.account, dilute: 4},
+		// A shared NAT is common, so an address failing across many
+		// accounts is slowed down gently too.
+		{key: "a\x00" + addr, limit: t.limits.address, dilute: 4},
+	}
+}
+
+// addressKey is the address an attempt is counted under: an IPv4 address,
+// or the /64 of an IPv6 address, since one subscriber commonly holds a
+// whole /64 and could otherwise rotate through it.
+func addressKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
 // reservation is one login attempt admitted by begin. Exactly one of
 // succeeded and failed must end it, so that it stops counting as in
 // flight; abandon ends it as a failure if neither did.
 type reservation struct {
-	t            *throttle
-	username, ip string
-	done         bool
+	t    *throttle
+	keys []bucketKey
+	done bool
 }
 
-// begin reserves a login attempt for username from ip, atomically with
-// the limit check: the attempt counts against both limits from now on, so
+// begin reserves a login attempt, atomically with the limit check: the
+// attempt counts against each of its buckets' limits from now on, so
 // concurrent attempts see each other. It returns the reservation and how
-// long to delay the attempt, or, when the username or the address is
-// locked or its limit is filled by failures and attempts in flight, a nil
-// reservation and how long until trying again makes sense.
-func (t *throttle) begin(username, ip string) (r *reservation, delay, locked time.Duration) {
+// long to delay the attempt, or, when one of its buckets is locked or
+// filled by failures and attempts in flight, a nil reservation and how
+// long until trying again makes sense.
+func (t *throttle) begin(a attempt) (r *reservation, delay, locked time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	u := t.recent(t.users, username, now)
-	a := t.recent(t.ips, ip, now)
-	for _, e := range []*attempts{u, a} {
-		if e != nil && now.Before(e.lockedUntil) {
-			locked = max(locked, e.lockedUntil.Sub(now))
+	keys := t.keys(a)
+	busy := false
+	n := 0
+	for _, k := range keys {
+		e := t.recent(k.key, now)
+		if e == nil {
+			continue
 		}
+		if now.Before(e.lockedUntil) {
+			locked = max(locked, e.lockedUntil.Sub(now))
+			continue
+		}
+		c := len(e.failures) + e.inFlight
+		if c >= k.limit {
+			busy = true
+		}
+		n = max(n, c/k.dilute)
 	}
 	if locked > 0 {
 		return nil, 0, locked
 	}
-	if (u != nil && len(u.failures)+u.inFlight >= t.maxUser) || (a != nil && len(a.failures)+a.inFlight >= t.maxIP) {
+	if busy {
 		return nil, 0, busyRetry
-	}
-	n := 0
-	if u != nil {
-		n = len(u.failures) + u.inFlight
-	}
-	if a != nil {
-		// An address failing across many usernames is slowed down more
-		// gently than one username, since a shared NAT is common.
-		n = max(n, (len(a.failures)+a.inFlight)/4)
 	}
 	if n > 0 {
 		// 250 ms, 500 ms, 1 s, 2 s, 4 s, ...
 		delay = min(250*time.Millisecond<<min(n-1, 8), maxDelay)
 	}
-	t.entry(t.users, username, now).inFlight++
-	t.entry(t.ips, ip, now).inFlight++
-	return &reservation{t: t, username: username, ip: ip}, delay, 0
+	for _, k := range keys {
+		t.entry(k, now).inFlight++
+	}
+	return &reservation{t: t, keys: keys}, delay, 0
 }
 
-// entry returns the entry of key, creating it.
-func (t *throttle) entry(m map[string]*attempts, key string, now time.Time) *attempts {
-	e := t.recent(m, key, now)
+// entry returns the bucket of k, creating it.
+func (t *throttle) entry(k bucketKey, now time.Time) *attempts {
+	e := t.recent(k.key, now)
 	if e == nil {
 		e = &attempts{}
-		m[key] = e
+		t.buckets[k.key] = e
 	}
 	return e
 }
 
-// release ends the reservation's in-flight count; the caller holds mu.
+// release ends the reservation's in-flight counts; the caller holds mu.
 func (r *reservation) release(now time.Time) {
-	t := r.t
-	for _, k := range []struct {
-		m   map[string]*attempts
-		key string
-	}{{t.users, r.username}, {t.ips, r.ip}} {
-		if e := k.m[k.key]; e != nil && e.inFlight > 0 {
+	for _, k := range r.keys {
+		if e := r.t.buckets[k.key]; e != nil && e.inFlight > 0 {
 			e.inFlight--
-			t.recent(k.m, k.key, now)
+			r.t.recent(k.key, now)
 		}
 	}
 }
 
-// failed ends the attempt as a failure: it is recorded against the
-// username and the address, locking whichever reached its limit.
+// failed ends the attempt as a failure: it is recorded in each of its
+// buckets, locking whichever reached its limit.
 func (r *reservation) failed() {
 	t := r.t
 	t.mu.Lock()
@@ -134,17 +210,25 @@ func (r *reservation) failed() {
 	r.done = true
 	now := t.now()
 	r.release(now)
-	t.add(t.users, r.username, t.maxUser, now)
-	t.add(t.ips, r.ip, t.maxIP, now)
-	if len(t.users)+len(t.ips) > 100_000 {
+	for _, k := range r.keys {
+		e := t.entry(k, now)
+		e.failures = append(e.failures, now)
+		if len(e.failures) >= k.limit {
+			e.lockedUntil = now.Add(t.limits.lockout)
+			e.failures = nil
+		}
+	}
+	if len(t.buckets) > maxBuckets {
 		t.sweep(now)
 	}
 }
 
-// succeeded ends the attempt as a success and forgets the username's
-// failures: the user proved who they are. The address's failures stay, so
-// one known account cannot be used to reset an address that is guessing
-// others.
+// succeeded ends the attempt as a success and forgets the failures of the
+// client's own bucket (the pair or the device cookie): the user proved who
+// they are. The account's and the address's stranger counts stay, so one
+// known account cannot be used to reset an address that is guessing
+// others, and the real user logging in does not hand an attacker a fresh
+// budget for the account.
 func (r *reservation) succeeded() {
 	t := r.t
 	t.mu.Lock()
@@ -154,58 +238,56 @@ func (r *reservation) succeeded() {
 	}
 	r.done = true
 	r.release(t.now())
-	if e := t.users[r.username]; e != nil {
+	own := r.keys[0].key
+	if e := t.buckets[own]; e != nil {
 		e.failures = nil
 		e.lockedUntil = time.Time{}
 		if e.inFlight == 0 {
-			delete(t.users, r.username)
+			delete(t.buckets, own)
 		}
 	}
 }
 
 // abandon ends an attempt that neither succeeded nor failed (a panic on
 // the way) as a failure, so a reservation can never stay in flight and
-// block the username for good. It does nothing after succeeded or failed.
+// block a bucket for good. It does nothing after succeeded or failed.
 func (r *reservation) abandon() { r.failed() }
 
-// recent returns the entry of key with failures outside the window
+// recent returns the bucket of key with failures outside the window
 // dropped; nil when there is none.
-func (t *throttle) recent(m map[string]*attempts, key string, now time.Time) *attempts {
-	e := m[key]
+func (t *throttle) recent(key string, now time.Time) *attempts {
+	e := t.buckets[key]
 	if e == nil {
 		return nil
 	}
 	cut := 0
-	for cut < len(e.failures) && now.Sub(e.failures[cut]) >= t.window {
+	for cut < len(e.failures) && now.Sub(e.failures[cut]) >= t.limits.window {
 		cut++
 	}
 	e.failures = e.failures[cut:]
 	if len(e.failures) == 0 && e.inFlight == 0 && !now.Before(e.lockedUntil) {
-		delete(m, key)
+		delete(t.buckets, key)
 		return nil
 	}
 	return e
 }
 
-// add records a failure of key and locks it when it reached limit.
-func (t *throttle) add(m map[string]*attempts, key string, limit int, now time.Time) {
-	e := t.recent(m, key, now)
-	if e == nil {
-		e = &attempts{}
-		m[key] = e
-	}
-	e.failures = append(e.failures, now)
-	if len(e.failures) >= limit {
-		e.lockedUntil = now.Add(t.lockout)
-		e.failures = nil
-	}
-}
-
-// sweep bounds memory under a flood of distinct usernames.
+// sweep drops what has expired; if the buckets still exceed maxBuckets (a
+// flood within one window), it drops unlocked buckets with nothing in
+// flight, which only loses slow-down information, never a lock.
 func (t *throttle) sweep(now time.Time) {
-	for _, m := range []map[string]*attempts{t.users, t.ips} {
-		for k := range m {
-			t.recent(m, k, now)
+	for k := range t.buckets {
+		t.recent(k, now)
+	}
+	if len(t.buckets) <= maxBuckets {
+		return
+	}
+	for k, e := range t.buckets {
+		if e.inFlight == 0 && !now.Before(e.lockedUntil) {
+			delete(t.buckets, k)
+			if len(t.buckets) <= maxBuckets*3/4 {
+				return
+			}
 		}
 	}
 }

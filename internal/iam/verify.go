@@ -2,140 +2,98 @@ package iam
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
+	"io"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 )
 
-// verifyLeeway tolerates clock differences, as resource servers do.
-const verifyLeeway = 30 * time.Second
+// selfRefreshInterval is the least time between two reads of the IAM's own
+// JWKS by its validator when a token names an unknown key. The read is in
+// process and cheap, so it is short: a key rotated in by another instance
+// is known at once, and a flood of forged key ids costs at most ten JWKS
+// renderings a second.
+const selfRefreshInterval = 100 * time.Millisecond
 
-// tokenClaims are the verified claims of one of the IAM's access tokens.
-type tokenClaims struct {
-	Subject  string
-	ClientID string
-	Scopes   []string
-	Roles    []string
-	All      map[string]any
+// newValidator is the IAM's validator of its own access tokens: the one
+// every resource server uses (internal/platform/auth), with the
+// IAM's audience, reading discovery and the JWKS from the IAM's own
+// handler in process instead of over the network. One validator for the
+// whole system means one set of rules: canonical base64 only, compact
+// serialization only, claim types, iat not in the future, no crit.
+func (s *Service) newValidator(oidcHandler http.Handler) (*auth.Validator, error) {
+	return auth.NewValidator(auth.Options{
+		Issuer:                 s.cfg.Issuer,
+		Audience:               AudienceIAM,
+		HTTPClient:             &http.Client{Transport: selfTransport{oidcHandler}, Timeout: 5 * time.Second},
+		JWKSMinRefreshInterval: selfRefreshInterval,
+		Clock:                  s.now,
+		Logger:                 s.log,
+		Registry:               s.registry,
+	})
 }
 
-func (c *tokenClaims) isService() bool { return c.ClientID != "" && c.ClientID == c.Subject }
+// selfTransport answers the validator's HTTP requests with the IAM's own
+// handler, in process.
+type selfTransport struct{ h http.Handler }
 
-var errInvalidToken = errors.New("invalid access token")
-
-// verifyAccessToken checks one of the IAM's own access tokens the way a
-// resource server must (RS256 only, typ at+jwt, a published kid, iss, aud
-// containing realguardio-iam, exp and nbf), against the keys in memory: the
-// IAM is its own issuer, so it needs no JWKS round trip. The shared
-// validator in internal/platform/auth does the same for the other services
-// over HTTP.
-func (s *Service) verifyAccessToken(raw string) (*tokenClaims, error) {
-	if raw == "" || len(raw) > 16<<10 {
-		return nil, errInvalidToken
+func (t selfTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := &bufferedResponse{header: http.Header{}}
+	t.h.ServeHTTP(w, r)
+	if w.status == 0 {
+		w.status = http.StatusOK
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, errInvalidToken
-	}
-	h := jws.Signatures[0].Protected
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
-		return nil, errInvalidToken
-	}
-	k := s.keys.byID(h.KeyID)
-	if k == nil {
-		return nil, errInvalidToken
-	}
-	payload, err := jws.Verify(&k.private.PublicKey)
-	if err != nil {
-		return nil, errInvalidToken
-	}
-	var all map[string]any
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&all); err != nil {
-		return nil, errInvalidToken
-	}
-	if iss, _ := all["iss"].(string); iss != s.cfg.Issuer {
-		return nil, errInvalidToken
-	}
-	if !slices.Contains(stringsOf(all["aud"]), AudienceIAM) {
-		return nil, errInvalidToken
-	}
-	now := s.now()
-	exp, ok := all["exp"].(float64)
-	if !ok || !now.Before(time.Unix(int64(exp), 0).Add(verifyLeeway)) {
-		return nil, errInvalidToken
-	}
-	if nbf, ok := all["nbf"].(float64); ok && now.Add(verifyLeeway).Before(time.Unix(int64(nbf), 0)) {
-		return nil, errInvalidToken
-	}
-	sub, _ := all["sub"].(string)
-	if sub == "" {
-		return nil, errInvalidToken
-	}
-	c := &tokenClaims{Subject: sub, All: all, Roles: stringsOf(all["roles"])}
-	c.ClientID, _ = all["client_id"].(string)
-	if sc, ok := all["scope"].(string); ok {
-		c.Scopes = strings.Fields(sc)
-	}
-	return c, nil
+	return &http.Response{
+		Status: http.StatusText(w.status), StatusCode: w.status, Header: w.header,
+		Body: io.NopCloser(&w.body), ContentLength: int64(w.body.Len()),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
+	}, nil
 }
 
-func stringsOf(v any) []string {
-	switch t := v.(type) {
-	case string:
-		return []string{t}
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, e := range t {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
+// bufferedResponse is the http.ResponseWriter of selfTransport.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
 }
 
-// requireUserAdmin authenticates the bearer token and admits a
-// client-credentials token with scope users:write or a user token with
-// REALGUARDIO_ADMIN; the caller is put in the context for the handler.
-// Admission is not the whole check: the handlers confine a service to the
-// users it provisions (see usersAPI).
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
+// verifyAccessToken checks one of the IAM's own access tokens exactly as
+// a resource server does.
+func (s *Service) verifyAccessToken(ctx context.Context, raw string) (*auth.Caller, error) {
+	return s.validator.Validate(ctx, raw)
+}
+
+// requireUserAdmin authenticates the bearer token with the shared
+// validator's middleware (one Authorization header, a Bearer token, the
+// RFC 6750 challenge) and admits a client-credentials token with scope
+// users:write or a user token with REALGUARDIO_ADMIN. Admission is not
+// the whole check: the handlers confine a service to the users it
+// provisions (see usersAPI).
 func (s *Service) requireUserAdmin(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header.Get("Authorization")
-		raw, ok := strings.CutPrefix(authz, "Bearer ")
-		if !ok {
-			raw, ok = strings.CutPrefix(authz, "bearer ")
-		}
-		if !ok || raw == "" {
-			httpx.WriteError(w, r, apperr.New(apperr.Unauthenticated, "an access token is required"))
-			return
-		}
-		claims, err := s.verifyAccessToken(strings.TrimSpace(raw))
-		if err != nil {
-			httpx.WriteError(w, r, apperr.New(apperr.Unauthenticated, "the access token is invalid or expired"))
-			return
-		}
-		caller := &auth.Caller{
-			Subject: claims.Subject, ClientID: claims.ClientID, Roles: claims.Roles, Scopes: claims.Scopes,
-			IsService: claims.isService(), Claims: claims.All, Token: raw,
-		}
-		allowed := (caller.IsService && caller.HasScope(ScopeUsersWrite)) || caller.HasRole(auth.RoleAdmin)
+	return s.validator.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, ok := auth.CallerFrom(r.Context())
+		allowed := ok && ((caller.IsService && caller.HasScope(ScopeUsersWrite)) || caller.HasRole(auth.RoleAdmin))
 		if !allowed {
 			httpx.WriteError(w, r, apperr.Denied("no_role", "managing users needs scope %s or role %s", ScopeUsersWrite, auth.RoleAdmin))
 			return
 		}
-		next(w, r.WithContext(auth.WithCaller(r.Context(), caller)))
-	})
+		next(w, r)
+	}))
 }

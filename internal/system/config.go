@@ -9,6 +9,7 @@ package system
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,6 +102,12 @@ type Config struct {
 	// provide strategy's claims grow with a user's locations, and cookies
 	// and proxies have limits.
 	MaxAccessTokenBytes int
+	// TrustedProxies are comma-separated CIDRs of the reverse proxies in
+	// front of the IAM; only from them is X-Forwarded-For believed for the
+	// login throttle's client address. Parsed by Validate into
+	// trustedProxies.
+	TrustedProxies string
+	trustedProxies []netip.Prefix
 	// SessionKeys are the BFF's cookie keys (base64, 32 bytes each), first
 	// encrypts; empty generates one per start (sessions end at restart).
 	SessionKeys string
@@ -160,6 +167,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
 	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
+	l.String(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the IAM, whose X-Forwarded-For gives the login throttle the client address (default: none, the connection's peer is the client)")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
@@ -250,6 +258,23 @@ func (c *Config) Validate() error {
 		if ep.URL != "" {
 			p.CheckHTTPURL(name+"-url", ep.URL)
 		}
+	}
+	c.trustedProxies = nil
+	for _, part := range strings.Split(c.TrustedProxies, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(part)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(part); aerr == nil {
+				pfx, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			p.Addf("trusted-proxies", "%q is not a CIDR (like 10.0.0.0/8) or an address", part)
+			continue
+		}
+		c.trustedProxies = append(c.trustedProxies, pfx.Masked())
 	}
 	if _, err := parsePairs(c.ClientSecrets); err != nil {
 		p.Addf("client-secrets", "%v", err)

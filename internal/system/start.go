@@ -173,6 +173,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			AccessTokenLifetime: cfg.AccessTokenLifetime,
 			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
 			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
+			TrustedProxies:      cfg.trustedProxies,
 		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)

@@ -2,7 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -54,6 +57,23 @@ func attackerCertificate(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(der)
+}
+
+// signRawHeader signs exactly header (bytes no JSON encoder would write)
+// and claims with the issuer's real key.
+func signRawHeader(t *testing.T, header []byte, claims map[string]any) string {
+	t.Helper()
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := b64(header) + "." + b64(p)
+	digest := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, testKeys().main, crypto.SHA256, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + b64(sig)
 }
 
 // replacePart swaps segment i of a compact token.
@@ -171,6 +191,13 @@ func TestTokenMatrix(t *testing.T) {
 			p = append(p[:len(p)-1], []byte(`,"sub":"`+testSubject+`"}`)...)
 			return signPayload(t, s, p)
 		}, status: 401},
+		{name: "non-UTF-8 header bytes", token: func(t *testing.T, e *testEnv) string {
+			return signRawHeader(t, []byte(`{"alg":"RS256","kid":"`+mainKID+`","typ":"at+jwt","x":"`+"\xff\xfe"+`"}`), e.claims())
+		}, status: 401, detail: "header"},
+		{name: "duplicate kid header member", token: func(t *testing.T, e *testEnv) string {
+			return signRawHeader(t, []byte(`{"alg":"RS256","kid":"attacker-1","typ":"at+jwt","kid":"`+mainKID+`"}`), e.claims())
+		}, status: 401, detail: "header"},
+		{name: "empty crit", token: spec(func(s *tokenSpec, _ *testEnv) { s.headers = map[string]any{"crit": []string{}} }), status: 401},
 		{name: "tampered payload", token: func(t *testing.T, e *testEnv) string {
 			c := e.claims()
 			c["roles"] = []string{RoleAdmin}

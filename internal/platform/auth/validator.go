@@ -354,6 +354,16 @@ func (v *Validator) rememberHeader(headerSeg, kid string) {
 // parseHeader parses raw with go-jose and checks its protected header:
 // alg RS256 only, typ at+jwt, no crit, a kid.
 func (v *Validator) parseHeader(raw string) (*jose.JSONWebSignature, error) {
+	// go-jose decodes the header with encoding/json, which replaces
+	// invalid UTF-8 with U+FFFD and keeps the last of duplicate members:
+	// the header it checks would then differ from the bytes that were
+	// signed. json v2 refuses both, as for the claims.
+	headerSeg, _, _ := strings.Cut(raw, ".")
+	headerJSON, err := base64.RawURLEncoding.DecodeString(headerSeg)
+	var header map[string]any
+	if err != nil || jsonv2.Unmarshal(headerJSON, &header) != nil || header == nil {
+		return nil, v.reject(reasonMalformed, "token header is not a valid JSON object", err)
+	}
 	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +25,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/realguardio/realguardio/internal/platform/fsperm"
 )
 
 // Dialect names the SQL engine behind a DB.
@@ -79,8 +80,8 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 			path = path[:i]
 		}
 		if path != ":memory:" {
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return nil, fmt.Errorf("create directory for %s: %w", path, err)
+			if err := sealSQLite(path); err != nil {
+				return nil, err
 			}
 		}
 		// WAL lets readers proceed during a write; busy_timeout makes
@@ -101,8 +102,36 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
+		if path != ":memory:" {
+			// SQLite gives the -wal and -shm files it just created the
+			// database file's mode; check them anyway.
+			if err := sealSQLite(path); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
 		return &DB{sql: db, dialect: SQLite, url: rawURL}, nil
 	}
+}
+
+// sealSQLite makes a SQLite database private: its directory 0700 (created
+// when missing), the database file created 0600 before SQLite opens it, so
+// no umask widens it, and the file and its -wal and -shm companions 0600
+// whatever modes they had. The file holds password hashes and signing
+// keys.
+func sealSQLite(path string) error {
+	if err := fsperm.Dir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	if err := fsperm.CreateFile(path); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	for _, f := range []string{path + "-wal", path + "-shm", path + "-journal"} {
+		if err := fsperm.File(f); err != nil {
+			return fmt.Errorf("database %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 func pingRetry(ctx context.Context, db *sql.DB) error {

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package fsperm
+
+// RestrictUmask does nothing where there is no umask.
+func RestrictUmask() {}
