@@ -236,11 +236,16 @@ func TestRefreshOnceWhenExpired(t *testing.T) {
 		t.Fatalf("%d refreshes at the IAM, want exactly 1", got)
 	}
 
-	// A late request with the old cookie still works (rotation cache) and
-	// does not present the rotated refresh token again.
+	// A late request with the pre-refresh cookie is refused: the refresh
+	// bumped the session's generation, so that copy names a generation the
+	// store no longer has. It neither refreshes again nor clears cookies
+	// (the browser may already hold the new ones).
 	resp, _ := b.do(t, b.client(t, old), "GET", "/api/securitysystems", "", nil)
-	if resp.StatusCode != 200 || ri.refreshes.Load() != 1 {
-		t.Fatalf("late old-cookie request: %d, refreshes %d", resp.StatusCode, ri.refreshes.Load())
+	if resp.StatusCode != 401 || ri.refreshes.Load() != 1 {
+		t.Fatalf("late old-cookie request: %d, refreshes %d, want 401 and 1", resp.StatusCode, ri.refreshes.Load())
+	}
+	if _, deleted := setChunks(resp); len(deleted) != 0 {
+		t.Fatalf("a stale copy cleared the cookies: %v", deleted)
 	}
 
 	// The new cookie carries the rotated refresh token: the next expiry

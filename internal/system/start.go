@@ -300,6 +300,10 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
+		db, err := s.openDB(ctx, ServiceBFF)
+		if err != nil {
+			return err
+		}
 		svc, err := bff.New(ctx, bff.Config{
 			PublicURL:         s.URLs[ServiceBFF],
 			Issuer:            issuer,
@@ -310,7 +314,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			DealerURL:         s.URLs[ServiceDealer],
 			MonitoringURL:     s.URLs[ServiceMonitoring],
 			Strategy:          cfg.Authz,
-		}, bff.Deps{Logger: s.log(ServiceBFF)})
+		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db})
 		if err != nil {
 			return fmt.Errorf("bff: %w", err)
 		}
