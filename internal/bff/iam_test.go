@@ -43,10 +43,14 @@ func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.of
 
 // startWithIAM starts a real IAM Service whose BFF client redirects to the
 // BFF test server, and the BFF against it and the fake backends.
-func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock) (*testBFF, *realIAM) {
+// Extra adjusts the BFF's settings after the IAM is set up.
+func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...func(*Config, *Deps)) (*testBFF, *realIAM) {
 	t.Helper()
 	ri := &realIAM{}
 	b := startBFF(t, "", iamBFFSecret, be, []string{newKey(t)}, func(cfg *Config, deps *Deps) {
+		for _, f := range extra {
+			defer f(cfg, deps)
+		}
 		srv := httptest.NewUnstartedServer(nil)
 		ri.issuer = "http://" + srv.Listener.Addr().String()
 		svc, err := iam.New(context.Background(), iam.Config{
