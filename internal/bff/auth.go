@@ -2,9 +2,7 @@ package bff
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -147,7 +145,7 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if len(sess.Roles) == 0 {
 		sess.Roles = idClaims.RolesIDT
 	}
-	if err := s.writeSession(w, r, sess); err != nil {
+	if err := s.startSession(r.Context(), w, r, sess); err != nil {
 		s.loginFailed(w, r, err)
 		return
 	}
@@ -209,133 +207,18 @@ func firstNonEmpty(vs ...string) string {
 	return ""
 }
 
-// writeSession seals sess into the chunked session cookie.
-func (s *Service) writeSession(w http.ResponseWriter, r *http.Request, sess *session) error {
-	remaining := time.Unix(sess.Created, 0).Add(s.cfg.SessionTTL).Sub(s.now())
-	if remaining <= 0 {
-		return apperr.New(apperr.Unauthenticated, "the session has ended; please sign in again")
-	}
-	value, err := s.codec.seal(purposeSession, sess, remaining)
-	if err != nil {
-		return apperr.Wrap(err, apperr.Internal, "seal session")
-	}
-	s.jar.writeChunks(w, r, value, int(remaining/time.Second))
-	return nil
-}
-
-// readSession returns the request's session, or errNoSession when there is
-// none or it does not open: a tampered, foreign or expired cookie is simply
-// no session.
-func (s *Service) readSession(r *http.Request) (*session, error) {
-	value := s.jar.readChunks(r)
-	if value == "" {
-		return nil, errNoSession
-	}
-	var sess session
-	if err := s.codec.open(purposeSession, value, &sess); err != nil || sess.Access == "" {
-		return nil, errNoSession
-	}
-	return &sess, nil
-}
-
-// currentSession returns the request's session with an access token that is
-// good for at least RefreshLeeway, refreshing it (and rewriting the cookie on
-// w) when needed. A refresh the IAM refuses ends the session: its cookies are
-// cleared and the error is Unauthenticated.
-func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*session, error) {
-	sess, err := s.readSession(r)
-	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Unauthenticated, "not signed in")
-	}
-	now := s.now()
-	if now.Add(s.cfg.RefreshLeeway).Unix() < sess.Expiry {
-		return sess, nil
-	}
-	if sess.Refresh == "" {
-		if now.Unix() < sess.Expiry {
-			return sess, nil
-		}
-		s.jar.clearSession(w, r)
-		return nil, apperr.New(apperr.Unauthenticated, "the session has expired; please sign in again")
-	}
-	tok, err := s.refresh(r.Context(), sess)
-	if err != nil {
-		if apperr.Is(err, apperr.Unauthenticated) {
-			s.jar.clearSession(w, r)
-			return nil, err
-		}
-		// The IAM is down: keep the session, and keep using the old access
-		// token while it is still valid.
-		if now.Unix() < sess.Expiry {
-			return sess, nil
-		}
-		return nil, err
-	}
-	applyTokens(sess, tok, s.now)
-	if err := s.writeSession(w, r, sess); err != nil {
-		s.jar.clearSession(w, r)
-		return nil, err
-	}
-	return sess, nil
-}
-
-// refreshKey identifies one refresh token of one session without keeping the
-// token itself in memory as a map key.
-func refreshKey(sess *session) string {
-	sum := sha256.Sum256([]byte(sess.ID + "\x00" + sess.Refresh))
-	return hex.EncodeToString(sum[:])
-}
-
-// refresh exchanges the session's refresh token exactly once, however many
-// requests of the same browser need it at the same time: concurrent callers
-// share one call (singleflight), and callers that arrive with the old cookie
-// after the call finished get the result from the rotation cache. Using the
-// rotated refresh token a second time would make the IAM treat it as stolen
-// and revoke the whole token family.
-func (s *Service) refresh(ctx context.Context, sess *session) (*oauth2.Token, error) {
-	key := refreshKey(sess)
-	if tok, ok := s.rotated.get(key); ok {
-		s.metrics.refreshes.WithLabelValues("reused").Inc()
-		return tok, nil
-	}
-	v, err, _ := s.refreshGroup.Do(key, func() (any, error) {
-		// Checked again inside the flight: a caller that missed the cache
-		// just before the previous flight stored its result must not start a
-		// second refresh with the rotated token.
-		if tok, ok := s.rotated.get(key); ok {
-			return tok, nil
-		}
-		d, err := s.iam.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// The refresh must complete even if the request that started it
-		// is cancelled: other requests wait for it, and an abandoned
-		// rotation would lose the new refresh token.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.IAMTimeout)
-		defer cancel()
-		src := d.oauth.TokenSource(s.iam.ctx(rctx), &oauth2.Token{RefreshToken: sess.Refresh, Expiry: time.Unix(1, 0)})
-		tok, err := src.Token()
-		if err != nil {
-			s.metrics.refreshes.WithLabelValues("failed").Inc()
-			return nil, tokenError(err, "the session has ended; please sign in again")
-		}
-		s.metrics.refreshes.WithLabelValues("ok").Inc()
-		s.rotated.put(key, tok)
-		return tok, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*oauth2.Token), nil
-}
-
-// handleLogout ends the session at the BFF (cookies cleared), revokes the
+// handleLogout ends the session at the BFF (its store row deleted, so every
+// copy of the cookie is dead on every instance; cookies cleared), revokes the
 // refresh token at the IAM (RFC 7009) and sends the browser to the IAM's
 // end-session endpoint, which signs the user out there too and comes back to
-// the BFF's home page.
+// the BFF's home page. When the store cannot be reached the logout fails
+// with 503 rather than pretend: the session would outlive it.
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
-	sess, _ := s.readSession(r)
+	sess, err := s.readSession(r)
+	if err != nil && !errors.Is(err, errNoSession) && !errors.Is(err, errStaleSession) {
+		s.renderError(w, r, err)
+		return
+	}
 	if sess != nil {
 		token := r.Header.Get("X-CSRF-Token")
 		if token == "" {
@@ -343,6 +226,10 @@ func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := s.checkCSRF(r, sess, token); err != nil {
 			s.renderError(w, r, err)
+			return
+		}
+		if err := s.store.delete(r.Context(), hashID(sess.ID)); err != nil {
+			s.renderError(w, r, s.storeError(r.Context(), "end a session", err))
 			return
 		}
 	}

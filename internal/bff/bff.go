@@ -1,10 +1,14 @@
 // Package bff is RealGuardIO's Backend-for-Frontend and web UI.
 //
 // The BFF is an OpenID Connect relying party of the IAM Service
-// (authorization code + PKCE). It keeps the user's tokens in an encrypted,
-// authenticated cookie instead of handing them to JavaScript, so a script
-// injected into the page can use the session only while the page is open and
-// can never take the tokens away. Requests to /api/* are forwarded to the
+// (authorization code + PKCE). It keeps the user's tokens in a session store
+// shared by every BFF instance (SQLite or PostgreSQL, sealed with the cookie
+// keys) and gives the browser only an encrypted, authenticated cookie naming
+// the session, instead of handing tokens to JavaScript, so a script injected
+// into the page can use the session only while the page is open and can never
+// take the tokens away. Every request checks the session in the store, so a
+// logout or a refresh makes every earlier copy of the cookie worthless at
+// once. Requests to /api/* are forwarded to the
 // backend services with the session's access token, refreshed when it is
 // about to expire. The UI is server-rendered HTML with a little plain
 // JavaScript, all embedded in the binary.
@@ -13,6 +17,7 @@ package bff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -26,6 +31,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // Config holds the BFF's settings as plain values.
@@ -141,6 +147,9 @@ type Deps struct {
 	// Now is the clock used for token and cookie expiry; nil means
 	// time.Now. Tests move it forward to make access tokens expire.
 	Now func() time.Time
+	// DB is the session store, migrated with Migrations(); every BFF
+	// instance serving the same users must use the same database.
+	DB *sqldb.DB
 }
 
 // Service is the BFF.
@@ -157,8 +166,10 @@ type Service struct {
 	backend *http.Client
 	pages   map[string]*template.Template
 
+	store    sessionStore
+	instance string // names this instance's refresh leases, for logs and debugging
+
 	refreshGroup singleflight.Group
-	rotated      *rotationCache
 	metrics      metrics
 }
 
@@ -174,6 +185,12 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if deps.DB == nil {
+		return nil, errors.New("bff: the session store (Deps.DB) is required")
+	}
+	if err := deps.DB.Migrate(context.Background(), Migrations()); err != nil {
+		return nil, fmt.Errorf("bff: migrate the session store: %w", err)
+	}
 	keys, _ := parseKeys(cfg.SessionKeys)
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
@@ -192,21 +209,22 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	pub, _ := url.Parse(cfg.PublicURL)
 	s := &Service{
-		cfg:     cfg,
-		log:     deps.Logger.With("service", "bff"),
-		reg:     deps.Registry,
-		now:     deps.Now,
-		codec:   newCodec(keys, deps.Now),
-		jar:     cookieJar{secure: !isLocalHTTP(pub)},
-		origin:  pub.Scheme + "://" + pub.Host,
-		backend: &http.Client{Transport: deps.Transport, Timeout: cfg.BackendTimeout},
-		rotated: newRotationCache(4096, 2*time.Minute, deps.Now),
+		cfg:      cfg,
+		log:      deps.Logger.With("service", "bff"),
+		reg:      deps.Registry,
+		now:      deps.Now,
+		codec:    newCodec(keys, deps.Now),
+		jar:      cookieJar{secure: !isLocalHTTP(pub)},
+		origin:   pub.Scheme + "://" + pub.Host,
+		backend:  &http.Client{Transport: deps.Transport, Timeout: cfg.BackendTimeout},
+		store:    sessionStore{db: deps.DB},
+		instance: randomToken(6),
 	}
 	s.iam = newOIDCClient(cfg, &http.Client{Transport: deps.Transport, Timeout: cfg.IAMTimeout}, deps.Now, s.log)
 	s.metrics = metrics{
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "realguardio_bff_token_refreshes_total",
-			Help: "Access token refreshes at the IAM Service, by outcome.",
+			Help: "Access token refreshes, by outcome: ok, refused (the session ended), failed (the IAM could not be asked), shared (another request or instance refreshed it).",
 		}, []string{"outcome"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "realguardio_bff_logins_total",
@@ -254,15 +272,20 @@ func (s *Service) Handler() http.Handler {
 		Ready: []httpx.ReadyCheck{{Name: "iam", Check: func(ctx context.Context) error {
 			_, err := s.iam.get(ctx)
 			return err
-		}}},
+		}}, {Name: "database", Check: s.store.db.Ping}},
 	}
 	return ops.Handler(s.securityHeaders(mux))
 }
 
+// pruneEvery is how often each instance deletes the sessions past their
+// absolute lifetime.
+const pruneEvery = 10 * time.Minute
+
 // Run discovers the IAM Service in the background so the first login is not
-// slowed by it, retrying until it succeeds or ctx ends. It returns nil when
-// ctx is cancelled.
+// slowed by it, retrying until it succeeds or ctx ends, and prunes ended
+// sessions from the store. It returns nil when ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
+	go s.pruneLoop(ctx)
 	delay := 200 * time.Millisecond
 	for {
 		if _, err := s.iam.get(ctx); err == nil {
@@ -279,8 +302,27 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close releases nothing today; it exists so the BFF has the shape of every
-// service.
+// pruneLoop deletes expired sessions until ctx ends. Each instance prunes;
+// the deletes are idempotent, so several instances only repeat each other.
+func (s *Service) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		if n, err := s.store.prune(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "pruning expired sessions failed; will retry", "err", err)
+		} else if n > 0 {
+			s.log.DebugContext(ctx, "pruned expired sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close releases nothing: the session store belongs to the caller, who
+// opened it.
 func (s *Service) Close() error { return nil }
 
 // securityHeaders adds the headers every BFF response should carry. The

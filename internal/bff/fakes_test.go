@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,9 @@ type fakeWorld struct {
 	denyArm string
 	// down makes the security system service answer 503 to changes.
 	down bool
+	// pageSize, when positive, caps the page of GET /securitysystems
+	// below the limit asked for, so a test sees several pages.
+	pageSize int
 }
 
 const (
@@ -84,13 +88,36 @@ func (f *fakeWorld) securitySystemHandler() http.Handler {
 	mux.HandleFunc("GET /securitysystems", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		// The filters and paging of API.md "Lists": name contains q
+		// (case-insensitive), state, locationId; limit and an opaque
+		// cursor (here the offset).
+		q := r.URL.Query()
 		list := []securitySystem{}
 		for _, s := range f.systems {
-			if v, ok := f.view(s); ok {
-				list = append(list, v)
+			v, ok := f.view(s)
+			if !ok ||
+				(q.Get("q") != "" && !strings.Contains(strings.ToLower(v.Name), strings.ToLower(q.Get("q")))) ||
+				(q.Get("state") != "" && v.State != q.Get("state")) ||
+				(q.Get("locationId") != "" && v.LocationID != q.Get("locationId")) {
+				continue
 			}
+			list = append(list, v)
 		}
-		writeJSON(w, 200, map[string]any{"securitySystems": list})
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		if limit <= 0 {
+			limit = 50
+		}
+		if f.pageSize > 0 {
+			limit = min(limit, f.pageSize)
+		}
+		from, _ := strconv.Atoi(q.Get("cursor"))
+		from = min(max(from, 0), len(list))
+		to := min(from+limit, len(list))
+		out := map[string]any{"securitySystems": list[from:to]}
+		if to < len(list) {
+			out["nextCursor"] = strconv.Itoa(to)
+		}
+		writeJSON(w, 200, out)
 	})
 	mux.HandleFunc("PUT /securitysystems/{id}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

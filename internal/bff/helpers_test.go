@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
 // newKey returns a random base64 session key.
@@ -82,6 +84,9 @@ func startBFF(t testing.TB, issuer, secret string, be backendURLs, keys []string
 	if mod != nil {
 		mod(&cfg, &deps)
 	}
+	if deps.DB == nil {
+		deps.DB = sqldbtest.OpenSQLite(t)
+	}
 	svc, err := New(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -98,20 +103,20 @@ func fakeJWT(claims map[string]any) string {
 	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + ".c2ln"
 }
 
-// mintSession returns the cookies of a session for sess, as the BFF would
-// set them.
+// mintSession stores sess as a new session and returns its cookies, as the
+// BFF would set them at login.
 func (b *testBFF) mintSession(t testing.TB, sess *session) []*http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
-	if err := b.svc.writeSession(rec, req, sess); err != nil {
+	if err := b.svc.startSession(context.Background(), rec, req, sess); err != nil {
 		t.Fatal(err)
 	}
 	return rec.Result().Cookies()
 }
 
 func testSession(access string) *session {
-	return &session{ID: "sid-1", CSRF: "csrf-token-1", Access: access, Refresh: "rt-1",
+	return &session{ID: randomToken(18), CSRF: "csrf-token-1", Access: access, Refresh: "rt-1",
 		Expiry: time.Now().Add(time.Hour).Unix(), Subject: "user-1", Name: "Alice", Created: time.Now().Unix()}
 }
 

@@ -43,10 +43,14 @@ func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.of
 
 // startWithIAM starts a real IAM Service whose BFF client redirects to the
 // BFF test server, and the BFF against it and the fake backends.
-func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock) (*testBFF, *realIAM) {
+// Extra adjusts the BFF's settings after the IAM is set up.
+func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...func(*Config, *Deps)) (*testBFF, *realIAM) {
 	t.Helper()
 	ri := &realIAM{}
 	b := startBFF(t, "", iamBFFSecret, be, []string{newKey(t)}, func(cfg *Config, deps *Deps) {
+		for _, f := range extra {
+			defer f(cfg, deps)
+		}
 		srv := httptest.NewUnstartedServer(nil)
 		ri.issuer = "http://" + srv.Listener.Addr().String()
 		svc, err := iam.New(context.Background(), iam.Config{
@@ -236,11 +240,16 @@ func TestRefreshOnceWhenExpired(t *testing.T) {
 		t.Fatalf("%d refreshes at the IAM, want exactly 1", got)
 	}
 
-	// A late request with the old cookie still works (rotation cache) and
-	// does not present the rotated refresh token again.
+	// A late request with the pre-refresh cookie is refused: the refresh
+	// bumped the session's generation, so that copy names a generation the
+	// store no longer has. It neither refreshes again nor clears cookies
+	// (the browser may already hold the new ones).
 	resp, _ := b.do(t, b.client(t, old), "GET", "/api/securitysystems", "", nil)
-	if resp.StatusCode != 200 || ri.refreshes.Load() != 1 {
-		t.Fatalf("late old-cookie request: %d, refreshes %d", resp.StatusCode, ri.refreshes.Load())
+	if resp.StatusCode != 401 || ri.refreshes.Load() != 1 {
+		t.Fatalf("late old-cookie request: %d, refreshes %d, want 401 and 1", resp.StatusCode, ri.refreshes.Load())
+	}
+	if _, deleted := setChunks(resp); len(deleted) != 0 {
+		t.Fatalf("a stale copy cleared the cookies: %v", deleted)
 	}
 
 	// The new cookie carries the rotated refresh token: the next expiry

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
 // recordingBackend answers like a RealGuardIO service and remembers the last
@@ -109,9 +111,11 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 func TestKeyRotationKeepsSessions(t *testing.T) {
 	oldKey := newKey(t)
 	ss := securitySystemBackend(t)
-	before := startBFF(t, "", "", backendURLs{ss: ss.srv.URL}, []string{oldKey}, nil)
+	db := sqldbtest.OpenSQLite(t)
+	shared := func(_ *Config, d *Deps) { d.DB = db }
+	before := startBFF(t, "", "", backendURLs{ss: ss.srv.URL}, []string{oldKey}, shared)
 	cookies := before.mintSession(t, testSession(fakeJWT(map[string]any{"sub": "user-1"})))
-	after := startBFF(t, "", "", backendURLs{ss: ss.srv.URL}, []string{newKey(t), oldKey}, nil)
+	after := startBFF(t, "", "", backendURLs{ss: ss.srv.URL}, []string{newKey(t), oldKey}, shared)
 	resp, _ := after.do(t, after.client(t, cookies), "GET", "/api/securitysystems", "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("old-key session after rotation: got %d", resp.StatusCode)

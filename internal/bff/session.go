@@ -44,13 +44,16 @@ const (
 	purposeLogin   = "login"
 )
 
-// session is what the BFF remembers about a logged-in browser. It lives only
-// inside the encrypted cookie; the BFF keeps no server-side session store, so
-// any BFF instance holding the keys can serve any request.
+// session is what the BFF remembers about a logged-in browser. It lives in
+// the session store shared by every BFF instance (sealed with the cookie
+// keys); the cookie names it by ID and generation (sessionRef).
 type session struct {
-	// ID identifies the session for the refresh coordination; it is random
-	// and never leaves the encrypted cookie.
+	// ID identifies the session; it is random and never leaves the
+	// encrypted cookie (the store keeps only its hash).
 	ID string `json:"sid"`
+	// Gen is the session's generation, bumped at every refresh; it is the
+	// store row's, not part of the sealed data.
+	Gen int64 `json:"-"`
 	// CSRF is the per-session anti-forgery token the UI echoes in the
 	// X-CSRF-Token header. It is random rather than derived from the keys so
 	// that a key rotation does not invalidate open pages.

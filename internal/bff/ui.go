@@ -2,6 +2,7 @@ package bff
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -295,7 +297,64 @@ type dashboardData struct {
 	// LocationNames maps location ids to names when the user may read
 	// their customer's locations; otherwise the page shows shortened ids.
 	LocationNames map[string]string
+	// Filter is the search the page shows; Locations the choices of its
+	// location filter (empty when the names are unknown).
+	Filter    dashboardFilter
+	Locations []option
+	// NextURL is the link to the next page (empty on the last one);
+	// FirstURL the link back to the first page (empty on the first one).
+	NextURL, FirstURL string
 }
+
+// dashboardFilter is the dashboard's search: the query parameters of
+// GET /securitysystems (API.md "Lists") that the page offers.
+type dashboardFilter struct {
+	Q, State, LocationID, Cursor string
+}
+
+// maxSearchLen bounds the search text; a name is at most 200 characters.
+const maxSearchLen = 200
+
+// parseDashboardFilter reads the page's query, dropping what the Security
+// System Service would refuse (an unknown state, a search longer than any
+// name), so that a hand-edited URL shows the page rather than an error.
+func parseDashboardFilter(q url.Values) dashboardFilter {
+	f := dashboardFilter{
+		Q:          strings.TrimSpace(q.Get("q")),
+		State:      q.Get("state"),
+		LocationID: strings.TrimSpace(q.Get("locationId")),
+		Cursor:     q.Get("cursor"),
+	}
+	if len(f.Q) > maxSearchLen {
+		f.Q = f.Q[:maxSearchLen]
+	}
+	if f.State != "ARMED" && f.State != "DISARMED" {
+		f.State = ""
+	}
+	return f
+}
+
+// query returns the filter as query parameters, without the cursor unless
+// withCursor.
+func (f dashboardFilter) query(withCursor bool) url.Values {
+	v := url.Values{}
+	for k, val := range map[string]string{"q": f.Q, "state": f.State, "locationId": f.LocationID} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if withCursor && f.Cursor != "" {
+		v.Set("cursor", f.Cursor)
+	}
+	return v
+}
+
+// Active reports whether the page is filtered, for the empty-result text
+// and the "Clear" link.
+func (f dashboardFilter) Active() bool { return f.Q != "" || f.State != "" || f.LocationID != "" }
+
+// dashboardPageSize is how many systems one dashboard page shows.
+const dashboardPageSize = 50
 
 // pageDashboard shows the security systems, or a sign-in page to anonymous
 // visitors (including those whose cookie did not open).
@@ -315,18 +374,38 @@ func (s *Service) pageDashboard(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var body struct {
 		SecuritySystems []securitySystem `json:"securitySystems"`
+		NextCursor      string           `json:"nextCursor"`
 	}
-	data := &dashboardData{}
+	data := &dashboardData{Filter: parseDashboardFilter(r.URL.Query())}
+	list := data.Filter.query(true)
+	list.Set("limit", strconv.Itoa(dashboardPageSize))
 	// The names are a second read from another service; doing it alongside
 	// keeps the page as fast as the slower of the two.
 	names := make(chan map[string]string, 1)
 	go func() { names <- s.locationNames(ctx, sess, p.User.Org) }()
-	if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems", &body); err != nil {
+	if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems?"+list.Encode(), &body); err != nil {
 		data.Problem = describeProblem(err)
 	} else {
 		data.Systems, data.Loaded = body.SecuritySystems, true
+		if body.NextCursor != "" {
+			next := data.Filter.query(false)
+			next.Set("cursor", body.NextCursor)
+			data.NextURL = "/?" + next.Encode()
+		}
+		if data.Filter.Cursor != "" {
+			data.FirstURL = "/"
+			if q := data.Filter.query(false).Encode(); q != "" {
+				data.FirstURL += "?" + q
+			}
+		}
 	}
 	data.LocationNames = <-names
+	for id, name := range data.LocationNames {
+		data.Locations = append(data.Locations, option{Value: id, Label: name})
+	}
+	slices.SortFunc(data.Locations, func(a, b option) int {
+		return cmp.Or(strings.Compare(strings.ToLower(a.Label), strings.ToLower(b.Label)), strings.Compare(a.Value, b.Value))
+	})
 	p.Data = data
 	s.render(w, r, http.StatusOK, "dashboard", p)
 }

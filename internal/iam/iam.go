@@ -72,6 +72,14 @@ type Config struct {
 	// alive for ever and the user must log in (and prove the password)
 	// again.
 	RefreshFamilyLifetime time.Duration
+	// RefreshReuseGrace is how long after a refresh token is rotated it may
+	// be presented again and get the same successor refresh token (with a
+	// fresh access token) instead of revoking its family (30s; negative
+	// disables it). Clients that refresh from several places at once (BFF
+	// instances, a retry after a lost response) are not logged out by
+	// their own race; past the window a reuse is theft and revokes as
+	// before.
+	RefreshReuseGrace time.Duration
 	// AuthCodeLifetime is how long an authorization code may be exchanged
 	// (60s).
 	AuthCodeLifetime time.Duration
@@ -121,6 +129,11 @@ type Config struct {
 	MaxAccessTokenBytes int
 }
 
+// DefaultRefreshReuseGrace is the default of Config.RefreshReuseGrace, the
+// window Okta and Auth0 offer too: longer than a client's refresh call and
+// its retries take, short enough that a token stolen later is still caught.
+const DefaultRefreshReuseGrace = 30 * time.Second
+
 // DefaultMaxAccessTokenBytes is the default of Config.MaxAccessTokenBytes:
 // 8 KiB, the smallest header limit of common servers and proxies.
 const DefaultMaxAccessTokenBytes = 8 << 10
@@ -139,6 +152,10 @@ func (c *Config) applyDefaults() {
 	def(&c.IDTokenLifetime, 5*time.Minute)
 	def(&c.RefreshTokenLifetime, 60*time.Minute)
 	def(&c.RefreshFamilyLifetime, 12*time.Hour)
+	def(&c.RefreshReuseGrace, DefaultRefreshReuseGrace)
+	if c.RefreshReuseGrace < 0 {
+		c.RefreshReuseGrace = 0
+	}
 	def(&c.AuthCodeLifetime, 60*time.Second)
 	def(&c.LoginTimeout, 10*time.Minute)
 	def(&c.KeyRotationInterval, 24*time.Hour)
@@ -293,7 +310,11 @@ type Service struct {
 	throttle *throttle
 	devices  *deviceCookies
 	csrfKey  []byte
-	login    *loginUI
+	// rotationKey derives a refresh token's successor from it, so that the
+	// reuse grace window can answer with the same successor without the
+	// database holding any token (see successorToken).
+	rotationKey []byte
+	login       *loginUI
 	// validator checks the IAM's own access tokens (/userinfo, /api/users).
 	validator *auth.Validator
 	metrics   *metrics
@@ -361,6 +382,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("iam: csrf key: %w", err)
 	}
 	s.csrfKey = []byte(csrf)
+	rotation, err := s.store.secret(ctx, "refresh-rotation", func() string { return randomToken(32) })
+	if err != nil {
+		return nil, fmt.Errorf("iam: refresh rotation key: %w", err)
+	}
+	s.rotationKey = []byte(rotation)
 	s.metrics = newMetrics(s.registry)
 	s.throttle = newThrottle(s.now, throttleLimits{
 		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,

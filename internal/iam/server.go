@@ -2,7 +2,10 @@ package iam
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -377,62 +380,25 @@ func (r refreshIDRequest) sessionID() string { return r.t.FamilyID }
 
 // RefreshToken rotates a refresh token. Presenting a token that was already
 // rotated means it was copied: the whole family is revoked, so both the
-// thief and the user must log in again.
+// thief and the user must log in again; except within the reuse grace
+// window, where the same successor is returned (refreshReused).
 func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
 	s := sv.s
 	c := r.Client.(*client)
 	hash := hashSecret(r.Data.RefreshToken)
-	t, err := s.store.refreshTokenByHash(ctx, s.db, hash)
-	if errors.Is(err, errNotFound) {
-		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
-	}
-	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
-	}
-	if t.ClientID != c.GetID() {
-		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
-	}
-	if t.Revoked {
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token revoked")
-	}
-	if t.Used {
-		if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
-			return nil, oidc.ErrServerError().WithParent(err)
-		}
-		s.metrics.replays.WithLabelValues("refresh_token").Inc()
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
-	}
-	now := s.now()
-	if !now.Before(t.ExpiresAt) {
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
-	}
-	if !now.Before(t.FamilyCreatedAt.Add(s.cfg.RefreshFamilyLifetime)) {
-		// Checked on its own, not only through ExpiresAt, so that tokens
-		// issued before the family lifetime existed, or under a longer
-		// one, end on time too.
-		return nil, oidc.ErrInvalidGrant().WithDescription("the session has reached its maximum lifetime; log in again")
-	}
-	u, err := s.store.userByID(ctx, s.db, t.UserID)
-	if err != nil || !u.Enabled {
-		return nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
-	}
-	scopes := t.Scopes
-	if len(r.Data.Scopes) > 0 {
-		for _, sc := range r.Data.Scopes {
-			if !slices.Contains(t.Scopes, sc) {
-				return nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
-			}
-		}
-		scopes = r.Data.Scopes
-	}
-	claims, err := s.claims.Build(ctx, AccessTokenRequest{
-		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
-		Scopes: scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
-	})
+	t, err := sv.presentedRefresh(ctx, c, hash)
 	if err != nil {
 		return nil, err
 	}
-	next := randomToken(32)
+	if t.Used {
+		return sv.refreshReused(ctx, r, t)
+	}
+	now := s.now()
+	claims, scopes, err := sv.refreshClaims(ctx, r, t, now)
+	if err != nil {
+		return nil, err
+	}
+	next := s.successorToken(r.Data.RefreshToken)
 	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		ok, err := s.store.markRefreshUsed(ctx, tx, hash, now)
 		if err != nil {
@@ -448,14 +414,120 @@ func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Ref
 		})
 	})
 	if errors.Is(err, errRefreshReplayed) {
-		_ = s.store.revokeFamily(ctx, s.db, t.FamilyID)
-		s.metrics.replays.WithLabelValues("refresh_token").Inc()
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
+		// Lost a race with a concurrent rotation (or revocation) of the
+		// same token: judge it as the reuse it now is.
+		again, err := sv.presentedRefresh(ctx, c, hash)
+		if err != nil {
+			return nil, err
+		}
+		return sv.refreshReused(ctx, r, again)
 	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	return sv.tokenResponse(ctx, "refresh_token", c, claims, refreshIDRequest{t: t, scopes: scopes}, "", next)
+}
+
+// presentedRefresh looks up the presented refresh token of client c; an
+// unknown, foreign or revoked token is invalid_grant.
+func (sv *server) presentedRefresh(ctx context.Context, c *client, hash string) (*refreshToken, error) {
+	t, err := sv.s.store.refreshTokenByHash(ctx, sv.s.db, hash)
+	if errors.Is(err, errNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if t.ClientID != c.GetID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	if t.Revoked {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token revoked")
+	}
+	return t, nil
+}
+
+// refreshClaims checks that t may still be refreshed at now (its own and
+// its family's lifetime, the user still enabled, the scopes granted) and
+// builds the new access token's claims.
+func (sv *server) refreshClaims(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest], t *refreshToken, now time.Time) (map[string]any, []string, error) {
+	s := sv.s
+	c := r.Client.(*client)
+	if !now.Before(t.ExpiresAt) {
+		return nil, nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
+	}
+	if !now.Before(t.FamilyCreatedAt.Add(s.cfg.RefreshFamilyLifetime)) {
+		// Checked on its own, not only through ExpiresAt, so that tokens
+		// issued before the family lifetime existed, or under a longer
+		// one, end on time too.
+		return nil, nil, oidc.ErrInvalidGrant().WithDescription("the session has reached its maximum lifetime; log in again")
+	}
+	u, err := s.store.userByID(ctx, s.db, t.UserID)
+	if err != nil || !u.Enabled {
+		return nil, nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
+	}
+	scopes := t.Scopes
+	if len(r.Data.Scopes) > 0 {
+		for _, sc := range r.Data.Scopes {
+			if !slices.Contains(t.Scopes, sc) {
+				return nil, nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
+			}
+		}
+		scopes = r.Data.Scopes
+	}
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
+		Scopes: scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return claims, scopes, nil
+}
+
+// refreshReused answers a refresh token presented again after its
+// rotation. Within RefreshReuseGrace of the rotation, while the successor
+// is still unused, it is the same client racing itself (two BFF instances,
+// a retry after a lost response): the answer is the same successor refresh
+// token with a fresh access token. Otherwise the token was copied, and the
+// whole family is revoked.
+func (sv *server) refreshReused(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest], t *refreshToken) (*op.Response, error) {
+	s := sv.s
+	c := r.Client.(*client)
+	now := s.now()
+	if grace := s.cfg.RefreshReuseGrace; grace > 0 && !t.Revoked && t.Used && now.Sub(t.UsedAt) < grace {
+		next := s.successorToken(r.Data.RefreshToken)
+		succ, err := s.store.refreshTokenByHash(ctx, s.db, hashSecret(next))
+		if err != nil && !errors.Is(err, errNotFound) {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		if err == nil && !succ.Used && !succ.Revoked && succ.FamilyID == t.FamilyID {
+			claims, scopes, err := sv.refreshClaims(ctx, r, succ, now)
+			if err != nil {
+				return nil, err
+			}
+			s.metrics.replays.WithLabelValues("refresh_token_within_grace").Inc()
+			return sv.tokenResponse(ctx, "refresh_token", c, claims, refreshIDRequest{t: succ, scopes: scopes}, "", next)
+		}
+	}
+	if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	s.metrics.replays.WithLabelValues("refresh_token").Inc()
+	return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
+}
+
+// successorToken is the refresh token that replaces token at its rotation:
+// an HMAC of it under the IAM's rotation key. Deriving it, rather than
+// drawing it at random, is what lets the grace window return the same
+// successor again while the database keeps only hashes: only whoever
+// presents the old token (and the IAM) can compute it, and the key alone
+// (without a token) yields none.
+func (s *Service) successorToken(token string) string {
+	m := hmac.New(sha256.New, s.rotationKey)
+	m.Write([]byte("realguardio-refresh-successor:"))
+	m.Write([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // ClientCredentialsExchange issues a service token: sub and client_id are

@@ -296,7 +296,10 @@ type refreshToken struct {
 	// code exchange); the whole family ends RefreshFamilyLifetime later.
 	FamilyCreatedAt time.Time
 	Used            bool
-	Revoked         bool
+	// UsedAt is when the token was rotated (zero while it is not), which
+	// starts its reuse grace window.
+	UsedAt  time.Time
+	Revoked bool
 }
 
 func (s *store) insertRefreshToken(ctx context.Context, q sqldb.Querier, t *refreshToken) error {
@@ -325,6 +328,9 @@ func (s *store) refreshTokenByHash(ctx context.Context, q sqldb.Querier, hash st
 	t.ExpiresAt = sqldb.FromMicros(expires)
 	t.FamilyCreatedAt = sqldb.FromMicros(familyCreated)
 	t.Used = used != 0
+	if t.Used {
+		t.UsedAt = sqldb.FromMicros(used)
+	}
 	t.Revoked = revoked != 0
 	return &t, nil
 }

@@ -95,6 +95,10 @@ type Config struct {
 	Endpoints map[string]*Endpoint
 	// AccessTokenLifetime is the lifetime of access tokens.
 	AccessTokenLifetime time.Duration
+	// RefreshReuseGrace is how long the IAM answers a just-rotated refresh
+	// token presented again with the same successor instead of revoking
+	// its family; negative disables it.
+	RefreshReuseGrace time.Duration
 	// KeyPublishAhead is how long a new IAM signing key is published before
 	// it signs, so resource servers know it before any token carries it.
 	KeyPublishAhead time.Duration
@@ -109,7 +113,9 @@ type Config struct {
 	TrustedProxies string
 	trustedProxies []netip.Prefix
 	// SessionKeys are the BFF's cookie keys (base64, 32 bytes each), first
-	// encrypts; empty generates one per start (sessions end at restart).
+	// encrypts; empty under `up` uses the key kept in the data directory
+	// (bff-session-keys, generated at the first start, mode 0600), so web
+	// sessions survive a restart.
 	SessionKeys string
 	// ClientSecrets are the secrets of the BFF and service clients as
 	// name=secret pairs; needed when services run apart, generated per start
@@ -165,10 +171,11 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.NATSKeyFile, "nats-key", "", "client key for NATS TLS (with --nats-cert)")
 	l.Int(&c.NATSReplicas, "nats-replicas", 0, "replicas of each event stream (default: 3 on a NATS cluster of three servers or more, else 1)")
 	l.Duration(&c.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens")
+	l.Duration(&c.RefreshReuseGrace, "refresh-reuse-grace", 30*time.Second, "how long a just-rotated refresh token presented again gets the same successor instead of revoking its session (concurrent refreshes by BFF instances); negative disables it")
 	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the IAM, whose X-Forwarded-For gives the login throttle the client address (default: none, the connection's peer is the client)")
-	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie, first encrypts (default: generated per start)")
+	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie and store, first encrypts (default under up: kept in <data-dir>/bff-session-keys)")
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
 	l.Duration(&c.OpenFGATimeout, "openfga-timeout", 2*time.Second, "timeout of each call to OpenFGA (a check or a batch of checks); past it the decision is a 503")
@@ -214,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
 		p.Addf("admin-password", "must be at least 8 characters")
+	}
+	if c.RefreshReuseGrace > 5*time.Minute {
+		p.Addf("refresh-reuse-grace", "must be at most 5m (a longer window lets a stolen refresh token go unnoticed), got %s", c.RefreshReuseGrace)
 	}
 	if c.AccessTokenLifetime < 10*time.Second || c.AccessTokenLifetime > 24*time.Hour {
 		p.Addf("access-token-lifetime", "must be between 10s and 24h, got %s", c.AccessTokenLifetime)

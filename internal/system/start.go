@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -171,6 +172,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			AdminPassword:       cfg.AdminPassword,
 			Clients:             clients,
 			AccessTokenLifetime: cfg.AccessTokenLifetime,
+			RefreshReuseGrace:   reuseGrace(cfg.RefreshReuseGrace),
 			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
 			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
 			TrustedProxies:      cfg.trustedProxies,
@@ -298,6 +300,10 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
+		db, err := s.openDB(ctx, ServiceBFF)
+		if err != nil {
+			return err
+		}
 		svc, err := bff.New(ctx, bff.Config{
 			PublicURL:         s.URLs[ServiceBFF],
 			Issuer:            issuer,
@@ -308,7 +314,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			DealerURL:         s.URLs[ServiceDealer],
 			MonitoringURL:     s.URLs[ServiceMonitoring],
 			Strategy:          cfg.Authz,
-		}, bff.Deps{Logger: s.log(ServiceBFF)})
+		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db})
 		if err != nil {
 			return fmt.Errorf("bff: %w", err)
 		}
@@ -405,8 +411,9 @@ func (s *System) clientSecrets() (map[string]string, error) {
 	return out, nil
 }
 
-// sessionKeys returns the BFF's cookie keys: those configured, or one fresh
-// key for this run (sessions then end when the process stops).
+// sessionKeys returns the BFF's cookie keys: those configured, or under `up`
+// the ones kept in the data directory, generated at the first start, so that
+// web sessions (cookies and the sealed store rows) survive a restart.
 func (s *System) sessionKeys() ([]string, error) {
 	if strings.TrimSpace(s.cfg.SessionKeys) != "" {
 		var keys []string
@@ -418,11 +425,64 @@ func (s *System) sessionKeys() ([]string, error) {
 	if s.cfg.Only != "" {
 		return nil, errors.New("--session-keys (REALGUARDIO_SESSION_KEYS): the BFF run alone needs its cookie keys, so that every instance can read every session")
 	}
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, err
+	return loadOrCreateKeys(filepath.Join(s.cfg.DataDir, sessionKeysFile))
+}
+
+// sessionKeysFile is the name, in the data directory, of the file holding
+// the BFF's cookie keys when REALGUARDIO_SESSION_KEYS does not give them.
+const sessionKeysFile = "bff-session-keys"
+
+// loadOrCreateKeys reads the base64 keys in path, one a line, or creates the
+// file with one fresh key. The file is the session secret: it is created
+// 0600 in a 0700 directory, and an existing file readable by others is
+// tightened to 0600 before use.
+func loadOrCreateKeys(path string) ([]string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	return []string{base64.StdEncoding.EncodeToString(k)}, nil
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		key := base64.StdEncoding.EncodeToString(k)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			// Another process created it first: use theirs.
+			return loadOrCreateKeys(path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session keys: %w", err)
+		}
+		_, werr := f.WriteString(key + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			_ = os.Remove(path)
+			return nil, fmt.Errorf("session keys: write %s: %w", path, werr)
+		}
+		return []string{key}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session keys: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("session keys: %s is readable by other users and cannot be made private: %w", path, err)
+		}
+	}
+	var keys []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			keys = append(keys, line)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("session keys: %s holds no key; delete it to have one generated", path)
+	}
+	return keys, nil
 }
 
 // onClose registers f to run at Stop, in reverse order of registration.
@@ -516,6 +576,15 @@ func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup keeps the minimum on derived handlers.
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{m.Handler.WithGroup(name), m.level}
+}
+
+// reuseGrace converts the system setting to the IAM's, where zero means the
+// default and a negative value none.
+func reuseGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // publishAhead converts the system setting to the IAM's, where zero means

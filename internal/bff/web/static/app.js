@@ -18,6 +18,11 @@
     let resp;
     try {
       resp = await fetch(path, opts);
+      // A request that left with the cookie of just before a refresh made
+      // by a parallel request is refused (that copy is superseded) before
+      // anything is forwarded, so it is safe to send it once more: the
+      // browser holds the refreshed cookie by now.
+      if (resp.status === 401) resp = await fetch(path, opts);
     } catch (e) {
       return { status: 0, body: { detail: "The server could not be reached; nothing was changed." } };
     }
