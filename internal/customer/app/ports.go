@@ -62,6 +62,10 @@ type Repo interface {
 	Locations(ctx context.Context, q sqldb.Querier, customerID string) ([]Location, error)
 	// LocationFacts returns the facts of the known ids among ids.
 	LocationFacts(ctx context.Context, q sqldb.Querier, ids []string) ([]LocationFacts, error)
+	// LocationAccess returns the name of l's customer and up to p.Limit+1
+	// holders of security system roles at l or in its customer, after p's
+	// position (see AccessPage).
+	LocationAccess(ctx context.Context, q sqldb.Querier, l Location, p AccessPage) (string, []AccessHolder, error)
 
 	// DealerExists reports whether the dealer is in the replica.
 	DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error)

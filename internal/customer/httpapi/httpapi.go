@@ -67,6 +67,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("GET /authz/subjects/{userId}", h.subjectFacts)
 	mux.HandleFunc("GET /authz/locations/{locationId}", h.locationFacts)
 	mux.HandleFunc("POST /authz/locations:batch", h.locationFactsBatch)
+	h.RegisterAccessFacts(mux)
 	return mux
 }
 
