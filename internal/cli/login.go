@@ -39,16 +39,16 @@ func newSessionStore(getenv func(string) string) (sessionStore, error) {
 // storedSession is the file's content: the tokens and whom and where they
 // are for.
 type storedSession struct {
-	Issuer       string    `json:"issuer"`
+	Issuer string `json:"issuer"`
 	// SecuritySystemURL is where the login's commands reach the Security
 	// System Service; later commands use it unless told otherwise.
-	SecuritySystemURL string `json:"securitysystem_url,omitempty"`
-	Username     string    `json:"username,omitempty"`
-	Subject      string    `json:"subject"`
-	AccessToken  string    `json:"access_token"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	TokenType    string    `json:"token_type,omitempty"`
-	Expiry       time.Time `json:"expiry"`
+	SecuritySystemURL string    `json:"securitysystem_url,omitempty"`
+	Username          string    `json:"username,omitempty"`
+	Subject           string    `json:"subject"`
+	AccessToken       string    `json:"access_token"`
+	RefreshToken      string    `json:"refresh_token,omitempty"`
+	TokenType         string    `json:"token_type,omitempty"`
+	Expiry            time.Time `json:"expiry"`
 }
 
 var errNotLoggedIn = errors.New("not logged in")
@@ -242,4 +242,3 @@ func cmdLogout(ctx context.Context, s userSettings, stdout io.Writer, st session
 	fmt.Fprintln(stdout, "Logged out.")
 	return nil
 }
-
