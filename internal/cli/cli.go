@@ -42,10 +42,16 @@ Usage:
   realguardio login [flags]           log in with a browser (the session is
                                       kept in ~/.config/realguardio)
   realguardio logout                  end that session
-  realguardio whoami                  print the session's token claims
-  realguardio systems                 list the security systems you may view
-  realguardio arm ID, disarm ID       arm or disarm a security system
+  realguardio whoami                  who you are logged in as (works offline)
+  realguardio systems [--limit N|--all] list the security systems you may view
+  realguardio arm SYSTEM, disarm SYSTEM arm or disarm a security system, named
+                                      by its id or its name
+  realguardio access SYSTEM [--me]    who may view, arm or disarm it, and why
   realguardio version                 print the version
+
+The user commands take --json, remember the IAM and Security System Service
+URLs of the login, and exit with 0 ok, 1 error, 2 usage, 3 denied, 4 not
+found, 5 unavailable.
 
 Run "realguardio up -h" for the settings; every flag --foo-bar can also be
 given as the environment variable REALGUARDIO_FOO_BAR.
@@ -74,6 +80,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
+		if len(args) > 1 && args[1] == "--json" {
+			_ = writeJSON(stdout, map[string]string{"version": version()})
+			return ExitOK
+		}
 		fmt.Fprintln(stdout, version())
 		return ExitOK
 	case "-h", "--help", "help":

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -62,32 +61,7 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 	}
 
 	// login: the URL is printed; the "browser" logs in there.
-	pr, pw2 := io.Pipe()
-	var errOut bytes.Buffer
-	done := make(chan int, 1)
-	lctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	go func() {
-		done <- Main(lctx, []string{"login"}, pw2, &errOut, func(k string) string { return env[k] })
-		pw2.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var printed strings.Builder
-	for sc.Scan() {
-		line := sc.Text()
-		printed.WriteString(line + "\n")
-		if strings.HasPrefix(line, "http") {
-			jar, _ := cookiejar.New(nil)
-			go func() {
-				if _, err := apiclient.SubmitLoginForm(lctx, &http.Client{Jar: jar, Timeout: 30 * time.Second}, line, "ops@cli.example", pw); err != nil {
-					t.Errorf("the browser step: %v", err)
-				}
-			}()
-		}
-	}
-	if code := <-done; code != ExitOK || !strings.Contains(printed.String(), "Logged in as ops@cli.example") {
-		t.Fatalf("login: %d, stdout %q, stderr %q", code, printed.String(), errOut.String())
-	}
+	loginCLI(t, env, "ops@cli.example", pw)
 	file := filepath.Join(config, "realguardio", "session.json")
 	fi, err := os.Stat(file)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -107,14 +81,17 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 	if code, _, stderr = cli("disarm"); code != ExitUsage {
 		t.Fatalf("disarm without an id: %d %q", code, stderr)
 	}
-	if code, _, stderr = cli("arm", "00000000-0000-0000-0000-000000000000"); code != ExitFailure || !strings.Contains(stderr, "404") {
+	if code, _, stderr = cli("arm", "00000000-0000-0000-0000-000000000000"); code != ExitNotFound || !strings.Contains(stderr, "not found") {
 		t.Fatalf("arm an unknown system: %d %q", code, stderr)
 	}
 
 	stored := readSession(t, file)
-	code, out, stderr = cli("whoami")
-	var claims map[string]any
-	if code != ExitOK || json.Unmarshal([]byte(out), &claims) != nil || claims["sub"] != ops.UserID || claims["client_id"] != apiclient.CLIClientID {
+	code, out, stderr = cli("whoami", "--json")
+	var who struct {
+		Username string         `json:"username"`
+		Claims   map[string]any `json:"claims"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &who) != nil || who.Claims["sub"] != ops.UserID || who.Claims["client_id"] != apiclient.CLIClientID || who.Username != "ops@cli.example" {
 		t.Fatalf("whoami: %d %q %q", code, out, stderr)
 	}
 	if sig := stored.AccessToken[strings.LastIndex(stored.AccessToken, ".")+1:]; strings.Contains(out, sig) || strings.Contains(out, stored.RefreshToken) {
@@ -148,6 +125,38 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 	}
 	if code, _, stderr = cli("systems"); code != ExitFailure || !strings.Contains(stderr, "realguardio login") {
 		t.Fatalf("systems after logout: %d %q", code, stderr)
+	}
+}
+
+// loginCLI runs `realguardio login` with env and logs username in at the
+// printed URL, as the person would in the browser.
+func loginCLI(t *testing.T, env map[string]string, username, password string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	var errOut lockedBuffer
+	done := make(chan int, 1)
+	lctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		done <- Main(lctx, []string{"login"}, pw, &errOut, func(k string) string { return env[k] })
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var printed strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if strings.HasPrefix(line, "http") {
+			jar, _ := cookiejar.New(nil)
+			go func() {
+				if _, err := apiclient.SubmitLoginForm(lctx, &http.Client{Jar: jar, Timeout: 30 * time.Second}, line, username, password); err != nil {
+					t.Errorf("the browser step: %v", err)
+				}
+			}()
+		}
+	}
+	if code := <-done; code != ExitOK || !strings.Contains(printed.String(), "Logged in as "+username) {
+		t.Fatalf("login: %d, stdout %q, stderr %q", code, printed.String(), errOut.String())
 	}
 }
 

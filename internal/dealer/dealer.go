@@ -121,6 +121,7 @@ func (s *Service) buildHandler() http.Handler {
 	kh := orgkithttp.New(s.kit, orgkithttp.Options{OrganizationView: s.providers.view})
 	kh.Register(mux)
 	kh.RegisterSubjectFacts(mux)
+	kh.RegisterAccessFacts(mux)
 	h := &handlers{kit: kh, providers: s.providers}
 	mux.HandleFunc("PUT /dealers/{dealerId}/monitoring-provider", h.setMonitoringProvider)
 	mux.HandleFunc("GET /authz/dealers/{dealerId}", h.dealerFacts)

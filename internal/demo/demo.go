@@ -22,8 +22,10 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -37,6 +39,16 @@ type Options struct {
 	AdminUsername, AdminPassword string
 	// HTTPClient is used for every call (nil: apiclient's default).
 	HTTPClient *http.Client
+	// Now is the clock the demo's shifts are computed from (time.Now when
+	// nil): one user on duty at the start, one not.
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
 }
 
 // MarkerCustomer is the customer whose presence means the demo was loaded.
@@ -161,6 +173,28 @@ func (l *loader) employee(ctx context.Context, o *org, first, domain, what strin
 	return e.ID, nil
 }
 
+// loginOf logs in the demo account username created by this load.
+func (l *loader) loginOf(ctx context.Context, username string) (*apiclient.Client, error) {
+	for _, lg := range l.logins {
+		if lg.Username == username {
+			return l.login(ctx, lg.Username, lg.Password)
+		}
+	}
+	return nil, fmt.Errorf("no demo account %s", username)
+}
+
+// shiftAround returns a one-shift UTC schedule starting from+ hours after
+// the hour before now and lasting hours, and its description. A shift
+// that crosses midnight is a night shift of the day it starts, as
+// AUTHZ.md defines it, so the schedule covers exactly that span.
+func shiftAround(now time.Time, from, hours int) (policy.Schedule, string) {
+	start := now.UTC().Truncate(time.Hour).Add(time.Duration(from-1) * time.Hour)
+	end := start.Add(time.Duration(hours) * time.Hour)
+	day := policy.Weekdays[start.Weekday()]
+	s := policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{day}, Start: start.Format("15:04"), End: end.Format("15:04")}}}
+	return s, fmt.Sprintf("%s %s-%s UTC", day, s.Shifts[0].Start, s.Shifts[0].End)
+}
+
 func (l *loader) load(ctx context.Context) (int, error) {
 	watchTower, err := l.createOrg(ctx, policy.OrgMonitoringProvider, "WatchTower", domainWatchTower, "monitoring provider administrator (WatchTower watches SecureCo's locations)")
 	if err != nil {
@@ -217,7 +251,7 @@ func (l *loader) load(ctx context.Context) (int, error) {
 	}
 
 	// The cast of AUTHZ.md's fixed cases.
-	if _, err := l.employee(ctx, acme, "Alice", domainAcme, "disarms and views every Acme system (customer role DISARMER); not Foo Corp's", policy.RoleDisarmer); err != nil {
+	if _, err := l.employee(ctx, acme, "Alice", domainAcme, "disarms every Acme system at any hour (customer role DISARMER); may not arm; sees nothing of Foo Corp", policy.RoleDisarmer); err != nil {
 		return 0, err
 	}
 	mary, err := l.employee(ctx, acme, "Mary", domainAcme, "disarms at the Warehouse only (location role DISARMER)")
@@ -253,6 +287,35 @@ func (l *loader) load(ctx context.Context) (int, error) {
 	}}); err != nil {
 		return 0, fmt.Errorf("give Frank his Berlin day shift: %w", err)
 	}
+	// Two shifts computed from the start, so the demo always shows both
+	// sides of a schedule: Nina is on duty now, Oliver is not yet.
+	now := l.opts.now()
+	ninaShift, ninaText := shiftAround(now, 0, 8)
+	nina, err := l.employee(ctx, acme, "Nina", domainAcme, "disarms at HQ in her shift "+ninaText+": on duty NOW, so she may disarm HQ Front Door at once")
+	if err != nil {
+		return 0, err
+	}
+	if err := acme.admin.SetLocationEmployeeRoles(ctx, acme.id, hq, nina, []string{policy.RoleDisarmer}); err != nil {
+		return 0, fmt.Errorf("give Nina DISARMER at HQ: %w", err)
+	}
+	if err := acme.admin.SetSchedule(ctx, policy.OrgCustomer, acme.id, nina, ninaShift); err != nil {
+		return 0, fmt.Errorf("give Nina her shift: %w", err)
+	}
+	oliverShift, oliverText := shiftAround(now, 10, 4)
+	oliver, err := l.employee(ctx, acme, "Oliver", domainAcme, "disarms at the Warehouse in his shift "+oliverText+": OUTSIDE it now, so he only views")
+	if err != nil {
+		return 0, err
+	}
+	if err := acme.admin.SetLocationEmployeeRoles(ctx, acme.id, warehouse, oliver, []string{policy.RoleDisarmer}); err != nil {
+		return 0, fmt.Errorf("give Oliver DISARMER at the Warehouse: %w", err)
+	}
+	if err := acme.admin.SetSchedule(ctx, policy.OrgCustomer, acme.id, oliver, oliverShift); err != nil {
+		return 0, fmt.Errorf("give Oliver his shift: %w", err)
+	}
+	if _, err := l.employee(ctx, acme, "Oscar", domainAcme, "arms and disarms every Acme system at any hour (customer roles ARMER, DISARMER); he armed HQ Front Door and the Warehouse Loading Dock",
+		policy.RoleArmer, policy.RoleDisarmer); err != nil {
+		return 0, err
+	}
 	grace, err := l.employee(ctx, acme, "Grace", domainAcme, "arms at HQ in her night shift SAT 22:00-06:00 UTC only")
 	if err != nil {
 		return 0, err
@@ -287,7 +350,51 @@ func (l *loader) load(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("create security system %s: %w", s.name, err)
 		}
 	}
+	// Some systems armed, by Oscar, so a disarm can be shown at once.
+	oscar, err := l.loginOf(ctx, "oscar@"+domainAcme)
+	if err != nil {
+		return 0, fmt.Errorf("log in as Oscar: %w", err)
+	}
+	if err := armByName(ctx, oscar, "HQ Front Door", "Warehouse Loading Dock"); err != nil {
+		return 0, err
+	}
 	return len(systems), nil
+}
+
+// armByName arms the named systems as c. A strategy fed by events may not
+// know c's fresh roles for a moment: a denial is retried for a bounded time.
+func armByName(ctx context.Context, c *apiclient.Client, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, apiclient.DefaultRetryBound)
+	defer cancel()
+	for _, name := range names {
+		for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+			err := func() error {
+				list, err := c.ListSecuritySystems(ctx)
+				if err != nil {
+					return err
+				}
+				for _, ss := range list {
+					if ss.Name == name {
+						_, err := c.Arm(ctx, ss.ID)
+						return err
+					}
+				}
+				return apperr.New(apperr.Forbidden, "%s is not visible yet", name)
+			}()
+			if err == nil {
+				break
+			}
+			if !apperr.Is(err, apperr.Forbidden) {
+				return fmt.Errorf("arm %s: %w", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("arm %s: %w", name, err)
+			case <-time.After(wait):
+			}
+		}
+	}
+	return nil
 }
 
 // passwordAlphabet leaves out characters easily confused when read off a
@@ -317,7 +424,7 @@ func Print(out io.Writer, r *Result, loginURL string) {
 		fmt.Fprintf(out, "\nThe demo organizations are already loaded (a customer named %q exists); their passwords were printed when they were loaded.\n", MarkerCustomer)
 		return
 	}
-	fmt.Fprintf(out, "\nDemo organizations loaded: WatchTower, SecureCo, GuardAll, Acme (HQ, Warehouse, team Night Watch), Foo Corp; %d security systems.\n", r.SecuritySystems)
+	fmt.Fprintf(out, "\nDemo organizations loaded: WatchTower, SecureCo, GuardAll, Acme (HQ, Warehouse, team Night Watch), Foo Corp; %d security systems, HQ Front Door and the Warehouse Loading Dock ARMED.\n", r.SecuritySystems)
 	fmt.Fprintf(out, "Log in at %s with these accounts (the passwords are shown only this once):\n\n", loginURL)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  USERNAME\tPASSWORD\tORGANIZATION\tSHOWS")

@@ -3,6 +3,8 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ func TestLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.AlreadyLoaded || len(res.Logins) != 12 || res.SecuritySystems != 4 {
+			if res.AlreadyLoaded || len(res.Logins) != 15 || res.SecuritySystems != 4 {
 				t.Fatalf("first load: %+v", res)
 			}
 			var out bytes.Buffer
@@ -70,6 +72,34 @@ func TestLoad(t *testing.T) {
 			seen := systems(alice)
 			if len(seen) != 3 || seen["Foo Corp Main Entrance"].ID != "" {
 				t.Errorf("alice sees %v, want Acme's three systems", seen)
+			}
+			if seen["HQ Front Door"].State != apiclient.StateArmed || seen["Warehouse Loading Dock"].State != apiclient.StateArmed || seen["HQ Server Room"].State != apiclient.StateDisarmed {
+				t.Errorf("states %v, want HQ Front Door and the Warehouse Loading Dock armed", seen)
+			}
+			// Nina is inside her shift now, Oliver outside his.
+			if got := systems(as("nina@acme.example"))["HQ Front Door"]; !slices.Equal(got.Actions, []string{"DISARM"}) {
+				t.Errorf("nina may %v on HQ Front Door, want DISARM (inside her shift)", got.Actions)
+			}
+			if got := systems(as("oliver@acme.example")); len(got) != 1 || len(got["Warehouse Loading Dock"].Actions) != 0 || got["Warehouse Loading Dock"].ID == "" {
+				t.Errorf("oliver sees %v, want the Warehouse's system, view only (outside his shift)", got)
+			}
+			// The access review of HQ Front Door names every path of the
+			// cast, read from the owners whatever the strategy.
+			rev, err := as("admin@acme.example").API().AccessAll(ctx, seen["HQ Front Door"].ID, apiclient.AccessQuery{Limit: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vias := map[string]string{}
+			for _, u := range rev.Users {
+				vias[u.Username] = string(u.Grants[0].Via) + " " + u.Grants[0].Name
+			}
+			want := map[string]string{
+				"alice@acme.example": "customer Acme", "charlie@acme.example": "team Night Watch", "dave@secureco.example": "dealer SecureCo",
+				"erin@watchtower.example": "monitoring_provider WatchTower", "frank@acme.example": "location HQ", "grace@acme.example": "location HQ",
+				"nina@acme.example": "location HQ", "oscar@acme.example": "customer Acme",
+			}
+			if !maps.Equal(vias, want) {
+				t.Errorf("access review of HQ Front Door: %v\nwant %v", vias, want)
 			}
 			if _, err := alice.API().Disarm(ctx, seen["HQ Front Door"].ID); err != nil {
 				t.Errorf("alice disarms HQ Front Door: %v", err)

@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	kh := orgkithttp.New(s.kit, orgkithttp.Options{})
 	kh.Register(mux)
 	kh.RegisterSubjectFacts(mux)
+	kh.RegisterAccessFacts(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
 	})

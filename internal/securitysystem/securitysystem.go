@@ -275,13 +275,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
 	}
 
-	uc := app.NewService(store.New(deps.DB, s.outbox, storeOpts...), s.authorizer, deps.Clock, s.logger)
+	repo := store.New(deps.DB, s.outbox, storeOpts...)
+	uc := app.NewService(repo, s.authorizer, deps.Clock, s.logger)
+	facts, err := accessFacts(cfg, deps, s)
+	if err != nil {
+		return nil, err
+	}
+	review := app.NewAccessReviewer(repo, facts, deps.Clock, s.logger)
 	authenticate := deps.Authenticate
 	if authenticate == nil {
 		authenticate = deps.Validator.Middleware
 	}
 	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.logger, Ready: s.readyChecks()}
-	s.handler = ops.Handler(httpapi.Handler(uc, authenticate))
+	s.handler = ops.Handler(httpapi.Handler(uc, review, authenticate))
 	return s, nil
 }
 

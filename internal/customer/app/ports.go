@@ -94,6 +94,10 @@ type Repo interface {
 	// the dealers service, in id order after cursor, and the next cursor
 	// ("" on the last page).
 	LocationIDsByDealers(ctx context.Context, q sqldb.Querier, dealerIDs []string, cursor string) ([]string, string, error)
+	// LocationAccess returns the name of l's customer and up to p.Limit+1
+	// holders of security system roles at l or in its customer, after p's
+	// position (see AccessPage).
+	LocationAccess(ctx context.Context, q sqldb.Querier, l Location, p AccessPage) (string, []AccessHolder, error)
 
 	// DealerExists reports whether the dealer is in the replica.
 	DealerExists(ctx context.Context, q sqldb.Querier, id string) (bool, error)

@@ -72,6 +72,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("GET /authz/locations/{locationId}", h.locationFacts)
 	mux.HandleFunc("POST /authz/locations:batch", h.locationFactsBatch)
 	mux.HandleFunc("POST /authz/locations:byDealers", h.locationsByDealers)
+	h.RegisterAccessFacts(mux)
 	return mux
 }
 

@@ -22,8 +22,8 @@ import (
 )
 
 // Handler returns the routes of the service, each behind authenticate
-// (the token validator's middleware).
-func Handler(svc *app.Service, authenticate func(http.Handler) http.Handler) http.Handler {
+// (the token validator's middleware); review answers the access reviews.
+func Handler(svc *app.Service, review *app.AccessReviewer, authenticate func(http.Handler) http.Handler) http.Handler {
 	h := &handlers{svc: svc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /securitysystems", h.create)
@@ -31,6 +31,7 @@ func Handler(svc *app.Service, authenticate func(http.Handler) http.Handler) htt
 	mux.HandleFunc("GET /securitysystems", h.list)
 	mux.HandleFunc("GET /securitysystems/{id}", h.get)
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
+	mux.HandleFunc("GET /securitysystems/{id}/access", accessHandlers{review}.access)
 	mux.HandleFunc("GET /audit", h.audit)
 	return authenticate(mux)
 }

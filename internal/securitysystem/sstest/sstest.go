@@ -204,6 +204,7 @@ func (f *Facts) handler(kind policy.OrgKind) http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, out)
 	})
+	f.accessRoutes(mux, kind)
 	if kind == policy.OrgCustomer {
 		mux.HandleFunc("GET /authz/locations/{locationId}", func(w http.ResponseWriter, r *http.Request) {
 			l, ok := f.world.Location(r.PathValue("locationId"))

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+// AccessPage selects one page of a location's access facts: the first
+// Limit users after (AfterUsername, AfterUserID) in username then user id
+// order, byte by byte, optionally only UserID (docs/fetch-api.md, "Access
+// review"). The HTTP adapter validates it.
+type AccessPage struct {
+	Limit         int
+	AfterUsername string
+	AfterUserID   string
+	UserID        string
+}
+
+// TeamGrant is a team of the holder's with the roles it holds at the
+// location.
+type TeamGrant struct {
+	TeamID string
+	Name   string
+	Roles  []string
+}
+
+// AccessHolder is one active employee of the location's customer who
+// holds a security system role at the location (directly or through a
+// team) or as an organization role in the customer.
+type AccessHolder struct {
+	EmployeeID        string
+	UserID            string
+	Username          string
+	OrganizationRoles []string
+	LocationRoles     []string
+	Teams             []TeamGrant
+	Schedule          *policy.Schedule
+}
+
+// LocationAccess is the Customer Service's part of an access review of the
+// systems at one location.
+type LocationAccess struct {
+	Location     Location
+	CustomerName string
+	Holders      []AccessHolder
+	// More is true when holders follow the page.
+	More bool
+}
+
+// LocationAccess returns the location's facts and one page of the
+// employees of its customer who hold a security system role there or in
+// the customer; an unknown location is NotFound. The caller's right to
+// read facts is checked by the HTTP adapter, as for the other facts.
+func (s *Service) LocationAccess(ctx context.Context, locationID string, p AccessPage) (LocationAccess, error) {
+	if p.Limit < 1 {
+		return LocationAccess{}, apperr.InvalidField("limit", "must be positive")
+	}
+	l, err := s.Repo.Location(ctx, s.DB, locationID)
+	if err != nil {
+		return LocationAccess{}, err
+	}
+	name, holders, err := s.Repo.LocationAccess(ctx, s.DB, l, p)
+	if err != nil {
+		return LocationAccess{}, err
+	}
+	out := LocationAccess{Location: l, CustomerName: name, Holders: holders}
+	if len(holders) > p.Limit {
+		out.Holders, out.More = holders[:p.Limit], true
+	}
+	return out, nil
+}

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/realguardio/realguardio/internal/customer/app"
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/policy"
+)
+
+// RegisterAccessFacts adds the Customer Service's access-review facts
+// (docs/fetch-api.md, "Access review"): the location's holders, and the
+// kit's organization role holders.
+func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authz/locations/{locationId}/access", h.locationAccess)
+	h.kit.RegisterAccessFacts(mux)
+}
+
+type teamGrantJSON struct {
+	TeamID string   `json:"teamId"`
+	Name   string   `json:"name"`
+	Roles  []string `json:"roles"`
+}
+
+type accessHolderJSON struct {
+	UserID            string           `json:"userId"`
+	Username          string           `json:"username"`
+	OrganizationRoles []string         `json:"organizationRoles"`
+	LocationRoles     []string         `json:"locationRoles"`
+	Teams             []teamGrantJSON  `json:"teams"`
+	Schedule          *policy.Schedule `json:"schedule"`
+}
+
+type locationAccessJSON struct {
+	LocationID   string             `json:"locationId"`
+	LocationName string             `json:"locationName"`
+	CustomerID   string             `json:"customerId"`
+	CustomerName string             `json:"customerName"`
+	DealerID     *string            `json:"dealerId"`
+	Users        []accessHolderJSON `json:"users"`
+	More         bool               `json:"more"`
+}
+
+func (h *Handlers) locationAccess(w http.ResponseWriter, r *http.Request) {
+	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	_, p, err := ids(r, "locationId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	page, err := orgkithttp.ParseAccessPage(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	a, err := h.app.LocationAccess(r.Context(), p[0], app.AccessPage{
+		Limit: page.Limit, AfterUsername: page.AfterUsername, AfterUserID: page.AfterUserID, UserID: page.UserID,
+	})
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := locationAccessJSON{
+		LocationID: a.Location.ID, LocationName: a.Location.Name, CustomerID: a.Location.CustomerID,
+		CustomerName: a.CustomerName, DealerID: nullable(a.Location.DealerID),
+		Users: make([]accessHolderJSON, len(a.Holders)), More: a.More,
+	}
+	for i, ah := range a.Holders {
+		teams := make([]teamGrantJSON, len(ah.Teams))
+		for j, t := range ah.Teams {
+			teams[j] = teamGrantJSON{TeamID: t.TeamID, Name: t.Name, Roles: t.Roles}
+		}
+		out.Users[i] = accessHolderJSON{UserID: ah.UserID, Username: ah.Username, OrganizationRoles: ah.OrganizationRoles,
+			LocationRoles: ah.LocationRoles, Teams: teams, Schedule: ah.Schedule}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,74 @@
+package orgkithttp
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/realguardio/realguardio/internal/orgkit"
+	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
+)
+
+// RegisterAccessFacts adds GET /authz/organizations/{organizationId}/role-holders,
+// the organization-role part of the access review's facts
+// (docs/fetch-api.md, "Access review").
+func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authz/organizations/{organizationId}/role-holders", h.roleHolders)
+}
+
+// ParseAccessPage reads limit, afterUsername, afterUserId and userId from
+// the query of an access-facts request.
+func ParseAccessPage(r *http.Request) (orgkit.AccessPage, error) {
+	q := r.URL.Query()
+	p := orgkit.AccessPage{AfterUsername: q.Get("afterUsername")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return p, apperr.MalformedField("limit", "must be an integer")
+		}
+		if n == 0 {
+			n = -1 // an explicit 0 is out of range, not "the default"
+		}
+		p.Limit = n
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"afterUserId", &p.AfterUserID}, {"userId", &p.UserID}} {
+		s := q.Get(f.name)
+		if s == "" {
+			continue
+		}
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return p, apperr.MalformedField(f.name, "must be a UUID")
+		}
+		*f.dst = id.String()
+	}
+	return p, orgkit.CheckAccessPage(&p)
+}
+
+func (h *Handlers) roleHolders(w http.ResponseWriter, r *http.Request) {
+	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	orgID, err := pathID(r, "organizationId")
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	p, err := ParseAccessPage(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out, err := h.svc.RoleHolders(r.Context(), orgID, p)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
