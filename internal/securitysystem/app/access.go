@@ -65,18 +65,18 @@ func NewAccessReviewer(repo Repository, facts authz.AccessFactsSource, now func(
 	return &AccessReviewer{repo: repo, facts: facts, now: now, logger: logger}
 }
 
-type cursorJSON struct {
+type accessCursorJSON struct {
 	Username string `json:"u"`
 	UserID   string `json:"i"`
 }
 
-func encodeCursor(p authz.Position) string {
-	b, _ := json.Marshal(cursorJSON{p.Username, p.UserID})
+func encodeAccessCursor(p authz.Position) string {
+	b, _ := json.Marshal(accessCursorJSON{p.Username, p.UserID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string) (authz.Position, error) {
-	var c cursorJSON
+func decodeAccessCursor(s string) (authz.Position, error) {
+	var c accessCursorJSON
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err == nil {
 		err = json.Unmarshal(b, &c)
@@ -106,7 +106,7 @@ func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id str
 		return AccessReview{}, apperr.InvalidField("limit", "must be between 1 and %d", MaxAccessLimit)
 	}
 	if q.Cursor != "" {
-		after, err := decodeCursor(q.Cursor)
+		after, err := decodeAccessCursor(q.Cursor)
 		if err != nil {
 			return AccessReview{}, err
 		}
@@ -193,7 +193,7 @@ func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id str
 			break
 		}
 		if len(out.Users) == page.Limit {
-			out.NextCursor = encodeCursor(positionOf(out.Users[len(out.Users)-1]))
+			out.NextCursor = encodeAccessCursor(positionOf(out.Users[len(out.Users)-1]))
 			return out, nil
 		}
 		out.Users = append(out.Users, e)
@@ -204,7 +204,7 @@ func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id str
 		if n := len(out.Users); n > 0 {
 			last = positionOf(out.Users[n-1])
 		}
-		out.NextCursor = encodeCursor(last)
+		out.NextCursor = encodeAccessCursor(last)
 	}
 	return out, nil
 }
