@@ -81,7 +81,7 @@ func TestListPlansUseIndexes(t *testing.T) {
 		}
 		for _, c := range []struct {
 			name, query, index string
-			args           []any
+			args               []any
 		}{
 			{"get", `SELECT ` + columns + ` FROM security_systems WHERE id = ?`, "security_systems_pkey|sqlite_autoindex_security_systems_1", []any{systems[5].ID}},
 			{"audit of a system", `SELECT id FROM securitysystem_audit WHERE security_system_id = ? AND (at, id) < (?, ?) ORDER BY at DESC, id DESC LIMIT 10`, "securitysystem_audit_system", []any{systems[5].ID, sqldb.Micros(now.Add(1500 * time.Second)), "x"}},
