@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/realguardio/realguardio/internal/policy"
 )
@@ -321,14 +322,95 @@ func (c *Client) CreateSecuritySystem(ctx context.Context, locationID, name stri
 	return out, err
 }
 
-// ListSecuritySystems lists the systems the caller may view, each with the
-// actions the caller may take now (GET /securitysystems).
+// ListSecuritySystems lists every system the caller may view, each with
+// the actions the caller may take now: all pages of GET /securitysystems
+// (of MaxListLimit systems each), in the list's (name, id) order.
 func (c *Client) ListSecuritySystems(ctx context.Context) ([]SecuritySystem, error) {
+	var all []SecuritySystem
+	opts := ListOptions{Limit: MaxListLimit}
+	for {
+		page, err := c.ListSecuritySystemsPage(ctx, opts)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, page.SecuritySystems...)
+		if page.NextCursor == "" {
+			if all == nil {
+				all = []SecuritySystem{}
+			}
+			return all, nil
+		}
+		opts.Cursor = page.NextCursor
+	}
+}
+
+// MaxListLimit is the largest page size of GET /securitysystems.
+const MaxListLimit = 500
+
+// ListOptions are the paging and filters of GET /securitysystems (API.md,
+// "Lists"); zero values are left out (Limit 0 is the server's default).
+type ListOptions struct {
+	Limit      int
+	Cursor     string
+	LocationID string
+	CustomerID string
+	// State is "ARMED" or "DISARMED".
+	State string
+	// Q keeps the systems whose name contains it, ignoring case.
+	Q string
+}
+
+// SecuritySystemPage is one page of GET /securitysystems; NextCursor is
+// empty on the last page.
+type SecuritySystemPage struct {
+	SecuritySystems []SecuritySystem
+	NextCursor      string
+}
+
+// ListSecuritySystemsPage reads one page of the systems the caller may
+// view (GET /securitysystems with opts); pass the answer's NextCursor as
+// opts.Cursor for the next one.
+func (c *Client) ListSecuritySystemsPage(ctx context.Context, opts ListOptions) (SecuritySystemPage, error) {
+	q := url.Values{}
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	for k, v := range map[string]string{"cursor": opts.Cursor, "locationId": opts.LocationID, "customerId": opts.CustomerID, "state": opts.State, "q": opts.Q} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	path := "/securitysystems"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var out struct {
 		SecuritySystems []SecuritySystem `json:"securitySystems"`
+		NextCursor      *string          `json:"nextCursor"`
 	}
-	_, err := c.Do(ctx, ServiceSecuritySystem, "GET", "/securitysystems", nil, &out)
-	return out.SecuritySystems, err
+	_, err := c.Do(ctx, ServiceSecuritySystem, "GET", path, nil, &out)
+	page := SecuritySystemPage{SecuritySystems: out.SecuritySystems}
+	if out.NextCursor != nil {
+		page.NextCursor = *out.NextCursor
+	}
+	return page, err
+}
+
+// ImportSecuritySystem is one item of ImportSecuritySystems.
+type ImportSecuritySystem struct {
+	LocationID string `json:"locationId"`
+	Name       string `json:"name"`
+}
+
+// ImportSecuritySystems creates many systems at once, all or nothing
+// (POST /securitysystems/import, at most 10 000), and returns their ids in
+// input order.
+func (c *Client) ImportSecuritySystems(ctx context.Context, items []ImportSecuritySystem) ([]string, error) {
+	var out struct {
+		IDs []string `json:"ids"`
+	}
+	_, err := c.Do(ctx, ServiceSecuritySystem, "POST", "/securitysystems/import", map[string]any{"securitySystems": items}, &out)
+	return out.IDs, err
 }
 
 // GetSecuritySystem reads one system (GET /securitysystems/{id}); 403 when

@@ -100,3 +100,35 @@ func TestParseLoginForm(t *testing.T) {
 		t.Errorf("form %+v", f)
 	}
 }
+
+// ListSecuritySystems follows nextCursor through every page, with the
+// largest page size; ListSecuritySystemsPage sends the filters.
+func TestListSecuritySystemsPages(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("cursor") == "" {
+			_, _ = w.Write([]byte(`{"securitySystems":[{"id":"a"},{"id":"b"}],"nextCursor":"c1"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"securitySystems":[{"id":"c"}],"nextCursor":null}`))
+	}))
+	defer srv.Close()
+	c := New(Endpoints{SecuritySystem: srv.URL}, StaticToken("tok"), srv.Client())
+	all, err := c.ListSecuritySystems(context.Background())
+	if err != nil || len(all) != 3 || all[2].ID != "c" {
+		t.Fatalf("all = %+v, %v", all, err)
+	}
+	if len(queries) != 2 || queries[0] != "limit=500" || queries[1] != "cursor=c1&limit=500" {
+		t.Errorf("queries = %q", queries)
+	}
+	queries = nil
+	page, err := c.ListSecuritySystemsPage(context.Background(), ListOptions{Limit: 2, State: "ARMED", Q: "front door", LocationID: "l"})
+	if err != nil || page.NextCursor != "c1" || len(page.SecuritySystems) != 2 {
+		t.Fatalf("page = %+v, %v", page, err)
+	}
+	if want, _ := url.ParseQuery("limit=2&state=ARMED&q=front+door&locationId=l"); queries[0] != want.Encode() {
+		t.Errorf("query %q, want %q", queries[0], want.Encode())
+	}
+}

@@ -23,7 +23,7 @@ func (h *handlers) dealersByProviders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	db := h.providers.kit.DB()
-	page, next, err := orgkit.QueryIDPage(r.Context(), db, `SELECT m.dealer_id FROM dealer_monitoring_providers m
+	page, next, err := orgkit.QueryIDPage(r.Context(), db, db.Dialect(), `SELECT m.dealer_id FROM dealer_monitoring_providers m
 		JOIN organizations o ON o.id = m.dealer_id AND o.status = '`+string(orgkit.StatusActive)+`'
 		WHERE m.monitoring_provider_id IN (`+orgkit.IDSet(db.Dialect())+`) AND m.dealer_id > ? ORDER BY m.dealer_id`, ids, cursor)
 	if err != nil {

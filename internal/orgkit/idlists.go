@@ -68,9 +68,8 @@ func DecodeIDListRequest(r *http.Request, key string) (ids []string, cursor stri
 // IDSet) and of the cursor, in that order, and end in "ORDER BY <id>" so
 // that LIMIT can be appended. It returns the page and the next cursor (""
 // on the last page).
-func QueryIDPage(ctx context.Context, q sqldb.Querier, query string, ids []string, cursor string) ([]string, string, error) {
-	set, _ := json.Marshal(ids) // a []string always marshals
-	rows, err := q.QueryContext(ctx, query+` LIMIT ?`, string(set), cursor, IDListPageSize+1)
+func QueryIDPage(ctx context.Context, q sqldb.Querier, d sqldb.Dialect, query string, ids []string, cursor string) ([]string, string, error) {
+	rows, err := q.QueryContext(ctx, query+` LIMIT ?`, IDSetArg(d, ids), cursor, IDListPageSize+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -91,13 +90,25 @@ func QueryIDPage(ctx context.Context, q sqldb.Querier, query string, ids []strin
 	return out, next, rows.Err()
 }
 
-// IDSet is the subquery of the elements of one JSON array parameter on the
-// dialect: a set of any size is one parameter, not a list of placeholders.
+// IDSet is the subquery of the elements of one set parameter (IDSetArg)
+// on the dialect: a set of any size is one parameter, not a list of
+// placeholders. On PostgreSQL it unnests an array, whose size the planner
+// estimates from the value, so a small set is looked up by index.
 func IDSet(d sqldb.Dialect) string {
 	if d == sqldb.Postgres {
-		return `SELECT jsonb_array_elements_text(CAST(? AS jsonb))`
+		return `SELECT unnest(CAST(? AS text[]))`
 	}
 	return `SELECT value FROM json_each(?)`
+}
+
+// IDSetArg is the parameter of IDSet: a JSON array on SQLite, an array
+// literal on PostgreSQL (JSON's string quoting is also the literal's).
+func IDSetArg(d sqldb.Dialect, ids []string) string {
+	b, _ := json.Marshal(ids) // a []string always marshals
+	if d == sqldb.Postgres {
+		return "{" + string(b[1:len(b)-1]) + "}"
+	}
+	return string(b)
 }
 
 // WriteIDPage answers one page of an id list: {key: ids, "nextCursor":

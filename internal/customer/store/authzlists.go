@@ -10,7 +10,7 @@ import (
 // LocationIDsByDealers returns one page of the locations the dealers
 // service, through the (dealer_id, id) index.
 func (Store) LocationIDsByDealers(ctx context.Context, q sqldb.Querier, dealerIDs []string, cursor string) ([]string, string, error) {
-	ids, next, err := orgkit.QueryIDPage(ctx, q, `SELECT id FROM customer_locations
+	ids, next, err := orgkit.QueryIDPage(ctx, q, dialect(q), `SELECT id FROM customer_locations
 		WHERE dealer_id IN (`+orgkit.IDSet(dialect(q))+`) AND id > ? ORDER BY id`, dealerIDs, cursor)
 	if err != nil {
 		return nil, "", internal(err, "read the locations of dealers")

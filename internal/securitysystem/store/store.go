@@ -240,13 +240,25 @@ func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
 		if len(ids) == 0 {
 			return
 		}
-		set := `SELECT value FROM json_each(?)`
-		if d == sqldb.Postgres {
-			set = `SELECT jsonb_array_elements_text(CAST(? AS jsonb))`
+		// SQLite reads the set from a JSON array; PostgreSQL from an array
+		// parameter, whose size its planner knows (it takes a set-returning
+		// function for 100 rows and may then prefer a scan).
+		var in string
+		var set any
+		switch {
+		case len(ids) == 1:
+			// The common case (one organization, one location): an
+			// equality, which both planners read in (root, name, id) index
+			// order and stop after a page, whatever the root's size.
+			in, set = column+` = ?`, ids[0]
+		case d == sqldb.Postgres:
+			in, set = column+` = ANY(CAST(? AS text[]))`, pgArray(ids)
+		default:
+			in, set = column+` IN (SELECT value FROM json_each(?))`, jsonArray(ids)
 		}
 		branches = append(branches, `SELECT * FROM (SELECT `+columns+` FROM security_systems`+
-			where(column+` IN (`+set+`)`)+` ORDER BY name, id LIMIT ?) b`+strconv.Itoa(len(branches)))
-		args = append(args, jsonArray(ids))
+			where(in)+` ORDER BY name, id LIMIT ?) b`+strconv.Itoa(len(branches)))
+		args = append(args, set)
 		args = append(args, condArgs...)
 		args = append(args, limit)
 	}
@@ -266,6 +278,13 @@ func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
 // likeEscaper escapes LIKE's wildcards in a search term, so "50%" finds
 // names containing "50%" rather than everything starting with "50".
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// pgArray is the PostgreSQL array literal of ids: JSON's string quoting is
+// also the array literal's, so only the brackets change.
+func pgArray(ids []string) string {
+	j := jsonArray(ids)
+	return "{" + j[1:len(j)-1] + "}"
+}
 
 func jsonArray(ids []string) string {
 	b, err := json.Marshal(ids)

@@ -109,11 +109,11 @@ func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time
 	switch {
 	case len(sc.DealerIDs) > 0:
 		q = `SELECT location_id FROM replica_locations WHERE dealer_id IN (` + idSet(a.db.Dialect()) + `)`
-		arg = jsonArray(sc.DealerIDs)
+		arg = setArg(a.db.Dialect(), sc.DealerIDs)
 	case len(sc.MonitoringProviderIDs) > 0:
 		q = `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id
 			WHERE d.monitoring_provider_id IN (` + idSet(a.db.Dialect()) + `)`
-		arg = jsonArray(sc.MonitoringProviderIDs)
+		arg = setArg(a.db.Dialect(), sc.MonitoringProviderIDs)
 	default:
 		return sc, nil
 	}
@@ -138,17 +138,23 @@ func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time
 	return sc, nil
 }
 
-// idSet is the subquery of the elements of one JSON array parameter: a
+// idSet is the subquery of the elements of one set parameter (setArg): a
 // set of any size passes as one value, never as a list of placeholders.
+// PostgreSQL unnests an array, whose size its planner estimates.
 func idSet(d sqldb.Dialect) string {
 	if d == sqldb.Postgres {
-		return `SELECT jsonb_array_elements_text(CAST(? AS jsonb))`
+		return `SELECT unnest(CAST(? AS text[]))`
 	}
 	return `SELECT value FROM json_each(?)`
 }
 
-func jsonArray(ids []string) string {
+// setArg is idSet's parameter: a JSON array, or on PostgreSQL an array
+// literal (JSON's string quoting is also the literal's).
+func setArg(d sqldb.Dialect, ids []string) string {
 	b, _ := json.Marshal(ids) // a []string always marshals
+	if d == sqldb.Postgres {
+		return "{" + string(b[1:len(b)-1]) + "}"
+	}
 	return string(b)
 }
 
