@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
 )
@@ -124,8 +122,7 @@ func (r *runner) importSecuritySystems(ctx context.Context, l *loaded) error {
 			_, err := r.admin.Do(ctx, apiclient.ServiceSecuritySystem, "POST", "/securitysystems/import", map[string]any{"securitySystems": items}, &out)
 			return err
 		})
-		var ae *apiclient.Error
-		if errors.As(err, &ae) && (ae.Status() == http.StatusNotFound || ae.Status() == http.StatusMethodNotAllowed) {
+		if missingEndpoint(err) {
 			return r.createSecuritySystems(ctx, l, lo, hi)
 		}
 		if err != nil {
