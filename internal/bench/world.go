@@ -145,16 +145,8 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 			return nil, fmt.Errorf("set the provider of dealer %d: %w", i, err)
 		}
 	}
-	for i, loc := range w.Locations {
-		var created apiclient.Location
-		if err := apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
-			var err error
-			created, err = l.orgAdmins[loc.CustomerID].CreateLocation(ctx, l.real[loc.CustomerID], fmt.Sprintf("location %d", i), l.real[loc.DealerID])
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("create location %d: %w", i, err)
-		}
-		l.real[loc.ID] = created.ID
+	if err := r.importLocations(ctx, l); err != nil {
+		return nil, err
 	}
 	for i, t := range w.Teams {
 		oa, cust := l.orgAdmins[t.CustomerID], l.real[t.CustomerID]
@@ -169,11 +161,8 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 			}
 		}
 	}
-	for _, lr := range w.EmployeeLocationRoles {
-		loc, _ := w.Location(lr.LocationID)
-		if err := l.orgAdmins[loc.CustomerID].SetLocationEmployeeRoles(ctx, l.real[loc.CustomerID], l.real[lr.LocationID], l.employee[lr.UserID], lr.Roles); err != nil {
-			return nil, fmt.Errorf("set location roles: %w", err)
-		}
+	if err := r.importLocationRoles(ctx, l); err != nil {
+		return nil, err
 	}
 	for _, tr := range w.TeamLocationRoles {
 		loc, _ := w.Location(tr.LocationID)
@@ -181,16 +170,8 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 			return nil, fmt.Errorf("set team location roles: %w", err)
 		}
 	}
-	for i, ss := range w.SecuritySystems {
-		var created apiclient.SecuritySystem
-		if err := apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
-			var err error
-			created, err = r.admin.CreateSecuritySystem(ctx, l.real[ss.LocationID], fmt.Sprintf("system %d", i))
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("create security system %d: %w", i, err)
-		}
-		l.real[ss.ID] = created.ID
+	if err := r.importSecuritySystems(ctx, l); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +31,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	def := bench.DefaultConfig()
 	var (
 		strategies, size, tokenSizes, logLevel string
+		scale, plotFile                        string
+		pageLimit                              int
 		seed                                   int
 		jsonOut                                bool
 		cfg                                    = def
@@ -45,6 +50,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	l.Int(&cfg.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM signs")
 	l.Duration(&cfg.StrategyTimeout, "strategy-timeout", def.StrategyTimeout, "bound on everything done for one strategy")
 	l.Bool(&jsonOut, "json", false, "print the report as JSON instead of tables")
+	l.String(&scale, "scale", "", "comma-separated platform sizes in security systems, ascending (e.g. 1000,10000,100000): run the scale benchmark instead, one platform per strategy grown through the bulk imports")
+	l.String(&plotFile, "plot", "", "with --scale, write an SVG of latency against platform size, one line per strategy, to this file")
+	l.Int(&pageLimit, "page-limit", 50, "with --scale, the page size of the first-page lists")
 	l.String(&logLevel, "log-level", "warn", "level of the system's own log on stderr: debug, info, warn or error")
 	if err := l.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,6 +82,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		cfg.TokenSizeRoles = append(cfg.TokenSizeRoles, n)
 	}
+	var worlds []int
+	for _, s := range splitList(scale) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 || n > 10_000_000 || (len(worlds) > 0 && n <= worlds[len(worlds)-1]) {
+			problems.Addf("scale", "%q: sizes must be ascending numbers from 10 to 10000000", s)
+			continue
+		}
+		worlds = append(worlds, n)
+	}
+	if plotFile != "" && worlds == nil {
+		problems.Addf("plot", "needs --scale")
+	}
+	if pageLimit < 1 || pageLimit > 500 {
+		problems.Addf("page-limit", "must be between 1 and 500, got %d", pageLimit)
+	}
 	level, err := logging.ParseLevel(logLevel)
 	if err != nil {
 		problems.Addf("log-level", "%v", err)
@@ -96,6 +119,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	slog.SetDefault(logger)
 	cfg.Logger, cfg.Progress = logger, stderr
 
+	if worlds != nil {
+		return runScale(ctx, bench.ScaleConfig{Config: cfg, Worlds: worlds, PageLimit: pageLimit}, plotFile, jsonOut, stdout, stderr)
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "realguardio bench: %v\n", err)
@@ -112,6 +138,44 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	for _, s := range rep.Strategies {
 		if s.Error != "" {
+			return ExitFailure
+		}
+	}
+	return ExitOK
+}
+
+// runScale runs the scale benchmark and writes its report, and its plot
+// when plotFile is set.
+func runScale(ctx context.Context, cfg bench.ScaleConfig, plotFile string, jsonOut bool, stdout, stderr io.Writer) int {
+	rep, err := bench.RunScale(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "realguardio bench: %v\n", err)
+		return ExitFailure
+	}
+	if jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		bench.WriteScaleTable(stdout, rep)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "realguardio bench: write the report: %v\n", err)
+		return ExitFailure
+	}
+	if plotFile != "" {
+		var buf bytes.Buffer
+		if err := bench.PlotScale(&buf, rep); err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: plot: %v\n", err)
+			return ExitFailure
+		}
+		if err := os.WriteFile(plotFile, buf.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: write the plot: %v\n", err)
+			return ExitFailure
+		}
+	}
+	for _, p := range rep.Points {
+		if p.Error != "" {
 			return ExitFailure
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +118,42 @@ func TestBenchQuick(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// TestBenchScaleQuick grows a tiny platform twice through the bulk imports
+// under the baseline and one strategy, and checks the report and the plot.
+func TestBenchScaleQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole system twice")
+	}
+	plotFile := filepath.Join(t.TempDir(), "scale.svg")
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := Main(ctx, []string{"bench", "--json", "--scale", "12,30", "--strategies", "none,replicate", "--requests", "10",
+		"--list-requests", "10", "--concurrency", "2", "--page-limit", "4", "--plot", plotFile},
+		&out, &errOut, func(string) string { return "" })
+	if code != ExitOK {
+		t.Fatalf("code %d; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	var rep bench.ScaleReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("the --json output does not decode: %v\n%s", err, out.String())
+	}
+	if len(rep.Points) != 4 {
+		t.Fatalf("points %+v", rep.Points)
+	}
+	for _, p := range rep.Points {
+		if p.Error != "" || p.FewFirstPage.N != 10 || p.ManyFirstPage.N != 10 || p.Decide.N != 10 || p.PagingPerSecond <= 0 {
+			t.Errorf("%s at %d: %+v", p.Strategy, p.Systems, p)
+		}
+		if want := p.Systems - 5; p.ManyVisible != want {
+			t.Errorf("%s at %d: the many user sees %d, want %d", p.Strategy, p.Systems, p.ManyVisible, want)
+		}
+	}
+	svg, err := os.ReadFile(plotFile)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) {
+		t.Fatalf("plot: %v, %d bytes", err, len(svg))
 	}
 }
