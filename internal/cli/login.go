@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
+	"github.com/realguardio/realguardio/internal/platform/fsperm"
 )
 
 // sessionStore is the file holding the tokens of the CLI's login.
@@ -55,6 +56,16 @@ var errNotLoggedIn = errors.New("not logged in")
 
 func (st sessionStore) load() (storedSession, error) {
 	var s storedSession
+	// A session file or directory another version or a copy left
+	// readable by others is made private before it is used.
+	if err := fsperm.File(st.path); err != nil {
+		return s, err
+	}
+	if _, err := os.Stat(filepath.Dir(st.path)); err == nil {
+		if err := fsperm.Dir(filepath.Dir(st.path)); err != nil {
+			return s, err
+		}
+	}
 	b, err := os.ReadFile(st.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, errNotLoggedIn
@@ -72,7 +83,7 @@ func (st sessionStore) load() (storedSession, error) {
 // writing a temporary file and renaming it, so a crash never leaves half a
 // file and a reader never sees one.
 func (st sessionStore) save(s storedSession) error {
-	if err := os.MkdirAll(filepath.Dir(st.path), 0o700); err != nil {
+	if err := fsperm.Dir(filepath.Dir(st.path)); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(s, "", "  ")

@@ -121,6 +121,13 @@ type Config struct {
 	LoginFailureWindow time.Duration
 	// LoginLockout is how long a locked username or address is refused (15m).
 	LoginLockout time.Duration
+	// KeyEncryptionKeys seal the signing keys in the database (AES-256-GCM,
+	// 32 bytes each): the first seals, all open. Keys stored plaintext by
+	// an earlier version, or sealed under a later key of the list, are
+	// resealed under the first at start, which is how a key-encryption key
+	// is rotated. Empty stores the signing keys plaintext (tests; the
+	// wiring always gives one) and logs a warning.
+	KeyEncryptionKeys [][]byte
 	// MaxAccessTokenBytes is the largest access token the IAM mints (8 KiB
 	// when zero). Authorization claims (the provide strategy) grow with a
 	// user's location roles; a token beyond what proxies and servers accept
@@ -364,7 +371,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.clients[c.cfg.ID] = c
 		maxAT = max(maxAT, c.atLifetime)
 	}
+	sealer, err := newKeySealer(cfg.KeyEncryptionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	if sealer == nil {
+		s.log.WarnContext(ctx, "iam: no key-encryption key; the signing keys are stored unencrypted")
+	}
 	s.keys = &keyManager{
+		sealer:       sealer,
 		store:        s.store,
 		now:          s.now,
 		publishAhead: cfg.KeyPublishAhead,

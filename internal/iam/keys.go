@@ -50,6 +50,8 @@ type keyManager struct {
 	// lifetime of a token it may have signed.
 	keepAfter time.Duration
 	interval  time.Duration
+	// sealer encrypts the private keys at rest; nil stores them plaintext.
+	sealer *keySealer
 
 	mu   sync.RWMutex
 	keys []*signingKey // ordered by activation
@@ -72,6 +74,11 @@ func (m *keyManager) load(ctx context.Context) error {
 			keys = append(keys, &signingKey{id: k.id, private: k.private, createdAt: k.createdAt, activatesAt: k.activatesAt, atSigner: k.atSigner})
 			continue
 		}
+		pemText, err := m.sealer.open(r.ID, r.PrivatePEM)
+		if err != nil {
+			return err
+		}
+		r.PrivatePEM = pemText
 		k, err := parseKey(r)
 		if err != nil {
 			return err
@@ -106,8 +113,12 @@ func parseKey(r storedKey) (*signingKey, error) {
 	return &signingKey{id: r.ID, private: priv, createdAt: r.CreatedAt, activatesAt: r.ActivatesAt, atSigner: signer}, nil
 }
 
-// ensure creates the first key, active at once, when the database has none.
+// ensure seals every stored key under the current key-encryption key,
+// and creates the first key, active at once, when the database has none.
 func (m *keyManager) ensure(ctx context.Context) error {
+	if err := m.reseal(ctx); err != nil {
+		return err
+	}
 	if err := m.load(ctx); err != nil {
 		return err
 	}
@@ -130,9 +141,14 @@ func (m *keyManager) rotate(ctx context.Context, ahead time.Duration, onlyIfDue 
 		return fmt.Errorf("generate signing key: %w", err)
 	}
 	now := m.now()
+	id := uuid.NewString()
+	sealed, err := m.sealer.seal(id, string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(priv)})))
+	if err != nil {
+		return fmt.Errorf("seal signing key: %w", err)
+	}
 	k := storedKey{
-		ID:          uuid.NewString(),
-		PrivatePEM:  string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(priv)})),
+		ID:          id,
+		PrivatePEM:  sealed,
 		CreatedAt:   now,
 		ActivatesAt: now.Add(ahead),
 	}
@@ -250,15 +266,23 @@ func (m *keyManager) opKeys() []op.Key {
 // it. It is rotation "on command" for operators (`realguardio rotate-keys`);
 // a running IAM Service picks the key up at its next minute tick, and keeps
 // the key it replaces published until every token that key signed has
-// expired.
-func RotateSigningKeys(ctx context.Context, db *sqldb.DB, publishAhead time.Duration) (id string, activatesAt time.Time, err error) {
+// expired. keyEncryptionKeys are those of Config.KeyEncryptionKeys; the new
+// key is sealed under the first.
+func RotateSigningKeys(ctx context.Context, db *sqldb.DB, publishAhead time.Duration, keyEncryptionKeys [][]byte) (id string, activatesAt time.Time, err error) {
 	if publishAhead < 0 {
 		return "", time.Time{}, errors.New("rotate signing keys: the publish-ahead time must not be negative")
 	}
 	if err := db.Migrate(ctx, Migrations); err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
 	}
-	m := &keyManager{store: &store{db: db}, now: time.Now}
+	sealer, err := newKeySealer(keyEncryptionKeys)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
+	}
+	m := &keyManager{store: &store{db: db}, now: time.Now, sealer: sealer}
+	if err := m.reseal(ctx); err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
+	}
 	if err := m.rotate(ctx, publishAhead, false); err != nil {
 		return "", time.Time{}, err
 	}

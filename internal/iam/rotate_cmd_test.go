@@ -24,7 +24,7 @@ func TestRotateSigningKeysOnCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, activates, err := RotateSigningKeys(ctx, db, 10*time.Minute)
+	id, activates, err := RotateSigningKeys(ctx, db, 10*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestRotateSigningKeysOnCommand(t *testing.T) {
 	if cur, _ := svc.keys.current(); cur.id != before.id {
 		t.Fatalf("the new key signs before its publish-ahead time")
 	}
-	if _, _, err := RotateSigningKeys(ctx, db, -time.Second); err == nil {
+	if _, _, err := RotateSigningKeys(ctx, db, -time.Second, nil); err == nil {
 		t.Fatal("a negative publish-ahead time was accepted")
 	}
 }

@@ -409,6 +409,12 @@ func (s *store) keys(ctx context.Context) ([]storedKey, error) {
 	return out, rows.Err()
 }
 
+// replaceKey replaces the stored private key of id, if it still is old.
+func (s *store) replaceKey(ctx context.Context, id, old, sealed string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE iam_signing_keys SET private_pem = ? WHERE id = ? AND private_pem = ?`, sealed, id, old)
+	return err
+}
+
 func (s *store) insertKey(ctx context.Context, q sqldb.Querier, k storedKey) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO iam_signing_keys (id, private_pem, created_at, activates_at) VALUES (?, ?, ?, ?)`,
 		k.ID, k.PrivatePEM, sqldb.Micros(k.CreatedAt), sqldb.Micros(k.ActivatesAt))

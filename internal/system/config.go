@@ -7,15 +7,20 @@
 package system
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/platform/config"
+	"github.com/realguardio/realguardio/internal/platform/fsperm"
 )
 
 // Service names, as accepted by `realguardio serve`.
@@ -112,6 +117,13 @@ type Config struct {
 	// trustedProxies.
 	TrustedProxies string
 	trustedProxies []netip.Prefix
+	// KeyEncryptionKey seals the IAM's signing keys in its database:
+	// comma-separated base64 32-byte keys, the first sealing (rotation:
+	// "new,old"). Empty reads KeyEncryptionKeyFile, else the data
+	// directory's file, generated at the first start.
+	KeyEncryptionKey string
+	// KeyEncryptionKeyFile names a file holding KeyEncryptionKey's value.
+	KeyEncryptionKeyFile string
 	// SessionKeys are the BFF's cookie keys (base64, 32 bytes each), first
 	// encrypts; empty under `up` uses the key kept in the data directory
 	// (bff-session-keys, generated at the first start, mode 0600), so web
@@ -175,6 +187,8 @@ func (c *Config) Bind(l *config.Loader) {
 	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the IAM, whose X-Forwarded-For gives the login throttle the client address (default: none, the connection's peer is the client)")
+	l.String(&c.KeyEncryptionKey, "key-encryption-key", "", "comma-separated base64 32-byte keys sealing the IAM's signing keys in its database, the first sealing (default: --key-encryption-key-file, else "+kekFileName+" in the data directory, generated once)")
+	l.String(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the --key-encryption-key value")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie and store, first encrypts (default under up: kept in <data-dir>/bff-session-keys)")
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
@@ -286,6 +300,11 @@ func (c *Config) Validate() error {
 		}
 		c.trustedProxies = append(c.trustedProxies, pfx.Masked())
 	}
+	if c.KeyEncryptionKey != "" {
+		if _, err := iam.ParseKeyEncryptionKeys(c.KeyEncryptionKey); err != nil {
+			p.Addf("key-encryption-key", "%v", err)
+		}
+	}
 	if _, err := parsePairs(c.ClientSecrets); err != nil {
 		p.Addf("client-secrets", "%v", err)
 	}
@@ -346,4 +365,52 @@ func hostPort(addr string) string {
 		h = "0.0.0.0"
 	}
 	return net.JoinHostPort(h, p)
+}
+
+// kekFileName is the key-encryption key file `up` keeps in the data
+// directory when no key is given.
+const kekFileName = "iam-key-encryption-key"
+
+// keyEncryptionKeys returns the IAM's key-encryption keys: the setting,
+// else the file the setting names, else the data directory's file, created
+// 0600 with a new key when missing.
+func (c *Config) keyEncryptionKeys() ([][]byte, error) {
+	if c.KeyEncryptionKey != "" {
+		return iam.ParseKeyEncryptionKeys(c.KeyEncryptionKey)
+	}
+	path := c.KeyEncryptionKeyFile
+	if path == "" {
+		path = filepath.Join(c.DataDir, kekFileName)
+		if err := fsperm.Dir(c.DataDir); err != nil {
+			return nil, fmt.Errorf("--data-dir: %w", err)
+		}
+		k, err := iam.NewKeyEncryptionKey()
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsperm.FileMode)
+		if err == nil {
+			_, werr := f.WriteString(k + "\n")
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return nil, fmt.Errorf("write %s: %w", path, werr)
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+	}
+	if err := fsperm.File(path); err != nil {
+		return nil, fmt.Errorf("--key-encryption-key-file: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key-encryption-key-file: %w", err)
+	}
+	keys, err := iam.ParseKeyEncryptionKeys(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("--key-encryption-key-file %s: %w", path, err)
+	}
+	return keys, nil
 }

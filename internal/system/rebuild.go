@@ -121,7 +121,11 @@ func RotateKeys(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	id, activates, err := iam.RotateSigningKeys(ctx, db, cfg.KeyPublishAhead)
+	keks, err := cfg.keyEncryptionKeys()
+	if err != nil {
+		return err
+	}
+	id, activates, err := iam.RotateSigningKeys(ctx, db, cfg.KeyPublishAhead, keks)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/realguardio/realguardio/internal/monitoring"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/fga"
+	"github.com/realguardio/realguardio/internal/platform/fsperm"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/securitysystem"
@@ -105,6 +106,12 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Everything written from now on is private to this user, and what an
+	// earlier start or a permissive umask left readable is made private.
+	fsperm.RestrictUmask()
+	if err := fsperm.Tree(cfg.DataDir); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
 
 	// Bind every listener first so that URLs are known (tests bind port 0)
 	// before any service is configured with the others' addresses.
@@ -145,6 +152,10 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
+		keks, err := cfg.keyEncryptionKeys()
+		if err != nil {
+			return fmt.Errorf("iam: %w", err)
+		}
 		bffURL := s.URLs[ServiceBFF]
 		svcSecrets := map[string]string{}
 		for svc, id := range clientIDs {
@@ -176,6 +187,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
 			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
 			TrustedProxies:      cfg.trustedProxies,
+			KeyEncryptionKeys:   keks,
 		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)
