@@ -32,6 +32,9 @@ type realIAM struct {
 	revocations atomic.Int64
 	mu          sync.Mutex
 	refreshSeen []string // refresh tokens presented, in order
+	// gate, when set before the first refresh, holds every refresh
+	// request until it is closed.
+	gate chan struct{}
 }
 
 // offsetClock is real time plus an offset the test advances to make the
@@ -70,7 +73,14 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 					ri.refreshes.Add(1)
 					ri.mu.Lock()
 					ri.refreshSeen = append(ri.refreshSeen, r.PostForm.Get("refresh_token"))
+					gate := ri.gate
 					ri.mu.Unlock()
+					if gate != nil {
+						select {
+						case <-gate:
+						case <-time.After(10 * time.Second):
+						}
+					}
 				}
 				if strings.HasSuffix(r.URL.Path, "/oauth/revoke") {
 					ri.revocations.Add(1)

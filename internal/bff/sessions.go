@@ -143,6 +143,9 @@ func (s *Service) loadSession(ctx context.Context, id string) (*session, error) 
 // the cookie is Unauthenticated too.
 func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*session, error) {
 	sess, err := s.readSession(r)
+	if hook := s.afterRead.Load(); hook != nil {
+		(*hook)()
+	}
 	switch {
 	case errors.Is(err, errStaleSession):
 		return nil, apperr.Wrap(err, apperr.Unauthenticated, "this copy of the session has been superseded; please sign in again")

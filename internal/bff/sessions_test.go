@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,9 +199,27 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 			t.Fatalf("the other instance does not know the session: %d", resp.StatusCode)
 		}
 
-		// At refresh time, twelve concurrent requests, half on each.
-		clock.offset.Store(int64(10 * time.Minute))
+		// At refresh time, twelve concurrent requests, half on each, all
+		// reaching the BFFs while the refresh is under way: the IAM holds
+		// the refresh until every request has read its session. (One that
+		// arrives with the old cookie after the refresh is stored is a
+		// superseded copy: 401, see TestRefreshOnceWhenExpired.)
 		const n = 12
+		var reads atomic.Int64
+		gate := make(chan struct{})
+		ri.mu.Lock()
+		ri.gate = gate
+		ri.mu.Unlock()
+		var once sync.Once
+		hook := func() {
+			if reads.Add(1) == n {
+				once.Do(func() { close(gate) })
+			}
+		}
+		for _, inst := range []*testBFF{a, b} {
+			inst.svc.afterRead.Store(&hook)
+		}
+		clock.offset.Store(int64(10 * time.Minute))
 		var wg sync.WaitGroup
 		statuses := make([]int, n)
 		fresh := make([][]*http.Cookie, n)
@@ -222,6 +241,9 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		for _, inst := range []*testBFF{a, b} {
+			inst.svc.afterRead.Store(nil)
+		}
 		for i, s := range statuses {
 			if s != 200 || len(fresh[i]) == 0 {
 				t.Fatalf("request %d: %d with %d cookies, want 200 and the refreshed cookie", i, s, len(fresh[i]))
