@@ -62,6 +62,9 @@ type session struct {
 	Refresh string   `json:"rt,omitempty"`
 	IDToken string   `json:"it,omitempty"`
 	Expiry  int64    `json:"exp"` // access token expiry, Unix seconds
+	// Issued is when the BFF got the access token (Unix seconds), which
+	// with Expiry gives its lifetime and so how early to refresh it.
+	Issued int64 `json:"iat,omitempty"`
 	Subject string   `json:"sub"`
 	Name    string   `json:"name,omitempty"`
 	Roles   []string `json:"roles,omitempty"`

@@ -158,7 +158,7 @@ func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*sessi
 		return nil, err
 	}
 	now := s.now()
-	if now.Add(s.cfg.RefreshLeeway).Unix() < sess.Expiry {
+	if now.Add(s.leeway(sess)).Unix() < sess.Expiry {
 		return sess, nil
 	}
 	if sess.Refresh == "" {
@@ -187,6 +187,18 @@ func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*sessi
 		return nil, err
 	}
 	return next, nil
+}
+
+// leeway is how long before its expiry sess's access token is refreshed:
+// RefreshLeeway, but at most a third of the token's lifetime, so that short
+// tokens (the IAM allows 10 s) are not refreshed at every request, which
+// would bump the session's generation every time.
+func (s *Service) leeway(sess *session) time.Duration {
+	l := s.cfg.RefreshLeeway
+	if sess.Issued > 0 && sess.Expiry > sess.Issued {
+		l = min(l, time.Duration(sess.Expiry-sess.Issued)*time.Second/3)
+	}
+	return l
 }
 
 // endSession deletes sess from the store; a failure is logged, and the

@@ -359,3 +359,22 @@ func TestSessionStoreDownIs503(t *testing.T) {
 		t.Fatalf("logout with the store down: %d, want 503", resp.StatusCode)
 	}
 }
+
+// TestShortTokensAreNotRefreshedAtEveryRequest: the leeway is at most a
+// third of the access token's lifetime, so a 12-second token is used for
+// 8 seconds before it is refreshed, not refreshed at every request.
+func TestShortTokensAreNotRefreshedAtEveryRequest(t *testing.T) {
+	b := startBFF(t, "", "", backendURLs{}, []string{newKey(t)}, nil)
+	now := time.Now().Unix()
+	short := &session{Issued: now, Expiry: now + 12}
+	if got := b.svc.leeway(short); got != 4*time.Second {
+		t.Fatalf("leeway of a 12s token: %v, want 4s", got)
+	}
+	long := &session{Issued: now, Expiry: now + 300}
+	if got := b.svc.leeway(long); got != DefaultRefreshLeeway {
+		t.Fatalf("leeway of a 5m token: %v, want %v", got, DefaultRefreshLeeway)
+	}
+	if got := b.svc.leeway(&session{Expiry: now + 12}); got != DefaultRefreshLeeway {
+		t.Fatalf("leeway without an issue time: %v", got)
+	}
+}
