@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,20 +204,7 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 		// arrives with the old cookie after the refresh is stored is a
 		// superseded copy: 401, see TestRefreshOnceWhenExpired.)
 		const n = 12
-		var reads atomic.Int64
-		gate := make(chan struct{})
-		ri.mu.Lock()
-		ri.gate = gate
-		ri.mu.Unlock()
-		var once sync.Once
-		hook := func() {
-			if reads.Add(1) == n {
-				once.Do(func() { close(gate) })
-			}
-		}
-		for _, inst := range []*testBFF{a, b} {
-			inst.svc.afterRead.Store(&hook)
-		}
+		release := holdRefresh(ri, n, a, b)
 		clock.offset.Store(int64(10 * time.Minute))
 		var wg sync.WaitGroup
 		statuses := make([]int, n)
@@ -241,9 +227,7 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		for _, inst := range []*testBFF{a, b} {
-			inst.svc.afterRead.Store(nil)
-		}
+		release()
 		for i, s := range statuses {
 			if s != 200 || len(fresh[i]) == 0 {
 				t.Fatalf("request %d: %d with %d cookies, want 200 and the refreshed cookie", i, s, len(fresh[i]))
