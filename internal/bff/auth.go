@@ -174,6 +174,7 @@ func tokenError(err error, msg string) error {
 // the refresh or ID token; the old ones then stay.
 func applyTokens(sess *session, tok *oauth2.Token, now func() time.Time) {
 	sess.Access = tok.AccessToken
+	sess.Issued = now().Unix()
 	if tok.RefreshToken != "" {
 		sess.Refresh = tok.RefreshToken
 	}

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,6 +172,11 @@ type Service struct {
 
 	refreshGroup singleflight.Group
 	metrics      metrics
+
+	// afterRead, when set (by tests only), runs after each request has
+	// read its session, so a test can hold a refresh until every
+	// concurrent request has seen the generation before it.
+	afterRead atomic.Pointer[func()]
 }
 
 type metrics struct {

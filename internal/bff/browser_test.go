@@ -113,6 +113,34 @@ func TestBrowserUI(t *testing.T) {
 	}
 	screenshot(t, ctx, "dashboard")
 
+	// Search by name: only the match, the text kept in the box; Clear
+	// shows everything again.
+	run(t, ctx, "search", chromedp.SendKeys("#search-q", "server"), chromedp.Click(`#search button[type=submit]`), chromedp.WaitVisible("#search-clear"))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#systems tbody tr').length`)); err != nil || n != 1 {
+		t.Fatalf("search for server: %d rows (%v), want 1", n, err)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Value("#search-q")); v != "server" {
+		t.Errorf("search box shows %q", v)
+	}
+	waitText(t, ctx, row2+" .name", "Server room")
+	screenshot(t, ctx, "dashboard-search")
+	run(t, ctx, "clear search", chromedp.Click("#search-clear"), chromedp.WaitVisible(row1))
+
+	// Paging: one system a page, next and back.
+	world.mu.Lock()
+	world.pageSize = 1
+	world.mu.Unlock()
+	run(t, ctx, "first page", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible("#page-next"))
+	run(t, ctx, "next page", chromedp.Click("#page-next"), chromedp.WaitVisible(row2), chromedp.WaitVisible("#page-first"))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row1+`').length`)); n != 0 {
+		t.Fatal("the second page repeats the first")
+	}
+	run(t, ctx, "back to the first page", chromedp.Click("#page-first"), chromedp.WaitVisible(row1))
+	world.mu.Lock()
+	world.pageSize = 0
+	world.mu.Unlock()
+	run(t, ctx, "dashboard after paging", chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(row2))
+
 	// Disarm: the row updates in place.
 	run(t, ctx, "disarm", chromedp.Click(row1+` button[data-action="DISARM"]`, chromedp.NodeVisible))
 	waitText(t, ctx, row1+` [data-testid="state"]`, "DISARMED")

@@ -32,6 +32,9 @@ type realIAM struct {
 	revocations atomic.Int64
 	mu          sync.Mutex
 	refreshSeen []string // refresh tokens presented, in order
+	// gate, when set before the first refresh, holds every refresh
+	// request until it is closed.
+	gate chan struct{}
 }
 
 // offsetClock is real time plus an offset the test advances to make the
@@ -70,7 +73,14 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 					ri.refreshes.Add(1)
 					ri.mu.Lock()
 					ri.refreshSeen = append(ri.refreshSeen, r.PostForm.Get("refresh_token"))
+					gate := ri.gate
 					ri.mu.Unlock()
+					if gate != nil {
+						select {
+						case <-gate:
+						case <-time.After(10 * time.Second):
+						}
+					}
 				}
 				if strings.HasSuffix(r.URL.Path, "/oauth/revoke") {
 					ri.revocations.Add(1)
@@ -88,6 +98,37 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 		}
 	})
 	return b, ri
+}
+
+// holdRefresh makes the IAM hold refresh requests until n requests have
+// read their session on the BFFs bffs, so that a test of concurrent
+// requests at refresh time does not depend on the scheduler: every one of
+// them sees the generation before the refresh. The returned func removes
+// the hold.
+func holdRefresh(ri *realIAM, n int64, bffs ...*testBFF) func() {
+	var reads atomic.Int64
+	var once sync.Once
+	gate := make(chan struct{})
+	ri.mu.Lock()
+	ri.gate = gate
+	ri.mu.Unlock()
+	hook := func() {
+		if reads.Add(1) == n {
+			once.Do(func() { close(gate) })
+		}
+	}
+	for _, b := range bffs {
+		b.svc.afterRead.Store(&hook)
+	}
+	return func() {
+		for _, b := range bffs {
+			b.svc.afterRead.Store(nil)
+		}
+		once.Do(func() { close(gate) })
+		ri.mu.Lock()
+		ri.gate = nil
+		ri.mu.Unlock()
+	}
 }
 
 var hiddenInput = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
@@ -207,9 +248,11 @@ func TestRefreshOnceWhenExpired(t *testing.T) {
 	old := c.Jar.Cookies(u)
 
 	// Ten minutes later the access token (5 minutes) has expired for the
-	// BFF. Eight concurrent requests with the same cookie: one refresh.
-	clock.offset.Store(int64(10 * time.Minute))
+	// BFF. Eight concurrent requests with the same cookie, all read before
+	// the refresh is stored (holdRefresh): one refresh.
 	const n = 8
+	release := holdRefresh(ri, n, b)
+	clock.offset.Store(int64(10 * time.Minute))
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
 	newCookies := make([][]*http.Cookie, n)
@@ -228,6 +271,7 @@ func TestRefreshOnceWhenExpired(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	release()
 	for i, s := range statuses {
 		if s != 200 {
 			t.Errorf("request %d: %d", i, s)

@@ -57,11 +57,14 @@ type session struct {
 	// CSRF is the per-session anti-forgery token the UI echoes in the
 	// X-CSRF-Token header. It is random rather than derived from the keys so
 	// that a key rotation does not invalidate open pages.
-	CSRF    string   `json:"csrf"`
-	Access  string   `json:"at"`
-	Refresh string   `json:"rt,omitempty"`
-	IDToken string   `json:"it,omitempty"`
-	Expiry  int64    `json:"exp"` // access token expiry, Unix seconds
+	CSRF    string `json:"csrf"`
+	Access  string `json:"at"`
+	Refresh string `json:"rt,omitempty"`
+	IDToken string `json:"it,omitempty"`
+	Expiry  int64  `json:"exp"` // access token expiry, Unix seconds
+	// Issued is when the BFF got the access token (Unix seconds), which
+	// with Expiry gives its lifetime and so how early to refresh it.
+	Issued  int64    `json:"iat,omitempty"`
 	Subject string   `json:"sub"`
 	Name    string   `json:"name,omitempty"`
 	Roles   []string `json:"roles,omitempty"`

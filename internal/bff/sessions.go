@@ -143,6 +143,9 @@ func (s *Service) loadSession(ctx context.Context, id string) (*session, error) 
 // the cookie is Unauthenticated too.
 func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*session, error) {
 	sess, err := s.readSession(r)
+	if hook := s.afterRead.Load(); hook != nil {
+		(*hook)()
+	}
 	switch {
 	case errors.Is(err, errStaleSession):
 		return nil, apperr.Wrap(err, apperr.Unauthenticated, "this copy of the session has been superseded; please sign in again")
@@ -155,7 +158,7 @@ func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*sessi
 		return nil, err
 	}
 	now := s.now()
-	if now.Add(s.cfg.RefreshLeeway).Unix() < sess.Expiry {
+	if now.Add(s.leeway(sess)).Unix() < sess.Expiry {
 		return sess, nil
 	}
 	if sess.Refresh == "" {
@@ -184,6 +187,18 @@ func (s *Service) currentSession(w http.ResponseWriter, r *http.Request) (*sessi
 		return nil, err
 	}
 	return next, nil
+}
+
+// leeway is how long before its expiry sess's access token is refreshed:
+// RefreshLeeway, but at most a third of the token's lifetime, so that short
+// tokens (the IAM allows 10 s) are not refreshed at every request, which
+// would bump the session's generation every time.
+func (s *Service) leeway(sess *session) time.Duration {
+	l := s.cfg.RefreshLeeway
+	if sess.Issued > 0 && sess.Expiry > sess.Issued {
+		l = min(l, time.Duration(sess.Expiry-sess.Issued)*time.Second/3)
+	}
+	return l
 }
 
 // endSession deletes sess from the store; a failure is logged, and the

@@ -198,9 +198,14 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 			t.Fatalf("the other instance does not know the session: %d", resp.StatusCode)
 		}
 
-		// At refresh time, twelve concurrent requests, half on each.
-		clock.offset.Store(int64(10 * time.Minute))
+		// At refresh time, twelve concurrent requests, half on each, all
+		// reaching the BFFs while the refresh is under way: the IAM holds
+		// the refresh until every request has read its session. (One that
+		// arrives with the old cookie after the refresh is stored is a
+		// superseded copy: 401, see TestRefreshOnceWhenExpired.)
 		const n = 12
+		release := holdRefresh(ri, n, a, b)
+		clock.offset.Store(int64(10 * time.Minute))
 		var wg sync.WaitGroup
 		statuses := make([]int, n)
 		fresh := make([][]*http.Cookie, n)
@@ -222,6 +227,7 @@ func TestTwoInstancesShareSessions(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		release()
 		for i, s := range statuses {
 			if s != 200 || len(fresh[i]) == 0 {
 				t.Fatalf("request %d: %d with %d cookies, want 200 and the refreshed cookie", i, s, len(fresh[i]))
@@ -335,5 +341,24 @@ func TestSessionStoreDownIs503(t *testing.T) {
 	form := url.Values{"csrf_token": {sess.CSRF}}.Encode()
 	if resp, _ := b.do(t, b.client(t, cookies), "POST", "/logout", form, map[string]string{"Origin": b.srv.URL, "Content-Type": "application/x-www-form-urlencoded"}); resp.StatusCode != 503 {
 		t.Fatalf("logout with the store down: %d, want 503", resp.StatusCode)
+	}
+}
+
+// TestShortTokensAreNotRefreshedAtEveryRequest: the leeway is at most a
+// third of the access token's lifetime, so a 12-second token is used for
+// 8 seconds before it is refreshed, not refreshed at every request.
+func TestShortTokensAreNotRefreshedAtEveryRequest(t *testing.T) {
+	b := startBFF(t, "", "", backendURLs{}, []string{newKey(t)}, nil)
+	now := time.Now().Unix()
+	short := &session{Issued: now, Expiry: now + 12}
+	if got := b.svc.leeway(short); got != 4*time.Second {
+		t.Fatalf("leeway of a 12s token: %v, want 4s", got)
+	}
+	long := &session{Issued: now, Expiry: now + 300}
+	if got := b.svc.leeway(long); got != DefaultRefreshLeeway {
+		t.Fatalf("leeway of a 5m token: %v, want %v", got, DefaultRefreshLeeway)
+	}
+	if got := b.svc.leeway(&session{Expiry: now + 12}); got != DefaultRefreshLeeway {
+		t.Fatalf("leeway without an issue time: %v", got)
 	}
 }
