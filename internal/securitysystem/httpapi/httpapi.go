@@ -25,7 +25,7 @@ func Handler(svc *app.Service, authenticate func(http.Handler) http.Handler) htt
 	mux.HandleFunc("GET /securitysystems/{id}", h.get)
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
 	mux.HandleFunc("GET /audit", h.audit)
-	return authenticate(mux)
+	return authenticate(httpx.Routes(mux))
 }
 
 type handlers struct{ svc *app.Service }
