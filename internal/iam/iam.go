@@ -333,6 +333,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.csrfKey = []byte(csrf)
 	s.metrics = newMetrics(s.registry)
+	registerKeyAge(s.registry, s.keys, s.now)
 	s.throttle = newThrottle(s.now, cfg.LoginMaxFailuresPerUser, cfg.LoginMaxFailuresPerIP, cfg.LoginFailureWindow, cfg.LoginLockout)
 	s.claims = &ClaimsBuilder{Issuer: cfg.Issuer, Authorization: deps.AuthorizationClaims, Tokens: s}
 	if err := s.bootstrapAdmin(ctx); err != nil {

@@ -430,7 +430,9 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 		c.park(ctx, stream, msg, id, msg.Data(), err, md.NumDelivered)
 		return
 	}
-	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil)
+	actx, endSpan := c.startApplySpan(ctx, stream, msg, md, ev)
+	res, err := apply(actx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil)
+	endSpan(err)
 	if err == nil {
 		c.settled(stream, ev, res, md)
 		if err := msg.Ack(); err != nil {

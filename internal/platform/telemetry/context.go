@@ -120,6 +120,14 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.traced.RoundTrip(r)
 }
 
+// CloseIdleConnections closes the idle connections of the base transport,
+// so http.Client.CloseIdleConnections keeps working through the wrapper.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Client returns an *http.Client with the given timeout whose transport is
 // Transport(nil).
 func Client(timeout time.Duration) *http.Client {
