@@ -165,7 +165,7 @@ func (t *Tracing) Provider(service string) trace.TracerProvider {
 	if err != nil {
 		res = resource.NewSchemaless(semconv.ServiceName(ServiceNamePrefix + service))
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(redactor{})}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	for _, exp := range t.exporters {
 		exp = sharedExporter{exp}
 		if t.syncer {
@@ -209,29 +209,47 @@ type sharedExporter struct{ sdktrace.SpanExporter }
 // Shutdown does nothing; Tracing.Shutdown closes the real exporter.
 func (sharedExporter) Shutdown(context.Context) error { return nil }
 
-// redactor removes query strings from URL attributes as spans start: an
-// OAuth callback or redirect carries codes and state in its query, and no
-// credential may reach a trace. Attributes are set before processors see
-// the span, so redacting at start covers what instrumentation passes in.
-type redactor struct{}
-
-// OnStart rewrites url.full without its query.
-func (redactor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
-	for _, kv := range s.Attributes() {
-		if kv.Key == semconv.URLFullKey {
-			if u, err := url.Parse(kv.Value.AsString()); err == nil && (u.RawQuery != "" || u.User != nil) {
-				u.RawQuery, u.User = "", nil
-				s.SetAttributes(attribute.String(string(semconv.URLFullKey), u.String()))
-			}
-		}
+// ExportSpans hands the spans on with their URLs redacted.
+func (e sharedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	out := make([]sdktrace.ReadOnlySpan, len(spans))
+	for i, s := range spans {
+		out[i] = redact(s)
 	}
+	return e.SpanExporter.ExportSpans(ctx, out)
 }
 
-// OnEnd does nothing.
-func (redactor) OnEnd(sdktrace.ReadOnlySpan) {}
+// redact removes the query and any user information from the URL
+// attributes of s: an OAuth callback or redirect carries codes and state in
+// its query, and no credential may reach a trace. Instrumentation sets these
+// attributes after the span started, so they are rewritten on the way out.
+func redact(s sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+	attrs := s.Attributes()
+	var changed []attribute.KeyValue
+	for i, kv := range attrs {
+		if kv.Key != semconv.URLFullKey {
+			continue
+		}
+		u, err := url.Parse(kv.Value.AsString())
+		if err != nil || (u.RawQuery == "" && u.User == nil && u.Fragment == "") {
+			continue
+		}
+		u.RawQuery, u.User, u.Fragment = "", nil, ""
+		if changed == nil {
+			changed = append([]attribute.KeyValue(nil), attrs...)
+		}
+		changed[i] = attribute.String(string(semconv.URLFullKey), u.String())
+	}
+	if changed == nil {
+		return s
+	}
+	return redactedSpan{ReadOnlySpan: s, attrs: changed}
+}
 
-// Shutdown does nothing.
-func (redactor) Shutdown(context.Context) error { return nil }
+// redactedSpan is a span with replaced attributes.
+type redactedSpan struct {
+	sdktrace.ReadOnlySpan
+	attrs []attribute.KeyValue
+}
 
-// ForceFlush does nothing.
-func (redactor) ForceFlush(context.Context) error { return nil }
+// Attributes returns the redacted attributes.
+func (r redactedSpan) Attributes() []attribute.KeyValue { return r.attrs }
