@@ -184,6 +184,9 @@ func TestTraceOfADisarmUnderFetch(t *testing.T) {
 	})
 	checkConnected(t, spansOf(exp, tid), span.SpanContext().SpanID())
 	checkNoSecrets(t, exp, token, alice.Password, l.Sys.AdminPassword)
+	checkRouteLabel(t, l.Sys, "securitysystem", "PUT /securitysystems/{id}")
+	checkRouteLabel(t, l.Sys, "customer", "GET /authz/subjects/{userId}")
+	checkMetricsDocumented(t, l.Sys)
 }
 
 // TestTraceOfARevocation checks that a location-role revocation is one
@@ -227,4 +230,6 @@ func TestTraceOfARevocation(t *testing.T) {
 	})
 	checkConnected(t, spansOf(exp, tid), span.SpanContext().SpanID())
 	checkNoSecrets(t, exp, l.Sys.AdminPassword)
+	checkRouteLabel(t, l.Sys, "customer", "PUT /customers/{customerId}/locations/{locationId}/employee-roles/{employeeId}")
+	checkMetricsDocumented(t, l.Sys)
 }

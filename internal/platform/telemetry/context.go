@@ -86,6 +86,11 @@ func Handler(tp trace.TracerProvider, h http.Handler) http.Handler {
 		otelhttp.WithPropagators(Propagator),
 		otelhttp.WithMeterProvider(nooMeter),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		// Probes and scrapes every few seconds would bury the traces
+		// of users' requests.
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics"
+		}),
 	)
 }
 
