@@ -10,7 +10,9 @@ import (
 
 type nopRT struct{}
 
-func (nopRT) RoundTrip(*http.Request) (*http.Response, error) { return &http.Response{StatusCode: 200}, nil }
+func (nopRT) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200}, nil
+}
 
 // BenchmarkTransportOff measures what the traced transport adds to a call
 // made outside any span (tracing off): one context lookup.
