@@ -33,6 +33,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
 // Config holds the BFF's settings as plain values.
@@ -210,6 +211,8 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 		t.ResponseHeaderTimeout = cfg.BackendTimeout
 		deps.Transport = t
 	}
+	// Calls to the backends and the IAM carry the request's trace.
+	deps.Transport = telemetry.Transport(deps.Transport)
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

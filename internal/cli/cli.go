@@ -16,6 +16,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/logging"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/system"
 )
 
@@ -141,6 +142,15 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
 		return ExitUsage
+	}
+	// The standard OpenTelemetry variables turn OTLP export on; the SDK
+	// reads the rest of them (headers, sampler, ...) itself.
+	if cfg.Telemetry, err = telemetry.FromEnv(getenv); err != nil {
+		fmt.Fprintf(stderr, "realguardio %s: %v\n", name, err)
+		return ExitUsage
+	}
+	if getenv("OTEL_TRACES_EXPORTER") == "console" {
+		cfg.Trace = true // the console of `up` is its trace file
 	}
 	if name == "rotate-keys" {
 		if err := system.RotateKeys(ctx, cfg, stdout); err != nil {

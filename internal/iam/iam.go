@@ -403,6 +403,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.rotationKey = []byte(rotation)
 	s.metrics = newMetrics(s.registry)
+	registerKeyAge(s.registry, s.keys, s.now)
 	s.throttle = newThrottle(s.now, throttleLimits{
 		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,
 		window: cfg.LoginFailureWindow, lockout: cfg.LoginLockout,

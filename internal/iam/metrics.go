@@ -1,6 +1,10 @@
 package iam
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the IAM Service's own counters.
 type metrics struct {
@@ -31,4 +35,19 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	reg.MustRegister(m.tokens, m.replays, m.loginFailures, m.logins)
 	return m
+}
+
+// registerKeyAge exports the age of the key that signs now, so an alert can
+// say when rotation stopped; -1 while no key is active.
+func registerKeyAge(reg *prometheus.Registry, keys *keyManager, now func() time.Time) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "realguardio_iam_signing_key_age_seconds",
+		Help: "Age of the IAM signing key that signs now (-1 when none is active).",
+	}, func() float64 {
+		k, err := keys.current()
+		if err != nil {
+			return -1
+		}
+		return now().Sub(k.createdAt).Seconds()
+	}))
 }

@@ -169,6 +169,11 @@ func TestReplicaThroughNATS(t *testing.T) {
 	eventually(t, "every event recorded", func() bool {
 		return countRows(t, db, `SELECT COUNT(*) FROM event_applied`) == initial
 	})
+	// Caught up, the replica is not behind, however old its newest event
+	// (a minute here): the lag is 0 while nothing is pending.
+	eventually(t, "replica lag 0 once caught up", func() bool {
+		return strings.Contains(getBody(t, svc.Handler(), "/metrics"), `realguardio_securitysystem_replica_lag_seconds{stream="REALGUARDIO_CUSTOMER"} 0`+"\n")
+	})
 	snapshot := replicaSnapshot(t, db)
 	applied := countRows(t, db, `SELECT COUNT(*) FROM event_applied`)
 	stop()

@@ -34,6 +34,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/none"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/observed"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 	"github.com/realguardio/realguardio/internal/securitysystem/httpapi"
@@ -271,12 +272,22 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.relay = events.NewRelay(deps.DB, deps.JS, s.outbox, s.logger,
 			events.WithSubjectPrefix(cfg.EventPrefix), events.WithRelayMetrics(deps.Registry))
 	}
-	if err := deps.Registry.Register(newLagCollector(s.progress, deps.Clock)); err != nil {
+	lag := newLagCollector(s.progress, deps.Clock)
+	if s.consumer != nil && cfg.Strategy == authz.StrategyReplicate {
+		lag.pending = replicaPending(s.consumer, cfg.EventPrefix)
+	}
+	if err := deps.Registry.Register(lag); err != nil {
 		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
 	}
 
 	repo := store.New(deps.DB, s.outbox, storeOpts...)
-	uc := app.NewService(repo, s.authorizer, deps.Clock, s.logger)
+	// Every decision gets a span and its metrics; s.authorizer stays the
+	// bare strategy, which readiness checks inspect.
+	decisions, err := observed.New(s.authorizer, deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
+	}
+	uc := app.NewService(repo, decisions, deps.Clock, s.logger)
 	facts, err := accessFacts(cfg, deps, s)
 	if err != nil {
 		return nil, err
@@ -439,19 +450,41 @@ func (s *Service) consumerReady(context.Context) error {
 	return s.consumer.Err()
 }
 
-// lagCollector exports, per source stream, the age of the newest event
-// applied to the replica: how old the replica's view of that stream is at
-// worst. It reads the in-memory progress, so a scrape costs no query.
+// lagCollector exports, per source stream, how far the replica is behind:
+// zero while the consumer has nothing pending on the stream, otherwise the
+// age of the newest event applied (the replica's view is at most that old).
+// An idle, caught-up replica therefore reports 0, not the time since the
+// last change. It reads in-memory progress, so a scrape costs no query.
 type lagCollector struct {
 	progress *replicate.Progress
 	now      func() time.Time
 	desc     *prometheus.Desc
+	// pending reports the consumer's pending events on a replicate.Streams
+	// stream (known false before JetStream answered); nil without one.
+	pending func(stream string) (n uint64, known bool)
+}
+
+// replicaPending maps the replica's stream names to the consumer's (which
+// carry the subject prefix) and reads the pending counts.
+func replicaPending(c *events.Consumer, prefix string) func(string) (uint64, bool) {
+	names := map[string]string{}
+	for i, s := range replicaStreams(prefix) {
+		names[replicate.Streams[i]] = s
+	}
+	return func(stream string) (uint64, bool) {
+		for _, p := range c.Progress() {
+			if p.Stream == names[stream] {
+				return p.Pending, p.Known
+			}
+		}
+		return 0, false
+	}
 }
 
 func newLagCollector(p *replicate.Progress, now func() time.Time) *lagCollector {
 	return &lagCollector{progress: p, now: now, desc: prometheus.NewDesc(
 		"realguardio_securitysystem_replica_lag_seconds",
-		"Age of the newest event applied to the authorization replica, per source stream (absent before the first event).",
+		"How far the authorization replica is behind, per source stream: 0 while nothing is pending, else the age of the newest event applied (absent before the first event).",
 		[]string{"stream"}, nil)}
 }
 
@@ -459,9 +492,17 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, stream := range replicate.Streams {
-		if at, ok := c.progress.Newest(stream); ok {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, c.now().Sub(at).Seconds(), stream)
+		at, ok := c.progress.Newest(stream)
+		if !ok {
+			continue
 		}
+		lag := c.now().Sub(at).Seconds()
+		if c.pending != nil {
+			if n, known := c.pending(stream); known && n == 0 {
+				lag = 0
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, lag, stream)
 	}
 }
 

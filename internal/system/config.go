@@ -21,6 +21,7 @@ import (
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/fsperm"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
 // Service names, as accepted by `realguardio serve`.
@@ -149,6 +150,13 @@ type Config struct {
 	// to measure what each strategy costs; it is bound to no flag, so `up`
 	// and `serve` can never run without authorization.
 	AllowNoAuthz bool
+	// Trace writes every span as a JSON line to traces.jsonl in the data
+	// directory (`up --trace`), for reading a trace without a collector.
+	Trace bool
+	// Telemetry is where spans go besides the trace file: OTLP when the
+	// standard OTEL_EXPORTER_OTLP_* variables say so (internal/cli reads
+	// them), or a test's exporter. It is bound to no flag.
+	Telemetry telemetry.Config
 
 	// dbFlags are the per-service database flags bound by Bind, folded into
 	// ServiceDatabaseURLs by Validate.
@@ -194,6 +202,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
 	l.Duration(&c.OpenFGATimeout, "openfga-timeout", 2*time.Second, "timeout of each call to OpenFGA (a check or a batch of checks); past it the decision is a 503")
 	l.String(&c.OpenFGAToken, "openfga-token", "", "preshared key of the external OpenFGA server, if it requires one")
+	l.Bool(&c.Trace, "trace", false, "write every span as a JSON line to traces.jsonl in the data directory (OTLP export is set by the standard OTEL_EXPORTER_OTLP_ENDPOINT)")
 	l.String(&c.ClientSecrets, "client-secrets", "", "comma-separated name=secret pairs for the bff and service clients (default: generated per start; required when services run apart)")
 	c.ServiceDatabaseURLs = map[string]string{}
 	c.Endpoints = map[string]*Endpoint{}
@@ -309,6 +318,18 @@ func (c *Config) Validate() error {
 		p.Addf("client-secrets", "%v", err)
 	}
 	return p.Err()
+}
+
+// TraceFile is the file of `up --trace` in the data directory.
+func (c *Config) TraceFile() string { return filepath.Join(c.DataDir, "traces.jsonl") }
+
+// telemetryConfig returns where spans go.
+func (c *Config) telemetryConfig() telemetry.Config {
+	t := c.Telemetry
+	if c.Trace {
+		t.File = c.TraceFile()
+	}
+	return t
 }
 
 // databaseURL returns the database URL of service name.

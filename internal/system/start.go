@@ -30,6 +30,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/fsperm"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/securitysystem"
 )
 
@@ -64,6 +65,9 @@ type System struct {
 	Strategy string
 	// OpenFGAURL is the URL of the embedded OpenFGA server, when one runs.
 	OpenFGAURL string
+
+	// tracing holds the services' tracer providers (nil with tracing off).
+	tracing *telemetry.Tracing
 
 	// fgaToken is the key OpenFGA clients present: the configured one for
 	// an external server, a per-start one for the embedded server.
@@ -133,6 +137,19 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		s.URLs[name] = strings.TrimRight(ep.URL, "/")
 	}
 	issuer := s.URLs[ServiceIAM]
+
+	if s.tracing, err = telemetry.Setup(ctx, cfg.telemetryConfig()); err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	if s.tracing != nil {
+		// Registered before every service, so it runs after they stopped
+		// and flushes their last spans.
+		s.onClose(func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return s.tracing.Shutdown(sctx)
+		})
+	}
 
 	var bus *natsBus
 	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem}, s.runs) {
@@ -339,9 +356,13 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if !ok {
 			continue
 		}
-		srv := &httpx.Server{Name: name, Listener: listeners[name], Handler: b.handler, Logger: s.log(name)}
+		// Each service traces with its own provider: its requests as server
+		// spans, its background work (relays, consumers) through the run
+		// context.
+		tp := s.tracing.Provider(name)
+		srv := &httpx.Server{Name: name, Listener: listeners[name], Handler: telemetry.Handler(tp, b.handler), Logger: s.log(name)}
 		s.goRun(runCtx, name+" http", srv.Serve)
-		s.goRun(runCtx, name, b.run)
+		s.goRun(telemetry.WithProvider(runCtx, tp), name, b.run)
 	}
 	return nil
 }
@@ -558,6 +579,9 @@ func (s *System) PrintWelcome(out io.Writer) {
 	}
 	if s.OpenFGAURL != "" {
 		fmt.Fprintf(out, "  %-15s %s\n", "openfga", s.OpenFGAURL)
+	}
+	if s.cfg.Trace {
+		fmt.Fprintf(out, "  %-15s %s\n", "traces", s.cfg.TraceFile())
 	}
 	if s.runs(ServiceBFF) {
 		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])

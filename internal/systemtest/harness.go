@@ -30,9 +30,12 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/platform/config"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/system"
 )
 
@@ -68,6 +71,9 @@ type Options struct {
 	// LogLevel is the minimum level of the system's log lines copied to
 	// the test log; slog.LevelWarn when zero-valued Options are used.
 	LogLevel *slog.Level
+	// SpanExporter, when set, receives every span of every service (the
+	// SDK's in-memory exporter in the tracing tests).
+	SpanExporter sdktrace.SpanExporter
 }
 
 // System is a running RealGuardIO started by Start, with what a black-box
@@ -202,6 +208,7 @@ func Start(tb testing.TB, opts Options) *System {
 	if err := cfg.Validate(); err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
+	cfg.Telemetry.Exporter = opts.SpanExporter
 	level := slog.LevelWarn
 	if opts.LogLevel != nil {
 		level = *opts.LogLevel
@@ -224,7 +231,9 @@ func Start(tb testing.TB, opts Options) *System {
 		AdminUsername: "admin",
 		AdminPassword: opts.AdminPassword,
 		tb:            tb,
-		http:          &http.Client{Timeout: 30 * time.Second},
+		// A test that starts a span sends its trace context, so its
+		// requests are the roots of the system's traces.
+		http: &http.Client{Timeout: 30 * time.Second, Transport: telemetry.Transport(nil)},
 	}
 	// A component that dies while the test runs would otherwise show up only
 	// as confusing timeouts: it is logged at once and fails the test at the

@@ -24,6 +24,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
 // ScopeUsersWrite is the scope a client-credentials token needs to manage
@@ -73,7 +74,7 @@ func New(issuerURL, clientID, clientSecret string, httpClient *http.Client) *Cli
 		issuer: strings.TrimRight(issuerURL, "/"),
 		http: &http.Client{
 			Timeout:   httpClient.Timeout,
-			Transport: &oauth2.Transport{Source: tokens, Base: transportOf(httpClient)},
+			Transport: &oauth2.Transport{Source: tokens, Base: telemetry.Transport(transportOf(httpClient))},
 		},
 	}
 }

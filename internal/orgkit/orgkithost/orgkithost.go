@@ -99,7 +99,7 @@ func (h *Host) Handler(routes http.Handler) http.Handler {
 			{Name: "iam", Check: h.Validator.Ready},
 		},
 	}
-	return ops.Handler(h.Validator.Middleware(routes))
+	return ops.Handler(h.Validator.Middleware(httpx.Routes(routes)))
 }
 
 // Relay returns the relay publishing outbox to js under the subject prefix

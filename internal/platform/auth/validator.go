@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
 // Defaults and limits of Options. The leeway is capped because a larger
@@ -203,7 +204,7 @@ func NewValidator(opts Options) (*Validator, error) {
 		audMessage:   "token audience does not include " + opts.Audience,
 	}
 	if v.client == nil {
-		v.client = &http.Client{Timeout: v.fetchTimeout}
+		v.client = telemetry.Client(v.fetchTimeout)
 	}
 	if v.now == nil {
 		v.now = time.Now

@@ -495,7 +495,9 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 		return
 	}
 	stop := c.keepAlive(msg)
-	res, err := apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), nil)
+	actx, endSpan := c.startApplySpan(ctx, stream, msg, md, ev)
+	res, err := apply(actx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), nil)
+	endSpan(err)
 	stop()
 	var gap errGap
 	if errors.As(err, &gap) {

@@ -81,9 +81,9 @@ func (o *Outbox) Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggreg
 		Producer:      o.producer,
 		Payload:       body,
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO event_outbox (id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, producer, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.ID, ev.Type, ev.AggregateType, ev.AggregateID, ev.Sequence, sqldb.Micros(ev.OccurredAt), ev.Producer, string(body))
+	_, err = tx.ExecContext(ctx, `INSERT INTO event_outbox (id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, producer, payload, trace_context)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.ID, ev.Type, ev.AggregateType, ev.AggregateID, ev.Sequence, sqldb.Micros(ev.OccurredAt), ev.Producer, string(body), traceContextOf(ctx))
 	if err != nil {
 		return Event{}, fmt.Errorf("outbox append %s: insert: %w", eventType, err)
 	}

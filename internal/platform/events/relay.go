@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -180,6 +181,7 @@ func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	registerBacklog(cfg.registerer, db, o.producer)
 	return &Relay{
 		db:      db,
 		js:      js,
@@ -268,6 +270,8 @@ func (r *Relay) cycle(ctx context.Context) error {
 type outboxRow struct {
 	pos int64
 	ev  Event
+	// trace is the stored trace context (tracing.go).
+	trace sql.NullString
 }
 
 // publishBatch publishes up to one batch of unsent rows in outbox order,
@@ -275,7 +279,7 @@ type outboxRow struct {
 // Publishing stops at the first failure so a later event of an aggregate
 // is never stored before an earlier one.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT pos, id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, producer, payload
+	rows, err := r.db.QueryContext(ctx, `SELECT pos, id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, producer, payload, trace_context
 		FROM event_outbox WHERE sent_at IS NULL ORDER BY pos LIMIT ?`, r.cfg.batch)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
@@ -285,7 +289,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		var row outboxRow
 		var at int64
 		var payload string
-		if err := rows.Scan(&row.pos, &row.ev.ID, &row.ev.Type, &row.ev.AggregateType, &row.ev.AggregateID, &row.ev.Sequence, &at, &row.ev.Producer, &payload); err != nil {
+		if err := rows.Scan(&row.pos, &row.ev.ID, &row.ev.Type, &row.ev.AggregateType, &row.ev.AggregateID, &row.ev.Sequence, &at, &row.ev.Producer, &payload, &row.trace); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("read outbox: %w", err)
 		}
@@ -310,7 +314,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 			break
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.publishTimeout)
-		ack, err := r.js.Publish(pctx, Subject(r.cfg.prefix, row.ev.Type), data, jetstream.WithMsgID(row.ev.ID))
+		ack, err := r.publishTraced(pctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data)
 		cancel()
 		if err != nil {
 			r.metrics.failed()

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 )
 
@@ -112,6 +113,8 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 	if httpClient == nil {
 		httpClient = &http.Client{}
 	}
+	// Checks made inside a request carry its trace to OpenFGA.
+	httpClient = &http.Client{Transport: telemetry.Transport(httpClient.Transport), Timeout: httpClient.Timeout, Jar: httpClient.Jar, CheckRedirect: httpClient.CheckRedirect}
 	c := &Client{cfg: cfg, base: u, hc: httpClient}
 	c.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "realguardio_openfga_calls_total",

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 )
@@ -73,7 +74,9 @@ func (o *Ops) Handler(app http.Handler) http.Handler {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": o.Service})
 	})
 	mux.HandleFunc("GET /readyz", o.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	// OpenMetrics, when the scraper asks for it, carries the exemplars
+	// (trace ids) of the latency histogram.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry, EnableOpenMetrics: true}))
 	mux.Handle("/", app)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +86,12 @@ func (o *Ops) Handler(app http.Handler) http.Handler {
 			reqID = uuid.NewString()
 		}
 		logger := o.Logger.With("request_id", reqID)
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			// Lines logged without their context still join the trace.
+			logger = logger.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+		}
 		r = r.WithContext(WithLogger(r.Context(), logger))
+		r, slot := withRouteSlot(r)
 		w.Header().Set("X-Request-Id", reqID)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
@@ -96,13 +104,11 @@ func (o *Ops) Handler(app http.Handler) http.Handler {
 					WriteError(rec, r, apperr.New(apperr.Internal, "panic"))
 				}
 			}
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
-			}
+			route := routeOf(r, slot)
+			nameSpan(r.Context(), route)
 			elapsed := time.Since(start)
 			requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
-			duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+			observe(duration.WithLabelValues(r.Method, route), r.Context(), elapsed.Seconds())
 			if route != "GET /metrics" && route != "GET /healthz" && route != "GET /readyz" {
 				logger.DebugContext(r.Context(), "http request", "method", r.Method, "route", route, "status", rec.status, "duration", elapsed)
 			}

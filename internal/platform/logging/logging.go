@@ -32,19 +32,20 @@ func ParseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// New returns a logger writing to w in the given format at the given level.
+// New returns a logger writing to w in the given format at the given level,
+// each attribute once and joined to the trace of its context (see Wrap).
 func New(w io.Writer, format Format, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case Auto, "":
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
+			return slog.New(Wrap(slog.NewTextHandler(w, opts))), nil
 		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(Wrap(slog.NewJSONHandler(w, opts))), nil
 	case Text:
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(Wrap(slog.NewTextHandler(w, opts))), nil
 	case JSON:
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(Wrap(slog.NewJSONHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("unknown log format %q (want auto, text or json)", format)
 	}

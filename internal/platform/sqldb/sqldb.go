@@ -223,18 +223,22 @@ func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f)
 // SQLite busy errors are retried a few times, so callers see them only when
 // contention persists.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	_, end := db.traceTx(ctx)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = db.inTxOnce(ctx, fn)
 		if err == nil || !retryable(err) {
+			end(attempt+1, err)
 			return err
 		}
 		select {
 		case <-ctx.Done():
+			end(attempt+1, err)
 			return err
 		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
 		}
 	}
+	end(5, err)
 	return err
 }
 

@@ -33,7 +33,7 @@ func Handler(svc *app.Service, review *app.AccessReviewer, authenticate func(htt
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
 	mux.HandleFunc("GET /securitysystems/{id}/access", accessHandlers{review}.access)
 	mux.HandleFunc("GET /audit", h.audit)
-	return authenticate(mux)
+	return authenticate(httpx.Routes(mux))
 }
 
 type handlers struct{ svc *app.Service }

@@ -41,6 +41,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -129,7 +130,8 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Autho
 		}
 	}
 	r := &remote{
-		http:     httpClient,
+		// Calls to the owners carry the decision's trace.
+		http:     &http.Client{Transport: telemetry.Transport(httpClient.Transport), Timeout: httpClient.Timeout},
 		timeout:  cfg.Timeout,
 		base:     map[string]string{depCustomer: trim(cfg.CustomerURL), depDealer: trim(cfg.DealerURL), depMonitoring: trim(cfg.MonitoringURL)},
 		breakers: map[string]*gobreaker.CircuitBreaker[struct{}]{},

@@ -1,0 +1,123 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	otelattribute "go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/realguardio/realguardio/internal/platform/telemetry"
+)
+
+// This file carries the trace of the request that wrote an event through
+// the outbox (column trace_context), the relay (NATS message headers
+// traceparent/tracestate) and the consumer (a span of the apply, child of
+// the relay's publish and linked to it), so one revocation is one trace:
+// the request, its outbox wait, the publish, the delivery and the apply.
+// With tracing off nothing is stored, no header is sent and no span made.
+
+// traceContextOf returns the trace context of ctx to store with an outbox
+// row, or NULL when ctx is not traced.
+func traceContextOf(ctx context.Context) sql.NullString {
+	if !telemetry.Active(ctx) {
+		return sql.NullString{}
+	}
+	b, err := json.Marshal(telemetry.Inject(ctx))
+	if err != nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: string(b), Valid: true}
+}
+
+// storedSpanContext decodes a stored trace context (invalid when absent).
+func storedSpanContext(stored sql.NullString) trace.SpanContext {
+	if !stored.Valid || stored.String == "" {
+		return trace.SpanContext{}
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(stored.String), &m); err != nil {
+		return trace.SpanContext{}
+	}
+	return telemetry.Extract(func(k string) string { return m[k] })
+}
+
+func eventAttributes(ev Event, subject string) []otelattribute.KeyValue {
+	return []otelattribute.KeyValue{
+		otelattribute.String("messaging.system", "nats"),
+		otelattribute.String("messaging.destination.name", subject),
+		otelattribute.String("messaging.message.id", ev.ID),
+		otelattribute.String("realguardio.event.type", ev.Type),
+		otelattribute.String("realguardio.event.aggregate_type", ev.AggregateType),
+		otelattribute.Int64("realguardio.event.sequence", ev.Sequence),
+	}
+}
+
+// publishTraced publishes one event. When its row carries a trace context
+// it records the outbox wait (from the commit to now) and the publish as
+// spans of that trace, and sends the publish span's context in the message
+// headers.
+func (r *Relay) publishTraced(ctx context.Context, subject string, ev Event, stored sql.NullString, data []byte) (*jetstream.PubAck, error) {
+	msg := &nats.Msg{Subject: subject, Data: data}
+	parent := storedSpanContext(stored)
+	if !parent.IsValid() {
+		return r.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID))
+	}
+	pctx := trace.ContextWithRemoteSpanContext(ctx, parent)
+	attrs := eventAttributes(ev, subject)
+	_, wait := telemetry.StartRoot(pctx, "outbox wait", trace.WithTimestamp(ev.OccurredAt), trace.WithAttributes(attrs...))
+	wait.End()
+	sctx, span := telemetry.StartRoot(pctx, "publish "+ev.Type, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	defer span.End()
+	msg.Header = nats.Header{}
+	for k, v := range telemetry.Inject(sctx) {
+		msg.Header.Set(k, v)
+	}
+	ack, err := r.js.PublishMsg(sctx, msg, jetstream.WithMsgID(ev.ID))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	return ack, err
+}
+
+// startApplySpan starts the consumer's span of one delivery when the
+// message carries a trace context: a "deliver" span from the time the
+// stream stored the message to now, and the "apply" span, a child of the
+// producer's publish with a link to it. The returned end finishes the apply
+// span with the outcome.
+func (c *Consumer) startApplySpan(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event) (context.Context, func(error)) {
+	h := msg.Headers()
+	if h == nil {
+		return ctx, func(error) {}
+	}
+	parent := telemetry.Extract(h.Get)
+	if !parent.IsValid() {
+		return ctx, func(error) {}
+	}
+	pctx := trace.ContextWithRemoteSpanContext(ctx, parent)
+	attrs := append(eventAttributes(ev, msg.Subject()),
+		otelattribute.String("messaging.consumer.group.name", c.cfg.Name),
+		otelattribute.String("realguardio.event.stream", stream),
+		otelattribute.Int64("messaging.nats.delivery_attempt", int64(md.NumDelivered)))
+	if !md.Timestamp.IsZero() && md.Timestamp.Before(time.Now()) {
+		_, d := telemetry.StartRoot(pctx, "deliver "+ev.Type, trace.WithTimestamp(md.Timestamp), trace.WithAttributes(attrs...))
+		d.End()
+	}
+	sctx, span := telemetry.StartRoot(pctx, "apply "+ev.Type,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(trace.Link{SpanContext: parent}),
+		trace.WithAttributes(attrs...))
+	return sctx, func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "apply failed")
+		}
+		span.End()
+	}
+}
