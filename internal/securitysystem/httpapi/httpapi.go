@@ -158,4 +158,3 @@ type auditJSON struct {
 	Reason           string    `json:"reason,omitempty"`
 	Strategy         string    `json:"strategy"`
 }
-
