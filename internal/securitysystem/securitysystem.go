@@ -292,13 +292,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	review := app.NewAccessReviewer(repo, facts, deps.Clock, s.logger)
+	reviews := app.Reviews{
+		Access: app.NewAccessReviewer(repo, facts, deps.Clock, s.logger),
+		Audit:  app.NewAuditReader(repo, facts, s.logger),
+	}
 	authenticate := deps.Authenticate
 	if authenticate == nil {
 		authenticate = deps.Validator.Middleware
 	}
 	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.logger, Ready: s.readyChecks()}
-	s.handler = ops.Handler(httpapi.Handler(uc, review, authenticate))
+	s.handler = ops.Handler(httpapi.Handler(uc, reviews, authenticate))
 	return s, nil
 }
 

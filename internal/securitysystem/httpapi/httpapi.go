@@ -22,8 +22,9 @@ import (
 )
 
 // Handler returns the routes of the service, each behind authenticate
-// (the token validator's middleware); review answers the access reviews.
-func Handler(svc *app.Service, review *app.AccessReviewer, authenticate func(http.Handler) http.Handler) http.Handler {
+// (the token validator's middleware); reviews answer the access reviews
+// and the audit.
+func Handler(svc *app.Service, reviews app.Reviews, authenticate func(http.Handler) http.Handler) http.Handler {
 	h := &handlers{svc: svc}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /securitysystems", h.create)
@@ -31,8 +32,8 @@ func Handler(svc *app.Service, review *app.AccessReviewer, authenticate func(htt
 	mux.HandleFunc("GET /securitysystems", h.list)
 	mux.HandleFunc("GET /securitysystems/{id}", h.get)
 	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
-	mux.HandleFunc("GET /securitysystems/{id}/access", accessHandlers{review}.access)
-	mux.HandleFunc("GET /audit", h.audit)
+	mux.HandleFunc("GET /securitysystems/{id}/access", accessHandlers{reviews.Access}.access)
+	mux.HandleFunc("GET /audit", auditHandlers{reviews.Audit}.search)
 	return authenticate(httpx.Routes(mux))
 }
 
@@ -279,35 +280,4 @@ type auditJSON struct {
 	Decision         string    `json:"decision"`
 	Reason           string    `json:"reason,omitempty"`
 	Strategy         string    `json:"strategy"`
-}
-
-func (h *handlers) audit(w http.ResponseWriter, r *http.Request) {
-	q := app.AuditQuery{SecuritySystemID: r.URL.Query().Get("securitySystemId")}
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			httpx.WriteError(w, r, apperr.MalformedField("limit", "must be an integer"))
-			return
-		}
-		if n == 0 {
-			n = -1 // an explicit 0 is out of range, not "the default"
-		}
-		q.Limit = n
-	}
-	caller, err := auth.MustCaller(r.Context())
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	entries, next, err := h.svc.Audit(r.Context(), caller, q, r.URL.Query().Get("cursor"))
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	out := make([]auditJSON, len(entries))
-	for i, e := range entries {
-		out[i] = auditJSON{ID: e.ID, At: e.At, UserID: e.UserID, SecuritySystemID: e.SecuritySystemID,
-			Action: string(e.Action), Decision: e.Decision, Reason: e.Reason, Strategy: e.Strategy}
-	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out, "nextCursor": nullable(next)})
 }
