@@ -197,9 +197,6 @@ func Start(tb testing.TB, opts Options) *System {
 		// which is registered later and so runs first.
 		cfg.ServiceDatabaseURLs = map[string]string{}
 		for _, name := range system.ServiceNames() {
-			if name == system.ServiceBFF {
-				continue // the BFF keeps no database
-			}
 			cfg.ServiceDatabaseURLs[name] = sqldbtest.PostgresURL(tb)
 		}
 	default:
