@@ -83,6 +83,13 @@ type Config struct {
 	// AuthCodeLifetime is how long an authorization code may be exchanged
 	// (60s).
 	AuthCodeLifetime time.Duration
+	// SessionLifetime is the longest an IAM browser session (single
+	// sign-on across clients, prompt=none) lasts after the password was
+	// proved (12h).
+	SessionLifetime time.Duration
+	// SessionIdleTimeout ends a browser session not used for this long
+	// (2h).
+	SessionIdleTimeout time.Duration
 	// LoginTimeout is how long a user has to log in after /authorize (10m).
 	LoginTimeout time.Duration
 	// KeyRotationInterval is how often a new signing key is made (24h).
@@ -165,6 +172,8 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.AuthCodeLifetime, 60*time.Second)
 	def(&c.LoginTimeout, 10*time.Minute)
+	def(&c.SessionLifetime, 12*time.Hour)
+	def(&c.SessionIdleTimeout, 2*time.Hour)
 	def(&c.KeyRotationInterval, 24*time.Hour)
 	def(&c.KeyPublishAhead, 10*time.Minute)
 	if c.KeyPublishAhead < 0 {
@@ -216,6 +225,7 @@ func (c Config) Validate() error {
 		"iam-access-token-lifetime": c.AccessTokenLifetime, "iam-id-token-lifetime": c.IDTokenLifetime,
 		"iam-refresh-token-lifetime": c.RefreshTokenLifetime, "iam-refresh-family-lifetime": c.RefreshFamilyLifetime,
 		"iam-key-rotation-interval": c.KeyRotationInterval,
+		"iam-session-lifetime":      c.SessionLifetime, "iam-session-idle-timeout": c.SessionIdleTimeout,
 	} {
 		if d < 0 {
 			p.Addf(name, "must be positive")

@@ -138,11 +138,35 @@ func (l *loginUI) expired(w http.ResponseWriter, r *http.Request) {
 		"This sign-in request is unknown or has expired. Go back to the application and start again.")
 }
 
+// show renders the login form, unless the browser's IAM session may
+// answer the request (single sign-on): then the request is completed for
+// the session's user at once, with the session's auth_time.
 func (l *loginUI) show(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	id := r.URL.Query().Get("authRequestID")
-	if !l.pending(r.Context(), id) {
+	if !l.pending(ctx, id) {
 		l.expired(w, r)
 		return
+	}
+	a, err := l.s.store.authRequestByID(ctx, id)
+	if err != nil {
+		l.expired(w, r)
+		return
+	}
+	if b, hash := l.s.currentSession(ctx, r.Header); b != nil && l.s.sessionAnswers(a.Prompt, a.MaxAge, b) {
+		now := l.s.now()
+		err := l.s.store.completeLogin(ctx, id, b.UserID, b.AuthTime, now)
+		if err == nil {
+			if err := l.s.store.touchBrowserSession(ctx, hash, now); err != nil {
+				httpx.LoggerFrom(ctx).ErrorContext(ctx, "touch browser session", "err", err)
+			}
+			l.s.metrics.logins.Inc()
+			http.Redirect(w, r, l.s.authCallbackURL(id), http.StatusFound)
+			return
+		}
+		if !errors.Is(err, errNotFound) {
+			httpx.LoggerFrom(ctx).ErrorContext(ctx, "complete login from the browser session", "err", err)
+		}
 	}
 	l.render(w, r, http.StatusOK, loginPage{AuthRequestID: id})
 }
@@ -195,7 +219,8 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	res.succeeded()
 	l.s.devices.issue(w, key)
-	if err := l.s.store.completeLogin(ctx, id, u.ID, l.s.now()); err != nil {
+	now := l.s.now()
+	if err := l.s.store.completeLogin(ctx, id, u.ID, now, now); err != nil {
 		if errors.Is(err, errNotFound) {
 			l.expired(w, r)
 			return
@@ -203,6 +228,10 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 		httpx.LoggerFrom(ctx).ErrorContext(ctx, "complete login", "err", err)
 		l.showMessage(w, r, http.StatusInternalServerError, "Sign-in failed", "Something went wrong; please try again.")
 		return
+	}
+	if err := l.s.startSession(ctx, w, r, u.ID); err != nil {
+		// The login itself succeeded; only single sign-on is lost.
+		httpx.LoggerFrom(ctx).ErrorContext(ctx, "start browser session", "err", err)
 	}
 	l.s.metrics.logins.Inc()
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: loginPath, MaxAge: -1, HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteStrictMode})

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -50,6 +51,11 @@ func (o opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 		ExpiresAt:           now.Add(o.s.cfg.LoginTimeout),
 		CodeChallenge:       req.CodeChallenge,
 		CodeChallengeMethod: req.CodeChallengeMethod,
+		Prompt:              strings.Fields(strings.Join(req.Prompt, " ")),
+		MaxAge:              -1,
+	}
+	if req.MaxAge != nil {
+		a.MaxAge = int64(*req.MaxAge)
 	}
 	if err := o.s.store.insertAuthRequest(ctx, a); err != nil {
 		return nil, o.storeError(ctx, "save authorization request", err)

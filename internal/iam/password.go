@@ -17,11 +17,17 @@ import (
 // into every hash, so they can be raised later without invalidating stored
 // passwords.
 const (
-	argonMemoryKiB = 19 * 1024
-	argonTime      = 2
-	argonThreads   = 1
-	argonKeyLen    = 32
-	argonSaltLen   = 16
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// argonMemoryKiB and argonTime are variables only so that the package's
+// tests, which log in thousands of times under the race detector, can
+// lower them (main_test.go); nothing else changes them.
+var (
+	argonMemoryKiB uint32 = 19 * 1024
+	argonTime      uint32 = 2
 )
 
 // hashPassword returns the PHC-style encoding

@@ -34,7 +34,7 @@ func (s *Service) protocolHeaders(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
 		}
-		next.ServeHTTP(&protocolWriter{ResponseWriter: w, path: path, issuer: s.cfg.Issuer}, r)
+		next.ServeHTTP(&protocolWriter{ResponseWriter: w, path: path, issuer: s.cfg.Issuer, s: s}, r)
 	})
 }
 
@@ -43,6 +43,7 @@ type protocolWriter struct {
 	http.ResponseWriter
 	path, issuer string
 	wrote        bool
+	s            *Service
 }
 
 func (p *protocolWriter) WriteHeader(status int) {
@@ -62,6 +63,9 @@ func (p *protocolWriter) WriteHeader(status int) {
 			h.Set("WWW-Authenticate", `Basic realm="`+clientRealm+`"`)
 		}
 	case status == http.StatusFound || status == http.StatusSeeOther:
+		if p.path == endpoints.EndSession.Relative() {
+			p.s.clearSessionCookie(h)
+		}
 		if loc := h.Get("Location"); loc != "" {
 			h.Set("Location", withIssuer(loc, p.issuer))
 		}

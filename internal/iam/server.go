@@ -171,6 +171,9 @@ func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionR
 			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri invalid")
 		}
 	}
+	// The browser's IAM session ends with any accepted logout request;
+	// protocolHeaders clears its cookie.
+	sv.s.endSession(ctx, r.Header)
 	if hint != "" {
 		claims, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, sv.s.provider.IDTokenHintVerifier(ctx))
 		if err == nil && claims.SessionID != "" {
@@ -209,10 +212,19 @@ func (sv *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRe
 	if req.RequestParam != "" {
 		return nil, oidc.ErrRequestNotSupported().WithDescription("request objects are not supported")
 	}
-	if slices.Contains(strings.Fields(strings.Join(req.Prompt, " ")), oidc.PromptNone) {
-		// The IAM keeps no login session, so it can never answer without
-		// showing the login form.
-		return nil, oidc.ErrLoginRequired()
+	if prompt := strings.Fields(strings.Join(req.Prompt, " ")); slices.Contains(prompt, oidc.PromptNone) {
+		// Only a browser session that may answer without the form lets a
+		// prompt=none request through; the login page then completes it.
+		if len(prompt) > 1 {
+			return nil, oidc.ErrInvalidRequest().WithDescription("prompt=none cannot be combined with other values")
+		}
+		maxAge := int64(-1)
+		if req.MaxAge != nil {
+			maxAge = int64(*req.MaxAge)
+		}
+		if b, _ := sv.s.currentSession(ctx, r.Header); b == nil || !sv.s.sessionAnswers(prompt, maxAge, b) {
+			return nil, oidc.ErrLoginRequired()
+		}
 	}
 	c := r.Client.(*client)
 	scopes := slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return !c.IsScopeAllowed(sc) })

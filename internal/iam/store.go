@@ -169,6 +169,11 @@ type authRequest struct {
 	FamilyID            string
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
+	// Prompt and MaxAge are the request's prompt values and max_age
+	// (negative when absent), which decide whether the browser session
+	// may answer it without the login form.
+	Prompt []string
+	MaxAge int64
 }
 
 func (a *authRequest) GetID() string         { return a.ID }
@@ -199,14 +204,14 @@ func (a *authRequest) sessionID() string { return a.FamilyID }
 func (a *authRequest) Done() bool        { return a.IsDone }
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
-	code_challenge, code_challenge_method, user_id, auth_time, done, code_created_at, code_used, family_id, created_at, expires_at`
+	code_challenge, code_challenge_method, user_id, auth_time, done, code_created_at, code_used, family_id, created_at, expires_at, prompt, max_age`
 
 func scanAuthRequest(row interface{ Scan(...any) error }) (*authRequest, error) {
 	var a authRequest
-	var scopes, rt, rm, ccm string
+	var scopes, rt, rm, ccm, prompt string
 	var authTime, done, codeCreated, codeUsed, created, expires int64
 	err := row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &scopes, &rt, &rm,
-		&a.CodeChallenge, &ccm, &a.UserID, &authTime, &done, &codeCreated, &codeUsed, &a.FamilyID, &created, &expires)
+		&a.CodeChallenge, &ccm, &a.UserID, &authTime, &done, &codeCreated, &codeUsed, &a.FamilyID, &created, &expires, &prompt, &a.MaxAge)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errNotFound
@@ -214,6 +219,7 @@ func scanAuthRequest(row interface{ Scan(...any) error }) (*authRequest, error) 
 		return nil, err
 	}
 	a.Scopes = decodeList(scopes)
+	a.Prompt = strings.Fields(prompt)
 	a.ResponseType = oidc.ResponseType(rt)
 	a.ResponseMode = oidc.ResponseMode(rm)
 	a.CodeChallengeMethod = oidc.CodeChallengeMethod(ccm)
@@ -232,10 +238,10 @@ func scanAuthRequest(row interface{ Scan(...any) error }) (*authRequest, error) 
 
 func (s *store) insertAuthRequest(ctx context.Context, a *authRequest) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO iam_auth_requests (id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
-		code_challenge, code_challenge_method, user_id, auth_time, done, code_hash, code_created_at, code_used, family_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, 0, NULL, 0, 0, '', ?, ?)`,
+		code_challenge, code_challenge_method, user_id, auth_time, done, code_hash, code_created_at, code_used, family_id, created_at, expires_at, prompt, max_age)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, 0, NULL, 0, 0, '', ?, ?, ?, ?)`,
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), string(a.ResponseType), string(a.ResponseMode),
-		a.CodeChallenge, string(a.CodeChallengeMethod), sqldb.Micros(a.CreatedAt), sqldb.Micros(a.ExpiresAt))
+		a.CodeChallenge, string(a.CodeChallengeMethod), sqldb.Micros(a.CreatedAt), sqldb.Micros(a.ExpiresAt), strings.Join(a.Prompt, " "), a.MaxAge)
 	return err
 }
 
@@ -247,12 +253,52 @@ func (s *store) authRequestByCodeHash(ctx context.Context, q sqldb.Querier, code
 	return scanAuthRequest(q.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM iam_auth_requests WHERE code_hash = ?`, codeHash))
 }
 
-// completeLogin records the authenticated user on a pending request; a
-// request already completed or expired is not changed.
-func (s *store) completeLogin(ctx context.Context, id, userID string, now time.Time) error {
+// completeLogin records the authenticated user on a pending request, who
+// proved the password at authTime; a request already completed or expired
+// is not changed.
+func (s *store) completeLogin(ctx context.Context, id, userID string, authTime, now time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE iam_auth_requests SET user_id = ?, auth_time = ?, done = 1
-		WHERE id = ? AND done = 0 AND expires_at > ?`, userID, sqldb.Micros(now), id, sqldb.Micros(now))
+		WHERE id = ? AND done = 0 AND expires_at > ?`, userID, sqldb.Micros(authTime), id, sqldb.Micros(now))
 	return affectedOne(res, err)
+}
+
+// browserSession is one IAM login in a browser (single sign-on).
+type browserSession struct {
+	UserID     string
+	AuthTime   time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+func (s *store) insertBrowserSession(ctx context.Context, idHash string, b browserSession) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO iam_browser_sessions (id_hash, user_id, auth_time, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		idHash, b.UserID, sqldb.Micros(b.AuthTime), sqldb.Micros(b.LastSeenAt), sqldb.Micros(b.ExpiresAt))
+	return err
+}
+
+func (s *store) browserSession(ctx context.Context, idHash string) (*browserSession, error) {
+	var b browserSession
+	var at, seen, exp int64
+	err := s.db.QueryRowContext(ctx, `SELECT user_id, auth_time, last_seen_at, expires_at FROM iam_browser_sessions WHERE id_hash = ?`, idHash).
+		Scan(&b.UserID, &at, &seen, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.AuthTime, b.LastSeenAt, b.ExpiresAt = sqldb.FromMicros(at), sqldb.FromMicros(seen), sqldb.FromMicros(exp)
+	return &b, nil
+}
+
+func (s *store) touchBrowserSession(ctx context.Context, idHash string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE iam_browser_sessions SET last_seen_at = ? WHERE id_hash = ?`, sqldb.Micros(now), idHash)
+	return err
+}
+
+func (s *store) deleteBrowserSession(ctx context.Context, idHash string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM iam_browser_sessions WHERE id_hash = ?`, idHash)
+	return err
 }
 
 // saveCode attaches the (hashed) authorization code to a completed request.
@@ -378,6 +424,9 @@ func (s *store) prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM iam_refresh_tokens WHERE expires_at < ?`, sqldb.Micros(now)); err != nil {
 		return fmt.Errorf("prune refresh tokens: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM iam_browser_sessions WHERE expires_at < ?`, sqldb.Micros(now)); err != nil {
+		return fmt.Errorf("prune browser sessions: %w", err)
 	}
 	return nil
 }

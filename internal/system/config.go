@@ -118,6 +118,9 @@ type Config struct {
 	// trustedProxies.
 	TrustedProxies string
 	trustedProxies []netip.Prefix
+	// SessionLifetime and SessionIdleTimeout bound the IAM's browser
+	// session (single sign-on).
+	SessionLifetime, SessionIdleTimeout time.Duration
 	// KeyEncryptionKey seals the IAM's signing keys in its database:
 	// comma-separated base64 32-byte keys, the first sealing (rotation:
 	// "new,old"). Empty reads KeyEncryptionKeyFile, else the data
@@ -195,6 +198,8 @@ func (c *Config) Bind(l *config.Loader) {
 	l.Duration(&c.KeyPublishAhead, "key-publish-ahead", 10*time.Minute, "how long a new IAM signing key is published before it signs")
 	l.Int(&c.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM mints (the provide strategy's claims grow with a user's locations)")
 	l.String(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the IAM, whose X-Forwarded-For gives the login throttle the client address (default: none, the connection's peer is the client)")
+	l.Duration(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "longest IAM browser session (single sign-on) after the password was proved")
+	l.Duration(&c.SessionIdleTimeout, "session-idle-timeout", 2*time.Hour, "an IAM browser session unused this long ends")
 	l.String(&c.KeyEncryptionKey, "key-encryption-key", "", "comma-separated base64 32-byte keys sealing the IAM's signing keys in its database, the first sealing (default: --key-encryption-key-file, else "+kekFileName+" in the data directory, generated once)")
 	l.String(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the --key-encryption-key value")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie and store, first encrypts (default under up: kept in <data-dir>/bff-session-keys)")
@@ -308,6 +313,12 @@ func (c *Config) Validate() error {
 			continue
 		}
 		c.trustedProxies = append(c.trustedProxies, pfx.Masked())
+	}
+	if c.SessionLifetime <= 0 {
+		p.Addf("session-lifetime", "must be positive, got %s", c.SessionLifetime)
+	}
+	if c.SessionIdleTimeout <= 0 {
+		p.Addf("session-idle-timeout", "must be positive, got %s", c.SessionIdleTimeout)
 	}
 	if c.KeyEncryptionKey != "" {
 		if _, err := iam.ParseKeyEncryptionKeys(c.KeyEncryptionKey); err != nil {

@@ -205,6 +205,8 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
 			TrustedProxies:      cfg.trustedProxies,
 			KeyEncryptionKeys:   keks,
+			SessionLifetime:     cfg.SessionLifetime,
+			SessionIdleTimeout:  cfg.SessionIdleTimeout,
 		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)
