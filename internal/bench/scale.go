@@ -141,6 +141,10 @@ func scaleStrategy(ctx context.Context, cfg ScaleConfig, strategy string) []Scal
 			p.Error = err.Error()
 			return append(out, p)
 		}
+		// The figures go to the progress output at once, so a long run
+		// stopped later still leaves what it measured.
+		r.progress(fmt.Sprintf("%d systems: p99 few first page %s ms, many first page %s ms (sees %d), decide %s ms; paging %.0f systems/s",
+			n, millis(p.FewFirstPage.P99), millis(p.ManyFirstPage.P99), p.ManyVisible, millis(p.Decide.P99), p.PagingPerSecond))
 		out = append(out, p)
 	}
 	return out

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -110,11 +111,11 @@ func Load(ctx context.Context, opts Options) (*Result, error) {
 	if l.admin, err = l.login(ctx, opts.AdminUsername, opts.AdminPassword); err != nil {
 		return nil, fmt.Errorf("demo: log in as %s: %w", opts.AdminUsername, err)
 	}
-	customers, err := l.admin.ListCustomers(ctx)
+	loaded, err := l.markerExists(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("demo: list the customers: %w", err)
 	}
-	if slices.ContainsFunc(customers, func(c apiclient.OrganizationSummary) bool { return c.Name == MarkerCustomer }) {
+	if loaded {
 		return &Result{AlreadyLoaded: true}, nil
 	}
 	n, err := l.load(ctx)
@@ -122,6 +123,33 @@ func Load(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	return &Result{Logins: l.logins, SecuritySystems: n}, nil
+}
+
+// markerExists reports whether the marker customer exists, asking the
+// Customer Service for the customers whose name contains it (the list is
+// paged, so a platform of many customers is never read whole).
+func (l *loader) markerExists(ctx context.Context) (bool, error) {
+	cursor := ""
+	for {
+		q := url.Values{"q": {MarkerCustomer}, "limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Customers  []apiclient.OrganizationSummary `json:"customers"`
+			NextCursor string                          `json:"nextCursor"`
+		}
+		if _, err := l.admin.Do(ctx, apiclient.ServiceCustomer, "GET", "/customers?"+q.Encode(), nil, &page); err != nil {
+			return false, err
+		}
+		if slices.ContainsFunc(page.Customers, func(c apiclient.OrganizationSummary) bool { return c.Name == MarkerCustomer }) {
+			return true, nil
+		}
+		if page.NextCursor == "" {
+			return false, nil
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func (l *loader) login(ctx context.Context, username, password string) (*apiclient.Client, error) {
