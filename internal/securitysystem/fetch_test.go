@@ -78,10 +78,13 @@ func TestFetchRoundTrips(t *testing.T) {
 		user       string
 		list, once int64 // calls for a list, for one disarm
 	}{
-		{id("alice"), 4, 4}, // 3 subjects ∥ locations
-		{id("dave"), 4, 4},  // 3 subjects ∥ locations
-		{id("erin"), 5, 5},  // 3 subjects ∥ locations, then dealers
-		{id("admin"), 4, 4}, // the list's actions and a disarm need the facts
+		// A list page: the scope (3 subjects, then the owners' id lists of a
+		// dealer's or provider's employee), then the page's actions (the
+		// location batch, reusing the subjects).
+		{id("alice"), 4, 4}, // 3 subjects; locations
+		{id("dave"), 5, 4},  // 3 subjects; locations:byDealers; locations
+		{id("erin"), 7, 5},  // 3 subjects; dealers:byMonitoringProviders; locations:byDealers; locations, then dealers
+		{id("admin"), 4, 4}, // the scope is everything without a call; the page's actions need the facts
 	}
 	for _, c := range cases {
 		h.facts.ResetCounts()

@@ -151,7 +151,7 @@ func createWorldSystems(t testing.TB, st *store.Store, w *policytest.World, rng 
 // replica is fed the same World as events, and fetch reads it through
 // facts servers answering docs/fetch-api.md, their id lists paged by two.
 func TestListConformance(t *testing.T) {
-	seeds := []int64{1, 2, 3}
+	seeds := []int64{1, 2}
 	if testing.Short() {
 		seeds = seeds[:1]
 	}
@@ -196,8 +196,12 @@ func TestListConformance(t *testing.T) {
 				{provide.New(pdb, nil), pst, func(u string) *auth.Caller { return provideCaller(t, w, u) }},
 			}
 			check := func(round string, perUser int) {
-				for _, u := range w.Users() {
-					for range perUser {
+				for i, u := range w.Users() {
+					// Every user at the start, every other one after a change.
+					if perUser == 0 && i%2 == int(rng.Int63()%2) {
+						continue
+					}
+					for range max(perUser, 1) {
 						c := randomListCase(rng, w)
 						want := pureList(w, stored, u, c)
 						for _, s := range strategies {
@@ -211,15 +215,15 @@ func TestListConformance(t *testing.T) {
 					}
 				}
 			}
-			check("initial", 3)
-			for range 20 {
+			check("initial", 2)
+			for range 12 {
 				before := w.Clone()
 				c := w.Mutate(rng)
 				facts.SetWorld(w)
 				evs := sstest.NewEvents(time.Now())
 				evs.Change(before, c)
 				feed(evs)
-				check("after "+c.String(), 1)
+				check("after "+c.String(), 0)
 			}
 		})
 	}
@@ -262,10 +266,7 @@ func TestListParameters(t *testing.T) {
 // difference after every random change, and the records' dealer and
 // provider are kept by the resource facts handler, as under `up`.
 func TestListConformanceDelegate(t *testing.T) {
-	seeds := []int64{1, 2}
-	if testing.Short() {
-		seeds = seeds[:1]
-	}
+	seeds := []int64{1}
 	for _, seed := range seeds {
 		t.Run("seed="+itoa(seed), func(t *testing.T) {
 			ctx := context.Background()
@@ -307,8 +308,11 @@ func TestListConformanceDelegate(t *testing.T) {
 			stored := createWorldSystems(t, st, w, rng)
 			a := delegate.New(client)
 			check := func(round string, perUser int) {
-				for _, u := range w.Users() {
-					for range perUser {
+				for i, u := range w.Users() {
+					if perUser == 0 && i%2 == int(rng.Int63()%2) {
+						continue
+					}
+					for range max(perUser, 1) {
 						c := randomListCase(rng, w)
 						want := pureList(w, stored, u, c)
 						svc := app.NewService(st, a, func() time.Time { return c.at }, nil)
@@ -320,8 +324,8 @@ func TestListConformanceDelegate(t *testing.T) {
 					}
 				}
 			}
-			check("initial", 2)
-			for range 12 {
+			check("initial", 1)
+			for range 10 {
 				before := w.Clone()
 				c := w.Mutate(rng)
 				next := tuples(w)
@@ -344,7 +348,7 @@ func TestListConformanceDelegate(t *testing.T) {
 				evs := sstest.NewEvents(time.Now())
 				evs.Change(before, c)
 				sstest.Apply(t, db, provide.Handle, evs.List())
-				check("after "+c.String(), 1)
+				check("after "+c.String(), 0)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,14 +227,27 @@ func BenchmarkImport(b *testing.B) {
 				items[i] = map[string]any{"locationId": w.Locations[i%50].ID, "name": fmt.Sprintf("imported %d", i)}
 			}
 			body := map[string]any{"securitySystems": items}
-			start := time.Now()
+			start, cpu := time.Now(), processCPU()
 			n := 0
 			for b.Loop() {
 				var out struct{ IDs []string }
 				h.do(w.Admins[0], "POST", "/securitysystems/import", body, http.StatusCreated, &out)
 				n += len(out.IDs)
 			}
+			// On a shared machine the wall clock measures the neighbours
+			// too; the process's CPU time (client and server) bounds what
+			// one core does.
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "systems/s")
+			b.ReportMetric(float64(n)/(processCPU()-cpu).Seconds(), "systems/cpu-s")
 		})
 	}
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -235,7 +235,13 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 		g, gctx := errgroup.WithContext(ctx)
-		merge := a.goSubjectFacts(g, gctx, caller.Subject)
+		merge := func(*policy.Subject) error { return nil }
+		if known, ok := authz.RememberedSubject(ctx, caller.Subject); ok {
+			// This request's Scope read the caller's facts already.
+			subject.Org, subject.LocationRoles, subject.Schedule = known.Org, known.LocationRoles, known.Schedule
+		} else {
+			merge = a.goSubjectFacts(g, gctx, caller.Subject)
+		}
 		g.Go(func() error {
 			var err error
 			locs, err = a.locations(gctx, ids)
@@ -303,6 +309,8 @@ func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time
 		if subject, err = a.SubjectFacts(ctx, caller.Subject); err != nil {
 			return policy.Scope{}, err
 		}
+		// The page's Filter, in the same request, reuses them.
+		authz.RememberSubject(ctx, caller.Subject, subject)
 		subject.UserID, subject.AppRoles = caller.Subject, caller.Roles
 	}
 	sc := policy.ViewScope(subject)
