@@ -1,12 +1,15 @@
 package system
 
 import (
+	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
@@ -62,3 +65,64 @@ func TestDeployNATSConfig(t *testing.T) {
 // natsPasswordVar names the environment variable of the NATS server that
 // holds identity's password.
 func natsPasswordVar(identity string) string { return "NATS_PASSWORD_" + strings.ToUpper(identity) }
+
+// TestServeConnectsAsItsOwnIdentity runs the NATS wiring of `serve
+// customer` against a server configured with NATSGrants: the service
+// connects with --nats-user/--nats-password, creates its own stream and no
+// other, may publish its own events and not the dealer's; a wrong password
+// fails the start at once, naming the setting.
+func TestServeConnectsAsItsOwnIdentity(t *testing.T) {
+	passwords := map[string]string{}
+	var users []events.EmbeddedUser
+	for _, g := range append(NATSGrants(), events.Grant{Identity: "admin", Admin: true}) {
+		passwords[g.Identity] = events.RandomPassword()
+		users = append(users, events.EmbeddedUser{Name: g.Identity, Password: passwords[g.Identity], Permissions: g.Permissions("")})
+	}
+	srv, err := events.StartEmbeddedNATS(events.EmbeddedOptions{StoreDir: t.TempDir(), Port: -1, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	start := func(user, password string) (*System, *natsBus, error) {
+		s := &System{cfg: Config{Only: ServiceCustomer, NATSURL: srv.ClientURL(), NATSUser: user, NATSPassword: password},
+			logger: slog.New(slog.DiscardHandler), URLs: map[string]string{}, cancel: func() {}}
+		t.Cleanup(func() { _ = s.Stop() })
+		bus, err := s.startNATS(ctx)
+		return s, bus, err
+	}
+	began := time.Now()
+	if _, _, err := start(ServiceCustomer, "wrong"); err == nil || !strings.Contains(err.Error(), "--nats-url") || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("a refused password took %v to fail the start", took)
+	}
+	_, bus, err := start(ServiceCustomer, passwords[ServiceCustomer])
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := bus.js(ServiceCustomer)
+	if _, err := js.Stream(ctx, events.StreamName("", events.ProducerCustomer)); err != nil {
+		t.Fatalf("the customer stream was not created: %v", err)
+	}
+	if _, err := js.Publish(ctx, events.Subject("", "customer.created"), []byte(`{}`)); err != nil {
+		t.Errorf("customer cannot publish its own event: %v", err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	if _, err := js.Publish(pctx, events.Subject("", "dealer.created"), []byte(`{}`)); err == nil {
+		t.Error("customer published a dealer event")
+	}
+	anc, admin, err := events.Connect(ctx, srv.ClientURL(), "admin", nil,
+		events.WithCredentials(events.Credentials{Identity: "admin", User: "admin", Password: passwords["admin"]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anc.Close()
+	if _, err := admin.Stream(ctx, events.StreamName("", events.ProducerDealer)); err == nil {
+		t.Error("serve customer created the dealer's stream")
+	}
+}
