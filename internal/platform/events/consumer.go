@@ -141,8 +141,10 @@ type StreamProgress struct {
 	// Known tells whether Pending has been reported at all.
 	Known bool
 	// BlockedEventID is, under OnFailure Block, the event the stream is
-	// stuck on after MaxDeliver failed attempts ("" while not blocked); it
-	// is cleared when the stream moves on.
+	// stuck on ("" while not blocked): after MaxDeliver failed attempts of
+	// its handler, or at once for an alarm (a sequence gap, a message not
+	// attributable to the stream's owner, an undecodable one). It is
+	// cleared when the stream moves on.
 	BlockedEventID string
 	// BlockedType is the type of that event ("" when undecodable).
 	BlockedType string
@@ -755,8 +757,9 @@ var ErrStale = errors.New("event is older than one already applied to its aggreg
 
 // apply runs h for ev in one transaction with the bookkeeping: skip if the
 // consumer applied ev already, check the aggregate sequence (stale events
-// are handled as mode says), record the event and the progress. extra,
-// when set, runs in the same transaction.
+// are handled as mode says; with gaps set, a gap in the sequence is
+// refused with errGap), record the event and the progress. extra, when
+// set, runs in the same transaction.
 //
 // The progress row (the last applied sequence per aggregate) is written in
 // the handler's transaction, so the stale check always sees exactly the
