@@ -156,9 +156,13 @@ type StreamProgress struct {
 	// an alarm found before the handler ran ("sequence gap", "not from the
 	// stream's owner", "undecodable").
 	BlockedReason string
-	// UnreachableSince is when the consumer lost contact with the stream
-	// (no consumer, no leader, no connection), zero while it follows it.
+	// UnreachableSince is when the consumer last had contact with the
+	// stream before losing it (no consumer, no leader, no connection), zero
+	// while it follows it.
 	UnreachableSince time.Time
+	// LastContact is when the consumer last received a message of the
+	// stream or its consumer's state.
+	LastContact time.Time
 }
 
 // unreachableGrace is how long a stream may be out of reach before Err
@@ -360,7 +364,11 @@ func (c *Consumer) setReachable(stream string, ok bool) {
 	p := c.progress[stream]
 	switch {
 	case ok:
-		p.UnreachableSince = time.Time{}
+		p.UnreachableSince, p.LastContact = time.Time{}, time.Now()
+	case p.UnreachableSince.IsZero() && !p.LastContact.IsZero():
+		// Contact was lost after the last sign of it, not when a request
+		// finally timed out.
+		p.UnreachableSince = p.LastContact
 	case p.UnreachableSince.IsZero():
 		p.UnreachableSince = time.Now()
 	}
@@ -479,6 +487,7 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 	c.progress[stream].Pending = md.NumPending + 1
 	c.progress[stream].Known = true
 	c.progress[stream].UnreachableSince = time.Time{}
+	c.progress[stream].LastContact = time.Now()
 	c.mu.Unlock()
 
 	var ev Event
