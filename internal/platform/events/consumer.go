@@ -171,6 +171,10 @@ type StreamProgress struct {
 // streams for longer decides on a state that may be out of date.
 const unreachableGrace = 2 * time.Second
 
+// stallGrace is how long a consumer with events pending and none
+// outstanding may receive nothing before it pulls again.
+const stallGrace = 2 * time.Second
+
 // Lag is the replica's staleness: zero when nothing is pending, otherwise
 // the age of the newest applied event (or -1 before anything is known).
 func (p StreamProgress) Lag() time.Duration {
@@ -341,17 +345,28 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 
 	infoDone := make(chan struct{})
 	infoCtx, stopInfo := context.WithCancel(ctx)
+	// pullCtx ends when pollPending finds the pull stalled (messages
+	// pending, none outstanding, none received): the pull is then made
+	// again, which a stream or consumer leader change can require.
+	pullCtx, restartPull := context.WithCancel(ctx)
+	defer restartPull()
+	var lastMsg atomic.Int64
+	lastMsg.Store(time.Now().UnixNano())
 	go func() {
 		defer close(infoDone)
-		c.pollPending(infoCtx, stream, cons)
+		c.pollPending(infoCtx, stream, cons, &lastMsg, restartPull)
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
+			if pullCtx.Err() != nil && ctx.Err() == nil {
+				return progressed, fmt.Errorf("pull of %s stalled with events pending; pulling again", stream)
+			}
 			return progressed, fmt.Errorf("next message of %s: %w", stream, err)
 		}
+		lastMsg.Store(time.Now().UnixNano())
 		c.handle(ctx, stream, msg)
 		progressed = true
 	}
@@ -390,7 +405,12 @@ func drainAndNak(it jetstream.MessagesContext) {
 
 // pollPending refreshes the pending count while no message arrives, so an
 // idle, caught-up consumer reports lag 0 and a stuck one is visible.
-func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer) {
+//
+// It also watches for a stalled pull: events pending, none outstanding
+// and none received for stallGrace. The stream is then reported out of
+// reach since the last message (readiness must not say ready while
+// nothing arrives) and the pull is made again (restart).
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, restart func()) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -401,6 +421,16 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			return
 		}
 		c.setReachable(stream, err == nil)
+		if err == nil && info.NumPending > 0 && info.NumAckPending == 0 {
+			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > stallGrace {
+				c.mu.Lock()
+				c.progress[stream].UnreachableSince = last
+				c.mu.Unlock()
+				c.log.Warn("events consumer: events pending but none delivered; pulling again", "stream", stream,
+					"pending", info.NumPending, "last_message", last)
+				restart()
+			}
+		}
 		if err == nil {
 			c.mu.Lock()
 			p := c.progress[stream]
