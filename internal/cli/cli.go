@@ -188,7 +188,7 @@ func version() string {
 }
 
 // secretFlags are the settings that carry secrets.
-var secretFlags = []string{"admin-password", "client-secrets", "session-keys", "openfga-token"}
+var secretFlags = []string{"admin-password", "client-secrets", "session-keys", "openfga-token", "nats-password"}
 
 // warnSecretFlags warns when a secret was given on the command line, where
 // every local user can read it (/proc/<pid>/cmdline, ps); the environment

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
 )
 
 // TestEmbeddedNATSRequiresToken checks that an embedded server started
@@ -78,4 +79,22 @@ func TestEmbeddedNATSRefusesOpenNonLoopback(t *testing.T) {
 		t.Fatalf("localhost without a token: %v", err)
 	}
 	srv.Shutdown()
+}
+
+// TestServerVersionChecked checks CheckServerVersion against real servers:
+// the embedded one (new enough) and the external one, refused with its
+// version named when it is older than 2.10 (Debian's 2.9.10 is).
+func TestServerVersionChecked(t *testing.T) {
+	eventstest.ForEachNATS(t, func(t *testing.T, url string) {
+		nc, _ := eventstest.Connect(t, url)
+		v := nc.ConnectedServerVersion()
+		err := events.CheckServerVersion(nc)
+		old := strings.HasPrefix(v, "2.9.") || strings.HasPrefix(v, "2.8.") || strings.HasPrefix(v, "1.")
+		switch {
+		case old && (err == nil || !strings.Contains(err.Error(), v) || !strings.Contains(err.Error(), "2.10")):
+			t.Errorf("server %s: CheckServerVersion = %v, want an error naming %s and 2.10", v, err, v)
+		case !old && err != nil:
+			t.Errorf("server %s: %v", v, err)
+		}
+	})
 }

@@ -44,9 +44,10 @@ type Relay struct {
 	lastCleanup time.Time
 	metrics     *relayMetrics
 
-	// failingSince is when publishing started to fail without a success
-	// since (UnixNano, 0 while it works), for Err.
-	failingSince atomic.Int64
+	// failingSince is the end of the last successful cycle before
+	// publishing started to fail (UnixNano, 0 while it works), for Err;
+	// lastOK is the end of the last successful cycle.
+	failingSince, lastOK atomic.Int64
 }
 
 // relayFailureGrace is how long publishing may fail before Err reports it:
@@ -208,7 +209,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			r.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+			since := r.lastOK.Load()
+			if since == 0 {
+				since = time.Now().UnixNano()
+			}
+			r.failingSince.CompareAndSwap(0, since)
 			if backoff == 0 {
 				backoff = r.cfg.minBackoff
 			} else {
@@ -223,6 +228,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 		r.failingSince.Store(0)
+		r.lastOK.Store(time.Now().UnixNano())
 		if backoff > 0 {
 			r.log.Info("outbox relay: publishing again")
 			backoff = 0
