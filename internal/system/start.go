@@ -128,6 +128,18 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		s.URLs[name] = strings.TrimRight(ep.URL, "/")
 	}
 	issuer := s.URLs[ServiceIAM]
+	if cfg.IAMInternalURL != "" {
+		// Every client of the IAM in this process uses the default
+		// transport, so rewriting there reaches them all (validators,
+		// service tokens, the IAM user API, the BFF's OIDC client) and
+		// touches no other request. Only a process started with the
+		// setting (serve in a deployment) changes it.
+		rt, err := auth.InternalTransport(issuer, cfg.IAMInternalURL, http.DefaultTransport)
+		if err != nil {
+			return fmt.Errorf("iam-internal-url: %w", err)
+		}
+		http.DefaultTransport = rt
+	}
 
 	var js jetstream.JetStream
 	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem}, s.runs) {
