@@ -412,9 +412,28 @@ func (s *System) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 		url = ns.ClientURL()
 	}
 	s.NATSURL = url
+	// Connect waits (and retries) until NATS answers; say so every few
+	// seconds, or a process whose NATS is unreachable would sit silent
+	// with its port bound and answering nothing.
+	waited := make(chan struct{})
+	go func() {
+		start := time.Now()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-waited:
+				return
+			case <-t.C:
+				s.log("nats").Warn("NATS does not answer yet; the services start once it does (retrying)",
+					"url", events.RedactURL(url), "waited", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
 	nc, js, err := events.Connect(ctx, url, "realguardio", s.log("nats"), connectOpts...)
+	close(waited)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", events.RedactURL(url), err)
 	}
 	s.onClose(func() error { nc.Close(); return nil })
 	if err := events.EnsureStreams(ctx, js, events.StreamOptions{}); err != nil {
