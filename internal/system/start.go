@@ -275,6 +275,12 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	}
 
 	if s.runs(ServiceSecuritySystem) {
+		if cfg.Authz == "provide" && !s.runs(ServiceIAM) {
+			// The claims are minted by the IAM only when it runs with
+			// provide too; otherwise every decision here is a 403 while
+			// everything reports ready.
+			s.log(ServiceSecuritySystem).Warn("the provide strategy reads the authorization claims the IAM Service adds only when it runs with REALGUARDIO_AUTHZ=provide (--authz=provide) too; without it every decision is a denial")
+		}
 		db, err := s.openDB(ctx, ServiceSecuritySystem)
 		if err != nil {
 			return err
@@ -573,14 +579,38 @@ func (s *System) PrintWelcome(out io.Writer) {
 	if s.OpenFGAURL != "" {
 		fmt.Fprintf(out, "  %-15s %s\n", "openfga", s.OpenFGAURL)
 	}
-	if s.runs(ServiceBFF) {
+	if db := s.sqliteServices(); len(db) > 0 {
+		fmt.Fprintf(out, "  %-15s SQLite files in %s for %s (set --database-url for PostgreSQL)\n", "database", s.cfg.DataDir, strings.Join(db, ", "))
+	}
+	switch {
+	case s.runs(ServiceBFF):
 		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])
 		if s.AdminPassword != "" {
 			fmt.Fprintf(out, " with the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
 		} else {
-			fmt.Fprintln(out, " (password: the one set with --admin-password, or generated and printed at the first start).")
+			fmt.Fprintln(out, " (password: the one set with --admin-password, or the one the IAM Service generated and printed at its first start).")
+		}
+	case s.AdminPassword != "":
+		// serve iam: the BFF runs elsewhere, but the generated password
+		// exists only here and now.
+		fmt.Fprintf(out, "\nThe bootstrap user admin has the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
+	}
+}
+
+// sqliteServices names the services of this process that keep their data
+// in SQLite files (no PostgreSQL URL was given for them), which a
+// deployer who forgot --database-url must hear of.
+func (s *System) sqliteServices() []string {
+	var out []string
+	for _, name := range ServiceNames() {
+		if !s.runs(name) || name == ServiceBFF {
+			continue
+		}
+		if u := s.cfg.databaseURL(name); !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			out = append(out, name)
 		}
 	}
+	return out
 }
 
 // minLevel drops records below its level, to quieten a chatty component.
