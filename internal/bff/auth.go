@@ -45,6 +45,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	if err := s.iam.reachable(r.Context()); err != nil {
+		// Our own page (503) rather than a redirect to a dead host.
+		s.renderError(w, r, apperr.Wrap(err, apperr.Unavailable, "the identity service is not reachable; try again in a moment"))
+		return
+	}
 	ls := loginState{
 		State:    randomToken(24),
 		Nonce:    randomToken(24),

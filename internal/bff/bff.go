@@ -278,10 +278,11 @@ func (s *Service) Handler() http.Handler {
 		Service:  "bff",
 		Registry: s.reg,
 		Logger:   s.log,
-		Ready: []httpx.ReadyCheck{{Name: "iam", Check: func(ctx context.Context) error {
-			_, err := s.iam.get(ctx)
-			return err
-		}}, {Name: "database", Check: s.store.db.Ping}},
+		// The IAM is reported (degraded while unreachable) but does not
+		// make the BFF unready: sessions keep working on their access
+		// tokens, and the login page says the IAM is down. The session
+		// store is needed by every request.
+		Ready: []httpx.ReadyCheck{{Name: "iam", Check: s.iam.reachable, Optional: true}, {Name: "database", Check: s.store.db.Ping}},
 	}
 	return ops.Handler(s.securityHeaders(mux))
 }

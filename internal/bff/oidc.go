@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
 )
 
 // oidcClient is the BFF's view of the IAM Service. Discovery is lazy and
@@ -73,6 +74,17 @@ func (c *oidcClient) get(ctx context.Context) (*discovered, error) {
 	}
 	c.ready = d
 	return d, nil
+}
+
+// reachable asks the IAM for its discovery document now, bounded by the
+// IAM timeout: the document cached by get says nothing about whether the
+// IAM is still alive, and a login redirected to a dead IAM leaves the user
+// on the browser's own error page.
+func (c *oidcClient) reachable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.IAMTimeout)
+	defer cancel()
+	check := httpx.Reachable("the identity service", strings.TrimRight(c.cfg.Issuer, "/")+"/.well-known/openid-configuration", c.http)
+	return check(ctx)
 }
 
 func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {

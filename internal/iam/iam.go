@@ -202,7 +202,7 @@ func (c Config) Validate() error {
 	c.applyDefaults()
 	var p config.Problems
 	if _, err := issuerIsInsecureOK(c.Issuer); err != nil {
-		p.Addf("iam-issuer", "%v", err)
+		p.Addf("iam-url", "%v", err)
 	}
 	ids := map[string]bool{}
 	for _, cl := range c.Clients {

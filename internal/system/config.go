@@ -148,6 +148,10 @@ type Config struct {
 	// OpenFGATimeout bounds every call to OpenFGA (a Check, or a batch of
 	// at most 50 checks); past it the decision is a 503.
 	OpenFGATimeout time.Duration
+	// IAMInternalURL, when set, is where the services reach the IAM
+	// (discovery, JWKS, token endpoint, code exchange) while tokens carry
+	// the public issuer --iam-url; see auth.InternalTransport.
+	IAMInternalURL string
 	// AllowNoAuthz makes Validate accept Authz "none", the Security System
 	// Service's allow-everything baseline. Only `realguardio bench` sets it,
 	// to measure what each strategy costs; it is bound to no flag, so `up`
@@ -206,6 +210,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
 	l.Duration(&c.OpenFGATimeout, "openfga-timeout", 2*time.Second, "timeout of each call to OpenFGA (a check or a batch of checks); past it the decision is a 503")
+	l.String(&c.IAMInternalURL, "iam-internal-url", "", "URL at which the services reach the IAM when the issuer --iam-url (the public URL in tokens and browser redirects) is not reachable from inside, e.g. http://iam:9000 behind https://login.example.com (default: --iam-url)")
 	l.String(&c.OpenFGAToken, "openfga-token", "", "preshared key of the external OpenFGA server, if it requires one")
 	l.Bool(&c.Trace, "trace", false, "write every span as a JSON line to traces.jsonl in the data directory (OTLP export is set by the standard OTEL_EXPORTER_OTLP_ENDPOINT)")
 	l.String(&c.ClientSecrets, "client-secrets", "", "comma-separated name=secret pairs for the bff and service clients (default: generated per start; required when services run apart)")
@@ -289,6 +294,9 @@ func (c *Config) Validate() error {
 		p.CheckHTTPURL("openfga-url", c.OpenFGAURL)
 	} else {
 		p.CheckAddr("openfga-embedded-addr", c.OpenFGAEmbeddedAddr)
+	}
+	if c.IAMInternalURL != "" {
+		p.CheckHTTPURL("iam-internal-url", c.IAMInternalURL)
 	}
 	for _, name := range ServiceNames() {
 		ep := c.Endpoints[name]

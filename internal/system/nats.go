@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,7 +101,26 @@ func (s *System) startNATS(ctx context.Context) (*natsBus, error) {
 	if s.cfg.Only != "" {
 		name = "realguardio-" + s.cfg.Only
 	}
+	// Connect waits (and retries) until NATS answers; say so every few
+	// seconds, or a process whose NATS is unreachable would sit silent
+	// with its port bound and answering nothing.
+	waited := make(chan struct{})
+	go func() {
+		start := time.Now()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-waited:
+				return
+			case <-t.C:
+				s.log("nats").Warn("NATS does not answer yet; the services start once it does (retrying)",
+					"url", events.RedactURL(url), "waited", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
 	nc, js, err := events.Connect(ctx, url, name, s.log("nats"), events.WithCredentials(s.natsCredentials(s.cfg.Only)))
+	close(waited)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-url: %w", err)
 	}

@@ -137,6 +137,18 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		s.URLs[name] = strings.TrimRight(ep.URL, "/")
 	}
 	issuer := s.URLs[ServiceIAM]
+	if cfg.IAMInternalURL != "" {
+		// Every client of the IAM in this process uses the default
+		// transport, so rewriting there reaches them all (validators,
+		// service tokens, the IAM user API, the BFF's OIDC client) and
+		// touches no other request. Only a process started with the
+		// setting (serve in a deployment) changes it.
+		rt, err := auth.InternalTransport(issuer, cfg.IAMInternalURL, http.DefaultTransport)
+		if err != nil {
+			return fmt.Errorf("iam-internal-url: %w", err)
+		}
+		http.DefaultTransport = rt
+	}
 
 	if s.tracing, err = telemetry.Setup(ctx, cfg.telemetryConfig()); err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -294,6 +306,12 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	}
 
 	if s.runs(ServiceSecuritySystem) {
+		if cfg.Authz == "provide" && !s.runs(ServiceIAM) {
+			// The claims are minted by the IAM only when it runs with
+			// provide too; otherwise every decision here is a 403 while
+			// everything reports ready.
+			s.log(ServiceSecuritySystem).Warn("the provide strategy reads the authorization claims the IAM Service adds only when it runs with REALGUARDIO_AUTHZ=provide (--authz=provide) too; without it every decision is a denial")
+		}
 		db, err := s.openDB(ctx, ServiceSecuritySystem)
 		if err != nil {
 			return err
@@ -585,14 +603,38 @@ func (s *System) PrintWelcome(out io.Writer) {
 	if s.cfg.Trace {
 		fmt.Fprintf(out, "  %-15s %s\n", "traces", s.cfg.TraceFile())
 	}
-	if s.runs(ServiceBFF) {
+	if db := s.sqliteServices(); len(db) > 0 {
+		fmt.Fprintf(out, "  %-15s SQLite files in %s for %s (set --database-url for PostgreSQL)\n", "database", s.cfg.DataDir, strings.Join(db, ", "))
+	}
+	switch {
+	case s.runs(ServiceBFF):
 		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])
 		if s.AdminPassword != "" {
 			fmt.Fprintf(out, " with the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
 		} else {
-			fmt.Fprintln(out, " (password: the one set with --admin-password, or generated and printed at the first start).")
+			fmt.Fprintln(out, " (password: the one set with --admin-password, or the one the IAM Service generated and printed at its first start).")
+		}
+	case s.AdminPassword != "":
+		// serve iam: the BFF runs elsewhere, but the generated password
+		// exists only here and now.
+		fmt.Fprintf(out, "\nThe bootstrap user admin has the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
+	}
+}
+
+// sqliteServices names the services of this process that keep their data
+// in SQLite files (no PostgreSQL URL was given for them), which a
+// deployer who forgot --database-url must hear of.
+func (s *System) sqliteServices() []string {
+	var out []string
+	for _, name := range ServiceNames() {
+		if !s.runs(name) || name == ServiceBFF {
+			continue
+		}
+		if u := s.cfg.databaseURL(name); !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			out = append(out, name)
 		}
 	}
+	return out
 }
 
 // minLevel drops records below its level, to quieten a chatty component.

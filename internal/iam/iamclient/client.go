@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/breaker"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
@@ -52,8 +53,9 @@ type User struct {
 
 // Client calls the IAM Service's user API. It is safe for concurrent use.
 type Client struct {
-	issuer string
-	http   *http.Client // carries the service's client-credentials token
+	issuer  string
+	http    *http.Client // carries the service's client-credentials token
+	breaker *breaker.Breaker
 }
 
 // New returns a client for the IAM Service at issuerURL authenticating as
@@ -70,12 +72,21 @@ func New(issuerURL, clientID, clientSecret string, httpClient *http.Client) *Cli
 		ClientSecret: clientSecret,
 		Scopes:       []string{ScopeUsersWrite},
 	}, httpClient)
+	// The breaker covers the token request too (made inside the
+	// transport): an IAM that is down fails the next calls at once. Only
+	// an unreachable IAM trips it; a refusal (conflict, invalid, unknown
+	// id) is an answer. New cannot fail without a registerer.
+	b, _ := breaker.New("iam_users", breaker.Policy{}, breaker.Options{
+		Display: "the IAM Service",
+		Trips:   func(err error) bool { return apperr.Is(err, apperr.Unavailable) },
+	})
 	return &Client{
 		issuer: strings.TrimRight(issuerURL, "/"),
 		http: &http.Client{
 			Timeout:   httpClient.Timeout,
 			Transport: &oauth2.Transport{Source: tokens, Base: telemetry.Transport(transportOf(httpClient))},
 		},
+		breaker: b,
 	}
 }
 
@@ -145,7 +156,12 @@ type problem struct {
 	Reason string `json:"reason"`
 }
 
+// do makes one call through the IAM's breaker.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.breaker.Do(ctx, func(ctx context.Context) error { return c.send(ctx, method, path, in, out) })
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

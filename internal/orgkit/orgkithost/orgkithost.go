@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,8 @@ type Host struct {
 	Validator *auth.Validator
 	// Accounts provisions employees' IAM accounts.
 	Accounts orgkit.Accounts
+
+	iamReachable func(ctx context.Context) error
 }
 
 // New completes h and migrates h.DB with migrations, in the order every
@@ -80,6 +83,7 @@ func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (
 		}
 		h.Validator = v
 	}
+	h.iamReachable = httpx.Reachable("the IAM Service", strings.TrimRight(iam.Issuer, "/")+"/.well-known/openid-configuration", iam.HTTPClient)
 	if h.Accounts == nil {
 		h.Accounts = orgkit.IAMAccounts{Client: iamclient.New(iam.Issuer, iam.ClientID, iam.ClientSecret, iam.HTTPClient)}
 	}
@@ -88,7 +92,9 @@ func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (
 
 // Handler returns the service's whole HTTP surface: routes behind the
 // token validator, wrapped by the operational endpoints, which report
-// ready only while the database answers and the IAM's keys are known.
+// ready only while the database answers and the IAM's keys are known, and
+// degraded while the IAM cannot be reached (tokens are still validated
+// with the keys held, but no employee can be created or disabled).
 func (h *Host) Handler(routes http.Handler) http.Handler {
 	ops := &httpx.Ops{
 		Service:  h.Name,
@@ -96,10 +102,18 @@ func (h *Host) Handler(routes http.Handler) http.Handler {
 		Logger:   h.Logger,
 		Ready: []httpx.ReadyCheck{
 			{Name: "database", Check: h.DB.Ping},
-			{Name: "iam", Check: h.Validator.Ready},
+			{Name: "iam-keys", Check: h.Validator.Ready},
+			{Name: "iam", Check: h.reachable, Optional: true},
 		},
 	}
 	return ops.Handler(h.Validator.Middleware(httpx.Routes(routes)))
+}
+
+func (h *Host) reachable(ctx context.Context) error {
+	if h.iamReachable == nil {
+		return nil // a Host built without New: no IAM to reach
+	}
+	return h.iamReachable(ctx)
 }
 
 // Relay returns the relay publishing outbox to js under the subject prefix

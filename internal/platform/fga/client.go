@@ -27,12 +27,12 @@ import (
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/breaker"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 )
@@ -79,7 +79,7 @@ type Client struct {
 	cfg     Config
 	base    *url.URL
 	hc      *http.Client
-	breaker *gobreaker.CircuitBreaker[*http.Response]
+	breaker *breaker.Breaker
 	calls   *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -120,24 +120,23 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 		Name: "realguardio_openfga_calls_total",
 		Help: "Calls to the OpenFGA HTTP API by operation and outcome (ok, error, unavailable).",
 	}, []string{"op", "outcome"})
+	// Only an unreachable or failing server counts: a 4xx answer proves
+	// the server is up.
+	if c.breaker, err = breaker.New("openfga", breaker.Policy{Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpen}, breaker.Options{
+		Display:    "the authorization server",
+		Trips:      isUnavailable,
+		Registerer: reg,
+	}); err != nil {
+		return nil, err
+	}
 	breakerState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "realguardio_openfga_breaker_open",
-		Help: "1 while the circuit breaker in front of OpenFGA is open or half-open, else 0.",
+		Help: "1 while the circuit breaker in front of OpenFGA is open or half-open, else 0 (realguardio_breaker_state{breaker=\"openfga\"} tells which).",
 	}, func() float64 {
-		if c.breaker.State() == gobreaker.StateClosed {
+		if c.breaker.State() == breaker.Closed {
 			return 0
 		}
 		return 1
-	})
-	c.breaker = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
-		Name:    "openfga",
-		Timeout: cfg.BreakerOpen,
-		ReadyToTrip: func(counts gobreaker.Counts) bool {
-			return counts.ConsecutiveFailures >= cfg.BreakerFailures
-		},
-		// Only an unreachable or failing server counts: a 4xx answer
-		// proves the server is up.
-		IsSuccessful: func(err error) bool { return err == nil || !isUnavailable(err) },
 	})
 	if reg != nil {
 		for _, col := range []prometheus.Collector{c.calls, breakerState} {
@@ -460,38 +459,15 @@ func (c *Client) call(ctx context.Context, op, method, path string, in proto.Mes
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	resp, err := c.breaker.Execute(func() (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base.String(), "/")+path, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		if c.cfg.APIToken != "" {
-			req.Header.Set("Authorization", "Bearer "+c.cfg.APIToken)
-		}
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			return nil, unavailableError{err}
-		}
-		if resp.StatusCode >= 300 {
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			ae := &apiError{status: resp.StatusCode, message: strings.TrimSpace(string(b))}
-			var decoded struct{ Code, Message string }
-			if jerr := json.Unmarshal(b, &decoded); jerr == nil && decoded.Code != "" {
-				ae.code, ae.message = decoded.Code, decoded.Message
-			}
-			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-				return nil, unavailableError{ae}
-			}
-			return nil, ae
-		}
-		return resp, nil
+	var resp *http.Response
+	err := c.breaker.Do(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = c.send(ctx, method, path, body)
+		return err
 	})
 	if err != nil {
 		outcome := "error"
-		if isUnavailable(err) || errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		if isUnavailable(err) || breaker.IsRefused(err) {
 			outcome = "unavailable"
 		}
 		c.calls.WithLabelValues(op, outcome).Inc()
@@ -512,6 +488,38 @@ func (c *Client) call(ctx context.Context, op, method, path string, in proto.Mes
 	}
 	c.calls.WithLabelValues(op, "ok").Inc()
 	return nil
+}
+
+// send makes one HTTP request; a failure the server is responsible for is
+// an unavailableError.
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base.String(), "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if c.cfg.APIToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.APIToken)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, unavailableError{err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		ae := &apiError{status: resp.StatusCode, message: strings.TrimSpace(string(b))}
+		var decoded struct{ Code, Message string }
+		if jerr := json.Unmarshal(b, &decoded); jerr == nil && decoded.Code != "" {
+			ae.code, ae.message = decoded.Code, decoded.Message
+		}
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+			return nil, unavailableError{ae}
+		}
+		return nil, ae
+	}
+	return resp, nil
 }
 
 // IsConflict reports whether err is OpenFGA refusing a write because a

@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // Problem is an RFC 9457 problem details body. Reason is RealGuardIO's
@@ -60,9 +61,12 @@ func StatusOf(code apperr.Code) int {
 }
 
 // ProblemOf builds the problem body for err. Internal errors get a generic
-// detail: their cause is for the logs, never for the client.
+// detail: their cause is for the logs, never for the client. A database
+// outage that reached here as a plain error (or an Internal one) is a 503
+// Unavailable (sqldb.Unavailable): the request changed nothing and may be
+// retried.
 func ProblemOf(err error) Problem {
-	e := apperr.As(err)
+	e := apperr.As(sqldb.Unavailable(err))
 	if e == nil {
 		e = &apperr.Error{Code: apperr.Internal}
 	}

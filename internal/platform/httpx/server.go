@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -18,13 +20,22 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // ReadyCheck reports whether one dependency of a service is usable; /readyz
-// runs every check and answers 503 when any fails.
+// runs every check and answers 503 when any required one fails.
 type ReadyCheck struct {
+	// Name names the dependency ("database", "iam", "nats", "openfga",
+	// a consumer) in the answer.
 	Name  string
 	Check func(ctx context.Context) error
+	// Optional marks a dependency the service keeps serving without (the
+	// IAM of a resource server, which validates tokens with the keys it
+	// holds): its failure is reported and makes the status "degraded",
+	// still 200, since taking every instance out of the load balancer
+	// would stop what still works.
+	Optional bool
 }
 
 // Ops carries what the operational endpoints of one service need.
@@ -117,26 +128,59 @@ func (o *Ops) Handler(app http.Handler) http.Handler {
 	})
 }
 
+// readyz runs every check. The answer names each dependency and what is
+// wrong with it in words a check chose (an apperr's message, which never
+// holds a host, user or database name), or only "unavailable"; the
+// underlying error, which may name them, goes to the log.
 func (o *Ops) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	results := map[string]string{}
-	ok := true
+	ready, degraded := true, false
 	for _, c := range o.Ready {
-		if err := c.Check(ctx); err != nil {
-			ok = false
-			results[c.Name] = err.Error()
-		} else {
+		err := c.Check(ctx)
+		if err == nil {
 			results[c.Name] = "ok"
+			continue
+		}
+		results[c.Name] = readyMessage(err)
+		o.Logger.WarnContext(ctx, "readiness check failed", "check", c.Name, "optional", c.Optional, "err", err)
+		if c.Optional {
+			degraded = true
+		} else {
+			ready = false
 		}
 	}
 	status := http.StatusOK
 	state := "ready"
-	if !ok {
+	switch {
+	case !ready:
 		status = http.StatusServiceUnavailable
 		state = "not ready"
+	case degraded:
+		state = "degraded"
 	}
 	WriteJSON(w, status, map[string]any{"status": state, "service": o.Service, "checks": results})
+}
+
+// readyMessage is what /readyz shows of a failed check: the message of an
+// apperr that is not Internal, "unavailable" for an Internal one,
+// "unreachable" for a network or database connection error (whose text
+// names hosts, users and databases), and the error's own text otherwise
+// (the checks' plain errors name streams and consumers, nothing secret).
+func readyMessage(err error) string {
+	if ae := apperr.As(sqldb.Unavailable(err)); ae != nil {
+		if ae.Code != apperr.Internal && ae.Message != "" {
+			return ae.Message
+		}
+		return "unavailable"
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) {
+		return "unreachable"
+	}
+	return err.Error()
 }
 
 type statusRecorder struct {
@@ -222,4 +266,32 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("%s: shutdown: %w", s.Name, err)
 	}
 	return nil
+}
+
+// Reachable returns a readiness check that GETs rawURL with client (nil
+// means a client with a 2 s timeout) and fails unless the server answers
+// below 500. It is how a service reports a dependency whose data it holds
+// in a cache (the IAM's keys or discovery document): the cache would say
+// "ok" long after the dependency died. what names the dependency in the
+// failure ("the IAM Service").
+func Reachable(what, rawURL string, client *http.Client) func(ctx context.Context) error {
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Internal, "%s has an unusable URL", what)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Unavailable, "%s is unreachable", what)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			return apperr.New(apperr.Unavailable, "%s answered %d", what, resp.StatusCode)
+		}
+		return nil
+	}
 }

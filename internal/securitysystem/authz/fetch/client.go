@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/breaker"
 )
 
 // ScopeAuthzRead is the scope of the client-credentials token the fetch
@@ -39,46 +39,42 @@ type statusError struct{ status int }
 func (e statusError) Error() string { return fmt.Sprintf("answered HTTP %d", e.status) }
 
 // remote calls the facts endpoints of the organization services with the
-// service's own token, one circuit breaker per dependency.
+// service's own token, one circuit breaker per dependency (the shared
+// policy of internal/platform/breaker).
 type remote struct {
 	http     *http.Client
 	timeout  time.Duration
 	base     map[string]string
-	breakers map[string]*gobreaker.CircuitBreaker[struct{}]
+	breakers map[string]*breaker.Breaker
 	tokens   oauth2.TokenSource
 	requests *prometheus.CounterVec
 }
 
-func newBreaker(name string, failures uint32, open time.Duration, states *prometheus.GaugeVec) *gobreaker.CircuitBreaker[struct{}] {
-	if states != nil {
-		states.WithLabelValues(name).Set(0)
-	}
-	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name: name,
-		// One trial request while half-open: if the dependency is still
-		// down, only one caller waits for the timeout.
-		MaxRequests: 1,
-		Interval:    30 * time.Second,
-		Timeout:     open,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
-		// A caller that gave up says nothing about the dependency's health.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(name string, _, to gobreaker.State) {
-			if states != nil {
-				states.WithLabelValues(name).Set(float64(to))
-			}
-		},
+// newBreaker returns dependency dep's breaker: a 404 is an answer and
+// never trips it.
+func newBreaker(dep string, p breaker.Policy, reg prometheus.Registerer) (*breaker.Breaker, error) {
+	return breaker.New("fetch_"+dep, p, breaker.Options{
+		Display:    "the " + serviceName(dep),
+		Trips:      func(err error) bool { return !errors.Is(err, errNotFound) },
+		Registerer: reg,
 	})
 }
 
 // call runs one JSON request against dependency dep, inside that
 // dependency's breaker and under the per-call timeout. out may be nil. Any
 // failure is an Unavailable apperr except errNotFound, which is returned
-// as is.
+// as is. The token is fetched first, through the IAM's breaker, so an IAM
+// outage never counts against an owner.
 func (c *remote) call(ctx context.Context, dep, method, path string, in, out any) error {
-	cb := c.breakers[dep]
-	_, err := cb.Execute(func() (struct{}, error) {
-		return struct{}{}, c.do(ctx, dep, method, path, in, out)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tok, err := c.token(ctx)
+	if err != nil {
+		c.requests.WithLabelValues(dep, "error").Inc()
+		return err
+	}
+	err = c.breakers[dep].Do(ctx, func(ctx context.Context) error {
+		return c.do(ctx, tok, dep, method, path, in, out)
 	})
 	switch {
 	case err == nil:
@@ -87,39 +83,33 @@ func (c *remote) call(ctx context.Context, dep, method, path string, in, out any
 	case errors.Is(err, errNotFound):
 		c.requests.WithLabelValues(dep, "not_found").Inc()
 		return errNotFound
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case breaker.IsRefused(err):
 		c.requests.WithLabelValues(dep, "breaker_open").Inc()
-		return apperr.Wrap(err, apperr.Unavailable, "the %s service is unavailable", serviceName(dep))
+		return err
 	default:
 		c.requests.WithLabelValues(dep, "error").Inc()
 		if apperr.Is(err, apperr.Unavailable) {
 			return err
 		}
-		return apperr.Wrap(err, apperr.Unavailable, "the %s service is unavailable", serviceName(dep))
+		return apperr.Wrap(err, apperr.Unavailable, "the %s is unavailable", serviceName(dep))
 	}
 }
 
 func serviceName(dep string) string {
 	switch dep {
 	case depCustomer:
-		return "Customer"
+		return "Customer Service"
 	case depDealer:
-		return "Security System Dealer"
+		return "Security System Dealer Service"
 	case depMonitoring:
-		return "Monitoring Provider"
+		return "Monitoring Provider Service"
 	case depIAM:
-		return "IAM"
+		return "IAM Service"
 	}
 	return dep
 }
 
-func (c *remote) do(ctx context.Context, dep, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	tok, err := c.token()
-	if err != nil {
-		return err
-	}
+func (c *remote) do(ctx context.Context, tok *oauth2.Token, dep, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -162,16 +152,20 @@ func (c *remote) do(ctx context.Context, dep, method, path string, in, out any) 
 }
 
 // token returns the cached client-credentials token, fetching a new one
-// through the IAM breaker when it is missing or about to expire.
-func (c *remote) token() (*oauth2.Token, error) {
+// through the IAM breaker when it is missing or about to expire. The token
+// source takes no context; its own HTTP client's timeout bounds it.
+func (c *remote) token(ctx context.Context) (*oauth2.Token, error) {
 	var tok *oauth2.Token
-	_, err := c.breakers[depIAM].Execute(func() (struct{}, error) {
+	err := c.breakers[depIAM].Do(ctx, func(context.Context) error {
 		var err error
 		tok, err = c.tokens.Token()
-		return struct{}{}, err
+		return err
 	})
 	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Unavailable, "the IAM service is unavailable (no token for the authorization facts)")
+		if breaker.IsRefused(err) {
+			return nil, err
+		}
+		return nil, apperr.Wrap(err, apperr.Unavailable, "the IAM Service is unavailable (no token for the authorization facts)")
 	}
 	return tok, nil
 }

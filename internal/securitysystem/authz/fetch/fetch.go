@@ -34,12 +34,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/breaker"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy"
@@ -117,15 +117,8 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Autho
 		Name: "realguardio_securitysystem_fetch_requests_total",
 		Help: "Remote calls of the fetch authorization strategy, by dependency and outcome.",
 	}, []string{"dependency", "outcome"})
-	states := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "realguardio_securitysystem_fetch_breaker_state",
-		Help: "Circuit breaker state per dependency of the fetch strategy: 0 closed, 1 half-open, 2 open.",
-	}, []string{"dependency"})
 	if reg != nil {
 		if err := reg.Register(requests); err != nil {
-			return nil, err
-		}
-		if err := reg.Register(states); err != nil {
 			return nil, err
 		}
 	}
@@ -134,12 +127,17 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Autho
 		http:     &http.Client{Transport: telemetry.Transport(httpClient.Transport), Timeout: httpClient.Timeout},
 		timeout:  cfg.Timeout,
 		base:     map[string]string{depCustomer: trim(cfg.CustomerURL), depDealer: trim(cfg.DealerURL), depMonitoring: trim(cfg.MonitoringURL)},
-		breakers: map[string]*gobreaker.CircuitBreaker[struct{}]{},
+		breakers: map[string]*breaker.Breaker{},
 		tokens:   ts,
 		requests: requests,
 	}
+	bp := breaker.Policy{Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpen}
 	for _, d := range []string{depCustomer, depDealer, depMonitoring, depIAM} {
-		r.breakers[d] = newBreaker(d, cfg.BreakerFailures, cfg.BreakerOpen, states)
+		b, err := newBreaker(d, bp, reg)
+		if err != nil {
+			return nil, err
+		}
+		r.breakers[d] = b
 	}
 	log := cfg.Logger
 	if log == nil {
