@@ -29,7 +29,7 @@ const (
 
 // The only message a failed login shows: it must not reveal whether the
 // username exists, the password was wrong or the account is disabled.
-const invalidCredentials = "Invalid username or password"
+const invalidCredentials = "The e-mail address or password is not right. Check both and try again."
 
 //go:embed templates/*.html
 var templatesFS embed.FS
@@ -53,11 +53,12 @@ type loginUI struct {
 }
 
 func newLoginUI(s *Service) (*loginUI, error) {
-	login, err := template.ParseFS(templatesFS, "templates/login.html")
+	// base.html holds the style and the header and footer both pages share.
+	login, err := template.ParseFS(templatesFS, "templates/login.html", "templates/base.html")
 	if err != nil {
 		return nil, err
 	}
-	message, err := template.ParseFS(templatesFS, "templates/message.html")
+	message, err := template.ParseFS(templatesFS, "templates/message.html", "templates/base.html")
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +116,17 @@ func (l *loginUI) render(w http.ResponseWriter, r *http.Request, status int, p l
 	}
 }
 
+// messagePage is a page with a title and one sentence and no form; Error
+// shows the sentence as an alert.
+type messagePage struct {
+	Title, Message string
+	Error          bool
+}
+
 func (l *loginUI) showMessage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	l.headers(w)
 	w.WriteHeader(status)
-	if err := l.message.Execute(w, map[string]string{"Title": title, "Message": msg}); err != nil {
+	if err := l.message.Execute(w, messagePage{Title: title, Message: msg, Error: status >= 400}); err != nil {
 		httpx.LoggerFrom(r.Context()).ErrorContext(r.Context(), "render message page", "err", err)
 	}
 }
@@ -135,7 +143,7 @@ func (l *loginUI) pending(ctx context.Context, id string) bool {
 
 func (l *loginUI) expired(w http.ResponseWriter, r *http.Request) {
 	l.showMessage(w, r, http.StatusBadRequest, "Sign-in link expired",
-		"This sign-in request is unknown or has expired. Go back to the application and start again.")
+		"This sign-in link is no longer valid: it has expired or was already used. Go back to the application and sign in again.")
 }
 
 // show renders the login form, unless the browser's IAM session may
@@ -175,7 +183,7 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		l.showMessage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		l.showMessage(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in form could not be read. Go back to the application and sign in again.")
 		return
 	}
 	id := r.PostForm.Get("authRequestID")
@@ -186,7 +194,7 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	if id == "" || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(want)) || cookie == nil || !hmac.Equal([]byte(cookie.Value), []byte(want)) {
 		l.s.metrics.loginFailures.WithLabelValues("csrf").Inc()
 		l.showMessage(w, r, http.StatusForbidden, "Sign-in refused",
-			"The sign-in form was not submitted from this site or has expired. Go back to the application and start again.")
+			"Your password was not checked: the sign-in form had expired or was not sent from this page. Go back to the application and sign in again.")
 		return
 	}
 	if !l.pending(ctx, id) {
@@ -200,10 +208,8 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	res, delay, locked := l.s.throttle.begin(attempt{account: key, address: l.s.clientAddr(r), device: l.s.devices.nonce(r, key)})
 	if res == nil {
 		l.s.metrics.loginFailures.WithLabelValues("throttled").Inc()
-		minutes := int(math.Ceil(locked.Minutes()))
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(locked.Seconds()))))
-		l.render(w, r, http.StatusTooManyRequests, loginPage{AuthRequestID: id, Username: username,
-			Error: "Too many failed attempts; try again in " + strconv.Itoa(minutes) + " minutes"})
+		l.render(w, r, http.StatusTooManyRequests, loginPage{AuthRequestID: id, Username: username, Error: throttledMessage(locked)})
 		return
 	}
 	defer res.abandon()
@@ -236,6 +242,18 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	l.s.metrics.logins.Inc()
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: loginPath, MaxAge: -1, HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, l.s.authCallbackURL(id), http.StatusFound)
+}
+
+// throttledMessage tells a throttled user, in plain words, when to try
+// again (whole minutes, rounded up) and that this attempt's password was
+// not checked, so it says nothing about whether the password was right.
+func throttledMessage(locked time.Duration) string {
+	minutes := int(math.Ceil(locked.Minutes()))
+	unit := " minutes"
+	if minutes <= 1 {
+		minutes, unit = 1, " minute"
+	}
+	return "Too many failed attempts; try again in " + strconv.Itoa(minutes) + unit + ". Your password was not checked."
 }
 
 func (l *loginUI) loggedOut(w http.ResponseWriter, r *http.Request) {

@@ -242,8 +242,12 @@ func TestLoginCSRF(t *testing.T) {
 
 	t.Run("wrong token", func(t *testing.T) {
 		bad := loginForm{action: f.action, fields: url.Values{"authRequestID": {f.fields.Get("authRequestID")}, "csrf": {"forged"}}}
-		if resp, _ := submitLogin(t, c, bad, "hank", "hank-password"); resp.StatusCode != http.StatusForbidden {
+		resp, body := submitLogin(t, c, bad, "hank", "hank-password")
+		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if !strings.Contains(body, "Your password was not checked") {
+			t.Fatalf("the refusal does not say what happened: %s", body)
 		}
 	})
 	t.Run("no cookie (cross-site post)", func(t *testing.T) {
