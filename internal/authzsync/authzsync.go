@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	s.consumer = c
 	if err := register(deps.Registry, &lagCollector{s: s, desc: prometheus.NewDesc(
 		"realguardio_authzsync_lag_seconds",
-		"Age of the newest event applied to OpenFGA, per source stream (absent before the first event).",
+		"How far OpenFGA is behind, per source stream: 0 while nothing is pending, else the age of the newest event applied (absent before the first event).",
 		[]string{"stream"}, nil)}); err != nil {
 		return nil, fmt.Errorf("authzsync: register metrics: %w", err)
 	}

@@ -3,11 +3,14 @@ package authzsync_test
 import (
 	"context"
 	"flag"
+	"io"
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +47,8 @@ type env struct {
 	stop   func()
 	b      *authzsynctest.Builder
 	sent   int // events published that the sync must apply
+	// clock, when set before start, is the sync's clock (Deps.Clock).
+	clock func() time.Time
 }
 
 func newEnv(t *testing.T, fgaURL string) *env {
@@ -75,7 +80,7 @@ func newEnv(t *testing.T, fgaURL string) *env {
 func (e *env) start() {
 	e.t.Helper()
 	s, err := authzsync.New(context.Background(), authzsync.Config{EventPrefix: e.prefix, RetryInterval: 100 * time.Millisecond},
-		authzsync.Deps{DB: e.db, JS: e.js, FGA: e.fga})
+		authzsync.Deps{DB: e.db, JS: e.js, FGA: e.fga, Clock: e.clock})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -519,4 +524,106 @@ func TestFailingEventBlocksInsteadOfParking(t *testing.T) {
 	if !e.decide([]policytest.Case{c})[0].Allowed {
 		t.Fatal("the event behind the failing one was applied out of order")
 	}
+}
+
+// The lag gauge is 0 while nothing is pending, however long the sync has
+// been idle (the rule of the replica's lag): an hour after the last event
+// an idle sync still reads 0. While an event waits (here one that keeps
+// failing and blocks its stream) it is the age of the newest applied event.
+func TestLagIsZeroWhileIdle(t *testing.T) {
+	var offset atomic.Int64
+	_, js := eventstest.Connect(t, eventstest.NATS(t))
+	e := &env{t: t, js: js, prefix: eventstest.Streams(t, js), b: authzsynctest.NewBuilder(),
+		clock: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }}
+	srv, err := fga.StartEmbedded(context.Background(), fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	if e.fga, err = fga.New(fga.Config{URL: srv.URL(), Timeout: 15 * time.Second, BreakerOpen: 200 * time.Millisecond}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.db = sqldbtest.OpenSQLite(t)
+	e.start()
+	ops := httptest.NewServer(e.sync.Handler())
+	t.Cleanup(ops.Close)
+
+	w := policytest.FixedWorld()
+	e.publish(e.b.World(w)...)
+	offset.Store(int64(time.Hour))
+
+	// waitLag polls until every stream that applied an event is idle (lag
+	// and gauge 0) or, with pending true, until at least one is pending
+	// with a lag (and gauge) of at least the hour.
+	waitLag := func(what string, pending bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			gauges := lagGauges(t, ops.URL)
+			consistent, applied, behind := true, 0, 0
+			for _, l := range e.sync.Lag() {
+				if l.NewestEvent.IsZero() {
+					continue
+				}
+				applied++
+				g, found := gauges[l.Stream]
+				switch {
+				case !found:
+					consistent = false
+				case l.Pending == 0 && l.LagSeconds == 0 && g == 0:
+				case l.Pending > 0 && l.LagSeconds >= time.Hour.Seconds() && g >= time.Hour.Seconds():
+					behind++
+				default:
+					consistent = false
+				}
+			}
+			if consistent && applied > 0 && (behind > 0) == pending {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: lag %+v, gauges %v", what, e.sync.Lag(), gauges)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitLag("idle an hour after the last event", false)
+
+	alice, _ := w.Employee(policytest.FixedID("alice"))
+	broken := e.b.EmployeeEvent(alice.OrgKind, alice.OrgID, alice.UserID, "employee_roles_set", map[string]any{"roles": "not a list"})
+	if err := authzsynctest.Publish(context.Background(), e.js, e.prefix, broken); err != nil {
+		t.Fatal(err)
+	}
+	waitLag("an event pending an hour after the last applied one", true)
+}
+
+// lagGauges scrapes realguardio_authzsync_lag_seconds per stream from the
+// sync's /metrics.
+func lagGauges(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(b.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, `realguardio_authzsync_lag_seconds{stream="`)
+		if !ok {
+			continue
+		}
+		stream, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("lag gauge %q: %v", line, err)
+		}
+		out[stream] = v
+	}
+	return out
 }

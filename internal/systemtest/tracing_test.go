@@ -2,6 +2,12 @@ package systemtest
 
 import (
 	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +19,10 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
+	"github.com/realguardio/realguardio/internal/system"
 )
 
 // tracedSystem starts a system whose every service exports to one
@@ -232,4 +240,132 @@ func TestTraceOfARevocation(t *testing.T) {
 	checkNoSecrets(t, exp, l.Sys.AdminPassword)
 	checkRouteLabel(t, l.Sys, "customer", "PUT /customers/{customerId}/locations/{locationId}/employee-roles/{employeeId}")
 	checkMetricsDocumented(t, l.Sys)
+}
+
+// csrfMeta is the dashboard's anti-forgery token, which the BFF's page
+// script echoes in X-CSRF-Token on state-changing calls.
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// TestTraceOfADisarmThroughTheBFF checks that a disarm a browser makes
+// through the BFF under the fetch strategy is one trace: the BFF's server
+// span is the root (a browser sends no trace context), its client span
+// calls the Security System Service, whose request span holds the decision
+// and the Customer Service's answer to the facts call. The login is a real
+// OIDC login through the BFF (/login, the IAM's form, /auth/callback) with
+// a cookie jar, and the disarm honours the BFF's CSRF check. No span holds
+// the password, a token or a cookie.
+func TestTraceOfADisarmThroughTheBFF(t *testing.T) {
+	l, exp, _ := tracedSystem(t, "fetch")
+	id := policytest.FixedID
+	alice := l.Users[id("alice")]
+	bffURL := l.Sys.URL(system.ServiceBFF)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	jar, err := cookiejar.New(nil)
+	must(t, err)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	page, err := apiclient.SubmitLoginForm(ctx, browser, bffURL+"/login", alice.Username, alice.Password)
+	must(t, err)
+	if page.Status != http.StatusOK || !strings.HasPrefix(page.URL, bffURL+"/") {
+		t.Fatalf("login through the BFF ended at %d %s: %s", page.Status, page.URL, page.Snippet)
+	}
+	get := func(path string) string {
+		req, err := http.NewRequestWithContext(ctx, "GET", bffURL+path, nil)
+		must(t, err)
+		resp, err := browser.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, apiclient.Snippet(body))
+		}
+		return string(body)
+	}
+	m := csrfMeta.FindStringSubmatch(get("/"))
+	if m == nil {
+		t.Fatal("the dashboard carries no csrf-token")
+	}
+	csrf := html.UnescapeString(m[1])
+
+	ss := l.Real(id("ss1"))
+	disarm := func(token string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, "PUT", bffURL+"/api/securitysystems/"+url.PathEscape(ss), strings.NewReader(`{"action":"DISARM"}`))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", bffURL)
+		if token != "" {
+			req.Header.Set("X-CSRF-Token", token)
+		}
+		resp, err := browser.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, apiclient.Snippet(body)
+	}
+	// The CSRF check is in force: without the token the BFF refuses.
+	if code, body := disarm(""); code != http.StatusForbidden {
+		t.Fatalf("disarm without X-CSRF-Token: %d %s, want 403", code, body)
+	}
+	if code, body := disarm(csrf); code != http.StatusOK {
+		t.Fatalf("disarm through the BFF: %d %s", code, body)
+	}
+
+	// The browser sent no trace context: the BFF's server span of the
+	// accepted disarm roots the trace.
+	var bffServer tracetest.SpanStub
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	if err := poll(waitCtx, func() bool {
+		for _, s := range exp.GetSpans() {
+			if serviceOf(s) == "realguardio-bff" && s.SpanKind == trace.SpanKindServer && attr(s, "http.request.method") == "PUT" &&
+				attr(s, "url.path") == "/api/securitysystems/"+ss && attr(s, "http.response.status_code") == "200" {
+				bffServer = s
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatal("no server span of the BFF for the accepted PUT /api/securitysystems/{id}")
+	}
+	tid := bffServer.SpanContext.TraceID()
+	if bffServer.Parent.IsValid() {
+		t.Errorf("the BFF's server span has a parent %s, want none (a browser sends no trace context)", bffServer.Parent.SpanID())
+	}
+	server := waitSpan(t, exp, tid, "PUT /securitysystems/{id} of the Security System Service", func(s tracetest.SpanStub) bool {
+		return serviceOf(s) == "realguardio-securitysystem" && s.Name == "PUT /securitysystems/{id}" && s.SpanKind == trace.SpanKindServer
+	})
+	spans := spansOf(exp, tid)
+	byID := map[trace.SpanID]tracetest.SpanStub{}
+	for _, s := range spans {
+		byID[s.SpanContext.SpanID()] = s
+	}
+	client, ok := byID[server.Parent.SpanID()]
+	if !ok || serviceOf(client) != "realguardio-bff" || client.SpanKind != trace.SpanKindClient {
+		t.Fatalf("the Security System Service's span is not the child of a client span of the BFF; the trace:\n%s", describeSpans(spans))
+	}
+	// The client span descends from the BFF's server span.
+	for p := client.Parent.SpanID(); p != bffServer.SpanContext.SpanID(); {
+		s, ok := byID[p]
+		if !ok {
+			t.Fatalf("the BFF's client span does not descend from its server span; the trace:\n%s", describeSpans(spans))
+		}
+		p = s.Parent.SpanID()
+	}
+	waitSpan(t, exp, tid, "authz disarm allowed under fetch", func(s tracetest.SpanStub) bool {
+		return serviceOf(s) == "realguardio-securitysystem" && s.Name == "authz disarm" &&
+			attr(s, "realguardio.authz.strategy") == "fetch" && attr(s, "realguardio.authz.outcome") == "allowed"
+	})
+	waitSpan(t, exp, tid, "a server span of the Customer Service", func(s tracetest.SpanStub) bool {
+		return serviceOf(s) == "realguardio-customer" && s.SpanKind == trace.SpanKindServer && strings.HasPrefix(s.Name, "GET /authz/")
+	})
+	checkConnected(t, spansOf(exp, tid), bffServer.SpanContext.SpanID())
+
+	secrets := []string{alice.Password, l.Sys.AdminPassword, csrf}
+	u, err := url.Parse(bffURL)
+	must(t, err)
+	for _, c := range jar.Cookies(u) {
+		secrets = append(secrets, c.Value)
+	}
+	checkNoSecrets(t, exp, secrets...)
 }

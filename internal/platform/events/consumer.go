@@ -526,17 +526,20 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 			err = errors.New("event has no id")
 		}
 		id := fmt.Sprintf("%s:%d", stream, md.Sequence.Stream)
-		c.refuse(ctx, stream, msg, md, Event{ID: id}, "undecodable", fmt.Errorf("undecodable event: %w", err))
+		c.refuse(messageContext(ctx, msg), stream, msg, md, Event{ID: id}, "undecodable", fmt.Errorf("undecodable event: %w", err))
 		return
 	}
 	if err := attribute(stream, msg.Subject(), ev); err != nil {
 		// Whoever published it was not the stream's owner (or the owner
 		// is broken): nothing it says may change the state.
 		c.metrics.refused.WithLabelValues(c.cfg.Name, stream).Inc()
-		c.refuse(ctx, stream, msg, md, ev, "not from the stream's owner", err)
+		c.refuse(messageContext(ctx, msg), stream, msg, md, ev, "not from the stream's owner", err)
 		return
 	}
 	stop := c.keepAlive(msg)
+	// actx carries the apply span (when the event is traced) to the end of
+	// the delivery, so every log line about this event, the retries and
+	// the block included, carries its trace_id and span_id.
 	actx, endSpan := c.startApplySpan(ctx, stream, msg, md, ev)
 	res, err := apply(actx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), nil)
 	endSpan(err)
@@ -545,7 +548,7 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 	if errors.As(err, &gap) {
 		c.metrics.anomalies.WithLabelValues(c.cfg.Name, stream).Inc()
 		if c.cfg.OnFailure == Block {
-			c.blockNow(stream, msg, md, ev, "sequence gap", err)
+			c.blockNow(actx, stream, msg, md, ev, "sequence gap", err)
 			return
 		}
 		// Under Park a gap is what parking an event leaves behind, so it
@@ -553,10 +556,10 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 		res, err = apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil, nil)
 	}
 	if err == nil {
-		c.settled(stream, ev, res, md)
+		c.settled(actx, stream, ev, res, md)
 		if err := msg.Ack(); err != nil {
 			// The event is recorded as applied, so a redelivery is skipped.
-			c.log.Warn("events consumer: ack failed", "stream", stream, "event_id", ev.ID, "err", err)
+			c.log.WarnContext(actx, "events consumer: ack failed", "stream", stream, "event_id", ev.ID, "err", err)
 		}
 		return
 	}
@@ -565,26 +568,27 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 		return
 	}
 	if c.cfg.OnFailure == Block {
-		c.failed(stream, msg, md, ev, err)
+		c.failed(actx, stream, msg, md, ev, err)
 		return
 	}
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
 	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
-		c.park(ctx, stream, msg, ev.ID, msg.Data(), err, attempts)
+		c.park(actx, stream, msg, ev.ID, msg.Data(), err, attempts)
 		return
 	}
-	c.retry(stream, msg, ev, attempts, err)
+	c.retry(actx, stream, msg, ev, attempts, err)
 }
 
 // refuse settles a message that can never apply as it is (undecodable, or
 // not attributable to the stream's owner): under Block the stream stops on
 // it at once and reports why (an operator looks at it and deletes it from
 // the stream once understood: skipping it silently could skip a
-// revocation); under Park it is parked, never applied.
+// revocation); under Park it is parked, never applied. ctx carries the
+// message's trace context, if any, for the log lines.
 func (c *Consumer) refuse(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
 	if c.cfg.OnFailure == Block {
-		c.blockNow(stream, msg, md, ev, reason, cause)
+		c.blockNow(ctx, stream, msg, md, ev, reason, cause)
 		return
 	}
 	c.park(ctx, stream, msg, ev.ID, msg.Data(), cause, md.NumDelivered)
@@ -640,14 +644,15 @@ func (c *Consumer) streamLostEvents(ctx context.Context, stream string) bool {
 }
 
 // blockNow reports stream blocked on ev from this attempt on (an alarm, not
-// a failure that may pass) and retries it after the backoff.
-func (c *Consumer) blockNow(stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+// a failure that may pass) and retries it after the backoff. ctx is the
+// event's (its apply span's when traced), for the log lines.
+func (c *Consumer) blockNow(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
-	c.markBlocked(stream, md, ev, reason, cause)
-	c.retry(stream, msg, ev, md.NumDelivered, cause)
+	c.markBlocked(ctx, stream, md, ev, reason, cause)
+	c.retry(ctx, stream, msg, ev, md.NumDelivered, cause)
 }
 
-func (c *Consumer) markBlocked(stream string, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+func (c *Consumer) markBlocked(ctx context.Context, stream string, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
 	c.mu.Lock()
 	p := c.progress[stream]
 	first := p.BlockedEventID != ev.ID
@@ -657,7 +662,7 @@ func (c *Consumer) markBlocked(stream string, md *jetstream.MsgMetadata, ev Even
 	p.BlockedAttempts = md.NumDelivered
 	c.mu.Unlock()
 	if first {
-		c.log.Error("events consumer: stream BLOCKED ("+reason+"); later events wait until it applies or an operator removes it from the stream (the consumer reports itself failing meanwhile)",
+		c.log.ErrorContext(ctx, "events consumer: stream BLOCKED ("+reason+"); later events wait until it applies or an operator removes it from the stream (the consumer reports itself failing meanwhile)",
 			"stream", stream, "event_id", ev.ID, "type", ev.Type, "aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID,
 			"sequence", ev.Sequence, "stream_sequence", md.Sequence.Stream, "attempts", md.NumDelivered, "err", cause)
 	}
@@ -689,29 +694,30 @@ func attribute(stream, subject string, ev Event) error {
 
 // retry hands a failed message back to JetStream for a redelivery after
 // the backoff of its attempt (the last Backoff entry once they run out).
-// MaxAckPending 1 keeps the stream's later messages behind it.
-func (c *Consumer) retry(stream string, msg jetstream.Msg, ev Event, attempts uint64, cause error) {
+// MaxAckPending 1 keeps the stream's later messages behind it. ctx is the
+// event's (its apply span's when traced), so the log lines join its trace.
+func (c *Consumer) retry(ctx context.Context, stream string, msg jetstream.Msg, ev Event, attempts uint64, cause error) {
 	delay := c.cfg.Backoff[min(max(int(attempts), 1)-1, len(c.cfg.Backoff)-1)]
-	c.log.Warn("events consumer: handler failed; will retry", "stream", stream, "event_id", ev.ID, "type", ev.Type,
+	c.log.WarnContext(ctx, "events consumer: handler failed; will retry", "stream", stream, "event_id", ev.ID, "type", ev.Type,
 		"attempt", attempts, "max_deliver", c.cfg.MaxDeliver, "on_failure", c.cfg.OnFailure, "retry_in", delay, "err", cause)
 	if err := msg.NakWithDelay(delay); err != nil {
-		c.log.Warn("events consumer: nak failed; redelivered after the ack wait", "event_id", ev.ID, "err", err)
+		c.log.WarnContext(ctx, "events consumer: nak failed; redelivered after the ack wait", "event_id", ev.ID, "err", err)
 	}
 }
 
 // failed settles a failed attempt under OnFailure Block: the message is
 // always retried, never parked, and from the MaxDeliver-th attempt on the
 // stream is reported blocked until an event of it applies.
-func (c *Consumer) failed(stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, cause error) {
+func (c *Consumer) failed(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, cause error) {
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
 	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
-		c.markBlocked(stream, md, ev, "handler failing", cause)
+		c.markBlocked(ctx, stream, md, ev, "handler failing", cause)
 	}
-	c.retry(stream, msg, ev, attempts, cause)
+	c.retry(ctx, stream, msg, ev, attempts, cause)
 }
 
-func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstream.MsgMetadata) {
+func (c *Consumer) settled(ctx context.Context, stream string, ev Event, res applyResult, md *jetstream.MsgMetadata) {
 	now := time.Now()
 	c.mu.Lock()
 	p := c.progress[stream]
@@ -725,15 +731,15 @@ func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstre
 	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts, p.BlockedReason = "", "", time.Time{}, 0, ""
 	c.mu.Unlock()
 	if unblocked != "" {
-		c.log.Info("events consumer: stream unblocked", "stream", stream, "event_id", unblocked)
+		c.log.InfoContext(ctx, "events consumer: stream unblocked", "stream", stream, "event_id", unblocked)
 	}
 	if res.duplicate {
-		c.log.Debug("events consumer: event already applied; skipped", "event_id", ev.ID)
+		c.log.DebugContext(ctx, "events consumer: event already applied; skipped", "event_id", ev.ID)
 		return
 	}
 	if res.stale {
 		c.metrics.stale.WithLabelValues(c.cfg.Name, stream).Inc()
-		c.log.Warn("events consumer: stale event skipped: its aggregate already has a later event applied", "stream", stream,
+		c.log.WarnContext(ctx, "events consumer: stale event skipped: its aggregate already has a later event applied", "stream", stream,
 			"event_id", ev.ID, "type", ev.Type, "aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID,
 			"sequence", ev.Sequence, "last_applied_sequence", res.previous)
 		return
@@ -741,7 +747,7 @@ func (c *Consumer) settled(stream string, ev Event, res applyResult, md *jetstre
 	c.metrics.applied.WithLabelValues(c.cfg.Name, stream).Inc()
 	if res.anomaly != "" {
 		c.metrics.anomalies.WithLabelValues(c.cfg.Name, stream).Inc()
-		c.log.Warn("events consumer: "+res.anomaly, "stream", stream, "event_id", ev.ID, "type", ev.Type,
+		c.log.WarnContext(ctx, "events consumer: "+res.anomaly, "stream", stream, "event_id", ev.ID, "type", ev.Type,
 			"aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID, "sequence", ev.Sequence, "previous_sequence", res.previous)
 	}
 }
@@ -754,15 +760,15 @@ func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, i
 		ON CONFLICT (consumer, event_id) DO UPDATE SET event = excluded.event, error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at`,
 		c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now()))
 	if err != nil {
-		c.log.Error("events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
+		c.log.ErrorContext(ctx, "events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
 		_ = msg.NakWithDelay(c.cfg.Backoff[len(c.cfg.Backoff)-1])
 		return
 	}
 	c.metrics.parked.WithLabelValues(c.cfg.Name, stream).Inc()
-	c.log.Error("events consumer: event parked after repeated failures; see ListParked and Replay", "stream", stream,
+	c.log.ErrorContext(ctx, "events consumer: event parked after repeated failures; see ListParked and Replay", "stream", stream,
 		"event_id", id, "attempts", attempts, "err", cause)
 	if err := msg.Ack(); err != nil {
-		c.log.Warn("events consumer: ack of parked event failed", "event_id", id, "err", err)
+		c.log.WarnContext(ctx, "events consumer: ack of parked event failed", "event_id", id, "err", err)
 	}
 }
 

@@ -86,6 +86,20 @@ func (r *Relay) publishTraced(ctx context.Context, subject string, ev Event, sto
 	return ack, err
 }
 
+// messageContext returns ctx carrying the trace context msg arrived with
+// (the producer's publish span), or ctx itself when it has none: the
+// context of the log lines about a message refused before any apply span.
+func messageContext(ctx context.Context, msg jetstream.Msg) context.Context {
+	h := msg.Headers()
+	if h == nil {
+		return ctx
+	}
+	if parent := telemetry.Extract(h.Get); parent.IsValid() {
+		return trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	return ctx
+}
+
 // startApplySpan starts the consumer's span of one delivery when the
 // message carries a trace context: a "deliver" span from the time the
 // stream stored the message to now, and the "apply" span, a child of the

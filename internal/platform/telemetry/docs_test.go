@@ -64,7 +64,7 @@ func TestDeployNamesOnlyDocumentedMetrics(t *testing.T) {
 	}
 	for _, must := range []string{
 		"realguardio_events_consumer_blocked", "realguardio_securitysystem_replica_lag_seconds",
-		"realguardio_http_requests_total", "realguardio_securitysystem_fetch_breaker_state",
+		"realguardio_http_requests_total", "realguardio_breaker_state",
 		"realguardio_iam_login_failures_total", "realguardio_iam_signing_key_age_seconds",
 		"realguardio_authz_decisions_total", "realguardio_events_outbox_unsent",
 	} {
