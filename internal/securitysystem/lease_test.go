@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
@@ -139,6 +140,30 @@ func TestRebuildRefusedWhileServiceRuns(t *testing.T) {
 		}
 		if n := countRows(t, db, `SELECT COUNT(*) FROM securitysystem_leases WHERE kind = 'rebuild' AND holder <> 'other'`); n != 0 {
 			t.Errorf("%d rebuild leases left after the rebuild, want 0", n)
+		}
+
+		// Past the streams' horizon: the oldest event of a stream gone (as
+		// the age limit removes it), the rebuild refuses before changing
+		// anything, naming the stream.
+		customer := events.StreamName(prefix, events.ProducerCustomer)
+		st, err := js.Stream(ctx, customer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Purge(ctx, jetstream.WithPurgeSequence(2)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = securitysystem.RebuildReplica(ctx, cfg, deps)
+		var horizon *securitysystem.HorizonError
+		if !errors.As(err, &horizon) || horizon.Stream != customer || horizon.FirstSeq != 2 ||
+			!strings.Contains(err.Error(), "restore the Security System Service's database from a backup") {
+			t.Fatalf("rebuild past the horizon: %v", err)
+		}
+		if _, err := js.Consumer(ctx, customer, securitysystem.ReplicaConsumerName); err != nil {
+			t.Errorf("durable after the refused rebuild: %v", err)
+		}
+		if got := replicaSnapshot(t, db); got != before {
+			t.Errorf("replica changed by the refused rebuild")
 		}
 	})
 }

@@ -595,10 +595,13 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 	if err != nil {
 		return RebuildReport{}, err
 	}
+	streams := replicaStreams(cfg.EventPrefix)
+	if err := checkHorizon(ctx, deps.JS, streams); err != nil {
+		return RebuildReport{}, err
+	}
 	if err := c.Reset(ctx); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild replica: reset: %w", err)
 	}
-	streams := replicaStreams(cfg.EventPrefix)
 	replayStart := time.Now()
 	report := func(final bool) {
 		if o.progress == nil {
@@ -674,4 +677,45 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 		return RebuildReport{}, err
 	}
 	return RebuildReport{Applied: counts, Took: time.Since(start)}, nil
+}
+
+// HorizonError says a rebuild was refused, before anything changed,
+// because a source stream no longer holds its oldest events (its age
+// limit, 30 days by default, removed them): a replay would leave out every
+// fact not changed since, and the replica would deny what its owners
+// still grant.
+type HorizonError struct {
+	// Stream names the stream.
+	Stream string
+	// FirstSeq is the sequence of the oldest event it still holds.
+	FirstSeq uint64
+	// FirstTime is when that event was stored.
+	FirstTime time.Time
+}
+
+// Error names the stream and what the operator does instead.
+func (e *HorizonError) Error() string {
+	return fmt.Sprintf("stream %s no longer holds its oldest events (it starts at sequence %d, stored %s; the age limit removed the older ones): "+
+		"a replay would leave out every fact not changed since, so nothing was rebuilt; restore the Security System Service's database from a backup "+
+		"younger than the streams' age limit and start the service, which catches up from the streams",
+		e.Stream, e.FirstSeq, e.FirstTime.UTC().Format(time.RFC3339))
+}
+
+// checkHorizon returns a *HorizonError for the first of streams that lost
+// its oldest events. A stream that does not exist yet holds nothing to
+// lose.
+func checkHorizon(ctx context.Context, js jetstream.JetStream, streams []string) error {
+	for _, name := range streams {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("rebuild replica: stream %s: %w", name, err)
+		}
+		if state := st.CachedInfo().State; state.FirstSeq > 1 {
+			return &HorizonError{Stream: name, FirstSeq: state.FirstSeq, FirstTime: state.FirstTime}
+		}
+	}
+	return nil
 }
