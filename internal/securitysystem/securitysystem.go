@@ -385,16 +385,24 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Run relays the outbox and, for the replicate strategy, feeds the replica
 // (for provide, the records' resource facts) from the organization
 // services' events, until ctx ends; it returns nil on
-// cancellation.
+// cancellation. While it runs it holds a service lease in its database, so
+// that a rebuild refuses to start (it would delete the running consumers'
+// durables); it refuses to start itself, with a *BusyError, while a
+// rebuild holds one.
 func (s *Service) Run(ctx context.Context) error {
+	l, err := acquireLease(ctx, s.deps.DB, leaseService, s.logger)
+	if err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.keep(ctx) })
 	if s.relay != nil {
 		g.Go(func() error { return s.relay.Run(ctx) })
 	}
 	if s.consumer != nil {
 		g.Go(func() error { return s.consumer.Run(ctx) })
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -517,15 +525,45 @@ type RebuildReport struct {
 	Took time.Duration
 }
 
+// RebuildProgress is how far a rebuild is, as reported while it runs.
+type RebuildProgress struct {
+	// Done is the number of events of the source streams replayed so far.
+	Done int64
+	// Total is the number of events the source streams hold (it grows if
+	// the organization services publish meanwhile).
+	Total int64
+	// Elapsed is the time since the replay started.
+	Elapsed time.Duration
+	// Final marks the last report, made once the replay caught up.
+	Final bool
+}
+
+// RebuildOption configures a rebuild.
+type RebuildOption func(*rebuildOptions)
+
+type rebuildOptions struct {
+	every    time.Duration
+	progress func(RebuildProgress)
+}
+
+// WithRebuildProgress calls fn about every interval with the rebuild's
+// progress, and once more when the replay has caught up.
+func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildOption {
+	return func(o *rebuildOptions) { o.every, o.progress = every, fn }
+}
+
 // RebuildReplica rebuilds the replicate strategy's replica from scratch:
 // it empties the replica tables and forgets the consumer's applied events
 // in one transaction, deletes the durable consumers, and replays every
 // source stream from its start until the replica has caught up (or ctx
-// ends). The service must not be running its consumer meanwhile; the CLI
-// runs this as a command against the service's database with the service
-// stopped. Events are replayed through the same projection as normal
-// delivery, so the rebuilt replica equals one fed live.
-func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, error) {
+// ends). It first takes the rebuild lease of the service's database and
+// returns a *BusyError, changing nothing, while a running instance of the
+// service holds its lease: the running consumer would lose its durables
+// and compete with the replay. Holding the lease, it also keeps the service
+// from starting until it is done. Events are replayed through the same
+// projection as normal delivery, so the rebuilt replica equals one fed
+// live.
+func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
 	start := time.Now()
 	if deps.DB == nil || deps.JS == nil {
 		return RebuildReport{}, errors.New("rebuild replica: a database and a JetStream connection are required")
@@ -533,9 +571,22 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, 
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
+	var o rebuildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
 	}
+	l, err := acquireLease(ctx, deps.DB, leaseRebuild, deps.Logger)
+	if err != nil {
+		return RebuildReport{}, err
+	}
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	leaseDone := make(chan error, 1)
+	go func() { leaseDone <- l.keep(leaseCtx) }()
+	defer func() { stopLease(); <-leaseDone }()
+
 	// Rebuild metrics are of no interest: a private registry keeps the
 	// consumer from colliding with a running service's.
 	deps.Registry = prometheus.NewRegistry()
@@ -544,14 +595,44 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, 
 	if err != nil {
 		return RebuildReport{}, err
 	}
+	streams := replicaStreams(cfg.EventPrefix)
+	if err := checkHorizon(ctx, deps.JS, streams); err != nil {
+		return RebuildReport{}, err
+	}
 	if err := c.Reset(ctx); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild replica: reset: %w", err)
+	}
+	replayStart := time.Now()
+	report := func(final bool) {
+		if o.progress == nil {
+			return
+		}
+		p := RebuildProgress{Elapsed: time.Since(replayStart), Final: final}
+		pending := map[string]uint64{}
+		for _, sp := range c.Progress() {
+			if sp.Known {
+				pending[sp.Stream] = sp.Pending
+			}
+		}
+		for _, name := range streams {
+			st, err := deps.JS.Stream(ctx, name)
+			if err != nil {
+				continue // reported again at the next tick
+			}
+			msgs := int64(st.CachedInfo().State.Msgs)
+			p.Total += msgs
+			if n, ok := pending[name]; ok {
+				p.Done += max(msgs-int64(n), 0)
+			}
+		}
+		o.progress(p)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	lastReport := time.Now()
 	for caughtUp := false; !caughtUp; {
 		select {
 		case <-ctx.Done():
@@ -563,6 +644,16 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, 
 		case err := <-done:
 			stop()
 			return RebuildReport{}, fmt.Errorf("rebuild replica: consumer stopped: %v", err)
+		case err := <-leaseDone:
+			// Lost to a service that took over an expired lease: stop
+			// rather than replay beside its consumer.
+			if err == nil {
+				err = ctx.Err() // the lease stops only with ctx
+			}
+			leaseDone <- err
+			stop()
+			<-done
+			return RebuildReport{}, fmt.Errorf("rebuild replica: lease lost: %w", err)
 		case <-tick.C:
 			caughtUp = true
 			for _, p := range c.Progress() {
@@ -570,15 +661,61 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps) (RebuildReport, 
 					caughtUp = false
 				}
 			}
+			if !caughtUp && o.every > 0 && time.Since(lastReport) >= o.every {
+				lastReport = time.Now()
+				report(false)
+			}
 		}
 	}
 	stop()
 	if err := <-done; err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
 	}
+	report(true)
 	counts, err := replicate.AppliedCounts(ctx, deps.DB)
 	if err != nil {
 		return RebuildReport{}, err
 	}
 	return RebuildReport{Applied: counts, Took: time.Since(start)}, nil
+}
+
+// HorizonError says a rebuild was refused, before anything changed,
+// because a source stream no longer holds its oldest events (its age
+// limit, 30 days by default, removed them): a replay would leave out every
+// fact not changed since, and the replica would deny what its owners
+// still grant.
+type HorizonError struct {
+	// Stream names the stream.
+	Stream string
+	// FirstSeq is the sequence of the oldest event it still holds.
+	FirstSeq uint64
+	// FirstTime is when that event was stored.
+	FirstTime time.Time
+}
+
+// Error names the stream and what the operator does instead.
+func (e *HorizonError) Error() string {
+	return fmt.Sprintf("stream %s no longer holds its oldest events (it starts at sequence %d, stored %s; the age limit removed the older ones): "+
+		"a replay would leave out every fact not changed since, so nothing was rebuilt; restore the Security System Service's database from a backup "+
+		"younger than the streams' age limit and start the service, which catches up from the streams",
+		e.Stream, e.FirstSeq, e.FirstTime.UTC().Format(time.RFC3339))
+}
+
+// checkHorizon returns a *HorizonError for the first of streams that lost
+// its oldest events. A stream that does not exist yet holds nothing to
+// lose.
+func checkHorizon(ctx context.Context, js jetstream.JetStream, streams []string) error {
+	for _, name := range streams {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("rebuild replica: stream %s: %w", name, err)
+		}
+		if state := st.CachedInfo().State; state.FirstSeq > 1 {
+			return &HorizonError{Stream: name, FirstSeq: state.FirstSeq, FirstTime: state.FirstTime}
+		}
+	}
+	return nil
 }

@@ -85,12 +85,15 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		return err
 	}
 	fmt.Fprintln(out, "Rebuilding the Security System Service's replica from the event streams...")
+	pp := newProgressPrinter(out)
 	report, err := securitysystem.RebuildReplica(ctx, securitysystem.Config{
 		Issuer:   cfg.Endpoints[ServiceIAM].URL,
 		Audience: iam.AudienceSecuritySystem,
 		Strategy: "replicate",
-	}, securitysystem.Deps{Logger: logger.With("service", ServiceSecuritySystem), DB: db, JS: js})
+	}, securitysystem.Deps{Logger: logger.With("service", ServiceSecuritySystem), DB: db, JS: js},
+		securitysystem.WithRebuildProgress(pp.interval(), pp.update))
 	if err != nil {
+		pp.abort()
 		if errors.Is(err, context.Canceled) {
 			return errors.New("rebuild interrupted; run it again to start over")
 		}
