@@ -131,23 +131,6 @@ type AuditEntry struct {
 	Strategy string
 }
 
-// AuditQuery selects audit entries, newest first.
-type AuditQuery struct {
-	// SecuritySystemID limits the entries to one system when not empty.
-	SecuritySystemID string
-	// Limit is the largest number of entries returned.
-	Limit int
-	// Before, when set, keeps the entries older than it in (at, id)
-	// order: the previous page's last entry.
-	Before *AuditKey
-}
-
-// AuditKey is a position in the audit's order, newest first.
-type AuditKey struct {
-	At time.Time
-	ID string
-}
-
 // Event is a domain event to be written to the outbox in the same
 // transaction as the change it describes (docs/events.md).
 type Event struct {

@@ -39,8 +39,6 @@ type Repository interface {
 	Update(ctx context.Context, id string, audit AuditEntry, fn func(*SecuritySystem) ([]Event, error)) (SecuritySystem, error)
 	// AppendAudit records a decision that changed nothing.
 	AppendAudit(ctx context.Context, e AuditEntry) error
-	// ListAudit returns at most q.Limit audit entries, newest first.
-	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 }
 
 // Service carries out the use cases of the Security System Service.
@@ -483,49 +481,3 @@ const (
 	DefaultAuditLimit = 100
 	MaxAuditLimit     = 1000
 )
-
-// Audit returns one page of recorded decisions, newest first, and the
-// cursor of the next page ("" on the last); only a REALGUARDIO_ADMIN may
-// read them. cursor is the previous page's next cursor ("" for the first
-// page): keyset over (at, id), so entries written meanwhile never shift
-// the pages.
-func (s *Service) Audit(ctx context.Context, caller *auth.Caller, q AuditQuery, cursor string) ([]AuditEntry, string, error) {
-	if !caller.HasRole(auth.RoleAdmin) {
-		return nil, "", apperr.Denied(policy.ReasonNoRole, "only a %s may read the audit", auth.RoleAdmin)
-	}
-	if q.SecuritySystemID != "" {
-		if _, err := uuid.Parse(q.SecuritySystemID); err != nil {
-			return nil, "", apperr.InvalidField("securitySystemId", "must be a UUID")
-		}
-	}
-	switch {
-	case q.Limit == 0:
-		q.Limit = DefaultAuditLimit
-	case q.Limit < 0 || q.Limit > MaxAuditLimit:
-		return nil, "", apperr.InvalidField("limit", "must be between 1 and %d", MaxAuditLimit)
-	}
-	if cursor != "" {
-		k, err := DecodeCursor(cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		at, err := time.Parse(time.RFC3339Nano, k.Name)
-		if err != nil {
-			return nil, "", apperr.MalformedField("cursor", "is not a cursor of the audit (pass the previous page's nextCursor)")
-		}
-		q.Before = &AuditKey{At: at, ID: k.ID}
-	}
-	want := q.Limit
-	q.Limit++
-	entries, err := s.repo.ListAudit(ctx, q)
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(entries) > want {
-		entries = entries[:want]
-		last := entries[want-1]
-		next = EncodeCursor(Key{Name: last.At.UTC().Format(time.RFC3339Nano), ID: last.ID})
-	}
-	return entries, next, nil
-}

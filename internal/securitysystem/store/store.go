@@ -353,43 +353,6 @@ func (s *Store) AppendAudit(ctx context.Context, e app.AuditEntry) error {
 	return internal(insertAudit(ctx, s.db, e), "write audit entry")
 }
 
-// ListAudit returns audit entries, newest first.
-func (s *Store) ListAudit(ctx context.Context, q app.AuditQuery) ([]app.AuditEntry, error) {
-	query := `SELECT id, at, user_id, security_system_id, action, decision, reason, strategy FROM securitysystem_audit`
-	var args []any
-	var cond []string
-	if q.SecuritySystemID != "" {
-		cond = append(cond, `security_system_id = ?`)
-		args = append(args, q.SecuritySystemID)
-	}
-	if q.Before != nil {
-		cond = append(cond, `(at, id) < (?, ?)`)
-		args = append(args, sqldb.Micros(q.Before.At), q.Before.ID)
-	}
-	if len(cond) > 0 {
-		query += ` WHERE ` + strings.Join(cond, ` AND `)
-	}
-	query += ` ORDER BY at DESC, id DESC LIMIT ?`
-	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, internal(err, "read audit")
-	}
-	defer rows.Close()
-	out := []app.AuditEntry{}
-	for rows.Next() {
-		var e app.AuditEntry
-		var at int64
-		var action string
-		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.SecuritySystemID, &action, &e.Decision, &e.Reason, &e.Strategy); err != nil {
-			return nil, internal(err, "read audit")
-		}
-		e.At, e.Action = sqldb.FromMicros(at), app.Action(action)
-		out = append(out, e)
-	}
-	return out, internal(rows.Err(), "read audit")
-}
-
 // internal passes application errors through and wraps anything else as
 // Internal, keeping the cause for the logs only.
 func internal(err error, what string) error {

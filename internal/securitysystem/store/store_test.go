@@ -68,12 +68,14 @@ func TestStore(t *testing.T) {
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_outbox WHERE aggregate_id = ?`, ss.ID).Scan(&n); err != nil || n != 2 {
 			t.Errorf("%d events in the outbox, want 2 (%v)", n, err)
 		}
-		entries, err := s.ListAudit(ctx, app.AuditQuery{SecuritySystemID: ss.ID, Limit: 10})
+		entries, err := s.SearchAudit(ctx, app.AuditFilter{SecuritySystemID: ss.ID, Limit: 10})
 		if err != nil || len(entries) != 3 || entries[0].ID != "a3" || entries[2].ID != "a1" || !entries[0].At.Equal(now.Add(3*time.Second)) {
 			t.Errorf("audit = %+v, %v", entries, err)
 		}
-		if entries, _ := s.ListAudit(ctx, app.AuditQuery{Limit: 1}); len(entries) != 1 {
-			t.Errorf("limit 1: %d entries", len(entries))
+		// The store returns one entry more than the limit, so the reader
+		// knows whether a page follows.
+		if entries, _ := s.SearchAudit(ctx, app.AuditFilter{Limit: 1}); len(entries) != 2 {
+			t.Errorf("limit 1: %d entries, want 2 (the page and the look-ahead)", len(entries))
 		}
 		list, err := s.ListPage(ctx, app.PageQuery{Scope: policy.Scope{All: true}, Limit: 10})
 		if err != nil || len(list.Systems) != 1 || list.More {
