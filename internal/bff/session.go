@@ -169,7 +169,7 @@ func (c *codec) seal(purpose string, v any, ttl time.Duration) (string, error) {
 // error the caller treats as "no value": a bad cookie must never be more
 // than an anonymous request.
 func (c *codec) open(purpose, value string, v any) error {
-	obj, err := jose.ParseEncrypted(value, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	obj, err := jose.ParseEncryptedCompact(value, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil {
 		return err
 	}

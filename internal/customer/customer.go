@@ -16,7 +16,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,14 +68,13 @@ type Deps struct {
 
 // Service is the running Customer Service.
 type Service struct {
-	cfg       Config
-	js        jetstream.JetStream
-	host      *orgkithost.Host
-	outbox    *events.Outbox
-	org       *orgkit.Service
-	app       *app.Service
-	handler   http.Handler
-	closeOnce sync.Once
+	cfg     Config
+	js      jetstream.JetStream
+	host    *orgkithost.Host
+	outbox  *events.Outbox
+	org     *orgkit.Service
+	app     *app.Service
+	handler http.Handler
 }
 
 // New builds the service and migrates its database: the event tables, the

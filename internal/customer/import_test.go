@@ -111,7 +111,7 @@ func testImports(t *testing.T, w *world) {
 	if len(ids) != len(items) {
 		t.Fatalf("ids = %v", out)
 	}
-	evs, pos := w.eventsSince(pos)
+	evs, _ := w.eventsSince(pos)
 	if len(evs) != len(items) {
 		t.Fatalf("%d events for %d locations", len(evs), len(items))
 	}
@@ -181,7 +181,7 @@ func testImports(t *testing.T, w *world) {
 	if out := w.must(200, "POST", path, w.alice.Token, map[string]any{"grants": grants}); out["imported"] != float64(3) {
 		t.Fatalf("import answer = %v", out)
 	}
-	evs, pos = w.eventsSince(pos)
+	evs, _ = w.eventsSince(pos)
 	if len(evs) != 3 {
 		t.Fatalf("%d events for 3 grants", len(evs))
 	}

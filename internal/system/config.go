@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -393,18 +392,6 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// hostPort splits an address for messages.
-func hostPort(addr string) string {
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if h == "" {
-		h = "0.0.0.0"
-	}
-	return net.JoinHostPort(h, p)
 }
 
 // kekFileName is the key-encryption key file `up` keeps in the data

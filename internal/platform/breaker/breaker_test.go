@@ -209,12 +209,12 @@ func TestWaiterBoundedByItsContext(t *testing.T) {
 
 func TestStateGauge(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	b, err := breaker.New("customer", breaker.Policy{Failures: 1, OpenFor: time.Hour}, breaker.Options{Registerer: reg})
-	if err != nil {
+	if _, err := breaker.New("customer", breaker.Policy{Failures: 1, OpenFor: time.Hour}, breaker.Options{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
 	// A second breaker of the same name replaces the first's gauge.
-	if b, err = breaker.New("customer", breaker.Policy{Failures: 1, OpenFor: time.Hour}, breaker.Options{Registerer: reg}); err != nil {
+	b, err := breaker.New("customer", breaker.Policy{Failures: 1, OpenFor: time.Hour}, breaker.Options{Registerer: reg})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := gauge(t, reg, "customer"); got != 0 {

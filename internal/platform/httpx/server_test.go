@@ -17,9 +17,9 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 )
 
-// leaky is a connection error as the PostgreSQL driver words it: host,
+// errLeaky is a connection error as the PostgreSQL driver words it: host,
 // user and database in the text.
-var leaky = fmt.Errorf("failed to connect to `user=secretuser database=secretdb`: 10.1.2.3:5432 (db.internal): %w",
+var errLeaky = fmt.Errorf("failed to connect to `user=secretuser database=secretdb`: 10.1.2.3:5432 (db.internal): %w",
 	&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
 
 func readyz(t *testing.T, checks ...httpx.ReadyCheck) (int, map[string]any, string) {
@@ -40,10 +40,10 @@ func failing(err error) func(context.Context) error {
 
 func TestReadyzNamesEachDependencyAndLeaksNothing(t *testing.T) {
 	code, body, raw := readyz(t,
-		httpx.ReadyCheck{Name: "database", Check: failing(leaky)},
+		httpx.ReadyCheck{Name: "database", Check: failing(errLeaky)},
 		httpx.ReadyCheck{Name: "nats", Check: failing(errors.New("not connected to NATS"))},
 		httpx.ReadyCheck{Name: "openfga", Check: failing(apperr.New(apperr.Unavailable, "the authorization server is unavailable"))},
-		httpx.ReadyCheck{Name: "secret", Check: failing(apperr.Wrap(leaky, apperr.Internal, "internal db.internal"))},
+		httpx.ReadyCheck{Name: "secret", Check: failing(apperr.Wrap(errLeaky, apperr.Internal, "internal db.internal"))},
 		httpx.ReadyCheck{Name: "pg", Check: failing(&pgconn.ConnectError{Config: &pgconn.Config{Host: "db.internal", User: "secretuser", Database: "secretdb"}})},
 		httpx.ReadyCheck{Name: "events", Check: failing(nil)},
 	)
@@ -108,7 +108,7 @@ func TestReachable(t *testing.T) {
 // plain error, or wrapped as Internal, is a 503 naming the database and
 // nothing else.
 func TestDatabaseOutageIs503(t *testing.T) {
-	for _, err := range []error{leaky, fmt.Errorf("list systems: %w", leaky), apperr.Wrap(leaky, apperr.Internal, "query")} {
+	for _, err := range []error{errLeaky, fmt.Errorf("list systems: %w", errLeaky), apperr.Wrap(errLeaky, apperr.Internal, "query")} {
 		p := httpx.ProblemOf(err)
 		if p.Status != http.StatusServiceUnavailable || p.Detail != "the database is unavailable" {
 			t.Errorf("ProblemOf(%v) = %d %q, want 503 the database is unavailable", err, p.Status, p.Detail)

@@ -341,7 +341,7 @@ type cursorJSON struct {
 
 // EncodeCursor returns the opaque cursor continuing after k.
 func EncodeCursor(k Key) string {
-	b, _ := json.Marshal(cursorJSON{Name: k.Name, ID: k.ID}) // two strings always marshal
+	b, _ := json.Marshal(cursorJSON(k)) // two strings always marshal
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -360,7 +360,7 @@ func DecodeCursor(s string) (Key, error) {
 	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
 		return Key{}, bad
 	}
-	return Key{Name: c.Name, ID: c.ID}, nil
+	return Key(c), nil
 }
 
 func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
