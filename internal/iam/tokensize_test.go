@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -28,7 +28,7 @@ func (s sizedAuthz) Claims(_ context.Context, req AuthorizationRequest) (map[str
 	for i := range s.n {
 		subj.LocationRoles[uuid.NewString()] = [][]string{{policy.RoleDisarmer}, {policy.RoleArmer, policy.RoleDisarmer}}[i%2]
 	}
-	return codec.Encode(subj)
+	return tokenclaims.Encode(subj)
 }
 
 // TestAccessTokenSizeByLocations measures real access tokens (login, code

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/contract/iamaccounts"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 )
@@ -247,19 +247,19 @@ func TestUsersAPI(t *testing.T) {
 		}
 	})
 	t.Run("iamclient against the real service", func(t *testing.T) {
-		c := iamclient.New(e.issuer, AudienceCustomer, testSvcSecret, nil)
+		c := iamaccounts.New(e.issuer, AudienceCustomer, testSvcSecret, nil)
 		id := uuid.NewString()
-		u, err := c.CreateUser(ctx, iamclient.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough", Roles: []string{auth.RoleCustomerEmployee}})
+		u, err := c.CreateUser(ctx, iamaccounts.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough", Roles: []string{auth.RoleCustomerEmployee}})
 		if err != nil || u.ID != id {
 			t.Fatalf("create: %+v %v", u, err)
 		}
-		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough", Roles: []string{auth.RoleCustomerEmployee}}); err != nil {
+		if _, err := c.CreateUser(ctx, iamaccounts.CreateUserRequest{ID: id, Username: "client@example.com", Password: "long-enough", Roles: []string{auth.RoleCustomerEmployee}}); err != nil {
 			t.Fatalf("replay: %v", err)
 		}
-		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{Username: "client@example.com", Password: "long-enough"}); !apperr.Is(err, apperr.Conflict) {
+		if _, err := c.CreateUser(ctx, iamaccounts.CreateUserRequest{Username: "client@example.com", Password: "long-enough"}); !apperr.Is(err, apperr.Conflict) {
 			t.Fatalf("duplicate: %v", err)
 		}
-		if _, err := c.CreateUser(ctx, iamclient.CreateUserRequest{Username: "x", Password: "long-enough"}); !apperr.Is(err, apperr.Invalid) || apperr.As(err).Field != "username" {
+		if _, err := c.CreateUser(ctx, iamaccounts.CreateUserRequest{Username: "x", Password: "long-enough"}); !apperr.Is(err, apperr.Invalid) || apperr.As(err).Field != "username" {
 			t.Fatalf("invalid: %v", err)
 		}
 		if err := c.DisableUser(ctx, id); err != nil {

@@ -3,13 +3,13 @@ package orgkit
 import (
 	"context"
 
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/contract/iamaccounts"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 )
 
 // IAMAccounts adapts the IAM client to the Accounts port.
 type IAMAccounts struct {
-	Client *iamclient.Client
+	Client *iamaccounts.Client
 }
 
 var _ Accounts = IAMAccounts{}
@@ -17,7 +17,7 @@ var _ Accounts = IAMAccounts{}
 // CreateUser creates (or, for the same id and username, idempotently
 // completes) the account.
 func (a IAMAccounts) CreateUser(ctx context.Context, id, username, password string, roles []string) error {
-	_, err := a.Client.CreateUser(ctx, iamclient.CreateUserRequest{ID: id, Username: username, Password: password, Roles: roles})
+	_, err := a.Client.CreateUser(ctx, iamaccounts.CreateUserRequest{ID: id, Username: username, Password: password, Roles: roles})
 	return err
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -164,7 +164,7 @@ func TestProvideClaimsMissingOrMalformed(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("admin view: %d", status)
 	}
-	if _, err := codec.Decode(map[string]any{}); err != codec.ErrAbsent {
+	if _, err := tokenclaims.Decode(map[string]any{}); err != tokenclaims.ErrAbsent {
 		t.Fatalf("Decode of no claims = %v", err)
 	}
 }

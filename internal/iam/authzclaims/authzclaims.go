@@ -27,9 +27,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/realguardio/realguardio/internal/contract/facts"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/iam"
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
-	"github.com/realguardio/realguardio/internal/securitysystem/authz/fetch"
 )
 
 // Config configures the claims provider.
@@ -56,7 +56,7 @@ type Config struct {
 // Provider implements iam.AuthorizationClaims. It is safe for concurrent
 // use.
 type Provider struct {
-	facts  *fetch.Authorizer
+	facts  *facts.Client
 	tokens *selfTokens
 }
 
@@ -70,7 +70,7 @@ var Audiences = []string{iam.AudienceCustomer, iam.AudienceDealer, iam.AudienceM
 // when nil).
 func New(cfg Config, httpClient *http.Client) (*Provider, error) {
 	tokens := &selfTokens{}
-	f, err := fetch.New(fetch.Config{
+	f, err := facts.New(facts.Config{
 		CustomerURL: cfg.CustomerURL, DealerURL: cfg.DealerURL, MonitoringURL: cfg.MonitoringURL,
 		Timeout: cfg.Timeout, BreakerFailures: cfg.BreakerFailures, BreakerOpen: cfg.BreakerOpen,
 		// ReuseTokenSource keeps the minted token until shortly before it
@@ -100,7 +100,7 @@ func (p *Provider) Claims(ctx context.Context, req iam.AuthorizationRequest) (ma
 	if err != nil {
 		return nil, fmt.Errorf("authorization claims of %s: %w", req.UserID, err)
 	}
-	return codec.Encode(s)
+	return tokenclaims.Encode(s)
 }
 
 // selfTokens adapts the IAM's minter to an oauth2.TokenSource. The minter

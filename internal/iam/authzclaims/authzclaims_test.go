@@ -12,7 +12,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/iam/authzclaims"
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
@@ -150,7 +150,7 @@ func TestClaimsAskEveryOwner(t *testing.T) {
 				t.Errorf("%s: the %s service was asked %d times, want 1", u, k, n)
 			}
 		}
-		f, err := codec.Decode(cl)
+		f, err := tokenclaims.Decode(cl)
 		if err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}

@@ -9,6 +9,7 @@ package orgkithost
 
 import (
 	"context"
+	"golang.org/x/sync/errgroup"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -16,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
+	"github.com/realguardio/realguardio/internal/contract/iamaccounts"
 	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/config"
@@ -85,7 +86,7 @@ func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (
 	}
 	h.iamReachable = httpx.Reachable("the IAM Service", strings.TrimRight(iam.Issuer, "/")+"/.well-known/openid-configuration", iam.HTTPClient)
 	if h.Accounts == nil {
-		h.Accounts = orgkit.IAMAccounts{Client: iamclient.New(iam.Issuer, iam.ClientID, iam.ClientSecret, iam.HTTPClient)}
+		h.Accounts = orgkit.IAMAccounts{Client: iamaccounts.New(iam.Issuer, iam.ClientID, iam.ClientSecret, iam.HTTPClient)}
 	}
 	return &h, nil
 }
@@ -127,20 +128,18 @@ func (h *Host) Relay(js jetstream.JetStream, outbox *events.Outbox, prefix strin
 // the others, so the caller sees the failure instead of a half-working
 // service. It returns the first failure, or nil on cancellation.
 func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(fns))
+	g, gctx := errgroup.WithContext(ctx)
 	for _, fn := range fns {
-		go func() { errs <- fn(ctx) }()
+		g.Go(func() error {
+			// An error caused by the caller's cancellation is the
+			// shutdown, not a failure.
+			if err := fn(gctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		})
 	}
-	var first error
-	for range fns {
-		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
-			first = err
-			cancel()
-		}
-	}
-	return first
+	return g.Wait()
 }
 
 // Config is the configuration every organization service shares; each

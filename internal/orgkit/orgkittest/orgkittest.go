@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/realguardio/realguardio/internal/contract/facts"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,8 +24,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
+	"github.com/realguardio/realguardio/internal/contract/iamaccounts"
 	"github.com/realguardio/realguardio/internal/iam"
-	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
@@ -69,7 +70,7 @@ func StartIAM(t testing.TB, serviceClients ...string) *IAM {
 		ID:         FactsClient,
 		SecretHash: iam.HashClientSecret(ClientSecret),
 		GrantTypes: []string{"client_credentials"},
-		Scopes:     []string{"authz:read"},
+		Scopes:     []string{facts.ScopeRead},
 		Audiences:  slices.Clone(iam.AllAudiences),
 	})
 	svc, err := iam.New(context.Background(), iam.Config{
@@ -99,8 +100,8 @@ func StartIAM(t testing.TB, serviceClients ...string) *IAM {
 func (i *IAM) SetUsersDown(down bool) { i.usersDown.Store(down) }
 
 // Client returns an IAM client authenticating as the service client id.
-func (i *IAM) Client(id string) *iamclient.Client {
-	return iamclient.New(i.URL, id, ClientSecret, nil)
+func (i *IAM) Client(id string) *iamaccounts.Client {
+	return iamaccounts.New(i.URL, id, ClientSecret, nil)
 }
 
 // CreateUser creates an IAM account as the platform administrator (a

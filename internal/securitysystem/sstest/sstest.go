@@ -24,7 +24,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -53,7 +53,7 @@ func TokenWithClaims(userID string, claims map[string]any, roles ...string) stri
 // ProvideClaims returns the provide claims the IAM would put in the token
 // of the World's user, made by the IAM's own encoder.
 func ProvideClaims(w *policytest.World, userID string) map[string]any {
-	c, err := codec.Encode(w.Subject(userID, w.AppRoles(userID)))
+	c, err := tokenclaims.Encode(w.Subject(userID, w.AppRoles(userID)))
 	if err != nil {
 		panic("sstest: encode claims: " + err.Error())
 	}

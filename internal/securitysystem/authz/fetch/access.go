@@ -2,54 +2,17 @@ package fetch
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"net/url"
 	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/realguardio/realguardio/internal/contract/facts"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
 
 var _ authz.AccessFactsSource = (*Authorizer)(nil)
-
-// locationAccess is the answer of the Customer Service's
-// GET /authz/locations/{id}/access.
-type locationAccess struct {
-	LocationID   string  `json:"locationId"`
-	LocationName string  `json:"locationName"`
-	CustomerID   string  `json:"customerId"`
-	CustomerName string  `json:"customerName"`
-	DealerID     *string `json:"dealerId"`
-	Users        []struct {
-		UserID            string   `json:"userId"`
-		Username          string   `json:"username"`
-		OrganizationRoles []string `json:"organizationRoles"`
-		LocationRoles     []string `json:"locationRoles"`
-		Teams             []struct {
-			TeamID string   `json:"teamId"`
-			Name   string   `json:"name"`
-			Roles  []string `json:"roles"`
-		} `json:"teams"`
-		Schedule *policy.Schedule `json:"schedule"`
-	} `json:"users"`
-	More bool `json:"more"`
-}
-
-// roleHolders is the answer of GET /authz/organizations/{id}/role-holders.
-type roleHolders struct {
-	OrganizationID string `json:"organizationId"`
-	Name           string `json:"name"`
-	Users          []struct {
-		UserID   string           `json:"userId"`
-		Username string           `json:"username"`
-		Roles    []string         `json:"roles"`
-		Schedule *policy.Schedule `json:"schedule"`
-	} `json:"users"`
-	More bool `json:"more"`
-}
 
 func pageQuery(p authz.AccessPage) string {
 	v := url.Values{"limit": {strconv.Itoa(p.Limit)}}
@@ -74,17 +37,13 @@ func pageQuery(p authz.AccessPage) string {
 func (a *Authorizer) AccessFacts(ctx context.Context, locationID string, p authz.AccessPage) (authz.AccessFactsPage, error) {
 	q := pageQuery(p)
 	var out authz.AccessFactsPage
-	var loc locationAccess
-	err := a.r.call(ctx, depCustomer, http.MethodGet, "/authz/locations/"+url.PathEscape(locationID)+"/access"+q, nil, &loc)
-	if errors.Is(err, errNotFound) {
-		return out, nil
-	}
-	if err != nil {
+	loc, err := a.c.LocationAccess(ctx, locationID, q)
+	if err != nil || loc == nil {
 		return out, err
 	}
 	out.Found = true
 	f := &out.Facts
-	f.Resource = policy.Resource{LocationID: locationID, CustomerID: loc.CustomerID, DealerID: deref(loc.DealerID)}
+	f.Resource = policy.Resource{LocationID: locationID, CustomerID: loc.CustomerID, DealerID: facts.Deref(loc.DealerID)}
 	f.LocationName, f.CustomerName = loc.LocationName, loc.CustomerName
 	// An owner that had more users than it answered knows nothing of the
 	// users after its last one: the page must end there.
@@ -111,15 +70,17 @@ func (a *Authorizer) AccessFacts(ctx context.Context, locationID string, p authz
 	if f.Resource.DealerID == "" {
 		return out, nil
 	}
-	var dealerHolders roleHolders
-	var dealer *dealerFacts
+	var dealerHolders facts.RoleHolders
+	var dealer *facts.Dealer
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return a.holders(gctx, depDealer, f.Resource.DealerID, q, &dealerHolders)
+		var err error
+		dealerHolders, err = a.c.RoleHolders(gctx, policy.OrgDealer, f.Resource.DealerID, q)
+		return err
 	})
 	g.Go(func() error {
 		var err error
-		dealer, err = a.dealer(gctx, f.Resource.DealerID)
+		dealer, err = a.c.Dealer(gctx, f.Resource.DealerID)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -127,12 +88,12 @@ func (a *Authorizer) AccessFacts(ctx context.Context, locationID string, p authz
 	}
 	f.DealerName = dealerHolders.Name
 	a.addHolders(f, policy.OrgDealer, f.Resource.DealerID, dealerHolders, horizon)
-	if dealer == nil || deref(dealer.MonitoringProviderID) == "" {
+	if dealer == nil || facts.Deref(dealer.MonitoringProviderID) == "" {
 		return out, nil
 	}
-	f.Resource.MonitoringProviderID = deref(dealer.MonitoringProviderID)
-	var providerHolders roleHolders
-	if err := a.holders(ctx, depMonitoring, f.Resource.MonitoringProviderID, q, &providerHolders); err != nil {
+	f.Resource.MonitoringProviderID = facts.Deref(dealer.MonitoringProviderID)
+	providerHolders, err := a.c.RoleHolders(ctx, policy.OrgMonitoringProvider, f.Resource.MonitoringProviderID, q)
+	if err != nil {
 		return authz.AccessFactsPage{}, err
 	}
 	f.MonitoringProviderName = providerHolders.Name
@@ -140,19 +101,7 @@ func (a *Authorizer) AccessFacts(ctx context.Context, locationID string, p authz
 	return out, nil
 }
 
-// holders reads one page of an organization's role holders. An
-// organization the owner does not know (a dealer removed meanwhile) holds
-// nobody.
-func (a *Authorizer) holders(ctx context.Context, dep, orgID, query string, out *roleHolders) error {
-	err := a.r.call(ctx, dep, http.MethodGet, "/authz/organizations/"+url.PathEscape(orgID)+"/role-holders"+query, nil, out)
-	if errors.Is(err, errNotFound) {
-		*out = roleHolders{}
-		return nil
-	}
-	return err
-}
-
-func (a *Authorizer) addHolders(f *policy.AccessFacts, kind policy.OrgKind, orgID string, rh roleHolders, horizon func(bool, int, func() authz.Position)) {
+func (a *Authorizer) addHolders(f *policy.AccessFacts, kind policy.OrgKind, orgID string, rh facts.RoleHolders, horizon func(bool, int, func() authz.Position)) {
 	for _, u := range rh.Users {
 		f.Holders = append(f.Holders, policy.Holder{UserID: u.UserID, Username: u.Username, Schedule: u.Schedule,
 			Org: &policy.Membership{Kind: kind, ID: orgID, Roles: u.Roles}})

@@ -1,7 +1,7 @@
 // Package provide is the provide authorization strategy (AUTHZ.md,
 // docs/provide.md): the user-side facts come from the access token's
 // claims, put there by the IAM Service at issue and refresh (format:
-// internal/iam/authzclaims/codec), and the resource-side facts are kept on
+// internal/contract/tokenclaims), and the resource-side facts are kept on
 // each security system record, updated from the organization services'
 // events (Handle). A decision therefore needs no remote call and no query
 // beyond reading the record; the price is staleness: a revoked role keeps
@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/realguardio/realguardio/internal/iam/authzclaims/codec"
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -59,9 +59,9 @@ func (a *Authorizer) Subject(caller *auth.Caller) policy.Subject {
 	if caller == nil || caller.IsService {
 		return s
 	}
-	f, err := codec.Decode(caller.Claims)
+	f, err := tokenclaims.Decode(caller.Claims)
 	switch {
-	case errors.Is(err, codec.ErrAbsent):
+	case errors.Is(err, tokenclaims.ErrAbsent):
 		a.absentOnce.Do(func() {
 			a.logger.Warn("an access token carries no provide claims: is the IAM configured for the provide strategy? Such callers hold no security system roles", "sub", caller.Subject)
 		})

@@ -1,4 +1,4 @@
-package codec
+package tokenclaims
 
 import (
 	"encoding/json"

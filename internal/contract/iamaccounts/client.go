@@ -1,4 +1,4 @@
-// Package iamclient is the Go client other RealGuardIO services use to manage
+// Package iamaccounts is the Go client other RealGuardIO services use to manage
 // accounts in the IAM Service: the organization services (customer, dealer,
 // monitoring provider) create a user when they create an employee and disable
 // it when the employee leaves.
@@ -7,7 +7,7 @@
 // "users:write"), finding the token endpoint through the IAM's discovery
 // document, and maps every failure to an *apperr.Error so callers can answer
 // their own clients without knowing HTTP details of the IAM.
-package iamclient
+package iamaccounts
 
 import (
 	"bytes"

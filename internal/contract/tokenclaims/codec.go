@@ -1,4 +1,4 @@
-// Package codec is the format of the provide strategy's authorization
+// Package tokenclaims is the format of the provide strategy's authorization
 // claims (docs/provide.md): the IAM Service encodes a user's subject facts
 // into them and the Security System Service decodes them from the access
 // token. Both sides use this one package, so the format cannot drift, and
@@ -8,7 +8,7 @@
 // The claims are compact because they travel in every request's
 // Authorization header: one-letter organization kinds and role letters,
 // location roles as a map from location id to a string of letters.
-package codec
+package tokenclaims
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package iamclient
+package iamaccounts
 
 import (
 	"context"

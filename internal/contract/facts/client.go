@@ -1,4 +1,14 @@
-package fetch
+// Package facts is the client of the authorization facts endpoints the
+// organization services answer (docs/fetch-api.md): a user's subject facts,
+// a location's and a dealer's resource facts, the id lists behind
+// organization-role grants and the role holders of the access review.
+//
+// Two services call them: the Security System Service's fetch strategy at
+// every decision, and the IAM Service when it builds the provide strategy's
+// claims. Both use this one client (the same timeouts, circuit breakers,
+// answer parsing and consistency check), and neither imports the other: the
+// contract lives here, beside the owners' handlers that implement it.
+package facts
 
 import (
 	"bytes"
@@ -17,9 +27,9 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/breaker"
 )
 
-// ScopeAuthzRead is the scope of the client-credentials token the fetch
-// strategy presents to the organization services' facts endpoints.
-const ScopeAuthzRead = "authz:read"
+// ScopeRead is the scope of the client-credentials token a caller presents
+// to the organization services' facts endpoints.
+const ScopeRead = "authz:read"
 
 // Dependency names, used for circuit breakers, metrics and messages.
 const (
@@ -40,7 +50,8 @@ func (e statusError) Error() string { return fmt.Sprintf("answered HTTP %d", e.s
 
 // remote calls the facts endpoints of the organization services with the
 // service's own token, one circuit breaker per dependency (the shared
-// policy of internal/platform/breaker).
+// policy of internal/platform/breaker). Client wraps it with the typed
+// calls.
 type remote struct {
 	http     *http.Client
 	timeout  time.Duration
