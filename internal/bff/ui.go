@@ -33,7 +33,7 @@ var staticFS embed.FS
 // Application roles the UI looks at to decide which pages to offer. The
 // backends make the real decisions; hiding a page is only convenience.
 const (
-	roleAdmin         = "REALGUARDIO_ADMIN"
+	roleAdmin         = policy.AppRoleAdmin
 	roleDealerAdmin   = "REALGUARDIO_DEALER_ADMINISTRATOR"
 	roleCustomerEmpl  = "CUSTOMER_EMPLOYEE"
 	subjectsTimeout   = 3 * time.Second

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"github.com/realguardio/realguardio/internal/contract/facts"
 	"net"
 	"net/url"
 	"slices"
@@ -44,7 +45,7 @@ const ScopeUsersWrite = "users:write"
 
 // ScopeAuthzRead lets a client-credentials token read the organization
 // services' authorization facts (docs/fetch-api.md).
-const ScopeAuthzRead = "authz:read"
+const ScopeAuthzRead = facts.ScopeRead
 
 // CLIRedirectURI is the loopback redirect URI registered for the CLI; any
 // port is accepted (RFC 8252 §7.3), nothing else varies.

@@ -3,6 +3,7 @@ package orgkit
 import (
 	"context"
 	"errors"
+	"github.com/realguardio/realguardio/internal/contract/facts"
 	"log/slog"
 	"time"
 
@@ -44,7 +45,7 @@ var _ Outbox = (*events.Outbox)(nil)
 
 // ScopeAuthzRead is the scope of the client-credentials token that may read
 // every facts endpoint (docs/fetch-api.md).
-const ScopeAuthzRead = "authz:read"
+const ScopeAuthzRead = facts.ScopeRead
 
 // Service holds the kit's use cases for one kind of organization. It is
 // safe for concurrent use.

@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"github.com/realguardio/realguardio/internal/policy"
 	"slices"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -14,7 +15,7 @@ import (
 // Application roles, carried in the access token's "roles" claim
 // (AUTHZ.md, "Principals").
 const (
-	RoleAdmin               = "REALGUARDIO_ADMIN"
+	RoleAdmin               = policy.AppRoleAdmin
 	RoleDealerAdministrator = "REALGUARDIO_DEALER_ADMINISTRATOR"
 	RoleCustomerEmployee    = "CUSTOMER_EMPLOYEE"
 	RoleDealerEmployee      = "SECURITY_SYSTEM_DEALER_EMPLOYEE"
