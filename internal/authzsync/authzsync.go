@@ -18,6 +18,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -165,7 +166,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 		return nil, fmt.Errorf("authzsync: %w", err)
 	}
 	s.consumer = c
-	if err := register(deps.Registry, &lagCollector{s: s, desc: prometheus.NewDesc(
+	if err := metrics.Replace(deps.Registry, &lagCollector{s: s, desc: prometheus.NewDesc(
 		"realguardio_authzsync_lag_seconds",
 		"How far OpenFGA is behind, per source stream: 0 while nothing is pending, else the age of the newest event applied (absent before the first event).",
 		[]string{"stream"}, nil)}); err != nil {
@@ -176,18 +177,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.log, Ready: s.readyChecks()}
 	s.handler = ops.Handler(mux)
 	return s, nil
-}
-
-func register(reg prometheus.Registerer, col prometheus.Collector) error {
-	err := reg.Register(col)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		// A sync rebuilt in the same process (tests, a restart in `up`):
-		// the newest one reports.
-		reg.Unregister(are.ExistingCollector)
-		err = reg.Register(col)
-	}
-	return err
 }
 
 // tables are emptied by a rebuild (Consumer.Reset), which then replays

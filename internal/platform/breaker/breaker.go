@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"sync"
 	"time"
 
@@ -143,24 +144,11 @@ func New(name string, p Policy, o Options) (*Breaker, error) {
 			Help:        "State of a circuit breaker in front of a dependency: 0 closed, 1 half-open, 2 open.",
 			ConstLabels: prometheus.Labels{"breaker": name},
 		}, func() float64 { return float64(b.State()) })
-		if err := register(o.Registerer, g); err != nil {
+		if err := metrics.Replace(o.Registerer, g); err != nil {
 			return nil, fmt.Errorf("breaker %s: register the state gauge: %w", name, err)
 		}
 	}
 	return b, nil
-}
-
-// register registers col, replacing a collector of the same description
-// left by an earlier breaker in the same process (a service rebuilt in a
-// test or in `up`), so the newest breaker reports.
-func register(reg prometheus.Registerer, col prometheus.Collector) error {
-	err := reg.Register(col)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		reg.Unregister(are.ExistingCollector)
-		err = reg.Register(col)
-	}
-	return err
 }
 
 // Name returns the breaker's name.

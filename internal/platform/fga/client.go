@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"io"
 	"net/http"
 	"net/url"
@@ -140,25 +141,12 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 	})
 	if reg != nil {
 		for _, col := range []prometheus.Collector{c.calls, breakerState} {
-			if err := register(reg, col); err != nil {
+			if err := metrics.Replace(reg, col); err != nil {
 				return nil, fmt.Errorf("fga: register metrics: %w", err)
 			}
 		}
 	}
 	return c, nil
-}
-
-// register registers col, replacing a collector of the same description
-// left by an earlier client in the same process (a service rebuilt in a
-// test or in `up`), so the newest client reports.
-func register(reg prometheus.Registerer, col prometheus.Collector) error {
-	err := reg.Register(col)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		reg.Unregister(are.ExistingCollector)
-		err = reg.Register(col)
-	}
-	return err
 }
 
 // URL returns the configured base URL.

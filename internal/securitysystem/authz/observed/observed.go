@@ -7,7 +7,7 @@ package observed
 
 import (
 	"context"
-	"errors"
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,15 +84,13 @@ func New(next authz.Authorizer, reg prometheus.Registerer) (*Authorizer, error) 
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"strategy", "operation"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{a.count, a.latency} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					return nil, err
-				}
-			}
-		}
+	// Every strategy built in the process adds to the same series.
+	var err error
+	if a.count, err = metrics.Share(reg, a.count); err != nil {
+		return nil, err
+	}
+	if a.latency, err = metrics.Share(reg, a.latency); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
