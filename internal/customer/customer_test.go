@@ -305,9 +305,9 @@ func testLocationsTeamsAndRoles(t *testing.T, w *world) {
 		!reflect.DeepEqual(through["locationRoles"], map[string]any{locID: []any{disarmer}}) {
 		t.Fatalf("employee's team with its location roles = %v", through)
 	}
-	team := w.must(200, "GET", acme+"/teams/"+teamID, w.alice.Token, nil)
-	if !reflect.DeepEqual(team["locationRoles"], map[string]any{locID: []any{disarmer}}) || len(team["members"].([]any)) != 2 {
-		t.Fatalf("team view = %v", team)
+	teamView := w.must(200, "GET", acme+"/teams/"+teamID, w.alice.Token, nil)
+	if !reflect.DeepEqual(teamView["locationRoles"], map[string]any{locID: []any{disarmer}}) || len(teamView["members"].([]any)) != 2 {
+		t.Fatalf("team view = %v", teamView)
 	}
 	if _, ok := teams[0].(map[string]any)["locationRoles"]; ok {
 		t.Fatalf("the teams list carries location roles (one read per team): %v", teams[0])
