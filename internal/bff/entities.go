@@ -360,7 +360,9 @@ func (s *Service) pageLocation(w http.ResponseWriter, r *http.Request, p *page, 
 	var locErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { d.entityData = s.entityBase(ctx, p, sess, m, orgPathAPI) })
-	wg.Go(func() { _, locErr = s.backendJSON(ctx, sess, s.cfg.CustomerURL, orgPathAPI+"/locations/"+lid, &d.Location) })
+	wg.Go(func() {
+		_, locErr = s.backendJSON(ctx, sess, s.cfg.CustomerURL, orgPathAPI+"/locations/"+lid, &d.Location)
+	})
 	wg.Go(func() {
 		var body struct {
 			SecuritySystems []securitySystem `json:"securitySystems"`

@@ -520,7 +520,7 @@ type adminData struct {
 	Schedules string
 	// Platform is set on the platform page: the organizations are listed
 	// from the services, paged and searchable, by entities.js.
-	Platform   bool
+	Platform      bool
 	ListCustomers bool
 	// Edit is false when the platform administrator looks at an
 	// organization it does not administer: the page is read-only.
@@ -591,7 +591,9 @@ func (s *Service) renderOrganization(w http.ResponseWriter, r *http.Request, p *
 		MonitoringProviderID *string `json:"monitoringProviderId"`
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), collection+url.PathEscape(m.ID), &org) })
+	wg.Go(func() {
+		_, _ = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), collection+url.PathEscape(m.ID), &org)
+	})
 	d.Dir = s.loadDirectory(ctx, sess, m, false)
 	wg.Wait()
 	d.OrgName = org.Name
