@@ -250,12 +250,14 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	d.OrgRolesForm = employeeRolesForm(base, param, m.ID, kind, e.ID)
 	d.OrgRolesForm.Current = map[string]any{e.ID: nonNilRoles(e.Roles)}
 	d.ScheduleBase = base + "/" + m.ID
-	if e.Schedule != nil {
-		raw, _ := json.Marshal(e.Schedule)
-		d.ScheduleJSON = string(raw)
-	} else {
-		d.ScheduleJSON = "null"
+	// The schedule editor reads current schedules by employee id, as on
+	// the organization page.
+	raw, err := json.Marshal(map[string]*scheduleJSON{e.ID: e.Schedule})
+	if err != nil {
+		s.renderError(w, r, err)
+		return
 	}
+	d.ScheduleJSON = string(raw)
 	d.RemoveForm = apiForm{ID: "remove-employee", Title: "Remove the employee", Method: "DELETE", Danger: true, Effect: true,
 		Help:   "Disables the account at once (no new sign-in, no token refresh) and takes away every role, shift, location role and team membership.",
 		Path:   base + "/{" + param + "}/employees/{employeeId}",
