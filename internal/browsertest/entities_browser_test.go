@@ -182,7 +182,13 @@ func TestEntityPagesInBrowser(t *testing.T) {
 	run(t, op, "create Globex instead", chromedp.Click(`#create-customer .confirm-no`, chromedp.NodeVisible),
 		chromedp.SetValue("#create-customer-name", "Globex"), chromedp.Click(`#create-customer button[type=submit]`, chromedp.NodeVisible))
 	waitText(t, op, "#create-customer .result", "Created Globex.")
-	waitTrue(t, op, "the initial password shown whole", `(i => i && i.value.length >= 12 && i.scrollWidth <= i.clientWidth)(document.querySelector('#create-customer [data-testid="initial-password"]'))`)
+	eventually(t, "the initial password shown whole", func() (bool, string) {
+		got, err := chromedp.Run(op, chromedp.Evaluate[[]int](`(i => i ? [i.value.length, i.scrollWidth, i.clientWidth] : [0, 0, 0])(document.querySelector('#create-customer [data-testid="initial-password"]'))`))
+		if err != nil {
+			return false, err.Error()
+		}
+		return got[0] >= 16 && got[1] <= got[2], fmt.Sprintf("length, scroll width, width: %v", got)
+	})
 	if html := evalJS[string](t, op, `document.querySelector("#create-customer .result").textContent`); strings.Contains(html, "{") {
 		t.Errorf("the result shows JSON: %s", html)
 	}

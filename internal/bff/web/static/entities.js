@@ -233,7 +233,9 @@
     input.id = id;
     input.readOnly = true;
     input.value = pw;
-    input.size = Math.max(pw.length, 12);
+    // Wide enough for the whole password in the monospace font, never
+    // wider than the box: nothing of it is cut off.
+    input.style.width = "calc(" + pw.length + "ch + 1.5rem)";
     input.dataset.testid = "initial-password";
     const b = el("button", "secondary", "Copy");
     b.type = "button";
