@@ -30,8 +30,8 @@ func entityWorld(t *testing.T, strategy string, roles ...string) (*testBFF, *htt
 			return
 		}
 		writeJSON(w, 200, map[string]any{"id": fakeEmployee, "userId": "user-1", "email": "alice@example.com", "firstName": "Alice", "lastName": "Admin",
-			"roles":    []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR", "SECURITY_SYSTEM_DISARMER"},
-			"schedule": map[string]any{"timezone": "Europe/Berlin", "shifts": []map[string]any{{"weekdays": []string{"MON", "TUE"}, "start": "09:00", "end": "17:00"}}},
+			"roles":         []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR", "SECURITY_SYSTEM_DISARMER"},
+			"schedule":      map[string]any{"timezone": "Europe/Berlin", "shifts": []map[string]any{{"weekdays": []string{"MON", "TUE"}, "start": "09:00", "end": "17:00"}}},
 			"locationRoles": map[string][]string{fakeLoc1: {"SECURITY_SYSTEM_ARMER"}},
 			"teams":         []map[string]any{{"id": fakeTeam, "name": "Night Watch", "locationRoles": map[string][]string{fakeLoc2: {"SECURITY_SYSTEM_DISARMER"}}}},
 		})
