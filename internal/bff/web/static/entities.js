@@ -341,7 +341,7 @@
       let text = "Saved.";
       if (m) { m.set(method === "PUT"); text = method === "PUT" ? "Saved: " + m.who + " is now a member of " + m.team + "." : "Saved: " + m.who + " is no longer a member of " + m.team + "."; }
       else if (ed) { const k = keyOf(ed); ed.current[k] = stateOf(ed); form.dataset.current = JSON.stringify(ed.current); }
-      else if (method === "DELETE") text = "Done.";
+      else if (method === "DELETE") text = "Removed.";
       out.append(el("p", "ok", text + (form.dataset.effect ? effect() : "")));
       if (ed) showDiff(form, ed);
     } else if (r.status !== 401) {
