@@ -91,14 +91,17 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-// orgTarget reads and checks the organization of an entity page's path.
+// orgTarget reads and checks the organization of an entity page's path,
+// and returns it with its API path. Location and team pages have the kind
+// "customer" in their pattern, not as a wildcard: only customers have them.
 func orgTarget(r *http.Request) (*orgMembership, string, error) {
-	k, ok := orgKinds[r.PathValue("kind")]
-	if r.PathValue("kind") == "" {
-		k, ok = orgKinds["customer"]
+	kind := r.PathValue("kind")
+	if kind == "" {
+		kind = "customer"
 	}
+	k, ok := orgKinds[kind]
 	if !ok {
-		return nil, "", apperr.New(apperr.NotFound, "there is no kind of organization %q", r.PathValue("kind"))
+		return nil, "", apperr.New(apperr.NotFound, "there is no kind of organization %q", kind)
 	}
 	id, err := uuid.Parse(r.PathValue("orgId"))
 	if err != nil {
@@ -107,7 +110,7 @@ func orgTarget(r *http.Request) (*orgMembership, string, error) {
 	return &orgMembership{Kind: string(k.Kind), ID: id.String()}, k.Collection + "/" + id.String(), nil
 }
 
-// pathID reads a UUID path value; a malformed one is a page not found.
+// pagePathID reads a UUID path value; a malformed one is a page not found.
 func pagePathID(r *http.Request, name, what string) (string, error) {
 	id, err := uuid.Parse(r.PathValue(name))
 	if err != nil {
