@@ -67,6 +67,11 @@ type Config struct {
 	// Strategy is the authorization strategy the system runs (provide,
 	// fetch, replicate, delegate); the UI displays it.
 	Strategy string
+	// TokenLifetime is the lifetime of the IAM's access tokens. Under
+	// provide an administrator's change reaches a user with their next
+	// token, so the pages say "at most TokenLifetime"; zero means the
+	// system's default of 5 minutes.
+	TokenLifetime time.Duration
 	// BackendTimeout bounds one forwarded /api call. Default 10s.
 	BackendTimeout time.Duration
 	// IAMTimeout bounds one call to the IAM Service (discovery, token,
@@ -89,6 +94,7 @@ const (
 	DefaultIAMTimeout     = 10 * time.Second
 	DefaultRefreshLeeway  = 30 * time.Second
 	DefaultSessionTTL     = 12 * time.Hour
+	DefaultTokenLifetime  = 5 * time.Minute
 )
 
 // withDefaults returns cfg with every empty setting set to its default.
@@ -102,6 +108,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = []string{"openid", "profile", "offline_access"}
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
 	}
 	if cfg.BackendTimeout <= 0 {
 		cfg.BackendTimeout = DefaultBackendTimeout

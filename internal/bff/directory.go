@@ -33,6 +33,7 @@ type option struct {
 // employeeJSON is an employee as the organization services list them.
 type employeeJSON struct {
 	ID        string        `json:"id"`
+	UserID    string        `json:"userId"`
 	Email     string        `json:"email"`
 	FirstName string        `json:"firstName"`
 	LastName  string        `json:"lastName"`

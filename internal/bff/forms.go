@@ -20,6 +20,25 @@ type apiForm struct {
 	Remember string
 	// Danger marks a destructive call (styled differently).
 	Danger bool
+	// Current holds the values the editor opens with, by key: the values
+	// of the Key fields joined by a space ("" for an editor of one fixed
+	// thing). The page ticks and selects them, shows what a change would
+	// do before it is saved, and asks before anything is taken away.
+	Current map[string]any
+	// Key names the fields (path parameters) whose choice selects the
+	// Current entry, in order.
+	Key []string
+	// Unique is the list API of the kind the form creates, whose q filter
+	// finds a namesake: the page warns before a second "Globex" is made.
+	// UniqueKey is the response's collection key.
+	Unique, UniqueKey string
+	// Membership, for removing a team member, maps "teamId employeeId" to
+	// true for the current members, so removing a non-member says so
+	// instead of "Saved.".
+	Membership map[string]bool
+	// Effect says the change alters who may do what, so the result says
+	// when it takes effect under the running strategy.
+	Effect bool
 }
 
 // formField is one input. Name is a JSON path into the request body
@@ -52,14 +71,14 @@ func platformForms(admin, dealerAdmin bool) []apiForm {
 	var out []apiForm
 	if admin {
 		out = append(out,
-			apiForm{ID: "create-customer", Title: "Create a customer", Method: "POST", Path: "/api/customers", Remember: "customer",
+			apiForm{ID: "create-customer", Title: "Create a customer", Method: "POST", Path: "/api/customers", Remember: "customer", Unique: "/api/customers", UniqueKey: "customers",
 				Fields: append([]formField{{Name: "name", Label: "Customer name", Type: "text", Required: true}}, adminFields("administrator.")...), Submit: "Create customer"},
-			apiForm{ID: "create-provider", Title: "Create a monitoring provider", Method: "POST", Path: "/api/monitoring-providers", Remember: "monitoring-provider",
+			apiForm{ID: "create-provider", Title: "Create a monitoring provider", Method: "POST", Path: "/api/monitoring-providers", Remember: "monitoring-provider", Unique: "/api/monitoring-providers", UniqueKey: "monitoringProviders",
 				Fields: append([]formField{{Name: "name", Label: "Provider name", Type: "text", Required: true}}, adminFields("administrator.")...), Submit: "Create monitoring provider"},
 		)
 	}
 	if dealerAdmin {
-		out = append(out, apiForm{ID: "create-dealer", Title: "Onboard a dealer", Method: "POST", Path: "/api/dealers", Remember: "dealer",
+		out = append(out, apiForm{ID: "create-dealer", Title: "Onboard a dealer", Method: "POST", Path: "/api/dealers", Remember: "dealer", Unique: "/api/dealers", UniqueKey: "dealers",
 			Fields: append([]formField{{Name: "name", Label: "Dealer name", Type: "text", Required: true}}, adminFields("administrator.")...), Submit: "Onboard dealer"})
 	}
 	if admin {
@@ -87,13 +106,71 @@ func orgEmployeeForms(base, orgParam, orgID string, kind policy.OrgKind) []apiFo
 				{Name: "lastName", Label: "Last name", Type: "text", Required: true},
 				{Name: "password", Label: "Initial password", Type: "password", Help: "Optional: leave empty to have one generated and shown once."},
 			}, Submit: "Add employee"},
-		{ID: "employee-roles", Title: "Organization roles of an employee", Help: "Replaces the employee's roles with the ones checked.", Method: "PUT",
-			Path: base + "/{" + orgParam + "}/employees/{employeeId}/roles",
-			Fields: []formField{org,
-				{Name: "path:employeeId", Label: "Employee id", Type: "uuid", Kind: "employee", Required: true},
-				{Name: "roles", Label: "Roles", Type: "roles", Options: policy.OrganizationRoles(kind)},
-			}, Submit: "Save roles"},
+		employeeRolesForm(base, orgParam, orgID, kind, ""),
 	}
+}
+
+// pick is an id field: a choice of kind, or, on the page of one entity
+// (fixed non-empty), that entity as a hidden value.
+func pick(name, label, kind, fixed string) formField {
+	if fixed != "" {
+		return formField{Name: name, Type: "hidden", Value: fixed}
+	}
+	return formField{Name: name, Label: label, Type: "uuid", Kind: kind, Required: true}
+}
+
+// employeeRolesForm edits an employee's organization roles: of the chosen
+// employee, or of employee when it is non-empty.
+func employeeRolesForm(base, orgParam, orgID string, kind policy.OrgKind, employee string) apiForm {
+	return apiForm{ID: "employee-roles", Title: "Organization roles", Help: "The roles ticked are the employee's roles in the whole organization; untick one to take it away.", Method: "PUT",
+		Path: base + "/{" + orgParam + "}/employees/{employeeId}/roles", Key: []string{"path:employeeId"}, Effect: true,
+		Fields: []formField{{Name: "path:" + orgParam, Type: "hidden", Value: orgID},
+			pick("path:employeeId", "Employee id", "employee", employee),
+			{Name: "roles", Label: "Roles", Type: "roles", Options: policy.OrganizationRoles(kind)},
+		}, Submit: "Save roles"}
+}
+
+// locationDealerForm edits the dealer of a location.
+func locationDealerForm(customerID, location string) apiForm {
+	return apiForm{ID: "location-dealer", Title: "Dealer of a location", Help: "Choose None to clear it: the dealer's and its monitoring provider's employees then lose their access here.", Method: "PUT",
+		Path: "/api/customers/{customerId}/locations/{locationId}/dealer", Key: []string{"path:locationId"}, Effect: true,
+		Fields: []formField{{Name: "path:customerId", Type: "hidden", Value: customerID},
+			pick("path:locationId", "Location id", "location", location),
+			{Name: "dealerId", Label: "Dealer id", Type: "uuid", Kind: "dealer", Null: true},
+		}, Submit: "Save dealer"}
+}
+
+// memberForm adds (remove false) or removes a member of a team.
+func memberForm(customerID, team, employee string, remove bool) apiForm {
+	f := apiForm{ID: "add-member", Title: "Add a team member", Method: "PUT", Path: "/api/customers/{customerId}/teams/{teamId}/members/{employeeId}", Effect: true,
+		Fields: []formField{{Name: "path:customerId", Type: "hidden", Value: customerID},
+			pick("path:teamId", "Team id", "team", team),
+			pick("path:employeeId", "Employee id", "employee", employee),
+		}, Submit: "Add member"}
+	if remove {
+		f.ID, f.Title, f.Method, f.Danger, f.Submit = "remove-member", "Remove a team member", "DELETE", true, "Remove member"
+	}
+	return f
+}
+
+// locationRolesForm edits the roles of an employee (team false) or a team
+// at a location; fixed ids make it the editor of one location, employee or
+// team page.
+func locationRolesForm(customerID, location, holder string, team bool) apiForm {
+	f := apiForm{ID: "location-employee-roles", Title: "Roles of an employee at a location", Help: "The roles ticked are held at the location; untick all to revoke.", Method: "PUT",
+		Path: "/api/customers/{customerId}/locations/{locationId}/employee-roles/{employeeId}", Key: []string{"path:locationId", "path:employeeId"}, Effect: true,
+		Fields: []formField{{Name: "path:customerId", Type: "hidden", Value: customerID},
+			pick("path:locationId", "Location id", "location", location),
+			pick("path:employeeId", "Employee id", "employee", holder),
+			{Name: "roles", Label: "Roles", Type: "roles", Options: policy.SecuritySystemRoles},
+		}, Submit: "Save location roles"}
+	if team {
+		f.ID, f.Title, f.Submit = "location-team-roles", "Roles of a team at a location", "Save team roles"
+		f.Path = "/api/customers/{customerId}/locations/{locationId}/team-roles/{teamId}"
+		f.Key = []string{"path:locationId", "path:teamId"}
+		f.Fields[2] = pick("path:teamId", "Team id", "team", holder)
+	}
+	return f
 }
 
 // customerForms are the forms of a customer's employee administrator.
@@ -103,41 +180,19 @@ func customerForms(customerID string) []apiForm {
 	forms := orgEmployeeForms("/api/customers", "customerId", customerID, policy.OrgCustomer)
 	forms = append(forms,
 		apiForm{ID: "create-location", Title: "Create a location", Method: "POST", Path: base + "/locations", Remember: "location",
+			Unique: "/api/customers/" + customerID + "/locations", UniqueKey: "locations",
 			Fields: []formField{org,
 				{Name: "name", Label: "Location name", Type: "text", Required: true},
 				{Name: "dealerId", Label: "Dealer id", Type: "uuid", Kind: "dealer", Help: "Optional: the dealer that services the location."},
 			}, Submit: "Create location"},
-		apiForm{ID: "location-dealer", Title: "Dealer of a location", Help: "Leave the dealer empty to clear it.", Method: "PUT", Path: base + "/locations/{locationId}/dealer",
-			Fields: []formField{org,
-				{Name: "path:locationId", Label: "Location id", Type: "uuid", Kind: "location", Required: true},
-				{Name: "dealerId", Label: "Dealer id", Type: "uuid", Kind: "dealer", Null: true},
-			}, Submit: "Save dealer"},
+		locationDealerForm(customerID, ""),
 		apiForm{ID: "create-team", Title: "Create a team", Method: "POST", Path: base + "/teams", Remember: "team",
+			Unique: "/api/customers/" + customerID + "/teams", UniqueKey: "teams",
 			Fields: []formField{org, {Name: "name", Label: "Team name", Type: "text", Required: true}}, Submit: "Create team"},
-		apiForm{ID: "add-member", Title: "Add a team member", Method: "PUT", Path: base + "/teams/{teamId}/members/{employeeId}",
-			Fields: []formField{org,
-				{Name: "path:teamId", Label: "Team id", Type: "uuid", Kind: "team", Required: true},
-				{Name: "path:employeeId", Label: "Employee id", Type: "uuid", Kind: "employee", Required: true},
-			}, Submit: "Add member"},
-		apiForm{ID: "remove-member", Title: "Remove a team member", Method: "DELETE", Path: base + "/teams/{teamId}/members/{employeeId}", Danger: true,
-			Fields: []formField{org,
-				{Name: "path:teamId", Label: "Team id", Type: "uuid", Kind: "team", Required: true},
-				{Name: "path:employeeId", Label: "Employee id", Type: "uuid", Kind: "employee", Required: true},
-			}, Submit: "Remove member"},
-		apiForm{ID: "location-employee-roles", Title: "Roles of an employee at a location", Help: "Replaces the employee's roles at the location; check none to revoke.", Method: "PUT",
-			Path: base + "/locations/{locationId}/employee-roles/{employeeId}",
-			Fields: []formField{org,
-				{Name: "path:locationId", Label: "Location id", Type: "uuid", Kind: "location", Required: true},
-				{Name: "path:employeeId", Label: "Employee id", Type: "uuid", Kind: "employee", Required: true},
-				{Name: "roles", Label: "Roles", Type: "roles", Options: policy.SecuritySystemRoles},
-			}, Submit: "Save location roles"},
-		apiForm{ID: "location-team-roles", Title: "Roles of a team at a location", Help: "Replaces the team's roles at the location; check none to revoke.", Method: "PUT",
-			Path: base + "/locations/{locationId}/team-roles/{teamId}",
-			Fields: []formField{org,
-				{Name: "path:locationId", Label: "Location id", Type: "uuid", Kind: "location", Required: true},
-				{Name: "path:teamId", Label: "Team id", Type: "uuid", Kind: "team", Required: true},
-				{Name: "roles", Label: "Roles", Type: "roles", Options: policy.SecuritySystemRoles},
-			}, Submit: "Save team roles"},
+		memberForm(customerID, "", "", false),
+		memberForm(customerID, "", "", true),
+		locationRolesForm(customerID, "", "", false),
+		locationRolesForm(customerID, "", "", true),
 		createSystemForm(customerID),
 	)
 	return forms
@@ -146,8 +201,8 @@ func customerForms(customerID string) []apiForm {
 // dealerForms are the forms of a dealer's employee administrator.
 func dealerForms(dealerID string) []apiForm {
 	forms := orgEmployeeForms("/api/dealers", "dealerId", dealerID, policy.OrgDealer)
-	return append(forms, apiForm{ID: "dealer-provider", Title: "Monitoring provider of the dealer", Help: "Leave empty to clear it.", Method: "PUT",
-		Path: "/api/dealers/{dealerId}/monitoring-provider",
+	return append(forms, apiForm{ID: "dealer-provider", Title: "Monitoring provider of the dealer", Help: "Choose None to clear it: the provider's employees then lose their access to the dealer's locations.", Method: "PUT",
+		Path: "/api/dealers/{dealerId}/monitoring-provider", Key: []string{}, Effect: true,
 		Fields: []formField{{Name: "path:dealerId", Type: "hidden", Value: dealerID},
 			{Name: "monitoringProviderId", Label: "Monitoring provider id", Type: "uuid", Kind: "monitoring-provider", Null: true},
 		}, Submit: "Save monitoring provider"})
@@ -157,4 +212,19 @@ func dealerForms(dealerID string) []apiForm {
 // administrator.
 func monitoringForms(providerID string) []apiForm {
 	return orgEmployeeForms("/api/monitoring-providers", "providerId", providerID, policy.OrgMonitoringProvider)
+}
+
+// formContext is what the "apiform" partial renders: a form and the
+// directory that offers its ids by name.
+type formContext struct {
+	F   apiForm
+	Dir *directory
+}
+
+// scheduleEditor is what the "schedule-editor" partial renders: the
+// employees path, the current schedules by employee id as JSON, the
+// employee when the page is one employee's, and the directory.
+type scheduleEditor struct {
+	Base, Current, Employee string
+	Dir                     *directory
 }

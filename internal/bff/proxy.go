@@ -22,11 +22,12 @@ const (
 )
 
 // backendFor returns the backend that serves path (the part after /api), or
-// "" when no backend does. The table is API.md's.
+// "" when no backend does. The table is API.md's, with /audit (the
+// Security System Service's decision log) beside /securitysystems.
 func backendFor(path string) string {
 	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	switch first {
-	case "securitysystems":
+	case "securitysystems", "audit":
 		return backendSecuritySystem
 	case "customers", "profiles":
 		return backendCustomer

@@ -233,7 +233,7 @@ func TestBackendDownAndSlowAre503(t *testing.T) {
 
 func TestRoutingTable(t *testing.T) {
 	for path, want := range map[string]string{
-		"/securitysystems": backendSecuritySystem, "/securitysystems/x": backendSecuritySystem,
+		"/securitysystems": backendSecuritySystem, "/securitysystems/x": backendSecuritySystem, "/audit": backendSecuritySystem,
 		"/customers": backendCustomer, "/customers/x/employees": backendCustomer, "/profiles": backendCustomer,
 		"/dealers/x": backendDealer, "/monitoring-providers": backendMonitoring,
 		"/securitysystemsX": "", "/authz/subjects/x": "", "/": "",

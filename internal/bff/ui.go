@@ -63,6 +63,28 @@ var funcs = template.FuncMap{
 		return "a " + kind
 	},
 	"groupOptions": groupOptions,
+	// json writes v for a data attribute the page's script reads.
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"orgPath": orgPath,
+	// editor pairs a form with the directory its choices come from, for
+	// the "apiform" partial.
+	"editor": func(f apiForm, d *directory) formContext { return formContext{F: f, Dir: d} },
+	"scheduleEditor": func(base, current, employee string, d *directory) scheduleEditor {
+		return scheduleEditor{Base: base, Current: current, Employee: employee, Dir: d}
+	},
+	// prettyRoles lists roles for people: "ARMER, DISARMER".
+	"prettyRoles": func(roles []string) string {
+		out := make([]string, len(roles))
+		for i, r := range roles {
+			out[i] = strings.ReplaceAll(strings.TrimPrefix(r, "SECURITY_SYSTEM_"), "_", " ")
+		}
+		return strings.Join(out, ", ")
+	},
+	// section is the part of the organization page a form belongs to.
+	"section": func(formID string) string { return formSections[formID] },
 	// noop says whether action would leave the system as it is (arming an
 	// armed system): the services allow it, but a button for it only
 	// confuses.
@@ -92,7 +114,9 @@ func parseTemplates() (map[string]*template.Template, error) {
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(strings.TrimPrefix(e, "web/templates/page_"), ".html")
-		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", e)
+		// Partials (part_*.html) hold what several pages render alike,
+		// such as the editors.
+		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/part_*.html", e)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -148,6 +172,7 @@ func (s *Service) routeUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /token", s.authed("token", s.pageToken))
 	mux.HandleFunc("GET /admin/platform", s.authed("platform", s.pagePlatform))
 	mux.HandleFunc("GET /admin/organization", s.authed("organization", s.pageOrganization))
+	s.routeEntities(mux)
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	})
@@ -186,6 +211,9 @@ func (s *Service) newPage(ctx context.Context, active string, sess *session) *pa
 	}
 	if v.Org != nil && v.Org.isAdmin() {
 		add("organization", "/admin/organization", "My organization")
+	}
+	if slices.Contains(v.Roles, roleAdmin) || (v.Org != nil && v.Org.Kind == string(policy.OrgCustomer) && slices.Contains(v.Org.Roles, policy.RoleCustomerEmployeeAdministrator)) {
+		add("audit", "/audit", "Audit")
 	}
 	if slices.Contains(v.Roles, roleCustomerEmpl) {
 		add("profile", "/profile", "Profile")
@@ -482,12 +510,34 @@ type adminData struct {
 	Intro   string
 	Forms   []apiForm
 	Org     *orgMembership
+	// OrgName is the organization's name for the heading.
+	OrgName string
 	// Schedule says whether to show the schedule editor, and for which
 	// employees path.
 	ScheduleBase string
-	ListCustomer bool
+	// Schedules are the current schedules by employee id (JSON), so the
+	// schedule editor opens with the chosen employee's shifts.
+	Schedules string
+	// Platform is set on the platform page: the organizations are listed
+	// from the services, paged and searchable, by entities.js.
+	Platform      bool
+	ListCustomers bool
+	// Edit is false when the platform administrator looks at an
+	// organization it does not administer: the page is read-only.
+	Edit bool
+	// Effect says when a change takes effect (effectText).
+	Effect string
 	// Dir offers ids by name in the forms and shows the current state.
 	Dir *directory
+}
+
+// formSections groups the organization page's forms by the entity they
+// change, so the page reads as sections instead of one wall of forms.
+var formSections = map[string]string{
+	"add-employee": "employees", "employee-roles": "employees",
+	"create-location": "locations", "location-dealer": "locations", "location-employee-roles": "locations", "location-team-roles": "locations", "create-system": "locations",
+	"create-team": "teams", "add-member": "teams", "remove-member": "teams",
+	"dealer-provider": "provider",
 }
 
 func (s *Service) pagePlatform(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
@@ -499,8 +549,8 @@ func (s *Service) pagePlatform(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	p.Title = "Platform administration"
 	p.Data = &adminData{Heading: "Platform administration",
-		Intro: "Create the organizations that use RealGuardIO. Each gets an administrator who can log in with the e-mail address.",
-		Forms: platformForms(admin, dealerAdmin), ListCustomer: admin,
+		Intro: "The organizations that use RealGuardIO, and new ones. Each gets an administrator who logs in with the e-mail address.",
+		Forms: platformForms(admin, dealerAdmin), Platform: true, ListCustomers: admin, Edit: true, Effect: s.effectText(),
 		Dir: s.loadDirectory(r.Context(), sess, nil, admin)}
 	s.render(w, r, http.StatusOK, "admin", p)
 }
@@ -511,19 +561,54 @@ func (s *Service) pageOrganization(w http.ResponseWriter, r *http.Request, p *pa
 		s.renderError(w, r, apperr.Denied("no_role", "this page is for administrators of an organization"))
 		return
 	}
-	d := &adminData{Org: m}
+	s.renderOrganization(w, r, p, sess, m)
+}
+
+// renderOrganization shows organization m: its employees, locations and
+// teams (by section) with the editors, prefilled, when the user
+// administers it.
+func (s *Service) renderOrganization(w http.ResponseWriter, r *http.Request, p *page, sess *session, m *orgMembership) {
+	d := &adminData{Org: m, Edit: canEdit(p, m), Effect: s.effectText()}
+	var collection string
 	switch policy.OrgKind(m.Kind) {
 	case policy.OrgCustomer:
-		d.Heading, d.Forms, d.ScheduleBase = "Customer administration", customerForms(m.ID), "/api/customers/"+m.ID
+		d.Heading, d.Forms, d.ScheduleBase = "Customer", customerForms(m.ID), "/api/customers/"+m.ID
 		d.Intro = "Employees, locations, teams and who may arm, disarm or view the security systems at each location."
+		collection = "/customers/"
 	case policy.OrgDealer:
-		d.Heading, d.Forms, d.ScheduleBase = "Dealer administration", dealerForms(m.ID), "/api/dealers/"+m.ID
+		d.Heading, d.Forms, d.ScheduleBase = "Dealer", dealerForms(m.ID), "/api/dealers/"+m.ID
 		d.Intro = "Employees of the dealer, their roles and shifts, and the monitoring provider the dealer works with."
+		collection = "/dealers/"
 	case policy.OrgMonitoringProvider:
-		d.Heading, d.Forms, d.ScheduleBase = "Monitoring provider administration", monitoringForms(m.ID), "/api/monitoring-providers/"+m.ID
+		d.Heading, d.Forms, d.ScheduleBase = "Monitoring provider", monitoringForms(m.ID), "/api/monitoring-providers/"+m.ID
 		d.Intro = "Employees of the monitoring provider, their roles and shifts."
+		collection = "/monitoring-providers/"
 	}
-	d.Dir = s.loadDirectory(r.Context(), sess, m, false)
+	ctx, cancel := context.WithTimeout(r.Context(), pageBackendBudget)
+	defer cancel()
+	var org struct {
+		Name                 string  `json:"name"`
+		MonitoringProviderID *string `json:"monitoringProviderId"`
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), collection+url.PathEscape(m.ID), &org)
+	})
+	d.Dir = s.loadDirectory(ctx, sess, m, false)
+	wg.Wait()
+	d.OrgName = org.Name
+	if d.OrgName != "" {
+		d.Heading = d.OrgName
+	}
+	provider := ""
+	if org.MonitoringProviderID != nil {
+		provider = *org.MonitoringProviderID
+	}
+	prefillOverview(d.Forms, d.Dir, provider)
+	d.Schedules = schedulesOf(d.Dir)
+	if !d.Edit {
+		d.Forms, d.ScheduleBase = nil, ""
+	}
 	p.Title = d.Heading
 	p.Data = d
 	s.render(w, r, http.StatusOK, "admin", p)

@@ -299,6 +299,20 @@ func testLocationsTeamsAndRoles(t *testing.T, w *world) {
 	if !reflect.DeepEqual(emp["locationRoles"], map[string]any{locID: []any{armer, viewer}}) || len(emp["teams"].([]any)) != 1 || emp["userId"] != w.carol.UserID {
 		t.Fatalf("employee view = %v", emp)
 	}
+	// The roles Carol holds through her team are on her page and on the
+	// team's: the editors open with them.
+	if through := emp["teams"].([]any)[0].(map[string]any); through["id"] != teamID ||
+		!reflect.DeepEqual(through["locationRoles"], map[string]any{locID: []any{disarmer}}) {
+		t.Fatalf("employee's team with its location roles = %v", through)
+	}
+	teamView := w.must(200, "GET", acme+"/teams/"+teamID, w.alice.Token, nil)
+	if !reflect.DeepEqual(teamView["locationRoles"], map[string]any{locID: []any{disarmer}}) || len(teamView["members"].([]any)) != 2 {
+		t.Fatalf("team view = %v", teamView)
+	}
+	if _, ok := teams[0].(map[string]any)["locationRoles"]; ok {
+		t.Fatalf("the teams list carries location roles (one read per team): %v", teams[0])
+	}
+	w.expect(403, "", "GET", acme+"/teams/"+teamID, w.bob.Token, nil)
 	if custs := w.must(200, "GET", "/customers", w.carol.Token, nil)["customers"].([]any); len(custs) != 1 {
 		t.Fatalf("carol's customers = %v", custs)
 	}

@@ -363,6 +363,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			DealerURL:         s.URLs[ServiceDealer],
 			MonitoringURL:     s.URLs[ServiceMonitoring],
 			Strategy:          cfg.Authz,
+			TokenLifetime:     cfg.AccessTokenLifetime,
 		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db})
 		if err != nil {
 			return fmt.Errorf("bff: %w", err)

@@ -144,6 +144,9 @@ type Repo interface {
 	// DirectLocationRoles maps location id to the roles employeeID holds
 	// there directly.
 	DirectLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)
+	// TeamLocationRoles maps each of teamIDs holding any role to its
+	// roles by location id.
+	TeamLocationRoles(ctx context.Context, q sqldb.Querier, teamIDs []string) (map[string]map[string][]string, error)
 	// EffectiveLocationRoles maps location id to the roles employeeID holds
 	// there directly or through any of its teams, merged and sorted.
 	EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error)

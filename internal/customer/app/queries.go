@@ -18,17 +18,23 @@ type LocationView struct {
 	TeamRoles     []RoleGrant
 }
 
-// TeamView is a team with its members' employee ids.
+// TeamView is a team with its members' employee ids and, when one team is
+// read, the roles it holds by location id (nil in lists, which would pay
+// for every team's grants on every page).
 type TeamView struct {
 	Team
-	Members []string
+	Members       []string
+	LocationRoles map[string][]string
 }
 
 // EmployeeGrants are what this package adds to an employee's details: its
-// direct location roles and the teams it is a member of.
+// direct location roles, the teams it is a member of and the roles each of
+// those teams holds by location id (TeamLocationRoles, keyed by team id), so
+// an administrator sees every path by which the employee holds a role.
 type EmployeeGrants struct {
-	LocationRoles map[string][]string
-	Teams         []Team
+	LocationRoles     map[string][]string
+	Teams             []Team
+	TeamLocationRoles map[string]map[string][]string
 }
 
 // Locations returns a page of the locations of customerID (LocationKey
@@ -142,6 +148,14 @@ func (s *Service) Team(ctx context.Context, caller *auth.Caller, customerID, tea
 	if err != nil {
 		return TeamView{}, err
 	}
+	roles, err := s.Repo.TeamLocationRoles(ctx, s.DB, []string{t.ID})
+	if err != nil {
+		return TeamView{}, err
+	}
+	views[0].LocationRoles = roles[t.ID]
+	if views[0].LocationRoles == nil {
+		views[0].LocationRoles = map[string][]string{}
+	}
 	return views[0], nil
 }
 
@@ -176,7 +190,15 @@ func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (Employ
 	if teams == nil {
 		teams = []Team{}
 	}
-	return EmployeeGrants{LocationRoles: direct, Teams: teams}, nil
+	ids := make([]string, len(teams))
+	for i, t := range teams {
+		ids[i] = t.ID
+	}
+	through, err := s.Repo.TeamLocationRoles(ctx, s.DB, ids)
+	if err != nil {
+		return EmployeeGrants{}, err
+	}
+	return EmployeeGrants{LocationRoles: direct, Teams: teams, TeamLocationRoles: through}, nil
 }
 
 // SubjectLocationRoles returns the location roles of userID merged from

@@ -303,10 +303,20 @@ type teamViewJSON struct {
 	CustomerID string   `json:"customerId"`
 	Name       string   `json:"name"`
 	Members    []string `json:"members"`
+	// LocationRoles is present on GET of one team only.
+	LocationRoles map[string][]string `json:"locationRoles,omitzero"`
 }
 
 func toTeamView(v app.TeamView) teamViewJSON {
-	return teamViewJSON{ID: v.ID, CustomerID: v.CustomerID, Name: v.Name, Members: v.Members}
+	return teamViewJSON{ID: v.ID, CustomerID: v.CustomerID, Name: v.Name, Members: v.Members, LocationRoles: v.LocationRoles}
+}
+
+// employeeTeamJSON is a team of an employee with the roles the team holds
+// by location id: the employee's location roles through that team.
+type employeeTeamJSON struct {
+	ID            string              `json:"id"`
+	Name          string              `json:"name"`
+	LocationRoles map[string][]string `json:"locationRoles"`
 }
 
 type createTeamRequest struct {
@@ -503,7 +513,7 @@ func (h *Handlers) removeTeamMember(w http.ResponseWriter, r *http.Request) {
 type employeeJSON struct {
 	orgkit.EmployeeDetails
 	LocationRoles map[string][]string `json:"locationRoles"`
-	Teams         []teamJSON          `json:"teams"`
+	Teams         []employeeTeamJSON  `json:"teams"`
 }
 
 func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
@@ -522,9 +532,13 @@ func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	out := employeeJSON{EmployeeDetails: d, LocationRoles: g.LocationRoles, Teams: []teamJSON{}}
+	out := employeeJSON{EmployeeDetails: d, LocationRoles: g.LocationRoles, Teams: []employeeTeamJSON{}}
 	for _, t := range g.Teams {
-		out.Teams = append(out.Teams, teamJSON{ID: t.ID, Name: t.Name})
+		roles := g.TeamLocationRoles[t.ID]
+		if roles == nil {
+			roles = map[string][]string{}
+		}
+		out.Teams = append(out.Teams, employeeTeamJSON{ID: t.ID, Name: t.Name, LocationRoles: roles})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -313,6 +313,39 @@ func (Store) DirectLocationRoles(ctx context.Context, q sqldb.Querier, employeeI
 	return rolesByLocation(rows, "read location roles")
 }
 
+// TeamLocationRoles maps each of teamIDs that holds any role to its roles
+// by location id: what a team page and an employee's "through teams" list
+// show. It reads the team_id index, so it costs the teams' grants only.
+func (Store) TeamLocationRoles(ctx context.Context, q sqldb.Querier, teamIDs []string) (map[string]map[string][]string, error) {
+	out := map[string]map[string][]string{}
+	if len(teamIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(teamIDs))
+	for i, id := range teamIDs {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, `SELECT team_id, location_id, role FROM customer_location_team_roles WHERE team_id IN (?`+strings.Repeat(", ?", len(teamIDs)-1)+`) ORDER BY team_id, location_id, role`, args...)
+	if err != nil {
+		return nil, internal(err, "read team location roles")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var team, loc, role string
+		if err := rows.Scan(&team, &loc, &role); err != nil {
+			return nil, internal(err, "read team location roles")
+		}
+		if out[team] == nil {
+			out[team] = map[string][]string{}
+		}
+		out[team][loc] = append(out[team][loc], role)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal(err, "read team location roles")
+	}
+	return out, nil
+}
+
 // EffectiveLocationRoles maps location id to the roles employeeID holds
 // there directly or through a team: the merge AUTHZ.md's rule evaluates.
 func (Store) EffectiveLocationRoles(ctx context.Context, q sqldb.Querier, employeeID string) (map[string][]string, error) {

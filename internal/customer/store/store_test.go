@@ -118,6 +118,14 @@ func TestStore(t *testing.T) {
 		if err != nil || len(teamByLoc) != 1 || !reflect.DeepEqual(teamByLoc[l2.ID], []app.RoleGrant{{HolderID: t1.ID, Roles: []string{"SECURITY_SYSTEM_ARMER"}}}) {
 			t.Fatalf("TeamRolesAt = %v, %v", teamByLoc, err)
 		}
+		byTeam, err := s.TeamLocationRoles(ctx, db, []string{t1.ID, "00000000-0000-0000-0000-00000000dead"})
+		wantByTeam := map[string]map[string][]string{t1.ID: {l1.ID: {"SECURITY_SYSTEM_DISARMER", "SECURITY_SYSTEM_VIEWER"}, l2.ID: {"SECURITY_SYSTEM_ARMER"}}}
+		if err != nil || !reflect.DeepEqual(byTeam, wantByTeam) {
+			t.Fatalf("TeamLocationRoles = %v, %v; want %v", byTeam, err, wantByTeam)
+		}
+		if none, err := s.TeamLocationRoles(ctx, db, nil); err != nil || len(none) != 0 {
+			t.Fatalf("TeamLocationRoles of no team = %v, %v", none, err)
+		}
 
 		// Replacing with [] revokes; leaving the team removes team roles.
 		must(t, s.SetEmployeeLocationRoles(ctx, db, cust, l1.ID, e2, "u-"+e2, nil))
