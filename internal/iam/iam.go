@@ -334,8 +334,10 @@ type Service struct {
 	login       *loginUI
 	// validator checks the IAM's own access tokens (/userinfo, /api/users).
 	validator *auth.Validator
-	metrics   *metrics
-	handler   http.Handler
+	// introspect holds the validators of introspection (introspect.go).
+	introspect introspectors
+	metrics    *metrics
+	handler    http.Handler
 
 	generatedAdminPassword string
 }
