@@ -271,6 +271,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /login", s.handleLogin)
 	mux.HandleFunc("GET /auth/callback", s.handleCallback)
 	mux.HandleFunc("POST /logout", s.handleLogout)
+	mux.HandleFunc("POST "+BackchannelLogoutPath, s.handleBackchannelLogout)
 	mux.Handle("/api/", http.HandlerFunc(s.handleAPI))
 	mux.HandleFunc("GET /api/me", s.handleMe)
 	s.routeUI(mux)
@@ -322,6 +323,9 @@ func (s *Service) pruneLoop(ctx context.Context) {
 			s.log.WarnContext(ctx, "pruning expired sessions failed; will retry", "err", err)
 		} else if n > 0 {
 			s.log.DebugContext(ctx, "pruned expired sessions", "count", n)
+		}
+		if err := s.store.pruneLogoutTokens(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "pruning expired logout tokens failed; will retry", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -35,11 +35,14 @@ type oidcClient struct {
 
 // discovered is everything the BFF learns from the discovery document.
 type discovered struct {
-	provider   *oidc.Provider
-	oauth      *oauth2.Config
-	verifier   *oidc.IDTokenVerifier
-	revocation string
-	endSession string
+	provider *oidc.Provider
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	// logoutVerifier checks the signature, iss, aud and exp of
+	// back-channel logout tokens; backchannel.go checks the rest.
+	logoutVerifier *oidc.IDTokenVerifier
+	revocation     string
+	endSession     string
 }
 
 // retryAfterFailure keeps a down IAM from being asked on every request.
@@ -122,7 +125,10 @@ func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
 		},
 		// The JWKS fetches outlive any one request, so they use a
 		// background context carrying the BFF's client.
-		verifier:   provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{ClientID: c.cfg.ClientID, Now: c.now}),
+		verifier: provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{ClientID: c.cfg.ClientID, Now: c.now}),
+		logoutVerifier: provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{
+			ClientID: c.cfg.ClientID, Now: c.now, SupportedSigningAlgs: []string{oidc.RS256},
+		}),
 		revocation: meta.Revocation,
 		endSession: meta.EndSession,
 	}, nil

@@ -334,6 +334,8 @@ type Service struct {
 	login       *loginUI
 	// validator checks the IAM's own access tokens (/userinfo, /api/users).
 	validator *auth.Validator
+	// backchannel delivers logout tokens (backchannel.go).
+	backchannel *backchannel
 	// introspect holds the validators of introspection (introspect.go).
 	introspect introspectors
 	metrics    *metrics
@@ -415,6 +417,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.rotationKey = []byte(rotation)
 	s.metrics = newMetrics(s.registry)
+	s.backchannel = newBackchannel(s)
 	registerKeyAge(s.registry, s.keys, s.now)
 	s.throttle = newThrottle(s.now, throttleLimits{
 		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,
@@ -489,9 +492,12 @@ func (s *Service) maintain(ctx context.Context) error {
 	return s.store.prune(ctx, s.now())
 }
 
-// Close releases nothing today; the database belongs to the caller. It
-// exists so the service has the shape every service has.
-func (s *Service) Close() error { return nil }
+// Close stops the back-channel logout retries still pending; the database
+// belongs to the caller.
+func (s *Service) Close() error {
+	s.backchannel.close()
+	return nil
+}
 
 func (s *Service) bootstrapAdmin(ctx context.Context) error {
 	now := s.now()
@@ -556,6 +562,7 @@ func (s *Service) routes() (http.Handler, error) {
 	mux.Handle("PUT /api/users/{id}/roles", s.requireUserAdmin(users.setRoles))
 	mux.Handle("POST /api/users/{id}/disable", s.requireUserAdmin(users.disable))
 	mux.Handle("POST /api/users/{id}/enable", s.requireUserAdmin(users.enable))
+	mux.Handle("POST /api/users/{id}/logout", s.requireUserAdmin(users.logoutAll))
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))

@@ -183,6 +183,7 @@ func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionR
 			if err := sv.s.store.revokeSession(ctx, claims.SessionID, claims.Subject, session.ClientID); err != nil {
 				return nil, (opStorage{sv.s}).storeError(ctx, "revoke the session at logout", err)
 			}
+			sv.s.backchannel.logout(ctx, claims.Subject, session.ClientID, claims.SessionID)
 		}
 	}
 	return op.NewRedirect(session.RedirectURI), nil
