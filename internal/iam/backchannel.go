@@ -158,26 +158,29 @@ func (b *backchannel) logout(ctx context.Context, subject, clientID, sid string)
 func (b *backchannel) deliverWithRetries(log *slog.Logger, t logoutTarget, first chan<- struct{}) {
 	for attempt := 0; ; attempt++ {
 		retry, err := b.deliver(t)
-		if attempt == 0 {
-			first <- struct{}{}
-		}
+		done := true
 		switch {
 		case err == nil:
 			b.results.WithLabelValues("ok").Inc()
-			return
 		case !retry:
 			b.results.WithLabelValues("refused").Inc()
 			log.ErrorContext(b.ctx, "back-channel logout refused by the client; its sessions end at their next refresh",
 				"client", t.client.GetID(), "err", err)
-			return
 		case attempt >= len(backchannelRetries):
 			b.results.WithLabelValues("failed").Inc()
 			log.ErrorContext(b.ctx, "back-channel logout failed after retries; the client's sessions end at their next refresh",
 				"client", t.client.GetID(), "attempts", attempt+1, "err", err)
+		default:
+			done = false
+			b.results.WithLabelValues("retry").Inc()
+			log.WarnContext(b.ctx, "back-channel logout failed; will retry", "client", t.client.GetID(), "attempt", attempt+1, "err", err)
+		}
+		if attempt == 0 {
+			first <- struct{}{}
+		}
+		if done {
 			return
 		}
-		b.results.WithLabelValues("retry").Inc()
-		log.WarnContext(b.ctx, "back-channel logout failed; will retry", "client", t.client.GetID(), "attempt", attempt+1, "err", err)
 		select {
 		case <-b.ctx.Done():
 			return
