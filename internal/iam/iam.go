@@ -406,6 +406,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.keys.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
+	s.store.sealer = sealer
+	if err := s.store.resealSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	csrf, err := s.store.secret(ctx, "csrf", func() string { return randomToken(32) })
 	if err != nil {
 		return nil, fmt.Errorf("iam: csrf key: %w", err)
