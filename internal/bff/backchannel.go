@@ -2,12 +2,17 @@ package bff
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -116,10 +121,11 @@ func deref(p *string) string {
 // verifyLogoutToken checks raw as a logout token of the IAM for this BFF
 // (§2.6): one compact JWS in canonical base64url, header and claims valid
 // UTF-8 JSON without duplicate members, typ logout+jwt, alg RS256, no
-// crit, a kid of the IAM's JWKS and a valid signature (go-oidc, which
-// also checks iss, aud and exp), iat present and neither in the future
-// nor too old, a jti, the back-channel logout event as a JSON object, sub
-// or sid, and no nonce. The error says why, for the log only.
+// crit, jku, x5u, jwk or x5c, a kid of the IAM's JWKS and a valid
+// signature, iss the IAM, aud this client, exp not past, iat present and
+// neither in the future nor too old, a jti, the back-channel logout event
+// as a JSON object, sub or sid, and no nonce. The error says why, for the
+// log only; an Unavailable error means the token could not be judged.
 func (s *Service) verifyLogoutToken(ctx context.Context, raw string) (*logoutClaims, error) {
 	if len(raw) > maxLogoutTokenBytes {
 		return nil, errors.New("too large")
@@ -151,7 +157,8 @@ func (s *Service) verifyLogoutToken(ctx context.Context, raw string) (*logoutCla
 			return nil, errors.New("header " + h + " not accepted")
 		}
 	}
-	if kid, _ := header["kid"].(string); kid == "" {
+	kid, _ := header["kid"].(string)
+	if kid == "" {
 		return nil, errors.New("no kid")
 	}
 	var claims logoutClaims
@@ -162,10 +169,11 @@ func (s *Service) verifyLogoutToken(ctx context.Context, raw string) (*logoutCla
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.logoutVerifier.Verify(ctx, raw); err != nil {
-		if strings.Contains(err.Error(), "fetching keys") {
-			return nil, apperr.Wrap(err, apperr.Unavailable, "the identity service's keys are not reachable; try again in a moment")
-		}
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return nil, errors.New("not a JWS")
+	}
+	if _, err := s.logoutSignature(ctx, d, jws, kid); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -193,6 +201,93 @@ func (s *Service) verifyLogoutToken(ctx context.Context, raw string) (*logoutCla
 		return nil, errors.New("no back-channel logout event")
 	}
 	return &claims, nil
+}
+
+// logoutKeys caches the IAM's JWKS for logout tokens. It is read again
+// only for a key id it does not hold, and at most once per
+// logoutKeysInterval: a forged token with a known kid fails without a
+// fetch, and a flood of unknown kids cannot turn the BFF into an
+// amplifier against the IAM.
+type logoutKeys struct {
+	mu      sync.Mutex
+	set     jose.JSONWebKeySet
+	fetched time.Time
+}
+
+// logoutKeysInterval is the least time between two JWKS reads. The IAM
+// publishes a key ten minutes before it signs with it, so one read finds
+// it.
+const logoutKeysInterval = time.Second
+
+// maxJWKSBytes bounds the JWKS document read.
+const maxJWKSBytes = 1 << 20
+
+// logoutSignature verifies jws under the IAM's key kid (RSA, RS256) and
+// returns its payload. A kid the cache lacks makes one JWKS read, unless
+// one happened within logoutKeysInterval: that is Unavailable, which the
+// IAM retries.
+func (s *Service) logoutSignature(ctx context.Context, d *discovered, jws *jose.JSONWebSignature, kid string) ([]byte, error) {
+	lk := &s.logoutKeys
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if keys := lk.set.Key(kid); len(keys) > 0 {
+		return verifyUnder(jws, keys)
+	}
+	if !lk.fetched.IsZero() && time.Since(lk.fetched) < logoutKeysInterval {
+		return nil, apperr.New(apperr.Unavailable, "a logout token names an unknown key; try again in a moment")
+	}
+	lk.fetched = time.Now()
+	set, err := s.fetchJWKS(ctx, d.jwksURI)
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Unavailable, "the identity service's keys are not reachable; try again in a moment")
+	}
+	lk.set = set
+	keys := lk.set.Key(kid)
+	if len(keys) == 0 {
+		return nil, errors.New("unknown kid")
+	}
+	return verifyUnder(jws, keys)
+}
+
+// verifyUnder verifies jws under the first RSA key of keys that is for
+// signatures with RS256.
+func verifyUnder(jws *jose.JSONWebSignature, keys []jose.JSONWebKey) ([]byte, error) {
+	for _, k := range keys {
+		pub, ok := k.Key.(*rsa.PublicKey)
+		if !ok || (k.Algorithm != "" && k.Algorithm != string(jose.RS256)) || (k.Use != "" && k.Use != "sig") {
+			continue
+		}
+		return jws.Verify(pub)
+	}
+	return nil, errors.New("no RS256 key under the kid")
+}
+
+// fetchJWKS reads the IAM's key set.
+func (s *Service) fetchJWKS(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	if uri == "" {
+		return set, errors.New("the discovery document names no jwks_uri")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.IAMTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return set, err
+	}
+	resp, err := s.iam.http.Do(req)
+	if err != nil {
+		return set, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return set, fmt.Errorf("JWKS answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes))
+	if err != nil {
+		return set, err
+	}
+	err = json.Unmarshal(body, &set)
+	return set, err
 }
 
 // audienceHas reports whether aud (a string or an array of strings)

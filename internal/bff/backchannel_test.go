@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +329,32 @@ func TestLogoutTokenClaimsChecked(t *testing.T) {
 	if st, _ := postLogoutToken(t, b, token); st != http.StatusBadRequest {
 		t.Errorf("replay of the good token: %d, want 400", st)
 	}
+
+	// Forged signatures never turn the BFF into an amplifier against the
+	// IAM: under a known kid they fail without reading the JWKS, and
+	// unknown kids read it at most once a second (the rest are 503, which
+	// the IAM would retry).
+	forgedKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	payload, _ := json.Marshal(good())
+	before := kp.jwksReads.Load()
+	for range 10 {
+		if st, _ := postLogoutToken(t, b, kp.signKid(t, forgedKey, "k1", "logout+jwt", string(payload))); st != http.StatusBadRequest {
+			t.Errorf("forged signature under the known kid: %d, want 400", st)
+		}
+	}
+	if n := kp.jwksReads.Load() - before; n != 0 {
+		t.Errorf("forged signatures under the known kid read the JWKS %d times", n)
+	}
+	began := time.Now()
+	for i := range 20 {
+		st, _ := postLogoutToken(t, b, kp.signKid(t, forgedKey, "kid-"+strconv.Itoa(i), "logout+jwt", string(payload)))
+		if st != http.StatusBadRequest && st != http.StatusServiceUnavailable {
+			t.Errorf("unknown kid: %d, want 400 or 503", st)
+		}
+	}
+	if n, bound := kp.jwksReads.Load()-before, int64(time.Since(began)/logoutKeysInterval)+1; n > bound {
+		t.Errorf("20 unknown kids read the JWKS %d times, more than %d", n, bound)
+	}
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
@@ -337,6 +364,8 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 type testIssuer struct {
 	issuer string
 	key    *rsa.PrivateKey
+	// jwksReads counts the reads of the key set.
+	jwksReads atomic.Int64
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
@@ -356,6 +385,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 				"id_token_signing_alg_values_supported": []string{"RS256"},
 			})
 		case "/keys":
+			ti.jwksReads.Add(1)
 			_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 		default:
 			http.NotFound(w, r)
@@ -374,7 +404,12 @@ func (ti *testIssuer) sign(t *testing.T, typ string, claims map[string]any) stri
 
 func (ti *testIssuer) signRaw(t *testing.T, typ, payload string) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: ti.key, KeyID: "k1"}},
+	return ti.signKid(t, ti.key, "k1", typ, payload)
+}
+
+func (ti *testIssuer) signKid(t *testing.T, key *rsa.PrivateKey, kid, typ, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		t.Fatal(err)

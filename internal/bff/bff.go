@@ -172,7 +172,9 @@ type Service struct {
 	instance string // names this instance's refresh leases, for logs and debugging
 
 	refreshGroup singleflight.Group
-	metrics      metrics
+	// logoutKeys are the IAM's keys for logout tokens (backchannel.go).
+	logoutKeys logoutKeys
+	metrics    metrics
 
 	// afterRead, when set (by tests only), runs after each request has
 	// read its session, so a test can hold a refresh until every

@@ -38,11 +38,11 @@ type discovered struct {
 	provider *oidc.Provider
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
-	// logoutVerifier checks the signature, iss, aud and exp of
-	// back-channel logout tokens; backchannel.go checks the rest.
-	logoutVerifier *oidc.IDTokenVerifier
-	revocation     string
-	endSession     string
+	// jwksURI is where the keys of back-channel logout tokens are read
+	// (backchannel.go).
+	jwksURI    string
+	revocation string
+	endSession string
 }
 
 // retryAfterFailure keeps a down IAM from being asked on every request.
@@ -101,6 +101,7 @@ func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
 	}
 	var meta struct {
 		Revocation  string   `json:"revocation_endpoint"`
+		JWKSURI     string   `json:"jwks_uri"`
 		EndSession  string   `json:"end_session_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
@@ -125,10 +126,8 @@ func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
 		},
 		// The JWKS fetches outlive any one request, so they use a
 		// background context carrying the BFF's client.
-		verifier: provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{ClientID: c.cfg.ClientID, Now: c.now}),
-		logoutVerifier: provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{
-			ClientID: c.cfg.ClientID, Now: c.now, SupportedSigningAlgs: []string{oidc.RS256},
-		}),
+		verifier:   provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{ClientID: c.cfg.ClientID, Now: c.now}),
+		jwksURI:    meta.JWKSURI,
 		revocation: meta.Revocation,
 		endSession: meta.EndSession,
 	}, nil

@@ -60,7 +60,7 @@ type introspectors struct {
 	by map[string]*auth.Validator
 }
 
-// validator returns the validator for audience aud.
+// introspectionValidator returns the validator for audience aud.
 func (s *Service) introspectionValidator(aud string) (*auth.Validator, error) {
 	s.introspect.mu.Lock()
 	defer s.introspect.mu.Unlock()
