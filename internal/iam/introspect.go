@@ -91,11 +91,18 @@ func errIntrospectionClient() error {
 	return op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), http.StatusUnauthorized)
 }
 
-// refuseUnauthenticatedIntrospection answers 401 invalid_client to an
-// introspection request that carries no client credentials at all, before
-// zitadel would answer it 400 (RFC 7662 §2.3 wants 401 for a caller that
-// did not authenticate). It reports whether it answered.
-func refuseUnauthenticatedIntrospection(w http.ResponseWriter, r *http.Request) bool {
+// refuseIntrospection answers what zitadel's handler would
+// get wrong, and reports whether it answered: a request that is not a
+// POST with the token in its form body (RFC 7662 §2.1; zitadel reads the
+// query too, and a token in a URL ends up in logs) is invalid_request; one
+// without any client credentials is 401 invalid_client, where zitadel
+// would answer 400 (§2.3 wants 401 for a caller that did not
+// authenticate).
+func refuseIntrospection(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.URL.Query().Has("token") {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("send the token by POST in the form body"), nil)
+		return true
+	}
 	if _, _, ok := r.BasicAuth(); ok {
 		return false
 	}

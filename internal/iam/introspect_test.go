@@ -161,6 +161,20 @@ func TestIntrospection(t *testing.T) {
 		}
 	}
 
+	// The token only by POST in the body: never in a URL.
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		r, _ := http.NewRequest(m, e.issuer+"/oauth/introspect?"+url.Values{"token": {at}}.Encode(), nil)
+		r.SetBasicAuth(AudienceCustomer, testSvcSecret)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(body, "active") {
+			t.Errorf("%s with the token in the query: %d %s, want 400", m, resp.StatusCode, body)
+		}
+	}
+
 	// Rotation: the rotated refresh token is inactive, its successor and
 	// the new access token active.
 	next, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt, Expiry: time.Unix(1, 0)}).Token()

@@ -35,7 +35,7 @@ func (s *Service) protocolHeaders(next http.Handler) http.Handler {
 			w.Header().Set("Pragma", "no-cache")
 		}
 		pw := &protocolWriter{ResponseWriter: w, path: path, issuer: s.cfg.Issuer, s: s}
-		if path == endpoints.Introspection.Relative() && refuseUnauthenticatedIntrospection(pw, r) {
+		if path == endpoints.Introspection.Relative() && refuseIntrospection(pw, r) {
 			return
 		}
 		next.ServeHTTP(pw, r)
