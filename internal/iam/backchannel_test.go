@@ -111,9 +111,10 @@ func waitTokens(t *testing.T, lr *logoutReceiver, n int) []string {
 
 // TestBackchannelLogoutDelivery: end_session with a valid ID token sends
 // the client a logout token for that session (sid and sub); log out
-// everywhere and a disable send one for the user (sub, no sid); a failed
-// delivery is retried with a fresh token (new jti); a refusal (4xx) is not
-// retried; Close stops the retries.
+// everywhere and a disable send one for the user (sub, no sid); a
+// replayed refresh token one for its family; a failed delivery is retried
+// with a fresh token (new jti); a refusal (4xx) is not retried; Close
+// stops the retries.
 func TestBackchannelLogoutDelivery(t *testing.T) {
 	ctx := context.Background()
 	lr := &logoutReceiver{}
@@ -172,6 +173,27 @@ func TestBackchannelLogoutDelivery(t *testing.T) {
 		t.Errorf("refusals counted %v, want 1", n)
 	}
 
+	// A replayed refresh token revokes its family and ends the client's
+	// session of it at once.
+	lr.answer()
+	code, verifier = e.loginCode(t, cfg, "hal", "hal-password")
+	tok, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, idClaims = jwtParts(t, tok.Extra("id_token").(string))
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(time.Minute) // past the reuse grace window
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		t.Fatal("a refresh token reused after the grace window was accepted")
+	}
+	got = waitTokens(t, lr, 5)
+	if claims := verifiedLogoutClaims(t, e, got[4]); claims["sid"] != idClaims["sid"] || claims["sub"] != userID {
+		t.Errorf("logout token after a replay: %v, want the family %v", claims, idClaims["sid"])
+	}
+
 	// A client that stays down: Close ends the retries.
 	lr.answer(503, 503, 503, 503, 503)
 	if err := e.svc.logoutEverywhere(ctx, userID); err != nil {
@@ -180,7 +202,7 @@ func TestBackchannelLogoutDelivery(t *testing.T) {
 	if err := e.svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lr.received()); n > 6 {
+	if n := len(lr.received()); n > 7 {
 		t.Errorf("%d deliveries after Close", n)
 	}
 }

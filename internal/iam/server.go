@@ -264,6 +264,9 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 		if err := s.store.revokeFamily(ctx, s.db, a.FamilyID); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
+		if a.FamilyID != "" {
+			s.backchannel.logout(ctx, a.UserID, a.ClientID, a.FamilyID)
+		}
 		s.metrics.replays.WithLabelValues("authorization_code").Inc()
 		return nil, oidc.ErrInvalidGrant().WithDescription("code already used; the tokens issued for it are revoked")
 	}
@@ -529,6 +532,9 @@ func (sv *server) refreshReused(ctx context.Context, r *op.ClientRequest[oidc.Re
 	if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
+	// The client's session of that family ends now, not at its next
+	// refresh (backchannel.go).
+	s.backchannel.logout(ctx, t.UserID, t.ClientID, t.FamilyID)
 	s.metrics.replays.WithLabelValues("refresh_token").Inc()
 	return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
 }
