@@ -129,6 +129,7 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 		Given    string   `json:"given_name"`
 		Family   string   `json:"family_name"`
 		RolesIDT []string `json:"roles"`
+		SID      string   `json:"sid"`
 	}
 	_ = idt.Claims(&idClaims)
 	if idClaims.Name == "" && idClaims.User == "" && idClaims.Email == "" {
@@ -143,6 +144,7 @@ func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 		ID:      randomToken(18),
 		CSRF:    randomToken(24),
 		Subject: idt.Subject,
+		IAMSID:  idClaims.SID,
 		Created: s.now().Unix(),
 	}
 	applyTokens(sess, tok, s.now)

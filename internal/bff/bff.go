@@ -181,7 +181,9 @@ type Service struct {
 	instance string // names this instance's refresh leases, for logs and debugging
 
 	refreshGroup singleflight.Group
-	metrics      metrics
+	// logoutKeys are the IAM's keys for logout tokens (backchannel.go).
+	logoutKeys logoutKeys
+	metrics    metrics
 
 	// afterRead, when set (by tests only), runs after each request has
 	// read its session, so a test can hold a refresh until every
@@ -280,6 +282,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /login", s.handleLogin)
 	mux.HandleFunc("GET /auth/callback", s.handleCallback)
 	mux.HandleFunc("POST /logout", s.handleLogout)
+	mux.HandleFunc("POST "+BackchannelLogoutPath, s.handleBackchannelLogout)
 	mux.Handle("/api/", http.HandlerFunc(s.handleAPI))
 	mux.HandleFunc("GET /api/me", s.handleMe)
 	s.routeUI(mux)
@@ -331,6 +334,9 @@ func (s *Service) pruneLoop(ctx context.Context) {
 			s.log.WarnContext(ctx, "pruning expired sessions failed; will retry", "err", err)
 		} else if n > 0 {
 			s.log.DebugContext(ctx, "pruned expired sessions", "count", n)
+		}
+		if err := s.store.pruneLogoutTokens(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "pruning expired logout tokens failed; will retry", "err", err)
 		}
 		select {
 		case <-ctx.Done():

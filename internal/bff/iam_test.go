@@ -35,6 +35,20 @@ type realIAM struct {
 	// gate, when set before the first refresh, holds every refresh
 	// request until it is closed.
 	gate chan struct{}
+	// logoutTokens are the back-channel logout tokens the IAM sent to the
+	// BFF, in order; they pass through a recorder on their way.
+	logoutTokens []string
+}
+
+// lastLogoutToken returns the last back-channel logout token the IAM sent,
+// or "".
+func (ri *realIAM) lastLogoutToken() string {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	if len(ri.logoutTokens) == 0 {
+		return ""
+	}
+	return ri.logoutTokens[len(ri.logoutTokens)-1]
 }
 
 // offsetClock is real time plus an offset the test advances to make the
@@ -56,15 +70,39 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 		}
 		srv := httptest.NewUnstartedServer(nil)
 		ri.issuer = "http://" + srv.Listener.Addr().String()
+		// The IAM's back-channel logout tokens reach the BFF through a
+		// recorder, so tests can replay them.
+		bffLogout := cfg.PublicURL + BackchannelLogoutPath
+		recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			ri.mu.Lock()
+			ri.logoutTokens = append(ri.logoutTokens, r.PostForm.Get("logout_token"))
+			ri.mu.Unlock()
+			resp, err := http.PostForm(bffLogout, r.PostForm)
+			if err != nil {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			resp.Body.Close()
+			w.WriteHeader(resp.StatusCode)
+		}))
+		t.Cleanup(recorder.Close)
+		clients := iam.DefaultClients(cfg.PublicURL+"/auth/callback", cfg.PublicURL+"/", nil, iamBFFSecret)
+		for i := range clients {
+			if clients[i].ID == iam.ClientBFF {
+				clients[i].BackchannelLogoutURI = recorder.URL
+			}
+		}
 		svc, err := iam.New(context.Background(), iam.Config{
 			Issuer:          ri.issuer,
 			AdminPassword:   iamAdminPW,
 			KeyPublishAhead: -1,
-			Clients:         iam.DefaultClients(cfg.PublicURL+"/auth/callback", cfg.PublicURL+"/", nil, iamBFFSecret),
+			Clients:         clients,
 		}, iam.Deps{DB: sqldbtest.OpenSQLite(t)})
 		if err != nil {
 			t.Fatalf("iam.New: %v", err)
 		}
+		t.Cleanup(func() { _ = svc.Close() })
 		h := svc.Handler()
 		srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == "POST" && (strings.HasSuffix(r.URL.Path, "/oauth/token") || strings.HasSuffix(r.URL.Path, "/oauth/revoke")) {
@@ -138,6 +176,12 @@ var formAction = regexp.MustCompile(`<form[^>]*action="([^"]*)"`)
 // and returns the final response (the page the BFF redirected to).
 func login(t *testing.T, b *testBFF, c *http.Client, returnTo string) (*http.Response, string) {
 	t.Helper()
+	return loginAs(t, b, c, returnTo, "admin", iamAdminPW)
+}
+
+// loginAs is login as the user username.
+func loginAs(t *testing.T, b *testBFF, c *http.Client, returnTo, username, password string) (*http.Response, string) {
+	t.Helper()
 	follow := *c
 	follow.CheckRedirect = nil
 	path := "/login"
@@ -153,7 +197,7 @@ func login(t *testing.T, b *testBFF, c *http.Client, returnTo string) (*http.Res
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `name="username"`) {
 		t.Fatalf("login page: %d %s", resp.StatusCode, page)
 	}
-	form := url.Values{"username": {"admin"}, "password": {iamAdminPW}}
+	form := url.Values{"username": {username}, "password": {password}}
 	for _, m := range hiddenInput.FindAllStringSubmatch(string(page), -1) {
 		form.Set(m[1], htmlUnescape(m[2]))
 	}

@@ -35,9 +35,12 @@ type oidcClient struct {
 
 // discovered is everything the BFF learns from the discovery document.
 type discovered struct {
-	provider   *oidc.Provider
-	oauth      *oauth2.Config
-	verifier   *oidc.IDTokenVerifier
+	provider *oidc.Provider
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	// jwksURI is where the keys of back-channel logout tokens are read
+	// (backchannel.go).
+	jwksURI    string
 	revocation string
 	endSession string
 }
@@ -98,6 +101,7 @@ func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
 	}
 	var meta struct {
 		Revocation  string   `json:"revocation_endpoint"`
+		JWKSURI     string   `json:"jwks_uri"`
 		EndSession  string   `json:"end_session_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
@@ -123,6 +127,7 @@ func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
 		// The JWKS fetches outlive any one request, so they use a
 		// background context carrying the BFF's client.
 		verifier:   provider.VerifierContext(c.ctx(context.Background()), &oidc.Config{ClientID: c.cfg.ClientID, Now: c.now}),
+		jwksURI:    meta.JWKSURI,
 		revocation: meta.Revocation,
 		endSession: meta.EndSession,
 	}, nil

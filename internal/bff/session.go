@@ -64,10 +64,13 @@ type session struct {
 	Expiry  int64  `json:"exp"` // access token expiry, Unix seconds
 	// Issued is when the BFF got the access token (Unix seconds), which
 	// with Expiry gives its lifetime and so how early to refresh it.
-	Issued  int64    `json:"iat,omitempty"`
-	Subject string   `json:"sub"`
-	Name    string   `json:"name,omitempty"`
-	Roles   []string `json:"roles,omitempty"`
+	Issued  int64  `json:"iat,omitempty"`
+	Subject string `json:"sub"`
+	// IAMSID is the IAM's session id (the ID token's sid) that
+	// back-channel logout names.
+	IAMSID string   `json:"isid,omitempty"`
+	Name   string   `json:"name,omitempty"`
+	Roles  []string `json:"roles,omitempty"`
 	// Created bounds the absolute lifetime of the session.
 	Created int64 `json:"created"`
 }

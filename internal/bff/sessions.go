@@ -61,7 +61,7 @@ func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	row := &sessionRow{
-		IDHash: hashID(sess.ID), Subject: sess.Subject, Generation: sess.Gen, Data: data,
+		IDHash: hashID(sess.ID), Subject: sess.Subject, IAMSID: sess.IAMSID, Generation: sess.Gen, Data: data,
 		AccessExpiry: time.Unix(sess.Expiry, 0), ExpiresAt: s.sessionEnd(sess),
 	}
 	if err := s.store.insert(ctx, row, s.now()); err != nil {

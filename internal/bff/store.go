@@ -27,8 +27,11 @@ var errSessionGone = errors.New("session not found")
 
 // sessionRow is one row of bff_sessions.
 type sessionRow struct {
-	IDHash       string
-	Subject      string
+	IDHash  string
+	Subject string
+	// IAMSID is the IAM's session id (the ID token's sid), which
+	// back-channel logout names; empty when the IAM gave none.
+	IAMSID       string
 	Generation   int64
 	Data         string // sealed sessionData
 	AccessExpiry time.Time
@@ -54,9 +57,9 @@ func hashID(id string) string {
 }
 
 func (st sessionStore) insert(ctx context.Context, r *sessionRow, now time.Time) error {
-	_, err := st.db.ExecContext(ctx, `INSERT INTO bff_sessions (id_hash, subject, generation, data, access_expiry, expires_at, lease_owner, lease_until, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, '', 0, ?)`,
-		r.IDHash, r.Subject, r.Generation, r.Data, sqldb.Micros(r.AccessExpiry), sqldb.Micros(r.ExpiresAt), sqldb.Micros(now))
+	_, err := st.db.ExecContext(ctx, `INSERT INTO bff_sessions (id_hash, subject, iam_sid, generation, data, access_expiry, expires_at, lease_owner, lease_until, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, ?)`,
+		r.IDHash, r.Subject, r.IAMSID, r.Generation, r.Data, sqldb.Micros(r.AccessExpiry), sqldb.Micros(r.ExpiresAt), sqldb.Micros(now))
 	return err
 }
 

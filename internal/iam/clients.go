@@ -77,6 +77,11 @@ type ClientConfig struct {
 	// PostLogoutRedirectURIs are the allowed post_logout_redirect_uri
 	// values, matched like RedirectURIs.
 	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI, when set, is where the IAM POSTs a logout
+	// token (OpenID Connect Back-Channel Logout 1.0) whenever a session of
+	// this client's users ends at the IAM: end_session, "log out
+	// everywhere", a disable. See backchannel.go.
+	BackchannelLogoutURI string
 	// GrantTypes lists the allowed grants: "authorization_code",
 	// "refresh_token", "client_credentials".
 	GrantTypes []string
@@ -208,6 +213,11 @@ func (c ClientConfig) validate() error {
 		p, err := url.Parse(u)
 		if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") || p.Fragment != "" {
 			return fmt.Errorf("client %s: redirect URI %q must be an absolute http(s) URL without fragment", c.ID, u)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := validateBackchannelURI(c.BackchannelLogoutURI); err != nil {
+			return fmt.Errorf("client %s: back-channel logout URI %q %v", c.ID, c.BackchannelLogoutURI, err)
 		}
 	}
 	if slices.Contains(c.GrantTypes, string(oidc.GrantTypeCode)) && len(c.RedirectURIs) == 0 {

@@ -334,8 +334,12 @@ type Service struct {
 	login       *loginUI
 	// validator checks the IAM's own access tokens (/userinfo, /api/users).
 	validator *auth.Validator
-	metrics   *metrics
-	handler   http.Handler
+	// backchannel delivers logout tokens (backchannel.go).
+	backchannel *backchannel
+	// introspect holds the validators of introspection (introspect.go).
+	introspect introspectors
+	metrics    *metrics
+	handler    http.Handler
 
 	generatedAdminPassword string
 }
@@ -402,6 +406,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.keys.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
+	s.store.sealer = sealer
+	if err := s.store.resealSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	csrf, err := s.store.secret(ctx, "csrf", func() string { return randomToken(32) })
 	if err != nil {
 		return nil, fmt.Errorf("iam: csrf key: %w", err)
@@ -413,6 +421,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.rotationKey = []byte(rotation)
 	s.metrics = newMetrics(s.registry)
+	s.backchannel = newBackchannel(s)
 	registerKeyAge(s.registry, s.keys, s.now)
 	s.throttle = newThrottle(s.now, throttleLimits{
 		client: cfg.LoginMaxFailuresPerUser, account: cfg.LoginMaxFailuresPerAccount, address: cfg.LoginMaxFailuresPerIP,
@@ -487,9 +496,12 @@ func (s *Service) maintain(ctx context.Context) error {
 	return s.store.prune(ctx, s.now())
 }
 
-// Close releases nothing today; the database belongs to the caller. It
-// exists so the service has the shape every service has.
-func (s *Service) Close() error { return nil }
+// Close stops the back-channel logout retries still pending; the database
+// belongs to the caller.
+func (s *Service) Close() error {
+	s.backchannel.close()
+	return nil
+}
 
 func (s *Service) bootstrapAdmin(ctx context.Context) error {
 	now := s.now()
@@ -554,6 +566,7 @@ func (s *Service) routes() (http.Handler, error) {
 	mux.Handle("PUT /api/users/{id}/roles", s.requireUserAdmin(users.setRoles))
 	mux.Handle("POST /api/users/{id}/disable", s.requireUserAdmin(users.disable))
 	mux.Handle("POST /api/users/{id}/enable", s.requireUserAdmin(users.enable))
+	mux.Handle("POST /api/users/{id}/logout", s.requireUserAdmin(users.logoutAll))
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))

@@ -279,8 +279,13 @@ func RotateSigningKeys(ctx context.Context, db *sqldb.DB, publishAhead time.Dura
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
 	}
-	m := &keyManager{store: &store{db: db}, now: time.Now, sealer: sealer}
+	m := &keyManager{store: &store{db: db, sealer: sealer}, now: time.Now, sealer: sealer}
 	if err := m.reseal(ctx); err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
+	}
+	// The instance secrets follow the KEK too, so that the old KEK can be
+	// dropped after this command as well as after a start.
+	if err := m.store.resealSecrets(ctx); err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
 	}
 	if err := m.rotate(ctx, publishAhead, false); err != nil {

@@ -236,10 +236,6 @@ func (o opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo
 	return o.s.fillUserinfo(ctx, info, subject, []string{oidc.ScopeOpenID, oidc.ScopeProfile})
 }
 
-func (o opStorage) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
-	return errors.New("introspection is not offered: access tokens are self-contained JWTs")
-}
-
 func (o opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
 }

@@ -30,11 +30,15 @@ func (s *Service) protocolHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		switch path {
-		case endpoints.Token.Relative(), endpoints.Userinfo.Relative(), endpoints.Revocation.Relative():
+		case endpoints.Token.Relative(), endpoints.Userinfo.Relative(), endpoints.Revocation.Relative(), endpoints.Introspection.Relative():
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Pragma", "no-cache")
 		}
-		next.ServeHTTP(&protocolWriter{ResponseWriter: w, path: path, issuer: s.cfg.Issuer, s: s}, r)
+		pw := &protocolWriter{ResponseWriter: w, path: path, issuer: s.cfg.Issuer, s: s}
+		if path == endpoints.Introspection.Relative() && refuseIntrospection(pw, r) {
+			return
+		}
+		next.ServeHTTP(pw, r)
 	})
 }
 

@@ -179,10 +179,20 @@ func TestMetadata(t *testing.T) {
 	if string(a) != string(b) || oauthDoc["issuer"] != e.issuer {
 		t.Fatalf("RFC 8414 metadata differs from discovery:\n%s\n%s", a, b)
 	}
-	for _, k := range []string{"introspection_endpoint_auth_methods_supported", "introspection_endpoint_auth_signing_alg_values_supported", "introspection_endpoint"} {
-		if _, ok := oidcDoc[k]; ok {
-			t.Errorf("discovery has %s without an introspection endpoint", k)
-		}
+	// Introspection methods are advertised with the introspection
+	// endpoint (RFC 7662, introspect.go), and no signing algorithms since
+	// no JWT client authentication is taken.
+	if oidcDoc["introspection_endpoint"] != e.issuer+"/oauth/introspect" {
+		t.Errorf("introspection_endpoint %v", oidcDoc["introspection_endpoint"])
+	}
+	if m, _ := json.Marshal(oidcDoc["introspection_endpoint_auth_methods_supported"]); string(m) != `["client_secret_basic","client_secret_post"]` {
+		t.Errorf("introspection_endpoint_auth_methods_supported %s", m)
+	}
+	if _, ok := oidcDoc["introspection_endpoint_auth_signing_alg_values_supported"]; ok {
+		t.Errorf("discovery has introspection signing algorithms without JWT client authentication")
+	}
+	if oidcDoc["backchannel_logout_supported"] != true || oidcDoc["backchannel_logout_session_supported"] != true {
+		t.Errorf("backchannel logout %v session %v", oidcDoc["backchannel_logout_supported"], oidcDoc["backchannel_logout_session_supported"])
 	}
 	if oidcDoc["authorization_response_iss_parameter_supported"] != true || oidcDoc["request_uri_parameter_supported"] != false {
 		t.Errorf("iss %v request_uri %v", oidcDoc["authorization_response_iss_parameter_supported"], oidcDoc["request_uri_parameter_supported"])

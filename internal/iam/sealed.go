@@ -66,31 +66,45 @@ func kekID(k []byte) string {
 // seal encrypts the PEM of signing key id under the first KEK; id is the
 // additional data, so a sealed value cannot be moved to another key's row.
 func (s *keySealer) seal(id, pem string) (string, error) {
+	return s.sealValue("signing-key:"+id, pem)
+}
+
+// sealValue encrypts plaintext under the first KEK with the additional
+// data ad, which names the row the value belongs to; without a KEK it is
+// stored as it is.
+func (s *keySealer) sealValue(ad, plaintext string) (string, error) {
 	if s == nil {
-		return pem, nil
+		return plaintext, nil
 	}
 	k := s.keks[0]
 	nonce := make([]byte, k.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	ct := k.aead.Seal(nonce, nonce, []byte(pem), []byte("signing-key:"+id))
+	ct := k.aead.Seal(nonce, nonce, []byte(plaintext), []byte(ad))
 	return sealedPrefix + k.id + ":" + base64.RawURLEncoding.EncodeToString(ct), nil
 }
 
 // open returns the PEM of a stored signing key, sealed or (from an
 // earlier version) plaintext.
 func (s *keySealer) open(id, stored string) (string, error) {
+	return s.openValue("signing-key:"+id, "signing key "+id, stored)
+}
+
+// openValue returns the plaintext of a value stored by sealValue with the
+// additional data ad (or stored plaintext by an earlier version); what
+// names the value in errors.
+func (s *keySealer) openValue(ad, what, stored string) (string, error) {
 	rest, sealed := strings.CutPrefix(stored, sealedPrefix)
 	if !sealed {
 		return stored, nil
 	}
 	if s == nil {
-		return "", fmt.Errorf("signing key %s is encrypted, and no key-encryption key is configured (--key-encryption-key)", id)
+		return "", fmt.Errorf("%s is encrypted, and no key-encryption key is configured (--key-encryption-key)", what)
 	}
 	kid, b64, ok := strings.Cut(rest, ":")
 	if !ok {
-		return "", fmt.Errorf("signing key %s: malformed sealed value", id)
+		return "", fmt.Errorf("%s: malformed sealed value", what)
 	}
 	for _, k := range s.keks {
 		if k.id != kid {
@@ -98,15 +112,15 @@ func (s *keySealer) open(id, stored string) (string, error) {
 		}
 		ct, err := base64.RawURLEncoding.DecodeString(b64)
 		if err != nil || len(ct) < k.aead.NonceSize() {
-			return "", fmt.Errorf("signing key %s: malformed sealed value", id)
+			return "", fmt.Errorf("%s: malformed sealed value", what)
 		}
-		pt, err := k.aead.Open(nil, ct[:k.aead.NonceSize()], ct[k.aead.NonceSize():], []byte("signing-key:"+id))
+		pt, err := k.aead.Open(nil, ct[:k.aead.NonceSize()], ct[k.aead.NonceSize():], []byte(ad))
 		if err != nil {
-			return "", fmt.Errorf("signing key %s: does not decrypt under key-encryption key %s (tampered?)", id, kid)
+			return "", fmt.Errorf("%s: does not decrypt under key-encryption key %s (tampered?)", what, kid)
 		}
 		return string(pt), nil
 	}
-	return "", fmt.Errorf("signing key %s is encrypted under key-encryption key %s, which is not configured; give it too (--key-encryption-key new,old)", id, kid)
+	return "", fmt.Errorf("%s is encrypted under key-encryption key %s, which is not configured; give it too (--key-encryption-key new,old)", what, kid)
 }
 
 // current reports whether stored is sealed under the first KEK (with no

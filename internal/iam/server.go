@@ -30,6 +30,8 @@ var endpoints = op.Endpoints{
 	Revocation:    op.NewEndpoint("oauth/revoke"),
 	EndSession:    op.NewEndpoint("end_session"),
 	JwksURI:       op.NewEndpoint("keys"),
+	// Introspection is RFC 7662, for confidential clients (introspect.go).
+	Introspection: op.NewEndpoint("oauth/introspect"),
 }
 
 // server is zitadel's LegacyServer with the grants RealGuardIO needs done
@@ -111,11 +113,12 @@ func (sv *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.R
 		d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 		d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 		d.RevocationEndpointAuthMethodsSupported = d.TokenEndpointAuthMethodsSupported
-		// There is no introspection endpoint, so no way to authenticate
-		// at one.
-		d.IntrospectionEndpoint = ""
-		d.IntrospectionEndpointAuthMethodsSupported = nil
+		// Introspection takes a client secret only (introspect.go).
+		d.IntrospectionEndpointAuthMethodsSupported = introspectionAuthMethods
 		d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+		// Back-channel logout tokens carry sid and sub (backchannel.go).
+		d.BackChannelLogoutSupported = true
+		d.BackChannelLogoutSessionSupported = true
 		d.RequestParameterSupported = false
 		d.RequestURIParameterSupported = false
 		d.ClaimsSupported = []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "at_hash", "c_hash", "azp", "sid", "preferred_username", "roles", "scope", "client_id"}
@@ -180,6 +183,7 @@ func (sv *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionR
 			if err := sv.s.store.revokeSession(ctx, claims.SessionID, claims.Subject, session.ClientID); err != nil {
 				return nil, (opStorage{sv.s}).storeError(ctx, "revoke the session at logout", err)
 			}
+			sv.s.backchannel.logout(ctx, claims.Subject, session.ClientID, claims.SessionID)
 		}
 	}
 	return op.NewRedirect(session.RedirectURI), nil
@@ -260,6 +264,9 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 		if err := s.store.revokeFamily(ctx, s.db, a.FamilyID); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
+		if a.FamilyID != "" {
+			s.backchannel.logout(ctx, a.UserID, a.ClientID, a.FamilyID)
+		}
 		s.metrics.replays.WithLabelValues("authorization_code").Inc()
 		return nil, oidc.ErrInvalidGrant().WithDescription("code already used; the tokens issued for it are revoked")
 	}
@@ -283,17 +290,17 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user may not log in")
 	}
 	now := s.now()
-	claims, err := s.claims.Build(ctx, AccessTokenRequest{
-		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
-		Scopes: a.Scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
-	})
-	if err != nil {
-		return nil, err
-	}
 	withRefresh := slices.Contains(a.Scopes, oidc.ScopeOfflineAccess) && c.allowsGrant(oidc.GrantTypeRefreshToken)
 	var familyID, refresh string
 	if withRefresh {
 		familyID, refresh = uuid.NewString(), randomToken(32)
+	}
+	claims, err := s.claims.Build(ctx, AccessTokenRequest{
+		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
+		Scopes: a.Scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime, SessionID: familyID,
+	})
+	if err != nil {
+		return nil, err
 	}
 	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		ok, err := s.store.consumeCode(ctx, tx, a.ID, familyID)
@@ -489,7 +496,7 @@ func (sv *server) refreshClaims(ctx context.Context, r *op.ClientRequest[oidc.Re
 	}
 	claims, err := s.claims.Build(ctx, AccessTokenRequest{
 		Subject: u.ID, UserID: u.ID, ClientID: c.GetID(), Audience: c.cfg.Audiences,
-		Scopes: scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime,
+		Scopes: scopes, Roles: u.Roles, IssuedAt: now, Lifetime: c.atLifetime, SessionID: t.FamilyID,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -525,6 +532,9 @@ func (sv *server) refreshReused(ctx context.Context, r *op.ClientRequest[oidc.Re
 	if err := s.store.revokeFamily(ctx, s.db, t.FamilyID); err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
+	// The client's session of that family ends now, not at its next
+	// refresh (backchannel.go).
+	s.backchannel.logout(ctx, t.UserID, t.ClientID, t.FamilyID)
 	s.metrics.replays.WithLabelValues("refresh_token").Inc()
 	return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; its session is revoked")
 }
@@ -626,6 +636,10 @@ type AccessTokenRequest struct {
 	IssuedAt time.Time
 	// Lifetime is exp - iat.
 	Lifetime time.Duration
+	// SessionID is the sid: the refresh family (the login) a user token
+	// belongs to, empty without one. Introspection reports the token
+	// inactive once that session is revoked.
+	SessionID string
 }
 
 // ClaimsBuilder is the one place access token claims are made. Its
@@ -642,7 +656,7 @@ type ClaimsBuilder struct {
 
 // reservedClaims may not be set by the Authorization hook: they carry the
 // token's identity and would let a bug there widen a token.
-var reservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles"}
+var reservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid"}
 
 // Build returns the claims of an access token. An Authorization failure is
 // a server_error answered with 503, so the client retries instead of
@@ -676,6 +690,9 @@ func (b *ClaimsBuilder) Build(ctx context.Context, req AccessTokenRequest) (map[
 	claims["client_id"] = req.ClientID
 	claims["scope"] = strings.Join(req.Scopes, " ")
 	claims["roles"] = slices.Clone(roles)
+	if req.SessionID != "" {
+		claims["sid"] = req.SessionID
+	}
 	return claims, nil
 }
 

@@ -41,6 +41,9 @@ type user struct {
 // store is the SQL persistence of the IAM Service.
 type store struct {
 	db *sqldb.DB
+	// sealer seals the instance secrets (iam_secrets) as it seals the
+	// signing keys (secrets.go); nil stores them plaintext.
+	sealer *keySealer
 }
 
 func usernameKey(username string) string { return strings.ToLower(username) }
@@ -481,14 +484,20 @@ func (s *store) secret(ctx context.Context, name string, gen func() string) (str
 	var v string
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM iam_secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
-		return v, nil
+		return s.openSecret(name, v)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return "", err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO iam_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, gen()); err != nil {
+	sealed, err := s.sealSecret(name, gen())
+	if err != nil {
 		return "", err
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT value FROM iam_secrets WHERE name = ?`, name).Scan(&v)
-	return v, err
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO iam_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, sealed); err != nil {
+		return "", err
+	}
+	if err = s.db.QueryRowContext(ctx, `SELECT value FROM iam_secrets WHERE name = ?`, name).Scan(&v); err != nil {
+		return "", err
+	}
+	return s.openSecret(name, v)
 }

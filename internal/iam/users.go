@@ -292,6 +292,11 @@ func (a *usersAPI) setEnabled(w http.ResponseWriter, r *http.Request, enabled bo
 		httpx.WriteError(w, r, apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable"))
 		return
 	}
+	if !enabled {
+		// The user's live sessions at the clients end now, not at their
+		// next refresh (backchannel.go).
+		a.s.backchannel.logout(r.Context(), u.ID, "", "")
+	}
 	u.Enabled = enabled
 	httpx.WriteJSON(w, http.StatusOK, viewOf(u))
 }

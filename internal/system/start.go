@@ -191,6 +191,13 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			svcSecrets[id] = secrets[svc]
 		}
 		clients := iam.DefaultClients(bffURL+"/auth/callback", bffURL+"/", svcSecrets, secrets[ServiceBFF])
+		for i := range clients {
+			if clients[i].ID == iam.ClientBFF {
+				// Back-channel logout ends the BFF's sessions when the IAM
+				// ends the user's (docs/bff-sessions.md).
+				clients[i].BackchannelLogoutURI = bffURL + bff.BackchannelLogoutPath
+			}
+		}
 		deps := iam.Deps{Logger: s.log(ServiceIAM), DB: db}
 		if cfg.Authz == "provide" {
 			// Only the provide strategy puts authorization data in the
