@@ -6,9 +6,9 @@
 // producer and every consumer. catalog_test.go checks docs/events.md
 // against this package.
 //
-// The package depends only on the standard library and
-// internal/platform/events, so every service can import it without
-// importing another service.
+// The package depends only on the standard library, so every service and
+// every use case can import it without importing another service or the
+// event machinery.
 //
 // Wire compatibility: the field order of each struct is the order in which
 // the payload's keys have always been written. The organization kit and the
@@ -19,11 +19,7 @@
 // Security System Service's keep the order their structs always had.
 package catalog
 
-import (
-	"strings"
-
-	"github.com/realguardio/realguardio/internal/platform/events"
-)
+import "strings"
 
 // Type is the type of an event, for example "customer.employee_roles_set".
 // Its prefix up to the first dot is the producer.
@@ -54,13 +50,13 @@ const (
 // and false for a producer the catalogue does not know.
 func AggregateTypeOf(producer string) (string, bool) {
 	switch producer {
-	case events.ProducerCustomer:
+	case Customer.Producer:
 		return AggregateCustomer, true
-	case events.ProducerDealer:
+	case Dealer.Producer:
 		return AggregateDealer, true
-	case events.ProducerMonitoring:
+	case MonitoringProvider.Producer:
 		return AggregateMonitoringProvider, true
-	case events.ProducerSecuritySystem:
+	case SecuritySystemCreated.Producer():
 		return AggregateSecuritySystem, true
 	}
 	return "", false

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 )
 
@@ -160,6 +161,14 @@ func TestOrganizations(t *testing.T) {
 		if o.IsEmployeeEvent(o.Created) || o.IsEmployeeEvent("") {
 			t.Errorf("%s: IsEmployeeEvent accepts a non-employee event", o.Producer)
 		}
+	}
+	for producer, o := range map[string]catalog.Organization{events.ProducerCustomer: catalog.Customer, events.ProducerDealer: catalog.Dealer, events.ProducerMonitoring: catalog.MonitoringProvider} {
+		if o.Producer != producer {
+			t.Errorf("the catalogue names producer %s %q", producer, o.Producer)
+		}
+	}
+	if catalog.SecuritySystemCreated.Producer() != events.ProducerSecuritySystem {
+		t.Errorf("securitysystem.created has producer %q", catalog.SecuritySystemCreated.Producer())
 	}
 	if _, ok := catalog.OrganizationOf(catalog.SecuritySystemArmed); ok {
 		t.Error("the Security System Service is no kind of organization")

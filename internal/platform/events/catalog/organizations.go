@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-
-	"github.com/realguardio/realguardio/internal/platform/events"
 )
 
 // Organization is the event vocabulary of one kind of organization. The
@@ -38,19 +36,19 @@ type Organization struct {
 // The three kinds of organization.
 var (
 	Customer = Organization{
-		Producer: events.ProducerCustomer, AggregateType: AggregateCustomer, IDField: "customerId",
+		Producer: CustomerCreated.Producer(), AggregateType: AggregateCustomer, IDField: "customerId",
 		Created: CustomerCreated, EmployeeCreated: CustomerEmployeeCreated, EmployeeRemoved: CustomerEmployeeRemoved,
 		EmployeeRolesSet: CustomerEmployeeRolesSet, EmployeeScheduleSet: CustomerEmployeeScheduleSet,
 		EmployeeScheduleCleared: CustomerEmployeeScheduleCleared,
 	}
 	Dealer = Organization{
-		Producer: events.ProducerDealer, AggregateType: AggregateDealer, IDField: "dealerId",
+		Producer: DealerCreated.Producer(), AggregateType: AggregateDealer, IDField: "dealerId",
 		Created: DealerCreated, EmployeeCreated: DealerEmployeeCreated, EmployeeRemoved: DealerEmployeeRemoved,
 		EmployeeRolesSet: DealerEmployeeRolesSet, EmployeeScheduleSet: DealerEmployeeScheduleSet,
 		EmployeeScheduleCleared: DealerEmployeeScheduleCleared,
 	}
 	MonitoringProvider = Organization{
-		Producer: events.ProducerMonitoring, AggregateType: AggregateMonitoringProvider, IDField: "monitoringProviderId",
+		Producer: MonitoringProviderCreated.Producer(), AggregateType: AggregateMonitoringProvider, IDField: "monitoringProviderId",
 		Created: MonitoringProviderCreated, EmployeeCreated: MonitoringEmployeeCreated, EmployeeRemoved: MonitoringEmployeeRemoved,
 		EmployeeRolesSet: MonitoringEmployeeRolesSet, EmployeeScheduleSet: MonitoringEmployeeScheduleSet,
 		EmployeeScheduleCleared: MonitoringEmployeeScheduleCleared,
