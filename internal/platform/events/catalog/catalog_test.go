@@ -12,6 +12,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
+	"github.com/realguardio/realguardio/internal/policy"
 )
 
 // docType is one row of a table of docs/events.md.
@@ -153,6 +154,12 @@ func TestOrganizations(t *testing.T) {
 				t.Errorf("%s: aggregate type %s, the catalogue says %s", o.Producer, o.AggregateType, agg)
 			}
 		}
+		if got, ok := catalog.OrganizationOfKind(o.Kind); !ok || got != o {
+			t.Errorf("OrganizationOfKind(%s) = %v, %v", o.Kind, got, ok)
+		}
+		if len(policy.OrganizationRoles(policy.OrgKind(o.Kind))) == 0 {
+			t.Errorf("%s: kind %q is no policy.OrgKind", o.Producer, o.Kind)
+		}
 		for _, typ := range types[1:] {
 			if !o.IsEmployeeEvent(typ) {
 				t.Errorf("%s is not an employee event of %s", typ, o.Producer)
@@ -169,6 +176,9 @@ func TestOrganizations(t *testing.T) {
 	}
 	if catalog.SecuritySystemCreated.Producer() != events.ProducerSecuritySystem {
 		t.Errorf("securitysystem.created has producer %q", catalog.SecuritySystemCreated.Producer())
+	}
+	if _, ok := catalog.OrganizationOfKind("security_system"); ok {
+		t.Error("OrganizationOfKind found a kind that is no organization")
 	}
 	if _, ok := catalog.OrganizationOf(catalog.SecuritySystemArmed); ok {
 		t.Error("the Security System Service is no kind of organization")

@@ -15,6 +15,9 @@ import (
 // its payload methods build the kind's payload structs and its decoders
 // read them back in a kind-independent form.
 type Organization struct {
+	// Kind is the kind of organization as AUTHZ.md names it ("customer",
+	// "dealer", "monitoring_provider"), the value of policy.OrgKind.
+	Kind string
 	// Producer is the service name of the envelope and the prefix of every
 	// event type.
 	Producer string
@@ -36,19 +39,19 @@ type Organization struct {
 // The three kinds of organization.
 var (
 	Customer = Organization{
-		Producer: CustomerCreated.Producer(), AggregateType: AggregateCustomer, IDField: "customerId",
+		Kind: "customer", Producer: CustomerCreated.Producer(), AggregateType: AggregateCustomer, IDField: "customerId",
 		Created: CustomerCreated, EmployeeCreated: CustomerEmployeeCreated, EmployeeRemoved: CustomerEmployeeRemoved,
 		EmployeeRolesSet: CustomerEmployeeRolesSet, EmployeeScheduleSet: CustomerEmployeeScheduleSet,
 		EmployeeScheduleCleared: CustomerEmployeeScheduleCleared,
 	}
 	Dealer = Organization{
-		Producer: DealerCreated.Producer(), AggregateType: AggregateDealer, IDField: "dealerId",
+		Kind: "dealer", Producer: DealerCreated.Producer(), AggregateType: AggregateDealer, IDField: "dealerId",
 		Created: DealerCreated, EmployeeCreated: DealerEmployeeCreated, EmployeeRemoved: DealerEmployeeRemoved,
 		EmployeeRolesSet: DealerEmployeeRolesSet, EmployeeScheduleSet: DealerEmployeeScheduleSet,
 		EmployeeScheduleCleared: DealerEmployeeScheduleCleared,
 	}
 	MonitoringProvider = Organization{
-		Producer: MonitoringProviderCreated.Producer(), AggregateType: AggregateMonitoringProvider, IDField: "monitoringProviderId",
+		Kind: "monitoring_provider", Producer: MonitoringProviderCreated.Producer(), AggregateType: AggregateMonitoringProvider, IDField: "monitoringProviderId",
 		Created: MonitoringProviderCreated, EmployeeCreated: MonitoringEmployeeCreated, EmployeeRemoved: MonitoringEmployeeRemoved,
 		EmployeeRolesSet: MonitoringEmployeeRolesSet, EmployeeScheduleSet: MonitoringEmployeeScheduleSet,
 		EmployeeScheduleCleared: MonitoringEmployeeScheduleCleared,
@@ -68,6 +71,29 @@ func OrganizationOf(t Type) (Organization, bool) {
 		return MonitoringProvider, true
 	}
 	return Organization{}, false
+}
+
+// OrganizationOfKind returns the Organization of kind ("dealer"; see
+// Organization.Kind), and false for anything else.
+func OrganizationOfKind(kind string) (Organization, bool) {
+	for _, o := range []Organization{Customer, Dealer, MonitoringProvider} {
+		if o.Kind == kind {
+			return o, true
+		}
+	}
+	return Organization{}, false
+}
+
+// DecodePayload decodes payload into a P, the payload struct of the
+// caller's event type. An empty payload gives the zero P, as the replica
+// and the authorization sync have always read it.
+func DecodePayload[P any](payload []byte) (P, error) {
+	var p P
+	if len(payload) == 0 {
+		return p, nil
+	}
+	err := json.Unmarshal(payload, &p)
+	return p, err
 }
 
 // Employee names the employee an employee event is about, whatever the
