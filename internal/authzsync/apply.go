@@ -207,14 +207,7 @@ func policySchedule(s *catalog.Schedule) *policy.Schedule {
 	if s == nil {
 		return nil
 	}
-	out := &policy.Schedule{TimeZone: s.TimeZone}
-	if s.Shifts != nil {
-		out.Shifts = make([]policy.Shift, len(s.Shifts))
-		for i, sh := range s.Shifts {
-			out.Shifts[i] = policy.Shift(sh)
-		}
-	}
-	return out
+	return &policy.Schedule{TimeZone: s.TimeZone, Shifts: catalog.ConvertShifts[policy.Shift](s.Shifts)}
 }
 
 func exec(ctx context.Context, tx *sqldb.Tx, q string, args ...any) error {

@@ -472,17 +472,6 @@ func eventEmployee(e Employee) catalog.Employee {
 	return catalog.Employee{OrgID: e.OrgID, EmployeeID: e.ID, UserID: e.UserID}
 }
 
-// eventSchedule is sch in the catalogue's form, field for field.
-func eventSchedule(sch policy.Schedule) *catalog.Schedule {
-	out := &catalog.Schedule{TimeZone: sch.TimeZone}
-	if sch.Shifts != nil {
-		out.Shifts = make([]catalog.Shift, len(sch.Shifts))
-		for i, sh := range sch.Shifts {
-			out.Shifts[i] = catalog.Shift(sh)
-		}
-	}
-	return out
-}
 
 // createAccount creates the IAM account of the pending employee e. When the
 // IAM refuses for good (the username belongs to another account, or it
@@ -737,7 +726,7 @@ func (s *Service) SetSchedule(ctx context.Context, caller *auth.Caller, orgID, e
 		if err := s.repo.SetSchedule(ctx, tx, e.ID, sch, s.now()); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeScheduleSet, s.kind.Events.EmployeeScheduleSetPayload(eventEmployee(e), eventSchedule(sch)))
+		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeScheduleSet, s.kind.Events.EmployeeScheduleSetPayload(eventEmployee(e), catalog.ScheduleOf(sch.TimeZone, sch.Shifts)))
 	})
 	if err != nil {
 		return policy.Schedule{}, err

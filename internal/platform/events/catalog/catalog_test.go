@@ -269,3 +269,21 @@ func TestDecode(t *testing.T) {
 		t.Errorf("Decode = %#v, %v", v, err)
 	}
 }
+
+// TestScheduleConversion checks that a policy.Schedule converts to the
+// catalogue's form and back unchanged, and writes the same JSON.
+func TestScheduleConversion(t *testing.T) {
+	in := policy.Schedule{TimeZone: "Europe/Berlin", Shifts: []policy.Shift{{Weekdays: []string{"MON", "TUE"}, Start: "08:00", End: "17:00"}}}
+	s := catalog.ScheduleOf(in.TimeZone, in.Shifts)
+	want, _ := json.Marshal(in)
+	if got, _ := json.Marshal(s); string(got) != string(want) {
+		t.Errorf("catalogue schedule %s, policy schedule %s", got, want)
+	}
+	back := policy.Schedule{TimeZone: s.TimeZone, Shifts: catalog.ConvertShifts[policy.Shift](s.Shifts)}
+	if !reflect.DeepEqual(back, in) {
+		t.Errorf("round trip = %+v, want %+v", back, in)
+	}
+	if catalog.ScheduleOf[policy.Shift]("UTC", nil).Shifts != nil {
+		t.Error("nil shifts became non-nil")
+	}
+}

@@ -2,8 +2,8 @@ package catalog
 
 // Schedule is the schedule an employee_schedule_set event carries, in the
 // JSON form of API.md: {"timezone","shifts":[{"weekdays","start","end"}]}.
-// It mirrors policy.Schedule field by field (the catalogue may not import
-// the policy), so a Shift converts to a policy.Shift directly.
+// It mirrors policy.Schedule field by field (the catalogue imports nothing
+// of the project); ScheduleOf and ConvertShifts convert.
 type Schedule struct {
 	// TimeZone is an IANA time zone name such as "Europe/Berlin".
 	TimeZone string `json:"timezone"`
@@ -17,6 +17,36 @@ type Shift struct {
 	Weekdays []string `json:"weekdays"`
 	Start    string   `json:"start"`
 	End      string   `json:"end"`
+}
+
+// ShiftFields is the shape of Shift, fields and tags: any struct type of
+// exactly this shape (policy.Shift) converts to and from a Shift, so a
+// change to either breaks the build instead of the wire format.
+type ShiftFields interface {
+	~struct {
+		Weekdays []string `json:"weekdays"`
+		Start    string   `json:"start"`
+		End      string   `json:"end"`
+	}
+}
+
+// ScheduleOf returns the schedule of zone with shifts, converted shift by
+// shift (nil shifts stay nil, as on the wire).
+func ScheduleOf[S ShiftFields](zone string, shifts []S) *Schedule {
+	return &Schedule{TimeZone: zone, Shifts: ConvertShifts[Shift](shifts)}
+}
+
+// ConvertShifts converts shifts between Shift and another type of its shape
+// (nil stays nil).
+func ConvertShifts[To, From ShiftFields](shifts []From) []To {
+	if shifts == nil {
+		return nil
+	}
+	out := make([]To, len(shifts))
+	for i, sh := range shifts {
+		out[i] = To(sh)
+	}
+	return out
 }
 
 // CustomerCreatedPayload is the payload of customer.created.
