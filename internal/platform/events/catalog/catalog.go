@@ -156,13 +156,18 @@ var entries = []Entry{
 // the order of docs/events.md.
 func Entries() []Entry { return append([]Entry(nil), entries...) }
 
+// byType indexes entries: consumers look a type up for every event.
+var byType = func() map[string]Entry {
+	m := make(map[string]Entry, len(entries))
+	for _, e := range entries {
+		m[string(e.Type)] = e
+	}
+	return m
+}()
+
 // Lookup returns the entry of event type t, and false when t is not in the
 // catalogue.
 func Lookup(t string) (Entry, bool) {
-	for _, e := range entries {
-		if string(e.Type) == t {
-			return e, true
-		}
-	}
-	return Entry{}, false
+	e, ok := byType[t]
+	return e, ok
 }
