@@ -273,13 +273,6 @@ func nullable(p *string) any {
 	return *p
 }
 
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 // Truncate empties every replica table in one transaction.
 func Truncate(ctx context.Context, db *sqldb.DB) error {
 	return db.InTx(ctx, func(tx *sqldb.Tx) error { return TruncateTx(ctx, tx) })
