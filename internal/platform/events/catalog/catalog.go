@@ -6,6 +6,12 @@
 // producer and every consumer. catalog_test.go checks docs/events.md
 // against this package.
 //
+// The three kinds of organization publish the same organization and
+// employee events under their own names (customer.employee_roles_set,
+// dealer.employee_roles_set, ...). Code that treats the kinds alike reaches
+// them through an Organization (Customer, Dealer, MonitoringProvider), so
+// a search for the field (EmployeeRolesSet) finds it.
+//
 // The package depends only on the standard library, so every service and
 // every use case can import it without importing another service or the
 // event machinery.
