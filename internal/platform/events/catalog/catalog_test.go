@@ -287,3 +287,26 @@ func TestScheduleConversion(t *testing.T) {
 		t.Error("nil shifts became non-nil")
 	}
 }
+
+// TestValidate checks that Validate accepts the payloads the builders
+// write and refuses a missing, an unknown or a mistyped field.
+func TestValidate(t *testing.T) {
+	emp := catalog.Employee{OrgID: "o1", EmployeeID: "e1", UserID: "u1"}
+	good, _ := json.Marshal(catalog.Dealer.EmployeeRolesSetPayload(emp, []string{}))
+	if err := catalog.Validate(catalog.DealerEmployeeRolesSet, good); err != nil {
+		t.Errorf("Validate(%s) = %v", good, err)
+	}
+	for _, bad := range []string{
+		`{"dealerId":"o1","employeeId":"e1","userId":"u1"}`,
+		`{"dealerId":"o1","employeeId":"e1","roles":[],"userId":"u1","extra":1}`,
+		`{"dealerId":"o1","employeeId":"e1","roles":"R","userId":"u1"}`,
+		`[]`,
+	} {
+		if err := catalog.Validate(catalog.DealerEmployeeRolesSet, []byte(bad)); err == nil {
+			t.Errorf("Validate accepted %s", bad)
+		}
+	}
+	if err := catalog.Validate("dealer.no_such_event", good); err == nil {
+		t.Error("Validate accepted an unknown type")
+	}
+}

@@ -1,9 +1,11 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Organization is the event vocabulary of one kind of organization. The
@@ -346,4 +348,34 @@ func (o Organization) DecodeEmployeeScheduleSet(payload []byte) (Employee, *Sche
 		return p.Employee(), p.Schedule, nil
 	}
 	return Employee{}, nil, fmt.Errorf("catalog: %s has no schedule payload", o.EmployeeScheduleSet)
+}
+
+// Validate reports whether payload is exactly the catalogue's payload of
+// type t: every field of the struct present (null where the field may be
+// null), no other field, each of its JSON type. Producers always write
+// every field, so a payload missing one was not written from the
+// catalogue's struct; the tests of the test builders check their events
+// with it.
+func Validate(t Type, payload []byte) error {
+	e, ok := Lookup(string(t))
+	if !ok {
+		return fmt.Errorf("catalog: %q is not an event type of docs/events.md", t)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(reflect.New(reflect.TypeOf(e.Payload)).Interface()); err != nil {
+		return fmt.Errorf("catalog: payload of %s: %w", t, err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &keys); err != nil {
+		return fmt.Errorf("catalog: payload of %s: %w", t, err)
+	}
+	rt := reflect.TypeOf(e.Payload)
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if _, ok := keys[name]; !ok {
+			return fmt.Errorf("catalog: payload of %s lacks %s", t, name)
+		}
+	}
+	return nil
 }
