@@ -472,7 +472,6 @@ func eventEmployee(e Employee) catalog.Employee {
 	return catalog.Employee{OrgID: e.OrgID, EmployeeID: e.ID, UserID: e.UserID}
 }
 
-
 // createAccount creates the IAM account of the pending employee e. When the
 // IAM refuses for good (the username belongs to another account, or it
 // rejects the input) the pending rows are deleted, so nothing is left
