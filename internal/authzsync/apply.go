@@ -6,48 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 )
-
-// payload is the union of the fields of the events the sync reads
-// (docs/events.md).
-type payload struct {
-	CustomerID                   string           `json:"customerId"`
-	DealerID                     *string          `json:"dealerId"`
-	PreviousDealerID             *string          `json:"previousDealerId"`
-	MonitoringProviderID         *string          `json:"monitoringProviderId"`
-	PreviousMonitoringProviderID *string          `json:"previousMonitoringProviderId"`
-	EmployeeID                   string           `json:"employeeId"`
-	UserID                       string           `json:"userId"`
-	LocationID                   string           `json:"locationId"`
-	TeamID                       string           `json:"teamId"`
-	SecuritySystemID             string           `json:"securitySystemId"`
-	Roles                        []string         `json:"roles"`
-	Schedule                     *policy.Schedule `json:"schedule"`
-}
 
 func deref(s *string) string {
 	if s == nil {
 		return ""
 	}
 	return *s
-}
-
-func (pl payload) orgID(kind policy.OrgKind) string {
-	switch kind {
-	case policy.OrgCustomer:
-		return pl.CustomerID
-	case policy.OrgDealer:
-		return deref(pl.DealerID)
-	}
-	return deref(pl.MonitoringProviderID)
 }
 
 // plan is what one event does to OpenFGA. It is computed inside the SQL
@@ -105,90 +78,136 @@ func (p *plan) empty() bool {
 	return len(p.writes)+len(p.deletes)+len(p.replace)+len(p.upsert) == 0
 }
 
-// orgKindOf splits an organization service's event type into its kind and
-// the rest ("dealer.employee_removed" -> dealer, "employee_removed").
-func orgKindOf(eventType string) (policy.OrgKind, string) {
-	for _, k := range []struct {
-		prefix string
-		kind   policy.OrgKind
-	}{{"customer.", policy.OrgCustomer}, {"dealer.", policy.OrgDealer}, {"monitoring.", policy.OrgMonitoringProvider}} {
-		if name, ok := strings.CutPrefix(eventType, k.prefix); ok {
-			return k.kind, name
-		}
-	}
-	return "", ""
-}
-
 // errBadEvent marks an event that can never apply (its payload lacks what
 // the sync needs); retrying cannot help, so it is parked like any failure.
 var errBadEvent = errors.New("malformed event")
 
 // planEvent updates the sync's SQL state for ev in tx and returns what to
-// do in OpenFGA. Events the sync does not need give an empty plan, so new
-// event types never block a stream.
+// do in OpenFGA. ev's payload is read as the catalogue's struct of its
+// type; events the sync does not need give an empty plan, so new event
+// types never block a stream.
 func planEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) (*plan, error) {
-	var pl payload
-	if len(ev.Payload) > 0 {
-		if err := json.Unmarshal(ev.Payload, &pl); err != nil {
-			return nil, fmt.Errorf("%w: payload: %v", errBadEvent, err)
-		}
-	}
 	p := &plan{}
-	if ev.Type == "securitysystem.created" {
+	t := catalog.Type(ev.Type)
+	if org, ok := catalog.OrganizationOf(t); ok && org.IsEmployeeEvent(t) {
+		if err := planEmployeeEvent(ctx, tx, p, org, t, ev.Payload); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	var err error
+	switch t {
+	case catalog.SecuritySystemCreated:
+		pl, derr := catalog.DecodePayload[catalog.SecuritySystemCreatedPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
 		if pl.SecuritySystemID == "" || pl.LocationID == "" {
 			return nil, fmt.Errorf("%w: securitysystem.created without system or location", errBadEvent)
 		}
 		p.write(openfga.SecuritySystemTuples(pl.SecuritySystemID, pl.LocationID)...)
-		return p, nil
-	}
-	kind, name := orgKindOf(ev.Type)
-	if kind == "" {
-		return p, nil
-	}
-	if strings.HasPrefix(name, "employee_") && (pl.EmployeeID == "" || pl.UserID == "" || pl.orgID(kind) == "") {
-		return nil, fmt.Errorf("%w: %s without organization, employee or user id", errBadEvent, ev.Type)
-	}
-	var err error
-	switch name {
-	case "employee_created":
-		err = employeeCreated(ctx, tx, p, kind, pl)
-	case "employee_removed":
-		err = employeeRemoved(ctx, tx, p, kind, pl)
-	case "employee_roles_set":
-		if err = ensureEmployee(ctx, tx, p, kind, pl); err == nil {
-			p.setRoles(func(roles []string) []*openfgav1.TupleKey {
-				ts, _ := openfga.OrgRoleTuples(kind, pl.orgID(kind), pl.UserID, roles) // kind is valid here
-				return ts
-			}, openfga.OrgRoles(kind), pl.Roles)
+	case catalog.DealerMonitoringProviderSet:
+		pl, derr := catalog.DecodePayload[catalog.DealerMonitoringProviderSetPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
 		}
-	case "employee_schedule_set", "employee_schedule_cleared":
-		sched := pl.Schedule
-		if name == "employee_schedule_cleared" {
-			sched = nil
+		err = dealerProviderSet(ctx, tx, p, pl.DealerID, deref(pl.MonitoringProviderID), deref(pl.PreviousMonitoringProviderID))
+	case catalog.LocationCreated:
+		pl, derr := catalog.DecodePayload[catalog.LocationCreatedPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
 		}
-		err = scheduleSet(ctx, tx, p, kind, pl, sched)
-	case "monitoring_provider_set":
-		if kind == policy.OrgDealer {
-			err = dealerProviderSet(ctx, tx, p, deref(pl.DealerID), deref(pl.MonitoringProviderID), deref(pl.PreviousMonitoringProviderID))
+		err = locationDealer(ctx, tx, p, pl.LocationID, pl.CustomerID, deref(pl.DealerID), "")
+	case catalog.LocationDealerChanged:
+		pl, derr := catalog.DecodePayload[catalog.LocationDealerChangedPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
 		}
-	case "location_created", "location_dealer_changed":
-		err = locationDealer(ctx, tx, p, pl)
-	case "location_employee_roles_set":
+		err = locationDealer(ctx, tx, p, pl.LocationID, pl.CustomerID, deref(pl.DealerID), deref(pl.PreviousDealerID))
+	case catalog.LocationEmployeeRolesSet:
+		pl, derr := catalog.DecodePayload[catalog.LocationEmployeeRolesSetPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
 		err = employeeLocationRoles(ctx, tx, p, pl)
-	case "location_team_roles_set":
+	case catalog.LocationTeamRolesSet:
+		pl, derr := catalog.DecodePayload[catalog.LocationTeamRolesSetPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
 		if pl.LocationID == "" || pl.TeamID == "" {
 			return nil, fmt.Errorf("%w: %s without location or team", errBadEvent, ev.Type)
 		}
 		p.setRoles(func(roles []string) []*openfgav1.TupleKey {
 			return openfga.TeamLocationRoleTuples(pl.LocationID, pl.TeamID, roles)
 		}, policy.SecuritySystemRoles, pl.Roles)
-	case "team_member_added", "team_member_removed":
-		err = teamMember(ctx, tx, p, pl, name == "team_member_added")
+	case catalog.TeamMemberAdded, catalog.TeamMemberRemoved:
+		pl, derr := catalog.DecodePayload[catalog.TeamMemberPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
+		err = teamMember(ctx, tx, p, pl, t == catalog.TeamMemberAdded)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+func badPayload(err error) error { return fmt.Errorf("%w: payload: %v", errBadEvent, err) }
+
+// planEmployeeEvent is planEvent for the employee events of the three
+// kinds of organization, which the sync treats alike.
+func planEmployeeEvent(ctx context.Context, tx *sqldb.Tx, p *plan, org catalog.Organization, t catalog.Type, payload []byte) error {
+	kind := policy.OrgKind(org.Kind)
+	var (
+		e     catalog.Employee
+		roles []string
+		sched *catalog.Schedule
+		err   error
+	)
+	switch t {
+	case org.EmployeeRolesSet:
+		e, roles, err = org.DecodeEmployeeRolesSet(payload)
+	case org.EmployeeScheduleSet:
+		e, sched, err = org.DecodeEmployeeScheduleSet(payload)
+	default:
+		e, err = org.DecodeEmployee(t, payload)
+	}
+	if err != nil {
+		return badPayload(err)
+	}
+	if e.EmployeeID == "" || e.UserID == "" || e.OrgID == "" {
+		return fmt.Errorf("%w: %s without organization, employee or user id", errBadEvent, t)
+	}
+	switch t {
+	case org.EmployeeCreated:
+		return employeeCreated(ctx, tx, p, kind, e)
+	case org.EmployeeRemoved:
+		return employeeRemoved(ctx, tx, p, kind, e)
+	case org.EmployeeRolesSet:
+		if err := ensureEmployee(ctx, tx, p, kind, e); err != nil {
+			return err
+		}
+		p.setRoles(func(roles []string) []*openfgav1.TupleKey {
+			ts, _ := openfga.OrgRoleTuples(kind, e.OrgID, e.UserID, roles) // kind is valid here
+			return ts
+		}, openfga.OrgRoles(kind), roles)
+		return nil
+	case org.EmployeeScheduleSet:
+		return scheduleSet(ctx, tx, p, kind, e, policySchedule(sched))
+	}
+	// org.EmployeeScheduleCleared: the employee is unrestricted again.
+	return scheduleSet(ctx, tx, p, kind, e, nil)
+}
+
+// policySchedule is s in the policy's form, field for field (nil stays
+// nil).
+func policySchedule(s *catalog.Schedule) *policy.Schedule {
+	if s == nil {
+		return nil
+	}
+	return &policy.Schedule{TimeZone: s.TimeZone, Shifts: catalog.ConvertShifts[policy.Shift](s.Shifts)}
 }
 
 func exec(ctx context.Context, tx *sqldb.Tx, q string, args ...any) error {
@@ -212,10 +231,10 @@ func canonicalSchedule(s *policy.Schedule) (any, error) {
 	return string(b), nil
 }
 
-func upsertEmployee(ctx context.Context, tx *sqldb.Tx, kind policy.OrgKind, pl payload) error {
+func upsertEmployee(ctx context.Context, tx *sqldb.Tx, kind policy.OrgKind, e catalog.Employee) error {
 	return exec(ctx, tx, `INSERT INTO authzsync_employees (org_kind, employee_id, org_id, user_id) VALUES (?, ?, ?, ?)
 		ON CONFLICT (org_kind, employee_id) DO UPDATE SET org_id = excluded.org_id, user_id = excluded.user_id`,
-		string(kind), pl.EmployeeID, pl.orgID(kind), pl.UserID)
+		string(kind), e.EmployeeID, e.OrgID, e.UserID)
 }
 
 // onDutyOwner returns which employment wrote the user's on_duty tuple and
@@ -236,16 +255,16 @@ func onDutyOwner(ctx context.Context, tx *sqldb.Tx, userID string) (kind, employ
 // with schedule sched. The tuple is replaced (delete, then write) when its
 // condition changes, and merely rewritten (a no-op) when it does not, so a
 // replay converges.
-func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload, sched *policy.Schedule) error {
-	tuple, err := openfga.OnDutyTuple(pl.UserID, sched)
+func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, e catalog.Employee, sched *policy.Schedule) error {
+	tuple, err := openfga.OnDutyTuple(e.UserID, sched)
 	if err != nil {
-		return fmt.Errorf("%w: schedule of user %s: %v", errBadEvent, pl.UserID, err)
+		return fmt.Errorf("%w: schedule of user %s: %v", errBadEvent, e.UserID, err)
 	}
 	stored, err := canonicalSchedule(sched)
 	if err != nil {
 		return err
 	}
-	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, e.UserID)
 	if err != nil {
 		return err
 	}
@@ -255,10 +274,10 @@ func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, 
 	}
 	if err := exec(ctx, tx, `INSERT INTO authzsync_on_duty (user_id, org_kind, employee_id, schedule) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET org_kind = excluded.org_kind, employee_id = excluded.employee_id, schedule = excluded.schedule`,
-		pl.UserID, string(kind), pl.EmployeeID, stored); err != nil {
+		e.UserID, string(kind), e.EmployeeID, stored); err != nil {
 		return err
 	}
-	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID && oldStored == stored {
+	if found && ownerKind == string(kind) && ownerEmp == e.EmployeeID && oldStored == stored {
 		p.upsert = append(p.upsert, tuple)
 	} else {
 		p.replace = append(p.replace, tuple)
@@ -270,101 +289,101 @@ func setOnDuty(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, 
 // on_duty tuple if the user has none: events of an employee normally
 // follow employee_created, but one that expired from the stream or was
 // parked must not leave the employee unable to ever arm or disarm.
-func ensureEmployee(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
-	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+func ensureEmployee(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, e catalog.Employee) error {
+	if err := upsertEmployee(ctx, tx, kind, e); err != nil {
 		return err
 	}
-	if _, _, _, found, err := onDutyOwner(ctx, tx, pl.UserID); err != nil || found {
+	if _, _, _, found, err := onDutyOwner(ctx, tx, e.UserID); err != nil || found {
 		return err
 	}
-	return setOnDuty(ctx, tx, p, kind, pl, nil)
+	return setOnDuty(ctx, tx, p, kind, e, nil)
 }
 
-func employeeCreated(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
-	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+func employeeCreated(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, e catalog.Employee) error {
+	if err := upsertEmployee(ctx, tx, kind, e); err != nil {
 		return err
 	}
 	// A new employment takes over the user's on_duty tuple: a user is the
 	// employee of one organization at a time, and a move between
 	// organizations may arrive in either order across streams.
-	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	ownerKind, ownerEmp, old, found, err := onDutyOwner(ctx, tx, e.UserID)
 	if err != nil {
 		return err
 	}
-	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID {
+	if found && ownerKind == string(kind) && ownerEmp == e.EmployeeID {
 		var sched *policy.Schedule
 		if old.Valid {
 			sched = &policy.Schedule{}
 			if err := json.Unmarshal([]byte(old.String), sched); err != nil {
-				return fmt.Errorf("authzsync: stored schedule of user %s: %w", pl.UserID, err)
+				return fmt.Errorf("authzsync: stored schedule of user %s: %w", e.UserID, err)
 			}
 		}
-		return setOnDuty(ctx, tx, p, kind, pl, sched)
+		return setOnDuty(ctx, tx, p, kind, e, sched)
 	}
-	return setOnDuty(ctx, tx, p, kind, pl, nil)
+	return setOnDuty(ctx, tx, p, kind, e, nil)
 }
 
-func employeeRemoved(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload) error {
-	orgID := pl.orgID(kind)
+func employeeRemoved(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, e catalog.Employee) error {
+	orgID := e.OrgID
 	// Every role the model holds for the kind goes, the customer's
 	// administrator included, so a removed administrator can no longer
 	// create systems.
-	all, _ := openfga.OrgRoleTuples(kind, orgID, pl.UserID, openfga.OrgRoles(kind))
+	all, _ := openfga.OrgRoleTuples(kind, orgID, e.UserID, openfga.OrgRoles(kind))
 	p.delete(all...)
-	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, e.UserID)
 	if err != nil {
 		return err
 	}
 	// The on_duty tuple goes only if this employment wrote it; if the user
 	// was meanwhile hired elsewhere, it is the new employment's.
-	if found && ownerKind == string(kind) && ownerEmp == pl.EmployeeID {
-		duty, _ := openfga.OnDutyTuple(pl.UserID, nil)
+	if found && ownerKind == string(kind) && ownerEmp == e.EmployeeID {
+		duty, _ := openfga.OnDutyTuple(e.UserID, nil)
 		p.delete(duty)
-		if err := exec(ctx, tx, `DELETE FROM authzsync_on_duty WHERE user_id = ?`, pl.UserID); err != nil {
+		if err := exec(ctx, tx, `DELETE FROM authzsync_on_duty WHERE user_id = ?`, e.UserID); err != nil {
 			return err
 		}
 	}
 	if kind == policy.OrgCustomer {
-		teams, err := strings1(ctx, tx, `SELECT team_id FROM authzsync_team_members WHERE customer_id = ? AND user_id = ?`, orgID, pl.UserID)
+		teams, err := strings1(ctx, tx, `SELECT team_id FROM authzsync_team_members WHERE customer_id = ? AND user_id = ?`, orgID, e.UserID)
 		if err != nil {
 			return err
 		}
 		for _, team := range teams {
-			p.delete(openfga.TeamMemberTuple(team, pl.UserID))
+			p.delete(openfga.TeamMemberTuple(team, e.UserID))
 		}
-		locs, err := strings1(ctx, tx, `SELECT location_id FROM authzsync_location_roles WHERE customer_id = ? AND user_id = ?`, orgID, pl.UserID)
+		locs, err := strings1(ctx, tx, `SELECT location_id FROM authzsync_location_roles WHERE customer_id = ? AND user_id = ?`, orgID, e.UserID)
 		if err != nil {
 			return err
 		}
 		for _, loc := range locs {
-			p.delete(openfga.EmployeeLocationRoleTuples(loc, pl.UserID, policy.SecuritySystemRoles)...)
+			p.delete(openfga.EmployeeLocationRoleTuples(loc, e.UserID, policy.SecuritySystemRoles)...)
 		}
 		for _, q := range []string{
 			`DELETE FROM authzsync_team_members WHERE customer_id = ? AND user_id = ?`,
 			`DELETE FROM authzsync_location_roles WHERE customer_id = ? AND user_id = ?`,
 		} {
-			if err := exec(ctx, tx, q, orgID, pl.UserID); err != nil {
+			if err := exec(ctx, tx, q, orgID, e.UserID); err != nil {
 				return err
 			}
 		}
 	}
-	return exec(ctx, tx, `DELETE FROM authzsync_employees WHERE org_kind = ? AND employee_id = ?`, string(kind), pl.EmployeeID)
+	return exec(ctx, tx, `DELETE FROM authzsync_employees WHERE org_kind = ? AND employee_id = ?`, string(kind), e.EmployeeID)
 }
 
-func scheduleSet(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, pl payload, sched *policy.Schedule) error {
-	if err := upsertEmployee(ctx, tx, kind, pl); err != nil {
+func scheduleSet(ctx context.Context, tx *sqldb.Tx, p *plan, kind policy.OrgKind, e catalog.Employee, sched *policy.Schedule) error {
+	if err := upsertEmployee(ctx, tx, kind, e); err != nil {
 		return err
 	}
-	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, pl.UserID)
+	ownerKind, ownerEmp, _, found, err := onDutyOwner(ctx, tx, e.UserID)
 	if err != nil {
 		return err
 	}
-	if found && (ownerKind != string(kind) || ownerEmp != pl.EmployeeID) {
+	if found && (ownerKind != string(kind) || ownerEmp != e.EmployeeID) {
 		// A late event of a former employment: the user's schedule is now
 		// the new employer's to set.
 		return nil
 	}
-	return setOnDuty(ctx, tx, p, kind, pl, sched)
+	return setOnDuty(ctx, tx, p, kind, e, sched)
 }
 
 // single replaces a single-valued relation (a location's dealer, a
@@ -382,24 +401,23 @@ func single(p *plan, tupleOf func(string) *openfgav1.TupleKey, newID string, old
 	}
 }
 
-func locationDealer(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload) error {
-	if pl.LocationID == "" || pl.CustomerID == "" {
+func locationDealer(ctx context.Context, tx *sqldb.Tx, p *plan, locationID, customerID, dealer, previous string) error {
+	if locationID == "" || customerID == "" {
 		return fmt.Errorf("%w: location event without location or customer", errBadEvent)
 	}
 	var stored sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT dealer_id FROM authzsync_locations WHERE location_id = ?`, pl.LocationID).Scan(&stored)
+	err := tx.QueryRowContext(ctx, `SELECT dealer_id FROM authzsync_locations WHERE location_id = ?`, locationID).Scan(&stored)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("authzsync: %w", err)
 	}
-	dealer := deref(pl.DealerID)
 	if err := exec(ctx, tx, `INSERT INTO authzsync_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
 		ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`,
-		pl.LocationID, pl.CustomerID, nullable(dealer)); err != nil {
+		locationID, customerID, nullable(dealer)); err != nil {
 		return err
 	}
-	p.write(openfga.LocationTuples(pl.LocationID, pl.CustomerID, "")...)
-	single(p, func(d string) *openfgav1.TupleKey { return openfga.LocationDealerTuple(pl.LocationID, d) },
-		dealer, stored.String, deref(pl.PreviousDealerID))
+	p.write(openfga.LocationTuples(locationID, customerID, "")...)
+	single(p, func(d string) *openfgav1.TupleKey { return openfga.LocationDealerTuple(locationID, d) },
+		dealer, stored.String, previous)
 	return nil
 }
 
@@ -422,7 +440,7 @@ func dealerProviderSet(ctx context.Context, tx *sqldb.Tx, p *plan, dealerID, pro
 	return nil
 }
 
-func employeeLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload) error {
+func employeeLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl catalog.LocationEmployeeRolesSetPayload) error {
 	if pl.LocationID == "" || pl.UserID == "" || pl.CustomerID == "" {
 		return fmt.Errorf("%w: location_employee_roles_set without location, customer or user", errBadEvent)
 	}
@@ -442,7 +460,7 @@ func employeeLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl payloa
 	return nil
 }
 
-func teamMember(ctx context.Context, tx *sqldb.Tx, p *plan, pl payload, added bool) error {
+func teamMember(ctx context.Context, tx *sqldb.Tx, p *plan, pl catalog.TeamMemberPayload, added bool) error {
 	if pl.TeamID == "" || pl.UserID == "" || pl.CustomerID == "" {
 		return fmt.Errorf("%w: team member event without team, customer or user", errBadEvent)
 	}

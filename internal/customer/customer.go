@@ -27,6 +27,7 @@ import (
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithost"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -125,7 +126,7 @@ func (s *Service) Run(ctx context.Context) error {
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Name:           DealerConsumerName,
 		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerDealer)},
-		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, app.EventDealerCreated)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.DealerCreated))},
 		DB:             s.host.DB,
 		JS:             s.js,
 		Handler:        s.applyDealerEvent,
@@ -141,10 +142,10 @@ func (s *Service) Run(ctx context.Context) error {
 // applyDealerEvent applies a Dealer Service event to the replica. Other
 // dealer events are ignored: only a dealer's existence matters here.
 func (s *Service) applyDealerEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
-	if ev.Type != app.EventDealerCreated {
+	if ev.Type != string(catalog.DealerCreated) {
 		return nil
 	}
-	var p app.DealerCreated
+	var p catalog.DealerCreatedPayload
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return err
 	}

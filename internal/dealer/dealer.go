@@ -28,6 +28,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
@@ -150,7 +151,7 @@ func (s *Service) Run(ctx context.Context) error {
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
 		Name:           MonitoringConsumerName,
 		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerMonitoring)},
-		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, "monitoring.provider_created")},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.MonitoringProviderCreated))},
 		DB:             s.host.DB,
 		JS:             s.js,
 		Handler:        applyMonitoringEvent,

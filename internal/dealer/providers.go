@@ -15,12 +15,13 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
-// EventMonitoringProviderSet is the type of the event that records a
-// dealer's choice of monitoring provider.
-const EventMonitoringProviderSet = "dealer.monitoring_provider_set"
+// EventMonitoringProviderSet is catalog.DealerMonitoringProviderSet as a
+// plain string, the form the outbox's event_type column holds.
+const EventMonitoringProviderSet = string(catalog.DealerMonitoringProviderSet)
 
 // MaxBatch bounds the ids of one facts batch request: a page of security
 // systems never names more dealers than this.
@@ -105,8 +106,9 @@ func (p *providers) setMonitoringProvider(ctx context.Context, caller *auth.Call
 				return apperr.Wrap(err, apperr.Internal, "store monitoring provider")
 			}
 		}
-		return p.kit.Emit(ctx, tx, dealerID, EventMonitoringProviderSet,
-			p.kit.Payload(dealerID, "monitoringProviderId", providerID, "previousMonitoringProviderId", previous))
+		return p.kit.Emit(ctx, tx, dealerID, catalog.DealerMonitoringProviderSet, catalog.DealerMonitoringProviderSetPayload{
+			DealerID: dealerID, MonitoringProviderID: providerID, PreviousMonitoringProviderID: previous,
+		})
 	})
 	if err != nil {
 		return DealerFacts{}, err
@@ -163,20 +165,14 @@ func (p *providers) dealerFacts(ctx context.Context, ids []string) ([]DealerFact
 	return out, nil
 }
 
-// providerCreated is the payload of monitoring.provider_created.
-type providerCreated struct {
-	MonitoringProviderID string `json:"monitoringProviderId"`
-	Name                 string `json:"name"`
-}
-
 // applyMonitoringEvent is the replica consumer's handler: it records every
 // monitoring provider the Monitoring Provider Service created. Applying an
 // event twice is harmless (the consumer also skips applied ids).
 func applyMonitoringEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
-	if ev.Type != "monitoring.provider_created" {
+	if ev.Type != string(catalog.MonitoringProviderCreated) {
 		return nil
 	}
-	var p providerCreated
+	var p catalog.MonitoringProviderCreatedPayload
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return fmt.Errorf("decode %s %s: %w", ev.Type, ev.ID, err)
 	}

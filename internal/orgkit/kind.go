@@ -2,6 +2,7 @@ package orgkit
 
 import (
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -14,15 +15,13 @@ type Kind struct {
 	// roles (policy.OrganizationRoles).
 	Org policy.OrgKind
 	// Producer is the service name of the event envelope and the prefix of
-	// every event type ("dealer" gives "dealer.employee_created").
+	// every event type ("dealer" gives "dealer.employee_created"), the same
+	// as Events.Producer.
 	Producer string
-	// AggregateType is the aggregate type of every event of the kind.
-	AggregateType string
-	// CreatedEvent is the type of the organization-created event, whose name
-	// does not follow the prefix rule for monitoring providers.
-	CreatedEvent string
-	// IDField is the payload key of the organization id ("dealerId").
-	IDField string
+	// Events is the kind's event vocabulary in the catalogue of
+	// docs/events.md: the event types, their aggregate type and the
+	// payloads the kit writes.
+	Events catalog.Organization
 	// AdministratorRole is the organization role that allows changes inside
 	// an organization of this kind.
 	AdministratorRole string
@@ -55,10 +54,8 @@ type Kind struct {
 var (
 	Customer = Kind{
 		Org:               policy.OrgCustomer,
-		Producer:          "customer",
-		AggregateType:     "customer",
-		CreatedEvent:      "customer.created",
-		IDField:           "customerId",
+		Producer:          catalog.Customer.Producer,
+		Events:            catalog.Customer,
 		AdministratorRole: policy.RoleCustomerEmployeeAdministrator,
 		EmployeeAppRole:   auth.RoleCustomerEmployee,
 		CreatorRole:       auth.RoleAdmin,
@@ -69,10 +66,8 @@ var (
 	}
 	Dealer = Kind{
 		Org:               policy.OrgDealer,
-		Producer:          "dealer",
-		AggregateType:     "dealer",
-		CreatedEvent:      "dealer.created",
-		IDField:           "dealerId",
+		Producer:          catalog.Dealer.Producer,
+		Events:            catalog.Dealer,
 		AdministratorRole: policy.RoleDealerEmployeeAdministrator,
 		EmployeeAppRole:   auth.RoleDealerEmployee,
 		CreatorRole:       auth.RoleDealerAdministrator,
@@ -83,10 +78,8 @@ var (
 	}
 	MonitoringProvider = Kind{
 		Org:               policy.OrgMonitoringProvider,
-		Producer:          "monitoring",
-		AggregateType:     "monitoring_provider",
-		CreatedEvent:      "monitoring.provider_created",
-		IDField:           "monitoringProviderId",
+		Producer:          catalog.MonitoringProvider.Producer,
+		Events:            catalog.MonitoringProvider,
 		AdministratorRole: policy.RoleMonitoringProviderEmployeeAdministrator,
 		EmployeeAppRole:   auth.RoleMonitoringEmployee,
 		CreatorRole:       auth.RoleAdmin,
@@ -96,16 +89,3 @@ var (
 		CollectionKey:     "monitoringProviders",
 	}
 )
-
-// The suffixes of the employee event types; EventType prefixes them.
-const (
-	EventEmployeeCreated         = "employee_created"
-	EventEmployeeRemoved         = "employee_removed"
-	EventEmployeeRolesSet        = "employee_roles_set"
-	EventEmployeeScheduleSet     = "employee_schedule_set"
-	EventEmployeeScheduleCleared = "employee_schedule_cleared"
-)
-
-// EventType returns the full event type of suffix for the kind, for example
-// "dealer.employee_roles_set".
-func (k Kind) EventType(suffix string) string { return k.Producer + "." + suffix }

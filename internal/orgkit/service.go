@@ -12,6 +12,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/policy"
 )
@@ -101,18 +102,23 @@ func (s *Service) DB() *sqldb.DB { return s.db }
 func (s *Service) Repo() Repo { return s.repo }
 
 // Emit appends an event of the kind's aggregate (the organization orgID)
-// inside tx. payload is the event's body; Payload builds the usual one.
-func (s *Service) Emit(ctx context.Context, tx *sqldb.Tx, orgID, eventType string, payload any) error {
-	if _, err := s.outbox.Append(ctx, tx, s.kind.AggregateType, orgID, eventType, payload); err != nil {
+// inside tx. payload is the event's body: for an event of the catalogue
+// (package catalog, docs/events.md) the type's payload struct, which
+// Kind.Events builds for the kit's own events.
+func (s *Service) Emit(ctx context.Context, tx *sqldb.Tx, orgID string, eventType catalog.Type, payload any) error {
+	if _, err := s.outbox.Append(ctx, tx, s.kind.Events.AggregateType, orgID, string(eventType), payload); err != nil {
 		return apperr.Wrap(err, apperr.Internal, "write event %s", eventType)
 	}
 	return nil
 }
 
-// Payload returns an event payload holding the organization id under the
-// kind's key ("dealerId") plus the given pairs.
+// Payload returns an untyped event payload holding the organization id
+// under the kind's key ("dealerId") plus the given pairs, for an event
+// outside the catalogue (a test's marker event). The catalogue's events
+// are written with their payload structs instead, so that the contract is
+// written once.
 func (s *Service) Payload(orgID string, kv ...any) map[string]any {
-	p := map[string]any{s.kind.IDField: orgID}
+	p := map[string]any{s.kind.Events.IDField: orgID}
 	for i := 0; i+1 < len(kv); i += 2 {
 		p[kv[i].(string)] = kv[i+1]
 	}
@@ -294,13 +300,14 @@ func (s *Service) CreateOrganization(ctx context.Context, caller *auth.Caller, n
 		if err := s.repo.SetRoles(ctx, tx, emp.ID, roles); err != nil {
 			return err
 		}
-		if err := s.Emit(ctx, tx, org.ID, s.kind.CreatedEvent, s.Payload(org.ID, "name", org.Name)); err != nil {
+		ev := s.kind.Events
+		if err := s.Emit(ctx, tx, org.ID, ev.Created, ev.CreatedPayload(org.ID, org.Name)); err != nil {
 			return err
 		}
-		if err := s.Emit(ctx, tx, org.ID, s.kind.EventType(EventEmployeeCreated), s.employeeCreatedPayload(emp)); err != nil {
+		if err := s.Emit(ctx, tx, org.ID, ev.EmployeeCreated, s.employeeCreatedPayload(emp)); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, org.ID, s.kind.EventType(EventEmployeeRolesSet), s.Payload(org.ID, "employeeId", emp.ID, "userId", emp.UserID, "roles", roles))
+		return s.Emit(ctx, tx, org.ID, ev.EmployeeRolesSet, ev.EmployeeRolesSetPayload(eventEmployee(emp), roles))
 	})
 	if err != nil {
 		return CreatedOrganization{}, err
@@ -457,8 +464,13 @@ func (s *Service) completedElsewhere(ctx context.Context, q sqldb.Querier, orgID
 	return apperr.New(apperr.Conflict, "the employee was changed by a concurrent request; retry")
 }
 
-func (s *Service) employeeCreatedPayload(e Employee) map[string]any {
-	return s.Payload(e.OrgID, "employeeId", e.ID, "userId", e.UserID, "email", e.Email, "firstName", e.FirstName, "lastName", e.LastName)
+func (s *Service) employeeCreatedPayload(e Employee) any {
+	return s.kind.Events.EmployeeCreatedPayload(eventEmployee(e), e.Email, e.FirstName, e.LastName)
+}
+
+// eventEmployee is whom an employee event names.
+func eventEmployee(e Employee) catalog.Employee {
+	return catalog.Employee{OrgID: e.OrgID, EmployeeID: e.ID, UserID: e.UserID}
 }
 
 // createAccount creates the IAM account of the pending employee e. When the
@@ -564,7 +576,7 @@ func (s *Service) CreateEmployee(ctx context.Context, caller *auth.Caller, orgID
 		if !activated {
 			return s.completedElsewhere(ctx, tx, orgID, emp.ID)
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeCreated), s.employeeCreatedPayload(emp))
+		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeCreated, s.employeeCreatedPayload(emp))
 	})
 	if err != nil {
 		return CreatedEmployee{}, err
@@ -692,7 +704,7 @@ func (s *Service) SetEmployeeRoles(ctx context.Context, caller *auth.Caller, org
 		if err := s.checkAdministratorLeft(ctx, tx, orgID); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRolesSet), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID, "roles", roles))
+		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeRolesSet, s.kind.Events.EmployeeRolesSetPayload(eventEmployee(e), roles))
 	})
 	if err != nil {
 		return nil, err
@@ -714,7 +726,7 @@ func (s *Service) SetSchedule(ctx context.Context, caller *auth.Caller, orgID, e
 		if err := s.repo.SetSchedule(ctx, tx, e.ID, sch, s.now()); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeScheduleSet), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID, "schedule", sch))
+		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeScheduleSet, s.kind.Events.EmployeeScheduleSetPayload(eventEmployee(e), catalog.ScheduleOf(sch.TimeZone, sch.Shifts)))
 	})
 	if err != nil {
 		return policy.Schedule{}, err
@@ -734,7 +746,7 @@ func (s *Service) ClearSchedule(ctx context.Context, caller *auth.Caller, orgID,
 		if err := s.repo.ClearSchedule(ctx, tx, e.ID); err != nil {
 			return err
 		}
-		return s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeScheduleCleared), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID))
+		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeScheduleCleared, s.kind.Events.EmployeeScheduleClearedPayload(eventEmployee(e)))
 	})
 }
 
@@ -793,7 +805,7 @@ func (s *Service) RemoveEmployee(ctx context.Context, caller *auth.Caller, orgID
 		if err := s.checkAdministratorLeft(ctx, tx, orgID); err != nil {
 			return err
 		}
-		if err := s.Emit(ctx, tx, orgID, s.kind.EventType(EventEmployeeRemoved), s.Payload(orgID, "employeeId", e.ID, "userId", e.UserID)); err != nil {
+		if err := s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeRemoved, s.kind.Events.EmployeeRemovedPayload(eventEmployee(e))); err != nil {
 			return err
 		}
 		if s.onEmployeeRemoved == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 )
@@ -43,20 +44,19 @@ func EmployeeID(kind policy.OrgKind, orgID, userID string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(string(kind)+"/"+orgID+"/"+userID)).String()
 }
 
-// producerOf gives the producer, event type prefix and aggregate type of
-// an organization kind.
-func producerOf(kind policy.OrgKind) (producer, prefix, aggregateType, idField string) {
-	switch kind {
-	case policy.OrgDealer:
-		return events.ProducerDealer, "dealer.", "dealer", "dealerId"
-	case policy.OrgMonitoringProvider:
-		return events.ProducerMonitoring, "monitoring.", "monitoring_provider", "monitoringProviderId"
+// orgOf is the catalogue's event vocabulary of an organization kind.
+func orgOf(kind policy.OrgKind) catalog.Organization {
+	o, ok := catalog.OrganizationOfKind(string(kind))
+	if !ok {
+		panic(fmt.Sprintf("authzsynctest: %q is not a kind of organization", kind))
 	}
-	return events.ProducerCustomer, "customer.", "customer", "customerId"
+	return o
 }
 
 // Event builds one event of an aggregate with the next sequence number.
-func (b *Builder) Event(producer, aggregateType, aggregateID, eventType string, payload map[string]any) events.Event {
+// payload is marshalled as it is: the catalogue's payload struct of the
+// type, or a map for an event outside the catalogue or a malformed one.
+func (b *Builder) Event(producer, aggregateType, aggregateID, eventType string, payload any) events.Event {
 	key := aggregateType + "/" + aggregateID
 	b.seq[key]++
 	now := time.Now
@@ -73,22 +73,32 @@ func (b *Builder) Event(producer, aggregateType, aggregateID, eventType string, 
 	}
 }
 
-// OrgEvent builds an event of an organization: the payload gets the
-// organization's id field (customerId, dealerId or monitoringProviderId).
+// Typed builds an event of the catalogue: type t, of the aggregate
+// aggregateID of t's producer, with p, t's payload struct.
+func (b *Builder) Typed(t catalog.Type, aggregateID string, p any) events.Event {
+	aggType, _ := catalog.AggregateTypeOf(t.Producer())
+	return b.Event(t.Producer(), aggType, aggregateID, string(t), p)
+}
+
+// OrgEvent builds an event of an organization from an untyped payload, for
+// tests that need one outside the catalogue or a malformed one: the
+// payload gets the organization's id field (customerId, dealerId or
+// monitoringProviderId) and the type is the kind's producer, a dot and
+// name.
 func (b *Builder) OrgEvent(kind policy.OrgKind, orgID, name string, payload map[string]any) events.Event {
-	producer, prefix, aggType, idField := producerOf(kind)
+	o := orgOf(kind)
 	if payload == nil {
 		payload = map[string]any{}
 	}
-	payload[idField] = orgID
-	return b.Event(producer, aggType, orgID, prefix+name, payload)
+	payload[o.IDField] = orgID
+	return b.Event(o.Producer, o.AggregateType, orgID, o.Producer+"."+name, payload)
 }
 
-func nullable(s string) any {
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
 func roles(rs []string) []string {
@@ -99,8 +109,9 @@ func roles(rs []string) []string {
 }
 
 // EmployeeEvent builds an employee event (employee_created, _removed,
-// _roles_set, _schedule_set, _schedule_cleared) with employeeId and
-// userId; extra adds fields such as roles or schedule.
+// _roles_set, _schedule_set, _schedule_cleared) from an untyped payload
+// with employeeId and userId, for tests that need a malformed one; extra
+// adds fields such as roles or schedule.
 func (b *Builder) EmployeeEvent(kind policy.OrgKind, orgID, userID, name string, extra map[string]any) events.Event {
 	payload := map[string]any{"employeeId": EmployeeID(kind, orgID, userID), "userId": userID}
 	for k, v := range extra {
@@ -115,21 +126,21 @@ func (b *Builder) EmployeeEvent(kind policy.OrgKind, orgID, userID, name string,
 func (b *Builder) World(w *policytest.World) []events.Event {
 	var out []events.Event
 	for _, p := range w.MonitoringProviders {
-		out = append(out, b.OrgEvent(policy.OrgMonitoringProvider, p.ID, "provider_created", map[string]any{"name": "provider"}))
+		out = append(out, b.Typed(catalog.MonitoringProviderCreated, p.ID, catalog.MonitoringProvider.CreatedPayload(p.ID, "provider")))
 	}
 	for _, d := range w.Dealers {
-		out = append(out, b.OrgEvent(policy.OrgDealer, d.ID, "created", map[string]any{"name": "dealer"}))
+		out = append(out, b.Typed(catalog.DealerCreated, d.ID, catalog.Dealer.CreatedPayload(d.ID, "dealer")))
 		if d.MonitoringProviderID != "" {
 			out = append(out, b.DealerProvider(d.ID, d.MonitoringProviderID))
 		}
 	}
 	for _, c := range w.Customers {
-		out = append(out, b.OrgEvent(policy.OrgCustomer, c.ID, "created", map[string]any{"name": "customer"}))
+		out = append(out, b.Typed(catalog.CustomerCreated, c.ID, catalog.Customer.CreatedPayload(c.ID, "customer")))
 	}
 	for _, e := range w.Employees {
-		out = append(out, b.EmployeeEvent(e.OrgKind, e.OrgID, e.UserID, "employee_created",
-			map[string]any{"email": e.UserID + "@example.com", "firstName": "F", "lastName": "L"}))
-		out = append(out, b.EmployeeEvent(e.OrgKind, e.OrgID, e.UserID, "employee_roles_set", map[string]any{"roles": roles(e.Roles)}))
+		o, emp := orgOf(e.OrgKind), employee(e.OrgKind, e.OrgID, e.UserID)
+		out = append(out, b.Typed(o.EmployeeCreated, e.OrgID, o.EmployeeCreatedPayload(emp, e.UserID+"@example.com", "F", "L")))
+		out = append(out, b.OrgRoles(e.OrgKind, e.OrgID, e.UserID, e.Roles))
 		if e.Schedule != nil {
 			out = append(out, b.Schedule(e.OrgKind, e.OrgID, e.UserID, e.Schedule))
 		}
@@ -137,11 +148,12 @@ func (b *Builder) World(w *policytest.World) []events.Event {
 	for _, l := range w.Locations {
 		b.custOf[l.ID] = l.CustomerID
 		b.dealerOf[l.ID] = l.DealerID
-		out = append(out, b.OrgEvent(policy.OrgCustomer, l.CustomerID, "location_created",
-			map[string]any{"locationId": l.ID, "name": "location", "dealerId": nullable(l.DealerID)}))
+		out = append(out, b.Typed(catalog.LocationCreated, l.CustomerID, catalog.LocationCreatedPayload{
+			CustomerID: l.CustomerID, LocationID: l.ID, Name: "location", DealerID: nullable(l.DealerID),
+		}))
 	}
 	for _, t := range w.Teams {
-		out = append(out, b.OrgEvent(policy.OrgCustomer, t.CustomerID, "team_created", map[string]any{"teamId": t.ID, "name": "team"}))
+		out = append(out, b.Typed(catalog.TeamCreated, t.CustomerID, catalog.TeamCreatedPayload{CustomerID: t.CustomerID, TeamID: t.ID, Name: "team"}))
 		for _, m := range t.Members {
 			out = append(out, b.TeamMember(t.CustomerID, t.ID, m, true))
 		}
@@ -163,8 +175,9 @@ func (b *Builder) World(w *policytest.World) []events.Event {
 func (b *Builder) DealerProvider(dealerID, providerID string) events.Event {
 	prev := b.provOf[dealerID]
 	b.provOf[dealerID] = providerID
-	return b.OrgEvent(policy.OrgDealer, dealerID, "monitoring_provider_set",
-		map[string]any{"monitoringProviderId": nullable(providerID), "previousMonitoringProviderId": nullable(prev)})
+	return b.Typed(catalog.DealerMonitoringProviderSet, dealerID, catalog.DealerMonitoringProviderSetPayload{
+		DealerID: dealerID, MonitoringProviderID: nullable(providerID), PreviousMonitoringProviderID: nullable(prev),
+	})
 }
 
 // LocationDealer builds customer.location_dealer_changed ("" clears) with
@@ -173,48 +186,62 @@ func (b *Builder) LocationDealer(customerID, locationID, dealerID string) events
 	prev := b.dealerOf[locationID]
 	b.dealerOf[locationID] = dealerID
 	b.custOf[locationID] = customerID
-	return b.OrgEvent(policy.OrgCustomer, customerID, "location_dealer_changed",
-		map[string]any{"locationId": locationID, "dealerId": nullable(dealerID), "previousDealerId": nullable(prev)})
+	return b.Typed(catalog.LocationDealerChanged, customerID, catalog.LocationDealerChangedPayload{
+		CustomerID: customerID, LocationID: locationID, DealerID: nullable(dealerID), PreviousDealerID: nullable(prev),
+	})
 }
 
 // Schedule builds employee_schedule_set, or employee_schedule_cleared when
 // s is nil.
 func (b *Builder) Schedule(kind policy.OrgKind, orgID, userID string, s *policy.Schedule) events.Event {
+	o, emp := orgOf(kind), employee(kind, orgID, userID)
 	if s == nil {
-		return b.EmployeeEvent(kind, orgID, userID, "employee_schedule_cleared", nil)
+		return b.Typed(o.EmployeeScheduleCleared, orgID, o.EmployeeScheduleClearedPayload(emp))
 	}
-	return b.EmployeeEvent(kind, orgID, userID, "employee_schedule_set", map[string]any{"schedule": s})
+	return b.Typed(o.EmployeeScheduleSet, orgID, o.EmployeeScheduleSetPayload(emp, catalog.ScheduleOf(s.TimeZone, s.Shifts)))
+}
+
+// OrgRoles builds the kind's employee_roles_set with the whole set rs
+// (nil is [], a revocation).
+func (b *Builder) OrgRoles(kind policy.OrgKind, orgID, userID string, rs []string) events.Event {
+	o := orgOf(kind)
+	return b.Typed(o.EmployeeRolesSet, orgID, o.EmployeeRolesSetPayload(employee(kind, orgID, userID), roles(rs)))
+}
+
+// employee names the builder's employee of userID in an organization.
+func employee(kind policy.OrgKind, orgID, userID string) catalog.Employee {
+	return catalog.Employee{OrgID: orgID, EmployeeID: EmployeeID(kind, orgID, userID), UserID: userID}
 }
 
 // TeamMember builds customer.team_member_added or _removed.
 func (b *Builder) TeamMember(customerID, teamID, userID string, added bool) events.Event {
-	name := "team_member_removed"
+	t := catalog.TeamMemberRemoved
 	if added {
-		name = "team_member_added"
+		t = catalog.TeamMemberAdded
 	}
-	return b.OrgEvent(policy.OrgCustomer, customerID, name, map[string]any{
-		"teamId": teamID, "employeeId": EmployeeID(policy.OrgCustomer, customerID, userID), "userId": userID,
+	return b.Typed(t, customerID, catalog.TeamMemberPayload{
+		CustomerID: customerID, TeamID: teamID, EmployeeID: EmployeeID(policy.OrgCustomer, customerID, userID), UserID: userID,
 	})
 }
 
 // EmployeeLocationRoles builds customer.location_employee_roles_set.
 func (b *Builder) EmployeeLocationRoles(customerID, locationID, userID string, rs []string) events.Event {
-	return b.OrgEvent(policy.OrgCustomer, customerID, "location_employee_roles_set", map[string]any{
-		"locationId": locationID, "employeeId": EmployeeID(policy.OrgCustomer, customerID, userID), "userId": userID, "roles": roles(rs),
+	return b.Typed(catalog.LocationEmployeeRolesSet, customerID, catalog.LocationEmployeeRolesSetPayload{
+		CustomerID: customerID, LocationID: locationID, EmployeeID: EmployeeID(policy.OrgCustomer, customerID, userID), UserID: userID, Roles: roles(rs),
 	})
 }
 
 // TeamLocationRoles builds customer.location_team_roles_set.
 func (b *Builder) TeamLocationRoles(customerID, locationID, teamID string, rs []string) events.Event {
-	return b.OrgEvent(policy.OrgCustomer, customerID, "location_team_roles_set", map[string]any{
-		"locationId": locationID, "teamId": teamID, "roles": roles(rs),
+	return b.Typed(catalog.LocationTeamRolesSet, customerID, catalog.LocationTeamRolesSetPayload{
+		CustomerID: customerID, LocationID: locationID, TeamID: teamID, Roles: roles(rs),
 	})
 }
 
 // SystemCreated builds securitysystem.created.
 func (b *Builder) SystemCreated(systemID, locationID, customerID string) events.Event {
-	return b.Event(events.ProducerSecuritySystem, "security_system", systemID, "securitysystem.created", map[string]any{
-		"securitySystemId": systemID, "name": "system", "locationId": locationID, "customerId": customerID, "actorUserId": uuid.NewString(),
+	return b.Typed(catalog.SecuritySystemCreated, systemID, catalog.SecuritySystemCreatedPayload{
+		SecuritySystemID: systemID, Name: "system", LocationID: locationID, CustomerID: customerID, ActorUserID: uuid.NewString(),
 	})
 }
 
@@ -223,7 +250,7 @@ func (b *Builder) SystemCreated(systemID, locationID, customerID string) events.
 func (b *Builder) Change(c policytest.Change) []events.Event {
 	switch c.Kind {
 	case policytest.ChangeOrgRoles:
-		return []events.Event{b.EmployeeEvent(c.OrgKind, c.OrgID, c.UserID, "employee_roles_set", map[string]any{"roles": roles(c.Roles)})}
+		return []events.Event{b.OrgRoles(c.OrgKind, c.OrgID, c.UserID, c.Roles)}
 	case policytest.ChangeSchedule:
 		return []events.Event{b.Schedule(c.OrgKind, c.OrgID, c.UserID, c.Schedule)}
 	case policytest.ChangeEmployeeLocationRoles:

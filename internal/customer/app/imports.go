@@ -8,6 +8,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -103,7 +104,7 @@ func (s *Service) ImportLocations(ctx context.Context, caller *auth.Caller, cust
 		}
 		evs := make([]PendingEvent, len(locs))
 		for i, l := range locs {
-			evs[i] = PendingEvent{Type: EventLocationCreated, Payload: LocationCreated{
+			evs[i] = PendingEvent{Type: string(catalog.LocationCreated), Payload: catalog.LocationCreatedPayload{
 				CustomerID: customerID, LocationID: l.ID, Name: l.Name, DealerID: nullable(l.DealerID),
 			}}
 		}
@@ -192,7 +193,7 @@ func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *auth.
 		}
 		evs := make([]PendingEvent, len(grants))
 		for i, g := range grants {
-			evs[i] = PendingEvent{Type: EventLocationEmployeeRolesSet, Payload: LocationEmployeeRolesSet{
+			evs[i] = PendingEvent{Type: string(catalog.LocationEmployeeRolesSet), Payload: catalog.LocationEmployeeRolesSetPayload{
 				CustomerID: customerID, LocationID: g.LocationID, EmployeeID: g.EmployeeID, UserID: g.UserID, Roles: g.Roles,
 			}}
 		}

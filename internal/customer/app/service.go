@@ -9,6 +9,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -51,8 +52,8 @@ func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *au
 	return s.Org.AuthorizeReader(ctx, q, caller, customerID)
 }
 
-func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID, eventType string, payload any) error {
-	if err := s.Outbox.Append(ctx, tx, AggregateType, customerID, eventType, payload); err != nil {
+func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID string, eventType catalog.Type, payload any) error {
+	if err := s.Outbox.Append(ctx, tx, AggregateType, customerID, string(eventType), payload); err != nil {
 		return apperr.Wrap(err, apperr.Internal, "could not record the %s event", eventType)
 	}
 	return nil
@@ -135,7 +136,7 @@ func (s *Service) CreateLocation(ctx context.Context, caller *auth.Caller, custo
 		if err := s.Repo.InsertLocation(ctx, tx, l); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventLocationCreated, LocationCreated{
+		return s.emit(ctx, tx, customerID, catalog.LocationCreated, catalog.LocationCreatedPayload{
 			CustomerID: customerID, LocationID: l.ID, Name: l.Name, DealerID: nullable(l.DealerID),
 		})
 	})
@@ -168,7 +169,7 @@ func (s *Service) SetLocationDealer(ctx context.Context, caller *auth.Caller, cu
 		if err := s.Repo.SetLocationDealer(ctx, tx, locationID, dealerID); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventLocationDealerChanged, LocationDealerChanged{
+		return s.emit(ctx, tx, customerID, catalog.LocationDealerChanged, catalog.LocationDealerChangedPayload{
 			CustomerID: customerID, LocationID: locationID, DealerID: nullable(dealerID), PreviousDealerID: nullable(previous),
 		})
 	})
@@ -203,7 +204,7 @@ func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *auth.Cal
 		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, customerID, locationID, employeeID, e.UserID, roles); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
+		return s.emit(ctx, tx, customerID, catalog.LocationEmployeeRolesSet, catalog.LocationEmployeeRolesSetPayload{
 			CustomerID: customerID, LocationID: locationID, EmployeeID: employeeID, UserID: e.UserID, Roles: roles,
 		})
 	})
@@ -224,7 +225,7 @@ func (s *Service) CreateTeam(ctx context.Context, caller *auth.Caller, customerI
 		if err := s.Repo.InsertTeam(ctx, tx, t); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventTeamCreated, TeamCreated{CustomerID: customerID, TeamID: t.ID, Name: t.Name})
+		return s.emit(ctx, tx, customerID, catalog.TeamCreated, catalog.TeamCreatedPayload{CustomerID: customerID, TeamID: t.ID, Name: t.Name})
 	})
 	if err != nil {
 		return Team{}, err
@@ -247,7 +248,7 @@ func (s *Service) AddTeamMember(ctx context.Context, caller *auth.Caller, custom
 		if err != nil || !added {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventTeamMemberAdded, TeamMemberChanged{
+		return s.emit(ctx, tx, customerID, catalog.TeamMemberAdded, catalog.TeamMemberPayload{
 			CustomerID: customerID, TeamID: teamID, EmployeeID: employeeID, UserID: e.UserID,
 		})
 	})
@@ -271,7 +272,7 @@ func (s *Service) RemoveTeamMember(ctx context.Context, caller *auth.Caller, cus
 		if err != nil || !removed {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventTeamMemberRemoved, TeamMemberChanged{
+		return s.emit(ctx, tx, customerID, catalog.TeamMemberRemoved, catalog.TeamMemberPayload{
 			CustomerID: customerID, TeamID: teamID, EmployeeID: employeeID, UserID: e.UserID,
 		})
 	})
@@ -294,7 +295,7 @@ func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *auth.Caller,
 		if err := s.Repo.SetTeamLocationRoles(ctx, tx, customerID, locationID, teamID, roles); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, customerID, EventLocationTeamRolesSet, LocationTeamRolesSet{
+		return s.emit(ctx, tx, customerID, catalog.LocationTeamRolesSet, catalog.LocationTeamRolesSetPayload{
 			CustomerID: customerID, LocationID: locationID, TeamID: teamID, Roles: roles,
 		})
 	})
@@ -324,7 +325,7 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, e.CustomerID, locationID, e.ID, e.UserID, nil); err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, e.CustomerID, EventLocationEmployeeRolesSet, LocationEmployeeRolesSet{
+		if err := s.emit(ctx, tx, e.CustomerID, catalog.LocationEmployeeRolesSet, catalog.LocationEmployeeRolesSetPayload{
 			CustomerID: e.CustomerID, LocationID: locationID, EmployeeID: e.ID, UserID: e.UserID, Roles: []string{},
 		}); err != nil {
 			return err
@@ -338,7 +339,7 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 		if _, err := s.Repo.RemoveMember(ctx, tx, t.ID, e.ID); err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, e.CustomerID, EventTeamMemberRemoved, TeamMemberChanged{
+		if err := s.emit(ctx, tx, e.CustomerID, catalog.TeamMemberRemoved, catalog.TeamMemberPayload{
 			CustomerID: e.CustomerID, TeamID: t.ID, EmployeeID: e.ID, UserID: e.UserID,
 		}); err != nil {
 			return err
@@ -350,7 +351,7 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 // ApplyDealerCreated records a dealer announced by the Dealer Service. It
 // runs in the consumer's transaction, which also records the event as
 // applied, and is idempotent besides.
-func (s *Service) ApplyDealerCreated(ctx context.Context, tx *sqldb.Tx, p DealerCreated) error {
+func (s *Service) ApplyDealerCreated(ctx context.Context, tx *sqldb.Tx, p catalog.DealerCreatedPayload) error {
 	id, err := ValidateID("dealerId", p.DealerID)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -138,32 +139,26 @@ type Event struct {
 	Payload any
 }
 
-// Event types of the Security System Service.
+// The Security System Service's event types as plain strings (the form of
+// Event.Type and of the outbox's event_type column), and their payloads,
+// for the adapters' tests that write events through the repository. The
+// names and payloads are the catalogue's (package catalog,
+// docs/events.md), which the use cases write directly.
 const (
-	EventCreated  = "securitysystem.created"
-	EventArmed    = "securitysystem.armed"
-	EventDisarmed = "securitysystem.disarmed"
+	EventCreated  = string(catalog.SecuritySystemCreated)
+	EventArmed    = string(catalog.SecuritySystemArmed)
+	EventDisarmed = string(catalog.SecuritySystemDisarmed)
 )
 
 // AggregateType is the aggregate type of the service's events.
-const AggregateType = "security_system"
+const AggregateType = catalog.AggregateSecuritySystem
 
 // CreatedPayload is the payload of securitysystem.created.
-type CreatedPayload struct {
-	SecuritySystemID string `json:"securitySystemId"`
-	Name             string `json:"name"`
-	LocationID       string `json:"locationId"`
-	CustomerID       string `json:"customerId"`
-	ActorUserID      string `json:"actorUserId"`
-}
+type CreatedPayload = catalog.SecuritySystemCreatedPayload
 
 // StateChangedPayload is the payload of securitysystem.armed and
 // securitysystem.disarmed.
-type StateChangedPayload struct {
-	SecuritySystemID string `json:"securitySystemId"`
-	LocationID       string `json:"locationId"`
-	ActorUserID      string `json:"actorUserId"`
-}
+type StateChangedPayload = catalog.SecuritySystemStateChangedPayload
 
 // Key is a position in the list order (name, then id): the last row of a
 // page, from which the next page continues.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -115,7 +116,7 @@ func (s *Service) Create(ctx context.Context, caller *auth.Caller, locationID, n
 		UpdatedAt:            now,
 		Version:              1,
 	}
-	ev := Event{Type: EventCreated, Payload: CreatedPayload{
+	ev := Event{Type: string(catalog.SecuritySystemCreated), Payload: catalog.SecuritySystemCreatedPayload{
 		SecuritySystemID: ss.ID, Name: ss.Name, LocationID: ss.LocationID,
 		CustomerID: ss.CustomerID, ActorUserID: caller.Subject,
 	}}
@@ -211,7 +212,7 @@ func (s *Service) Import(ctx context.Context, caller *auth.Caller, items []Impor
 			CreatedAt: now, UpdatedAt: now, Version: 1,
 		}
 		systems[i], ids[i] = ss, ss.ID
-		evs[i] = []Event{{Type: EventCreated, Payload: CreatedPayload{
+		evs[i] = []Event{{Type: string(catalog.SecuritySystemCreated), Payload: catalog.SecuritySystemCreatedPayload{
 			SecuritySystemID: ss.ID, Name: ss.Name, LocationID: ss.LocationID,
 			CustomerID: ss.CustomerID, ActorUserID: caller.Subject,
 		}}}
@@ -440,11 +441,11 @@ func (s *Service) Act(ctx context.Context, caller *auth.Caller, id string, actio
 		}
 		cur.State = target
 		cur.UpdatedAt = s.now().UTC()
-		typ := EventArmed
+		typ := catalog.SecuritySystemArmed
 		if target == StateDisarmed {
-			typ = EventDisarmed
+			typ = catalog.SecuritySystemDisarmed
 		}
-		return []Event{{Type: typ, Payload: StateChangedPayload{
+		return []Event{{Type: string(typ), Payload: catalog.SecuritySystemStateChangedPayload{
 			SecuritySystemID: cur.ID, LocationID: cur.LocationID, ActorUserID: caller.Subject,
 		}}}, nil
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/policy"
@@ -404,44 +405,44 @@ func NewEvents(at time.Time) *Events { return &Events{seq: map[string]int64{}, a
 func (b *Events) List() []events.Event { return b.list }
 
 // Add appends one event of typ about the organization of kind and id.
-func (b *Events) Add(kind policy.OrgKind, orgID, typ string, payload map[string]any) events.Event {
-	producer, aggType := events.ProducerCustomer, "customer"
-	switch kind {
-	case policy.OrgDealer:
-		producer, aggType = events.ProducerDealer, "dealer"
-	case policy.OrgMonitoringProvider:
-		producer, aggType = events.ProducerMonitoring, "monitoring_provider"
+// payload is marshalled as it is: a map, for an event outside the
+// catalogue or one a test shapes itself; World and Change use Typed.
+func (b *Events) Add(kind policy.OrgKind, orgID, typ string, payload any) events.Event {
+	o, ok := catalog.OrganizationOfKind(string(kind))
+	if !ok {
+		panic("sstest: unknown organization kind " + string(kind))
 	}
-	b.seq[orgID]++
+	return b.add(o.Producer, o.AggregateType, orgID, typ, payload)
+}
+
+// Typed appends one event of the catalogue: type t, of the aggregate
+// aggregateID of t's producer, with p, t's payload struct.
+func (b *Events) Typed(t catalog.Type, aggregateID string, p any) events.Event {
+	aggType, _ := catalog.AggregateTypeOf(t.Producer())
+	return b.add(t.Producer(), aggType, aggregateID, string(t), p)
+}
+
+func (b *Events) add(producer, aggType, aggregateID, typ string, payload any) events.Event {
+	b.seq[aggregateID]++
 	b.at = b.at.Add(time.Millisecond)
 	body, err := json.Marshal(payload)
 	if err != nil {
 		panic(err)
 	}
-	ev := events.Event{ID: uuid.NewString(), Type: typ, AggregateType: aggType, AggregateID: orgID,
-		Sequence: b.seq[orgID], OccurredAt: b.at, Producer: producer, Payload: body}
+	ev := events.Event{ID: uuid.NewString(), Type: typ, AggregateType: aggType, AggregateID: aggregateID,
+		Sequence: b.seq[aggregateID], OccurredAt: b.at, Producer: producer, Payload: body}
 	b.list = append(b.list, ev)
 	return ev
 }
 
-func orgKey(kind policy.OrgKind) string {
-	switch kind {
-	case policy.OrgDealer:
-		return "dealerId"
-	case policy.OrgMonitoringProvider:
-		return "monitoringProviderId"
+// employee is the catalogue's name of userID's employment in an
+// organization, and the organization's event vocabulary.
+func employee(kind policy.OrgKind, orgID, userID string) (catalog.Organization, catalog.Employee) {
+	o, ok := catalog.OrganizationOfKind(string(kind))
+	if !ok {
+		panic("sstest: unknown organization kind " + string(kind))
 	}
-	return "customerId"
-}
-
-func prefixOf(kind policy.OrgKind) string {
-	switch kind {
-	case policy.OrgDealer:
-		return "dealer."
-	case policy.OrgMonitoringProvider:
-		return "monitoring."
-	}
-	return "customer."
+	return o, catalog.Employee{OrgID: orgID, EmployeeID: EmployeeID(userID), UserID: userID}
 }
 
 func rolesOrEmpty(r []string) []string {
@@ -451,47 +452,54 @@ func rolesOrEmpty(r []string) []string {
 	return r
 }
 
+func ptr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // World appends the events that build w from nothing, in an order the
 // owners could have produced them.
 func (b *Events) World(w *policytest.World) {
 	for _, p := range w.MonitoringProviders {
-		b.Add(policy.OrgMonitoringProvider, p.ID, "monitoring.provider_created", map[string]any{"monitoringProviderId": p.ID, "name": "p"})
+		b.Typed(catalog.MonitoringProviderCreated, p.ID, catalog.MonitoringProvider.CreatedPayload(p.ID, "p"))
 	}
 	for _, d := range w.Dealers {
-		b.Add(policy.OrgDealer, d.ID, "dealer.created", map[string]any{"dealerId": d.ID, "name": "d"})
+		b.Typed(catalog.DealerCreated, d.ID, catalog.Dealer.CreatedPayload(d.ID, "d"))
 		if d.MonitoringProviderID != "" {
-			b.Add(policy.OrgDealer, d.ID, "dealer.monitoring_provider_set", map[string]any{"dealerId": d.ID, "monitoringProviderId": d.MonitoringProviderID, "previousMonitoringProviderId": nil})
+			b.Typed(catalog.DealerMonitoringProviderSet, d.ID, catalog.DealerMonitoringProviderSetPayload{DealerID: d.ID, MonitoringProviderID: ptr(d.MonitoringProviderID)})
 		}
 	}
 	for _, c := range w.Customers {
-		b.Add(policy.OrgCustomer, c.ID, "customer.created", map[string]any{"customerId": c.ID, "name": "c"})
+		b.Typed(catalog.CustomerCreated, c.ID, catalog.Customer.CreatedPayload(c.ID, "c"))
 	}
 	for _, l := range w.Locations {
-		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_created", map[string]any{"customerId": l.CustomerID, "locationId": l.ID, "name": "l", "dealerId": nullable(l.DealerID)})
+		b.Typed(catalog.LocationCreated, l.CustomerID, catalog.LocationCreatedPayload{CustomerID: l.CustomerID, LocationID: l.ID, Name: "l", DealerID: ptr(l.DealerID)})
 	}
 	for _, e := range w.Employees {
-		base := map[string]any{orgKey(e.OrgKind): e.OrgID, "employeeId": EmployeeID(e.UserID), "userId": e.UserID}
-		b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_created", with(base, map[string]any{"email": e.UserID + "@example.com", "firstName": "F", "lastName": "L"}))
+		o, emp := employee(e.OrgKind, e.OrgID, e.UserID)
+		b.Typed(o.EmployeeCreated, e.OrgID, o.EmployeeCreatedPayload(emp, e.UserID+"@example.com", "F", "L"))
 		if len(e.Roles) > 0 {
-			b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_roles_set", with(base, map[string]any{"roles": e.Roles}))
+			b.Typed(o.EmployeeRolesSet, e.OrgID, o.EmployeeRolesSetPayload(emp, e.Roles))
 		}
 		if e.Schedule != nil {
-			b.Add(e.OrgKind, e.OrgID, prefixOf(e.OrgKind)+"employee_schedule_set", with(base, map[string]any{"schedule": e.Schedule}))
+			b.Typed(o.EmployeeScheduleSet, e.OrgID, o.EmployeeScheduleSetPayload(emp, catalog.ScheduleOf(e.Schedule.TimeZone, e.Schedule.Shifts)))
 		}
 	}
 	for _, t := range w.Teams {
-		b.Add(policy.OrgCustomer, t.CustomerID, "customer.team_created", map[string]any{"customerId": t.CustomerID, "teamId": t.ID, "name": "t"})
+		b.Typed(catalog.TeamCreated, t.CustomerID, catalog.TeamCreatedPayload{CustomerID: t.CustomerID, TeamID: t.ID, Name: "t"})
 		for _, m := range t.Members {
-			b.Add(policy.OrgCustomer, t.CustomerID, "customer.team_member_added", map[string]any{"customerId": t.CustomerID, "teamId": t.ID, "employeeId": EmployeeID(m), "userId": m})
+			b.Typed(catalog.TeamMemberAdded, t.CustomerID, catalog.TeamMemberPayload{CustomerID: t.CustomerID, TeamID: t.ID, EmployeeID: EmployeeID(m), UserID: m})
 		}
 	}
 	for _, r := range w.EmployeeLocationRoles {
 		l, _ := w.Location(r.LocationID)
-		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_employee_roles_set", map[string]any{"customerId": l.CustomerID, "locationId": r.LocationID, "employeeId": EmployeeID(r.UserID), "userId": r.UserID, "roles": r.Roles})
+		b.Typed(catalog.LocationEmployeeRolesSet, l.CustomerID, catalog.LocationEmployeeRolesSetPayload{CustomerID: l.CustomerID, LocationID: r.LocationID, EmployeeID: EmployeeID(r.UserID), UserID: r.UserID, Roles: r.Roles})
 	}
 	for _, r := range w.TeamLocationRoles {
 		l, _ := w.Location(r.LocationID)
-		b.Add(policy.OrgCustomer, l.CustomerID, "customer.location_team_roles_set", map[string]any{"customerId": l.CustomerID, "locationId": r.LocationID, "teamId": r.TeamID, "roles": r.Roles})
+		b.Typed(catalog.LocationTeamRolesSet, l.CustomerID, catalog.LocationTeamRolesSetPayload{CustomerID: l.CustomerID, LocationID: r.LocationID, TeamID: r.TeamID, Roles: r.Roles})
 	}
 }
 
@@ -500,44 +508,34 @@ func (b *Events) World(w *policytest.World) {
 func (b *Events) Change(w *policytest.World, c policytest.Change) {
 	switch c.Kind {
 	case policytest.ChangeOrgRoles:
-		b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_roles_set", map[string]any{orgKey(c.OrgKind): c.OrgID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID, "roles": rolesOrEmpty(c.Roles)})
+		o, emp := employee(c.OrgKind, c.OrgID, c.UserID)
+		b.Typed(o.EmployeeRolesSet, c.OrgID, o.EmployeeRolesSetPayload(emp, rolesOrEmpty(c.Roles)))
 	case policytest.ChangeSchedule:
-		base := map[string]any{orgKey(c.OrgKind): c.OrgID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID}
+		o, emp := employee(c.OrgKind, c.OrgID, c.UserID)
 		if c.Schedule == nil {
-			b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_schedule_cleared", base)
+			b.Typed(o.EmployeeScheduleCleared, c.OrgID, o.EmployeeScheduleClearedPayload(emp))
 		} else {
-			b.Add(c.OrgKind, c.OrgID, prefixOf(c.OrgKind)+"employee_schedule_set", with(base, map[string]any{"schedule": c.Schedule}))
+			b.Typed(o.EmployeeScheduleSet, c.OrgID, o.EmployeeScheduleSetPayload(emp, catalog.ScheduleOf(c.Schedule.TimeZone, c.Schedule.Shifts)))
 		}
 	case policytest.ChangeEmployeeLocationRoles:
-		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_employee_roles_set", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID, "roles": rolesOrEmpty(c.Roles)})
+		b.Typed(catalog.LocationEmployeeRolesSet, c.CustomerID, catalog.LocationEmployeeRolesSetPayload{CustomerID: c.CustomerID, LocationID: c.LocationID, EmployeeID: EmployeeID(c.UserID), UserID: c.UserID, Roles: rolesOrEmpty(c.Roles)})
 	case policytest.ChangeTeamLocationRoles:
-		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_team_roles_set", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "teamId": c.TeamID, "roles": rolesOrEmpty(c.Roles)})
+		b.Typed(catalog.LocationTeamRolesSet, c.CustomerID, catalog.LocationTeamRolesSetPayload{CustomerID: c.CustomerID, LocationID: c.LocationID, TeamID: c.TeamID, Roles: rolesOrEmpty(c.Roles)})
 	case policytest.ChangeLocationDealer:
 		prev := ""
 		if l, ok := w.Location(c.LocationID); ok {
 			prev = l.DealerID
 		}
-		b.Add(policy.OrgCustomer, c.CustomerID, "customer.location_dealer_changed", map[string]any{"customerId": c.CustomerID, "locationId": c.LocationID, "dealerId": nullable(c.DealerID), "previousDealerId": nullable(prev)})
+		b.Typed(catalog.LocationDealerChanged, c.CustomerID, catalog.LocationDealerChangedPayload{CustomerID: c.CustomerID, LocationID: c.LocationID, DealerID: ptr(c.DealerID), PreviousDealerID: ptr(prev)})
 	case policytest.ChangeTeamMemberAdded:
-		b.Add(policy.OrgCustomer, c.CustomerID, "customer.team_member_added", map[string]any{"customerId": c.CustomerID, "teamId": c.TeamID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID})
+		b.Typed(catalog.TeamMemberAdded, c.CustomerID, catalog.TeamMemberPayload{CustomerID: c.CustomerID, TeamID: c.TeamID, EmployeeID: EmployeeID(c.UserID), UserID: c.UserID})
 	case policytest.ChangeTeamMemberRemoved:
-		b.Add(policy.OrgCustomer, c.CustomerID, "customer.team_member_removed", map[string]any{"customerId": c.CustomerID, "teamId": c.TeamID, "employeeId": EmployeeID(c.UserID), "userId": c.UserID})
+		b.Typed(catalog.TeamMemberRemoved, c.CustomerID, catalog.TeamMemberPayload{CustomerID: c.CustomerID, TeamID: c.TeamID, EmployeeID: EmployeeID(c.UserID), UserID: c.UserID})
 	case policytest.ChangeDealerProvider:
-		b.Add(policy.OrgDealer, c.DealerID, "dealer.monitoring_provider_set", map[string]any{"dealerId": c.DealerID, "monitoringProviderId": nullable(c.MonitoringProviderID), "previousMonitoringProviderId": nil})
+		b.Typed(catalog.DealerMonitoringProviderSet, c.DealerID, catalog.DealerMonitoringProviderSetPayload{DealerID: c.DealerID, MonitoringProviderID: ptr(c.MonitoringProviderID)})
 	default:
 		panic("sstest: unknown change kind " + string(c.Kind))
 	}
-}
-
-func with(base, extra map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(extra))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range extra {
-		out[k] = v
-	}
-	return out
 }
 
 // Apply runs h for each event, each in its own transaction, as the consumer

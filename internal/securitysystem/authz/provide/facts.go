@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
@@ -24,25 +25,12 @@ func Migrations() sqldb.Migrations {
 	return sqldb.Migrations{Set: "securitysystem_provide", FS: migrationFS, Dir: "migrations"}
 }
 
-// The events that change resource facts (docs/events.md).
-const (
-	EventLocationCreated       = "customer.location_created"
-	EventLocationDealerChanged = "customer.location_dealer_changed"
-	EventMonitoringProviderSet = "dealer.monitoring_provider_set"
-)
-
-// payload is the union of the fields of those events.
-type payload struct {
-	CustomerID           string  `json:"customerId"`
-	LocationID           string  `json:"locationId"`
-	DealerID             *string `json:"dealerId"`
-	MonitoringProviderID *string `json:"monitoringProviderId"`
-}
-
 // Handle is the handler of the resource facts consumer: it runs inside the
 // consumer's transaction (which records the event as applied) and keeps the
 // facts tables and the facts on every security system record at the
-// affected location or dealer current. Other events are accepted and
+// affected location or dealer current. It reads the events that change
+// resource facts (catalog.LocationCreated, catalog.LocationDealerChanged,
+// catalog.DealerMonitoringProviderSet); other events are accepted and
 // ignored; an unreadable payload is an error, so the event is retried and
 // eventually parked instead of silently lost.
 //
@@ -52,24 +40,39 @@ type payload struct {
 // or a shared lock on PostgreSQL; SQLite runs one writer at a time), so a
 // record is always written after, and with, the newest committed facts.
 func Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
-	switch ev.Type {
-	case EventLocationCreated, EventLocationDealerChanged, EventMonitoringProviderSet:
+	var apply func() error
+	switch catalog.Type(ev.Type) {
+	case catalog.LocationCreated:
+		var p catalog.LocationCreatedPayload
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		apply = func() error { return setLocation(ctx, tx, p.LocationID, p.CustomerID, deref(p.DealerID)) }
+	case catalog.LocationDealerChanged:
+		var p catalog.LocationDealerChangedPayload
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		apply = func() error { return setLocation(ctx, tx, p.LocationID, p.CustomerID, deref(p.DealerID)) }
+	case catalog.DealerMonitoringProviderSet:
+		var p catalog.DealerMonitoringProviderSetPayload
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		apply = func() error { return setProvider(ctx, tx, p.DealerID, deref(p.MonitoringProviderID)) }
 	default:
 		return nil
 	}
-	var pl payload
-	if err := json.Unmarshal(ev.Payload, &pl); err != nil {
-		return fmt.Errorf("provide facts: payload of %s %s: %w", ev.Type, ev.ID, err)
-	}
-	var err error
-	switch ev.Type {
-	case EventLocationCreated, EventLocationDealerChanged:
-		err = setLocation(ctx, tx, pl)
-	case EventMonitoringProviderSet:
-		err = setProvider(ctx, tx, pl)
-	}
-	if err != nil {
+	if err := apply(); err != nil {
 		return fmt.Errorf("provide facts: apply %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return nil
+}
+
+// decode reads ev's payload into p, the payload struct of its type.
+func decode(ev events.Event, p any) error {
+	if err := json.Unmarshal(ev.Payload, p); err != nil {
+		return fmt.Errorf("provide facts: payload of %s %s: %w", ev.Type, ev.ID, err)
 	}
 	return nil
 }
@@ -81,18 +84,17 @@ func deref(p *string) string {
 	return *p
 }
 
-func setLocation(ctx context.Context, tx *sqldb.Tx, pl payload) error {
-	if pl.LocationID == "" {
+func setLocation(ctx context.Context, tx *sqldb.Tx, locationID, customerID, dealer string) error {
+	if locationID == "" {
 		return errors.New("no locationId")
 	}
-	dealer := deref(pl.DealerID)
 	// location_dealer_changed carries the customer too; a location never
 	// changes customer, so the upsert keeps the first one it saw when a
 	// payload omits it.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO provide_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
 		ON CONFLICT (location_id) DO UPDATE SET dealer_id = excluded.dealer_id,
 			customer_id = CASE WHEN excluded.customer_id = '' THEN provide_locations.customer_id ELSE excluded.customer_id END`,
-		pl.LocationID, pl.CustomerID, dealer); err != nil {
+		locationID, customerID, dealer); err != nil {
 		return err
 	}
 	provider, err := dealerProvider(ctx, tx, dealer)
@@ -102,16 +104,14 @@ func setLocation(ctx context.Context, tx *sqldb.Tx, pl payload) error {
 	_, err = tx.ExecContext(ctx, `UPDATE security_systems SET
 			customer_id = (SELECT customer_id FROM provide_locations WHERE location_id = ?),
 			dealer_id = ?, monitoring_provider_id = ?
-		WHERE location_id = ?`, pl.LocationID, dealer, provider, pl.LocationID)
+		WHERE location_id = ?`, locationID, dealer, provider, locationID)
 	return err
 }
 
-func setProvider(ctx context.Context, tx *sqldb.Tx, pl payload) error {
-	dealer := deref(pl.DealerID)
+func setProvider(ctx context.Context, tx *sqldb.Tx, dealer, provider string) error {
 	if dealer == "" {
 		return errors.New("no dealerId")
 	}
-	provider := deref(pl.MonitoringProviderID)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
 		ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`, dealer, provider); err != nil {
 		return err
@@ -120,11 +120,6 @@ func setProvider(ctx context.Context, tx *sqldb.Tx, pl payload) error {
 	return err
 }
 
-// dealerProvider returns the dealer's monitoring provider (empty for none or
-// no dealer), holding the dealer's row until the transaction ends: a
-// concurrent monitoring_provider_set then either committed before (and is
-// read here) or waits, and its update of the records sees the ones this
-// transaction writes.
 func dealerProvider(ctx context.Context, tx *sqldb.Tx, dealer string) (string, error) {
 	if dealer == "" {
 		return "", nil

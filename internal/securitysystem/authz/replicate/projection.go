@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
-	"github.com/realguardio/realguardio/internal/policy"
 )
 
 //go:embed migrations/*.sql
@@ -64,31 +64,16 @@ func NewProjection(progress *Progress) *Projection {
 	return &Projection{progress: progress}
 }
 
-// payload is the union of the fields of the events the replica reads.
-type payload struct {
-	CustomerID           string           `json:"customerId"`
-	DealerID             *string          `json:"dealerId"`
-	MonitoringProviderID *string          `json:"monitoringProviderId"`
-	EmployeeID           string           `json:"employeeId"`
-	UserID               string           `json:"userId"`
-	LocationID           string           `json:"locationId"`
-	TeamID               string           `json:"teamId"`
-	Roles                []string         `json:"roles"`
-	Schedule             *policy.Schedule `json:"schedule"`
-}
-
 // Handle applies one event in tx. Events the replica does not need are
 // accepted and ignored, so new event types never block the stream; an
 // event whose payload cannot be read is an error, so the consumer retries
 // (and eventually parks) it instead of silently losing a fact.
 func (p *Projection) Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
-	var pl payload
-	if len(ev.Payload) > 0 {
-		if err := json.Unmarshal(ev.Payload, &pl); err != nil {
-			return fmt.Errorf("replica: payload of %s %s: %w", ev.Type, ev.ID, err)
-		}
+	step, err := stepOf(ev)
+	if err != nil {
+		return fmt.Errorf("replica: payload of %s %s: %w", ev.Type, ev.ID, err)
 	}
-	if err := apply(ctx, tx, ev.Type, pl); err != nil {
+	if err := step(ctx, tx); err != nil {
 		return fmt.Errorf("replica: apply %s %s: %w", ev.Type, ev.ID, err)
 	}
 	stream := streamOf(ev.Producer)
@@ -113,116 +98,159 @@ func (p *Projection) Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) 
 	return nil
 }
 
-func orgKindOf(eventType string) (policy.OrgKind, string) {
-	for _, k := range []struct {
-		prefix string
-		kind   policy.OrgKind
-	}{{"customer.", policy.OrgCustomer}, {"dealer.", policy.OrgDealer}, {"monitoring.", policy.OrgMonitoringProvider}} {
-		if len(eventType) > len(k.prefix) && eventType[:len(k.prefix)] == k.prefix {
-			return k.kind, eventType[len(k.prefix):]
-		}
-	}
-	return "", ""
-}
+// step is what one event does to the replica, run in the consumer's
+// transaction.
+type step func(ctx context.Context, tx *sqldb.Tx) error
 
-func (pl payload) orgID(kind policy.OrgKind) string {
-	switch kind {
-	case policy.OrgCustomer:
-		return pl.CustomerID
-	case policy.OrgDealer:
-		return deref(pl.DealerID)
-	}
-	return deref(pl.MonitoringProviderID)
-}
+func nothing(context.Context, *sqldb.Tx) error { return nil }
 
-func apply(ctx context.Context, tx *sqldb.Tx, eventType string, pl payload) error {
-	kind, name := orgKindOf(eventType)
-	if kind == "" {
-		return nil
+// stepOf reads ev's payload, the catalogue's struct of its type, and
+// returns what applying it does; events the replica does not need do
+// nothing.
+func stepOf(ev events.Event) (step, error) {
+	t := catalog.Type(ev.Type)
+	if org, ok := catalog.OrganizationOf(t); ok && org.IsEmployeeEvent(t) {
+		return employeeStep(org, t, ev.Payload)
 	}
-	switch name {
-	case "employee_created":
-		// Upsert, keeping roles and schedule: creation carries neither,
-		// and nothing may be lost if the row already exists.
-		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, '[]')
-			ON CONFLICT (employee_id) DO UPDATE SET org_kind = excluded.org_kind, org_id = excluded.org_id, user_id = excluded.user_id`,
-			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID)
-	case "employee_removed":
-		// Removing an employee revokes everything they held: organization
-		// roles, schedule, location roles and team memberships.
-		for _, q := range []string{
-			`DELETE FROM replica_employees WHERE employee_id = ?`,
-			`DELETE FROM replica_location_roles WHERE employee_id = ?`,
-			`DELETE FROM replica_team_members WHERE employee_id = ?`,
-		} {
-			if err := exec(ctx, tx, q, pl.EmployeeID); err != nil {
-				return err
+	switch t {
+	case catalog.LocationCreated:
+		p, err := catalog.DecodePayload[catalog.LocationCreatedPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return upsertLocation(ctx, tx, p.LocationID, p.CustomerID, p.DealerID)
+		}, err
+	case catalog.LocationDealerChanged:
+		p, err := catalog.DecodePayload[catalog.LocationDealerChangedPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return upsertLocation(ctx, tx, p.LocationID, p.CustomerID, p.DealerID)
+		}, err
+	case catalog.LocationEmployeeRolesSet:
+		p, err := catalog.DecodePayload[catalog.LocationEmployeeRolesSetPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			if len(p.Roles) == 0 {
+				return exec(ctx, tx, `DELETE FROM replica_location_roles WHERE location_id = ? AND employee_id = ?`, p.LocationID, p.EmployeeID)
 			}
-		}
-		return nil
-	case "employee_roles_set":
-		roles, err := rolesJSON(pl.Roles)
-		if err != nil {
-			return err
-		}
-		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`,
-			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID, roles)
-	case "employee_schedule_set", "employee_schedule_cleared":
-		var sched any // NULL clears: the employee is unrestricted again
-		if name == "employee_schedule_set" && pl.Schedule != nil {
-			b, err := json.Marshal(pl.Schedule)
+			roles, err := rolesJSON(p.Roles)
 			if err != nil {
 				return err
 			}
-			sched = string(b)
-		}
-		return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles, schedule) VALUES (?, ?, ?, ?, '[]', ?)
-			ON CONFLICT (employee_id) DO UPDATE SET schedule = excluded.schedule`,
-			pl.EmployeeID, string(kind), pl.orgID(kind), pl.UserID, sched)
-	}
-	switch eventType {
-	case "customer.location_created", "customer.location_dealer_changed":
-		return exec(ctx, tx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
-			ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`,
-			pl.LocationID, pl.CustomerID, nullable(pl.DealerID))
-	case "customer.location_employee_roles_set":
-		if len(pl.Roles) == 0 {
-			return exec(ctx, tx, `DELETE FROM replica_location_roles WHERE location_id = ? AND employee_id = ?`, pl.LocationID, pl.EmployeeID)
-		}
-		roles, err := rolesJSON(pl.Roles)
-		if err != nil {
-			return err
-		}
-		return exec(ctx, tx, `INSERT INTO replica_location_roles (location_id, employee_id, user_id, roles) VALUES (?, ?, ?, ?)
+			return exec(ctx, tx, `INSERT INTO replica_location_roles (location_id, employee_id, user_id, roles) VALUES (?, ?, ?, ?)
 			ON CONFLICT (location_id, employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`,
-			pl.LocationID, pl.EmployeeID, pl.UserID, roles)
-	case "customer.team_member_added":
-		return exec(ctx, tx, `INSERT INTO replica_team_members (team_id, employee_id, user_id) VALUES (?, ?, ?)
+				p.LocationID, p.EmployeeID, p.UserID, roles)
+		}, err
+	case catalog.TeamMemberAdded:
+		p, err := catalog.DecodePayload[catalog.TeamMemberPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return exec(ctx, tx, `INSERT INTO replica_team_members (team_id, employee_id, user_id) VALUES (?, ?, ?)
 			ON CONFLICT (team_id, employee_id) DO UPDATE SET user_id = excluded.user_id`,
-			pl.TeamID, pl.EmployeeID, pl.UserID)
-	case "customer.team_member_removed":
-		return exec(ctx, tx, `DELETE FROM replica_team_members WHERE team_id = ? AND employee_id = ?`, pl.TeamID, pl.EmployeeID)
-	case "customer.location_team_roles_set":
-		if len(pl.Roles) == 0 {
-			return exec(ctx, tx, `DELETE FROM replica_team_roles WHERE location_id = ? AND team_id = ?`, pl.LocationID, pl.TeamID)
-		}
-		roles, err := rolesJSON(pl.Roles)
-		if err != nil {
-			return err
-		}
-		return exec(ctx, tx, `INSERT INTO replica_team_roles (location_id, team_id, roles) VALUES (?, ?, ?)
+				p.TeamID, p.EmployeeID, p.UserID)
+		}, err
+	case catalog.TeamMemberRemoved:
+		p, err := catalog.DecodePayload[catalog.TeamMemberPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return exec(ctx, tx, `DELETE FROM replica_team_members WHERE team_id = ? AND employee_id = ?`, p.TeamID, p.EmployeeID)
+		}, err
+	case catalog.LocationTeamRolesSet:
+		p, err := catalog.DecodePayload[catalog.LocationTeamRolesSetPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			if len(p.Roles) == 0 {
+				return exec(ctx, tx, `DELETE FROM replica_team_roles WHERE location_id = ? AND team_id = ?`, p.LocationID, p.TeamID)
+			}
+			roles, err := rolesJSON(p.Roles)
+			if err != nil {
+				return err
+			}
+			return exec(ctx, tx, `INSERT INTO replica_team_roles (location_id, team_id, roles) VALUES (?, ?, ?)
 			ON CONFLICT (location_id, team_id) DO UPDATE SET roles = excluded.roles`,
-			pl.LocationID, pl.TeamID, roles)
-	case "dealer.created":
-		return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, NULL)
-			ON CONFLICT (dealer_id) DO NOTHING`, deref(pl.DealerID))
-	case "dealer.monitoring_provider_set":
-		return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+				p.LocationID, p.TeamID, roles)
+		}, err
+	case catalog.DealerCreated:
+		p, err := catalog.DecodePayload[catalog.DealerCreatedPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, NULL)
+			ON CONFLICT (dealer_id) DO NOTHING`, p.DealerID)
+		}, err
+	case catalog.DealerMonitoringProviderSet:
+		p, err := catalog.DecodePayload[catalog.DealerMonitoringProviderSetPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return exec(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)
 			ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`,
-			deref(pl.DealerID), nullable(pl.MonitoringProviderID))
+				p.DealerID, nullable(p.MonitoringProviderID))
+		}, err
 	}
-	return nil
+	return nothing, nil
+}
+
+func upsertLocation(ctx context.Context, tx *sqldb.Tx, locationID, customerID string, dealerID *string) error {
+	return exec(ctx, tx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)
+			ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`,
+		locationID, customerID, nullable(dealerID))
+}
+
+// employeeStep is stepOf for the employee events of the three kinds of
+// organization, which the replica treats alike.
+func employeeStep(org catalog.Organization, t catalog.Type, payload []byte) (step, error) {
+	kind := org.Kind
+	switch t {
+	case org.EmployeeCreated:
+		e, err := org.DecodeEmployee(t, payload)
+		// Upsert, keeping roles and schedule: creation carries neither,
+		// and nothing may be lost if the row already exists.
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, '[]')
+			ON CONFLICT (employee_id) DO UPDATE SET org_kind = excluded.org_kind, org_id = excluded.org_id, user_id = excluded.user_id`,
+				e.EmployeeID, kind, e.OrgID, e.UserID)
+		}, err
+	case org.EmployeeRemoved:
+		e, err := org.DecodeEmployee(t, payload)
+		// Removing an employee revokes everything they held: organization
+		// roles, schedule, location roles and team memberships.
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			for _, q := range []string{
+				`DELETE FROM replica_employees WHERE employee_id = ?`,
+				`DELETE FROM replica_location_roles WHERE employee_id = ?`,
+				`DELETE FROM replica_team_members WHERE employee_id = ?`,
+			} {
+				if err := exec(ctx, tx, q, e.EmployeeID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, err
+	case org.EmployeeRolesSet:
+		e, roleSet, err := org.DecodeEmployeeRolesSet(payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			roles, err := rolesJSON(roleSet)
+			if err != nil {
+				return err
+			}
+			return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`,
+				e.EmployeeID, kind, e.OrgID, e.UserID, roles)
+		}, err
+	case org.EmployeeScheduleSet, org.EmployeeScheduleCleared:
+		var e catalog.Employee
+		var sch *catalog.Schedule
+		var err error
+		if t == org.EmployeeScheduleSet {
+			e, sch, err = org.DecodeEmployeeScheduleSet(payload)
+		} else {
+			e, err = org.DecodeEmployee(t, payload)
+		}
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			var sched any // NULL clears: the employee is unrestricted again
+			if sch != nil {
+				b, err := json.Marshal(sch)
+				if err != nil {
+					return err
+				}
+				sched = string(b)
+			}
+			return exec(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles, schedule) VALUES (?, ?, ?, ?, '[]', ?)
+			ON CONFLICT (employee_id) DO UPDATE SET schedule = excluded.schedule`,
+				e.EmployeeID, kind, e.OrgID, e.UserID, sched)
+		}, err
+	}
+	return nothing, nil
 }
 
 func exec(ctx context.Context, tx *sqldb.Tx, q string, args ...any) error {
@@ -241,13 +269,6 @@ func rolesJSON(roles []string) (string, error) {
 func nullable(p *string) any {
 	if p == nil || *p == "" {
 		return nil
-	}
-	return *p
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
 	}
 	return *p
 }
