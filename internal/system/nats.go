@@ -104,6 +104,8 @@ func (s *System) startNATS(ctx context.Context) (*natsBus, error) {
 	// Connect waits (and retries) until NATS answers; say so every few
 	// seconds, or a process whose NATS is unreachable would sit silent
 	// with its port bound and answering nothing.
+	s.waits.set("nats", "not connected yet (retrying)")
+	defer s.waits.set("nats", "")
 	waited := make(chan struct{})
 	go func() {
 		start := time.Now()
