@@ -32,6 +32,10 @@ import (
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
+// raceEnabled reports whether the suite runs with the race detector
+// (race_test.go); the services are then built with it too.
+var raceEnabled bool
+
 // binaries built once per test binary, removed by TestMain.
 var (
 	buildOnce sync.Once
@@ -72,7 +76,11 @@ func realguardio(t *testing.T) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "realguardio")
-		out, err := exec.Command("go", "build", "-o", buildBin, "github.com/realguardio/realguardio/cmd/realguardio").CombinedOutput()
+		args := []string{"build", "-o", buildBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/realguardio/realguardio/cmd/realguardio")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/realguardio: %v\n%s", err, out)
 		}
@@ -409,7 +417,7 @@ func startSystem(t *testing.T, opts Options) *System {
 				"--playground-enabled=false", "--metrics-enabled=false", "--log-level", "warn"}}
 		t.Cleanup(s.FGA.kill)
 		s.FGA.start(t)
-		s.FGA.waitFGA(t, 60 * time.Second)
+		s.FGA.waitFGA(t, 60*time.Second)
 		env["REALGUARDIO_OPENFGA_URL"] = s.FGA.url
 		env["REALGUARDIO_OPENFGA_TOKEN"] = fgaKey
 	}
@@ -428,14 +436,14 @@ func startSystem(t *testing.T, opts Options) *System {
 	}
 	// The IAM first (every service discovers it), then the rest at once.
 	s.procs["iam"].start(t)
-	s.procs["iam"].waitReady(t, 90 * time.Second)
+	s.procs["iam"].waitReady(t, 90*time.Second)
 	for _, name := range s.names() {
 		if name != "iam" {
 			s.procs[name].start(t)
 		}
 	}
 	for _, name := range s.names() {
-		s.procs[name].waitReady(t, 120 * time.Second)
+		s.procs[name].waitReady(t, 120*time.Second)
 	}
 	return s
 }
@@ -495,6 +503,11 @@ func (s *System) addProc(name, service string, env map[string]string, port int) 
 	s.procs[name] = p
 	s.t.Cleanup(p.kill)
 	s.t.Cleanup(func() {
+		if b, err := os.ReadFile(p.logPath); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+			s.t.Errorf("%s reported a data race; its log: %s", name, p.logPath)
+			_, race, _ := strings.Cut(string(b), "WARNING: DATA RACE")
+			s.t.Logf("%s", race[:min(len(race), 6000)])
+		}
 		if s.t.Failed() {
 			s.t.Logf("end of %s's log:\n%s", name, p.tail(25))
 		}
