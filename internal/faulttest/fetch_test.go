@@ -304,7 +304,12 @@ func killedUnderLoad(t *testing.T, s *System, w *World) {
 					// refused while stopping: read what happened
 					// through the other one.
 					got := ""
+					giveUp := time.Now().Add(60 * time.Second)
 					for k := 1; got == ""; k++ {
+						if time.Now().After(giveUp) {
+							errs <- fmt.Errorf("%s cannot be read through either instance for 60 s", id)
+							return
+						}
 						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 						ss, gerr := clients[(n+k)%2].GetSecuritySystem(ctx, id)
 						cancel()
