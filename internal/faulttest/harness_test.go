@@ -485,11 +485,10 @@ func (s *System) addProc(name, service string, env map[string]string, port int) 
 		own[k] = v
 	}
 	own[envName(service, "addr")] = fmt.Sprintf("127.0.0.1:%d", port)
-	if !strings.Contains(name, "-") {
-		// The first instance is the one the others reach; a second BFF
-		// keeps the balancer's public URL, a second Security System
-		// Service is reached only by the tests.
-	} else if service != "bff" {
+	// The first instance is the one the others reach. A second Security
+	// System Service is reached only by the tests, at its own URL; a
+	// second BFF keeps the balancer's public URL (the IAM's redirect URI).
+	if name != service && service != "bff" {
 		own[envName(service, "url")] = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
 	dataDir := filepath.Join(s.dir, name)
