@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,11 +219,59 @@ func (c *Config) Bind(l *config.Loader) {
 	for _, name := range ServiceNames() {
 		ep := &Endpoint{}
 		c.Endpoints[name] = ep
-		l.String(&ep.Addr, name+"-addr", "127.0.0.1:"+defaultPorts[name], "listen address of the "+name+" service")
-		l.String(&ep.URL, name+"-url", "http://localhost:"+defaultPorts[name], "base URL at which the "+name+" service is reached")
+		l.String(&ep.Addr, name+"-addr", defaultAddr(name), "listen address of the "+name+" service (default: the port of --"+name+"-url when only that is set)")
+		l.String(&ep.URL, name+"-url", defaultURL(name), "base URL at which the "+name+" service is reached (default: derived from --"+name+"-addr when only that is set)")
 		dbURL := new(string)
 		l.String(dbURL, name+"-database-url", "", "database URL of the "+name+" service (overrides --database-url)")
 		c.dbFlags = append(c.dbFlags, boundURL{name: name, p: dbURL})
+	}
+}
+
+// defaultAddr and defaultURL are the defaults of a service's --X-addr and
+// --X-url, which deriveEndpoint compares against.
+func defaultAddr(name string) string { return "127.0.0.1:" + defaultPorts[name] }
+func defaultURL(name string) string  { return "http://localhost:" + defaultPorts[name] }
+
+// deriveEndpoint fills the setting of ep that was left at its default from
+// the one that was changed, so that a deployer who sets only --X-addr or
+// only --X-url gets a service that listens where it is said to be reached
+// (and a banner that prints the URL it really answers at): before, the
+// other kept the default port and peers called a port nobody listened on.
+//   - Only the address changed: the URL is http://<host>:<port>, with
+//     localhost for a loopback or unspecified host; port 0 leaves the URL
+//     to be taken from the bound listener.
+//   - Only the URL changed and it names a port: the service listens on
+//     that port, on 127.0.0.1 when the URL's host is loopback, else on
+//     every interface (the name is how other machines reach it). A URL
+//     without a port (a public URL behind a proxy) leaves the address.
+func deriveEndpoint(name string, ep *Endpoint) {
+	addrSet, urlSet := ep.Addr != defaultAddr(name), ep.URL != defaultURL(name)
+	switch {
+	case addrSet && !urlSet:
+		host, port, err := net.SplitHostPort(ep.Addr)
+		if err != nil {
+			return // Validate names the bad address
+		}
+		if port == "0" {
+			ep.URL = ""
+			return
+		}
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+			host = "localhost"
+		}
+		ep.URL = "http://" + net.JoinHostPort(host, port)
+	case urlSet && !addrSet && ep.URL != "":
+		u, err := url.Parse(ep.URL)
+		if err != nil || u.Port() == "" {
+			return
+		}
+		host := ""
+		if h := u.Hostname(); h == "localhost" {
+			host = "127.0.0.1"
+		} else if ip, err := netip.ParseAddr(h); err == nil && ip.IsLoopback() {
+			host = h
+		}
+		ep.Addr = net.JoinHostPort(host, u.Port())
 	}
 }
 
@@ -299,6 +348,7 @@ func (c *Config) Validate() error {
 	}
 	for _, name := range ServiceNames() {
 		ep := c.Endpoints[name]
+		deriveEndpoint(name, ep)
 		p.CheckAddr(name+"-addr", ep.Addr)
 		if ep.URL != "" {
 			p.CheckHTTPURL(name+"-url", ep.URL)

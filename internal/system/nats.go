@@ -104,6 +104,8 @@ func (s *System) startNATS(ctx context.Context) (*natsBus, error) {
 	// Connect waits (and retries) until NATS answers; say so every few
 	// seconds, or a process whose NATS is unreachable would sit silent
 	// with its port bound and answering nothing.
+	s.waits.set("nats", "not connected yet (retrying)")
+	defer s.waits.set("nats", "")
 	waited := make(chan struct{})
 	go func() {
 		start := time.Now()
@@ -156,11 +158,48 @@ func (s *System) ensureStreams(ctx context.Context, nc *nats.Conn, js jetstream.
 	if replicas == 0 {
 		replicas = events.DefaultReplicas(size)
 	}
-	if err := events.EnsureStreams(ctx, js, events.StreamOptions{Replicas: replicas, Producers: producers}); err != nil {
-		return fmt.Errorf("create or update the event streams (%d replicas, %d NATS servers seen): %w", replicas, size, err)
+	// A cluster that has just started (or lost a server) answers stream
+	// requests only once it has elected a JetStream leader and has enough
+	// servers for the replicas; until then the request times out or is
+	// refused as temporarily unavailable. That is a wait, not a failure:
+	// keep trying, saying so in the log and in /readyz, as for a NATS that
+	// does not answer at all. Any other refusal (permissions, a stream
+	// configured otherwise) fails the start at once.
+	s.waits.set("nats", "creating the event streams (retrying)")
+	defer s.waits.set("nats", "")
+	for attempt := 1; ; attempt++ {
+		// Each attempt has its own bound: with the caller's deadline alone
+		// one request to a cluster without a leader would use it all.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := events.EnsureStreams(actx, js, events.StreamOptions{Replicas: replicas, Producers: producers})
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !transientJetStreamError(err) {
+			return fmt.Errorf("create or update the event streams (%d replicas, %d NATS servers seen): %w", replicas, size, err)
+		}
+		s.log("nats").Warn("JetStream cannot create the event streams yet; retrying", "replicas", replicas, "servers", size, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create or update the event streams (%d replicas, %d NATS servers seen): %w", replicas, size, ctx.Err())
+		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
+		}
 	}
 	s.log("nats").Info("event streams ready", "replicas", replicas, "servers", size)
 	return nil
+}
+
+// transientJetStreamError reports whether a JetStream request failed for a
+// reason that passes by itself: no answer in time, no JetStream responder
+// yet, or an answer of code 503 (no leader, too few servers for the
+// replicas).
+func transientJetStreamError(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code == 503
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // startEmbeddedNATS starts the embedded server of `up` with a fresh

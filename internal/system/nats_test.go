@@ -126,3 +126,49 @@ func TestServeConnectsAsItsOwnIdentity(t *testing.T) {
 		t.Error("serve customer created the dealer's stream")
 	}
 }
+
+// TestStreamsWaitForTheCluster: a service started while its NATS cluster
+// lacks the servers for three replicas waits (its /readyz saying so) and
+// creates its stream once they are back, instead of failing the start
+// with a timeout, as the fault suite's Security System Service did on a
+// cluster that had just started.
+func TestStreamsWaitForTheCluster(t *testing.T) {
+	c := eventstest.StartCluster(t, 3)
+	c.Kill(1)
+	c.Kill(2)
+	s := &System{cfg: Config{Only: ServiceCustomer, NATSURL: c.URL(), NATSReplicas: 3},
+		logger: slog.New(slog.DiscardHandler), URLs: map[string]string{}, cancel: func() {}}
+	t.Cleanup(func() { _ = s.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.startNATS(ctx)
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for s.waits.checks()["nats"] != "creating the event streams (retrying)" {
+		select {
+		case err := <-done:
+			t.Fatalf("the start ended with one server of three: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start does not say it waits for the streams: %v", s.waits.checks())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Start(1)
+	c.Start(2)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("start once the cluster is whole: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the streams were not created once the cluster was whole")
+	}
+	if _, ok := s.waits.checks()["nats"]; ok {
+		t.Errorf("/readyz still names nats after the start: %v", s.waits.checks())
+	}
+}

@@ -66,6 +66,10 @@ type System struct {
 	// OpenFGAURL is the URL of the embedded OpenFGA server, when one runs.
 	OpenFGAURL string
 
+	// waits is what the start is waiting for, shown by /readyz until the
+	// services are built (startingHandler).
+	waits startWaits
+
 	// tracing holds the services' tracer providers (nil with tracing off).
 	tracing *telemetry.Tracing
 
@@ -135,6 +139,15 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			}
 		}
 		s.URLs[name] = strings.TrimRight(ep.URL, "/")
+	}
+	// Answer on every bound port at once, /readyz saying what the start
+	// waits for, until the services are built.
+	starting := map[string]*startingHandler{}
+	for name, ln := range listeners {
+		h := &startingHandler{name: name, waiting: &s.waits}
+		starting[name] = h
+		srv := &httpx.Server{Name: name, Listener: ln, Handler: h, Logger: s.log(name)}
+		s.goRun(runCtx, name+" http", srv.Serve)
 	}
 	issuer := s.URLs[ServiceIAM]
 	if cfg.IAMInternalURL != "" {
@@ -388,8 +401,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		// spans, its background work (relays, consumers) through the run
 		// context.
 		tp := s.tracing.Provider(name)
-		srv := &httpx.Server{Name: name, Listener: listeners[name], Handler: telemetry.Handler(tp, b.handler), Logger: s.log(name)}
-		s.goRun(runCtx, name+" http", srv.Serve)
+		starting[name].serve(telemetry.Handler(tp, b.handler))
 		s.goRun(telemetry.WithProvider(runCtx, tp), name, b.run)
 	}
 	return nil
@@ -424,6 +436,8 @@ func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 }
 
 func (s *System) openDB(ctx context.Context, name string) (*sqldb.DB, error) {
+	s.waits.set("database", "connecting")
+	defer s.waits.set("database", "")
 	db, err := openDatabase(ctx, s.cfg, name)
 	if err != nil {
 		return nil, err

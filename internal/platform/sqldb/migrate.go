@@ -86,10 +86,41 @@ func (m Migrations) load(d Dialect) ([]migration, error) {
 	return out, nil
 }
 
+// migrateLockKey is the PostgreSQL advisory lock that serializes
+// migrations of one database across processes.
+const migrateLockKey int64 = 0x7265616c677561 // "realgua"
+
 // Migrate applies every migration of each set that the database has not
 // applied yet, each in its own transaction together with its bookkeeping
 // row, so a failed migration leaves the schema at the previous version.
+//
+// On PostgreSQL it first takes a session advisory lock on a connection of
+// its own, held until it is done: instances of a service starting together
+// (two replicas of a deployment) would otherwise both read the same
+// version and both run its DDL, and the second fails ("relation ...
+// already exists"), which the fault suite hit. SQLite serializes writers
+// by itself, and `up` runs one process per data directory.
 func (db *DB) Migrate(ctx context.Context, sets ...Migrations) error {
+	if db.dialect == Postgres {
+		conn, err := db.sql.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("migrations: take the migration lock: %w", err)
+		}
+		defer func() {
+			// A failed unlock ends with the connection: Close discards
+			// a connection whose context ended, and the server drops
+			// a session's locks with it.
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey)
+		}()
+	}
+	return db.migrate(ctx, sets)
+}
+
+func (db *DB) migrate(ctx context.Context, sets []Migrations) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		migration_set TEXT NOT NULL,
 		version BIGINT NOT NULL,

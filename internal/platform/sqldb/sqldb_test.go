@@ -3,8 +3,10 @@ package sqldb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -89,5 +91,53 @@ func TestMigrationsRejectGaps(t *testing.T) {
 	}
 	if err := db.Migrate(context.Background(), bad); err == nil {
 		t.Fatal("a migration set starting at 0002 was accepted")
+	}
+}
+
+// TestConcurrentMigrationsOnPostgres: instances of a service starting at
+// once on one PostgreSQL database (each its own pool, as separate
+// processes) all migrate without error, and every migration is applied
+// once. Without the advisory lock the second instance ran the same DDL and
+// failed with "relation ... already exists".
+func TestConcurrentMigrationsOnPostgres(t *testing.T) {
+	url := sqldbtest.PostgresURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Many small migrations of plain DDL, as the services' are: each
+	// instance would find the same version and run the same statements.
+	files := fstest.MapFS{}
+	for i := 1; i <= 12; i++ {
+		files[fmt.Sprintf("%04d_t%d.sql", i, i)] = &fstest.MapFile{Data: []byte(fmt.Sprintf("CREATE TABLE t%d (id TEXT PRIMARY KEY, name TEXT);\nCREATE INDEX t%d_name ON t%d (name);\n", i, i, i))}
+	}
+	set := sqldb.Migrations{Set: "concurrent", FS: files}
+	const n = 6
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			db, err := sqldb.Open(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			errs <- db.Migrate(ctx, set)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent migrate: %v", err)
+		}
+	}
+	db, err := sqldb.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, distinct int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations WHERE migration_set = ?`, set.Set).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 12 || distinct != 12 {
+		t.Errorf("schema_migrations holds %d rows for %d versions", rows, distinct)
 	}
 }
