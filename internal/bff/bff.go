@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
@@ -152,6 +153,14 @@ type Deps struct {
 	// DB is the session store, migrated with Migrations(); every BFF
 	// instance serving the same users must use the same database.
 	DB *sqldb.DB
+	// Events is a NATS connection on which the BFF may subscribe to the
+	// Security System Service's event subjects, for the pages' live state
+	// (GET /events/securitysystems). Nil turns live updates off: the pages
+	// then show what they loaded, and say so.
+	Events *nats.Conn
+	// EventPrefix is the first token of the event subjects
+	// (events.DefaultPrefix when empty); tests set a unique one.
+	EventPrefix string
 }
 
 // Service is the BFF.
@@ -170,6 +179,10 @@ type Service struct {
 
 	store    sessionStore
 	instance string // names this instance's refresh leases, for logs and debugging
+
+	// live feeds the pages' Server-Sent Events; nil without Deps.Events.
+	live    *liveHub
+	liveSub *nats.Subscription
 
 	refreshGroup singleflight.Group
 	metrics      metrics
@@ -248,6 +261,12 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.pages, err = parseTemplates(); err != nil {
 		return nil, err
 	}
+	if deps.Events != nil {
+		s.live = newLiveHub(deps.EventPrefix, s.reg)
+		if s.liveSub, err = s.live.listen(deps.Events); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -273,6 +292,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /logout", s.handleLogout)
 	mux.Handle("/api/", http.HandlerFunc(s.handleAPI))
 	mux.HandleFunc("GET /api/me", s.handleMe)
+	mux.HandleFunc("GET /events/securitysystems", s.handleLiveSystems)
 	s.routeUI(mux)
 	ops := &httpx.Ops{
 		Service:  "bff",
@@ -331,9 +351,16 @@ func (s *Service) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Close releases nothing: the session store belongs to the caller, who
-// opened it.
-func (s *Service) Close() error { return nil }
+// Close stops listening to the events. The session store and the NATS
+// connection belong to the caller, who opened them.
+func (s *Service) Close() error {
+	if s.liveSub != nil {
+		if err := s.liveSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			return err
+		}
+	}
+	return nil
+}
 
 // securityHeaders adds the headers every BFF response should carry. The
 // content security policy allows only the BFF's own scripts and styles, which
