@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -338,6 +339,13 @@ func (s *Service) streamLife(sess *session) time.Duration {
 	return max(d, time.Second)
 }
 
+// liveUpdate is what a "system" event carries: the system as the user
+// sees it, and why they can do nothing with it now, when that is so.
+type liveUpdate struct {
+	securitySystem
+	Why string `json:"why,omitempty"`
+}
+
 // lookUpLive asks the Security System Service, as the stream's user, for
 // system id. It answers the JSON to send and whether to send it: never
 // when the service refuses or cannot answer, so a user hears only of what
@@ -355,7 +363,14 @@ func (s *Service) lookUpLive(ctx context.Context, sess *session, id string) ([]b
 	status, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id), &sys)
 	switch {
 	case err == nil:
-		data, err := json.Marshal(sys)
+		update := liveUpdate{securitySystem: sys}
+		if len(usefulActions(sys.Actions, sys.State)) == 0 {
+			var rev accessReview
+			if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id)+"/access?userId=me", &rev); err == nil {
+				update.Why = explainAccess(sys, rev.Users, slices.Contains(sess.Roles, roleAdmin), nil)
+			}
+		}
+		data, err := json.Marshal(update)
 		if err != nil {
 			s.live.delivered.WithLabelValues("failed").Inc()
 			return nil, false
