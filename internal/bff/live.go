@@ -268,6 +268,11 @@ func (s *Service) handleLiveSystems(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// Listening starts before the browser hears that the stream is open,
+	// so nothing that happens after its "open" is missed.
+	sub := &liveSub{watch: watch, pending: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+	s.live.add(sub)
+	defer s.live.remove(sub)
 	w.WriteHeader(http.StatusOK)
 	// retry: how long the browser waits before reconnecting.
 	if _, err := fmt.Fprint(w, "retry: 1000\n: live\n\n"); err != nil {
@@ -276,10 +281,6 @@ func (s *Service) handleLiveSystems(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-
-	sub := &liveSub{watch: watch, pending: map[string]struct{}{}, wake: make(chan struct{}, 1)}
-	s.live.add(sub)
-	defer s.live.remove(sub)
 
 	ctx := r.Context()
 	end := time.NewTimer(min(liveMaxAge, s.streamLife(sess)))

@@ -78,7 +78,7 @@ func (s *Service) pageSystem(w http.ResponseWriter, r *http.Request, p *page, se
 		d.ReviewProblem = describeProblem(err)
 	} else {
 		for _, u := range rev.Users {
-			row := accessRow{User: u, Grants: describeGrants(u.Grants, locNames)}
+			row := accessRow{User: u, Grants: capitalize(describeGrants(u.Grants, locNames))}
 			if u.Schedule != nil {
 				row.Schedule = describeSchedule(*u.Schedule)
 				row.Restricted = len(u.AllowedNow) < len(u.Actions)

@@ -93,28 +93,40 @@ func explainAccess(ss securitySystem, users []accessUser, platformAdmin bool, lo
 	grants := describeGrants(u.Grants, locNames)
 	canEver := slices.Contains(u.Actions, "ARM") || slices.Contains(u.Actions, "DISARM")
 	canNow := slices.Contains(u.AllowedNow, "ARM") || slices.Contains(u.AllowedNow, "DISARM")
-	var parts []string
+	var why string
 	switch {
 	case canEver && !canNow && u.Schedule != nil:
-		parts = append(parts, "Outside your shift: "+describeSchedule(*u.Schedule))
+		why = "Outside your shift: " + describeSchedule(*u.Schedule)
+		if grants != "" {
+			why += " (" + grants + ")"
+		}
 	case !canEver:
-		parts = append(parts, "View only")
-	case ss.State == "DISARMED":
-		parts = append(parts, "Already disarmed; you may "+verbs(u.AllowedNow)+" but not arm")
+		why = "View only"
+		if grants != "" {
+			why += ": " + grants
+		}
 	default:
-		parts = append(parts, "Already armed; you may "+verbs(u.AllowedNow)+" but not disarm")
-	}
-	why := parts[0]
-	if grants != "" {
-		why += ": " + grants
-		if strings.HasPrefix(parts[0], "Outside your shift: ") {
-			why = parts[0] + " (" + grants + ")"
+		if ss.State == "DISARMED" {
+			why = "Already disarmed; you may " + verbs(u.AllowedNow) + " but not arm"
+		} else {
+			why = "Already armed; you may " + verbs(u.AllowedNow) + " but not disarm"
+		}
+		if grants != "" {
+			why += ". " + capitalize(grants)
 		}
 	}
 	if canNow && u.Schedule != nil {
 		why += ". Your shift: " + describeSchedule(*u.Schedule)
 	}
 	return why + "."
+}
+
+// capitalize upper-cases the first letter of a sentence.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // verbs names the state-changing actions for a sentence.
@@ -160,9 +172,6 @@ func describeGrants(gs []policy.Grant, locNames map[string]string) string {
 			s = "role " + role + " via " + string(g.Via) + " " + name
 		}
 		out = append(out, s)
-	}
-	if len(out) > 0 {
-		out[0] = strings.ToUpper(out[0][:1]) + out[0][1:]
 	}
 	return strings.Join(out, "; ")
 }

@@ -30,7 +30,7 @@
     state.textContent = sys.state;
     state.className = "state state-" + String(sys.state).toLowerCase();
     const row = box.querySelector(".action-row");
-    const name = box.querySelector(".name").textContent.trim();
+    const name = box.dataset.name || "";
     const acts = useful(sys);
     row.replaceChildren(...acts.map((a) => {
       const b = document.createElement("button");
@@ -70,7 +70,7 @@
     if (r.status === 401) return;
     // Either way the row then shows the system as it is now, with the
     // actions the user has now: after a denial the refused button goes.
-    const g = await api("GET", "/api/securitysystems/" + encodeURIComponent(id));
+    const g = (r.status === 200 && r.body && r.body.actions) ? r : await api("GET", "/api/securitysystems/" + encodeURIComponent(id));
     if (g.status === 200) render(box, g.body);
     else box.querySelectorAll("button[data-action]").forEach((b) => (b.disabled = false));
     if (r.status === 200) {
