@@ -198,4 +198,3 @@ func describeProblem(err error) string {
 	}
 	return "The security systems could not be loaded."
 }
-
