@@ -19,6 +19,9 @@ const accessPageSize = 25
 type systemData struct {
 	System       securitySystem
 	LocationName string
+	// NoView is set when the user may review the system's access (a
+	// customer administrator) but not view the system itself.
+	NoView bool
 	// Why explains, when the user can do nothing with the system now, why.
 	Why string
 	// Review is the access review: everyone's for those who may read it
@@ -51,9 +54,21 @@ func (s *Service) pageSystem(w http.ResponseWriter, r *http.Request, p *page, se
 	ctx, cancel := context.WithTimeout(r.Context(), pageBackendBudget)
 	defer cancel()
 	d := &systemData{}
-	if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id), &d.System); err != nil {
-		s.renderErrorPage(w, r, systemProblem(err), p)
-		return
+	if status, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id), &d.System); err != nil {
+		// A customer's administrator reviews the access to its systems
+		// without holding a role that shows them: the page then shows
+		// the review alone.
+		if status != http.StatusForbidden && status != http.StatusNotFound {
+			s.renderErrorPage(w, r, systemProblem(err), p)
+			return
+		}
+		var probe accessReview
+		if _, perr := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id)+"/access?limit=1", &probe); perr != nil {
+			s.renderErrorPage(w, r, systemProblem(err), p)
+			return
+		}
+		d.NoView = true
+		d.System = securitySystem{ID: id}
 	}
 	names := make(chan map[string]string, 1)
 	go func() { names <- s.dashboardLocationNames(ctx, sess, p.User) }()
@@ -96,7 +111,7 @@ func (s *Service) pageSystem(w http.ResponseWriter, r *http.Request, p *page, se
 	if d.LocationName == "" {
 		d.LocationName = locationFromGrants(rev.Users, d.System.LocationID)
 	}
-	if len(usefulActions(d.System.Actions, d.System.State)) == 0 {
+	if !d.NoView && len(usefulActions(d.System.Actions, d.System.State)) == 0 {
 		mine := rev.Users
 		if !d.Own {
 			mine = slices.DeleteFunc(slices.Clone(rev.Users), func(u accessUser) bool { return u.UserID != sess.Subject })
@@ -111,6 +126,9 @@ func (s *Service) pageSystem(w http.ResponseWriter, r *http.Request, p *page, se
 		}
 	}
 	p.Title = d.System.Name
+	if d.NoView {
+		p.Title = "Access to a security system"
+	}
 	p.Data = d
 	s.render(w, r, http.StatusOK, "system", p)
 }

@@ -56,7 +56,9 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Do(wctx, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("%s: %v (the browser is at %s)", what, err, loc)
+		// What the page says is usually the quickest way to the cause.
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("main") || document.body || {innerText: ""}).innerText.slice(0, 600)`))
+		t.Fatalf("%s: %v (the browser is at %s, which shows: %q)", what, err, loc, text)
 	}
 }
 
