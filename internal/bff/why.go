@@ -37,7 +37,8 @@ const explainLookups = 8
 // it. The API has no review of several systems at once, so this is one call
 // per such row: bounded by the page size (dashboardPageSize), made
 // concurrently (explainLookups at a time), and skipped for rows with a
-// button, which need no explanation. A review that cannot be read leaves
+// button, which need no explanation, and for the platform administrator's
+// rows without actions, which the rule itself explains. A review that cannot be read leaves
 // its row with the plain "view only".
 func (s *Service) explainRows(ctx context.Context, sess *session, v *viewer, systems []securitySystem, locNames map[string]string) map[string]string {
 	out := map[string]string{}
@@ -47,6 +48,13 @@ func (s *Service) explainRows(ctx context.Context, sess *session, v *viewer, sys
 	admin := v != nil && slices.Contains(v.Roles, roleAdmin)
 	for _, ss := range systems {
 		if len(usefulActions(ss.Actions, ss.State)) > 0 {
+			continue
+		}
+		if admin && len(ss.Actions) == 0 {
+			// AUTHZ.md: the platform administrator views every system and
+			// may arm or disarm none, and that is not a grant, so the
+			// review would list nothing to explain it with.
+			out[ss.ID] = explainAccess(ss, nil, true, locNames)
 			continue
 		}
 		wg.Go(func() {

@@ -180,7 +180,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n := rowCount(t, op); n != 50 {
 		t.Fatalf("first page: %d rows, want 50", n)
 	}
-	waitText(t, op, whyOf(frontDoor), "as platform administrator you see every system")
+	waitText(t, op, `#systems tbody tr:first-child [data-testid="why"]`, "as platform administrator you see every system")
 	run(t, op, "the next page", chromedp.Click("#page-next", chromedp.NodeVisible), chromedp.WaitVisible("#page-first"))
 	if n := rowCount(t, op); n != len(list)+len(more)-50 {
 		t.Fatalf("second page: %d rows, want %d", n, len(list)+len(more)-50)
