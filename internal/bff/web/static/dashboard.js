@@ -42,15 +42,17 @@
       b.setAttribute("aria-label", (verbs[a] || a) + " " + name);
       return b;
     }));
-    if (!acts.length) {
+    const w = box.querySelector(".why");
+    if (acts.length) w.textContent = "";
+    else if (why !== undefined) w.textContent = why;
+    // Without buttons the row says why; when the reason is unknown, at
+    // least what the user may do.
+    if (!acts.length && !w.textContent) {
       const s = document.createElement("span");
       s.className = "muted view-only";
       s.textContent = (sys.actions || []).length ? "nothing to do now" : "view only";
       row.append(s);
     }
-    const w = box.querySelector(".why");
-    if (acts.length) w.textContent = "";
-    else if (why !== undefined) w.textContent = why;
   }
 
   function boxOf(id) {
