@@ -293,6 +293,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("/api/", http.HandlerFunc(s.handleAPI))
 	mux.HandleFunc("GET /api/me", s.handleMe)
 	mux.HandleFunc("GET /events/securitysystems", s.handleLiveSystems)
+	mux.HandleFunc("GET /ui/securitysystems/{id}", s.handleSystemView)
 	s.routeUI(mux)
 	ops := &httpx.Ops{
 		Service:  "bff",

@@ -360,17 +360,9 @@ func (s *Service) lookUpLive(ctx context.Context, sess *session, id string) ([]b
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveLookupTimeout)
 	defer cancel()
-	var sys securitySystem
-	status, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id), &sys)
+	update, status, err := s.systemView(ctx, sess, id)
 	switch {
 	case err == nil:
-		update := liveUpdate{securitySystem: sys}
-		if len(usefulActions(sys.Actions, sys.State)) == 0 {
-			var rev accessReview
-			if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id)+"/access?userId=me", &rev); err == nil {
-				update.Why = explainAccess(sys, rev.Users, slices.Contains(sess.Roles, roleAdmin), nil)
-			}
-		}
 		data, err := json.Marshal(update)
 		if err != nil {
 			s.live.delivered.WithLabelValues("failed").Inc()
@@ -385,4 +377,59 @@ func (s *Service) lookUpLive(ctx context.Context, sess *session, id string) ([]b
 		httpx.LoggerFrom(ctx).DebugContext(ctx, "live look-up failed", "securitySystemId", id, "err", err)
 	}
 	return nil, false
+}
+
+// systemView is system id as the session's user sees it, with why they
+// can do nothing with it now when that is so; status is the Security
+// System Service's answer when it refused.
+func (s *Service) systemView(ctx context.Context, sess *session, id string) (liveUpdate, int, error) {
+	var sys securitySystem
+	status, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id), &sys)
+	if err != nil {
+		return liveUpdate{}, status, err
+	}
+	update := liveUpdate{securitySystem: sys}
+	if len(usefulActions(sys.Actions, sys.State)) == 0 {
+		if slices.Contains(sess.Roles, roleAdmin) && len(sys.Actions) == 0 {
+			update.Why = explainAccess(sys, nil, true, nil)
+		} else {
+			var rev accessReview
+			if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems/"+url.PathEscape(id)+"/access?userId=me", &rev); err == nil {
+				update.Why = explainAccess(sys, rev.Users, slices.Contains(sess.Roles, roleAdmin), nil)
+			}
+		}
+	}
+	return update, status, nil
+}
+
+// handleSystemView is GET /ui/securitysystems/{id}: what a page shows of
+// one system (its JSON as GET /api/securitysystems/{id} answers, with
+// "why" when the user can do nothing with it now). The pages read it
+// after a click, so that a refused action leaves the row explained.
+func (s *Service) handleSystemView(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.currentSession(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if !validID(id) {
+		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "there is no security system %q", id))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.BackendTimeout)
+	defer cancel()
+	update, status, err := s.systemView(ctx, sess, id)
+	if err != nil {
+		if bp, ok := err.(*backendProblem); ok && status > 0 {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(bp.Problem)
+			return
+		}
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, update)
 }

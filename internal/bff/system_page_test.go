@@ -1,6 +1,7 @@
 package bff
 
 import (
+	"encoding/json"
 	"html"
 	"strings"
 	"testing"
@@ -78,5 +79,20 @@ func TestDashboardExplainsRows(t *testing.T) {
 	}
 	if want := "Already disarmed; you may disarm but not arm. Role DISARMER at Head office."; !strings.Contains(body, `data-testid="why">`+want+`</p>`) {
 		t.Errorf("the disarmed row does not say %q:\n%s", want, body)
+	}
+
+	// What a page reads after a click: the system with the same why, and
+	// a system the user may not view is refused as the service refused it.
+	resp, body := b.do(t, c, "GET", "/ui/securitysystems/"+world.systems[1].ID, "", nil)
+	var got liveUpdate
+	if err := json.Unmarshal([]byte(body), &got); resp.StatusCode != 200 || err != nil || got.State != "DISARMED" || !strings.HasPrefix(got.Why, "Already disarmed") {
+		t.Errorf("GET /ui/securitysystems/{server room} = %d %s", resp.StatusCode, body)
+	}
+	resp, body = b.do(t, c, "GET", "/ui/securitysystems/"+world.systems[2].ID, "", nil)
+	if resp.StatusCode != 404 || strings.Contains(body, "Warehouse") {
+		t.Errorf("GET /ui/securitysystems/{warehouse} = %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := b.do(t, b.client(t, nil), "GET", "/ui/securitysystems/"+world.systems[1].ID, "", nil); resp.StatusCode != 401 {
+		t.Errorf("anonymous GET /ui/securitysystems = %d, want 401", resp.StatusCode)
 	}
 }

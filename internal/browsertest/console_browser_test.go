@@ -146,9 +146,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	oscar := person(t, browser)
 	login(t, oscar, bff, "oscar@acme.example", pw["oscar@acme.example"], "")
+	clicked := time.Now()
 	run(t, oscar, "Oscar arms the server room", chromedp.Click(rowOf(serverRoom)+` button[data-action="ARM"]`, chromedp.NodeVisible))
 	waitText(t, oscar, rowOf(serverRoom)+` .row-msg`, "Now armed")
 	waitText(t, alice, rowOf(serverRoom)+` [data-testid="state"]`, "ARMED")
+	// A figure, not an assertion: how long the change took from Oscar's
+	// click to Alice's page (polled every 50 ms).
+	t.Logf("live update: Oscar's click to Alice's row in %v", time.Since(clicked).Round(10*time.Millisecond))
 	run(t, alice, "Alice's Disarm appears", chromedp.WaitVisible(rowOf(serverRoom)+` button[data-action="DISARM"]`))
 	if still, err := chromedp.Run(alice, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !still {
 		t.Fatalf("Alice's page was reloaded (%v)", err)

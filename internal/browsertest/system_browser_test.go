@@ -295,6 +295,8 @@ func TestFullSystemInBrowser(t *testing.T) {
 	run(t, frank, "arm the server room outside the shift", chromedp.Click(rowOf(w.serverRoom)+` button[data-action="ARM"]`, chromedp.NodeVisible))
 	waitText(t, frank, rowOf(w.serverRoom)+` .row-msg`, "outside your shift")
 	waitText(t, frank, rowOf(w.serverRoom)+` [data-testid="state"]`, "DISARMED")
+	// The refused button is gone and the row says why, from his access.
+	waitText(t, frank, rowOf(w.serverRoom)+` [data-testid="why"]`, "Outside your shift: Every day")
 	screenshot(t, frank, "system-dashboard-denied")
 
 	// The customer administrator grants Mary DISARMER at the Warehouse,

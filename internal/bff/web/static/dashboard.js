@@ -72,8 +72,9 @@
     if (r.status === 401) return;
     // Either way the row then shows the system as it is now, with the
     // actions the user has now: after a denial the refused button goes.
-    const g = (r.status === 200 && r.body && r.body.actions) ? r : await api("GET", "/api/securitysystems/" + encodeURIComponent(id));
-    if (g.status === 200) render(box, g.body);
+    // /ui/ adds why the user can do nothing with it now, when so.
+    const g = await api("GET", "/ui/securitysystems/" + encodeURIComponent(id));
+    if (g.status === 200) render(box, g.body, g.body.why || "");
     else box.querySelectorAll("button[data-action]").forEach((b) => (b.disabled = false));
     if (r.status === 200) {
       msg.className = "row-msg ok";
@@ -108,8 +109,8 @@
       const r = await api("GET", "/api/securitysystems?" + q.toString());
       if (r.status === 200 && r.body) (r.body.securitySystems || []).forEach((s) => { const b = boxOf(s.id); if (b) render(b, s); });
     } else {
-      const r = await api("GET", "/api/securitysystems/" + encodeURIComponent(ids));
-      if (r.status === 200) render(live, r.body);
+      const r = await api("GET", "/ui/securitysystems/" + encodeURIComponent(ids));
+      if (r.status === 200) render(live, r.body, r.body.why || "");
     }
   }
 
