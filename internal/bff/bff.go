@@ -181,8 +181,9 @@ type Service struct {
 	instance string // names this instance's refresh leases, for logs and debugging
 
 	// live feeds the pages' Server-Sent Events; nil without Deps.Events.
-	live    *liveHub
-	liveSub *nats.Subscription
+	live     *liveHub
+	liveConn *nats.Conn
+	liveSub  *nats.Subscription
 
 	refreshGroup singleflight.Group
 	metrics      metrics
@@ -262,7 +263,7 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	if deps.Events != nil {
-		s.live = newLiveHub(deps.EventPrefix, s.reg)
+		s.live, s.liveConn = newLiveHub(deps.EventPrefix, s.reg), deps.Events
 		if s.liveSub, err = s.live.listen(deps.Events); err != nil {
 			return nil, err
 		}
@@ -304,6 +305,11 @@ func (s *Service) Handler() http.Handler {
 		// tokens, and the login page says the IAM is down. The session
 		// store is needed by every request.
 		Ready: []httpx.ReadyCheck{{Name: "iam", Check: s.iam.reachable, Optional: true}, {Name: "database", Check: s.store.db.Ping}},
+	}
+	if s.live != nil {
+		// Without NATS the pages only lose their live updates (they still
+		// load and act), so it degrades the BFF without making it unready.
+		ops.Ready = append(ops.Ready, httpx.ReadyCheck{Name: "nats", Check: s.liveReady, Optional: true})
 	}
 	return ops.Handler(s.securityHeaders(mux))
 }
@@ -350,6 +356,14 @@ func (s *Service) pruneLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// liveReady reports whether the live updates' NATS connection is up.
+func (s *Service) liveReady(context.Context) error {
+	if !s.liveConn.IsConnected() {
+		return errors.New("not connected to NATS: the pages get no live updates until it reconnects")
+	}
+	return nil
 }
 
 // Close stops listening to the events. The session store and the NATS

@@ -122,6 +122,9 @@ func TestLiveStream(t *testing.T) {
 	b := startBFF(t, "", "", world.start(t), []string{newKey(t)}, func(_ *Config, d *Deps) { d.Events = bnc })
 	sess := testSession(fakeJWT(map[string]any{"sub": "user-1", "exp": time.Now().Add(time.Hour).Unix()}))
 	c := b.client(t, b.mintSession(t, sess))
+	if resp, body := b.do(t, c, "GET", "/readyz", "", nil); resp.StatusCode != 200 || !strings.Contains(body, `"nats"`) {
+		t.Errorf("readyz = %d %s, want the NATS connection reported", resp.StatusCode, body)
+	}
 	stream := openStream(t, c, b.srv.URL+"/events/securitysystems")
 	if ev := next(t, stream); ev.name != "open" {
 		t.Fatalf("first %+v", ev)
