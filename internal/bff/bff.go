@@ -320,9 +320,18 @@ const pruneEvery = 10 * time.Minute
 
 // Run discovers the IAM Service in the background so the first login is not
 // slowed by it, retrying until it succeeds or ctx ends, and prunes ended
-// sessions from the store. It returns nil when ctx is cancelled.
+// sessions from the store; when ctx ends, so do the pages' live streams.
+// It returns nil when ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	go s.pruneLoop(ctx)
+	if s.live != nil {
+		// The open streams end with the service, or a graceful shutdown
+		// of the HTTP server would wait for them.
+		go func() {
+			<-ctx.Done()
+			s.live.stop()
+		}()
+	}
 	delay := 200 * time.Millisecond
 	for {
 		if _, err := s.iam.get(ctx); err == nil {
@@ -366,9 +375,13 @@ func (s *Service) liveReady(context.Context) error {
 	return nil
 }
 
-// Close stops listening to the events. The session store and the NATS
+// Close stops listening to the events and ends the open streams. The
+// session store and the NATS
 // connection belong to the caller, who opened them.
 func (s *Service) Close() error {
+	if s.live != nil {
+		s.live.stop()
+	}
 	if s.liveSub != nil {
 		if err := s.liveSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
 			return err

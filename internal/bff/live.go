@@ -60,6 +60,10 @@ type liveHub struct {
 	mu     sync.Mutex
 	subs   map[*liveSub]struct{}
 	sem    chan struct{}
+	// done is closed when the BFF stops, ending every stream, so that a
+	// graceful shutdown does not wait for them.
+	done     chan struct{}
+	stopOnce sync.Once
 
 	streams   prometheus.Gauge
 	delivered *prometheus.CounterVec
@@ -100,6 +104,7 @@ func newLiveHub(prefix string, reg *prometheus.Registry) *liveHub {
 		prefix: prefix,
 		subs:   map[*liveSub]struct{}{},
 		sem:    make(chan struct{}, liveLookups),
+		done:   make(chan struct{}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "realguardio_bff_live_streams",
 			Help: "Open Server-Sent Events streams of live security system state.",
@@ -141,7 +146,7 @@ func (h *liveHub) onMessage(m *nats.Msg) {
 	if ev.Producer != events.ProducerSecuritySystem || !liveTypes[ev.Type] || m.Subject != h.prefix+"."+ev.Type || !validID(ev.Payload.SecuritySystemID) {
 		return
 	}
-	h.publish(ev.Payload.SecuritySystemID)
+	h.publish(strings.ToLower(ev.Payload.SecuritySystemID))
 }
 
 // publish queues id on every stream that watches it.
@@ -152,6 +157,9 @@ func (h *liveHub) publish(id string) {
 		sub.offer(id)
 	}
 }
+
+// stop ends every stream.
+func (h *liveHub) stop() { h.stopOnce.Do(func() { close(h.done) }) }
 
 func (h *liveHub) add(sub *liveSub) {
 	h.mu.Lock()
@@ -297,6 +305,8 @@ func (s *Service) handleLiveSystems(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.live.done:
+			return // the BFF is stopping; the browser reconnects elsewhere
 		case <-end.C:
 			return
 		case <-beat.C:
@@ -334,10 +344,13 @@ func (s *Service) handleLiveSystems(w http.ResponseWriter, r *http.Request) {
 }
 
 // streamLife is how long a stream may use sess's access token: until just
-// before it would be refreshed.
+// before it would be refreshed, or until it expires when it cannot be.
 func (s *Service) streamLife(sess *session) time.Duration {
-	d := time.Until(time.Unix(sess.Expiry, 0).Add(-s.leeway(sess)))
-	return max(d, time.Second)
+	end := time.Unix(sess.Expiry, 0)
+	if sess.Refresh != "" {
+		end = end.Add(-s.leeway(sess))
+	}
+	return max(time.Until(end), time.Second)
 }
 
 // liveUpdate is what a "system" event carries: the system as the user
