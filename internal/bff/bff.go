@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
@@ -161,6 +162,14 @@ type Deps struct {
 	// DB is the session store, migrated with Migrations(); every BFF
 	// instance serving the same users must use the same database.
 	DB *sqldb.DB
+	// Events is a NATS connection on which the BFF may subscribe to the
+	// Security System Service's event subjects, for the pages' live state
+	// (GET /events/securitysystems). Nil turns live updates off: the pages
+	// then show what they loaded, and say so.
+	Events *nats.Conn
+	// EventPrefix is the first token of the event subjects
+	// (events.DefaultPrefix when empty); tests set a unique one.
+	EventPrefix string
 }
 
 // Service is the BFF.
@@ -179,6 +188,11 @@ type Service struct {
 
 	store    sessionStore
 	instance string // names this instance's refresh leases, for logs and debugging
+
+	// live feeds the pages' Server-Sent Events; nil without Deps.Events.
+	live     *liveHub
+	liveConn *nats.Conn
+	liveSub  *nats.Subscription
 
 	refreshGroup singleflight.Group
 	// logoutKeys are the IAM's keys for logout tokens (backchannel.go).
@@ -259,6 +273,12 @@ func New(_ context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.pages, err = parseTemplates(); err != nil {
 		return nil, err
 	}
+	if deps.Events != nil {
+		s.live, s.liveConn = newLiveHub(deps.EventPrefix, s.reg), deps.Events
+		if s.liveSub, err = s.live.listen(deps.Events); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -285,6 +305,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST "+BackchannelLogoutPath, s.handleBackchannelLogout)
 	mux.Handle("/api/", http.HandlerFunc(s.handleAPI))
 	mux.HandleFunc("GET /api/me", s.handleMe)
+	mux.HandleFunc("GET /events/securitysystems", s.handleLiveSystems)
+	mux.HandleFunc("GET /ui/securitysystems/{id}", s.handleSystemView)
 	s.routeUI(mux)
 	ops := &httpx.Ops{
 		Service:  "bff",
@@ -296,6 +318,11 @@ func (s *Service) Handler() http.Handler {
 		// store is needed by every request.
 		Ready: []httpx.ReadyCheck{{Name: "iam", Check: s.iam.reachable, Optional: true}, {Name: "database", Check: s.store.db.Ping}},
 	}
+	if s.live != nil {
+		// Without NATS the pages only lose their live updates (they still
+		// load and act), so it degrades the BFF without making it unready.
+		ops.Ready = append(ops.Ready, httpx.ReadyCheck{Name: "nats", Check: s.liveReady, Optional: true})
+	}
 	return ops.Handler(s.securityHeaders(mux))
 }
 
@@ -305,9 +332,18 @@ const pruneEvery = 10 * time.Minute
 
 // Run discovers the IAM Service in the background so the first login is not
 // slowed by it, retrying until it succeeds or ctx ends, and prunes ended
-// sessions from the store. It returns nil when ctx is cancelled.
+// sessions from the store; when ctx ends, so do the pages' live streams.
+// It returns nil when ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	go s.pruneLoop(ctx)
+	if s.live != nil {
+		// The open streams end with the service, or a graceful shutdown
+		// of the HTTP server would wait for them.
+		go func() {
+			<-ctx.Done()
+			s.live.stop()
+		}()
+	}
 	delay := 200 * time.Millisecond
 	for {
 		if _, err := s.iam.get(ctx); err == nil {
@@ -346,9 +382,28 @@ func (s *Service) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Close releases nothing: the session store belongs to the caller, who
-// opened it.
-func (s *Service) Close() error { return nil }
+// liveReady reports whether the live updates' NATS connection is up.
+func (s *Service) liveReady(context.Context) error {
+	if !s.liveConn.IsConnected() {
+		return errors.New("not connected to NATS: the pages get no live updates until it reconnects")
+	}
+	return nil
+}
+
+// Close stops listening to the events and ends the open streams. The
+// session store and the NATS
+// connection belong to the caller, who opened them.
+func (s *Service) Close() error {
+	if s.live != nil {
+		s.live.stop()
+	}
+	if s.liveSub != nil {
+		if err := s.liveSub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			return err
+		}
+	}
+	return nil
+}
 
 // securityHeaders adds the headers every BFF response should carry. The
 // content security policy allows only the BFF's own scripts and styles, which

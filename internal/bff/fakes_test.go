@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/realguardio/realguardio/internal/policy"
 )
 
 // fakeWorld is a small, consistent stand-in for the Customer and Security
@@ -118,6 +120,50 @@ func (f *fakeWorld) securitySystemHandler() http.Handler {
 			out["nextCursor"] = strconv.Itoa(to)
 		}
 		writeJSON(w, 200, out)
+	})
+	mux.HandleFunc("GET /securitysystems/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, s := range f.systems {
+			if s.ID == r.PathValue("id") {
+				if v, ok := f.view(s); ok {
+					writeJSON(w, 200, v)
+					return
+				}
+			}
+		}
+		problem(w, 404, "unknown security system", "", "")
+	})
+	// The access review of the user alone: their location roles, as
+	// grants at the location, everything allowed now.
+	mux.HandleFunc("GET /securitysystems/{id}/access", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("userId") != "me" {
+			problem(w, 403, "only administrators review everyone's access", "no_role", "")
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, s := range f.systems {
+			if s.ID != r.PathValue("id") {
+				continue
+			}
+			if _, ok := f.view(s); !ok {
+				break
+			}
+			u := accessUser{UserID: f.user, Username: "alice@example.com", Actions: []string{"VIEW"}, AllowedNow: []string{"VIEW"}}
+			for _, role := range f.roles[s.LocationID] {
+				u.Grants = append(u.Grants, policy.Grant{Role: role, Via: policy.ViaLocation, ID: s.LocationID, Name: "Head office"})
+				switch role {
+				case "SECURITY_SYSTEM_ARMER":
+					u.Actions, u.AllowedNow = append(u.Actions, "ARM"), append(u.AllowedNow, "ARM")
+				case "SECURITY_SYSTEM_DISARMER":
+					u.Actions, u.AllowedNow = append(u.Actions, "DISARM"), append(u.AllowedNow, "DISARM")
+				}
+			}
+			writeJSON(w, 200, accessReview{SecuritySystemID: s.ID, Users: []accessUser{u}})
+			return
+		}
+		problem(w, 404, "unknown security system", "", "")
 	})
 	mux.HandleFunc("PUT /securitysystems/{id}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

@@ -2,7 +2,6 @@ package bff
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"embed"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -115,7 +113,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 	for _, e := range entries {
 		name := strings.TrimSuffix(strings.TrimPrefix(e, "web/templates/page_"), ".html")
 		// Partials (part_*.html) hold what several pages render alike,
-		// such as the editors.
+		// such as the editors and a system's actions.
 		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/part_*.html", e)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
@@ -168,6 +166,8 @@ func (s *Service) routeUI(mux *http.ServeMux) {
 		files.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /{$}", s.pageDashboard)
+	mux.HandleFunc("GET /securitysystems/{id}", s.authed("dashboard", s.pageSystem))
+	mux.HandleFunc("/", s.pageNotFound)
 	mux.HandleFunc("GET /profile", s.authed("profile", s.pageProfile))
 	mux.HandleFunc("GET /token", s.authed("token", s.pageToken))
 	mux.HandleFunc("GET /admin/platform", s.authed("platform", s.pagePlatform))
@@ -307,152 +307,6 @@ type backendProblem struct {
 
 func (e *backendProblem) Error() string {
 	return fmt.Sprintf("backend answered %d: %s", e.Status, e.Problem.Detail)
-}
-
-// securitySystem is one item of GET /securitysystems.
-type securitySystem struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	LocationID string   `json:"locationId"`
-	State      string   `json:"state"`
-	Actions    []string `json:"actions"`
-}
-
-type dashboardData struct {
-	Systems []securitySystem
-	Problem string
-	Loaded  bool
-	// LocationNames maps location ids to names when the user may read
-	// their customer's locations; otherwise the page shows shortened ids.
-	LocationNames map[string]string
-	// Filter is the search the page shows; Locations the choices of its
-	// location filter (empty when the names are unknown).
-	Filter    dashboardFilter
-	Locations []option
-	// NextURL is the link to the next page (empty on the last one);
-	// FirstURL the link back to the first page (empty on the first one).
-	NextURL, FirstURL string
-}
-
-// dashboardFilter is the dashboard's search: the query parameters of
-// GET /securitysystems (API.md "Lists") that the page offers.
-type dashboardFilter struct {
-	Q, State, LocationID, Cursor string
-}
-
-// maxSearchLen bounds the search text; a name is at most 200 characters.
-const maxSearchLen = 200
-
-// parseDashboardFilter reads the page's query, dropping what the Security
-// System Service would refuse (an unknown state, a search longer than any
-// name), so that a hand-edited URL shows the page rather than an error.
-func parseDashboardFilter(q url.Values) dashboardFilter {
-	f := dashboardFilter{
-		Q:          strings.TrimSpace(q.Get("q")),
-		State:      q.Get("state"),
-		LocationID: strings.TrimSpace(q.Get("locationId")),
-		Cursor:     q.Get("cursor"),
-	}
-	if len(f.Q) > maxSearchLen {
-		f.Q = f.Q[:maxSearchLen]
-	}
-	if f.State != "ARMED" && f.State != "DISARMED" {
-		f.State = ""
-	}
-	return f
-}
-
-// query returns the filter as query parameters, without the cursor unless
-// withCursor.
-func (f dashboardFilter) query(withCursor bool) url.Values {
-	v := url.Values{}
-	for k, val := range map[string]string{"q": f.Q, "state": f.State, "locationId": f.LocationID} {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	if withCursor && f.Cursor != "" {
-		v.Set("cursor", f.Cursor)
-	}
-	return v
-}
-
-// Active reports whether the page is filtered, for the empty-result text
-// and the "Clear" link.
-func (f dashboardFilter) Active() bool { return f.Q != "" || f.State != "" || f.LocationID != "" }
-
-// dashboardPageSize is how many systems one dashboard page shows.
-const dashboardPageSize = 50
-
-// pageDashboard shows the security systems, or a sign-in page to anonymous
-// visitors (including those whose cookie did not open).
-func (s *Service) pageDashboard(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.currentSession(w, r)
-	if err != nil {
-		if apperr.Is(err, apperr.Unauthenticated) {
-			s.render(w, r, http.StatusOK, "welcome", &page{Title: "Sign in", Strategy: s.cfg.Strategy})
-			return
-		}
-		s.renderError(w, r, err)
-		return
-	}
-	p := s.newPage(r.Context(), "dashboard", sess)
-	p.Title = "Security systems"
-	ctx, cancel := context.WithTimeout(r.Context(), pageBackendBudget)
-	defer cancel()
-	var body struct {
-		SecuritySystems []securitySystem `json:"securitySystems"`
-		NextCursor      string           `json:"nextCursor"`
-	}
-	data := &dashboardData{Filter: parseDashboardFilter(r.URL.Query())}
-	list := data.Filter.query(true)
-	list.Set("limit", strconv.Itoa(dashboardPageSize))
-	// The names are a second read from another service; doing it alongside
-	// keeps the page as fast as the slower of the two.
-	names := make(chan map[string]string, 1)
-	go func() { names <- s.locationNames(ctx, sess, p.User.Org) }()
-	if _, err := s.backendJSON(ctx, sess, s.cfg.SecuritySystemURL, "/securitysystems?"+list.Encode(), &body); err != nil {
-		data.Problem = describeProblem(err)
-	} else {
-		data.Systems, data.Loaded = body.SecuritySystems, true
-		if body.NextCursor != "" {
-			next := data.Filter.query(false)
-			next.Set("cursor", body.NextCursor)
-			data.NextURL = "/?" + next.Encode()
-		}
-		if data.Filter.Cursor != "" {
-			data.FirstURL = "/"
-			if q := data.Filter.query(false).Encode(); q != "" {
-				data.FirstURL += "?" + q
-			}
-		}
-	}
-	data.LocationNames = <-names
-	for id, name := range data.LocationNames {
-		data.Locations = append(data.Locations, option{Value: id, Label: name})
-	}
-	slices.SortFunc(data.Locations, func(a, b option) int {
-		return cmp.Or(strings.Compare(strings.ToLower(a.Label), strings.ToLower(b.Label)), strings.Compare(a.Value, b.Value))
-	})
-	p.Data = data
-	s.render(w, r, http.StatusOK, "dashboard", p)
-}
-
-// describeProblem turns a backend failure into a sentence for the page.
-func describeProblem(err error) string {
-	if bp, ok := err.(*backendProblem); ok {
-		switch {
-		case bp.Status == http.StatusServiceUnavailable:
-			return "The authorization service is unavailable; try again in a moment."
-		case bp.Problem.Detail != "":
-			return bp.Problem.Detail
-		}
-		return http.StatusText(bp.Status)
-	}
-	if e := apperr.As(err); e != nil && e.Code == apperr.Unavailable {
-		return "The security system service is not reachable; try again in a moment."
-	}
-	return "The security systems could not be loaded."
 }
 
 func (s *Service) pageProfile(w http.ResponseWriter, r *http.Request, p *page, _ *session) {
@@ -647,7 +501,28 @@ func (s *Service) renderError(w http.ResponseWriter, r *http.Request, err error)
 	if pr.Status >= 500 {
 		httpx.LoggerFrom(r.Context()).ErrorContext(r.Context(), "page failed", "status", pr.Status, "err", err)
 	}
-	s.render(w, r, pr.Status, "error", &page{Title: pr.Title, Strategy: s.cfg.Strategy, Data: &errorData{
+	s.renderErrorPage(w, r, err, &page{Strategy: s.cfg.Strategy})
+}
+
+// renderErrorPage shows err on p, a page with or without the signed-in
+// user's header.
+func (s *Service) renderErrorPage(w http.ResponseWriter, r *http.Request, err error, p *page) {
+	pr := httpx.ProblemOf(err)
+	p.Title = pr.Title
+	p.Data = &errorData{
 		Status: pr.Status, Title: pr.Title, Detail: pr.Detail, SignIn: pr.Status == http.StatusUnauthorized || pr.Status == http.StatusBadRequest,
-	}})
+	}
+	s.render(w, r, pr.Status, "error", p)
+}
+
+// pageNotFound answers every path no page or API serves with the branded
+// 404 page, with the navigation when the visitor is signed in.
+func (s *Service) pageNotFound(w http.ResponseWriter, r *http.Request) {
+	err := apperr.New(apperr.NotFound, "there is no page at %s", r.URL.Path)
+	sess, serr := s.readSession(r)
+	if serr != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.renderErrorPage(w, r, err, s.newPage(r.Context(), "", sess))
 }

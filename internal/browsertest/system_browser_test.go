@@ -56,7 +56,9 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Do(wctx, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("%s: %v (the browser is at %s)", what, err, loc)
+		// What the page says is usually the quickest way to the cause.
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("main") || document.body || {innerText: ""}).innerText.slice(0, 600)`))
+		t.Fatalf("%s: %v (the browser is at %s, which shows: %q)", what, err, loc, text)
 	}
 }
 
@@ -293,6 +295,8 @@ func TestFullSystemInBrowser(t *testing.T) {
 	run(t, frank, "arm the server room outside the shift", chromedp.Click(rowOf(w.serverRoom)+` button[data-action="ARM"]`, chromedp.NodeVisible))
 	waitText(t, frank, rowOf(w.serverRoom)+` .row-msg`, "outside your shift")
 	waitText(t, frank, rowOf(w.serverRoom)+` [data-testid="state"]`, "DISARMED")
+	// The refused button is gone and the row says why, from his access.
+	waitText(t, frank, rowOf(w.serverRoom)+` [data-testid="why"]`, "Outside your shift: Every day")
 	screenshot(t, frank, "system-dashboard-denied")
 
 	// The customer administrator grants Mary DISARMER at the Warehouse,

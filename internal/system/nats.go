@@ -45,6 +45,9 @@ func NATSGrants() []events.Grant {
 		{Identity: ServiceAuthzSync, Consumers: []events.ConsumerGrant{
 			{Durable: authzsync.DefaultConsumerName, Producers: events.Producers},
 		}},
+		// The BFF only hears which systems changed, for the pages' live
+		// state; it may publish nothing and consume no stream.
+		{Identity: ServiceBFF, Listen: []string{events.ProducerSecuritySystem}},
 	}
 }
 
@@ -65,6 +68,15 @@ func (b *natsBus) js(service string) jetstream.JetStream {
 		return js
 	}
 	return b.shared
+}
+
+// conn returns the NATS connection of service's handle, or nil without a
+// bus.
+func (b *natsBus) conn(service string) *nats.Conn {
+	if js := b.js(service); js != nil {
+		return js.Conn()
+	}
+	return nil
 }
 
 // natsCredentials returns the configured credentials of an external

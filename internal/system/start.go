@@ -177,7 +177,10 @@ func (s *System) start(ctx, runCtx context.Context) error {
 	}
 
 	var bus *natsBus
-	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem}, s.runs) {
+	// The BFF alone needs NATS only for the pages' live state: without a
+	// server it runs with live updates off rather than not at all.
+	bffAlone := cfg.Only == ServiceBFF && cfg.NATSURL == ""
+	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem, ServiceBFF}, s.runs) && !bffAlone {
 		if bus, err = s.startNATS(ctx); err != nil {
 			return err
 		}
@@ -384,7 +387,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			MonitoringURL:     s.URLs[ServiceMonitoring],
 			Strategy:          cfg.Authz,
 			TokenLifetime:     cfg.AccessTokenLifetime,
-		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db})
+		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db, Events: bus.conn(ServiceBFF)})
 		if err != nil {
 			return fmt.Errorf("bff: %w", err)
 		}

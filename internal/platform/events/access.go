@@ -24,6 +24,12 @@ type Grant struct {
 	Producer string
 	// Consumers are the durable consumers the identity runs.
 	Consumers []ConsumerGrant
+	// Listen are the producers whose event subjects the identity may
+	// subscribe to as plain NATS messages, without a JetStream consumer:
+	// at most once, nothing to acknowledge, nothing it may publish. The
+	// BFF listens this way for the pages' live state, which it reloads
+	// after any gap rather than replaying events.
+	Listen []string
 	// Admin grants the whole JetStream API of the account. Only the wiring
 	// of `up` uses it, for the identity that creates every stream and checks
 	// the server; no service connects with it.
@@ -66,6 +72,9 @@ func (g Grant) Permissions(prefix string) Permissions {
 	if g.Admin {
 		p.Publish = []string{"$JS.API.>", prefixOr(prefix) + ".>"}
 		return p
+	}
+	for _, producer := range g.Listen {
+		p.Subscribe = append(p.Subscribe, prefixOr(prefix)+"."+producer+".>")
 	}
 	p.Publish = []string{"$JS.API.INFO"}
 	if g.Producer != "" {

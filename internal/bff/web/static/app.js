@@ -50,64 +50,8 @@
     return b.detail || b.title || ("The request failed (" + r.status + ").");
   }
 
-  // ---- dashboard -------------------------------------------------------
-  const verbs = { ARM: "Arm", DISARM: "Disarm" };
-
-  function renderRow(row, sys) {
-    const state = row.querySelector('[data-testid="state"]');
-    state.textContent = sys.state;
-    state.className = "state state-" + String(sys.state).toLowerCase();
-    const cell = row.querySelector(".actions");
-    const msg = cell.querySelector(".row-msg");
-    cell.querySelectorAll("button, .muted").forEach((el) => el.remove());
-    const name = row.querySelector(".name").textContent;
-    const actions = sys.actions || [];
-    // The services allow arming an armed system as a no-op; a button for
-    // it would only confuse, so only the actions that change the state show.
-    const useful = actions.filter((a) => !(a === "ARM" && sys.state === "ARMED") && !(a === "DISARM" && sys.state === "DISARMED"));
-    useful.forEach((a) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.action = a;
-      b.dataset.id = sys.id;
-      if (a === "DISARM") b.className = "warn";
-      b.textContent = verbs[a] || a;
-      b.setAttribute("aria-label", (verbs[a] || a) + " " + name);
-      cell.insertBefore(b, msg);
-    });
-    if (!actions.length) {
-      const s = document.createElement("span");
-      s.className = "muted";
-      s.textContent = "view only";
-      cell.insertBefore(s, msg);
-    }
-  }
-
-  document.addEventListener("click", async (ev) => {
-    const btn = ev.target.closest("button[data-action]");
-    if (!btn) return;
-    const row = btn.closest("tr");
-    const msg = row.querySelector(".row-msg");
-    const id = btn.dataset.id;
-    row.querySelectorAll("button").forEach((b) => (b.disabled = true));
-    msg.className = "row-msg";
-    msg.textContent = (verbs[btn.dataset.action] || btn.dataset.action) + "ing…";
-    const r = await api("PUT", "/api/securitysystems/" + encodeURIComponent(id), { action: btn.dataset.action });
-    if (r.status === 200) {
-      let sys = r.body;
-      if (!sys.actions) {
-        const g = await api("GET", "/api/securitysystems/" + encodeURIComponent(id));
-        if (g.status === 200) sys = g.body;
-      }
-      renderRow(row, sys);
-      msg.className = "row-msg ok";
-      msg.textContent = "Now " + String(sys.state).toLowerCase() + ".";
-    } else {
-      row.querySelectorAll("button").forEach((b) => (b.disabled = false));
-      msg.className = "row-msg bad";
-      msg.textContent = explain(r);
-    }
-  });
+  // The dashboard and system pages (dashboard.js) share these helpers.
+  window.RealGuardIO = { api, explain };
 
   // The organization and entity pages (entities.js) call the BFF the same
   // way and explain failures in the same words.
