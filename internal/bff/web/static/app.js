@@ -50,11 +50,9 @@
     return b.detail || b.title || ("The request failed (" + r.status + ").");
   }
 
-  // The dashboard and system pages (dashboard.js) share these helpers.
-  window.RealGuardIO = { api, explain };
-
-  // The organization and entity pages (entities.js) call the BFF the same
-  // way and explain failures in the same words.
+  // The dashboard and system pages (dashboard.js) and the organization and
+  // entity pages (entities.js) call the BFF the same way and explain
+  // failures in the same words.
   window.RealGuardIO = { api, explain };
 
   // ---- form messages (the profile form) ------------------------------------
