@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/realguardio/realguardio/internal/iam/iamclient"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 )
 
@@ -158,8 +159,13 @@ func TestPasswordReset(t *testing.T) {
 	if st != http.StatusCreated {
 		t.Fatalf("create employee: %d %v", st, emp)
 	}
-	if st, out := call(t, http.MethodPost, e.issuer+"/api/users/"+emp["id"].(string)+"/password-reset", svcTok, nil); st != http.StatusCreated || out["code"] == "" {
-		t.Fatalf("the service resetting its employee: %d %v", st, out)
+	if st, err := e.svc.store.lifecycle(ctx, e.svc.db, emp["id"].(string)); err != nil || !st.MustChangePassword {
+		t.Fatalf("passwordChangeRequired was not recorded: %+v %v", st, err)
+	}
+	// Through the organization services' client.
+	r, err := iamclient.New(e.issuer, AudienceCustomer, testSvcSecret, nil).ResetPassword(ctx, emp["id"].(string))
+	if err != nil || len(r.Code) != resetCodeLen || r.UserID != emp["id"] || !r.ExpiresAt.After(e.clock.now()) {
+		t.Fatalf("the service resetting its employee: %+v %v", r, err)
 	}
 	// A disabled account gets no code.
 	if st, _ := call(t, http.MethodPost, e.issuer+"/api/users/"+emp["id"].(string)+"/disable", svcTok, nil); st != http.StatusOK {
