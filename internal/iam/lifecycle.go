@@ -114,7 +114,7 @@ func (l *loginUI) setStep(w http.ResponseWriter, st loginStep) {
 	value := base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + l.stepMAC(payload)
 	http.SetCookie(w, &http.Cookie{
 		Name: stepCookie, Value: value, Path: loginPath, HttpOnly: true, Secure: l.secure,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(time.Until(st.Expires) / time.Second),
+		SameSite: http.SameSiteStrictMode, MaxAge: int(st.Expires.Sub(l.s.now()) / time.Second),
 	})
 }
 
@@ -498,6 +498,7 @@ func (l *loginUI) submitTOTPEnrol(w http.ResponseWriter, r *http.Request) {
 	}
 	if !good {
 		res.failed()
+		l.s.metrics.loginFailures.WithLabelValues("totp").Inc()
 		l.renderTOTPEnrol(w, r, http.StatusUnauthorized, st.AuthRequestID, secret, totpURI(u.Username, secret), wrongCode)
 		return
 	}

@@ -385,6 +385,9 @@ func TestRequireMFAForAdmin(t *testing.T) {
 	if ok, _ := authorizeIn(t, e, c, e.bffConfig()); ok {
 		t.Fatal("a session answered for an administrator without the required factor")
 	}
+	if ok, q := authorizeIn(t, e, c, e.bffConfig(), oauth2.SetAuthURLParam("prompt", "none")); !ok || q.Get("error") != "login_required" {
+		t.Fatalf("prompt=none for an administrator without the required factor: %v %v", ok, q)
+	}
 }
 
 // wrongTOTP returns a six-digit code that is none of the codes secret
