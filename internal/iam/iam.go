@@ -547,7 +547,12 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			return s.store.updateCredentials(ctx, tx, u.ID, hash, u.Roles, now)
+			if err := s.store.updateCredentials(ctx, tx, u.ID, hash, u.Roles, now); err != nil {
+				return err
+			}
+			// The operator's own password replaces a generated one, and
+			// with it the need to change it.
+			return s.store.setMustChangePassword(ctx, tx, u.ID, false, now)
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
 // pageForm is a form of a lifecycle page: where it posts and its hidden
@@ -182,7 +183,11 @@ func TestGeneratedAdminPasswordMustChange(t *testing.T) {
 	}
 	<-e.codes
 
-	configured := newEnv(t, envOpts{})
+	// A later start with --admin-password applies the operator's own
+	// password, which is not to be changed.
+	db := sqldbtest.OpenSQLite(t)
+	newEnv(t, envOpts{db: db, cfg: func(c *Config) { c.AdminPassword = "" }})
+	configured := newEnv(t, envOpts{db: db})
 	if _, body := passwordLogin(t, configured, browser(t), AdminUsername, testAdminPW); body != "callback received" {
 		t.Fatalf("the configured admin password: %s", body)
 	}
