@@ -411,6 +411,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.keys.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
+	if err := s.resealTOTP(ctx); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	csrf, err := s.store.secret(ctx, "csrf", func() string { return randomToken(32) })
 	if err != nil {
 		return nil, fmt.Errorf("iam: csrf key: %w", err)

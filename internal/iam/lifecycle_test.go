@@ -406,3 +406,47 @@ func wrongTOTP(secret string, now time.Time) string {
 	}
 	panic("unreachable: three steps have at most three codes")
 }
+
+// TestTOTPKEKRotation: TOTP secrets follow the signing keys' KEK rotation.
+// A secret enrolled without a KEK is sealed at the first start with one;
+// a start with "new,old" reseals it under new; after old is dropped the
+// factor still works.
+func TestTOTPKEKRotation(t *testing.T) {
+	ctx := context.Background()
+	db := sqldbtest.OpenSQLite(t)
+	kekA, kekB := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	e := newEnv(t, envOpts{db: db})
+	id := e.createUser(t, "rotate@example.com", "rotate-password")
+	secret := enrolTOTP(t, e, browser(t), "rotate@example.com", "rotate-password")
+	stored := func(e *env) string {
+		st, err := e.svc.store.lifecycle(ctx, e.svc.db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.TOTPSecret
+	}
+	if got := stored(e); got != secret {
+		t.Fatalf("without a KEK the secret is stored as %q", got)
+	}
+	sealerA, _ := newKeySealer([][]byte{kekA})
+	sealerB, _ := newKeySealer([][]byte{kekB})
+	eA := newEnv(t, envOpts{db: db, cfg: func(c *Config) { c.KeyEncryptionKeys = [][]byte{kekA} }})
+	if got := stored(eA); !totpCurrent(sealerA, got) {
+		t.Fatalf("after a start with a KEK the secret is %q", got)
+	}
+	eBA := newEnv(t, envOpts{db: db, cfg: func(c *Config) { c.KeyEncryptionKeys = [][]byte{kekB, kekA} }})
+	if got := stored(eBA); !totpCurrent(sealerB, got) {
+		t.Fatalf("after a start with new,old the secret is %q", got)
+	}
+	eB := newEnv(t, envOpts{db: db, cfg: func(c *Config) { c.KeyEncryptionKeys = [][]byte{kekB} }})
+	c := browser(t)
+	resp, body := passwordLogin(t, eB, c, "rotate@example.com", "rotate-password")
+	if !strings.Contains(body, "Enter your code") {
+		t.Fatalf("the login after the rotation: %d %s", resp.StatusCode, body)
+	}
+	eB.clock.advance(totpPeriod * time.Second)
+	code, _ := totpCodeAt(secret, totpStep(eB.clock.now()))
+	if _, body := submitPage(t, c, parsePage(t, resp.Request.URL, body), map[string]string{"code": code}); body != "callback received" {
+		t.Fatalf("the code after the rotation: %s", body)
+	}
+}

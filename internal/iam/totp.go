@@ -151,3 +151,62 @@ func totpURI(username, secret string) string {
 	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + totpIssuer + ":" + username, RawQuery: v.Encode()}
 	return u.String()
 }
+
+// totpCurrent reports whether stored is sealed under the first KEK (with
+// no KEK: whether it is plaintext), like keySealer.current for signing
+// keys.
+func totpCurrent(s *keySealer, stored string) bool {
+	if s == nil {
+		return !strings.HasPrefix(stored, totpSealedPrefix)
+	}
+	return strings.HasPrefix(stored, totpSealedPrefix+s.keks[0].id+":")
+}
+
+// resealTOTP seals every stored TOTP secret, enrolled or pending, under
+// the first KEK, as keyManager.reseal does for the signing keys: secrets
+// stored before a KEK was configured, and secrets sealed under a KEK
+// being rotated out. It runs at start, so that after a start with
+// "new,old" the old KEK may be dropped. Each value is replaced only if it
+// still holds what was read, so concurrent starts and enrolments do not
+// overwrite each other.
+func (s *Service) resealTOTP(ctx context.Context) error {
+	sealer := s.keys.sealer
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, totp_secret, totp_pending FROM iam_user_lifecycle WHERE totp_secret <> '' OR totp_pending <> ''`)
+	if err != nil {
+		return fmt.Errorf("load TOTP secrets: %w", err)
+	}
+	type row struct{ user, secret, pending string }
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.user, &r.secret, &r.pending); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range all {
+		for _, col := range []struct{ name, stored string }{{"totp_secret", r.secret}, {"totp_pending", r.pending}} {
+			if col.stored == "" || totpCurrent(sealer, col.stored) {
+				continue
+			}
+			plain, err := openTOTP(sealer, r.user, col.stored)
+			if err != nil {
+				return err
+			}
+			sealed, err := sealTOTP(sealer, r.user, plain)
+			if err != nil {
+				return err
+			}
+			// col.name is one of the two constants above, never input.
+			if _, err := s.db.ExecContext(ctx, `UPDATE iam_user_lifecycle SET `+col.name+` = ? WHERE user_id = ? AND `+col.name+` = ?`, sealed, r.user, col.stored); err != nil {
+				return fmt.Errorf("reseal the TOTP secret of user %s: %w", r.user, err)
+			}
+		}
+	}
+	return nil
+}
