@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/realguardio/realguardio/internal/policy"
 )
@@ -51,6 +52,26 @@ func (c *Client) CreateUser(ctx context.Context, username, password string, appR
 func (c *Client) SetUserRoles(ctx context.Context, userID string, appRoles []string) (IAMUser, error) {
 	var out IAMUser
 	_, err := c.Do(ctx, ServiceIAM, "PUT", "/api/users/"+seg(userID)+"/roles", map[string]any{"roles": roles(appRoles)}, &out)
+	return out, err
+}
+
+// PasswordReset is a one-time password reset code of an IAM account, as
+// POST /api/users/{id}/password-reset returns it: the user redeems it at
+// ResetURL (which carries the code) before ExpiresAt.
+type PasswordReset struct {
+	UserID    string    `json:"userId"`
+	Code      string    `json:"code"`
+	ResetURL  string    `json:"resetUrl"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// ResetUserPassword issues a one-time password reset code for the IAM
+// account userID (never a password); the caller must hold
+// REALGUARDIO_ADMIN. Redeeming it removes the account's second factor and
+// ends its sessions.
+func (c *Client) ResetUserPassword(ctx context.Context, userID string) (PasswordReset, error) {
+	var out PasswordReset
+	_, err := c.Do(ctx, ServiceIAM, "POST", "/api/users/"+seg(userID)+"/password-reset", nil, &out)
 	return out, err
 }
 

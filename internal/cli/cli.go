@@ -48,6 +48,8 @@ Usage:
   realguardio arm SYSTEM, disarm SYSTEM arm or disarm a security system, named
                                       by its id or its name
   realguardio access SYSTEM [--me]    who may view, arm or disarm it, and why
+  realguardio reset-password USER-ID  as an administrator: a one-time password
+                                      reset code and link for that account
   realguardio version                 print the version
 
 The user commands take --json, remember the IAM and Security System Service

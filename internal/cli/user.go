@@ -445,6 +445,29 @@ func cmdAct(ctx context.Context, s userSettings, stdout io.Writer, st sessionSto
 	return nil
 }
 
+// cmdResetPassword issues a one-time password reset code for the account
+// userID as the logged-in administrator and prints it with its link, for
+// the administrator to hand to the user; no password is chosen or printed.
+func cmdResetPassword(ctx context.Context, s userSettings, stdout io.Writer, st sessionStore, userID string) error {
+	if _, err := uuid.Parse(userID); err != nil {
+		return fmt.Errorf("%w: %q is not an account id (a UUID)", errUsage, userID)
+	}
+	c, err := client(ctx, s, st)
+	if err != nil {
+		return err
+	}
+	r, err := c.ResetUserPassword(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if s.json {
+		return writeJSON(stdout, r)
+	}
+	fmt.Fprintf(stdout, "One-time password reset code for %s, valid until %s:\n\n    %s\n\nThe user opens\n\n    %s\n\nand chooses a new password there (it also removes the account's second factor and signs it out everywhere). Give the code to the user only; a newer code voids it.\n",
+		r.UserID, r.ExpiresAt.Local().Format(time.RFC1123), r.Code, r.ResetURL)
+	return nil
+}
+
 // cmdAccess prints who may view, arm or disarm a system and why (every
 // page of the access review), or with --me the user's own access.
 func cmdAccess(ctx context.Context, s userSettings, stdout io.Writer, st sessionStore, arg string) error {
@@ -553,6 +576,10 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	case "access":
 		return cmd(1, " SYSTEM (its id or name)", func(ctx context.Context, s userSettings, args []string) error {
 			return cmdAccess(ctx, s, stdout, st, args[0])
+		}), true
+	case "reset-password":
+		return cmd(1, " USER-ID (the IAM account's id)", func(ctx context.Context, s userSettings, args []string) error {
+			return cmdResetPassword(ctx, s, stdout, st, args[0])
 		}), true
 	}
 	return 0, false

@@ -122,6 +122,26 @@ func TestUserCommandsScripting(t *testing.T) {
 		t.Fatalf("access --json as the administrator: %d %q %q", code, out, errOut)
 	}
 
+	// reset-password: an administrator gets a one-time code and link for
+	// an account; anyone else is refused with the denial's exit code, and
+	// an argument that is no id is a usage error.
+	if code, _, errOut = cli("reset-password", cust.Administrator.UserID); code != ExitDenied {
+		t.Fatalf("reset-password as a user without REALGUARDIO_ADMIN: %d %q", code, errOut)
+	}
+	adminEnv := map[string]string{"XDG_CONFIG_HOME": t.TempDir(), "REALGUARDIO_IAM_URL": s.Issuer,
+		"REALGUARDIO_SECURITYSYSTEM_URL": s.URL(system.ServiceSecuritySystem), "REALGUARDIO_OPEN_BROWSER": "false"}
+	loginCLI(t, adminEnv, s.AdminUsername, s.AdminPassword)
+	if code, out, errOut = runCLI(t, adminEnv, "reset-password", ops.UserID); code != ExitOK || !strings.Contains(out, s.Issuer+"/reset?code=") || strings.Contains(out, pw) {
+		t.Fatalf("reset-password: %d %q %q", code, out, errOut)
+	}
+	var reset apiclient.PasswordReset
+	if code, out, errOut = runCLI(t, adminEnv, "reset-password", "--json", ops.UserID); code != ExitOK || json.Unmarshal([]byte(out), &reset) != nil || reset.UserID != ops.UserID || reset.Code == "" {
+		t.Fatalf("reset-password --json: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, adminEnv, "reset-password", "ops@script.example"); code != ExitUsage {
+		t.Fatalf("reset-password with a username: %d %q", code, errOut)
+	}
+
 	// whoami reads only the session file: it works with nothing running.
 	dead := "http://127.0.0.1:1"
 	if code, out, errOut = cli("whoami", "--iam-url", dead, "--securitysystem-url", dead); code != ExitOK || !strings.Contains(out, "logged in as ops@script.example") {

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/realguardio/realguardio/internal/customer"
+	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -142,6 +143,12 @@ func (a *accounts) EnableUser(_ context.Context, id string) error {
 	defer a.mu.Unlock()
 	delete(a.disabled, id)
 	return nil
+}
+
+// ResetPassword is not exercised by these tests (orgkit's are about it);
+// it says so instead of answering.
+func (a *accounts) ResetPassword(context.Context, string) (orgkit.PasswordReset, error) {
+	return orgkit.PasswordReset{}, apperr.New(apperr.Unavailable, "password resets are not part of the customer tests' accounts double")
 }
 
 func (a *accounts) UserExists(_ context.Context, id string) (bool, error) {

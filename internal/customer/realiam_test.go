@@ -2,9 +2,16 @@ package customer_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/realguardio/realguardio/internal/customer"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkittest"
@@ -40,6 +47,20 @@ func TestWithRealIAM(t *testing.T) {
 	carol := e.must(201, "POST", "/customers/"+acme+"/employees", alice, map[string]any{"email": "carol@acme.test", "firstName": "Carol", "lastName": "C"})
 	carolToken := s.Login(t, "carol@acme.test", carol["initialPassword"].(string))
 
+	// Carol forgot her password: Alice, her organization's administrator,
+	// gets a one-time reset code from the IAM through this service; Bob
+	// and Carol herself get none. Carol chooses a new one on the IAM's page.
+	resetPath := "/customers/" + acme + "/employees/" + carol["id"].(string) + "/password-reset"
+	e.expect(403, "", "POST", resetPath, bob, nil)
+	e.expect(403, "", "POST", resetPath, carolToken, nil)
+	e.expect(403, "", "POST", resetPath, admin, nil)
+	code := e.must(201, "POST", resetPath, alice, nil)
+	if code["userId"] != carol["userId"] || code["code"] == "" {
+		t.Fatalf("reset answer %v", code)
+	}
+	redeemResetLink(t, code["resetUrl"].(string), "carol-chosen-password")
+	carolToken = s.Login(t, "carol@acme.test", "carol-chosen-password")
+
 	path := "/customers/" + acme + "/employees/" + carol["id"].(string) + "/roles"
 	body := map[string]any{"roles": []string{disarmer}}
 	e.expect(403, "", "PUT", path, admin, body)      // REALGUARDIO_ADMIN has no role inside the customer
@@ -60,4 +81,32 @@ func TestWithRealIAM(t *testing.T) {
 	e.must(200, "GET", "/authz/subjects/"+carol["userId"].(string), carolToken, nil)
 	e.expect(403, "", "GET", "/authz/subjects/"+carol["userId"].(string), alice, nil)
 	e.expect(403, "", "GET", "/authz/subjects/"+carol["userId"].(string), s.ServiceToken(t, customer.DefaultAudience, "users:write"), nil)
+}
+
+// redeemResetLink opens an IAM reset link as a browser would and sets
+// password.
+func redeemResetLink(t *testing.T, link, password string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]*)"`).FindSubmatch(page)
+	code := regexp.MustCompile(`name="code" type="text"[^>]* value="([^"]*)"`).FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || code == nil {
+		t.Fatalf("reset page %d: %s", resp.StatusCode, page)
+	}
+	resp, err = c.PostForm(resp.Request.URL.String(), url.Values{"csrf": {string(m[1])}, "code": {string(code[1])}, "new_password": {password}, "confirm_password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Password set") {
+		t.Fatalf("redeem: %d %s", resp.StatusCode, page)
+	}
 }

@@ -26,6 +26,9 @@ func (acceptingAccounts) CreateUser(context.Context, string, string, string, []s
 func (acceptingAccounts) DisableUser(context.Context, string) error        { return nil }
 func (acceptingAccounts) EnableUser(context.Context, string) error         { return nil }
 func (acceptingAccounts) UserExists(context.Context, string) (bool, error) { return true, nil }
+func (acceptingAccounts) ResetPassword(context.Context, string) (orgkit.PasswordReset, error) {
+	return orgkit.PasswordReset{}, apperr.New(apperr.Unavailable, "password resets are not part of these tests")
+}
 
 // TestProviders runs the dealer's own store code (monitoring provider of a
 // dealer, the provider replica, the facts queries) on SQLite and

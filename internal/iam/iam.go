@@ -141,6 +141,13 @@ type Config struct {
 	// in a header would fail somewhere far from its cause, so the login or
 	// refresh fails here instead, saying why.
 	MaxAccessTokenBytes int
+	// RequireMFAForAdmin makes a TOTP second factor mandatory for holders
+	// of REALGUARDIO_ADMIN: one without a factor enrols at the next login
+	// before any code is issued (see lifecycle.go).
+	RequireMFAForAdmin bool
+	// PasswordResetLifetime is how long a one-time password reset code an
+	// administrator issues may be redeemed (1h).
+	PasswordResetLifetime time.Duration
 }
 
 // DefaultRefreshReuseGrace is the default of Config.RefreshReuseGrace, the
@@ -191,6 +198,7 @@ func (c *Config) applyDefaults() {
 		c.LoginMaxFailuresPerIP = 100
 	}
 	def(&c.DeviceCookieLifetime, 30*24*time.Hour)
+	def(&c.PasswordResetLifetime, time.Hour)
 	if c.MaxAccessTokenBytes == 0 {
 		c.MaxAccessTokenBytes = DefaultMaxAccessTokenBytes
 	}
@@ -226,6 +234,7 @@ func (c Config) Validate() error {
 		"iam-refresh-token-lifetime": c.RefreshTokenLifetime, "iam-refresh-family-lifetime": c.RefreshFamilyLifetime,
 		"iam-key-rotation-interval": c.KeyRotationInterval,
 		"iam-session-lifetime":      c.SessionLifetime, "iam-session-idle-timeout": c.SessionIdleTimeout,
+		"iam-password-reset-lifetime": c.PasswordResetLifetime,
 	} {
 		if d < 0 {
 			p.Addf(name, "must be positive")
@@ -410,6 +419,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.store.resealSecrets(ctx); err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
+	if err := s.resealTOTP(ctx); err != nil {
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	csrf, err := s.store.secret(ctx, "csrf", func() string { return randomToken(32) })
 	if err != nil {
 		return nil, fmt.Errorf("iam: csrf key: %w", err)
@@ -493,6 +505,9 @@ func (s *Service) maintain(ctx context.Context) error {
 	if err := s.keys.dropExpired(ctx); err != nil {
 		return err
 	}
+	if err := s.store.prunePasswordResets(ctx, s.now()); err != nil {
+		return err
+	}
 	return s.store.prune(ctx, s.now())
 }
 
@@ -518,14 +533,20 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			id := uuid.NewString()
 			err = s.store.insertUser(ctx, tx, &user{
-				ID: uuid.NewString(), Username: AdminUsername, PasswordHash: hash,
+				ID: id, Username: AdminUsername, PasswordHash: hash,
 				Roles: []string{auth.RoleAdmin, auth.RoleDealerAdministrator}, Enabled: true, CreatedByClient: bootstrapClient,
 			}, now)
 			if err != nil {
 				return err
 			}
 			if generated {
+				// A generated password was printed on a console or in a
+				// log: the first login replaces it.
+				if err := s.store.setMustChangePassword(ctx, tx, id, true, now); err != nil {
+					return err
+				}
 				tx.AfterCommit(func() { s.generatedAdminPassword = pw })
 			}
 			return nil
@@ -541,7 +562,12 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			return s.store.updateCredentials(ctx, tx, u.ID, hash, u.Roles, now)
+			if err := s.store.updateCredentials(ctx, tx, u.ID, hash, u.Roles, now); err != nil {
+				return err
+			}
+			// The operator's own password replaces a generated one, and
+			// with it the need to change it.
+			return s.store.setMustChangePassword(ctx, tx, u.ID, false, now)
 		}
 		return nil
 	})
@@ -554,6 +580,7 @@ func (s *Service) routes() (http.Handler, error) {
 	mux.HandleFunc("GET "+loginPath, s.login.show)
 	mux.HandleFunc("POST "+loginPath, s.login.submit)
 	mux.HandleFunc("GET "+loggedOutPath, s.login.loggedOut)
+	s.lifecycleRoutes(mux)
 	oidcHandler := s.protocolHeaders(s.opHandler())
 	v, err := s.newValidator(oidcHandler)
 	if err != nil {
@@ -567,6 +594,7 @@ func (s *Service) routes() (http.Handler, error) {
 	mux.Handle("POST /api/users/{id}/disable", s.requireUserAdmin(users.disable))
 	mux.Handle("POST /api/users/{id}/enable", s.requireUserAdmin(users.enable))
 	mux.Handle("POST /api/users/{id}/logout", s.requireUserAdmin(users.logoutAll))
+	mux.Handle("POST /api/users/{id}/password-reset", s.requireUserAdmin(users.resetPassword))
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such endpoint"))
 	}))

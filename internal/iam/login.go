@@ -161,7 +161,7 @@ func (l *loginUI) show(w http.ResponseWriter, r *http.Request) {
 		l.expired(w, r)
 		return
 	}
-	if b, hash := l.s.currentSession(ctx, r.Header); b != nil && l.s.sessionAnswers(a.Prompt, a.MaxAge, b) {
+	if b, hash := l.s.currentSession(ctx, r.Header); b != nil && l.s.sessionAnswers(a.Prompt, a.MaxAge, b) && l.s.sessionMaySkipLogin(ctx, b.UserID) {
 		now := l.s.now()
 		err := l.s.store.completeLogin(ctx, id, b.UserID, b.AuthTime, now)
 		if err == nil {
@@ -225,23 +225,9 @@ func (l *loginUI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	res.succeeded()
 	l.s.devices.issue(w, key)
-	now := l.s.now()
-	if err := l.s.store.completeLogin(ctx, id, u.ID, now, now); err != nil {
-		if errors.Is(err, errNotFound) {
-			l.expired(w, r)
-			return
-		}
-		httpx.LoggerFrom(ctx).ErrorContext(ctx, "complete login", "err", err)
-		l.showMessage(w, r, http.StatusInternalServerError, "Sign-in failed", "Something went wrong; please try again.")
-		return
-	}
-	if err := l.s.startSession(ctx, w, r, u.ID); err != nil {
-		// The login itself succeeded; only single sign-on is lost.
-		httpx.LoggerFrom(ctx).ErrorContext(ctx, "start browser session", "err", err)
-	}
-	l.s.metrics.logins.Inc()
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: "", Path: loginPath, MaxAge: -1, HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, l.s.authCallbackURL(id), http.StatusFound)
+	// The password is proved; what else the account owes (a new
+	// password, a second factor) comes before the code (lifecycle.go).
+	l.next(w, r, id, u, l.s.now())
 }
 
 // throttledMessage tells a throttled user, in plain words, when to try

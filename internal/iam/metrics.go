@@ -26,7 +26,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"kind"}),
 		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "realguardio_iam_login_failures_total",
-			Help: "Failed logins, by reason (credentials, throttled, csrf).",
+			Help: "Failed logins, by reason (credentials, throttled, csrf, totp, reset_code).",
 		}, []string{"reason"}),
 		logins: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "realguardio_iam_logins_total",

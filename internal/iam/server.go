@@ -226,7 +226,7 @@ func (sv *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRe
 		if req.MaxAge != nil {
 			maxAge = int64(*req.MaxAge)
 		}
-		if b, _ := sv.s.currentSession(ctx, r.Header); b == nil || !sv.s.sessionAnswers(prompt, maxAge, b) {
+		if b, _ := sv.s.currentSession(ctx, r.Header); b == nil || !sv.s.sessionAnswers(prompt, maxAge, b) || !sv.s.sessionMaySkipLogin(ctx, b.UserID) {
 			return nil, oidc.ErrLoginRequired()
 		}
 	}

@@ -43,6 +43,9 @@ type createUserBody struct {
 	Username string   `json:"username"`
 	Password string   `json:"password"`
 	Roles    []string `json:"roles"`
+	// PasswordChangeRequired makes the user replace the password at the
+	// first login, before any code is issued: the creator chose it.
+	PasswordChangeRequired bool `json:"passwordChangeRequired"`
 }
 
 type userView struct {
@@ -147,6 +150,9 @@ func (s *Service) createUser(ctx context.Context, caller *auth.Caller, in create
 					if err := s.store.updateCredentials(ctx, tx, existing.ID, hash, roles, now); err != nil {
 						return err
 					}
+					if err := s.store.setMustChangePassword(ctx, tx, existing.ID, in.PasswordChangeRequired, now); err != nil {
+						return err
+					}
 					existing.Roles = roles
 					u = existing
 					return nil
@@ -166,6 +172,11 @@ func (s *Service) createUser(ctx context.Context, caller *auth.Caller, in create
 		nu := &user{ID: in.ID, Username: in.Username, PasswordHash: hash, Roles: roles, Enabled: true, CreatedByClient: creator}
 		if err := s.store.insertUser(ctx, tx, nu, now); err != nil {
 			return err
+		}
+		if in.PasswordChangeRequired {
+			if err := s.store.setMustChangePassword(ctx, tx, nu.ID, true, now); err != nil {
+				return err
+			}
 		}
 		u, created = nu, true
 		return nil
@@ -281,8 +292,9 @@ func (a *usersAPI) disable(w http.ResponseWriter, r *http.Request) { a.setEnable
 func (a *usersAPI) enable(w http.ResponseWriter, r *http.Request)  { a.setEnabled(w, r, true) }
 
 // setEnabled switches an account. Disabling takes effect at the next login
-// or refresh, both of which check the flag; access tokens already issued
-// run out within their short lifetime.
+// or refresh, both of which check the flag, and ends the account's
+// browser sessions and refresh tokens at once; access tokens already
+// issued run out within their short lifetime.
 func (a *usersAPI) setEnabled(w http.ResponseWriter, r *http.Request, enabled bool) {
 	u, ok := a.load(w, r)
 	if !ok {
@@ -293,6 +305,10 @@ func (a *usersAPI) setEnabled(w http.ResponseWriter, r *http.Request, enabled bo
 		return
 	}
 	if !enabled {
+		if err := a.s.store.endUserSessions(r.Context(), a.s.db, u.ID, ""); err != nil {
+			httpx.WriteError(w, r, apperr.Wrap(err, apperr.Unavailable, "the user store is unavailable"))
+			return
+		}
 		// The user's live sessions at the clients end now, not at their
 		// next refresh (backchannel.go).
 		a.s.backchannel.logout(r.Context(), u.ID, "", "")

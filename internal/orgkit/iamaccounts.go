@@ -26,6 +26,15 @@ func (a IAMAccounts) DisableUser(ctx context.Context, id string) error {
 	return a.Client.DisableUser(ctx, id)
 }
 
+// ResetPassword issues a one-time password reset code for the account id.
+func (a IAMAccounts) ResetPassword(ctx context.Context, id string) (PasswordReset, error) {
+	r, err := a.Client.ResetPassword(ctx, id)
+	if err != nil {
+		return PasswordReset{}, err
+	}
+	return PasswordReset{UserID: r.UserID, Code: r.Code, ResetURL: r.ResetURL, ExpiresAt: r.ExpiresAt}, nil
+}
+
 // EnableUser enables the account id again.
 func (a IAMAccounts) EnableUser(ctx context.Context, id string) error {
 	return a.Client.EnableUser(ctx, id)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,21 @@ func (a *accounts) UserExists(_ context.Context, id string) (bool, error) {
 	}
 	_, ok := a.byID[id]
 	return ok, nil
+}
+
+// ResetPassword answers a reset code for a known account, as the IAM
+// does; the code is random, so a test can tell two resets apart.
+func (a *accounts) ResetPassword(_ context.Context, id string) (orgkit.PasswordReset, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return orgkit.PasswordReset{}, a.fail
+	}
+	if _, ok := a.byID[id]; !ok {
+		return orgkit.PasswordReset{}, apperr.New(apperr.NotFound, "no such user")
+	}
+	code := uuid.NewString()
+	return orgkit.PasswordReset{UserID: id, Code: code, ResetURL: "http://iam.test/reset?code=" + code, ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 
 func (a *accounts) isDisabled(id string) bool {
@@ -243,6 +259,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("Authorization", func(t *testing.T) { testAuthorization(t, db) })
 		t.Run("RolesAndSchedules", func(t *testing.T) { testRolesAndSchedules(t, db) })
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
+		t.Run("PasswordReset", func(t *testing.T) { testPasswordReset(t, db) })
 		t.Run("RemoveHook", func(t *testing.T) { testRemoveHook(t, db) })
 		t.Run("Rehire", func(t *testing.T) { testRehire(t, db) })
 		t.Run("Abandoned", func(t *testing.T) { testAbandoned(t, db) })
@@ -1056,4 +1073,44 @@ func listOrgs(ctx context.Context, svc *orgkit.Service, caller *auth.Caller) ([]
 func listEmployees(ctx context.Context, svc *orgkit.Service, caller *auth.Caller, orgID string) ([]orgkit.EmployeeDetails, error) {
 	p, err := svc.ListEmployees(ctx, caller, orgID, firstPage)
 	return p.Items, err
+}
+
+// testPasswordReset: an organization's administrator gets a reset code for
+// an active employee of the organization; an employee without the
+// administrator role, another organization's administrator and a removed
+// employee get none; an unreachable IAM is a 503.
+func testPasswordReset(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.Customer)
+	org, admin := f.org(t, "Acme", "ada@acme.example")
+	emp, empCaller := f.employee(t, admin, org.ID, "eve@acme.example")
+	other, otherAdmin := f.org(t, "Foo", "fay@foo.example")
+	_ = other
+
+	r, err := f.svc.ResetEmployeePassword(ctx, admin, org.ID, emp.ID)
+	if err != nil || r.EmployeeID != emp.ID || r.UserID != emp.UserID || r.Code == "" || !strings.Contains(r.ResetURL, r.Code) {
+		t.Fatalf("reset %+v %v", r, err)
+	}
+	_, err = f.svc.ResetEmployeePassword(ctx, empCaller, org.ID, emp.ID)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.ResetEmployeePassword(ctx, otherAdmin, org.ID, emp.ID)
+	wantCode(t, err, apperr.Forbidden)
+	_, err = f.svc.ResetEmployeePassword(ctx, otherAdmin, other.ID, emp.ID)
+	wantCode(t, err, apperr.NotFound)
+
+	f.acc.mu.Lock()
+	f.acc.fail = errors.New("connection refused")
+	f.acc.mu.Unlock()
+	_, err = f.svc.ResetEmployeePassword(ctx, admin, org.ID, emp.ID)
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.mu.Lock()
+	f.acc.fail = nil
+	f.acc.mu.Unlock()
+
+	if err := f.svc.RemoveEmployee(ctx, admin, org.ID, emp.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.ResetEmployeePassword(ctx, admin, org.ID, emp.ID)
+	wantCode(t, err, apperr.NotFound)
 }

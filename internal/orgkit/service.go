@@ -29,11 +29,26 @@ import (
 // apperr.Unavailable when the IAM cannot be reached. DisableUser and
 // EnableUser must succeed for an account already in that state.
 // UserExists reports whether the IAM has an account with the id.
+// ResetPassword issues a one-time password reset code for the account
+// (never a password), voiding its earlier codes.
 type Accounts interface {
 	CreateUser(ctx context.Context, id, username, password string, roles []string) error
 	DisableUser(ctx context.Context, id string) error
 	EnableUser(ctx context.Context, id string) error
 	UserExists(ctx context.Context, id string) (bool, error)
+	ResetPassword(ctx context.Context, id string) (PasswordReset, error)
+}
+
+// PasswordReset is a one-time password reset code of an employee's IAM
+// account: the employee redeems it at ResetURL (which carries the code)
+// before ExpiresAt and chooses a new password there. Redeeming it also
+// removes the account's second factor and ends its sessions.
+type PasswordReset struct {
+	EmployeeID string    `json:"employeeId"`
+	UserID     string    `json:"userId"`
+	Code       string    `json:"code"`
+	ResetURL   string    `json:"resetUrl"`
+	ExpiresAt  time.Time `json:"expiresAt"`
 }
 
 // Outbox is the port through which the kit writes events inside the
@@ -748,6 +763,34 @@ func (s *Service) ClearSchedule(ctx context.Context, caller *auth.Caller, orgID,
 		}
 		return s.Emit(ctx, tx, orgID, s.kind.Events.EmployeeScheduleCleared, s.kind.Events.EmployeeScheduleClearedPayload(eventEmployee(e)))
 	})
+}
+
+// ResetEmployeePassword issues a one-time password reset code for the IAM
+// account of the active employee employeeID of organization orgID, for
+// the organization's administrator to hand to the employee (a forgotten
+// password, a lost second factor). The decision is the one of every
+// change (AuthorizeAdministrator); the IAM confines this service to the
+// accounts it created. An unreachable IAM is a 503 and nothing is issued.
+func (s *Service) ResetEmployeePassword(ctx context.Context, caller *auth.Caller, orgID, employeeID string) (PasswordReset, error) {
+	var target Employee
+	err := s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, _ Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		target = e
+		return err
+	})
+	if err != nil {
+		return PasswordReset{}, err
+	}
+	r, err := s.accounts.ResetPassword(ctx, target.UserID)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			return PasswordReset{}, apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not issue a reset code; retry")
+		}
+		return PasswordReset{}, err
+	}
+	s.logger.InfoContext(ctx, "employee password reset code issued", "org", orgID, "employee", target.ID, "by", caller.Subject)
+	r.EmployeeID, r.UserID = target.ID, target.UserID
+	return r, nil
 }
 
 // RemoveEmployee removes employee employeeID of organization orgID: the

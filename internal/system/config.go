@@ -122,6 +122,12 @@ type Config struct {
 	// SessionLifetime and SessionIdleTimeout bound the IAM's browser
 	// session (single sign-on).
 	SessionLifetime, SessionIdleTimeout time.Duration
+	// RequireMFAForAdmin makes holders of REALGUARDIO_ADMIN enrol a TOTP
+	// second factor at their next login.
+	RequireMFAForAdmin bool
+	// PasswordResetLifetime is how long an administrator's one-time
+	// password reset code may be redeemed.
+	PasswordResetLifetime time.Duration
 	// KeyEncryptionKey seals the IAM's signing keys in its database:
 	// comma-separated base64 32-byte keys, the first sealing (rotation:
 	// "new,old"). Empty reads KeyEncryptionKeyFile, else the data
@@ -205,6 +211,8 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the IAM, whose X-Forwarded-For gives the login throttle the client address (default: none, the connection's peer is the client)")
 	l.Duration(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "longest IAM browser session (single sign-on) after the password was proved")
 	l.Duration(&c.SessionIdleTimeout, "session-idle-timeout", 2*time.Hour, "an IAM browser session unused this long ends")
+	l.Bool(&c.RequireMFAForAdmin, "iam-require-mfa-admin", false, "make holders of REALGUARDIO_ADMIN enrol a TOTP second factor at their next login")
+	l.Duration(&c.PasswordResetLifetime, "iam-password-reset-lifetime", time.Hour, "how long an administrator's one-time password reset code may be redeemed")
 	l.String(&c.KeyEncryptionKey, "key-encryption-key", "", "comma-separated base64 32-byte keys sealing the IAM's signing keys in its database, the first sealing (default: --key-encryption-key-file, else "+kekFileName+" in the data directory, generated once)")
 	l.String(&c.KeyEncryptionKeyFile, "key-encryption-key-file", "", "file holding the --key-encryption-key value")
 	l.String(&c.SessionKeys, "session-keys", "", "comma-separated base64 32-byte keys of the BFF session cookie and store, first encrypts (default under up: kept in <data-dir>/bff-session-keys)")
@@ -374,6 +382,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionLifetime <= 0 {
 		p.Addf("session-lifetime", "must be positive, got %s", c.SessionLifetime)
+	}
+	if c.PasswordResetLifetime <= 0 {
+		p.Addf("iam-password-reset-lifetime", "must be positive, got %s", c.PasswordResetLifetime)
 	}
 	if c.SessionIdleTimeout <= 0 {
 		p.Addf("session-idle-timeout", "must be positive, got %s", c.SessionIdleTimeout)

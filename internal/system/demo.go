@@ -22,14 +22,12 @@ func (s *System) LoadDemo(ctx context.Context, out io.Writer) {
 		fmt.Fprintln(out, "\n--demo needs every service: it works with `realguardio up`, not `serve`; not loading the demo.")
 		return
 	}
-	// The admin's password: the configured one, or the one generated at
-	// this start. A later start without --admin-password knows neither.
+	// The admin's password: only the configured one will do. A generated
+	// one must be replaced at the first login, in a browser, before the
+	// demo could log in with it; and a later start knows none.
 	password := s.cfg.AdminPassword
 	if password == "" {
-		password = s.AdminPassword
-	}
-	if password == "" {
-		fmt.Fprintln(out, "\n--demo needs --admin-password (REALGUARDIO_ADMIN_PASSWORD): the admin's password was generated at an earlier start and is not known now, and the demo is loaded as admin. Not loading the demo; RealGuardIO keeps running.")
+		fmt.Fprintln(out, "\n--demo needs --admin-password (REALGUARDIO_ADMIN_PASSWORD): the demo is loaded as admin, and a generated admin password must be replaced at the first login. Not loading the demo; RealGuardIO keeps running.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, demoTimeout)

@@ -231,17 +231,19 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			deps.AuthorizationClaims = hook
 		}
 		svc, err := iam.New(ctx, iam.Config{
-			Issuer:              issuer,
-			AdminPassword:       cfg.AdminPassword,
-			Clients:             clients,
-			AccessTokenLifetime: cfg.AccessTokenLifetime,
-			RefreshReuseGrace:   reuseGrace(cfg.RefreshReuseGrace),
-			MaxAccessTokenBytes: cfg.MaxAccessTokenBytes,
-			KeyPublishAhead:     publishAhead(cfg.KeyPublishAhead),
-			TrustedProxies:      cfg.trustedProxies,
-			KeyEncryptionKeys:   keks,
-			SessionLifetime:     cfg.SessionLifetime,
-			SessionIdleTimeout:  cfg.SessionIdleTimeout,
+			Issuer:                issuer,
+			AdminPassword:         cfg.AdminPassword,
+			Clients:               clients,
+			AccessTokenLifetime:   cfg.AccessTokenLifetime,
+			RefreshReuseGrace:     reuseGrace(cfg.RefreshReuseGrace),
+			MaxAccessTokenBytes:   cfg.MaxAccessTokenBytes,
+			KeyPublishAhead:       publishAhead(cfg.KeyPublishAhead),
+			TrustedProxies:        cfg.trustedProxies,
+			KeyEncryptionKeys:     keks,
+			SessionLifetime:       cfg.SessionLifetime,
+			SessionIdleTimeout:    cfg.SessionIdleTimeout,
+			RequireMFAForAdmin:    cfg.RequireMFAForAdmin,
+			PasswordResetLifetime: cfg.PasswordResetLifetime,
 		}, deps)
 		if err != nil {
 			return fmt.Errorf("iam: %w", err)
@@ -635,14 +637,14 @@ func (s *System) PrintWelcome(out io.Writer) {
 	case s.runs(ServiceBFF):
 		fmt.Fprintf(out, "\nOpen %s/ and log in as admin", s.URLs[ServiceBFF])
 		if s.AdminPassword != "" {
-			fmt.Fprintf(out, " with the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
+			fmt.Fprintf(out, " with the generated password:\n\n    %s\n\nIt is shown only this once, and the first login asks you to replace it; or set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
 		} else {
 			fmt.Fprintln(out, " (password: the one set with --admin-password, or the one the IAM Service generated and printed at its first start).")
 		}
 	case s.AdminPassword != "":
 		// serve iam: the BFF runs elsewhere, but the generated password
 		// exists only here and now.
-		fmt.Fprintf(out, "\nThe bootstrap user admin has the generated password:\n\n    %s\n\nIt is shown only this once; set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
+		fmt.Fprintf(out, "\nThe bootstrap user admin has the generated password:\n\n    %s\n\nIt is shown only this once, and the first login asks you to replace it; or set --admin-password (REALGUARDIO_ADMIN_PASSWORD) to choose your own.\n", s.AdminPassword)
 	}
 }
 

@@ -41,6 +41,20 @@ type CreateUserRequest struct {
 	Username string   `json:"username"`
 	Password string   `json:"password"`
 	Roles    []string `json:"roles"`
+	// PasswordChangeRequired makes the user replace Password at the first
+	// login, before any code is issued: the caller chose it.
+	PasswordChangeRequired bool `json:"passwordChangeRequired,omitempty"`
+}
+
+// PasswordReset is a one-time password reset code the IAM issued: the
+// user redeems it at ResetURL (which carries the code) before ExpiresAt
+// to choose a new password. Hand it to the user only; it is never a
+// password.
+type PasswordReset struct {
+	UserID    string    `json:"userId"`
+	Code      string    `json:"code"`
+	ResetURL  string    `json:"resetUrl"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // User is an IAM account as the IAM Service returns it.
@@ -113,6 +127,16 @@ func (c *Client) CreateUser(ctx context.Context, req CreateUserRequest) (User, e
 // this client did not create is an apperr.NotFound.
 func (c *Client) DisableUser(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/disable", nil, nil)
+}
+
+// ResetPassword issues a one-time password reset code for the account
+// id, voiding earlier ones; redeeming it also removes the account's second
+// factor and ends its sessions. An account this client did not create is
+// an apperr.NotFound; a disabled one an apperr.Conflict.
+func (c *Client) ResetPassword(ctx context.Context, id string) (PasswordReset, error) {
+	var r PasswordReset
+	err := c.do(ctx, http.MethodPost, "/api/users/"+url.PathEscape(id)+"/password-reset", nil, &r)
+	return r, err
 }
 
 // EnableUser enables the account id again.

@@ -51,6 +51,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+org+"/employees", h.listEmployees)
 	mux.HandleFunc("GET "+emp, h.getEmployee)
 	mux.HandleFunc("DELETE "+emp, h.removeEmployee)
+	mux.HandleFunc("POST "+emp+"/password-reset", h.resetPassword)
 	mux.HandleFunc("PUT "+emp+"/roles", h.setRoles)
 	mux.HandleFunc("PUT "+emp+"/schedule", h.setSchedule)
 	mux.HandleFunc("DELETE "+emp+"/schedule", h.clearSchedule)
@@ -257,6 +258,23 @@ func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetPassword answers a one-time reset code of the employee's account
+// (201), never a password; the answer is not to be cached.
+func (h *Handlers) resetPassword(w http.ResponseWriter, r *http.Request) {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out, err := h.svc.ResetEmployeePassword(r.Context(), caller, orgID, empID)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusCreated, out)
 }
 
 type rolesBody struct {
