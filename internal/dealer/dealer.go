@@ -124,10 +124,10 @@ func (s *Service) buildHandler() http.Handler {
 	kh.RegisterSubjectFacts(mux)
 	kh.RegisterAccessFacts(mux)
 	h := &handlers{kit: kh, providers: s.providers}
-	mux.HandleFunc("PUT /dealers/{dealerId}/monitoring-provider", h.setMonitoringProvider)
-	mux.HandleFunc("GET /authz/dealers/{dealerId}", h.dealerFacts)
-	mux.HandleFunc("POST /authz/dealers:batch", h.dealerFactsBatch)
-	mux.HandleFunc("POST /authz/dealers:byMonitoringProviders", h.dealersByProviders)
+	mux.Handle("PUT /dealers/{dealerId}/monitoring-provider", httpx.HandlerFunc(h.setMonitoringProvider))
+	mux.Handle("GET /authz/dealers/{dealerId}", httpx.HandlerFunc(h.dealerFacts))
+	mux.Handle("POST /authz/dealers:batch", httpx.HandlerFunc(h.dealerFactsBatch))
+	mux.Handle("POST /authz/dealers:byMonitoringProviders", httpx.HandlerFunc(h.dealersByProviders))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "no such resource"))
 	})

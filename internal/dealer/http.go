@@ -26,101 +26,88 @@ type monitoringProviderBody struct {
 	MonitoringProviderID json.RawMessage `json:"monitoringProviderId"`
 }
 
-func (h *handlers) setMonitoringProvider(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) setMonitoringProvider(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	dealerID, err := h.kit.OrgID(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var body monitoringProviderBody
 	if err := httpx.DecodeJSON(r, &body); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var providerID *string
 	switch string(body.MonitoringProviderID) {
 	case "":
-		httpx.WriteError(w, r, apperr.InvalidField("monitoringProviderId", "is required (null clears it)"))
-		return
+		return apperr.InvalidField("monitoringProviderId", "is required (null clears it)")
 	case "null":
 	default:
 		var s string
 		if err := json.Unmarshal(body.MonitoringProviderID, &s); err != nil {
-			httpx.WriteError(w, r, apperr.MalformedField("monitoringProviderId", "must be a UUID string or null"))
-			return
+			return apperr.MalformedField("monitoringProviderId", "must be a UUID string or null")
 		}
 		providerID = &s
 	}
 	facts, err := h.providers.setMonitoringProvider(r.Context(), caller, dealerID, providerID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, facts)
+	return nil
 }
 
-func (h *handlers) dealerFacts(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) dealerFacts(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	dealerID, err := h.kit.OrgID(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	facts, err := h.providers.dealerFacts(r.Context(), []string{dealerID})
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if len(facts) == 0 {
-		httpx.WriteError(w, r, apperr.New(apperr.NotFound, "dealer not found"))
-		return
+		return apperr.New(apperr.NotFound, "dealer not found")
 	}
 	httpx.WriteJSON(w, http.StatusOK, facts[0])
+	return nil
 }
 
 type batchBody struct {
 	DealerIDs []string `json:"dealerIds"`
 }
 
-func (h *handlers) dealerFactsBatch(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) dealerFactsBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var body batchBody
 	if err := httpx.DecodeJSON(r, &body); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if body.DealerIDs == nil {
-		httpx.WriteError(w, r, apperr.InvalidField("dealerIds", "is required"))
-		return
+		return apperr.InvalidField("dealerIds", "is required")
 	}
 	if len(body.DealerIDs) > MaxBatch {
-		httpx.WriteError(w, r, apperr.InvalidField("dealerIds", "must hold at most %d ids", MaxBatch))
-		return
+		return apperr.InvalidField("dealerIds", "must hold at most %d ids", MaxBatch)
 	}
 	ids := make([]string, len(body.DealerIDs))
 	for i, s := range body.DealerIDs {
 		id, err := uuid.Parse(s)
 		if err != nil || len(s) != 36 {
-			httpx.WriteError(w, r, apperr.MalformedField(fmt.Sprintf("dealerIds[%d]", i), "must be a UUID"))
-			return
+			return apperr.MalformedField(fmt.Sprintf("dealerIds[%d]", i), "must be a UUID")
 		}
 		ids[i] = id.String()
 	}
 	facts, err := h.providers.dealerFacts(r.Context(), ids)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"dealers": facts})
+	return nil
 }

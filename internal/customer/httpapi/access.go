@@ -14,7 +14,7 @@ import (
 // (docs/fetch-api.md, "Access review"): the location's holders, and the
 // kit's organization role holders.
 func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
-	mux.HandleFunc("GET /authz/locations/{locationId}/access", h.locationAccess)
+	mux.Handle("GET /authz/locations/{locationId}/access", httpx.HandlerFunc(h.locationAccess))
 	h.kit.RegisterAccessFacts(mux)
 }
 
@@ -43,27 +43,23 @@ type locationAccessJSON struct {
 	More         bool               `json:"more"`
 }
 
-func (h *Handlers) locationAccess(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) locationAccess(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	_, p, err := ids(r, "locationId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := orgkithttp.ParseAccessPage(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	a, err := h.app.LocationAccess(r.Context(), p[0], app.AccessPage{
 		Limit: page.Limit, AfterUsername: page.AfterUsername, AfterUserID: page.AfterUserID, UserID: page.UserID,
 	})
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := locationAccessJSON{
 		LocationID: a.Location.ID, LocationName: a.Location.Name, CustomerID: a.Location.CustomerID,
@@ -79,4 +75,5 @@ func (h *Handlers) locationAccess(w http.ResponseWriter, r *http.Request) {
 			LocationRoles: ah.LocationRoles, Teams: teams, Schedule: ah.Schedule}
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -4,26 +4,23 @@ import (
 	"net/http"
 
 	"github.com/realguardio/realguardio/internal/orgkit"
-	"github.com/realguardio/realguardio/internal/platform/httpx"
 )
 
 // locationsByDealers is POST /authz/locations:byDealers
 // (docs/fetch-api.md): {"dealerIds":[…],"cursor"?} → {"locationIds":[…],
 // "nextCursor"}, for the fetch strategy's lists.
-func (h *Handlers) locationsByDealers(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) locationsByDealers(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	ids, cursor, err := orgkit.DecodeIDListRequest(r, "dealerIds")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, next, err := h.app.LocationIDsByDealers(r.Context(), ids, cursor)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	orgkit.WriteIDPage(w, "locationIds", page, next)
+	return nil
 }

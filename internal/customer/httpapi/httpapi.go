@@ -48,30 +48,30 @@ func (h *Handlers) Routes() http.Handler {
 	// The kit's changes (employees, roles, schedules) are served by the kit
 	// as they are: its administrator check is the rule of every change
 	// inside a customer, CUSTOMER_EMPLOYEE application role included.
-	mux.HandleFunc("GET "+emp, h.getEmployee)
+	mux.Handle("GET "+emp, httpx.HandlerFunc(h.getEmployee))
 
-	mux.HandleFunc("POST "+cust+"/locations", h.createLocation)
-	mux.HandleFunc("POST "+cust+"/locations/import", h.importLocations)
-	mux.HandleFunc("POST "+cust+"/location-roles/import", h.importLocationRoles)
-	mux.HandleFunc("GET "+cust+"/locations", h.listLocations)
-	mux.HandleFunc("GET "+cust+"/locations/{locationId}", h.getLocation)
-	mux.HandleFunc("PUT "+cust+"/locations/{locationId}/dealer", h.setLocationDealer)
-	mux.HandleFunc("PUT "+cust+"/locations/{locationId}/employee-roles/{employeeId}", h.setEmployeeLocationRoles)
-	mux.HandleFunc("PUT "+cust+"/locations/{locationId}/team-roles/{teamId}", h.setTeamLocationRoles)
-	mux.HandleFunc("POST "+cust+"/teams", h.createTeam)
-	mux.HandleFunc("GET "+cust+"/teams", h.listTeams)
-	mux.HandleFunc("GET "+cust+"/teams/{teamId}", h.getTeam)
-	mux.HandleFunc("GET "+cust+"/teams/{teamId}/members", h.listTeamMembers)
-	mux.HandleFunc("PUT "+cust+"/teams/{teamId}/members/{employeeId}", h.addTeamMember)
-	mux.HandleFunc("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", h.removeTeamMember)
+	mux.Handle("POST "+cust+"/locations", httpx.HandlerFunc(h.createLocation))
+	mux.Handle("POST "+cust+"/locations/import", httpx.HandlerFunc(h.importLocations))
+	mux.Handle("POST "+cust+"/location-roles/import", httpx.HandlerFunc(h.importLocationRoles))
+	mux.Handle("GET "+cust+"/locations", httpx.HandlerFunc(h.listLocations))
+	mux.Handle("GET "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.getLocation))
+	mux.Handle("PUT "+cust+"/locations/{locationId}/dealer", httpx.HandlerFunc(h.setLocationDealer))
+	mux.Handle("PUT "+cust+"/locations/{locationId}/employee-roles/{employeeId}", httpx.HandlerFunc(h.setEmployeeLocationRoles))
+	mux.Handle("PUT "+cust+"/locations/{locationId}/team-roles/{teamId}", httpx.HandlerFunc(h.setTeamLocationRoles))
+	mux.Handle("POST "+cust+"/teams", httpx.HandlerFunc(h.createTeam))
+	mux.Handle("GET "+cust+"/teams", httpx.HandlerFunc(h.listTeams))
+	mux.Handle("GET "+cust+"/teams/{teamId}", httpx.HandlerFunc(h.getTeam))
+	mux.Handle("GET "+cust+"/teams/{teamId}/members", httpx.HandlerFunc(h.listTeamMembers))
+	mux.Handle("PUT "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.addTeamMember))
+	mux.Handle("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.removeTeamMember))
 
-	mux.HandleFunc("GET /profiles", h.getProfile)
-	mux.HandleFunc("PUT /profiles", h.putProfile)
+	mux.Handle("GET /profiles", httpx.HandlerFunc(h.getProfile))
+	mux.Handle("PUT /profiles", httpx.HandlerFunc(h.putProfile))
 
-	mux.HandleFunc("GET /authz/subjects/{userId}", h.subjectFacts)
-	mux.HandleFunc("GET /authz/locations/{locationId}", h.locationFacts)
-	mux.HandleFunc("POST /authz/locations:batch", h.locationFactsBatch)
-	mux.HandleFunc("POST /authz/locations:byDealers", h.locationsByDealers)
+	mux.Handle("GET /authz/subjects/{userId}", httpx.HandlerFunc(h.subjectFacts))
+	mux.Handle("GET /authz/locations/{locationId}", httpx.HandlerFunc(h.locationFacts))
+	mux.Handle("POST /authz/locations:batch", httpx.HandlerFunc(h.locationFactsBatch))
+	mux.Handle("POST /authz/locations:byDealers", httpx.HandlerFunc(h.locationsByDealers))
 	h.RegisterAccessFacts(mux)
 	return mux
 }
@@ -167,130 +167,118 @@ type createLocationRequest struct {
 	DealerID optionalID `json:"dealerId"`
 }
 
-func (h *Handlers) createLocation(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) createLocation(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req createLocationRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	l, err := h.app.CreateLocation(r.Context(), caller, p[0], req.Name, req.DealerID.Value)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/customers/"+p[0]+"/locations/"+l.ID)
 	httpx.WriteJSON(w, http.StatusCreated, toLocationJSON(l))
+	return nil
 }
 
-func (h *Handlers) listLocations(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) listLocations(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/locations", 2, true)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.app.Locations(r.Context(), caller, p[0], req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]locationViewJSON, 0, len(page.Items))
 	for _, v := range page.Items {
 		out = append(out, toLocationView(v))
 	}
 	httpx.WriteJSON(w, http.StatusOK, paging.Body("locations", paging.Page[locationViewJSON]{Items: out, Next: page.Next}))
+	return nil
 }
 
-func (h *Handlers) getLocation(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getLocation(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "locationId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	v, err := h.app.Location(r.Context(), caller, p[0], p[1])
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toLocationView(v))
+	return nil
 }
 
 type dealerRequest struct {
 	DealerID optionalID `json:"dealerId"`
 }
 
-func (h *Handlers) setLocationDealer(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) setLocationDealer(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "locationId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req dealerRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if !req.DealerID.Set {
-		httpx.WriteError(w, r, apperr.InvalidField("dealerId", "is required (null removes the dealer)"))
-		return
+		return apperr.InvalidField("dealerId", "is required (null removes the dealer)")
 	}
 	l, err := h.app.SetLocationDealer(r.Context(), caller, p[0], p[1], req.DealerID.Value)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toLocationJSON(l))
+	return nil
 }
 
 type rolesBody struct {
 	Roles []string `json:"roles"`
 }
 
-func (h *Handlers) setEmployeeLocationRoles(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) setEmployeeLocationRoles(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "locationId", "employeeId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req rolesBody
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	roles, err := h.app.SetEmployeeLocationRoles(r.Context(), caller, p[0], p[1], p[2], req.Roles)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, rolesBody{Roles: roles})
+	return nil
 }
 
-func (h *Handlers) setTeamLocationRoles(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) setTeamLocationRoles(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "locationId", "teamId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req rolesBody
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	roles, err := h.app.SetTeamLocationRoles(r.Context(), caller, p[0], p[1], p[2], req.Roles)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, rolesBody{Roles: roles})
+	return nil
 }
 
 type teamJSON struct {
@@ -323,61 +311,56 @@ type createTeamRequest struct {
 	Name string `json:"name"`
 }
 
-func (h *Handlers) createTeam(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) createTeam(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req createTeamRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	t, err := h.app.CreateTeam(r.Context(), caller, p[0], req.Name)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/customers/"+p[0]+"/teams/"+t.ID)
 	httpx.WriteJSON(w, http.StatusCreated, teamJSON{ID: t.ID, Name: t.Name})
+	return nil
 }
 
-func (h *Handlers) listTeams(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) listTeams(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/teams", 2, true)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.app.Teams(r.Context(), caller, p[0], req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]teamViewJSON, 0, len(page.Items))
 	for _, v := range page.Items {
 		out = append(out, toTeamView(v))
 	}
 	httpx.WriteJSON(w, http.StatusOK, paging.Body("teams", paging.Page[teamViewJSON]{Items: out, Next: page.Next}))
+	return nil
 }
 
-func (h *Handlers) getTeam(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getTeam(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "teamId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	v, err := h.app.Team(r.Context(), caller, p[0], p[1])
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toTeamView(v))
+	return nil
 }
 
 // memberJSON is a team member as GET .../members lists it.
@@ -389,27 +372,25 @@ type memberJSON struct {
 	LastName   string `json:"lastName"`
 }
 
-func (h *Handlers) listTeamMembers(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) listTeamMembers(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "teamId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/teams/"+p[1]+"/members", 3, false)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.app.Members(r.Context(), caller, p[0], p[1], req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]memberJSON, 0, len(page.Items))
 	for _, e := range page.Items {
 		out = append(out, memberJSON{EmployeeID: e.ID, UserID: e.UserID, Email: e.Email, FirstName: e.FirstName, LastName: e.LastName})
 	}
 	httpx.WriteJSON(w, http.StatusOK, paging.Body("members", paging.Page[memberJSON]{Items: out, Next: page.Next}))
+	return nil
 }
 
 // maxImportBytes bounds the body of a bulk import: 10 000 items of two
@@ -421,16 +402,14 @@ type importLocationsRequest struct {
 	Locations []createLocationRequest `json:"locations"`
 }
 
-func (h *Handlers) importLocations(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) importLocations(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req importLocationsRequest
 	if err := httpx.DecodeJSONMax(r, &req, maxImportBytes); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var items []app.NewLocation
 	if req.Locations != nil {
@@ -441,10 +420,10 @@ func (h *Handlers) importLocations(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := h.app.ImportLocations(r.Context(), caller, p[0], items)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"ids": out})
+	return nil
 }
 
 type grantItem struct {
@@ -457,16 +436,14 @@ type importGrantsRequest struct {
 	Grants []grantItem `json:"grants"`
 }
 
-func (h *Handlers) importLocationRoles(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) importLocationRoles(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req importGrantsRequest
 	if err := httpx.DecodeJSONMax(r, &req, maxImportBytes); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var items []app.GrantInput
 	if req.Grants != nil {
@@ -477,36 +454,34 @@ func (h *Handlers) importLocationRoles(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := h.app.ImportEmployeeLocationRoles(r.Context(), caller, p[0], items)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"imported": n})
+	return nil
 }
 
-func (h *Handlers) addTeamMember(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) addTeamMember(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "teamId", "employeeId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := h.app.AddTeamMember(r.Context(), caller, p[0], p[1], p[2]); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handlers) removeTeamMember(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) removeTeamMember(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "teamId", "employeeId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := h.app.RemoveTeamMember(r.Context(), caller, p[0], p[1], p[2]); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // employeeJSON is the kit's employee with this service's grants beside it.
@@ -516,21 +491,18 @@ type employeeJSON struct {
 	Teams         []employeeTeamJSON  `json:"teams"`
 }
 
-func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "customerId", "employeeId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	d, err := h.org.GetEmployee(r.Context(), caller, p[0], p[1])
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	g, err := h.app.EmployeeGrants(r.Context(), d.ID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := employeeJSON{EmployeeDetails: d, LocationRoles: g.LocationRoles, Teams: []employeeTeamJSON{}}
 	for _, t := range g.Teams {
@@ -541,6 +513,7 @@ func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
 		out.Teams = append(out.Teams, employeeTeamJSON{ID: t.ID, Name: t.Name, LocationRoles: roles})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type profileJSON struct {
@@ -549,75 +522,68 @@ type profileJSON struct {
 	PhoneNumber string `json:"phoneNumber"`
 }
 
-func (h *Handlers) getProfile(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getProfile(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.app.Profile(r.Context(), caller)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, profileJSON{FirstName: p.FirstName, LastName: p.LastName, PhoneNumber: p.PhoneNumber})
+	return nil
 }
 
-func (h *Handlers) putProfile(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) putProfile(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	// The role is checked before the body is read so that the answer to
 	// a caller without it does not depend on what it sent.
 	if _, err := auth.RequireRole(r.Context(), auth.RoleCustomerEmployee); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req profileJSON
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	p, err := h.app.UpdateProfile(r.Context(), caller, app.Profile{FirstName: req.FirstName, LastName: req.LastName, PhoneNumber: req.PhoneNumber})
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, profileJSON{FirstName: p.FirstName, LastName: p.LastName, PhoneNumber: p.PhoneNumber})
+	return nil
 }
 
 // subjectFacts answers the kit's subject facts with the user's location
 // roles merged from direct grants and team grants.
-func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	// The user id is the IAM sub, a UUID; anything else names nobody.
 	uid, err := httpx.PathUUID(r, "userId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	userID := uid.String()
 	facts, err := h.org.SubjectFacts(r.Context(), caller, userID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	facts.LocationRoles = map[string][]string{}
 	if facts.Organization != nil {
 		roles, err := h.app.SubjectLocationRoles(r.Context(), h.app.DB, userID)
 		if err != nil {
-			httpx.WriteError(w, r, err)
-			return
+			return err
 		}
 		facts.LocationRoles = roles
 	}
 	httpx.WriteJSON(w, http.StatusOK, facts)
+	return nil
 }
 
 type locationFactsJSON struct {
@@ -630,46 +596,42 @@ func toFacts(f app.LocationFacts) locationFactsJSON {
 	return locationFactsJSON{LocationID: f.LocationID, CustomerID: f.CustomerID, DealerID: nullable(f.DealerID)}
 }
 
-func (h *Handlers) locationFacts(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) locationFacts(w http.ResponseWriter, r *http.Request) error {
 	caller, p, err := ids(r, "locationId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := orgkit.AuthorizeFacts(caller, ""); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	f, err := h.app.LocationFacts(r.Context(), p[0])
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toFacts(f))
+	return nil
 }
 
 type batchRequest struct {
 	LocationIDs []string `json:"locationIds"`
 }
 
-func (h *Handlers) locationFactsBatch(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) locationFactsBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req batchRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	facts, err := h.app.LocationFactsBatch(r.Context(), req.LocationIDs)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]locationFactsJSON, 0, len(facts))
 	for _, f := range facts {
 		out = append(out, toFacts(f))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
+	return nil
 }

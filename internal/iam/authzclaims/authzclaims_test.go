@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/iam"
 	"github.com/realguardio/realguardio/internal/iam/authzclaims"
-	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"

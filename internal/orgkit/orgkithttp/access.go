@@ -15,7 +15,7 @@ import (
 // the organization-role part of the access review's facts
 // (docs/fetch-api.md, "Access review").
 func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
-	mux.HandleFunc("GET /authz/organizations/{organizationId}/role-holders", h.roleHolders)
+	mux.Handle("GET /authz/organizations/{organizationId}/role-holders", httpx.HandlerFunc(h.roleHolders))
 }
 
 // ParseAccessPage reads limit, afterUsername, afterUserId and userId from
@@ -50,25 +50,22 @@ func ParseAccessPage(r *http.Request) (orgkit.AccessPage, error) {
 	return p, orgkit.CheckAccessPage(&p)
 }
 
-func (h *Handlers) roleHolders(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) roleHolders(w http.ResponseWriter, r *http.Request) error {
 	if err := orgkit.RequireFactsReader(r.Context()); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	orgID, err := pathID(r, "organizationId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	p, err := ParseAccessPage(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out, err := h.svc.RoleHolders(r.Context(), orgID, p)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }

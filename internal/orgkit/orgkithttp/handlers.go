@@ -44,24 +44,24 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	p := h.kind.PathPrefix
 	org := p + "/{" + h.kind.PathParam + "}"
 	emp := org + "/employees/{employeeId}"
-	mux.HandleFunc("POST "+p, h.createOrganization)
-	mux.HandleFunc("GET "+p, h.listOrganizations)
-	mux.HandleFunc("GET "+org, h.getOrganization)
-	mux.HandleFunc("POST "+org+"/employees", h.createEmployee)
-	mux.HandleFunc("GET "+org+"/employees", h.listEmployees)
-	mux.HandleFunc("GET "+emp, h.getEmployee)
-	mux.HandleFunc("DELETE "+emp, h.removeEmployee)
-	mux.HandleFunc("POST "+emp+"/password-reset", h.resetPassword)
-	mux.HandleFunc("PUT "+emp+"/roles", h.setRoles)
-	mux.HandleFunc("PUT "+emp+"/schedule", h.setSchedule)
-	mux.HandleFunc("DELETE "+emp+"/schedule", h.clearSchedule)
+	mux.Handle("POST "+p, httpx.HandlerFunc(h.createOrganization))
+	mux.Handle("GET "+p, httpx.HandlerFunc(h.listOrganizations))
+	mux.Handle("GET "+org, httpx.HandlerFunc(h.getOrganization))
+	mux.Handle("POST "+org+"/employees", httpx.HandlerFunc(h.createEmployee))
+	mux.Handle("GET "+org+"/employees", httpx.HandlerFunc(h.listEmployees))
+	mux.Handle("GET "+emp, httpx.HandlerFunc(h.getEmployee))
+	mux.Handle("DELETE "+emp, httpx.HandlerFunc(h.removeEmployee))
+	mux.Handle("POST "+emp+"/password-reset", httpx.HandlerFunc(h.resetPassword))
+	mux.Handle("PUT "+emp+"/roles", httpx.HandlerFunc(h.setRoles))
+	mux.Handle("PUT "+emp+"/schedule", httpx.HandlerFunc(h.setSchedule))
+	mux.Handle("DELETE "+emp+"/schedule", httpx.HandlerFunc(h.clearSchedule))
 }
 
 // RegisterSubjectFacts adds GET /authz/subjects/{userId}. It is separate
 // from Register because the customer service answers it with location
 // roles the kit does not know.
 func (h *Handlers) RegisterSubjectFacts(mux *http.ServeMux) {
-	mux.HandleFunc("GET /authz/subjects/{userId}", h.subjectFacts)
+	mux.Handle("GET /authz/subjects/{userId}", httpx.HandlerFunc(h.subjectFacts))
 }
 
 // OrgID returns the organization id of the request's path, parsed as a
@@ -104,34 +104,30 @@ type createOrganizationRequest struct {
 	Administrator *orgkit.NewEmployee `json:"administrator"`
 }
 
-func (h *Handlers) createOrganization(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	// The role is checked before the body is read so that the RBAC answer
 	// does not depend on what an unauthorized caller sent.
 	if !caller.HasRole(h.kind.CreatorRole) {
-		httpx.WriteError(w, r, apperr.Denied(policy.ReasonNoRole, "the application role %s is required", h.kind.CreatorRole))
-		return
+		return apperr.Denied(policy.ReasonNoRole, "the application role %s is required", h.kind.CreatorRole)
 	}
 	var req createOrganizationRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.Administrator == nil {
-		httpx.WriteError(w, r, apperr.InvalidField("administrator", "is required"))
-		return
+		return apperr.InvalidField("administrator", "is required")
 	}
 	out, err := h.svc.CreateOrganization(r.Context(), caller, req.Name, *req.Administrator)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", h.kind.PathPrefix+"/"+out.ID)
 	httpx.WriteJSON(w, http.StatusCreated, out)
+	return nil
 }
 
 func (h *Handlers) view(ctx context.Context, o orgkit.Organization) (any, error) {
@@ -141,212 +137,191 @@ func (h *Handlers) view(ctx context.Context, o orgkit.Organization) (any, error)
 	return h.opts.OrganizationView(ctx, o)
 }
 
-func (h *Handlers) listOrganizations(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) listOrganizations(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	req, err := paging.Parse(r.URL.Query(), h.kind.PathPrefix, 2, true)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.svc.ListOrganizations(r.Context(), caller, req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, paging.Body(h.kind.CollectionKey, page))
+	return nil
 }
 
-func (h *Handlers) getOrganization(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getOrganization(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	orgID, err := h.OrgID(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	o, err := h.svc.GetOrganization(r.Context(), caller, orgID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	v, err := h.view(r.Context(), o)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
-func (h *Handlers) createEmployee(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) createEmployee(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	orgID, err := h.OrgID(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req orgkit.NewEmployee
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out, err := h.svc.CreateEmployee(r.Context(), caller, orgID, req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", h.kind.PathPrefix+"/"+orgID+"/employees/"+out.ID)
 	httpx.WriteJSON(w, http.StatusCreated, out)
+	return nil
 }
 
-func (h *Handlers) listEmployees(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) listEmployees(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	orgID, err := h.OrgID(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	req, err := paging.Parse(r.URL.Query(), h.kind.PathPrefix+"/"+orgID+"/employees", 3, true)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.svc.ListEmployees(r.Context(), caller, orgID, req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, paging.Body("employees", page))
+	return nil
 }
 
-func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) getEmployee(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	e, err := h.svc.GetEmployee(r.Context(), caller, orgID, empID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, e)
+	return nil
 }
 
-func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) removeEmployee(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := h.svc.RemoveEmployee(r.Context(), caller, orgID, empID); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // resetPassword answers a one-time reset code of the employee's account
 // (201), never a password; the answer is not to be cached.
-func (h *Handlers) resetPassword(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out, err := h.svc.ResetEmployeePassword(r.Context(), caller, orgID, empID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusCreated, out)
+	return nil
 }
 
 type rolesBody struct {
 	Roles []string `json:"roles"`
 }
 
-func (h *Handlers) setRoles(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) setRoles(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req rolesBody
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	roles, err := h.svc.SetEmployeeRoles(r.Context(), caller, orgID, empID, req.Roles)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, rolesBody{Roles: roles})
+	return nil
 }
 
-func (h *Handlers) setSchedule(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) setSchedule(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req policy.Schedule
 	if err := httpx.DecodeJSON(r, &req); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	sch, err := h.svc.SetSchedule(r.Context(), caller, orgID, empID, req)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, sch)
+	return nil
 }
 
-func (h *Handlers) clearSchedule(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) clearSchedule(w http.ResponseWriter, r *http.Request) error {
 	caller, orgID, empID, err := h.orgAndEmployee(r)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := h.svc.ClearSchedule(r.Context(), caller, orgID, empID); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) error {
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	userID, err := pathID(r, "userId")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	facts, err := h.svc.SubjectFacts(r.Context(), caller, userID)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, facts)
+	return nil
 }

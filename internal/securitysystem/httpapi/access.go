@@ -29,18 +29,16 @@ type accessJSON struct {
 	NextCursor       *string          `json:"nextCursor"`
 }
 
-func (h accessHandlers) access(w http.ResponseWriter, r *http.Request) {
+func (h accessHandlers) access(w http.ResponseWriter, r *http.Request) error {
 	id, err := httpx.PathUUID(r, "id")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	q := app.AccessQuery{Cursor: r.URL.Query().Get("cursor"), UserID: r.URL.Query().Get("userId")}
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			httpx.WriteError(w, r, apperr.MalformedField("limit", "must be an integer"))
-			return
+			return apperr.MalformedField("limit", "must be an integer")
 		}
 		if n == 0 {
 			n = -1 // an explicit 0 is out of range, not "the default"
@@ -49,13 +47,11 @@ func (h accessHandlers) access(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	rev, err := h.review.Review(r.Context(), caller, id.String(), q)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := accessJSON{SecuritySystemID: rev.SecuritySystemID, Users: make([]accessUserJSON, len(rev.Users))}
 	for i, e := range rev.Users {
@@ -66,4 +62,5 @@ func (h accessHandlers) access(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = &rev.NextCursor
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }

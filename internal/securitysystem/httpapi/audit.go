@@ -21,7 +21,7 @@ type auditRecordJSON struct {
 
 // search answers GET /audit: filters securitySystemId, userId, action,
 // decision, since and until (RFC 3339), paged by limit and cursor.
-func (h auditHandlers) search(w http.ResponseWriter, r *http.Request) {
+func (h auditHandlers) search(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	s := app.AuditSearch{Cursor: q.Get("cursor"), Filter: app.AuditFilter{
 		SecuritySystemID: q.Get("securitySystemId"), UserID: q.Get("userId"),
@@ -30,8 +30,7 @@ func (h auditHandlers) search(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			httpx.WriteError(w, r, apperr.MalformedField("limit", "must be an integer"))
-			return
+			return apperr.MalformedField("limit", "must be an integer")
 		}
 		if n == 0 {
 			n = -1 // an explicit 0 is out of range, not "the default"
@@ -45,21 +44,18 @@ func (h auditHandlers) search(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(t.name); v != "" {
 			at, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				httpx.WriteError(w, r, apperr.MalformedField(t.name, "must be an RFC 3339 instant such as 2026-03-10T09:00:00Z"))
-				return
+				return apperr.MalformedField(t.name, "must be an RFC 3339 instant such as 2026-03-10T09:00:00Z")
 			}
 			*t.dst = at
 		}
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.audit.Read(r.Context(), caller, s)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]auditRecordJSON, len(page.Entries))
 	for i, e := range page.Entries {
@@ -71,4 +67,5 @@ func (h auditHandlers) search(w http.ResponseWriter, r *http.Request) {
 		next = &page.NextCursor
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"entries": out, "nextCursor": next})
+	return nil
 }

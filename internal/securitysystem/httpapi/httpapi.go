@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP surface of the Security System Service
 // (API.md, "Security System Service"; api/securitysystem.yaml). Every
 // handler does the same steps: decode, read the caller, call the use case,
-// write the answer or map the error with httpx.WriteError.
+// write the answer; an error at any step is returned to httpx.HandlerFunc,
+// which writes it as problem+json.
 package httpapi
 
 import (
@@ -27,13 +28,13 @@ import (
 func Handler(svc *app.Service, reviews app.Reviews, authenticate func(http.Handler) http.Handler) http.Handler {
 	h := &handlers{svc: svc}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /securitysystems", h.create)
-	mux.HandleFunc("POST /securitysystems/import", h.importSystems)
-	mux.HandleFunc("GET /securitysystems", h.list)
-	mux.HandleFunc("GET /securitysystems/{id}", h.get)
-	mux.HandleFunc("PUT /securitysystems/{id}", h.act)
-	mux.HandleFunc("GET /securitysystems/{id}/access", accessHandlers{reviews.Access}.access)
-	mux.HandleFunc("GET /audit", auditHandlers{reviews.Audit}.search)
+	mux.Handle("POST /securitysystems", httpx.HandlerFunc(h.create))
+	mux.Handle("POST /securitysystems/import", httpx.HandlerFunc(h.importSystems))
+	mux.Handle("GET /securitysystems", httpx.HandlerFunc(h.list))
+	mux.Handle("GET /securitysystems/{id}", httpx.HandlerFunc(h.get))
+	mux.Handle("PUT /securitysystems/{id}", httpx.HandlerFunc(h.act))
+	mux.Handle("GET /securitysystems/{id}/access", httpx.HandlerFunc(accessHandlers{reviews.Access}.access))
+	mux.Handle("GET /audit", httpx.HandlerFunc(auditHandlers{reviews.Audit}.search))
 	return authenticate(httpx.Routes(mux))
 }
 
@@ -66,34 +67,32 @@ func viewJSON(v app.View) systemJSON {
 	return toJSON(v.SecuritySystem, actions)
 }
 
-func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		LocationID string `json:"locationId"`
 		Name       string `json:"name"`
 	}
 	if err := httpx.DecodeJSON(r, &in); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	ss, err := h.svc.Create(r.Context(), caller, in.LocationID, in.Name)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/securitysystems/"+ss.ID)
 	httpx.WriteJSON(w, http.StatusCreated, toJSON(ss, nil))
+	return nil
 }
 
 // maxImportBytes bounds the body of an import: 10 000 systems with names
 // of 200 characters (up to four bytes each) and their location ids.
 const maxImportBytes = 10 << 20
 
-func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		SecuritySystems []struct {
 			LocationID string `json:"locationId"`
@@ -101,13 +100,11 @@ func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) {
 		} `json:"securitySystems"`
 	}
 	if err := decodeLarge(r, &in, maxImportBytes); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var items []app.ImportItem
 	if in.SecuritySystems != nil {
@@ -118,10 +115,10 @@ func (h *handlers) importSystems(w http.ResponseWriter, r *http.Request) {
 	}
 	ids, err := h.svc.Import(r.Context(), caller, items)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"ids": ids})
+	return nil
 }
 
 // decodeLarge is httpx.DecodeJSON for a body larger than its bound: the
@@ -162,12 +159,11 @@ func decodeLarge(r *http.Request, dst any, max int64) error {
 // listParams are the query parameters of GET /securitysystems.
 var listParams = []string{"limit", "cursor", "locationId", "customerId", "state", "q"}
 
-func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	for _, p := range listParams {
 		if len(qs[p]) > 1 {
-			httpx.WriteError(w, r, apperr.MalformedField(p, "must be given at most once"))
-			return
+			return apperr.MalformedField(p, "must be given at most once")
 		}
 	}
 	q := app.ListQuery{
@@ -176,25 +172,23 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := limitParam(qs.Get("limit"))
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	q.Limit = limit
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	page, err := h.svc.List(r.Context(), caller, q)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	out := make([]systemJSON, len(page.Systems))
 	for i, v := range page.Systems {
 		out[i] = viewJSON(v)
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"securitySystems": out, "nextCursor": nullable(page.NextCursor)})
+	return nil
 }
 
 // limitParam reads a limit parameter: absent is 0 (the default), an
@@ -221,54 +215,48 @@ func nullable(s string) any {
 	return s
 }
 
-func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	id, err := httpx.PathUUID(r, "id")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	v, err := h.svc.Get(r.Context(), caller, id.String())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, viewJSON(v))
+	return nil
 }
 
-func (h *handlers) act(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) act(w http.ResponseWriter, r *http.Request) error {
 	id, err := httpx.PathUUID(r, "id")
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	var in struct {
 		Action string `json:"action"`
 	}
 	if err := httpx.DecodeJSON(r, &in); err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	action, err := app.ParseAction(in.Action)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	caller, err := auth.MustCaller(r.Context())
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	ss, err := h.svc.Act(r.Context(), caller, id.String(), action)
 	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, toJSON(ss, nil))
+	return nil
 }
 
 type auditJSON struct {
