@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -41,6 +42,11 @@ type Relay struct {
 
 	leaseUntil  time.Time
 	lastRenew   time.Time
+	// lastID is the id of the last event this relay knows the stream
+	// stored ("" when unknown: at start and after any failure). Each
+	// pipelined publish expects the stream's last message to be its
+	// predecessor, which is what keeps the pipeline in order.
+	lastID      string
 	lastCleanup time.Time
 	metrics     *relayMetrics
 
@@ -281,7 +287,7 @@ type outboxRow struct {
 }
 
 // publishBatch publishes up to one batch of unsent rows in outbox order,
-// waiting for each acknowledgement, then marks the published ones sent.
+// pipelined (publishPipelined), then marks the acknowledged ones sent.
 // Publishing stops at the first failure so a later event of an aggregate
 // is never stored before an earlier one.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
@@ -311,28 +317,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	sent := make([]int64, 0, len(batch))
-	var pubErr error
-	for _, row := range batch {
-		data, err := json.Marshal(row.ev)
-		if err != nil {
-			pubErr = fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
-			break
-		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.publishTimeout)
-		ack, err := r.publishTraced(pctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data)
-		cancel()
-		if err != nil {
-			r.metrics.failed()
-			pubErr = fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
-			break
-		}
-		if ack.Duplicate {
-			r.log.Debug("outbox relay: event was already stored", "event_id", row.ev.ID)
-		}
-		r.metrics.published()
-		sent = append(sent, row.pos)
-	}
+	sent, pubErr := r.publishPipelined(ctx, batch)
 	if len(sent) > 0 {
 		// Marking uses a fresh context: the events are in the stream, and
 		// failing to record that would only cause harmless republishing.
@@ -434,4 +419,87 @@ func (r *Relay) Unsent(ctx context.Context) (int64, error) {
 	var n int64
 	err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_outbox WHERE sent_at IS NULL`).Scan(&n)
 	return n, err
+}
+
+// publishPipelined publishes rows in order without waiting for each
+// acknowledgement (JetStream PublishAsync), then collects the
+// acknowledgements in order and returns the positions of the rows stored,
+// a prefix of rows, and the first failure.
+//
+// Order survives failures because every message but the first carries the
+// expectation that the stream's last message is the row before it
+// (Nats-Expected-Last-Msg-Id): if one is not stored (a timeout, a leader
+// election), every later one of the pipeline is refused by the stream
+// instead of being stored ahead of it, and the next cycle republishes from
+// the first unsent row. The first message of a cycle expects the last
+// event this relay saw stored, or nothing when it does not know (at start,
+// after a failure); the rows before it are all acknowledged then, so it
+// cannot overtake any. Republishing a stored event is answered as a
+// duplicate (the event id is the message id), before the expectation is
+// checked, so a retry after a lost acknowledgement goes through.
+func (r *Relay) publishPipelined(ctx context.Context, batch []outboxRow) ([]int64, error) {
+	type inflight struct {
+		row  outboxRow
+		fut  jetstream.PubAckFuture
+		done func(error)
+	}
+	pending := make([]inflight, 0, len(batch))
+	var pubErr error
+	prev := r.lastID
+	for _, row := range batch {
+		data, err := json.Marshal(row.ev)
+		if err != nil {
+			pubErr = fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
+			break
+		}
+		fut, done, err := r.publishTracedAsync(ctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data, prev)
+		if err != nil {
+			r.metrics.failed()
+			pubErr = fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
+			break
+		}
+		pending = append(pending, inflight{row: row, fut: fut, done: done})
+		prev = row.ev.ID
+	}
+	sent := make([]int64, 0, len(pending))
+	timeout := time.NewTimer(r.cfg.publishTimeout)
+	defer timeout.Stop()
+	failed := false
+	for _, p := range pending {
+		if failed {
+			// Refused or not, a later message must not count as stored
+			// ahead of a failed one; the next cycle republishes it.
+			p.done(errors.New("an earlier event of the pipeline failed"))
+			continue
+		}
+		var err error
+		select {
+		case ack := <-p.fut.Ok():
+			if ack.Duplicate {
+				r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
+			}
+		case err = <-p.fut.Err():
+		case <-timeout.C:
+			err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		p.done(err)
+		if err != nil {
+			failed = true
+			r.metrics.failed()
+			r.lastID = ""
+			if pubErr == nil {
+				pubErr = fmt.Errorf("publish event %s (%s): %w", p.row.ev.ID, p.row.ev.Type, err)
+			}
+			continue
+		}
+		r.metrics.published()
+		r.lastID = p.row.ev.ID
+		sent = append(sent, p.row.pos)
+	}
+	if pubErr != nil {
+		r.lastID = ""
+	}
+	return sent, pubErr
 }
