@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -42,11 +41,6 @@ type Relay struct {
 
 	leaseUntil  time.Time
 	lastRenew   time.Time
-	// lastID is the id of the last event this relay knows the stream
-	// stored ("" when unknown: at start and after any failure). Each
-	// pipelined publish expects the stream's last message to be its
-	// predecessor, which is what keeps the pipeline in order.
-	lastID      string
 	lastCleanup time.Time
 	metrics     *relayMetrics
 
@@ -421,85 +415,84 @@ func (r *Relay) Unsent(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// publishPipelined publishes rows in order without waiting for each
-// acknowledgement (JetStream PublishAsync), then collects the
-// acknowledgements in order and returns the positions of the rows stored,
-// a prefix of rows, and the first failure.
+// publishPipelined publishes rows without waiting for each
+// acknowledgement (JetStream PublishAsync) and returns the positions of
+// the rows the stream acknowledged, and the first failure.
 //
-// Order survives failures because every message but the first carries the
-// expectation that the stream's last message is the row before it
-// (Nats-Expected-Last-Msg-Id): if one is not stored (a timeout, a leader
-// election), every later one of the pipeline is refused by the stream
-// instead of being stored ahead of it, and the next cycle republishes from
-// the first unsent row. The first message of a cycle expects the last
-// event this relay saw stored, or nothing when it does not know (at start,
-// after a failure); the rows before it are all acknowledged then, so it
-// cannot overtake any. Republishing a stored event is answered as a
-// duplicate (the event id is the message id), before the expectation is
-// checked, so a retry after a lost acknowledgement goes through.
+// Order per aggregate survives failures because a pipeline window holds at
+// most one event per aggregate: the rows are taken in outbox order, and a
+// row whose aggregate already has one in flight closes the window, whose
+// acknowledgements are awaited before the next one starts. If one fails,
+// nothing after its window is published; the events of other aggregates
+// acknowledged meanwhile are kept (and marked sent), and the failed event
+// is the first of its aggregate the next cycle publishes. Events of
+// different aggregates may thus reach the stream in another order than the
+// outbox's, which no consumer depends on (each checks the sequence per
+// aggregate).
 func (r *Relay) publishPipelined(ctx context.Context, batch []outboxRow) ([]int64, error) {
 	type inflight struct {
 		row  outboxRow
 		fut  jetstream.PubAckFuture
 		done func(error)
 	}
-	pending := make([]inflight, 0, len(batch))
-	var pubErr error
-	prev := r.lastID
+	sent := make([]int64, 0, len(batch))
+	var window []inflight
+	inWindow := map[aggKey]bool{}
+	// await collects the acknowledgements of the window in flight.
+	await := func() error {
+		timeout := time.NewTimer(r.cfg.publishTimeout)
+		defer timeout.Stop()
+		var first error
+		for _, p := range window {
+			var err error
+			select {
+			case ack := <-p.fut.Ok():
+				if ack.Duplicate {
+					r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
+				}
+			case err = <-p.fut.Err():
+			case <-timeout.C:
+				err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			p.done(err)
+			if err != nil {
+				r.metrics.failed()
+				if first == nil {
+					first = fmt.Errorf("publish event %s (%s): %w", p.row.ev.ID, p.row.ev.Type, err)
+				}
+				continue
+			}
+			r.metrics.published()
+			sent = append(sent, p.row.pos)
+		}
+		window = window[:0]
+		clear(inWindow)
+		return first
+	}
 	for _, row := range batch {
+		key := aggKey{row.ev.AggregateType, row.ev.AggregateID}
+		if inWindow[key] {
+			if err := await(); err != nil {
+				return sent, err
+			}
+		}
 		data, err := json.Marshal(row.ev)
 		if err != nil {
-			pubErr = fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
-			break
+			_ = await()
+			return sent, fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
 		}
-		fut, done, err := r.publishTracedAsync(ctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data, prev)
+		fut, done, err := r.publishTracedAsync(ctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data)
 		if err != nil {
 			r.metrics.failed()
-			pubErr = fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
-			break
-		}
-		pending = append(pending, inflight{row: row, fut: fut, done: done})
-		prev = row.ev.ID
-	}
-	sent := make([]int64, 0, len(pending))
-	timeout := time.NewTimer(r.cfg.publishTimeout)
-	defer timeout.Stop()
-	failed := false
-	for _, p := range pending {
-		if failed {
-			// Refused or not, a later message must not count as stored
-			// ahead of a failed one; the next cycle republishes it.
-			p.done(errors.New("an earlier event of the pipeline failed"))
-			continue
-		}
-		var err error
-		select {
-		case ack := <-p.fut.Ok():
-			if ack.Duplicate {
-				r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
+			if werr := await(); werr != nil {
+				return sent, werr
 			}
-		case err = <-p.fut.Err():
-		case <-timeout.C:
-			err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
-		case <-ctx.Done():
-			err = ctx.Err()
+			return sent, fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
 		}
-		p.done(err)
-		if err != nil {
-			failed = true
-			r.metrics.failed()
-			r.lastID = ""
-			if pubErr == nil {
-				pubErr = fmt.Errorf("publish event %s (%s): %w", p.row.ev.ID, p.row.ev.Type, err)
-			}
-			continue
-		}
-		r.metrics.published()
-		r.lastID = p.row.ev.ID
-		sent = append(sent, p.row.pos)
+		window = append(window, inflight{row: row, fut: fut, done: done})
+		inWindow[key] = true
 	}
-	if pubErr != nil {
-		r.lastID = ""
-	}
-	return sent, pubErr
+	return sent, await()
 }

@@ -62,15 +62,11 @@ func eventAttributes(ev Event, subject string) []otelattribute.KeyValue {
 // acknowledgement, for the relay's pipeline. When its row carries a trace
 // context it records the outbox wait (from the commit to now) and the
 // publish as spans of that trace, and sends the publish span's context in
-// the message headers; expectLast, when set, is the
-// id the stream's last message must have for this one to be stored. done
+// the message headers. done
 // ends the publish span with the outcome once it is known.
-func (r *Relay) publishTracedAsync(ctx context.Context, subject string, ev Event, stored sql.NullString, data []byte, expectLast string) (jetstream.PubAckFuture, func(error), error) {
+func (r *Relay) publishTracedAsync(ctx context.Context, subject string, ev Event, stored sql.NullString, data []byte) (jetstream.PubAckFuture, func(error), error) {
 	msg := &nats.Msg{Subject: subject, Data: data}
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
-	if expectLast != "" {
-		opts = append(opts, jetstream.WithExpectLastMsgID(expectLast))
-	}
 	parent := storedSpanContext(stored)
 	if !parent.IsValid() {
 		fut, err := r.js.PublishMsgAsync(msg, opts...)

@@ -1,0 +1,168 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
+)
+
+// Instances of a service share their consumers' durables. A durable
+// consumer delivering batches would hand one instance some events of a
+// stream while another still applies earlier ones, so per stream one
+// instance at a time consumes: it holds the lease in the stream's row of
+// event_consumer_streams, renews it every second, and every transaction
+// that applies events checks it still does (recordStream), so an instance
+// that stalled past its lease cannot commit. The others stand by and take
+// over when the lease expires (at most consumerLeaseTTL after a crash) or
+// at once when the holder stops cleanly and releases it.
+
+// consumerLeaseTTL is how long a stream lease lasts without renewal.
+const consumerLeaseTTL = 3 * time.Second
+
+// ensureStreamRow creates the stream's progress row if it is missing.
+func (c *Consumer) ensureStreamRow(ctx context.Context, stream string) error {
+	_, err := c.cfg.DB.ExecContext(ctx, `INSERT INTO event_consumer_streams (consumer, stream, holder, lease_until, last_stream_sequence, last_event_at, last_applied_at, applied_events)
+		VALUES (?, ?, '', 0, 0, 0, 0, 0) ON CONFLICT (consumer, stream) DO NOTHING`, c.cfg.Name, stream)
+	if err != nil {
+		return fmt.Errorf("stream row of %s: %w", stream, err)
+	}
+	return nil
+}
+
+// tryLease takes or renews the lease of stream. It reports whether this
+// instance holds it and whether it took it from another holder that never
+// released it (whose messages JetStream still counts as outstanding).
+func (c *Consumer) tryLease(ctx context.Context, stream string) (held, takeover bool, err error) {
+	now := time.Now()
+	var prev string
+	if err := c.cfg.DB.QueryRowContext(ctx, `SELECT holder FROM event_consumer_streams WHERE consumer = ? AND stream = ?`, c.cfg.Name, stream).Scan(&prev); err != nil {
+		return false, false, fmt.Errorf("read the lease of %s: %w", stream, err)
+	}
+	res, err := c.cfg.DB.ExecContext(ctx, `UPDATE event_consumer_streams SET holder = ?, lease_until = ?
+		WHERE consumer = ? AND stream = ? AND (holder = ? OR holder = '' OR lease_until < ?)`,
+		c.holder, sqldb.Micros(now.Add(consumerLeaseTTL)), c.cfg.Name, stream, c.holder, sqldb.Micros(now))
+	if err != nil {
+		return false, false, fmt.Errorf("take the lease of %s: %w", stream, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, false, fmt.Errorf("take the lease of %s: %w", stream, err)
+	}
+	return n == 1, n == 1 && prev != "" && prev != c.holder, nil
+}
+
+// acquireLease waits until this instance holds the lease of stream,
+// keeping the stream's pending count current meanwhile (a standby reports
+// the lag of the instance applying). It returns with ctx's end too.
+func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstream.Consumer) (takeover bool, err error) {
+	if err := c.ensureStreamRow(ctx, stream); err != nil {
+		return false, err
+	}
+	if err := c.loadStreamProgress(ctx, stream); err != nil {
+		return false, err
+	}
+	standby := false
+	for {
+		held, takeover, err := c.tryLease(ctx, stream)
+		if err != nil {
+			return false, err
+		}
+		if held {
+			if standby {
+				c.log.Info("events consumer: took over the stream from another instance", "stream", stream)
+			}
+			return takeover, nil
+		}
+		if !standby {
+			c.log.Info("events consumer: another instance consumes the stream; standing by", "stream", stream)
+			standby = true
+		}
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, ierr := cons.Info(ictx)
+		cancel()
+		if ierr == nil {
+			c.mu.Lock()
+			p := c.progress[stream]
+			p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending), true
+			p.UnreachableSince, p.LastContact = time.Time{}, time.Now()
+			c.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(consumerLeaseTTL / 3):
+		}
+	}
+}
+
+// renewLease renews the lease of stream every third of its time to live
+// until ctx ends; when the lease is lost (another instance holds it, or it
+// could not be renewed before it expired) it calls lose with errLeaseLost.
+func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.CancelCauseFunc) {
+	t := time.NewTicker(consumerLeaseTTL / 3)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, consumerLeaseTTL/3)
+		now := time.Now()
+		res, err := c.cfg.DB.ExecContext(rctx, `UPDATE event_consumer_streams SET lease_until = ? WHERE consumer = ? AND stream = ? AND holder = ?`,
+			sqldb.Micros(now.Add(consumerLeaseTTL)), c.cfg.Name, stream, c.holder)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		switch {
+		case err == nil && n == 1:
+			renewed = now
+		case err == nil:
+			c.log.Warn("events consumer: another instance took the stream over", "stream", stream)
+			lose(errLeaseLost)
+			return
+		case time.Since(renewed) >= consumerLeaseTTL:
+			c.log.Warn("events consumer: cannot renew the stream lease; stopping until it can", "stream", stream, "err", err)
+			lose(errLeaseLost)
+			return
+		}
+	}
+}
+
+// releaseLease lets another instance take the stream over at once after a
+// clean stop (its messages were given back already).
+func (c *Consumer) releaseLease(stream string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.cfg.DB.ExecContext(ctx, `UPDATE event_consumer_streams SET holder = '', lease_until = 0 WHERE consumer = ? AND stream = ? AND holder = ?`,
+		c.cfg.Name, stream, c.holder); err != nil {
+		c.log.Warn("events consumer: release the stream lease", "stream", stream, "err", err)
+	}
+}
+
+// loadStreamProgress sets the in-memory progress of stream from its row,
+// so the lag is right from the start of a run.
+func (c *Consumer) loadStreamProgress(ctx context.Context, stream string) error {
+	var lastEvent, lastApplied int64
+	if err := c.cfg.DB.QueryRowContext(ctx, `SELECT last_event_at, last_applied_at FROM event_consumer_streams WHERE consumer = ? AND stream = ?`,
+		c.cfg.Name, stream).Scan(&lastEvent, &lastApplied); err != nil {
+		return fmt.Errorf("stream row of %s: %w", stream, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.progress[stream]
+	if lastEvent > 0 && sqldb.FromMicros(lastEvent).After(p.LastEventTime) {
+		p.LastEventTime, p.LastAppliedAt = sqldb.FromMicros(lastEvent), sqldb.FromMicros(lastApplied)
+	}
+	return nil
+}
