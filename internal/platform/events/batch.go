@@ -49,8 +49,8 @@ type batchItem struct {
 	// (the relay republished it after the duplicate window).
 	copy bool
 	res  applyResult
-	ctx         context.Context
-	end         func(error)
+	ctx  context.Context
+	end  func(error)
 }
 
 // prepareBatch decodes and attributes msgs in order and returns the
