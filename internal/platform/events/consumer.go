@@ -366,10 +366,15 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 		c.renewLease(leaseCtx, stream, loseLease)
 	}()
 	defer func() { loseLease(nil); <-renewDone }()
-	if takeover {
-		// The previous holder stopped without giving its messages back:
-		// wait until JetStream offers them again (after the ack wait), so
-		// they come before any later message of the stream.
+	// Messages still outstanding from an earlier pull (this instance's
+	// before a restart, or a holder's that stopped without giving them
+	// back) must come before any later message of the stream: wait until
+	// JetStream offers them again (at most the ack wait), or a new pull
+	// would receive later messages first.
+	ictx, cancel := context.WithTimeout(leaseCtx, 2*time.Second)
+	info, ierr := cons.Info(ictx)
+	cancel()
+	if takeover || ierr != nil || info.NumAckPending > 0 {
 		select {
 		case <-leaseCtx.Done():
 			return false, context.Cause(leaseCtx)

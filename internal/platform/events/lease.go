@@ -112,7 +112,9 @@ func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.C
 			return
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, consumerLeaseTTL/3)
+		// A busy database (a batch committing on SQLite) may hold the
+		// renewal up; it may take until the lease would expire.
+		rctx, cancel := context.WithDeadline(ctx, renewed.Add(consumerLeaseTTL))
 		now := time.Now()
 		res, err := c.cfg.DB.ExecContext(rctx, `UPDATE event_consumer_streams SET lease_until = ? WHERE consumer = ? AND stream = ? AND holder = ?`,
 			sqldb.Micros(now.Add(consumerLeaseTTL)), c.cfg.Name, stream, c.holder)
