@@ -27,7 +27,7 @@ import (
 
 // DefaultBatchSize is how many events a consumer applies in one
 // transaction when ConsumerConfig.BatchSize is zero.
-const DefaultBatchSize = 256
+const DefaultBatchSize = 500
 
 // errLeaseLost ends a stream's consumption when another instance took the
 // stream's lease over (this one stalled past it).
