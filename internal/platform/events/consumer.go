@@ -1221,7 +1221,9 @@ func (c *Consumer) Lag() time.Duration {
 // Reset prepares a rebuild: it deletes the durable consumer from every
 // stream and, in one transaction, the consumer's applied, progress and
 // parked rows together with whatever ResetState clears. The next Run then
-// replays every stream from its start. The consumer must not be running.
+// replays every stream from its start. The consumer must not be running,
+// here or in another process: Reset returns a *RunningError, changing
+// nothing, while an instance holds the lease of one of its streams.
 //
 // The durable consumers go first: if Reset stops half-way, either nothing
 // was forgotten (the old records skip every replayed event) or everything
@@ -1229,6 +1231,9 @@ func (c *Consumer) Lag() time.Duration {
 func (c *Consumer) Reset(ctx context.Context) error {
 	if c.running.Load() {
 		return fmt.Errorf("events consumer %s: stop it before Reset", c.cfg.Name)
+	}
+	if err := c.checkNotRunningElsewhere(ctx); err != nil {
+		return err
 	}
 	for _, s := range c.cfg.Streams {
 		err := c.cfg.JS.DeleteConsumer(ctx, s, c.cfg.Name)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -493,4 +494,53 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestResetRefusedWhileAnotherInstanceRuns: while an instance of a
+// consumer (here another Consumer value, as in another process) consumes a
+// stream, Reset of the same consumer refuses with a *RunningError naming
+// it and changes nothing; once that instance stopped (releasing its
+// lease), Reset goes through.
+func TestResetRefusedWhileAnotherInstanceRuns(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		cfg := events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Handler: logHandler("replica"), Logger: log}
+		running, err := events.NewConsumer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := events.NewConsumer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := write(ctx, prod, o, "agg-a", 0); err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, "consumer", running.Run)
+		waitFor(t, 20*time.Second, "the event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 1, fmt.Sprintf("%d applied", n)
+		})
+		err = other.Reset(ctx)
+		var busy *events.RunningError
+		if !errors.As(err, &busy) || busy.Stream != customerStream(prefix)[0] ||
+			!strings.Contains(err.Error(), "events consumer replica is running: an instance consumes stream "+busy.Stream) {
+			t.Fatalf("Reset while another instance runs: %v, want a RunningError", err)
+		}
+		if _, err := js.Consumer(ctx, customerStream(prefix)[0], "replica"); err != nil {
+			t.Errorf("durable after the refused Reset: %v", err)
+		}
+		if n := countLog(t, cons); n != 1 {
+			t.Errorf("%d rows after the refused Reset, want 1", n)
+		}
+		stop()
+		if err := other.Reset(ctx); err != nil {
+			t.Fatalf("Reset after the instance stopped: %v", err)
+		}
+	})
 }

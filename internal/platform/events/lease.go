@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -165,6 +167,48 @@ func (c *Consumer) loadStreamProgress(ctx context.Context, stream string) error 
 	p := c.progress[stream]
 	if lastEvent > 0 && sqldb.FromMicros(lastEvent).After(p.LastEventTime) {
 		p.LastEventTime, p.LastAppliedAt = sqldb.FromMicros(lastEvent), sqldb.FromMicros(lastApplied)
+	}
+	return nil
+}
+
+// RunningError is Reset's refusal while an instance of the consumer (in
+// this process or another) consumes one of its streams: deleting the
+// durables and the bookkeeping under it would make it apply events twice
+// or lose them.
+type RunningError struct {
+	// Consumer is the consumer's name.
+	Consumer string
+	// Stream is a stream whose lease is held.
+	Stream string
+	// Until is when that lease expires unless renewed.
+	Until time.Time
+}
+
+// Error says what runs and what to do.
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("events consumer %s is running: an instance consumes stream %s (its lease runs until %s); stop the service that runs it first",
+		e.Consumer, e.Stream, e.Until.UTC().Format(time.RFC3339))
+}
+
+// checkNotRunningElsewhere returns a *RunningError when a live lease of
+// one of the consumer's streams is held. A lease left by an instance that
+// died stops counting once expired (at most consumerLeaseTTL).
+func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
+	now := sqldb.Micros(time.Now())
+	for _, stream := range c.cfg.Streams {
+		var holder string
+		var until int64
+		err := c.cfg.DB.QueryRowContext(ctx, `SELECT holder, lease_until FROM event_consumer_streams WHERE consumer = ? AND stream = ?`,
+			c.cfg.Name, stream).Scan(&holder, &until)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("events consumer %s: read the lease of %s: %w", c.cfg.Name, stream, err)
+		}
+		if holder != "" && until >= now {
+			return &RunningError{Consumer: c.cfg.Name, Stream: stream, Until: sqldb.FromMicros(until)}
+		}
 	}
 	return nil
 }
