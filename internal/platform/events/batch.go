@@ -302,8 +302,9 @@ func (c *Consumer) writeAggregateProgress(ctx context.Context, tx *sqldb.Tx, cha
 	return nil
 }
 
-// recordStream advances the stream's progress row in tx, and is the
-// lease's fence: it changes the row only while this instance holds the
+// recordStream advances the stream's progress row in tx (renewing the
+// lease with it: a long batch on SQLite keeps the separate renewal waiting
+// on the write lock), and is the lease's fence: it changes the row only while this instance holds the
 // lease, so an instance that stalled past its lease cannot commit events
 // another instance is applying too.
 func (c *Consumer) recordStream(ctx context.Context, tx *sqldb.Tx, stream string, seq uint64, newest time.Time, applied int) error {
@@ -311,12 +312,13 @@ func (c *Consumer) recordStream(ctx context.Context, tx *sqldb.Tx, stream string
 	if !newest.IsZero() {
 		at = sqldb.Micros(newest)
 	}
+	now := time.Now()
 	res, err := tx.ExecContext(ctx, `UPDATE event_consumer_streams SET
 			last_stream_sequence = CASE WHEN ? > last_stream_sequence THEN ? ELSE last_stream_sequence END,
 			last_event_at = CASE WHEN ? > last_event_at THEN ? ELSE last_event_at END,
-			last_applied_at = ?, applied_events = applied_events + ?
+			last_applied_at = ?, applied_events = applied_events + ?, lease_until = ?
 		WHERE consumer = ? AND stream = ? AND holder = ?`,
-		int64(seq), int64(seq), at, at, sqldb.Micros(time.Now()), applied, c.cfg.Name, stream, c.holder)
+		int64(seq), int64(seq), at, at, sqldb.Micros(now), applied, sqldb.Micros(now.Add(consumerLeaseTTL)), c.cfg.Name, stream, c.holder)
 	if err != nil {
 		return fmt.Errorf("record stream progress: %w", err)
 	}

@@ -361,9 +361,10 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	leaseCtx, loseLease := context.WithCancelCause(ctx)
 	defer loseLease(nil)
 	renewDone := make(chan struct{})
+	var busy atomic.Bool
 	go func() {
 		defer close(renewDone)
-		c.renewLease(leaseCtx, stream, loseLease)
+		c.renewLease(leaseCtx, stream, &busy, loseLease)
 	}()
 	defer func() { loseLease(nil); <-renewDone }()
 	// Messages still outstanding from an earlier pull (this instance's
@@ -415,7 +416,12 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
-	var settledSeq uint64
+	// settledSeq is the stream sequence of the last message settled; a
+	// message at or below it is a copy, only acknowledged.
+	settledSeq, err := c.loadStreamProgress(leaseCtx, stream)
+	if err != nil {
+		return false, err
+	}
 	for {
 		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
@@ -438,7 +444,10 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 			held = append(held, m)
 		}
 		lastMsg.Store(time.Now().UnixNano())
-		if err := c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg); err != nil {
+		busy.Store(true)
+		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
+		busy.Store(false)
+		if err != nil {
 			return true, err
 		}
 		progressed = true
@@ -450,6 +459,16 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 // an error only when consumption must stop (ctx ended, the lease lost);
 // the messages still held are then given back by the caller.
 func (c *Consumer) process(ctx context.Context, stream string, held *[]jetstream.Msg, settledSeq *uint64, lastMsg *atomic.Int64) error {
+	if n := c.inOrder(ctx, stream, *held, *settledSeq); n < len(*held) {
+		*held = (*held)[:len(*held):len(*held)]
+		front, rest := (*held)[:n], (*held)[n:]
+		if err := c.process(ctx, stream, &front, settledSeq, lastMsg); err != nil {
+			*held = append(front, rest...)
+			return err
+		}
+		*held = rest
+		return fmt.Errorf("stream %s: %w", stream, errOutOfOrder)
+	}
 	// Under Park a gap is what parking an event leaves behind: the batch
 	// applies it as an anomaly, as the one-at-a-time path does.
 	var gaps *gapPolicy
@@ -1006,9 +1025,26 @@ func (c *Consumer) settled(ctx context.Context, stream string, ev Event, res app
 // the stream moves on but the event is never dropped silently. If the
 // record cannot be written the message is retried later instead.
 func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, id string, data []byte, cause error, attempts uint64) outcome {
-	_, err := c.cfg.DB.ExecContext(ctx, `INSERT INTO event_parked (consumer, event_id, event, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	// The stream's row moves past the parked message in the same
+	// transaction, so a restart knows it settled.
+	err := c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_parked (consumer, event_id, event, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (consumer, event_id) DO UPDATE SET event = excluded.event, error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at`,
-		c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now()))
+			c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now())); err != nil {
+			return err
+		}
+		if seq == 0 {
+			return nil
+		}
+		return c.recordStream(ctx, tx, stream, seq, time.Time{}, 0)
+	})
+	if errors.Is(err, errLeaseLost) {
+		return outcome{err: err}
+	}
 	if err != nil {
 		c.log.ErrorContext(ctx, "events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
 		return outcome{retryIn: c.cfg.Backoff[len(c.cfg.Backoff)-1], err: err}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,7 +65,7 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 	if err := c.ensureStreamRow(ctx, stream); err != nil {
 		return false, err
 	}
-	if err := c.loadStreamProgress(ctx, stream); err != nil {
+	if _, err := c.loadStreamProgress(ctx, stream); err != nil {
 		return false, err
 	}
 	standby := false
@@ -103,8 +104,9 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 
 // renewLease renews the lease of stream every third of its time to live
 // until ctx ends; when the lease is lost (another instance holds it, or it
-// could not be renewed before it expired) it calls lose with errLeaseLost.
-func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.CancelCauseFunc) {
+// could not be renewed before it expired while no batch was being applied)
+// it calls lose with errLeaseLost.
+func (c *Consumer) renewLease(ctx context.Context, stream string, busy *atomic.Bool, lose context.CancelCauseFunc) {
 	t := time.NewTicker(consumerLeaseTTL / 3)
 	defer t.Stop()
 	renewed := time.Now()
@@ -135,6 +137,10 @@ func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.C
 			c.log.Warn("events consumer: another instance took the stream over", "stream", stream)
 			lose(errLeaseLost)
 			return
+		case busy.Load():
+			// A batch is being applied: its transaction renews the lease
+			// when it commits, and fails if another instance took it.
+			renewed = time.Now()
 		case time.Since(renewed) >= consumerLeaseTTL:
 			c.log.Warn("events consumer: cannot renew the stream lease; stopping until it can", "stream", stream, "err", err)
 			lose(errLeaseLost)
@@ -155,12 +161,13 @@ func (c *Consumer) releaseLease(stream string) {
 }
 
 // loadStreamProgress sets the in-memory progress of stream from its row,
-// so the lag is right from the start of a run.
-func (c *Consumer) loadStreamProgress(ctx context.Context, stream string) error {
-	var lastEvent, lastApplied int64
-	if err := c.cfg.DB.QueryRowContext(ctx, `SELECT last_event_at, last_applied_at FROM event_consumer_streams WHERE consumer = ? AND stream = ?`,
-		c.cfg.Name, stream).Scan(&lastEvent, &lastApplied); err != nil {
-		return fmt.Errorf("stream row of %s: %w", stream, err)
+// so the lag is right from the start of a run, and returns the stream
+// sequence of the last message settled.
+func (c *Consumer) loadStreamProgress(ctx context.Context, stream string) (uint64, error) {
+	var lastEvent, lastApplied, lastSeq int64
+	if err := c.cfg.DB.QueryRowContext(ctx, `SELECT last_event_at, last_applied_at, last_stream_sequence FROM event_consumer_streams WHERE consumer = ? AND stream = ?`,
+		c.cfg.Name, stream).Scan(&lastEvent, &lastApplied, &lastSeq); err != nil {
+		return 0, fmt.Errorf("stream row of %s: %w", stream, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -168,7 +175,71 @@ func (c *Consumer) loadStreamProgress(ctx context.Context, stream string) error 
 	if lastEvent > 0 && sqldb.FromMicros(lastEvent).After(p.LastEventTime) {
 		p.LastEventTime, p.LastAppliedAt = sqldb.FromMicros(lastEvent), sqldb.FromMicros(lastApplied)
 	}
-	return nil
+	return uint64(max(lastSeq, 0)), nil
+}
+
+// errOutOfOrder ends a stream's consumption when a message arrived ahead of
+// an earlier one still outstanding (left by an earlier pull): applying it
+// would apply events out of order, so the consumer gives its messages back
+// and pulls again once JetStream offers the earlier one.
+var errOutOfOrder = errors.New("a message arrived ahead of an earlier one still outstanding; pulling again")
+
+// inOrder returns how many messages at the head of msgs follow settled
+// without a hole: on a stream the consumer reads whole (no FilterSubjects)
+// every stream sequence after settled is its, so a jump is allowed only
+// over messages the stream no longer holds (expired or deleted).
+func (c *Consumer) inOrder(ctx context.Context, stream string, msgs []jetstream.Msg, settled uint64) int {
+	if len(c.cfg.FilterSubjects) > 0 {
+		return len(msgs)
+	}
+	next := settled + 1
+	for i, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			return i
+		}
+		seq := md.Sequence.Stream
+		switch {
+		case seq < next:
+			continue // a copy of a settled message
+		case seq == next || settled == 0 && c.holdsNothingBefore(ctx, stream, seq, 1):
+			next = seq + 1
+		case c.holdsNothingBefore(ctx, stream, seq, next):
+			next = seq + 1
+		default:
+			return i
+		}
+	}
+	return len(msgs)
+}
+
+// holdsNothingBefore reports whether stream holds none of the sequences
+// from..seq-1. Errors count as no: the consumer pulls again rather than
+// risk applying out of order.
+func (c *Consumer) holdsNothingBefore(ctx context.Context, stream string, seq, from uint64) bool {
+	if seq <= from {
+		return true
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := c.cfg.JS.Stream(ictx, stream)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(ictx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return false
+	}
+	deleted := make(map[uint64]bool, len(info.State.Deleted))
+	for _, d := range info.State.Deleted {
+		deleted[d] = true
+	}
+	for q := from; q < seq; q++ {
+		if q >= info.State.FirstSeq && !deleted[q] {
+			return false
+		}
+	}
+	return true
 }
 
 // RunningError is Reset's refusal while an instance of the consumer (in
