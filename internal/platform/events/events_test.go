@@ -544,3 +544,66 @@ func TestResetRefusedWhileAnotherInstanceRuns(t *testing.T) {
 		}
 	})
 }
+
+// TestFailureInsideABatch writes ten events before the consumer starts, so
+// they arrive as one batch, and fails the handler twice on the fourth
+// (under Block): the three before it apply, the fourth applies on its third
+// attempt, and the six after it wait and then apply; each exactly once and
+// in order, nothing lost.
+func TestFailureInsideABatch(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		want := map[string]events.Event{}
+		var bad events.Event
+		for i := range 10 {
+			ev, err := write(ctx, prod, o, []string{"agg-a", "agg-b"}[i%2], i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+			if i == 3 {
+				bad = ev
+			}
+		}
+		var attempts atomic.Int32
+		base := logHandler("replica")
+		handler := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+			if ev.ID == bad.ID && attempts.Add(1) <= 2 {
+				return errors.New("transient")
+			}
+			return base(ctx, tx, ev)
+		}
+		c, err := events.NewConsumer(events.ConsumerConfig{
+			Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Handler: handler, Logger: log,
+			OnFailure: events.Block, MaxDeliver: 5, Backoff: []time.Duration{20 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		waitFor(t, 20*time.Second, "the events in the stream", func() (bool, string) {
+			s, err := js.Stream(ctx, customerStream(prefix)[0])
+			if err != nil {
+				return false, err.Error()
+			}
+			n := s.CachedInfo().State.Msgs
+			return n == 10, fmt.Sprintf("%d stored", n)
+		})
+		run(t, "consumer", c.Run)
+		waitFor(t, 20*time.Second, "every event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 10, fmt.Sprintf("%d of 10 applied", n)
+		})
+		checkLog(t, cons, want)
+		if got := attempts.Load(); got != 3 {
+			t.Errorf("the failing event was tried %d times, want 3", got)
+		}
+		if err := c.Err(); err != nil {
+			t.Errorf("consumer after the failure passed: %v", err)
+		}
+	})
+}
