@@ -303,8 +303,8 @@ func (c *Consumer) writeAggregateProgress(ctx context.Context, tx *sqldb.Tx, cha
 }
 
 // recordStream advances the stream's progress row in tx (renewing the
-// lease with it: a long batch on SQLite keeps the separate renewal waiting
-// on the write lock), and is the lease's fence: it changes the row only while this instance holds the
+// lease with it: on SQLite a long batch keeps the separate renewal
+// waiting on the write lock), and is the lease's fence: it changes the row only while this instance holds the
 // lease, so an instance that stalled past its lease cannot commit events
 // another instance is applying too.
 func (c *Consumer) recordStream(ctx context.Context, tx *sqldb.Tx, stream string, seq uint64, newest time.Time, applied int) error {

@@ -361,10 +361,9 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	leaseCtx, loseLease := context.WithCancelCause(ctx)
 	defer loseLease(nil)
 	renewDone := make(chan struct{})
-	var busy atomic.Bool
 	go func() {
 		defer close(renewDone)
-		c.renewLease(leaseCtx, stream, &busy, loseLease)
+		c.renewLease(leaseCtx, stream, loseLease)
 	}()
 	defer func() { loseLease(nil); <-renewDone }()
 	// Messages still outstanding from an earlier pull (this instance's
@@ -444,10 +443,7 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 			held = append(held, m)
 		}
 		lastMsg.Store(time.Now().UnixNano())
-		busy.Store(true)
-		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
-		busy.Store(false)
-		if err != nil {
+		if err := c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg); err != nil {
 			return true, err
 		}
 		progressed = true

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -103,22 +102,23 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 }
 
 // renewLease renews the lease of stream every third of its time to live
-// until ctx ends; when the lease is lost (another instance holds it, or it
-// could not be renewed before it expired while no batch was being applied)
-// it calls lose with errLeaseLost.
-func (c *Consumer) renewLease(ctx context.Context, stream string, busy *atomic.Bool, lose context.CancelCauseFunc) {
+// until ctx ends; when the lease is lost (another instance holds it) it
+// calls lose with errLeaseLost. A renewal that fails (a busy or unreachable
+// database: on SQLite another stream's batch holds the write lock) is
+// retried and does not stop consumption: whatever this instance applies
+// goes through a transaction that checks it still holds the lease
+// (recordStream), and renews it.
+func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.CancelCauseFunc) {
 	t := time.NewTicker(consumerLeaseTTL / 3)
 	defer t.Stop()
-	renewed := time.Now()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		// A busy database (a batch committing on SQLite) may hold the
-		// renewal up; it may take until the lease would expire.
-		rctx, cancel := context.WithDeadline(ctx, renewed.Add(consumerLeaseTTL))
+		rctx, cancel := context.WithTimeout(ctx, consumerLeaseTTL)
 		now := time.Now()
 		res, err := c.cfg.DB.ExecContext(rctx, `UPDATE event_consumer_streams SET lease_until = ? WHERE consumer = ? AND stream = ? AND holder = ?`,
 			sqldb.Micros(now.Add(consumerLeaseTTL)), c.cfg.Name, stream, c.holder)
@@ -131,18 +131,15 @@ func (c *Consumer) renewLease(ctx context.Context, stream string, busy *atomic.B
 			n, err = res.RowsAffected()
 		}
 		switch {
-		case err == nil && n == 1:
-			renewed = now
-		case err == nil:
+		case err != nil:
+			if !failing {
+				c.log.Warn("events consumer: cannot renew the stream lease; retrying", "stream", stream, "err", err)
+				failing = true
+			}
+		case n == 1:
+			failing = false
+		default:
 			c.log.Warn("events consumer: another instance took the stream over", "stream", stream)
-			lose(errLeaseLost)
-			return
-		case busy.Load():
-			// A batch is being applied: its transaction renews the lease
-			// when it commits, and fails if another instance took it.
-			renewed = time.Now()
-		case time.Since(renewed) >= consumerLeaseTTL:
-			c.log.Warn("events consumer: cannot renew the stream lease; stopping until it can", "stream", stream, "err", err)
 			lose(errLeaseLost)
 			return
 		}
