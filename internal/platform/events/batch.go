@@ -231,44 +231,48 @@ func (c *Consumer) recordApplied(ctx context.Context, tx *sqldb.Tx, items []batc
 }
 
 // aggregateProgress reads the last applied sequence of every aggregate of
-// items in one query.
+// items, with one query per aggregate type (usually one per batch). The
+// ids are listed with IN on the last column of the primary key, which the
+// index serves; an OR of (type, id) pairs made SQLite scan the table, so
+// every batch cost more as the table grew.
 func (c *Consumer) aggregateProgress(ctx context.Context, tx *sqldb.Tx, items []batchItem) (map[aggKey]int64, error) {
 	out := map[aggKey]int64{}
-	var b strings.Builder
-	args := []any{c.cfg.Name}
-	b.WriteString(`SELECT aggregate_type, aggregate_id, last_sequence FROM event_consumer_progress WHERE consumer = ? AND (`)
+	byType := map[string][]any{}
+	var types []string
 	seen := map[aggKey]bool{}
 	for _, it := range items {
 		key := aggKey{it.ev.AggregateType, it.ev.AggregateID}
 		if it.redelivered || seen[key] {
 			continue
 		}
-		if len(seen) > 0 {
-			b.WriteString(" OR ")
-		}
 		seen[key] = true
-		b.WriteString("(aggregate_type = ? AND aggregate_id = ?)")
-		args = append(args, key.typ, key.id)
+		if _, ok := byType[key.typ]; !ok {
+			types = append(types, key.typ)
+		}
+		byType[key.typ] = append(byType[key.typ], key.id)
 	}
-	if len(seen) == 0 {
-		return out, nil
-	}
-	b.WriteString(")")
-	rows, err := tx.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("read consumer progress: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key aggKey
-		var last int64
-		if err := rows.Scan(&key.typ, &key.id, &last); err != nil {
+	for _, typ := range types {
+		ids := byType[typ]
+		q := `SELECT aggregate_id, last_sequence FROM event_consumer_progress WHERE consumer = ? AND aggregate_type = ? AND aggregate_id IN (` +
+			strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
+		rows, err := tx.QueryContext(ctx, q, append([]any{c.cfg.Name, typ}, ids...)...)
+		if err != nil {
 			return nil, fmt.Errorf("read consumer progress: %w", err)
 		}
-		out[key] = last
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read consumer progress: %w", err)
+		for rows.Next() {
+			var id string
+			var last int64
+			if err := rows.Scan(&id, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read consumer progress: %w", err)
+			}
+			out[aggKey{typ, id}] = last
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read consumer progress: %w", err)
+		}
 	}
 	return out, nil
 }
