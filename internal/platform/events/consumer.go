@@ -421,6 +421,25 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	if err != nil {
 		return false, err
 	}
+	if settledSeq > 0 {
+		// A stream deleted and created again numbers its messages from 1:
+		// the recorded sequence then says nothing about them.
+		sctx, cancel := context.WithTimeout(leaseCtx, 5*time.Second)
+		s, serr := c.cfg.JS.Stream(sctx, stream)
+		cancel()
+		if serr != nil {
+			return false, fmt.Errorf("stream %s: %w", stream, serr)
+		}
+		if last := s.CachedInfo().State.LastSeq; last < settledSeq {
+			c.log.Warn("events consumer: the stream ends before the last message recorded as settled (it was created again); relying on the applied events alone",
+				"stream", stream, "stream_last_sequence", last, "recorded_sequence", settledSeq)
+			settledSeq = 0
+			if _, err := c.cfg.DB.ExecContext(leaseCtx, `UPDATE event_consumer_streams SET last_stream_sequence = 0 WHERE consumer = ? AND stream = ? AND holder = ?`,
+				c.cfg.Name, stream, c.holder); err != nil {
+				return false, fmt.Errorf("stream row of %s: %w", stream, err)
+			}
+		}
+	}
 	for {
 		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
