@@ -607,3 +607,56 @@ func TestFailureInsideABatch(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamCreatedAgain: after a consumer applied events, its stream is
+// deleted and created again (numbering from 1 once more); the events
+// published on the new stream are applied, not taken for copies of the
+// settled ones whose sequences they reuse.
+func TestStreamCreatedAgain(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		stopRelay := run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js,
+			Handler: logHandler("replica"), Logger: log, OnFailure: events.Park})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]events.Event{}
+		for i := range 3 {
+			ev, err := write(ctx, prod, o, "agg-a", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		stop := run(t, "consumer", c.Run)
+		waitFor(t, 20*time.Second, "the first events applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 3, fmt.Sprintf("%d applied", n)
+		})
+		stop()
+		stopRelay()
+		eventstest.DeleteStreams(t, js, prefix)
+		if err := events.EnsureStreams(ctx, js, events.StreamOptions{Prefix: prefix, MaxAge: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "relay again", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		for i := range 2 {
+			ev, err := write(ctx, prod, o, "agg-b", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		run(t, "consumer again", c.Run)
+		waitFor(t, 20*time.Second, "the new stream's events applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 5, fmt.Sprintf("%d of 5 applied", n)
+		})
+		checkLog(t, cons, want)
+	})
+}
