@@ -409,9 +409,12 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	defer restartPull()
 	var lastMsg atomic.Int64
 	lastMsg.Store(time.Now().UnixNano())
+	// processing is set while messages taken from the pull are being
+	// settled (applied, or held behind a failing one).
+	var processing atomic.Bool
 	go func() {
 		defer close(infoDone)
-		c.pollPending(infoCtx, stream, cons, &lastMsg, restartPull)
+		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, restartPull)
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
@@ -462,7 +465,11 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 			held = append(held, m)
 		}
 		lastMsg.Store(time.Now().UnixNano())
-		if err := c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg); err != nil {
+		processing.Store(true)
+		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
+		processing.Store(false)
+		lastMsg.Store(time.Now().UnixNano())
+		if err != nil {
 			return true, err
 		}
 		progressed = true
@@ -674,11 +681,12 @@ func drainAndNak(it jetstream.MessagesContext) {
 // pollPending refreshes the pending count while no message arrives, so an
 // idle, caught-up consumer reports lag 0 and a stuck one is visible.
 //
-// It also watches for a stalled pull: events pending, none outstanding
-// and none received for stallGrace. The stream is then reported out of
+// It also watches for a stalled pull: events pending, none being
+// processed and none received for stallGrace (plus the ack wait while
+// JetStream counts messages outstanding that this instance does not hold). The stream is then reported out of
 // reach since the last message (readiness must not say ready while
 // nothing arrives) and the pull is made again (restart).
-func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, restart func()) {
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, restart func()) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -689,8 +697,15 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			return
 		}
 		c.setReachable(stream, err == nil)
-		if err == nil && info.NumPending > 0 && info.NumAckPending == 0 {
-			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > stallGrace {
+		// Messages outstanding that this instance does not hold (delivered
+		// to a pull a lost server had, after a leader change) come back
+		// after the ack wait; nothing for longer than that is a stall too.
+		grace := stallGrace
+		if info != nil && info.NumAckPending > 0 {
+			grace += c.cfg.AckWait
+		}
+		if err == nil && info.NumPending > 0 && !processing.Load() {
+			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > grace {
 				c.mu.Lock()
 				c.progress[stream].UnreachableSince = last
 				c.mu.Unlock()
