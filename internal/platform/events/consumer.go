@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -105,6 +106,11 @@ type ConsumerConfig struct {
 	// Registry, when set, receives the consumer's metrics: applied, failed
 	// and parked events, sequence anomalies, lag and pending per stream.
 	Registry prometheus.Registerer
+	// BatchSize is the most events applied in one transaction
+	// (DefaultBatchSize when zero; 1 applies one event per transaction).
+	// A batch is what a pull has delivered, so at a low rate batches hold
+	// one event and nothing waits for a batch to fill.
+	BatchSize int
 }
 
 var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -112,14 +118,21 @@ var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // Consumer applies the events of one or more streams to its database
 // exactly once in effect: JetStream delivers at least once, and the consumer
 // records each applied event id in the same transaction as the handler's
-// changes, skipping ids it has seen. Events of one stream are processed one
-// at a time in stream order (MaxAckPending 1), which keeps every aggregate's
-// events in order.
+// changes, skipping ids it has seen. Events of one stream are applied in
+// stream order, in batches of what a pull delivered (one transaction each,
+// acknowledged after the commit, see batch.go), which keeps every
+// aggregate's events in order. A failing event is retried by the consumer
+// itself while the events after it wait in memory, so nothing overtakes it;
+// instances of a service sharing the durable consumer take turns per
+// stream through a lease (lease.go), so they never apply events of one
+// stream at the same time.
 type Consumer struct {
 	cfg     ConsumerConfig
 	log     *slog.Logger
 	metrics *consumerMetrics
 	running atomic.Bool
+	// holder names this instance in the stream leases (lease.go).
+	holder string
 
 	mu       sync.Mutex
 	progress map[string]*StreamProgress
@@ -217,6 +230,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.AppliedRetention == 0 {
 		cfg.AppliedRetention = 45 * 24 * time.Hour
 	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -226,6 +242,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		log:      logger.With("component", "events-consumer", "consumer", cfg.Name),
 		metrics:  newConsumerMetrics(cfg.Registry),
 		progress: map[string]*StreamProgress{},
+		holder:   uuid.NewString(),
 	}
 	for _, s := range cfg.Streams {
 		c.progress[s] = &StreamProgress{Stream: s}
@@ -320,56 +337,314 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 		return false, err
 	}
 	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:        c.cfg.Name,
-		Description:    "RealGuardIO events consumer " + c.cfg.Name,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.cfg.AckWait,
-		MaxDeliver:     -1, // parking is ours: the server must never drop a message
-		MaxAckPending:  1,  // strictly one at a time: per-aggregate order even across retries
+		Durable:       c.cfg.Name,
+		Description:   "RealGuardIO events consumer " + c.cfg.Name,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    -1, // parking is ours: the server must never drop a message
+		// A batch being applied and the next one delivered meanwhile. The
+		// order is the consumer's: it applies what it received in stream
+		// order and retries a failing event itself, holding the later ones,
+		// and the lease keeps other instances away.
+		MaxAckPending:  2 * c.cfg.BatchSize,
 		FilterSubjects: filters,
 	})
 	if err != nil {
 		return false, fmt.Errorf("create consumer on %s: %w", stream, err)
+	}
+	takeover, err := c.acquireLease(ctx, stream, cons)
+	if err != nil || ctx.Err() != nil {
+		return false, err
+	}
+	defer c.releaseLease(stream)
+	leaseCtx, loseLease := context.WithCancelCause(ctx)
+	defer loseLease(nil)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		c.renewLease(leaseCtx, stream, loseLease)
+	}()
+	defer func() { loseLease(nil); <-renewDone }()
+	// Messages still outstanding from an earlier pull (this instance's
+	// before a restart, or a holder's that stopped without giving them
+	// back) must come before any later message of the stream: wait until
+	// JetStream offers them again (at most the ack wait), or a new pull
+	// would receive later messages first.
+	ictx, cancel := context.WithTimeout(leaseCtx, 2*time.Second)
+	info, ierr := cons.Info(ictx)
+	cancel()
+	if takeover || ierr != nil || info.NumAckPending > 0 {
+		select {
+		case <-leaseCtx.Done():
+			return false, context.Cause(leaseCtx)
+		case <-time.After(c.cfg.AckWait + 250*time.Millisecond):
+		}
 	}
 	// Pull requests expire after 5 s (not the default 30 s): a request of a
 	// stopped consumer that a server still holds (servers before 2.10 do not
 	// notice that nobody listens any more) can take messages only that
 	// long, and AckWait gives each back a second later. Shorter expiries
 	// cost throughput: at 1 s the consumer applied ten times fewer events.
-	it, err := cons.Messages(jetstream.PullMaxMessages(16), jetstream.PullExpiry(5*time.Second))
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchSize), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", stream, err)
 	}
 	defer drainAndNak(it)
+	// held are the messages taken from the iterator and not settled yet, in
+	// stream order; they are given back first when consumption stops.
+	var held []jetstream.Msg
+	defer func() {
+		for _, m := range held {
+			_ = m.Nak()
+		}
+	}()
 
 	infoDone := make(chan struct{})
-	infoCtx, stopInfo := context.WithCancel(ctx)
+	infoCtx, stopInfo := context.WithCancel(leaseCtx)
 	// pullCtx ends when pollPending finds the pull stalled (messages
 	// pending, none outstanding, none received): the pull is then made
 	// again, which a stream or consumer leader change can require.
-	pullCtx, restartPull := context.WithCancel(ctx)
+	pullCtx, restartPull := context.WithCancel(leaseCtx)
 	defer restartPull()
 	var lastMsg atomic.Int64
 	lastMsg.Store(time.Now().UnixNano())
+	// processing is set while messages taken from the pull are being
+	// settled (applied, or held behind a failing one).
+	var processing atomic.Bool
 	go func() {
 		defer close(infoDone)
-		c.pollPending(infoCtx, stream, cons, &lastMsg, restartPull)
+		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, restartPull)
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
+	// settledSeq is the stream sequence of the last message settled; a
+	// message at or below it is a copy, only acknowledged.
+	settledSeq, err := c.loadStreamProgress(leaseCtx, stream)
+	if err != nil {
+		return false, err
+	}
+	if settledSeq > 0 {
+		// A stream deleted and created again numbers its messages from 1:
+		// the recorded sequence then says nothing about them.
+		sctx, cancel := context.WithTimeout(leaseCtx, 5*time.Second)
+		s, serr := c.cfg.JS.Stream(sctx, stream)
+		cancel()
+		if serr != nil {
+			return false, fmt.Errorf("stream %s: %w", stream, serr)
+		}
+		if last := s.CachedInfo().State.LastSeq; last < settledSeq {
+			c.log.Warn("events consumer: the stream ends before the last message recorded as settled (it was created again); relying on the applied events alone",
+				"stream", stream, "stream_last_sequence", last, "recorded_sequence", settledSeq)
+			settledSeq = 0
+			if _, err := c.cfg.DB.ExecContext(leaseCtx, `UPDATE event_consumer_streams SET last_stream_sequence = 0 WHERE consumer = ? AND stream = ? AND holder = ?`,
+				c.cfg.Name, stream, c.holder); err != nil {
+				return false, fmt.Errorf("stream row of %s: %w", stream, err)
+			}
+		}
+	}
 	for {
 		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
+			if errors.Is(context.Cause(leaseCtx), errLeaseLost) {
+				return progressed, fmt.Errorf("stream %s: %w", stream, errLeaseLost)
+			}
 			if pullCtx.Err() != nil && ctx.Err() == nil {
 				return progressed, fmt.Errorf("pull of %s stalled with events pending; pulling again", stream)
 			}
 			return progressed, fmt.Errorf("next message of %s: %w", stream, err)
 		}
+		held = append(held[:0], msg)
+		// Whatever else the pull has delivered joins the batch; nothing
+		// waits for a batch to fill.
+		for len(held) < c.cfg.BatchSize {
+			m, err := it.Next(jetstream.NextMaxWait(200 * time.Microsecond))
+			if err != nil {
+				break
+			}
+			held = append(held, m)
+		}
 		lastMsg.Store(time.Now().UnixNano())
-		c.handle(ctx, stream, msg)
+		processing.Store(true)
+		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
+		processing.Store(false)
+		lastMsg.Store(time.Now().UnixNano())
+		if err != nil {
+			return true, err
+		}
 		progressed = true
 	}
+}
+
+// process settles every message of held, in order, and removes each from
+// held once settled (acknowledged, or parked and acknowledged). It returns
+// an error only when consumption must stop (ctx ended, the lease lost);
+// the messages still held are then given back by the caller.
+func (c *Consumer) process(ctx context.Context, stream string, held *[]jetstream.Msg, settledSeq *uint64, lastMsg *atomic.Int64) error {
+	if n := c.inOrder(ctx, stream, *held, *settledSeq); n < len(*held) {
+		*held = (*held)[:len(*held):len(*held)]
+		front, rest := (*held)[:n], (*held)[n:]
+		if err := c.process(ctx, stream, &front, settledSeq, lastMsg); err != nil {
+			*held = append(front, rest...)
+			return err
+		}
+		*held = rest
+		return fmt.Errorf("stream %s: %w", stream, errOutOfOrder)
+	}
+	// Under Park a gap is what parking an event leaves behind: the batch
+	// applies it as an anomaly, as the one-at-a-time path does.
+	var gaps *gapPolicy
+	if c.cfg.OnFailure == Block {
+		gaps = c.gapCheck(ctx, stream)
+	}
+	for len(*held) > 0 {
+		items := c.prepareBatch(ctx, stream, *held, *settledSeq)
+		if len(items) > 0 {
+			msgs := make([]jetstream.Msg, len(items))
+			for i, it := range items {
+				msgs[i] = it.msg
+			}
+			stop := c.keepAlive(msgs...)
+			err := c.applyBatch(ctx, stream, items, gaps)
+			stop()
+			if err == nil {
+				c.settleBatch(ctx, stream, items)
+				for _, it := range items {
+					*settledSeq = max(*settledSeq, it.md.Sequence.Stream)
+				}
+				*held = (*held)[len(items):]
+				continue
+			}
+			endSpans(items, err)
+			if errors.Is(err, errLeaseLost) || ctx.Err() != nil {
+				return fmt.Errorf("stream %s: %w", stream, err)
+			}
+			var herr handlerError
+			if errors.As(err, &herr) {
+				// The events before the failing one apply without it (in
+				// a batch of their own); the failed call was the failing
+				// event's attempt, settled as on the one-at-a-time path.
+				if herr.index > 0 {
+					*held = (*held)[:len(*held):len(*held)]
+					rest := (*held)[herr.index:]
+					front := (*held)[:herr.index]
+					if err := c.process(ctx, stream, &front, settledSeq, lastMsg); err != nil {
+						*held = append(front, rest...)
+						return err
+					}
+					*held = rest
+				}
+				it := items[herr.index]
+				actx := ctx
+				if it.ctx != nil {
+					actx = it.ctx
+				}
+				first := c.failure(actx, stream, it.msg, it.md, it.md.NumDelivered, it.ev, herr.err)
+				if err := c.processOne(ctx, stream, held, settledSeq, lastMsg, &first); err != nil {
+					return err
+				}
+				continue
+			}
+			// Otherwise fall back to one at a time for this batch: the
+			// events before the failing one apply, the failing one is
+			// retried, parked or blocks the stream as the policy says.
+			for len(*held) > 0 {
+				if err := c.processOne(ctx, stream, held, settledSeq, lastMsg, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		// The first message needs the one-at-a-time path (undecodable,
+		// not from the stream's owner, no metadata).
+		if err := c.processOne(ctx, stream, held, settledSeq, lastMsg, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// processOne settles the first message of held, retrying it after the
+// backoff as often as the policy says while the later ones wait (kept in
+// progress with JetStream, so they are not redelivered meanwhile). first,
+// when set, is the outcome of an attempt already made (in a batch).
+func (c *Consumer) processOne(ctx context.Context, stream string, held *[]jetstream.Msg, settledSeq *uint64, lastMsg *atomic.Int64, first *outcome) error {
+	msg := (*held)[0]
+	for extra := uint64(0); ; extra++ {
+		var out outcome
+		if first != nil {
+			out, first = *first, nil
+		} else {
+			out = c.handle(ctx, stream, msg, extra)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(out.err, errLeaseLost) {
+			return fmt.Errorf("stream %s: %w", stream, errLeaseLost)
+		}
+		if out.settled {
+			if md, err := msg.Metadata(); err == nil {
+				*settledSeq = max(*settledSeq, md.Sequence.Stream)
+			}
+			*held = (*held)[1:]
+			return nil
+		}
+		stop := c.keepAlive(*held...)
+		select {
+		case <-ctx.Done():
+		case <-time.After(out.retryIn):
+		}
+		stop()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lastMsg.Store(time.Now().UnixNano())
+		if c.removedFromStream(ctx, stream, msg) {
+			*held = (*held)[1:]
+			return nil
+		}
+	}
+}
+
+// removedFromStream reports whether msg is no longer in its stream (an
+// operator deleted the event the stream was blocked on): it is then
+// dropped, and the stream no longer held back. Errors count as no: the
+// event is retried rather than skipped.
+func (c *Consumer) removedFromStream(ctx context.Context, stream string, msg jetstream.Msg) bool {
+	md, err := msg.Metadata()
+	if err != nil {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := c.cfg.JS.Stream(ictx, stream)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(ictx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return false
+	}
+	seq := md.Sequence.Stream
+	gone := seq < info.State.FirstSeq
+	for _, d := range info.State.Deleted {
+		if d == seq {
+			gone = true
+			break
+		}
+	}
+	if !gone {
+		return false
+	}
+	c.mu.Lock()
+	p := c.progress[stream]
+	unblocked := p.BlockedEventID
+	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts, p.BlockedReason = "", "", time.Time{}, 0, ""
+	c.mu.Unlock()
+	c.log.Info("events consumer: stream unblocked: the event it waited on is no longer in the stream", "stream", stream,
+		"event_id", unblocked, "stream_sequence", seq)
+	return true
 }
 
 // setReachable records whether the consumer is in contact with stream.
@@ -406,11 +681,12 @@ func drainAndNak(it jetstream.MessagesContext) {
 // pollPending refreshes the pending count while no message arrives, so an
 // idle, caught-up consumer reports lag 0 and a stuck one is visible.
 //
-// It also watches for a stalled pull: events pending, none outstanding
-// and none received for stallGrace. The stream is then reported out of
+// It also watches for a stalled pull: events pending, none being
+// processed and none received for stallGrace (plus the ack wait while
+// JetStream counts messages outstanding that this instance does not hold). The stream is then reported out of
 // reach since the last message (readiness must not say ready while
 // nothing arrives) and the pull is made again (restart).
-func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, restart func()) {
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, restart func()) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -421,8 +697,15 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			return
 		}
 		c.setReachable(stream, err == nil)
-		if err == nil && info.NumPending > 0 && info.NumAckPending == 0 {
-			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > stallGrace {
+		// Messages outstanding that this instance does not hold (delivered
+		// to a pull a lost server had, after a leader change) come back
+		// after the ack wait; nothing for longer than that is a stall too.
+		grace := stallGrace
+		if info != nil && info.NumAckPending > 0 {
+			grace += c.cfg.AckWait
+		}
+		if err == nil && info.NumPending > 0 && !processing.Load() {
+			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > grace {
 				c.mu.Lock()
 				c.progress[stream].UnreachableSince = last
 				c.mu.Unlock()
@@ -503,16 +786,26 @@ func subjectWithin(filter, pattern string) bool {
 	return len(ft) == len(pt)
 }
 
-// handle applies one message and settles it: ack after commit, a delayed
-// redelivery after a failure, or parking (and ack) after MaxDeliver
-// attempts. A message is acknowledged only once its outcome is durable.
-func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg) {
+// outcome is how handle left a message: settled (acknowledged: applied,
+// skipped or parked), or to be retried by the caller after retryIn. err is
+// the failure, if any.
+type outcome struct {
+	settled bool
+	retryIn time.Duration
+	err     error
+}
+
+// handle applies one message and settles it: ack after commit, or parking
+// (and ack) after MaxDeliver attempts; otherwise it says when to try again.
+// A message is acknowledged only once its outcome is durable. extra counts
+// the attempts the consumer made itself since JetStream delivered msg.
+func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg, extra uint64) outcome {
 	md, err := msg.Metadata()
 	if err != nil {
 		c.log.Error("events consumer: message without metadata", "stream", stream, "err", err)
-		_ = msg.Nak()
-		return
+		return outcome{retryIn: c.cfg.Backoff[0], err: err}
 	}
+	attempts := md.NumDelivered + extra
 	c.mu.Lock()
 	c.progress[stream].Pending = md.NumPending + 1
 	c.progress[stream].Known = true
@@ -526,34 +819,38 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 			err = errors.New("event has no id")
 		}
 		id := fmt.Sprintf("%s:%d", stream, md.Sequence.Stream)
-		c.refuse(messageContext(ctx, msg), stream, msg, md, Event{ID: id}, "undecodable", fmt.Errorf("undecodable event: %w", err))
-		return
+		return c.refuse(messageContext(ctx, msg), stream, msg, md, attempts, Event{ID: id}, "undecodable", fmt.Errorf("undecodable event: %w", err))
 	}
 	if err := attribute(stream, msg.Subject(), ev); err != nil {
 		// Whoever published it was not the stream's owner (or the owner
 		// is broken): nothing it says may change the state.
 		c.metrics.refused.WithLabelValues(c.cfg.Name, stream).Inc()
-		c.refuse(messageContext(ctx, msg), stream, msg, md, ev, "not from the stream's owner", err)
-		return
+		return c.refuse(messageContext(ctx, msg), stream, msg, md, attempts, ev, "not from the stream's owner", err)
+	}
+	record := func(tx *sqldb.Tx, res applyResult) error {
+		applied, newest := 0, time.Time{}
+		if !res.duplicate && !res.stale {
+			applied, newest = 1, ev.OccurredAt
+		}
+		return c.recordStream(ctx, tx, stream, md.Sequence.Stream, newest, applied)
 	}
 	stop := c.keepAlive(msg)
 	// actx carries the apply span (when the event is traced) to the end of
 	// the delivery, so every log line about this event, the retries and
 	// the block included, carries its trace_id and span_id.
 	actx, endSpan := c.startApplySpan(ctx, stream, msg, md, ev)
-	res, err := apply(actx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), nil)
+	res, err := apply(actx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, c.gapCheck(ctx, stream), record)
 	endSpan(err)
 	stop()
 	var gap errGap
 	if errors.As(err, &gap) {
 		c.metrics.anomalies.WithLabelValues(c.cfg.Name, stream).Inc()
 		if c.cfg.OnFailure == Block {
-			c.blockNow(actx, stream, msg, md, ev, "sequence gap", err)
-			return
+			return c.blockNow(actx, stream, md, attempts, ev, "sequence gap", err)
 		}
 		// Under Park a gap is what parking an event leaves behind, so it
 		// is applied as before (logged and counted).
-		res, err = apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil, nil)
+		res, err = apply(ctx, c.cfg.DB, c.cfg.Name, c.cfg.Handler, ev, staleSkip, nil, record)
 	}
 	if err == nil {
 		c.settled(actx, stream, ev, res, md)
@@ -561,23 +858,26 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 			// The event is recorded as applied, so a redelivery is skipped.
 			c.log.WarnContext(actx, "events consumer: ack failed", "stream", stream, "event_id", ev.ID, "err", err)
 		}
-		return
+		return outcome{settled: true}
 	}
-	if ctx.Err() != nil {
-		_ = msg.Nak() // shutting down: let the next run take it at once
-		return
+	return c.failure(actx, stream, msg, md, attempts, ev, err)
+}
+
+// failure settles a failed attempt at applying ev: retried after the
+// backoff, parked after MaxDeliver attempts under Park, reported blocked
+// under Block.
+func (c *Consumer) failure(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, attempts uint64, ev Event, err error) outcome {
+	if ctx.Err() != nil || errors.Is(err, errLeaseLost) {
+		return outcome{err: err} // shutting down or handing over: the caller gives it back
 	}
 	if c.cfg.OnFailure == Block {
-		c.failed(actx, stream, msg, md, ev, err)
-		return
+		return c.failed(ctx, stream, md, attempts, ev, err)
 	}
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
-	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
-		c.park(actx, stream, msg, ev.ID, msg.Data(), err, attempts)
-		return
+		return c.park(ctx, stream, msg, ev.ID, msg.Data(), err, attempts)
 	}
-	c.retry(actx, stream, msg, ev, attempts, err)
+	return c.retry(ctx, stream, ev, attempts, err)
 }
 
 // refuse settles a message that can never apply as it is (undecodable, or
@@ -586,18 +886,18 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg)
 // the stream once understood: skipping it silently could skip a
 // revocation); under Park it is parked, never applied. ctx carries the
 // message's trace context, if any, for the log lines.
-func (c *Consumer) refuse(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+func (c *Consumer) refuse(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, attempts uint64, ev Event, reason string, cause error) outcome {
 	if c.cfg.OnFailure == Block {
-		c.blockNow(ctx, stream, msg, md, ev, reason, cause)
-		return
+		return c.blockNow(ctx, stream, md, attempts, ev, reason, cause)
 	}
-	c.park(ctx, stream, msg, ev.ID, msg.Data(), cause, md.NumDelivered)
+	return c.park(ctx, stream, msg, ev.ID, msg.Data(), cause, attempts)
 }
 
-// keepAlive tells JetStream every AckWait/4 that msg is still being
-// worked on, so a slow handler never has its message redelivered while
-// AckWait stays short; the returned function stops it.
-func (c *Consumer) keepAlive(msg jetstream.Msg) (stop func()) {
+// keepAlive tells JetStream every AckWait/4 that msgs are still being
+// worked on, so a slow handler (or a batch waiting behind a failing
+// event) never has its messages redelivered while AckWait stays short;
+// the returned function stops it.
+func (c *Consumer) keepAlive(msgs ...jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -609,7 +909,9 @@ func (c *Consumer) keepAlive(msg jetstream.Msg) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				_ = msg.InProgress()
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
 			}
 		}
 	}()
@@ -646,25 +948,25 @@ func (c *Consumer) streamLostEvents(ctx context.Context, stream string) bool {
 // blockNow reports stream blocked on ev from this attempt on (an alarm, not
 // a failure that may pass) and retries it after the backoff. ctx is the
 // event's (its apply span's when traced), for the log lines.
-func (c *Consumer) blockNow(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+func (c *Consumer) blockNow(ctx context.Context, stream string, md *jetstream.MsgMetadata, attempts uint64, ev Event, reason string, cause error) outcome {
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
-	c.markBlocked(ctx, stream, md, ev, reason, cause)
-	c.retry(ctx, stream, msg, ev, md.NumDelivered, cause)
+	c.markBlocked(ctx, stream, md, attempts, ev, reason, cause)
+	return c.retry(ctx, stream, ev, attempts, cause)
 }
 
-func (c *Consumer) markBlocked(ctx context.Context, stream string, md *jetstream.MsgMetadata, ev Event, reason string, cause error) {
+func (c *Consumer) markBlocked(ctx context.Context, stream string, md *jetstream.MsgMetadata, attempts uint64, ev Event, reason string, cause error) {
 	c.mu.Lock()
 	p := c.progress[stream]
 	first := p.BlockedEventID != ev.ID
 	if first {
 		p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedReason = ev.ID, ev.Type, time.Now(), reason
 	}
-	p.BlockedAttempts = md.NumDelivered
+	p.BlockedAttempts = attempts
 	c.mu.Unlock()
 	if first {
 		c.log.ErrorContext(ctx, "events consumer: stream BLOCKED ("+reason+"); later events wait until it applies or an operator removes it from the stream (the consumer reports itself failing meanwhile)",
 			"stream", stream, "event_id", ev.ID, "type", ev.Type, "aggregate_type", ev.AggregateType, "aggregate_id", ev.AggregateID,
-			"sequence", ev.Sequence, "stream_sequence", md.Sequence.Stream, "attempts", md.NumDelivered, "err", cause)
+			"sequence", ev.Sequence, "stream_sequence", md.Sequence.Stream, "attempts", attempts, "err", cause)
 	}
 }
 
@@ -692,29 +994,26 @@ func attribute(stream, subject string, ev Event) error {
 	return nil
 }
 
-// retry hands a failed message back to JetStream for a redelivery after
-// the backoff of its attempt (the last Backoff entry once they run out).
-// MaxAckPending 1 keeps the stream's later messages behind it. ctx is the
-// event's (its apply span's when traced), so the log lines join its trace.
-func (c *Consumer) retry(ctx context.Context, stream string, msg jetstream.Msg, ev Event, attempts uint64, cause error) {
+// retry says when to try a failed message again: after the backoff of its
+// attempt (the last Backoff entry once they run out). The caller holds the
+// stream's later messages behind it meanwhile. ctx is the event's (its
+// apply span's when traced), so the log lines join its trace.
+func (c *Consumer) retry(ctx context.Context, stream string, ev Event, attempts uint64, cause error) outcome {
 	delay := c.cfg.Backoff[min(max(int(attempts), 1)-1, len(c.cfg.Backoff)-1)]
 	c.log.WarnContext(ctx, "events consumer: handler failed; will retry", "stream", stream, "event_id", ev.ID, "type", ev.Type,
 		"attempt", attempts, "max_deliver", c.cfg.MaxDeliver, "on_failure", c.cfg.OnFailure, "retry_in", delay, "err", cause)
-	if err := msg.NakWithDelay(delay); err != nil {
-		c.log.WarnContext(ctx, "events consumer: nak failed; redelivered after the ack wait", "event_id", ev.ID, "err", err)
-	}
+	return outcome{retryIn: delay, err: cause}
 }
 
 // failed settles a failed attempt under OnFailure Block: the message is
 // always retried, never parked, and from the MaxDeliver-th attempt on the
 // stream is reported blocked until an event of it applies.
-func (c *Consumer) failed(ctx context.Context, stream string, msg jetstream.Msg, md *jetstream.MsgMetadata, ev Event, cause error) {
+func (c *Consumer) failed(ctx context.Context, stream string, md *jetstream.MsgMetadata, attempts uint64, ev Event, cause error) outcome {
 	c.metrics.failures.WithLabelValues(c.cfg.Name, stream).Inc()
-	attempts := md.NumDelivered
 	if attempts >= uint64(c.cfg.MaxDeliver) {
-		c.markBlocked(ctx, stream, md, ev, "handler failing", cause)
+		c.markBlocked(ctx, stream, md, attempts, ev, "handler failing", cause)
 	}
-	c.retry(ctx, stream, msg, ev, attempts, cause)
+	return c.retry(ctx, stream, ev, attempts, cause)
 }
 
 func (c *Consumer) settled(ctx context.Context, stream string, ev Event, res applyResult, md *jetstream.MsgMetadata) {
@@ -754,15 +1053,31 @@ func (c *Consumer) settled(ctx context.Context, stream string, ev Event, res app
 
 // park records a failing event in the parked table and acknowledges it, so
 // the stream moves on but the event is never dropped silently. If the
-// record cannot be written the message is redelivered later instead.
-func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, id string, data []byte, cause error, attempts uint64) {
-	_, err := c.cfg.DB.ExecContext(ctx, `INSERT INTO event_parked (consumer, event_id, event, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)
+// record cannot be written the message is retried later instead.
+func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, id string, data []byte, cause error, attempts uint64) outcome {
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	// The stream's row moves past the parked message in the same
+	// transaction, so a restart knows it settled.
+	err := c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_parked (consumer, event_id, event, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (consumer, event_id) DO UPDATE SET event = excluded.event, error = excluded.error, attempts = excluded.attempts, parked_at = excluded.parked_at`,
-		c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now()))
+			c.cfg.Name, id, string(data), cause.Error(), int64(attempts), sqldb.Micros(time.Now())); err != nil {
+			return err
+		}
+		if seq == 0 {
+			return nil
+		}
+		return c.recordStream(ctx, tx, stream, seq, time.Time{}, 0)
+	})
+	if errors.Is(err, errLeaseLost) {
+		return outcome{err: err}
+	}
 	if err != nil {
 		c.log.ErrorContext(ctx, "events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
-		_ = msg.NakWithDelay(c.cfg.Backoff[len(c.cfg.Backoff)-1])
-		return
+		return outcome{retryIn: c.cfg.Backoff[len(c.cfg.Backoff)-1], err: err}
 	}
 	c.metrics.parked.WithLabelValues(c.cfg.Name, stream).Inc()
 	c.log.ErrorContext(ctx, "events consumer: event parked after repeated failures; see ListParked and Replay", "stream", stream,
@@ -770,6 +1085,7 @@ func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, i
 	if err := msg.Ack(); err != nil {
 		c.log.WarnContext(ctx, "events consumer: ack of parked event failed", "event_id", id, "err", err)
 	}
+	return outcome{settled: true}
 }
 
 type applyResult struct {
@@ -806,12 +1122,12 @@ var ErrStale = errors.New("event is older than one already applied to its aggreg
 // consumer applied ev already, check the aggregate sequence (stale events
 // are handled as mode says; with gaps set, a gap in the sequence is
 // refused with errGap), record the event and the progress. extra, when
-// set, runs in the same transaction.
+// set, runs in the same transaction with the outcome so far.
 //
 // The progress row (the last applied sequence per aggregate) is written in
 // the handler's transaction, so the stale check always sees exactly the
 // state the handler's effects are in.
-func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, mode staleMode, gaps *gapPolicy, extra func(tx *sqldb.Tx) error) (applyResult, error) {
+func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Event, mode staleMode, gaps *gapPolicy, extra func(tx *sqldb.Tx, res applyResult) error) (applyResult, error) {
 	var res applyResult
 	err := db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res = applyResult{}
@@ -829,7 +1145,7 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 		} else if n == 0 {
 			res.duplicate = true
 			if extra != nil {
-				return extra(tx)
+				return extra(tx, res)
 			}
 			return nil
 		}
@@ -857,7 +1173,7 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 			case staleSkip, staleDiscard:
 				res.stale = true
 				if extra != nil {
-					return extra(tx)
+					return extra(tx, res)
 				}
 				return nil
 			}
@@ -887,7 +1203,7 @@ func apply(ctx context.Context, db *sqldb.DB, consumer string, h Handler, ev Eve
 			return fmt.Errorf("record consumer progress: %w", err)
 		}
 		if extra != nil {
-			return extra(tx)
+			return extra(tx, res)
 		}
 		return nil
 	})
@@ -971,7 +1287,9 @@ func (c *Consumer) Lag() time.Duration {
 // Reset prepares a rebuild: it deletes the durable consumer from every
 // stream and, in one transaction, the consumer's applied, progress and
 // parked rows together with whatever ResetState clears. The next Run then
-// replays every stream from its start. The consumer must not be running.
+// replays every stream from its start. The consumer must not be running,
+// here or in another process: Reset returns a *RunningError, changing
+// nothing, while an instance holds the lease of one of its streams.
 //
 // The durable consumers go first: if Reset stops half-way, either nothing
 // was forgotten (the old records skip every replayed event) or everything
@@ -980,6 +1298,9 @@ func (c *Consumer) Reset(ctx context.Context) error {
 	if c.running.Load() {
 		return fmt.Errorf("events consumer %s: stop it before Reset", c.cfg.Name)
 	}
+	if err := c.checkNotRunningElsewhere(ctx); err != nil {
+		return err
+	}
 	for _, s := range c.cfg.Streams {
 		err := c.cfg.JS.DeleteConsumer(ctx, s, c.cfg.Name)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -987,7 +1308,7 @@ func (c *Consumer) Reset(ctx context.Context) error {
 		}
 	}
 	err := c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		for _, table := range []string{"event_applied", "event_consumer_progress", "event_parked"} {
+		for _, table := range []string{"event_applied", "event_consumer_progress", "event_parked", "event_consumer_streams"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE consumer = ?`, c.cfg.Name); err != nil {
 				return fmt.Errorf("clear %s: %w", table, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -493,4 +494,169 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestResetRefusedWhileAnotherInstanceRuns: while an instance of a
+// consumer (here another Consumer value, as in another process) consumes a
+// stream, Reset of the same consumer refuses with a *RunningError naming
+// it and changes nothing; once that instance stopped (releasing its
+// lease), Reset goes through.
+func TestResetRefusedWhileAnotherInstanceRuns(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		cfg := events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Handler: logHandler("replica"), Logger: log}
+		running, err := events.NewConsumer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := events.NewConsumer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := write(ctx, prod, o, "agg-a", 0); err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, "consumer", running.Run)
+		waitFor(t, 20*time.Second, "the event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 1, fmt.Sprintf("%d applied", n)
+		})
+		err = other.Reset(ctx)
+		var busy *events.RunningError
+		if !errors.As(err, &busy) || busy.Stream != customerStream(prefix)[0] ||
+			!strings.Contains(err.Error(), "events consumer replica is running: an instance consumes stream "+busy.Stream) {
+			t.Fatalf("Reset while another instance runs: %v, want a RunningError", err)
+		}
+		if _, err := js.Consumer(ctx, customerStream(prefix)[0], "replica"); err != nil {
+			t.Errorf("durable after the refused Reset: %v", err)
+		}
+		if n := countLog(t, cons); n != 1 {
+			t.Errorf("%d rows after the refused Reset, want 1", n)
+		}
+		stop()
+		if err := other.Reset(ctx); err != nil {
+			t.Fatalf("Reset after the instance stopped: %v", err)
+		}
+	})
+}
+
+// TestFailureInsideABatch writes ten events before the consumer starts, so
+// they arrive as one batch, and fails the handler twice on the fourth
+// (under Block): the three before it apply, the fourth applies on its third
+// attempt, and the six after it wait and then apply; each exactly once and
+// in order, nothing lost.
+func TestFailureInsideABatch(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		want := map[string]events.Event{}
+		var bad events.Event
+		for i := range 10 {
+			ev, err := write(ctx, prod, o, []string{"agg-a", "agg-b"}[i%2], i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+			if i == 3 {
+				bad = ev
+			}
+		}
+		var attempts atomic.Int32
+		base := logHandler("replica")
+		handler := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+			if ev.ID == bad.ID && attempts.Add(1) <= 2 {
+				return errors.New("transient")
+			}
+			return base(ctx, tx, ev)
+		}
+		c, err := events.NewConsumer(events.ConsumerConfig{
+			Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Handler: handler, Logger: log,
+			OnFailure: events.Block, MaxDeliver: 5, Backoff: []time.Duration{20 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		waitFor(t, 20*time.Second, "the events in the stream", func() (bool, string) {
+			s, err := js.Stream(ctx, customerStream(prefix)[0])
+			if err != nil {
+				return false, err.Error()
+			}
+			n := s.CachedInfo().State.Msgs
+			return n == 10, fmt.Sprintf("%d stored", n)
+		})
+		run(t, "consumer", c.Run)
+		waitFor(t, 20*time.Second, "every event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 10, fmt.Sprintf("%d of 10 applied", n)
+		})
+		checkLog(t, cons, want)
+		if got := attempts.Load(); got != 3 {
+			t.Errorf("the failing event was tried %d times, want 3", got)
+		}
+		if err := c.Err(); err != nil {
+			t.Errorf("consumer after the failure passed: %v", err)
+		}
+	})
+}
+
+// TestStreamCreatedAgain: after a consumer applied events, its stream is
+// deleted and created again (numbering from 1 once more); the events
+// published on the new stream are applied, not taken for copies of the
+// settled ones whose sequences they reuse.
+func TestStreamCreatedAgain(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		stopRelay := run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js,
+			Handler: logHandler("replica"), Logger: log, OnFailure: events.Park})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]events.Event{}
+		for i := range 3 {
+			ev, err := write(ctx, prod, o, "agg-a", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		stop := run(t, "consumer", c.Run)
+		waitFor(t, 20*time.Second, "the first events applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 3, fmt.Sprintf("%d applied", n)
+		})
+		stop()
+		stopRelay()
+		eventstest.DeleteStreams(t, js, prefix)
+		if err := events.EnsureStreams(ctx, js, events.StreamOptions{Prefix: prefix, MaxAge: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "relay again", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		for i := range 2 {
+			ev, err := write(ctx, prod, o, "agg-b", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		run(t, "consumer again", c.Run)
+		waitFor(t, 20*time.Second, "the new stream's events applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 5, fmt.Sprintf("%d of 5 applied", n)
+		})
+		checkLog(t, cons, want)
+	})
 }

@@ -97,7 +97,7 @@ func Replay(ctx context.Context, db *sqldb.DB, consumer, eventID string, h Handl
 	if err := json.Unmarshal([]byte(body), &ev); err != nil || ev.ID == "" {
 		return fmt.Errorf("replay %s for %s: the parked message is not an event; delete it by hand once understood", eventID, consumer)
 	}
-	_, err = apply(ctx, db, consumer, h, ev, mode, nil, func(tx *sqldb.Tx) error {
+	_, err = apply(ctx, db, consumer, h, ev, mode, nil, func(tx *sqldb.Tx, _ applyResult) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM event_parked WHERE consumer = ? AND event_id = ?`, consumer, eventID)
 		return err
 	})

@@ -281,7 +281,7 @@ type outboxRow struct {
 }
 
 // publishBatch publishes up to one batch of unsent rows in outbox order,
-// waiting for each acknowledgement, then marks the published ones sent.
+// pipelined (publishPipelined), then marks the acknowledged ones sent.
 // Publishing stops at the first failure so a later event of an aggregate
 // is never stored before an earlier one.
 func (r *Relay) publishBatch(ctx context.Context) (int, error) {
@@ -311,28 +311,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	sent := make([]int64, 0, len(batch))
-	var pubErr error
-	for _, row := range batch {
-		data, err := json.Marshal(row.ev)
-		if err != nil {
-			pubErr = fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
-			break
-		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.publishTimeout)
-		ack, err := r.publishTraced(pctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data)
-		cancel()
-		if err != nil {
-			r.metrics.failed()
-			pubErr = fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
-			break
-		}
-		if ack.Duplicate {
-			r.log.Debug("outbox relay: event was already stored", "event_id", row.ev.ID)
-		}
-		r.metrics.published()
-		sent = append(sent, row.pos)
-	}
+	sent, pubErr := r.publishPipelined(ctx, batch)
 	if len(sent) > 0 {
 		// Marking uses a fresh context: the events are in the stream, and
 		// failing to record that would only cause harmless republishing.
@@ -434,4 +413,86 @@ func (r *Relay) Unsent(ctx context.Context) (int64, error) {
 	var n int64
 	err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_outbox WHERE sent_at IS NULL`).Scan(&n)
 	return n, err
+}
+
+// publishPipelined publishes rows without waiting for each
+// acknowledgement (JetStream PublishAsync) and returns the positions of
+// the rows the stream acknowledged, and the first failure.
+//
+// Order per aggregate survives failures because a pipeline window holds at
+// most one event per aggregate: the rows are taken in outbox order, and a
+// row whose aggregate already has one in flight closes the window, whose
+// acknowledgements are awaited before the next one starts. If one fails,
+// nothing after its window is published; the events of other aggregates
+// acknowledged meanwhile are kept (and marked sent), and the failed event
+// is the first of its aggregate the next cycle publishes. Events of
+// different aggregates may thus reach the stream in another order than the
+// outbox's, which no consumer depends on (each checks the sequence per
+// aggregate).
+func (r *Relay) publishPipelined(ctx context.Context, batch []outboxRow) ([]int64, error) {
+	type inflight struct {
+		row  outboxRow
+		fut  jetstream.PubAckFuture
+		done func(error)
+	}
+	sent := make([]int64, 0, len(batch))
+	var window []inflight
+	inWindow := map[aggKey]bool{}
+	// await collects the acknowledgements of the window in flight.
+	await := func() error {
+		timeout := time.NewTimer(r.cfg.publishTimeout)
+		defer timeout.Stop()
+		var first error
+		for _, p := range window {
+			var err error
+			select {
+			case ack := <-p.fut.Ok():
+				if ack.Duplicate {
+					r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
+				}
+			case err = <-p.fut.Err():
+			case <-timeout.C:
+				err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			p.done(err)
+			if err != nil {
+				r.metrics.failed()
+				if first == nil {
+					first = fmt.Errorf("publish event %s (%s): %w", p.row.ev.ID, p.row.ev.Type, err)
+				}
+				continue
+			}
+			r.metrics.published()
+			sent = append(sent, p.row.pos)
+		}
+		window = window[:0]
+		clear(inWindow)
+		return first
+	}
+	for _, row := range batch {
+		key := aggKey{row.ev.AggregateType, row.ev.AggregateID}
+		if inWindow[key] {
+			if err := await(); err != nil {
+				return sent, err
+			}
+		}
+		data, err := json.Marshal(row.ev)
+		if err != nil {
+			_ = await()
+			return sent, fmt.Errorf("marshal event %s: %w", row.ev.ID, err)
+		}
+		fut, done, err := r.publishTracedAsync(ctx, Subject(r.cfg.prefix, row.ev.Type), row.ev, row.trace, data)
+		if err != nil {
+			r.metrics.failed()
+			if werr := await(); werr != nil {
+				return sent, werr
+			}
+			return sent, fmt.Errorf("publish event %s (%s): %w", row.ev.ID, row.ev.Type, err)
+		}
+		window = append(window, inflight{row: row, fut: fut, done: done})
+		inWindow[key] = true
+	}
+	return sent, await()
 }

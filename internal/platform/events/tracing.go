@@ -58,32 +58,42 @@ func eventAttributes(ev Event, subject string) []otelattribute.KeyValue {
 	}
 }
 
-// publishTraced publishes one event. When its row carries a trace context
-// it records the outbox wait (from the commit to now) and the publish as
-// spans of that trace, and sends the publish span's context in the message
-// headers.
-func (r *Relay) publishTraced(ctx context.Context, subject string, ev Event, stored sql.NullString, data []byte) (*jetstream.PubAck, error) {
+// publishTracedAsync publishes one event without waiting for the
+// acknowledgement, for the relay's pipeline. When its row carries a trace
+// context it records the outbox wait (from the commit to now) and the
+// publish as spans of that trace, and sends the publish span's context in
+// the message headers. done
+// ends the publish span with the outcome once it is known.
+func (r *Relay) publishTracedAsync(ctx context.Context, subject string, ev Event, stored sql.NullString, data []byte) (jetstream.PubAckFuture, func(error), error) {
 	msg := &nats.Msg{Subject: subject, Data: data}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
 	parent := storedSpanContext(stored)
 	if !parent.IsValid() {
-		return r.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID))
+		fut, err := r.js.PublishMsgAsync(msg, opts...)
+		return fut, func(error) {}, err
 	}
 	pctx := trace.ContextWithRemoteSpanContext(ctx, parent)
 	attrs := eventAttributes(ev, subject)
 	_, wait := telemetry.StartRoot(pctx, "outbox wait", trace.WithTimestamp(ev.OccurredAt), trace.WithAttributes(attrs...))
 	wait.End()
 	sctx, span := telemetry.StartRoot(pctx, "publish "+ev.Type, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
-	defer span.End()
 	msg.Header = nats.Header{}
 	for k, v := range telemetry.Inject(sctx) {
 		msg.Header.Set(k, v)
 	}
-	ack, err := r.js.PublishMsg(sctx, msg, jetstream.WithMsgID(ev.ID))
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "publish failed")
+	end := func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish failed")
+		}
+		span.End()
 	}
-	return ack, err
+	fut, err := r.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		end(err)
+		return nil, func(error) {}, err
+	}
+	return fut, end, nil
 }
 
 // messageContext returns ctx carrying the trace context msg arrived with
