@@ -70,6 +70,11 @@ type Config struct {
 	MaxAccessTokenBytes int
 	// StrategyTimeout bounds everything done for one strategy.
 	StrategyTimeout time.Duration
+	// OpenFGATimeout, when set, replaces `up`'s bound on each call to
+	// OpenFGA (--openfga-timeout, 2 s). On a machine shared with other
+	// work a call can wait that long for a core with nothing wrong with
+	// OpenFGA; a longer bound then measures the calls instead of 503s.
+	OpenFGATimeout time.Duration
 	// Logger receives the system's own log (warnings and errors by
 	// default); Progress, when not nil, one line per step.
 	Logger   *slog.Logger
@@ -326,6 +331,9 @@ func start(ctx context.Context, cfg Config, strategy string) (*runner, func(), e
 	scfg.AdminPassword = r.password
 	scfg.AccessTokenLifetime = cfg.AccessTokenLifetime
 	scfg.MaxAccessTokenBytes = cfg.MaxAccessTokenBytes
+	if cfg.OpenFGATimeout > 0 {
+		scfg.OpenFGATimeout = cfg.OpenFGATimeout
+	}
 	if err := scfg.Validate(); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err

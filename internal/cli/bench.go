@@ -50,6 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	l.Duration(&cfg.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens (the provide strategy's staleness bound)")
 	l.Int(&cfg.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM signs")
 	l.Duration(&cfg.StrategyTimeout, "strategy-timeout", def.StrategyTimeout, "bound on everything done for one strategy")
+	l.Duration(&cfg.OpenFGATimeout, "openfga-timeout", 0, "bound on each call to OpenFGA under delegate (0: up's default, 2s); a busy shared machine may need more")
 	l.Bool(&jsonOut, "json", false, "print the report as JSON instead of tables")
 	l.String(&scale, "scale", "", "comma-separated platform sizes in security systems, ascending (e.g. 1000,10000,100000): run the scale benchmark instead, one platform per strategy grown through the bulk imports")
 	l.String(&plotFile, "plot", "", "with --scale, write an SVG of latency against platform size, one line per strategy, to this file")
