@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	def := bench.DefaultConfig()
 	var (
 		strategies, size, tokenSizes, logLevel string
-		scale, plotFile, reports               string
+		scale, plotFile, reports, cpuProfile   string
 		pageLimit                              int
 		seed                                   int
 		jsonOut                                bool
@@ -57,6 +58,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	l.Int(&pageLimit, "page-limit", 50, "with --scale, the page size of the first-page lists")
 	l.String(&reports, "scale-reports", "", "comma-separated files of earlier bench --scale --json runs (one strategy each, say): print their merged table, and --plot, without running anything")
 	l.String(&logLevel, "log-level", "warn", "level of the system's own log on stderr: debug, info, warn or error")
+	l.String(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (every service of the system and the clients) to this file, for go tool pprof")
 	if err := l.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -137,6 +139,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	slog.SetDefault(logger)
 	cfg.Logger, cfg.Progress = logger, stderr
 
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: --cpu-profile: %v\n", err)
+			return ExitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: --cpu-profile: %v\n", err)
+			return ExitFailure
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if worlds != nil {
 		return runScale(ctx, bench.ScaleConfig{Config: cfg, Worlds: worlds, PageLimit: pageLimit}, plotFile, jsonOut, stdout, stderr)
 	}
