@@ -43,7 +43,10 @@ type Authorizer struct {
 	fga *fga.Client
 }
 
-var _ authz.Authorizer = (*Authorizer)(nil)
+var (
+	_ authz.Authorizer           = (*Authorizer)(nil)
+	_ authz.BulkCreateAuthorizer = (*Authorizer)(nil)
+)
 
 // New returns the strategy asking the OpenFGA server of client. The client
 // bootstraps the store and model on first use, so New makes no call.
@@ -427,6 +430,92 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 		}
 	}
 	return authz.CreateCheck{Found: true, Location: l, Decision: policy.Decision{Allowed: true}}, nil
+}
+
+// AuthorizeCreates decides the creations of a bulk import at many
+// locations as AuthorizeCreate decides one, in fewer round trips: one
+// BatchCheck of can_create_security_system for all of them (calls of 50),
+// one Read of each location's tuples (its customer and dealer together),
+// and one Read of the monitoring provider per distinct dealer of the
+// allowed locations, instead of four calls per location. An import of a
+// thousand locations was four thousand calls, past the server's write
+// timeout on a busy machine.
+func (a *Authorizer) AuthorizeCreates(ctx context.Context, caller *auth.Caller, locationIDs []string) ([]authz.CreateCheck, error) {
+	s := authz.Subject(caller)
+	out := make([]authz.CreateCheck, len(locationIDs))
+	allowed := make([]bool, len(locationIDs))
+	facts := make([]authz.Location, len(locationIDs))
+	g, gctx := errgroup.WithContext(ctx)
+	if s.UserID != "" {
+		g.Go(func() error {
+			reqs := make([]*openfgav1.CheckRequest, len(locationIDs))
+			for i, l := range locationIDs {
+				reqs[i] = openfga.CreateCheckRequest(s.UserID, s.AppRoles, l)
+			}
+			got, err := a.fga.BatchCheck(gctx, reqs)
+			copy(allowed, got)
+			return err
+		})
+	}
+	reads, rctx := errgroup.WithContext(gctx)
+	reads.SetLimit(maxParallelReads)
+	for i, l := range locationIDs {
+		reads.Go(func() error {
+			tuples, err := a.fga.Read(rctx, &openfgav1.ReadRequestTupleKey{Object: openfga.Object(openfga.TypeLocation, l)})
+			if err != nil {
+				return err
+			}
+			facts[i].LocationID = l
+			for _, t := range tuples {
+				switch t.GetKey().GetRelation() {
+				case "customer":
+					facts[i].CustomerID = objectID(t.GetKey().GetUser())
+				case "dealer":
+					facts[i].DealerID = objectID(t.GetKey().GetUser())
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(reads.Wait)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var dealers []string
+	for i, l := range facts {
+		if l.CustomerID != "" && allowed[i] && l.DealerID != "" && !slices.Contains(dealers, l.DealerID) {
+			dealers = append(dealers, l.DealerID)
+		}
+	}
+	found := make([]string, len(dealers))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelReads)
+	for i, d := range dealers {
+		g.Go(func() error {
+			var err error
+			found[i], err = a.related(gctx, openfga.Object(openfga.TypeDealer, d), "monitoring_provider")
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	providers := make(map[string]string, len(dealers))
+	for i, d := range dealers {
+		providers[d] = found[i]
+	}
+	for i, l := range facts {
+		switch {
+		case l.CustomerID == "":
+			out[i] = authz.CreateCheck{Decision: policy.Decision{Reason: policy.ReasonNoRole}}
+		case !allowed[i]:
+			out[i] = authz.CreateCheck{Found: true, Location: l, Decision: policy.Decision{Reason: policy.ReasonNoRole}}
+		default:
+			l.MonitoringProviderID = providers[l.DealerID]
+			out[i] = authz.CreateCheck{Found: true, Location: l, Decision: policy.Decision{Allowed: true}}
+		}
+	}
+	return out, nil
 }
 
 // related returns the id of the one object related to object by relation

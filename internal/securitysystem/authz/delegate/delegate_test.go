@@ -245,6 +245,22 @@ func TestAuthorizeCreate(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
+		// The bulk path of an import decides the same, here with the
+		// case's location between two others.
+		locs := []string{id("loc1"), id(tc.loc), id("loc3")}
+		bulk, err := a.AuthorizeCreates(ctx, tc.caller, locs)
+		if err != nil || len(bulk) != len(locs) {
+			t.Fatalf("%s: bulk %+v, %v", tc.name, bulk, err)
+		}
+		for i, l := range locs {
+			one, err := a.AuthorizeCreate(ctx, tc.caller, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bulk[i] != one {
+				t.Errorf("%s: bulk at %s %+v, single %+v", tc.name, l, bulk[i], one)
+			}
+		}
 	}
 }
 
