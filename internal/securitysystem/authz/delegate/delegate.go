@@ -282,8 +282,25 @@ func (g grants) at(ss authz.SystemRef) roles {
 // location roles and the team memberships; then, in a second round, the
 // location roles of those teams. Its cost grows with the user's own
 // tuples, never with the platform's (OpenFGA indexes tuples by user); no
-// ListObjects, whose answer is capped.
+// ListObjects, whose answer is capped. Within one request (the request
+// memo of authz.WithRequestMemo) they are read once: Scope and the page's
+// Filter share them.
 func (a *Authorizer) grants(ctx context.Context, userID string) (grants, error) {
+	// A list page's Scope read them moments ago in the same request.
+	if g, ok := authz.RememberedFacts(ctx, userID); ok {
+		if gr, ok := g.(grants); ok {
+			return gr, nil
+		}
+	}
+	gr, err := a.readGrants(ctx, userID)
+	if err == nil {
+		authz.RememberFacts(ctx, userID, gr)
+	}
+	return gr, err
+}
+
+// readGrants reads the user's grant roots from OpenFGA (grants).
+func (a *Authorizer) readGrants(ctx context.Context, userID string) (grants, error) {
 	u := openfga.Object(openfga.TypeUser, userID)
 	types := []string{openfga.TypeCustomer, openfga.TypeDealer, openfga.TypeMonitoringProvider, openfga.TypeLocation, openfga.TypeTeam}
 	found := make([][]*openfgav1.Tuple, len(types))
