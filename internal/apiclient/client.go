@@ -266,7 +266,16 @@ const DefaultRetryBound = 30 * time.Second
 // provider, a security system at a new location) without waiting for
 // convergence first.
 func RetryUnknownReference(ctx context.Context, call func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultRetryBound)
+	return RetryUnknownReferenceWithin(ctx, DefaultRetryBound, call)
+}
+
+// RetryUnknownReferenceWithin is RetryUnknownReference with its own bound,
+// for a caller that knows the events it waits for take longer than usual
+// to propagate: a bulk import naming thousands of locations created a
+// moment earlier, applied one event at a time by the consumers of a busy
+// machine.
+func RetryUnknownReferenceWithin(ctx context.Context, bound time.Duration, call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	interval := 10 * time.Millisecond
 	for {

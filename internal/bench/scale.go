@@ -78,6 +78,20 @@ type scaleWorld struct {
 	systems, locations, bigSystems    int
 }
 
+// scaleImportBatch is the systems of one import while a scale run grows
+// the platform: thousands per request, as a real onboarding sends, but
+// each request short enough (a few seconds on a busy 2-core machine)
+// to stay far inside the client's 30 s timeout; API.md's maximum of
+// 10 000 per request with a creation check per location took longer
+// than that there.
+const scaleImportBatch = 2000
+
+// scaleRetryBound is how long an import of systems waits for its new
+// locations to reach the Security System Service's strategy (the replica,
+// the facts, OpenFGA): a thousand location events a batch, applied one at
+// a time on a busy machine, can take minutes.
+const scaleRetryBound = 5 * time.Minute
+
 // systemsPerLocation makes the locations proportionate to the systems, as
 // in a real estate of buildings with a few systems each.
 const systemsPerLocation = 2
@@ -245,7 +259,7 @@ func (r *runner) scaleGrow(ctx context.Context, sw *scaleWorld, n, manyVisible i
 			add = min(add, manyVisible-sw.bigSystems)
 			admin, customer = sw.bigAdmin, sw.bigCustomer
 		}
-		add = min(add, importBatch)
+		add = min(add, scaleImportBatch)
 		nLocs := (add + systemsPerLocation - 1) / systemsPerLocation
 		locs, err := r.scaleImportLocations(ctx, admin, customer, sw.dealer, nLocs, sw.locations)
 		if err != nil {
@@ -271,9 +285,11 @@ func (r *runner) scaleImportLocations(ctx context.Context, admin *apiclient.Clie
 	var out struct {
 		IDs []string `json:"ids"`
 	}
-	err := apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
-		_, err := admin.Do(ctx, apiclient.ServiceCustomer, "POST", "/customers/"+customer+"/locations/import", map[string]any{"locations": items}, &out)
-		return err
+	err := r.retryUnavailable(ctx, "import locations", func(ctx context.Context) error {
+		return apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
+			_, err := admin.Do(ctx, apiclient.ServiceCustomer, "POST", "/customers/"+customer+"/locations/import", map[string]any{"locations": items}, &out)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import %d locations: %w", n, err)
@@ -292,9 +308,11 @@ func (r *runner) scaleImportSystems(ctx context.Context, locs []string, n, first
 	var out struct {
 		IDs []string `json:"ids"`
 	}
-	err := apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
-		_, err := r.admin.Do(ctx, apiclient.ServiceSecuritySystem, "POST", "/securitysystems/import", map[string]any{"securitySystems": items}, &out)
-		return err
+	err := r.retryUnavailable(ctx, "import security systems", func(ctx context.Context) error {
+		return apiclient.RetryUnknownReferenceWithin(ctx, scaleRetryBound, func(ctx context.Context) error {
+			_, err := r.admin.Do(ctx, apiclient.ServiceSecuritySystem, "POST", "/securitysystems/import", map[string]any{"securitySystems": items}, &out)
+			return err
+		})
 	})
 	if !missingEndpoint(err) {
 		if err != nil {
@@ -315,6 +333,35 @@ func (r *runner) scaleImportSystems(ctx context.Context, locs []string, n, first
 		ids = append(ids, created.ID)
 	}
 	return ids, nil
+}
+
+// loadRetries bounds how often the loader sends one bulk import again
+// after a 503.
+const loadRetries = 5
+
+// retryUnavailable calls call until it returns anything but a 503, at
+// most loadRetries more times, waiting 1, 2, 4, … s in between. It serves
+// the loads only: an import is all or nothing, so one refused is safely
+// sent again, and on a shared machine under other work one of the
+// thousand authorization calls of a large import can pass the strategy's
+// own timeout (delegate: --openfga-timeout, 2 s) without anything being
+// wrong with the service. Each retry is reported on the progress output;
+// the measured requests are never retried and count every error.
+func (r *runner) retryUnavailable(ctx context.Context, what string, call func(ctx context.Context) error) error {
+	wait := time.Second
+	for i := 0; ; i++ {
+		err := call(ctx)
+		if i == loadRetries || apiclient.StatusOf(err) != http.StatusServiceUnavailable {
+			return err
+		}
+		r.progress(fmt.Sprintf("%s: %v; sending it again in %s", what, err, wait))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // listPage is one page of GET /securitysystems.

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	def := bench.DefaultConfig()
 	var (
 		strategies, size, tokenSizes, logLevel string
-		scale, plotFile                        string
+		scale, plotFile, reports, cpuProfile   string
 		pageLimit                              int
 		seed                                   int
 		jsonOut                                bool
@@ -49,11 +51,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	l.Duration(&cfg.AccessTokenLifetime, "access-token-lifetime", 5*time.Minute, "lifetime of access tokens (the provide strategy's staleness bound)")
 	l.Int(&cfg.MaxAccessTokenBytes, "max-access-token-bytes", 8192, "largest access token the IAM signs")
 	l.Duration(&cfg.StrategyTimeout, "strategy-timeout", def.StrategyTimeout, "bound on everything done for one strategy")
+	l.Duration(&cfg.OpenFGATimeout, "openfga-timeout", 0, "bound on each call to OpenFGA under delegate (0: up's default, 2s); a busy shared machine may need more")
 	l.Bool(&jsonOut, "json", false, "print the report as JSON instead of tables")
 	l.String(&scale, "scale", "", "comma-separated platform sizes in security systems, ascending (e.g. 1000,10000,100000): run the scale benchmark instead, one platform per strategy grown through the bulk imports")
 	l.String(&plotFile, "plot", "", "with --scale, write an SVG of latency against platform size, one line per strategy, to this file")
 	l.Int(&pageLimit, "page-limit", 50, "with --scale, the page size of the first-page lists")
+	l.String(&reports, "scale-reports", "", "comma-separated files of earlier bench --scale --json runs (one strategy each, say): print their merged table, and --plot, without running anything")
 	l.String(&logLevel, "log-level", "warn", "level of the system's own log on stderr: debug, info, warn or error")
+	l.String(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (every service of the system and the clients) to this file, for go tool pprof")
 	if err := l.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -91,8 +96,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		worlds = append(worlds, n)
 	}
+	if reports != "" {
+		if worlds != nil {
+			problems.Addf("scale-reports", "cannot be combined with --scale")
+		}
+		if err := problems.Err(); err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: %v\n", err)
+			return ExitUsage
+		}
+		rep, err := mergeScaleReports(splitList(reports))
+		if err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: --scale-reports: %v\n", err)
+			return ExitUsage
+		}
+		return writeScale(rep, plotFile, jsonOut, stdout, stderr)
+	}
 	if plotFile != "" && worlds == nil {
-		problems.Addf("plot", "needs --scale")
+		problems.Addf("plot", "needs --scale or --scale-reports")
 	}
 	if pageLimit < 1 || pageLimit > 500 {
 		problems.Addf("page-limit", "must be between 1 and 500, got %d", pageLimit)
@@ -119,6 +139,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	slog.SetDefault(logger)
 	cfg.Logger, cfg.Progress = logger, stderr
 
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: --cpu-profile: %v\n", err)
+			return ExitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "realguardio bench: --cpu-profile: %v\n", err)
+			return ExitFailure
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if worlds != nil {
 		return runScale(ctx, bench.ScaleConfig{Config: cfg, Worlds: worlds, PageLimit: pageLimit}, plotFile, jsonOut, stdout, stderr)
 	}
@@ -152,6 +185,46 @@ func runScale(ctx context.Context, cfg bench.ScaleConfig, plotFile string, jsonO
 		fmt.Fprintf(stderr, "realguardio bench: %v\n", err)
 		return ExitFailure
 	}
+	return writeScale(rep, plotFile, jsonOut, stdout, stderr)
+}
+
+// mergeScaleReports reads the JSON scale reports of files and merges them
+// into one, so strategies measured in separate runs (in parallel, or one
+// long run apart) appear in one table and one plot: the points in file
+// order, the union of the world sizes, the first run's machine and start,
+// the summed durations.
+func mergeScaleReports(files []string) (*bench.ScaleReport, error) {
+	if len(files) == 0 {
+		return nil, errors.New("no files")
+	}
+	var out *bench.ScaleReport
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r bench.ScaleReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: not a scale report: %w", f, err)
+		}
+		if out == nil {
+			out = &bench.ScaleReport{Started: r.Started, Machine: r.Machine}
+		}
+		out.Points = append(out.Points, r.Points...)
+		out.Duration += r.Duration
+		for _, w := range r.Worlds {
+			if !slices.Contains(out.Worlds, w) {
+				out.Worlds = append(out.Worlds, w)
+			}
+		}
+	}
+	slices.Sort(out.Worlds)
+	return out, nil
+}
+
+// writeScale writes a scale report as a table (or JSON) and its plot.
+func writeScale(rep *bench.ScaleReport, plotFile string, jsonOut bool, stdout, stderr io.Writer) int {
+	var err error
 	if jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

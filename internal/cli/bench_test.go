@@ -157,3 +157,51 @@ func TestBenchScaleQuick(t *testing.T) {
 		t.Fatalf("plot: %v, %d bytes", err, len(svg))
 	}
 }
+
+// TestBenchScaleReports merges two saved scale reports, one strategy
+// each, into one table and one plot without running anything, and refuses
+// a file that is not a report.
+func TestBenchScaleReports(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rep bench.ScaleReport) string {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	point := func(strategy string, systems int) bench.ScalePoint {
+		th := bench.Throughput{Summary: bench.Summary{N: 10, P50: time.Millisecond, P99: 2 * time.Millisecond}, Requests: 10}
+		return bench.ScalePoint{Strategy: strategy, Systems: systems, Locations: systems / 2, FewFirstPage: th, ManyFirstPage: th,
+			ManyVisible: systems - 5, PagingPerSecond: 5000, Paged: true, Decide: th, Load: time.Second}
+	}
+	a := write("none.json", bench.ScaleReport{Worlds: []int{100, 1000}, Points: []bench.ScalePoint{point("none", 100), point("none", 1000)}})
+	b := write("delegate.json", bench.ScaleReport{Worlds: []int{100, 1000, 10000}, Points: []bench.ScalePoint{point("delegate", 100), point("delegate", 1000), point("delegate", 10000)}})
+	plotFile := filepath.Join(dir, "scale.svg")
+	code, out, errOut := runCLI(t, nil, "bench", "--scale-reports", a+","+b, "--plot", plotFile)
+	if code != ExitOK {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	for _, want := range []string{"worlds [100 1000 10000]", "none\n", "delegate\n", "   10000 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if svg, err := os.ReadFile(plotFile); err != nil || !bytes.Contains(svg, []byte("<svg")) {
+		t.Fatalf("plot: %v, %d bytes", err, len(svg))
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, nil, "bench", "--scale-reports", bad); code != ExitUsage || !strings.Contains(errOut, "not a scale report") {
+		t.Fatalf("a bad file: code %d, %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "bench", "--scale-reports", a, "--scale", "10,20"); code != ExitUsage || !strings.Contains(errOut, "scale-reports") {
+		t.Fatalf("with --scale: code %d, %s", code, errOut)
+	}
+}

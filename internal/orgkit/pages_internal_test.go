@@ -168,3 +168,23 @@ func TestPages(t *testing.T) {
 		}
 	})
 }
+
+// TestRoleHoldersPlan shows, on SQLite (EXPLAIN QUERY PLAN) and PostgreSQL
+// (EXPLAIN), that a page of the access review's role holders, the first
+// and one after a cursor, reads employees_org_email in its order instead
+// of sorting the organization's employees.
+func TestRoleHoldersPlan(t *testing.T) {
+	sqldbtest.ForEachStore(t, []sqldb.Migrations{Migrations()}, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		var repo Repo
+		org := uuid.NewString()
+		for _, p := range []AccessPage{{Limit: 50}, {Limit: 50, AfterUsername: "m@x.example", AfterUserID: uuid.NewString()}} {
+			rec := &pagingtest.Recorder{Q: db}
+			if _, err := repo.RoleHolders(ctx, rec, org, p); err != nil {
+				t.Fatal(err)
+			}
+			q := rec.Queries[0]
+			pagingtest.RequireIndex(t, db, "employees_org_email", true, q.Query, q.Args...)
+		}
+	})
+}

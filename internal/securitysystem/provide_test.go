@@ -214,6 +214,10 @@ func (discardEvents) Append(context.Context, *sqldb.Tx, string, string, string, 
 	return events.Event{}, nil
 }
 
+func (discardEvents) AppendMany(_ context.Context, _ *sqldb.Tx, batch []events.AggregatePending) ([]events.Event, error) {
+	return make([]events.Event, len(batch)), nil
+}
+
 func jsonBody(v any) *bytes.Reader {
 	b, _ := json.Marshal(v)
 	return bytes.NewReader(b)

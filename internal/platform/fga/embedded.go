@@ -108,7 +108,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, err
 	}
 	e := &Embedded{log: log.With("component", "openfga-embedded"), ds: ds, served: make(chan struct{})}
-	e.srv, err = server.NewServerWithOpts(server.WithDatastore(ds))
+	e.srv, err = server.NewServerWithOpts(serverOptions(ds)...)
 	if err != nil {
 		ds.Close()
 		return nil, fmt.Errorf("embedded OpenFGA: %w", err)
@@ -245,6 +245,31 @@ func (a *presharedKeyAuth) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamS
 		return err
 	}
 	return handler(srv, ss)
+}
+
+// maxConcurrentReads bounds the datastore reads one Check (or
+// ListObjects) keeps in flight. OpenFGA's default is unbounded, and its
+// guidance is the datastore's connections divided by the concurrent
+// requests expected: with sqliteMaxConns (30) and a few decisions at once
+// beside the sync's writes and the lists' Reads, 10 lets three Checks
+// resolve at full width while nothing else waits for a connection.
+const maxConcurrentReads = 10
+
+// serverOptions are the embedded server's settings, as an operator of
+// `openfga run` would choose them for this workload (docs/delegate.md,
+// "Tuning"). The check-query and iterator caches stay off (OpenFGA's
+// default): either would serve a revoked grant until its TTL, and the
+// strategy's lists no longer ask a Check per system, which was what made
+// them tempting. ListObjects is not used by the strategy; its limits stay
+// OpenFGA's defaults (1 000 results, 3 s).
+func serverOptions(ds storage.OpenFGADatastore) []server.OpenFGAServiceV1Option {
+	return []server.OpenFGAServiceV1Option{
+		server.WithDatastore(ds),
+		server.WithMaxConcurrentReadsForCheck(maxConcurrentReads),
+		server.WithMaxConcurrentReadsForListObjects(maxConcurrentReads),
+		server.WithCheckQueryCacheEnabled(false),
+		server.WithCheckIteratorCacheEnabled(false),
+	}
 }
 
 // dbFile is the SQLite file of the persistent store inside Dir.

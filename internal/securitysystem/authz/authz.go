@@ -113,6 +113,14 @@ type Authorizer interface {
 	Name() string
 }
 
+// BulkCreateAuthorizer is implemented by a strategy that decides the
+// creations of a bulk import at many locations for fewer round trips than
+// one AuthorizeCreate each; the import uses it when present. The checks
+// are in the order of locationIDs.
+type BulkCreateAuthorizer interface {
+	AuthorizeCreates(ctx context.Context, caller *auth.Caller, locationIDs []string) ([]CreateCheck, error)
+}
+
 // Subject starts the rule's subject facts from the token: its sub and
 // application roles. Strategies add organization, location roles and
 // schedule from wherever they keep them.

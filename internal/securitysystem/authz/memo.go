@@ -14,6 +14,11 @@ type memo struct {
 	mu      sync.Mutex
 	user    string
 	subject *policy.Subject
+	// factsUser and facts are a strategy's own form of the caller's
+	// facts (RememberFacts), for a strategy whose facts are not a
+	// policy.Subject.
+	factsUser string
+	facts     any
 }
 
 // WithRequestMemo returns a context in which the strategy calls of one
@@ -48,4 +53,30 @@ func RememberedSubject(ctx context.Context, userID string) (policy.Subject, bool
 		return policy.Subject{}, false
 	}
 	return *m.subject, true
+}
+
+// RememberFacts records userID's facts in a strategy's own form in ctx's
+// request memo (a no-op without one): the delegate strategy's grants read
+// from OpenFGA, which a list page's Scope reads and its Filter needs again.
+func RememberFacts(ctx context.Context, userID string, facts any) {
+	if m, ok := ctx.Value(memoKey{}).(*memo); ok {
+		m.mu.Lock()
+		m.factsUser, m.facts = userID, facts
+		m.mu.Unlock()
+	}
+}
+
+// RememberedFacts returns the facts of userID recorded by RememberFacts
+// earlier in the same request, if any.
+func RememberedFacts(ctx context.Context, userID string) (any, bool) {
+	m, ok := ctx.Value(memoKey{}).(*memo)
+	if !ok {
+		return nil, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.facts == nil || m.factsUser != userID {
+		return nil, false
+	}
+	return m.facts, true
 }

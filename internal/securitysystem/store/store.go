@@ -29,8 +29,11 @@ func Migrations() sqldb.Migrations {
 }
 
 // EventAppender writes events inside a transaction; *events.Outbox is one.
+// AppendMany is the bulk import's: the events of many aggregates (each
+// created system is one) in a few multi-row statements.
 type EventAppender interface {
 	Append(ctx context.Context, tx *sqldb.Tx, aggregateType, aggregateID, eventType string, payload any) (events.Event, error)
+	AppendMany(ctx context.Context, tx *sqldb.Tx, batch []events.AggregatePending) ([]events.Event, error)
 }
 
 // Store is the repository. It is safe for concurrent use.
@@ -46,7 +49,9 @@ var _ app.Repository = (*Store)(nil)
 type Option func(*Store)
 
 // WithCreateHook runs fn inside the transaction that creates a system,
-// before the row is inserted; fn may change the record. The provide
+// before the row is inserted; fn sets the record's resource facts
+// (customer, dealer, monitoring provider) from its location, and
+// CreateMany runs it once per location of the import. The provide
 // strategy uses it to set the record's resource facts from the newest
 // facts under the same locks its event consumer takes, so a concurrent
 // event can never leave a new record with stale facts.
@@ -113,21 +118,23 @@ const importBatch = 500
 
 // CreateMany stores new systems and their events in one transaction, all
 // or nothing (API.md, "Bulk import"): rows go in multi-row INSERTs of
-// importBatch, each system's events into the outbox in the same
-// transaction, so the relay publishes every created event, and none when
-// anything fails. The create hook runs for every system, as for Create.
+// importBatch, and each chunk's events, every system its own aggregate,
+// into the outbox with one AppendMany in the same transaction, so the
+// relay publishes every created event, and none when anything fails. The
+// create hook runs for every system, as for Create.
 func (s *Store) CreateMany(ctx context.Context, systems []app.SecuritySystem, evs [][]app.Event) error {
 	if len(evs) != len(systems) {
 		return apperr.New(apperr.Internal, "create security systems: %d systems but %d event lists", len(systems), len(evs))
 	}
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		filled := map[string]app.SecuritySystem{}
 		for start := 0; start < len(systems); start += importBatch {
 			part := systems[start:min(start+importBatch, len(systems))]
 			args := make([]any, 0, 10*len(part))
 			for i := range part {
 				ss := &part[i]
 				if s.beforeSave != nil {
-					if err := s.beforeSave(ctx, tx, ss); err != nil {
+					if err := s.fillOnce(ctx, tx, ss, filled); err != nil {
 						return err
 					}
 				}
@@ -142,15 +149,38 @@ func (s *Store) CreateMany(ctx context.Context, systems []app.SecuritySystem, ev
 				}
 				return err
 			}
+			var pending []events.AggregatePending
 			for i := range part {
-				if err := s.appendEvents(ctx, tx, part[i].ID, evs[start+i]); err != nil {
-					return err
+				for _, ev := range evs[start+i] {
+					pending = append(pending, events.AggregatePending{AggregateType: app.AggregateType, AggregateID: part[i].ID, Type: ev.Type, Payload: ev.Payload})
 				}
+			}
+			if _, err := s.outbox.AppendMany(ctx, tx, pending); err != nil {
+				return fmt.Errorf("append the created events: %w", err)
 			}
 		}
 		return nil
 	})
 	return internal(err, "create security systems")
+}
+
+// fillOnce runs the create hook for the first system of each location of
+// one CreateMany and gives the others at that location the same resource
+// facts. The hook's facts are a function of the location alone, read
+// under locks the transaction keeps until it commits, so a second read in
+// the same transaction would answer the same; an import of thousands of
+// systems over a few locations then reads the facts a few times, not
+// thousands.
+func (s *Store) fillOnce(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem, filled map[string]app.SecuritySystem) error {
+	if f, ok := filled[ss.LocationID]; ok {
+		ss.CustomerID, ss.DealerID, ss.MonitoringProviderID = f.CustomerID, f.DealerID, f.MonitoringProviderID
+		return nil
+	}
+	if err := s.beforeSave(ctx, tx, ss); err != nil {
+		return err
+	}
+	filled[ss.LocationID] = *ss
+	return nil
 }
 
 // Get returns one system or NotFound.

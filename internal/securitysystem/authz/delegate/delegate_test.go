@@ -92,8 +92,10 @@ func TestFixedCases(t *testing.T) {
 	}
 }
 
-// TestGeneratedWorldFilterAndDecide compares Filter (a view batch with
-// the on-duty check, then the roles of the viewable systems) and Decide
+// TestGeneratedWorldFilterAndDecide compares Filter (of records without
+// resource facts: a view batch with the on-duty check, then the roles of
+// the viewable systems; of records with them: resolved over the caller's
+// grants) and Decide
 // with policy.IsAllowed on a generated world, over the memory datastore
 // and over the SQLite one of `up` (its pool and statement cache).
 func TestGeneratedWorldFilterAndDecide(t *testing.T) {
@@ -114,6 +116,7 @@ func testFilterAndDecide(t *testing.T, dir string) {
 	a, _, _ := setupDir(t, w, dir)
 	rng := rand.New(rand.NewSource(3))
 	systems := refs(w)
+	withFacts := refsWithFacts(w)
 	for i, c := range w.Cases(rng, 300) {
 		ref := authz.SystemRef{ID: c.SecuritySystemID, LocationID: w.Resource(c.SecuritySystemID).LocationID}
 		got, err := a.Decide(ctx, caller(w, c.UserID, c.AppRoles), c.Op, ref, c.At)
@@ -144,7 +147,36 @@ func testFilterAndDecide(t *testing.T, dir string) {
 		}) {
 			t.Errorf("list of %s at %v: delegate %+v, policy %+v", c.UserID, c.At, list, want)
 		}
+		// The same list of records that hold their resource facts, as the
+		// service's do: resolved over the caller's grants, not a Check
+		// per system.
+		list, err = a.Filter(ctx, caller(w, c.UserID, c.AppRoles), withFacts, c.At)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = want[:0]
+		for _, ref := range withFacts {
+			if p, ok := authz.Permit(s, ref, w.Resource(ref.ID), c.At); ok {
+				want = append(want, p)
+			}
+		}
+		if !slices.EqualFunc(list, want, func(x, y authz.Permitted) bool {
+			return x.System == y.System && slices.Equal(x.Actions, y.Actions)
+		}) {
+			t.Errorf("list with facts of %s at %v: delegate %+v, policy %+v", c.UserID, c.At, list, want)
+		}
 	}
+}
+
+// refsWithFacts returns w's systems with their resource facts, as the
+// service's records hold them.
+func refsWithFacts(w *policytest.World) []authz.SystemRef {
+	var out []authz.SystemRef
+	for _, s := range w.SecuritySystems {
+		r := w.Resource(s.ID)
+		out = append(out, authz.SystemRef{ID: s.ID, LocationID: r.LocationID, CustomerID: r.CustomerID, DealerID: r.DealerID, MonitoringProviderID: r.MonitoringProviderID})
+	}
+	return out
 }
 
 // administer returns w with alice made CUSTOMER_EMPLOYEE_ADMINISTRATOR
@@ -212,6 +244,22 @@ func TestAuthorizeCreate(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+		// The bulk path of an import decides the same, here with the
+		// case's location between two others.
+		locs := []string{id("loc1"), id(tc.loc), id("loc3")}
+		bulk, err := a.AuthorizeCreates(ctx, tc.caller, locs)
+		if err != nil || len(bulk) != len(locs) {
+			t.Fatalf("%s: bulk %+v, %v", tc.name, bulk, err)
+		}
+		for i, l := range locs {
+			one, err := a.AuthorizeCreate(ctx, tc.caller, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bulk[i] != one {
+				t.Errorf("%s: bulk at %s %+v, single %+v", tc.name, l, bulk[i], one)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ package observed
 
 import (
 	"context"
+	"errors"
 	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"time"
 
@@ -136,6 +137,33 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 	c, err := a.next.AuthorizeCreate(ctx, caller, locationID)
 	done(c.Decision, err)
 	return c, err
+}
+
+// AuthorizeCreates authorizes the creations at many locations through the
+// strategy's bulk path and records each decision. It is only called when
+// the strategy has one (Bulk).
+func (a *Authorizer) AuthorizeCreates(ctx context.Context, caller *auth.Caller, locationIDs []string) ([]authz.CreateCheck, error) {
+	b, ok := a.next.(authz.BulkCreateAuthorizer)
+	if !ok {
+		return nil, errors.New("observed: the strategy has no bulk creation check")
+	}
+	checks, err := b.AuthorizeCreates(ctx, caller, locationIDs)
+	for i := range locationIDs {
+		_, done := a.start(ctx, OpCreate, attribute.String("realguardio.location.id", locationIDs[i]))
+		if err != nil {
+			done(policy.Decision{}, err)
+			break
+		}
+		done(checks[i].Decision, nil)
+	}
+	return checks, err
+}
+
+// Bulk reports whether the strategy decides bulk creations itself
+// (authz.BulkCreateAuthorizer); the import asks AuthorizeCreates only then.
+func (a *Authorizer) Bulk() bool {
+	_, ok := a.next.(authz.BulkCreateAuthorizer)
+	return ok
 }
 
 // start opens the decision's span (when the request is traced) and returns

@@ -92,6 +92,20 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 	return out, nil
 }
 
+// The replica's hot queries, each an index lookup (TestPlansUseIndexes
+// shows their plans on both stores): a decision reads the caller's
+// employee row and location roles by user, and the system's location by
+// id; a dealer's or provider's list turns the organization into its
+// locations. The IN lists are appended by the callers.
+const (
+	employeeQuery          = `SELECT org_kind, org_id, roles, schedule FROM replica_employees WHERE user_id = ?`
+	locationRolesQuery     = `SELECT location_id, roles FROM replica_location_roles WHERE user_id = ?`
+	teamRolesQuery         = `SELECT tr.location_id, tr.roles FROM replica_team_members m JOIN replica_team_roles tr ON tr.team_id = m.team_id WHERE m.user_id = ?`
+	locationsQuery         = `SELECT l.location_id, l.customer_id, l.dealer_id, d.monitoring_provider_id FROM replica_locations l LEFT JOIN replica_dealers d ON d.dealer_id = l.dealer_id WHERE l.location_id IN `
+	dealerLocationsQuery   = `SELECT location_id FROM replica_locations WHERE dealer_id IN `
+	providerLocationsQuery = `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id WHERE d.monitoring_provider_id IN `
+)
+
 // Scope reads the caller's facts from the replica and turns the rule's view
 // scope into what the list query matches: a dealer's or a monitoring
 // provider's organization role becomes the locations the replica says the
@@ -108,11 +122,10 @@ func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time
 	var q, arg string
 	switch {
 	case len(sc.DealerIDs) > 0:
-		q = `SELECT location_id FROM replica_locations WHERE dealer_id IN (` + idSet(a.db.Dialect()) + `)`
+		q = dealerLocationsQuery + `(` + idSet(a.db.Dialect()) + `)`
 		arg = setArg(a.db.Dialect(), sc.DealerIDs)
 	case len(sc.MonitoringProviderIDs) > 0:
-		q = `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id
-			WHERE d.monitoring_provider_id IN (` + idSet(a.db.Dialect()) + `)`
+		q = providerLocationsQuery + `(` + idSet(a.db.Dialect()) + `)`
 		arg = setArg(a.db.Dialect(), sc.MonitoringProviderIDs)
 	default:
 		return sc, nil
@@ -200,9 +213,7 @@ func (a *Authorizer) locations(ctx context.Context, ids []string) (map[string]lo
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := a.db.QueryContext(ctx, `SELECT l.location_id, l.customer_id, l.dealer_id, d.monitoring_provider_id
-			FROM replica_locations l LEFT JOIN replica_dealers d ON d.dealer_id = l.dealer_id
-			WHERE l.location_id IN (`+placeholders(len(part))+`)`, args...)
+		rows, err := a.db.QueryContext(ctx, locationsQuery+`(`+placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -241,7 +252,7 @@ func (a *Authorizer) subject(ctx context.Context, caller *auth.Caller, locationI
 	if s.UserID == "" {
 		return s, nil
 	}
-	rows, err := a.db.QueryContext(ctx, `SELECT org_kind, org_id, roles, schedule FROM replica_employees WHERE user_id = ?`, s.UserID)
+	rows, err := a.db.QueryContext(ctx, employeeQuery, s.UserID)
 	if err != nil {
 		return s, unavailable(err)
 	}
@@ -281,8 +292,7 @@ func (a *Authorizer) subject(ctx context.Context, caller *auth.Caller, locationI
 		// Location roles belong to customer employees only.
 		return s, nil
 	}
-	q := `SELECT location_id, roles FROM replica_location_roles WHERE user_id = ?`
-	qt := `SELECT tr.location_id, tr.roles FROM replica_team_members m JOIN replica_team_roles tr ON tr.team_id = m.team_id WHERE m.user_id = ?`
+	q, qt := locationRolesQuery, teamRolesQuery
 	args := []any{s.UserID, s.UserID}
 	if locationID != "" {
 		q += ` AND location_id = ?`
