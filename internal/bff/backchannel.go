@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/realguardio/realguardio/internal/platform/auth"
 	"io"
 	"net/http"
 	"strings"
@@ -180,7 +181,7 @@ func (s *Service) verifyLogoutToken(ctx context.Context, raw string) (*logoutCla
 	switch {
 	case claims.Issuer != s.cfg.Issuer:
 		return nil, errors.New("wrong issuer")
-	case !audienceHas(claims.Audience, s.cfg.ClientID):
+	case !auth.AudienceContains(claims.Audience, s.cfg.ClientID):
 		return nil, errors.New("wrong audience")
 	case claims.IssuedAt == nil:
 		return nil, errors.New("no iat")
@@ -288,22 +289,6 @@ func (s *Service) fetchJWKS(ctx context.Context, uri string) (jose.JSONWebKeySet
 	}
 	err = json.Unmarshal(body, &set)
 	return set, err
-}
-
-// audienceHas reports whether aud (a string or an array of strings)
-// contains want.
-func audienceHas(aud any, want string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == want
-	case []any:
-		for _, e := range a {
-			if s, ok := e.(string); ok && s == want {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // recordLogoutToken remembers the jti of a logout token of issuer until

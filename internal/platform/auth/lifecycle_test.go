@@ -332,7 +332,7 @@ func FuzzValidate(f *testing.F) {
 		if derr != nil || json.Unmarshal(payload, &claims) != nil {
 			t.Fatalf("accepted undecodable claims: %q", raw)
 		}
-		if claims["iss"] != e.iss.srv.URL || claims["sub"] != c.Subject || !audienceContains(claims["aud"], testAudience) {
+		if claims["iss"] != e.iss.srv.URL || claims["sub"] != c.Subject || !AudienceContains(claims["aud"], testAudience) {
 			t.Fatalf("accepted bad claims %v", claims)
 		}
 		if exp, _ := claims["exp"].(float64); exp < float64(e.clock.Now().Unix())-DefaultLeeway.Seconds() {

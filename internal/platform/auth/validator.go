@@ -480,7 +480,7 @@ func (v *Validator) caller(raw string, payload []byte) (*Caller, error) {
 	if iss, _ := claims["iss"].(string); iss != v.issuer {
 		return nil, v.reject(reasonIssuer, "token issuer is not trusted", nil)
 	}
-	if !audienceContains(claims["aud"], v.audience) {
+	if !AudienceContains(claims["aud"], v.audience) {
 		return nil, v.reject(reasonAudience, v.audMessage, nil)
 	}
 	now := float64(v.now().UnixNano()) / 1e9
@@ -541,9 +541,11 @@ func (v *Validator) caller(raw string, payload []byte) (*Caller, error) {
 	return c, nil
 }
 
-// audienceContains reports whether aud (a string or an array of strings,
-// RFC 7519 §4.1.3) contains want.
-func audienceContains(aud any, want string) bool {
+// AudienceContains reports whether aud, a JWT "aud" claim as decoded by
+// encoding/json (a string or an array of strings, RFC 7519 §4.1.3),
+// contains want. Other JWTs than access tokens (the BFF's logout tokens)
+// check their audience with it too.
+func AudienceContains(aud any, want string) bool {
 	switch a := aud.(type) {
 	case string:
 		return a == want

@@ -616,13 +616,7 @@ func (c *Consumer) removedFromStream(ctx context.Context, stream string, msg jet
 	if err != nil {
 		return false
 	}
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := c.cfg.JS.Stream(ictx, stream)
-	if err != nil {
-		return false
-	}
-	info, err := s.Info(ictx, jetstream.WithDeletedDetails(true))
+	info, err := c.streamState(ctx, stream)
 	if err != nil {
 		return false
 	}

@@ -217,13 +217,7 @@ func (c *Consumer) holdsNothingBefore(ctx context.Context, stream string, seq, f
 	if seq <= from {
 		return true
 	}
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := c.cfg.JS.Stream(ictx, stream)
-	if err != nil {
-		return false
-	}
-	info, err := s.Info(ictx, jetstream.WithDeletedDetails(true))
+	info, err := c.streamState(ctx, stream)
 	if err != nil {
 		return false
 	}
@@ -237,6 +231,19 @@ func (c *Consumer) holdsNothingBefore(ctx context.Context, stream string, seq, f
 		}
 	}
 	return true
+}
+
+// streamState reads stream's state with the sequences deleted from it,
+// bounded by 5 s: the two questions about what the stream still holds
+// (removedFromStream, holdsNothingBefore) answer from it.
+func (c *Consumer) streamState(ctx context.Context, stream string) (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := c.cfg.JS.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx, jetstream.WithDeletedDetails(true))
 }
 
 // RunningError is Reset's refusal while an instance of the consumer (in
