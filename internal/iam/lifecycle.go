@@ -154,16 +154,36 @@ func (l *loginUI) step(r *http.Request, id string) (loginStep, bool) {
 	return st, true
 }
 
+// The authentication methods of RFC 8176 §2 that a login can use, for the
+// ID token's amr: the password; a one-time password (the TOTP code); and
+// mfa, which RFC 8176 wants beside the methods when more than one factor
+// was used.
+const (
+	amrPassword = "pwd"
+	amrOTP      = "otp"
+	amrMFA      = "mfa"
+)
+
+// amrPasswordOnly is the amr of a login with the password alone;
+// amrPasswordTOTP that of one with the password and a TOTP code.
+var (
+	amrPasswordOnly = []string{amrPassword}
+	amrPasswordTOTP = []string{amrPassword, amrOTP, amrMFA}
+)
+
 // mfaRequired reports whether u must have a second factor.
 func (s *Service) mfaRequired(u *user) bool {
 	return s.cfg.RequireMFAForAdmin && slices.Contains(u.Roles, auth.RoleAdmin)
 }
 
-// sessionMaySkipLogin reports whether a browser session of userID may
-// answer an authorization request without a login: not while the account
-// must replace its password or lacks a factor it is required to have,
-// since only a login enforces those.
-func (s *Service) sessionMaySkipLogin(ctx context.Context, userID string) bool {
+// sessionMaySkipLogin reports whether browser session b may answer an
+// authorization request without a login: not while the account must
+// replace its password or lacks a factor it is required to have, since
+// only a login enforces those; nor when the account has a second factor
+// the session's login did not use (it was enrolled after that login), so
+// that an account with a factor only gets tokens from logins with it.
+func (s *Service) sessionMaySkipLogin(ctx context.Context, b *browserSession) bool {
+	userID := b.UserID
 	u, err := s.store.userByID(ctx, s.db, userID)
 	if err != nil {
 		return false
@@ -172,7 +192,13 @@ func (s *Service) sessionMaySkipLogin(ctx context.Context, userID string) bool {
 	if err != nil {
 		return false
 	}
-	return !st.MustChangePassword && (st.TOTPSecret != "" || !s.mfaRequired(u))
+	if st.MustChangePassword {
+		return false
+	}
+	if st.TOTPSecret != "" {
+		return slices.Contains(b.AMR, amrMFA)
+	}
+	return !s.mfaRequired(u)
 }
 
 // next continues a login whose password u proved at authTime: it shows
@@ -201,15 +227,16 @@ func (l *loginUI) next(w http.ResponseWriter, r *http.Request, id string, u *use
 		l.setStep(w, step)
 		l.renderTOTPEnrol(w, r, http.StatusOK, id, secret, uri, "")
 	default:
-		l.finish(w, r, id, u.ID, authTime)
+		l.finish(w, r, id, u.ID, authTime, amrPasswordOnly)
 	}
 }
 
-// finish completes authorization request id for userID and sends the
-// browser on to the code: every step of the login is done.
-func (l *loginUI) finish(w http.ResponseWriter, r *http.Request, id, userID string, authTime time.Time) {
+// finish completes authorization request id for userID, who authenticated
+// with the methods amr, and sends the browser on to the code: every step
+// of the login is done.
+func (l *loginUI) finish(w http.ResponseWriter, r *http.Request, id, userID string, authTime time.Time, amr []string) {
 	ctx := r.Context()
-	if err := l.s.store.completeLogin(ctx, id, userID, authTime, l.s.now()); err != nil {
+	if err := l.s.store.completeLogin(ctx, id, userID, authTime, amr, l.s.now()); err != nil {
 		if errors.Is(err, errNotFound) {
 			l.expired(w, r)
 			return
@@ -217,7 +244,7 @@ func (l *loginUI) finish(w http.ResponseWriter, r *http.Request, id, userID stri
 		l.failed(w, r, "complete login", err)
 		return
 	}
-	if err := l.s.startSession(ctx, w, r, userID); err != nil {
+	if err := l.s.startSession(ctx, w, r, userID, amr); err != nil {
 		// The login itself succeeded; only single sign-on is lost.
 		httpx.LoggerFrom(ctx).ErrorContext(ctx, "start browser session", "err", err)
 	}
@@ -438,7 +465,7 @@ func (l *loginUI) submitTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.succeeded()
-	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime)
+	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime, amrPasswordTOTP)
 }
 
 // confirmEnrolment checks code against u's pending TOTP secret and, when
@@ -504,5 +531,5 @@ func (l *loginUI) submitTOTPEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.succeeded()
-	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime)
+	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime, amrPasswordTOTP)
 }

@@ -161,9 +161,9 @@ func (l *loginUI) show(w http.ResponseWriter, r *http.Request) {
 		l.expired(w, r)
 		return
 	}
-	if b, hash := l.s.currentSession(ctx, r.Header); b != nil && l.s.sessionAnswers(a.Prompt, a.MaxAge, b) && l.s.sessionMaySkipLogin(ctx, b.UserID) {
+	if b, hash := l.s.currentSession(ctx, r.Header); b != nil && l.s.sessionAnswers(a.Prompt, a.MaxAge, b) && l.s.sessionMaySkipLogin(ctx, b) {
 		now := l.s.now()
-		err := l.s.store.completeLogin(ctx, id, b.UserID, b.AuthTime, now)
+		err := l.s.store.completeLogin(ctx, id, b.UserID, b.AuthTime, b.AMR, now)
 		if err == nil {
 			if err := l.s.store.touchBrowserSession(ctx, hash, now); err != nil {
 				httpx.LoggerFrom(ctx).ErrorContext(ctx, "touch browser session", "err", err)

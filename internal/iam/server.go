@@ -226,7 +226,7 @@ func (sv *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRe
 		if req.MaxAge != nil {
 			maxAge = int64(*req.MaxAge)
 		}
-		if b, _ := sv.s.currentSession(ctx, r.Header); b == nil || !sv.s.sessionAnswers(prompt, maxAge, b) || !sv.s.sessionMaySkipLogin(ctx, b.UserID) {
+		if b, _ := sv.s.currentSession(ctx, r.Header); b == nil || !sv.s.sessionAnswers(prompt, maxAge, b) || !sv.s.sessionMaySkipLogin(ctx, b) {
 			return nil, oidc.ErrLoginRequired()
 		}
 	}
@@ -313,7 +313,7 @@ func (sv *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acc
 		if withRefresh {
 			return s.store.insertRefreshToken(ctx, tx, &refreshToken{
 				Hash: hashSecret(refresh), ID: uuid.NewString(), FamilyID: familyID, ClientID: c.GetID(), UserID: u.ID,
-				Scopes: a.Scopes, AuthTime: a.AuthTime, CreatedAt: now, FamilyCreatedAt: now,
+				Scopes: a.Scopes, AuthTime: a.AuthTime, AMR: a.AMR, CreatedAt: now, FamilyCreatedAt: now,
 				ExpiresAt: s.refreshExpiry(now, now),
 			})
 		}
@@ -387,7 +387,7 @@ type refreshIDRequest struct {
 	scopes []string
 }
 
-func (r refreshIDRequest) GetAMR() []string       { return []string{"pwd"} }
+func (r refreshIDRequest) GetAMR() []string       { return r.t.AMR }
 func (r refreshIDRequest) GetAudience() []string  { return []string{r.t.ClientID} }
 func (r refreshIDRequest) GetAuthTime() time.Time { return r.t.AuthTime }
 func (r refreshIDRequest) GetClientID() string    { return r.t.ClientID }
@@ -428,7 +428,7 @@ func (sv *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Ref
 		}
 		return s.store.insertRefreshToken(ctx, tx, &refreshToken{
 			Hash: hashSecret(next), ID: uuid.NewString(), FamilyID: t.FamilyID, ClientID: t.ClientID, UserID: t.UserID,
-			Scopes: t.Scopes, AuthTime: t.AuthTime, CreatedAt: now, FamilyCreatedAt: t.FamilyCreatedAt,
+			Scopes: t.Scopes, AuthTime: t.AuthTime, AMR: t.AMR, CreatedAt: now, FamilyCreatedAt: t.FamilyCreatedAt,
 			ExpiresAt: s.refreshExpiry(now, t.FamilyCreatedAt),
 		})
 	})

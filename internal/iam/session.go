@@ -51,14 +51,16 @@ func (s *Service) sessionAnswers(prompt []string, maxAge int64, b *browserSessio
 }
 
 // startSession begins a browser session for userID after a login with the
-// password, replacing the browser's earlier one (a new token at every
+// methods amr (which the session remembers, so that the requests it
+// answers claim no more than that login proved), replacing the browser's earlier one (a new token at every
 // login, so a planted cookie never becomes a session).
-func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) error {
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) error {
 	s.endSession(ctx, r.Header)
 	token := randomToken(32)
 	now := s.now()
 	if err := s.store.insertBrowserSession(ctx, hashSecret(token), browserSession{
 		UserID: userID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime),
+		AMR: amr,
 	}); err != nil {
 		return err
 	}

@@ -177,11 +177,14 @@ type authRequest struct {
 	// may answer it without the login form.
 	Prompt []string
 	MaxAge int64
+	// AMR is the authentication methods the login used (RFC 8176), set
+	// when the login completes.
+	AMR []string
 }
 
 func (a *authRequest) GetID() string         { return a.ID }
 func (a *authRequest) GetACR() string        { return "" }
-func (a *authRequest) GetAMR() []string      { return []string{"pwd"} }
+func (a *authRequest) GetAMR() []string      { return a.AMR }
 func (a *authRequest) GetAudience() []string { return []string{a.ClientID} }
 func (a *authRequest) GetAuthTime() time.Time {
 	return a.AuthTime
@@ -207,14 +210,14 @@ func (a *authRequest) sessionID() string { return a.FamilyID }
 func (a *authRequest) Done() bool        { return a.IsDone }
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
-	code_challenge, code_challenge_method, user_id, auth_time, done, code_created_at, code_used, family_id, created_at, expires_at, prompt, max_age`
+	code_challenge, code_challenge_method, user_id, auth_time, done, code_created_at, code_used, family_id, created_at, expires_at, prompt, max_age, amr`
 
 func scanAuthRequest(row interface{ Scan(...any) error }) (*authRequest, error) {
 	var a authRequest
-	var scopes, rt, rm, ccm, prompt string
+	var scopes, rt, rm, ccm, prompt, amr string
 	var authTime, done, codeCreated, codeUsed, created, expires int64
 	err := row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &scopes, &rt, &rm,
-		&a.CodeChallenge, &ccm, &a.UserID, &authTime, &done, &codeCreated, &codeUsed, &a.FamilyID, &created, &expires, &prompt, &a.MaxAge)
+		&a.CodeChallenge, &ccm, &a.UserID, &authTime, &done, &codeCreated, &codeUsed, &a.FamilyID, &created, &expires, &prompt, &a.MaxAge, &amr)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errNotFound
@@ -223,6 +226,7 @@ func scanAuthRequest(row interface{ Scan(...any) error }) (*authRequest, error) 
 	}
 	a.Scopes = decodeList(scopes)
 	a.Prompt = strings.Fields(prompt)
+	a.AMR = decodeAMR(amr)
 	a.ResponseType = oidc.ResponseType(rt)
 	a.ResponseMode = oidc.ResponseMode(rm)
 	a.CodeChallengeMethod = oidc.CodeChallengeMethod(ccm)
@@ -257,12 +261,32 @@ func (s *store) authRequestByCodeHash(ctx context.Context, q sqldb.Querier, code
 }
 
 // completeLogin records the authenticated user on a pending request, who
-// proved the password at authTime; a request already completed or expired
-// is not changed.
-func (s *store) completeLogin(ctx context.Context, id, userID string, authTime, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE iam_auth_requests SET user_id = ?, auth_time = ?, done = 1
-		WHERE id = ? AND done = 0 AND expires_at > ?`, userID, sqldb.Micros(authTime), id, sqldb.Micros(now))
+// proved the password at authTime with the methods amr; a request already
+// completed or expired is not changed.
+func (s *store) completeLogin(ctx context.Context, id, userID string, authTime time.Time, amr []string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE iam_auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = 1
+		WHERE id = ? AND done = 0 AND expires_at > ?`, userID, sqldb.Micros(authTime), encodeAMR(amr), id, sqldb.Micros(now))
 	return affectedOne(res, err)
+}
+
+// encodeAMR stores amr values space separated: RFC 8176 values are
+// tokens without spaces. No methods store as pwd alone, the one method
+// every login uses, so that a row never claims a factor by omission.
+func encodeAMR(amr []string) string {
+	if len(amr) == 0 {
+		return amrPassword
+	}
+	return strings.Join(amr, " ")
+}
+
+// decodeAMR reads stored amr values. An empty column (which no login
+// writes) reads as pwd alone, the one method every login uses, so that a
+// damaged row never claims a second factor.
+func decodeAMR(s string) []string {
+	if amr := strings.Fields(s); len(amr) > 0 {
+		return amr
+	}
+	return []string{amrPassword}
 }
 
 // browserSession is one IAM login in a browser (single sign-on).
@@ -271,19 +295,23 @@ type browserSession struct {
 	AuthTime   time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// AMR is the authentication methods of the login that made the
+	// session; a request the session answers gets these, never more.
+	AMR []string
 }
 
 func (s *store) insertBrowserSession(ctx context.Context, idHash string, b browserSession) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO iam_browser_sessions (id_hash, user_id, auth_time, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		idHash, b.UserID, sqldb.Micros(b.AuthTime), sqldb.Micros(b.LastSeenAt), sqldb.Micros(b.ExpiresAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO iam_browser_sessions (id_hash, user_id, auth_time, last_seen_at, expires_at, amr) VALUES (?, ?, ?, ?, ?, ?)`,
+		idHash, b.UserID, sqldb.Micros(b.AuthTime), sqldb.Micros(b.LastSeenAt), sqldb.Micros(b.ExpiresAt), encodeAMR(b.AMR))
 	return err
 }
 
 func (s *store) browserSession(ctx context.Context, idHash string) (*browserSession, error) {
 	var b browserSession
 	var at, seen, exp int64
-	err := s.db.QueryRowContext(ctx, `SELECT user_id, auth_time, last_seen_at, expires_at FROM iam_browser_sessions WHERE id_hash = ?`, idHash).
-		Scan(&b.UserID, &at, &seen, &exp)
+	var amr string
+	err := s.db.QueryRowContext(ctx, `SELECT user_id, auth_time, last_seen_at, expires_at, amr FROM iam_browser_sessions WHERE id_hash = ?`, idHash).
+		Scan(&b.UserID, &at, &seen, &exp, &amr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -291,6 +319,7 @@ func (s *store) browserSession(ctx context.Context, idHash string) (*browserSess
 		return nil, err
 	}
 	b.AuthTime, b.LastSeenAt, b.ExpiresAt = sqldb.FromMicros(at), sqldb.FromMicros(seen), sqldb.FromMicros(exp)
+	b.AMR = decodeAMR(amr)
 	return &b, nil
 }
 
@@ -332,13 +361,16 @@ func (s *store) deleteAuthRequest(ctx context.Context, id string) error {
 
 // refreshToken is a stored refresh token (its hash, never the token).
 type refreshToken struct {
-	Hash      string
-	ID        string
-	FamilyID  string
-	ClientID  string
-	UserID    string
-	Scopes    []string
-	AuthTime  time.Time
+	Hash     string
+	ID       string
+	FamilyID string
+	ClientID string
+	UserID   string
+	Scopes   []string
+	AuthTime time.Time
+	// AMR is the authentication methods of the login the family started
+	// from, repeated in every refreshed ID token.
+	AMR       []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// FamilyCreatedAt is when the family's first token was issued (the
@@ -352,19 +384,20 @@ type refreshToken struct {
 }
 
 func (s *store) insertRefreshToken(ctx context.Context, q sqldb.Querier, t *refreshToken) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO iam_refresh_tokens (token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
-		t.Hash, t.ID, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), sqldb.Micros(t.AuthTime), sqldb.Micros(t.CreatedAt), sqldb.Micros(t.ExpiresAt), sqldb.Micros(t.FamilyCreatedAt))
+	_, err := q.ExecContext(ctx, `INSERT INTO iam_refresh_tokens (token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked, amr)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
+		t.Hash, t.ID, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), sqldb.Micros(t.AuthTime), sqldb.Micros(t.CreatedAt), sqldb.Micros(t.ExpiresAt), sqldb.Micros(t.FamilyCreatedAt),
+		encodeAMR(t.AMR))
 	return err
 }
 
 func (s *store) refreshTokenByHash(ctx context.Context, q sqldb.Querier, hash string) (*refreshToken, error) {
 	var t refreshToken
-	var scopes string
+	var scopes, amr string
 	var authTime, created, expires, familyCreated, used, revoked int64
-	err := q.QueryRowContext(ctx, `SELECT token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked
+	err := q.QueryRowContext(ctx, `SELECT token_hash, id, family_id, client_id, user_id, scopes, auth_time, created_at, expires_at, family_created_at, used_at, revoked, amr
 		FROM iam_refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&t.Hash, &t.ID, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &authTime, &created, &expires, &familyCreated, &used, &revoked)
+		Scan(&t.Hash, &t.ID, &t.FamilyID, &t.ClientID, &t.UserID, &scopes, &authTime, &created, &expires, &familyCreated, &used, &revoked, &amr)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errNotFound
@@ -373,6 +406,7 @@ func (s *store) refreshTokenByHash(ctx context.Context, q sqldb.Querier, hash st
 	}
 	t.Scopes = decodeList(scopes)
 	t.AuthTime = sqldb.FromMicros(authTime)
+	t.AMR = decodeAMR(amr)
 	t.CreatedAt = sqldb.FromMicros(created)
 	t.ExpiresAt = sqldb.FromMicros(expires)
 	t.FamilyCreatedAt = sqldb.FromMicros(familyCreated)
