@@ -165,7 +165,7 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	if err := s.waitForFGA(ctx); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", err)
 	}
-	all, err := deps.FGA.Read(ctx, &openfgav1.ReadRequestTupleKey{})
+	all, err := deps.FGA.Read(ctx, nil) // no key: every tuple of the store
 	if err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild authzsync: read the tuples: %w", err)
 	}
