@@ -38,16 +38,21 @@ func allTuples(t *testing.T, e *env) []string {
 	return out
 }
 
-// TestRebuildRestoresTheSameTuples: a small world and revocations applied
+// TestRebuildRestoresTheSameTuples: a generated world (small unless
+// -policy.size says otherwise) and revocations applied
 // live, then a rebuild with the sync stopped leaves exactly the tuples
 // there were, including one the sync does not derive (a stored platform
 // admin), which the rebuild must keep; with the sync running the rebuild
 // is refused and changes nothing.
 func TestRebuildRestoresTheSameTuples(t *testing.T) {
+	size, err := policytest.ParseSize(*sizeFlag)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t, "")
 	ctx := context.Background()
-	w := policytest.Generate(1, policytest.Small)
-	rng := rand.New(rand.NewSource(1))
+	w := policytest.Generate(*seedFlag, size)
+	rng := rand.New(rand.NewSource(*seedFlag))
 	e.publish(e.b.World(w)...)
 	var evs []events.Event
 	for range 20 {
@@ -68,7 +73,7 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 
 	cfg := authzsync.Config{EventPrefix: e.prefix}
 	deps := authzsync.Deps{DB: e.db, JS: e.js, FGA: e.fga}
-	_, err := authzsync.Rebuild(ctx, cfg, deps)
+	_, err = authzsync.Rebuild(ctx, cfg, deps)
 	var running *authzsync.RunningError
 	if !errors.As(err, &running) || !strings.HasPrefix(err.Error(), "the authorization sync is running (lease held by ") ||
 		!strings.HasSuffix(err.Error(), "); stop it first") {
@@ -85,6 +90,7 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("rebuilt %d tuples from %d events in %s", report.Deleted, e.sent, report.Took)
 	after := allTuples(t, e)
 	if !slices.Equal(after, before) {
 		for _, s := range before {
