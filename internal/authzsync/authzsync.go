@@ -107,6 +107,10 @@ type Syncer struct {
 	streams  []string
 	handler  http.Handler
 
+	// sink, during a rebuild, collects the tuples instead of OpenFGA
+	// (nil for the live sync).
+	sink *tupleSet
+
 	mu     sync.Mutex
 	newest map[string]time.Time // stream -> OccurredAt of the newest applied event
 	pause  context.CancelFunc   // stops the current consumer run
@@ -290,6 +294,12 @@ func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) erro
 		}
 		at := ev.OccurredAt
 		tx.AfterCommit(func() { s.observe(stream, at) })
+	}
+	if s.sink != nil {
+		// A rebuild applies the plan to its tuple set once the event's
+		// transaction committed, so a rolled-back attempt leaves no trace.
+		tx.AfterCommit(func() { s.sink.apply(p) })
+		return nil
 	}
 	if err := s.execute(ctx, p); err != nil {
 		if apperr.Is(err, apperr.Unavailable) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,6 +67,8 @@ type RebuildProgress struct {
 type RebuildReport struct {
 	// Deleted is the number of derived tuples deleted before the replay.
 	Deleted int
+	// Written is the number of tuples the replay wrote.
+	Written int
 	// Kept is the number of tuples left in place because the sync does not
 	// derive them.
 	Kept int
@@ -135,7 +138,7 @@ func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildO
 // refuses with a *RunningError while a sync instance holds a stream
 // lease), deletes the tuples the sync derives from events (IsDerived),
 // keeping every other tuple, and replays every stream from its start
-// through the same handler as live delivery until it has caught up (or ctx
+// through the same planning as live delivery until it has caught up (or ctx
 // ends). Between the delete and the end of the replay checks deny what
 // the tuples not yet written would allow: the rebuild fails closed.
 func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
@@ -151,6 +154,10 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	if err != nil {
 		return RebuildReport{}, err
 	}
+	// The replay computes the tuples in memory and writes them at the end
+	// in calls of MaxTuplesPerWrite: one OpenFGA round trip per event
+	// would make a large rebuild take hours.
+	s.sink = &tupleSet{tuples: map[tupleKey]*openfgav1.TupleKey{}}
 	if err := checkHorizon(ctx, deps.JS, s.streams); err != nil {
 		return RebuildReport{}, err
 	}
@@ -242,6 +249,10 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 		return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", err)
 	}
 	progress(true)
+	if err := deps.FGA.Write(ctx, s.sink.list(), nil); err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", err)
+	}
+	report.Written = len(s.sink.tuples)
 	if report.Applied, err = appliedCounts(ctx, s); err != nil {
 		return RebuildReport{}, err
 	}
@@ -288,4 +299,45 @@ func appliedCounts(ctx context.Context, s *Syncer) (map[string]int64, error) {
 		}
 	}
 	return out, rows.Err()
+}
+
+// tupleKey is what identifies a tuple in OpenFGA: one tuple per key,
+// whatever its condition.
+type tupleKey struct{ object, relation, user string }
+
+// tupleSet is the OpenFGA store as a rebuild's replay computes it: the
+// plans of the events applied in order to a set, with the semantics of
+// execute (writes ignore a key already held, deletes ignore a missing
+// one, upserts and replacements set the key's tuple).
+type tupleSet struct {
+	mu     sync.Mutex
+	tuples map[tupleKey]*openfgav1.TupleKey
+}
+
+func (ts *tupleSet) apply(p *plan) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	writes, deletes := dedupe(p.writes, p.deletes)
+	for _, t := range deletes {
+		delete(ts.tuples, tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()})
+	}
+	for _, t := range writes {
+		k := tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}
+		if _, ok := ts.tuples[k]; !ok {
+			ts.tuples[k] = t
+		}
+	}
+	for _, t := range append(append([]*openfgav1.TupleKey{}, p.upsert...), p.replace...) {
+		ts.tuples[tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}] = t
+	}
+}
+
+func (ts *tupleSet) list() []*openfgav1.TupleKey {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make([]*openfgav1.TupleKey, 0, len(ts.tuples))
+	for _, t := range ts.tuples {
+		out = append(out, t)
+	}
+	return out
 }

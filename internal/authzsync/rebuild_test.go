@@ -109,8 +109,8 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 	for _, n := range report.Applied {
 		applied += n
 	}
-	if applied != int64(e.sent) || report.Kept != 1 || report.Deleted != len(before)-1 {
-		t.Fatalf("report %+v, want %d events applied, 1 tuple kept, %d deleted", report, e.sent, len(before)-1)
+	if applied != int64(e.sent) || report.Kept != 1 || report.Deleted != len(before)-1 || report.Written != len(before)-1 {
+		t.Fatalf("report %+v, want %d events applied, 1 tuple kept, %d deleted and written", report, e.sent, len(before)-1)
 	}
 	if len(reports) != 1 || !reports[0].Final || reports[0].Done != int64(e.sent) || reports[0].Total != int64(e.sent) {
 		t.Fatalf("progress reports %+v, want one final of %d events", reports, e.sent)
