@@ -296,9 +296,15 @@ func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) erro
 		tx.AfterCommit(func() { s.observe(stream, at) })
 	}
 	if s.sink != nil {
-		// A rebuild applies the plan to its tuple set once the event's
-		// transaction committed, so a rolled-back attempt leaves no trace.
-		tx.AfterCommit(func() { s.sink.apply(p) })
+		// A rebuild applies the plan to its tuple set where the live sync
+		// calls OpenFGA, with the same idempotence: a rolled-back attempt
+		// is redelivered and applies the same plan again. Once the set is
+		// being written the event is handed back, as in an outage, for the
+		// live sync to apply after the rebuild.
+		if !s.sink.apply(p) {
+			s.pauseConsumer()
+			return fmt.Errorf("authzsync: %s %s: the rebuild is writing its tuples; handed back", ev.Type, ev.ID)
+		}
 		return nil
 	}
 	if err := s.execute(ctx, p); err != nil {

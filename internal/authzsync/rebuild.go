@@ -214,9 +214,14 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 		}
 		o.progress(p)
 	}
+	// The consumer runs without Syncer.Run's pause loop: a pause here only
+	// comes from the closed tuple set, and ends the replay.
 	runCtx, stop := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.pause = stop
+	s.mu.Unlock()
 	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
+	go func() { done <- s.consumer.Run(runCtx) }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lastReport := time.Now()
@@ -244,15 +249,19 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 			}
 		}
 	}
-	stop()
-	if err := <-done; err != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", err)
-	}
 	progress(true)
-	if err := deps.FGA.Write(ctx, s.sink.list(), nil); err != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", err)
+	// The tuples are written while the replay's consumer still holds the
+	// stream leases, so a sync started meanwhile cannot apply a newer
+	// event (a revocation) before this write and see it undone; events
+	// arriving now are handed back for it.
+	tuples := s.sink.close()
+	werr := deps.FGA.Write(ctx, tuples, nil)
+	stop()
+	<-done // ended by stop: what it returns says only that
+	if werr != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", werr)
 	}
-	report.Written = len(s.sink.tuples)
+	report.Written = len(tuples)
 	if report.Applied, err = appliedCounts(ctx, s); err != nil {
 		return RebuildReport{}, err
 	}
@@ -311,12 +320,17 @@ type tupleKey struct{ object, relation, user string }
 // one, upserts and replacements set the key's tuple).
 type tupleSet struct {
 	mu     sync.Mutex
+	closed bool
 	tuples map[tupleKey]*openfgav1.TupleKey
 }
 
-func (ts *tupleSet) apply(p *plan) {
+// apply applies p, or returns false once the set is closed.
+func (ts *tupleSet) apply(p *plan) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
 	writes, deletes := dedupe(p.writes, p.deletes)
 	for _, t := range deletes {
 		delete(ts.tuples, tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()})
@@ -330,11 +344,14 @@ func (ts *tupleSet) apply(p *plan) {
 	for _, t := range append(append([]*openfgav1.TupleKey{}, p.upsert...), p.replace...) {
 		ts.tuples[tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}] = t
 	}
+	return true
 }
 
-func (ts *tupleSet) list() []*openfgav1.TupleKey {
+// close ends the replay's changes and returns the tuples.
+func (ts *tupleSet) close() []*openfgav1.TupleKey {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.closed = true
 	out := make([]*openfgav1.TupleKey, 0, len(ts.tuples))
 	for _, t := range ts.tuples {
 		out = append(out, t)
