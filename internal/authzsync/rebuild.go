@@ -139,8 +139,10 @@ func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildO
 // lease), deletes the tuples the sync derives from events (IsDerived),
 // keeping every other tuple, and replays every stream from its start
 // through the same planning as live delivery until it has caught up (or ctx
-// ends). Between the delete and the end of the replay checks deny what
-// the tuples not yet written would allow: the rebuild fails closed.
+// ends). The replay collects the tuples in memory (about 300 bytes each)
+// and writes them once it caught up, still holding the stream leases;
+// until then checks deny what the tuples not yet written would allow: the
+// rebuild fails closed.
 func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
 	start := time.Now()
 	var o rebuildOptions
