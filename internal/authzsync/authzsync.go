@@ -107,6 +107,10 @@ type Syncer struct {
 	streams  []string
 	handler  http.Handler
 
+	// sink, during a rebuild, collects the tuples instead of OpenFGA
+	// (nil for the live sync).
+	sink *tupleSet
+
 	mu     sync.Mutex
 	newest map[string]time.Time // stream -> OccurredAt of the newest applied event
 	pause  context.CancelFunc   // stops the current consumer run
@@ -290,6 +294,18 @@ func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) erro
 		}
 		at := ev.OccurredAt
 		tx.AfterCommit(func() { s.observe(stream, at) })
+	}
+	if s.sink != nil {
+		// A rebuild applies the plan to its tuple set where the live sync
+		// calls OpenFGA, with the same idempotence: a rolled-back attempt
+		// is redelivered and applies the same plan again. Once the set is
+		// being written the event is handed back, as in an outage, for the
+		// live sync to apply after the rebuild.
+		if !s.sink.apply(p) {
+			s.pauseConsumer()
+			return fmt.Errorf("authzsync: %s %s: the rebuild is writing its tuples; handed back", ev.Type, ev.ID)
+		}
+		return nil
 	}
 	if err := s.execute(ctx, p); err != nil {
 		if apperr.Is(err, apperr.Unavailable) {

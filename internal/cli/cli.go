@@ -36,6 +36,9 @@ Usage:
   realguardio rebuild-replica [flags] rebuild the Security System Service's
                                       replica by replaying the event streams
                                       (with the service stopped)
+  realguardio rebuild-openfga [flags] rebuild the delegate strategy's OpenFGA
+                                      tuples by replaying the event streams
+                                      (with the authorization sync stopped)
   realguardio rotate-keys [flags]     add a new IAM signing key now (published
                                       ahead, signing after --key-publish-ahead)
   realguardio bench [flags]           measure the authorization strategies
@@ -78,6 +81,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return run(ctx, "serve "+args[1], args[1], args[2:], stdout, stderr, getenv)
 	case "rebuild-replica":
 		return run(ctx, "rebuild-replica", "", args[1:], stdout, stderr, getenv)
+	case "rebuild-openfga":
+		return run(ctx, "rebuild-openfga", "", args[1:], stdout, stderr, getenv)
 	case "rotate-keys":
 		return run(ctx, "rotate-keys", "", args[1:], stdout, stderr, getenv)
 	case "bench":
@@ -164,6 +169,13 @@ func run(ctx context.Context, name, only string, args []string, stdout, stderr i
 	if name == "rebuild-replica" {
 		if err := system.RebuildReplica(ctx, cfg, logger, stdout); err != nil {
 			fmt.Fprintf(stderr, "realguardio rebuild-replica: %v\n", err)
+			return ExitFailure
+		}
+		return ExitOK
+	}
+	if name == "rebuild-openfga" {
+		if err := system.RebuildOpenFGA(ctx, cfg, logger, stdout); err != nil {
+			fmt.Fprintf(stderr, "realguardio rebuild-openfga: %v\n", err)
 			return ExitFailure
 		}
 		return ExitOK

@@ -102,6 +102,15 @@ func TestRebuildReplicaOnEmptyData(t *testing.T) {
 	}
 }
 
+func TestRebuildOpenFGAOnEmptyData(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, nil, "rebuild-openfga", "--data-dir", dir, "--nats-embedded-addr", "127.0.0.1:0",
+		"--openfga-embedded-addr", "127.0.0.1:0", "--log-level", "error")
+	if code != ExitOK || !strings.Contains(out, "the streams hold no events yet") || !strings.Contains(out, "Done in") {
+		t.Fatalf("code %d, out %q, stderr %q", code, out, errOut)
+	}
+}
+
 // A secret on the command line is readable by every local user; the start
 // says so (and names the variable to use instead), without echoing it.
 func TestSecretFlagWarns(t *testing.T) {

@@ -253,6 +253,8 @@ func (c *Consumer) streamState(ctx context.Context, stream string) (*jetstream.S
 type RunningError struct {
 	// Consumer is the consumer's name.
 	Consumer string
+	// Holder is the id of the instance holding the lease.
+	Holder string
 	// Stream is a stream whose lease is held.
 	Stream string
 	// Until is when that lease expires unless renewed.
@@ -282,7 +284,7 @@ func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
 			return fmt.Errorf("events consumer %s: read the lease of %s: %w", c.cfg.Name, stream, err)
 		}
 		if holder != "" && until >= now {
-			return &RunningError{Consumer: c.cfg.Name, Stream: stream, Until: sqldb.FromMicros(until)}
+			return &RunningError{Consumer: c.cfg.Name, Holder: holder, Stream: stream, Until: sqldb.FromMicros(until)}
 		}
 	}
 	return nil

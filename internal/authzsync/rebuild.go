@@ -1,0 +1,362 @@
+package authzsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/policy/openfga"
+)
+
+// derivedRelations are the relations, per object type, of every tuple the
+// sync writes (internal/policy/openfga's OrgRoleTuples, OnDutyTuple,
+// LocationTuples, DealerProviderTuple, EmployeeLocationRoleTuples,
+// TeamLocationRoleTuples, TeamMemberTuple and SecuritySystemTuples). Every
+// tuple RealGuardIO itself stores is one of them: the other relations of
+// the model (platform#admin, location#platform) are sent as contextual
+// tuples and never stored. A rebuild deletes only tuples of these
+// relations, so anything else an operator keeps in the store (a stored
+// platform admin, tuples of types the model does not know) survives it.
+var derivedRelations = map[string][]string{
+	openfga.TypeCustomer:           {"administrator", "armer", "disarmer", "viewer"},
+	openfga.TypeMonitoringProvider: {"armer", "disarmer", "viewer"},
+	openfga.TypeDealer:             {"monitoring_provider", "armer", "disarmer", "viewer"},
+	openfga.TypeTeam:               {"member"},
+	openfga.TypeLocation:           {"customer", "dealer", "armer", "disarmer", "viewer"},
+	openfga.TypePlatform:           {"on_duty"},
+	openfga.TypeSecuritySystem:     {"location", "platform"},
+}
+
+// IsDerived reports whether t is a tuple the sync writes from events, one
+// a rebuild deletes and writes again.
+func IsDerived(t *openfgav1.TupleKey) bool {
+	typ, _, ok := strings.Cut(t.GetObject(), ":")
+	if !ok {
+		return false
+	}
+	for _, r := range derivedRelations[typ] {
+		if r == t.GetRelation() {
+			return true
+		}
+	}
+	return false
+}
+
+// RebuildProgress is how far a rebuild is, as reported while it runs.
+type RebuildProgress struct {
+	// Done is the number of events of the source streams replayed so far.
+	Done int64
+	// Total is the number of events the source streams hold (it grows if
+	// the owners publish meanwhile).
+	Total int64
+	// Elapsed is the time since the replay started.
+	Elapsed time.Duration
+	// Final marks the last report, made once the replay caught up.
+	Final bool
+}
+
+// RebuildReport says what a rebuild did.
+type RebuildReport struct {
+	// Deleted is the number of derived tuples deleted before the replay.
+	Deleted int
+	// Written is the number of tuples the replay wrote.
+	Written int
+	// Kept is the number of tuples left in place because the sync does not
+	// derive them.
+	Kept int
+	// Applied is the number of events applied per source stream.
+	Applied map[string]int64
+	// Took is the duration of the rebuild.
+	Took time.Duration
+}
+
+// RunningError says a rebuild was refused, before anything changed,
+// because an authorization sync holds the lease of one of its streams: a
+// replay beside it would compete for the events and delete tuples under
+// it.
+type RunningError struct {
+	// Holder is the running consumer instance's id.
+	Holder string
+	// Stream is a stream whose lease it holds.
+	Stream string
+	// Until is when that lease expires unless renewed.
+	Until time.Time
+}
+
+// Error says what runs and what to do.
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("the authorization sync is running (lease held by %s on stream %s, until %s); stop it first",
+		e.Holder, e.Stream, e.Until.UTC().Format(time.RFC3339))
+}
+
+// HorizonError says a rebuild was refused, before anything changed,
+// because a source stream no longer holds its oldest events (its age
+// limit removed them): a replay would leave out every fact not changed
+// since, and OpenFGA would deny what the owners still grant.
+type HorizonError struct {
+	// Stream names the stream.
+	Stream string
+	// FirstSeq is the sequence of the oldest event it still holds.
+	FirstSeq uint64
+	// FirstTime is when that event was stored.
+	FirstTime time.Time
+}
+
+// Error names the stream and what the operator does instead.
+func (e *HorizonError) Error() string {
+	return fmt.Sprintf("stream %s no longer holds its oldest events (it starts at sequence %d, stored %s; the age limit removed the older ones): "+
+		"a replay would leave out every fact not changed since, so nothing was rebuilt; restore the authorization sync's database and the OpenFGA store "+
+		"from backups younger than the streams' age limit and start the sync, which catches up from the streams",
+		e.Stream, e.FirstSeq, e.FirstTime.UTC().Format(time.RFC3339))
+}
+
+// RebuildOption configures a rebuild.
+type RebuildOption func(*rebuildOptions)
+
+type rebuildOptions struct {
+	every    time.Duration
+	progress func(RebuildProgress)
+}
+
+// WithRebuildProgress calls fn about every interval with the rebuild's
+// progress, and once more when the replay has caught up.
+func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildOption {
+	return func(o *rebuildOptions) { o.every, o.progress = every, fn }
+}
+
+// Rebuild rebuilds OpenFGA's tuples from the event streams: it refuses
+// (a *HorizonError) when a stream lost its oldest events, empties the
+// sync's tables and forgets its applied events (Consumer.Reset, which
+// refuses with a *RunningError while a sync instance holds a stream
+// lease), deletes the tuples the sync derives from events (IsDerived),
+// keeping every other tuple, and replays every stream from its start
+// through the same planning as live delivery until it has caught up (or ctx
+// ends). The replay collects the tuples in memory (about 300 bytes each)
+// and writes them once it caught up, still holding the stream leases;
+// until then checks deny what the tuples not yet written would allow: the
+// rebuild fails closed.
+func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
+	start := time.Now()
+	var o rebuildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	// Rebuild metrics are of no interest: a private registry keeps them
+	// apart from a service's.
+	deps.Registry = prometheus.NewRegistry()
+	s, err := New(ctx, cfg, deps)
+	if err != nil {
+		return RebuildReport{}, err
+	}
+	// The replay computes the tuples in memory and writes them at the end
+	// in calls of MaxTuplesPerWrite: one OpenFGA round trip per event
+	// would make a large rebuild take hours.
+	s.sink = &tupleSet{tuples: map[tupleKey]*openfgav1.TupleKey{}}
+	if err := checkHorizon(ctx, deps.JS, s.streams); err != nil {
+		return RebuildReport{}, err
+	}
+	if err := s.consumer.Reset(ctx); err != nil {
+		var running *events.RunningError
+		if errors.As(err, &running) {
+			return RebuildReport{}, &RunningError{Holder: running.Holder, Stream: running.Stream, Until: running.Until}
+		}
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: reset: %w", err)
+	}
+	var report RebuildReport
+	if err := s.waitForFGA(ctx); err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", err)
+	}
+	all, err := deps.FGA.Read(ctx, nil) // no key: every tuple of the store
+	if err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: read the tuples: %w", err)
+	}
+	var deletes []*openfgav1.TupleKeyWithoutCondition
+	for _, t := range all {
+		if IsDerived(t.GetKey()) {
+			deletes = append(deletes, openfga.WithoutCondition(t.GetKey()))
+		} else {
+			report.Kept++
+		}
+	}
+	if err := deps.FGA.Write(ctx, nil, deletes); err != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: delete the derived tuples (run the rebuild again): %w", err)
+	}
+	report.Deleted = len(deletes)
+
+	replayStart := time.Now()
+	progress := func(final bool) {
+		if o.progress == nil {
+			return
+		}
+		p := RebuildProgress{Elapsed: time.Since(replayStart), Final: final}
+		pending := map[string]uint64{}
+		for _, sp := range s.consumer.Progress() {
+			if sp.Known {
+				pending[sp.Stream] = sp.Pending
+			}
+		}
+		for _, name := range s.streams {
+			st, err := deps.JS.Stream(ctx, name)
+			if err != nil {
+				continue // reported again at the next tick
+			}
+			msgs := int64(st.CachedInfo().State.Msgs)
+			p.Total += msgs
+			if n, ok := pending[name]; ok {
+				p.Done += max(msgs-int64(n), 0)
+			}
+		}
+		o.progress(p)
+	}
+	// The consumer runs without Syncer.Run's pause loop: a pause here only
+	// comes from the closed tuple set, and ends the replay.
+	runCtx, stop := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.pause = stop
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.consumer.Run(runCtx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastReport := time.Now()
+	for caughtUp := false; !caughtUp; {
+		select {
+		case <-ctx.Done():
+			stop()
+			<-done
+			// The sync blocks on an event that keeps failing rather than
+			// skip it; say so, or the rebuild just looks slow.
+			return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", errors.Join(ctx.Err(), s.consumer.Err()))
+		case err := <-done:
+			stop()
+			return RebuildReport{}, fmt.Errorf("rebuild authzsync: the sync stopped: %v", err)
+		case <-tick.C:
+			caughtUp = true
+			for _, p := range s.consumer.Progress() {
+				if !p.Known || p.Pending > 0 {
+					caughtUp = false
+				}
+			}
+			if !caughtUp && o.every > 0 && time.Since(lastReport) >= o.every {
+				lastReport = time.Now()
+				progress(false)
+			}
+		}
+	}
+	progress(true)
+	// The tuples are written while the replay's consumer still holds the
+	// stream leases, so a sync started meanwhile cannot apply a newer
+	// event (a revocation) before this write and see it undone; events
+	// arriving now are handed back for it.
+	tuples := s.sink.close()
+	werr := deps.FGA.Write(ctx, tuples, nil)
+	stop()
+	<-done // ended by stop: what it returns says only that
+	if werr != nil {
+		return RebuildReport{}, fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", werr)
+	}
+	report.Written = len(tuples)
+	if report.Applied, err = appliedCounts(ctx, s); err != nil {
+		return RebuildReport{}, err
+	}
+	report.Took = time.Since(start)
+	return report, nil
+}
+
+// checkHorizon returns a *HorizonError for the first of streams that lost
+// its oldest events. A stream that does not exist yet holds nothing to
+// lose.
+func checkHorizon(ctx context.Context, js jetstream.JetStream, streams []string) error {
+	for _, name := range streams {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("rebuild authzsync: stream %s: %w", name, err)
+		}
+		if state := st.CachedInfo().State; state.FirstSeq > 1 {
+			return &HorizonError{Stream: name, FirstSeq: state.FirstSeq, FirstTime: state.FirstTime}
+		}
+	}
+	return nil
+}
+
+// appliedCounts returns the events applied per stream since the reset,
+// from the consumer's bookkeeping; streams without events are left out.
+func appliedCounts(ctx context.Context, s *Syncer) (map[string]int64, error) {
+	rows, err := s.deps.DB.QueryContext(ctx, `SELECT stream, applied_events FROM event_consumer_streams WHERE consumer = ?`, s.cfg.ConsumerName)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild authzsync: applied counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var stream string
+		var n int64
+		if err := rows.Scan(&stream, &n); err != nil {
+			return nil, fmt.Errorf("rebuild authzsync: applied counts: %w", err)
+		}
+		if n > 0 {
+			out[stream] = n
+		}
+	}
+	return out, rows.Err()
+}
+
+// tupleKey is what identifies a tuple in OpenFGA: one tuple per key,
+// whatever its condition.
+type tupleKey struct{ object, relation, user string }
+
+// tupleSet is the OpenFGA store as a rebuild's replay computes it: the
+// plans of the events applied in order to a set, with the semantics of
+// execute (writes ignore a key already held, deletes ignore a missing
+// one, upserts and replacements set the key's tuple).
+type tupleSet struct {
+	mu     sync.Mutex
+	closed bool
+	tuples map[tupleKey]*openfgav1.TupleKey
+}
+
+// apply applies p, or returns false once the set is closed.
+func (ts *tupleSet) apply(p *plan) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
+	writes, deletes := dedupe(p.writes, p.deletes)
+	for _, t := range deletes {
+		delete(ts.tuples, tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()})
+	}
+	for _, t := range writes {
+		k := tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}
+		if _, ok := ts.tuples[k]; !ok {
+			ts.tuples[k] = t
+		}
+	}
+	for _, t := range append(append([]*openfgav1.TupleKey{}, p.upsert...), p.replace...) {
+		ts.tuples[tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}] = t
+	}
+	return true
+}
+
+// close ends the replay's changes and returns the tuples.
+func (ts *tupleSet) close() []*openfgav1.TupleKey {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.closed = true
+	out := make([]*openfgav1.TupleKey, 0, len(ts.tuples))
+	for _, t := range ts.tuples {
+		out = append(out, t)
+	}
+	return out
+}
