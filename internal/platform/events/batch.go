@@ -105,6 +105,16 @@ func (e handlerError) Unwrap() error { return e.err }
 // changes nothing, when any event cannot be applied by the batch path; the
 // caller then handles the batch one message at a time.
 func (c *Consumer) applyBatch(ctx context.Context, stream string, items []batchItem, gaps *gapPolicy) error {
+	start := time.Now()
+	err := c.applyBatchTx(ctx, stream, items, gaps)
+	if err == nil {
+		c.traceBatchTx(items, start, time.Now())
+	}
+	return err
+}
+
+// applyBatchTx is applyBatch's transaction.
+func (c *Consumer) applyBatchTx(ctx context.Context, stream string, items []batchItem, gaps *gapPolicy) error {
 	return c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		// InTx may run this again (a busy database): start afresh.
 		for i := range items {

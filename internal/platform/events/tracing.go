@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
@@ -143,5 +144,28 @@ func (c *Consumer) startApplySpan(ctx context.Context, stream string, msg jetstr
 			span.SetStatus(codes.Error, "apply failed")
 		}
 		span.End()
+	}
+}
+
+// traceBatchTx records, in the trace of every event of a committed batch
+// that carries one, the transaction that applied it: a "db transaction"
+// child of the event's apply span, from start to end, like the span
+// sqldb.InTx records for a transaction run under a traced context. The
+// batch's transaction began before the apply spans (it holds several
+// events of several traces), so InTx itself records none; a reader of one
+// event's trace still sees the transaction that made it effective, with
+// the number of events it held.
+func (c *Consumer) traceBatchTx(items []batchItem, start, end time.Time) {
+	system := "sqlite"
+	if c.cfg.DB.Dialect() == sqldb.Postgres {
+		system = "postgresql"
+	}
+	for _, it := range items {
+		if it.ctx == nil || !telemetry.Active(it.ctx) {
+			continue
+		}
+		_, span := telemetry.StartSpan(it.ctx, "db transaction", trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(start),
+			trace.WithAttributes(otelattribute.String("db.system.name", system), otelattribute.Int("realguardio.batch.events", len(items))))
+		span.End(trace.WithTimestamp(end))
 	}
 }
