@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,17 +50,21 @@ func IsDerived(t *openfgav1.TupleKey) bool {
 }
 
 // RebuildProgress is how far a rebuild is, as reported while it runs.
-type RebuildProgress struct {
-	// Done is the number of events of the source streams replayed so far.
-	Done int64
-	// Total is the number of events the source streams hold (it grows if
-	// the owners publish meanwhile).
-	Total int64
-	// Elapsed is the time since the replay started.
-	Elapsed time.Duration
-	// Final marks the last report, made once the replay caught up.
-	Final bool
+type RebuildProgress = events.RebuildProgress
+
+// RebuildOption configures a rebuild.
+type RebuildOption = events.RebuildOption
+
+// WithRebuildProgress calls fn about every interval with the rebuild's
+// progress, and once more when the replay has caught up.
+func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildOption {
+	return events.WithRebuildProgress(every, fn)
 }
+
+// HorizonError says a rebuild was refused, before anything changed,
+// because a source stream lost its oldest events; OpenFGA would then deny
+// what the owners still grant.
+type HorizonError = events.HorizonError
 
 // RebuildReport says what a rebuild did.
 type RebuildReport struct {
@@ -97,41 +100,6 @@ func (e *RunningError) Error() string {
 		e.Holder, e.Stream, e.Until.UTC().Format(time.RFC3339))
 }
 
-// HorizonError says a rebuild was refused, before anything changed,
-// because a source stream no longer holds its oldest events (its age
-// limit removed them): a replay would leave out every fact not changed
-// since, and OpenFGA would deny what the owners still grant.
-type HorizonError struct {
-	// Stream names the stream.
-	Stream string
-	// FirstSeq is the sequence of the oldest event it still holds.
-	FirstSeq uint64
-	// FirstTime is when that event was stored.
-	FirstTime time.Time
-}
-
-// Error names the stream and what the operator does instead.
-func (e *HorizonError) Error() string {
-	return fmt.Sprintf("stream %s no longer holds its oldest events (it starts at sequence %d, stored %s; the age limit removed the older ones): "+
-		"a replay would leave out every fact not changed since, so nothing was rebuilt; restore the authorization sync's database and the OpenFGA store "+
-		"from backups younger than the streams' age limit and start the sync, which catches up from the streams",
-		e.Stream, e.FirstSeq, e.FirstTime.UTC().Format(time.RFC3339))
-}
-
-// RebuildOption configures a rebuild.
-type RebuildOption func(*rebuildOptions)
-
-type rebuildOptions struct {
-	every    time.Duration
-	progress func(RebuildProgress)
-}
-
-// WithRebuildProgress calls fn about every interval with the rebuild's
-// progress, and once more when the replay has caught up.
-func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildOption {
-	return func(o *rebuildOptions) { o.every, o.progress = every, fn }
-}
-
 // Rebuild rebuilds OpenFGA's tuples from the event streams: it refuses
 // (a *HorizonError) when a stream lost its oldest events, empties the
 // sync's tables and forgets its applied events (Consumer.Reset, which
@@ -145,10 +113,7 @@ func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildO
 // rebuild fails closed.
 func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
 	start := time.Now()
-	var o rebuildOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := events.RebuildOptionsOf(opts)
 	// Rebuild metrics are of no interest: a private registry keeps them
 	// apart from a service's.
 	deps.Registry = prometheus.NewRegistry()
@@ -160,7 +125,7 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	// in calls of MaxTuplesPerWrite: one OpenFGA round trip per event
 	// would make a large rebuild take hours.
 	s.sink = &tupleSet{tuples: map[tupleKey]*openfgav1.TupleKey{}}
-	if err := checkHorizon(ctx, deps.JS, s.streams); err != nil {
+	if err := events.CheckHorizon(ctx, deps.JS, "rebuild authzsync", s.streams, restoreAdvice); err != nil {
 		return RebuildReport{}, err
 	}
 	if err := s.consumer.Reset(ctx); err != nil {
@@ -193,7 +158,7 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 
 	replayStart := time.Now()
 	progress := func(final bool) {
-		if o.progress == nil {
+		if o.Progress == nil {
 			return
 		}
 		p := RebuildProgress{Elapsed: time.Since(replayStart), Final: final}
@@ -214,7 +179,7 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 				p.Done += max(msgs-int64(n), 0)
 			}
 		}
-		o.progress(p)
+		o.Progress(p)
 	}
 	// The consumer runs without Syncer.Run's pause loop: a pause here only
 	// comes from the closed tuple set, and ends the replay.
@@ -245,7 +210,7 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 					caughtUp = false
 				}
 			}
-			if !caughtUp && o.every > 0 && time.Since(lastReport) >= o.every {
+			if !caughtUp && o.Every > 0 && time.Since(lastReport) >= o.Every {
 				lastReport = time.Now()
 				progress(false)
 			}
@@ -271,24 +236,8 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	return report, nil
 }
 
-// checkHorizon returns a *HorizonError for the first of streams that lost
-// its oldest events. A stream that does not exist yet holds nothing to
-// lose.
-func checkHorizon(ctx context.Context, js jetstream.JetStream, streams []string) error {
-	for _, name := range streams {
-		st, err := js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("rebuild authzsync: stream %s: %w", name, err)
-		}
-		if state := st.CachedInfo().State; state.FirstSeq > 1 {
-			return &HorizonError{Stream: name, FirstSeq: state.FirstSeq, FirstTime: state.FirstTime}
-		}
-	}
-	return nil
-}
+// restoreAdvice is what an operator does past the streams' retention.
+const restoreAdvice = "the authorization sync's database and the OpenFGA store from backups younger than the streams' age limit and start the sync"
 
 // appliedCounts returns the events applied per stream since the reset,
 // from the consumer's bookkeeping; streams without events are left out.

@@ -526,31 +526,24 @@ type RebuildReport struct {
 }
 
 // RebuildProgress is how far a rebuild is, as reported while it runs.
-type RebuildProgress struct {
-	// Done is the number of events of the source streams replayed so far.
-	Done int64
-	// Total is the number of events the source streams hold (it grows if
-	// the organization services publish meanwhile).
-	Total int64
-	// Elapsed is the time since the replay started.
-	Elapsed time.Duration
-	// Final marks the last report, made once the replay caught up.
-	Final bool
-}
+type RebuildProgress = events.RebuildProgress
 
 // RebuildOption configures a rebuild.
-type RebuildOption func(*rebuildOptions)
-
-type rebuildOptions struct {
-	every    time.Duration
-	progress func(RebuildProgress)
-}
+type RebuildOption = events.RebuildOption
 
 // WithRebuildProgress calls fn about every interval with the rebuild's
 // progress, and once more when the replay has caught up.
 func WithRebuildProgress(every time.Duration, fn func(RebuildProgress)) RebuildOption {
-	return func(o *rebuildOptions) { o.every, o.progress = every, fn }
+	return events.WithRebuildProgress(every, fn)
 }
+
+// HorizonError says a rebuild was refused, before anything changed,
+// because a source stream lost its oldest events; the replica would then
+// deny what its owners still grant.
+type HorizonError = events.HorizonError
+
+// restoreAdvice is what an operator does past the streams' retention.
+const restoreAdvice = "the Security System Service's database from a backup younger than the streams' age limit and start the service"
 
 // RebuildReplica rebuilds the replicate strategy's replica from scratch:
 // it empties the replica tables and forgets the consumer's applied events
@@ -571,10 +564,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	var o rebuildOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := events.RebuildOptionsOf(opts)
 	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
 	}
@@ -596,7 +586,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 		return RebuildReport{}, err
 	}
 	streams := replicaStreams(cfg.EventPrefix)
-	if err := checkHorizon(ctx, deps.JS, streams); err != nil {
+	if err := events.CheckHorizon(ctx, deps.JS, "rebuild replica", streams, restoreAdvice); err != nil {
 		return RebuildReport{}, err
 	}
 	if err := c.Reset(ctx); err != nil {
@@ -604,7 +594,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 	}
 	replayStart := time.Now()
 	report := func(final bool) {
-		if o.progress == nil {
+		if o.Progress == nil {
 			return
 		}
 		p := RebuildProgress{Elapsed: time.Since(replayStart), Final: final}
@@ -625,7 +615,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 				p.Done += max(msgs-int64(n), 0)
 			}
 		}
-		o.progress(p)
+		o.Progress(p)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -661,7 +651,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 					caughtUp = false
 				}
 			}
-			if !caughtUp && o.every > 0 && time.Since(lastReport) >= o.every {
+			if !caughtUp && o.Every > 0 && time.Since(lastReport) >= o.Every {
 				lastReport = time.Now()
 				report(false)
 			}
@@ -677,45 +667,4 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 		return RebuildReport{}, err
 	}
 	return RebuildReport{Applied: counts, Took: time.Since(start)}, nil
-}
-
-// HorizonError says a rebuild was refused, before anything changed,
-// because a source stream no longer holds its oldest events (its age
-// limit, 30 days by default, removed them): a replay would leave out every
-// fact not changed since, and the replica would deny what its owners
-// still grant.
-type HorizonError struct {
-	// Stream names the stream.
-	Stream string
-	// FirstSeq is the sequence of the oldest event it still holds.
-	FirstSeq uint64
-	// FirstTime is when that event was stored.
-	FirstTime time.Time
-}
-
-// Error names the stream and what the operator does instead.
-func (e *HorizonError) Error() string {
-	return fmt.Sprintf("stream %s no longer holds its oldest events (it starts at sequence %d, stored %s; the age limit removed the older ones): "+
-		"a replay would leave out every fact not changed since, so nothing was rebuilt; restore the Security System Service's database from a backup "+
-		"younger than the streams' age limit and start the service, which catches up from the streams",
-		e.Stream, e.FirstSeq, e.FirstTime.UTC().Format(time.RFC3339))
-}
-
-// checkHorizon returns a *HorizonError for the first of streams that lost
-// its oldest events. A stream that does not exist yet holds nothing to
-// lose.
-func checkHorizon(ctx context.Context, js jetstream.JetStream, streams []string) error {
-	for _, name := range streams {
-		st, err := js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("rebuild replica: stream %s: %w", name, err)
-		}
-		if state := st.CachedInfo().State; state.FirstSeq > 1 {
-			return &HorizonError{Stream: name, FirstSeq: state.FirstSeq, FirstTime: state.FirstTime}
-		}
-	}
-	return nil
 }

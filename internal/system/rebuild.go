@@ -103,9 +103,7 @@ func RebuildOpenFGA(ctx context.Context, cfg Config, logger *slog.Logger, out io
 	pp := newProgressPrinter(out)
 	report, err := authzsync.Rebuild(ctx, authzsync.Config{},
 		authzsync.Deps{Logger: logger.With("service", ServiceAuthzSync), DB: db, JS: js, FGA: client},
-		authzsync.WithRebuildProgress(pp.interval(), func(p authzsync.RebuildProgress) {
-			pp.update(securitysystem.RebuildProgress{Done: p.Done, Total: p.Total, Elapsed: p.Elapsed, Final: p.Final})
-		}))
+		authzsync.WithRebuildProgress(pp.interval(), pp.update))
 	if err != nil {
 		pp.abort()
 		if errors.Is(err, context.Canceled) {
