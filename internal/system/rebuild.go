@@ -55,18 +55,7 @@ func RebuildReplica(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		}
 		return err
 	}
-	streams := make([]string, 0, len(report.Applied))
-	for st := range report.Applied {
-		streams = append(streams, st)
-	}
-	sort.Strings(streams)
-	if len(streams) == 0 {
-		fmt.Fprintln(out, "  the streams hold no events yet")
-	}
-	for _, st := range streams {
-		fmt.Fprintf(out, "  %-28s %d events applied\n", st, report.Applied[st])
-	}
-	fmt.Fprintf(out, "Done in %s.\n", report.Took.Round(time.Millisecond))
+	printApplied(out, report.Applied, report.Took)
 	return nil
 }
 
@@ -112,8 +101,15 @@ func RebuildOpenFGA(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		return err
 	}
 	fmt.Fprintf(out, "  %d derived tuples deleted before the replay, %d other tuples kept\n", report.Deleted, report.Kept)
-	streams := make([]string, 0, len(report.Applied))
-	for st := range report.Applied {
+	printApplied(out, report.Applied, report.Took)
+	return nil
+}
+
+// printApplied ends a rebuild's output: the events applied per stream, in
+// stream order, and the time it took.
+func printApplied(out io.Writer, applied map[string]int64, took time.Duration) {
+	streams := make([]string, 0, len(applied))
+	for st := range applied {
 		streams = append(streams, st)
 	}
 	sort.Strings(streams)
@@ -121,10 +117,9 @@ func RebuildOpenFGA(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		fmt.Fprintln(out, "  the streams hold no events yet")
 	}
 	for _, st := range streams {
-		fmt.Fprintf(out, "  %-28s %d events applied\n", st, report.Applied[st])
+		fmt.Fprintf(out, "  %-28s %d events applied\n", st, applied[st])
 	}
-	fmt.Fprintf(out, "Done in %s.\n", report.Took.Round(time.Millisecond))
-	return nil
+	fmt.Fprintf(out, "Done in %s.\n", took.Round(time.Millisecond))
 }
 
 // rebuildNATS connects to NATS for a rebuild as service, with its
