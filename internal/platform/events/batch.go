@@ -142,6 +142,7 @@ func (c *Consumer) applyBatchTx(ctx context.Context, stream string, items []batc
 			}
 		}
 		changed := map[aggKey]*Event{}
+		var batch []Event
 		var newest time.Time
 		var lastSeq uint64
 		applied := 0
@@ -176,8 +177,9 @@ func (c *Consumer) applyBatchTx(ctx context.Context, stream string, items []batc
 			}
 			it.res.previous = prev
 			it.ctx, it.end = c.startApplySpan(ctx, stream, it.msg, it.md, it.ev)
-			err := c.cfg.Handler(it.ctx, tx, it.ev)
-			if err != nil {
+			if c.cfg.BatchHandler != nil {
+				batch = append(batch, it.ev)
+			} else if err := c.cfg.Handler(it.ctx, tx, it.ev); err != nil {
 				return handlerError{index: i, err: err}
 			}
 			last[key] = it.ev.Sequence
@@ -186,6 +188,13 @@ func (c *Consumer) applyBatchTx(ctx context.Context, stream string, items []batc
 				newest = it.ev.OccurredAt
 			}
 			applied++
+		}
+		if len(batch) > 0 {
+			// Which event failed is not known: the caller applies the
+			// batch again one event at a time, and Handler finds it.
+			if err := c.cfg.BatchHandler(ctx, tx, batch); err != nil {
+				return fmt.Errorf("batch handler: %w", err)
+			}
 		}
 		if err := c.writeAggregateProgress(ctx, tx, changed); err != nil {
 			return err

@@ -608,6 +608,95 @@ func TestFailureInsideABatch(t *testing.T) {
 	})
 }
 
+// TestBatchHandler writes ten events before the consumer starts, so they
+// arrive as one batch, to a consumer with a BatchHandler: the batch is
+// applied in one call with the events in order. The first call fails, and
+// the consumer then applies the batch with Handler, one event at a time:
+// every event exactly once, nothing lost.
+func TestBatchHandler(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, prod, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, js := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, js)
+		log := testLogger(t)
+		o := events.NewOutbox("customer")
+		want := map[string]events.Event{}
+		for i := range 10 {
+			ev, err := write(ctx, prod, o, []string{"agg-a", "agg-b"}[i%2], i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		base := logHandler("replica")
+		var calls, singles atomic.Int32
+		var largest atomic.Int32
+		batch := func(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
+			if calls.Add(1) == 1 {
+				return errors.New("transient")
+			}
+			largest.Store(max(largest.Load(), int32(len(evs))))
+			for _, ev := range evs {
+				if err := base(ctx, tx, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		single := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+			singles.Add(1)
+			return base(ctx, tx, ev)
+		}
+		run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+		waitFor(t, 20*time.Second, "the events in the stream", func() (bool, string) {
+			s, err := js.Stream(ctx, customerStream(prefix)[0])
+			if err != nil {
+				return false, err.Error()
+			}
+			n := s.CachedInfo().State.Msgs
+			return n == 10, fmt.Sprintf("%d stored", n)
+		})
+		c, err := events.NewConsumer(events.ConsumerConfig{
+			Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Handler: single, BatchHandler: batch,
+			Logger: log, OnFailure: events.Block, MaxDeliver: 5, Backoff: []time.Duration{20 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "consumer", c.Run)
+		waitFor(t, 20*time.Second, "every event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 10, fmt.Sprintf("%d of 10 applied", n)
+		})
+		checkLog(t, cons, want)
+		if calls.Load() < 1 {
+			t.Error("the batch handler was never called")
+		}
+		if got := singles.Load(); got < 1 {
+			t.Errorf("after the batch handler failed, Handler applied %d events, want the batch", got)
+		}
+		// Events written now reach the batch handler again.
+		for i := 10; i < 20; i++ {
+			ev, err := write(ctx, prod, o, "agg-a", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[ev.ID] = ev
+		}
+		waitFor(t, 20*time.Second, "the later events applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 20, fmt.Sprintf("%d of 20 applied", n)
+		})
+		checkLog(t, cons, want)
+		if largest.Load() < 1 {
+			t.Error("no batch was applied by the batch handler")
+		}
+		if err := c.Err(); err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+}
+
 // TestStreamCreatedAgain: after a consumer applied events, its stream is
 // deleted and created again (numbering from 1 once more); the events
 // published on the new stream are applied, not taken for copies of the
