@@ -27,7 +27,7 @@ var orgServices = []string{"customer", "dealer", "monitoring"}
 var shared = []string{"platform", "policy", "contract"}
 
 // roots wire or drive the whole system and may import anything.
-var roots = []string{"cli", "system", "bench", "demo", "systemtest", "browsertest", "faulttest", "apiclient", "archtest"}
+var roots = []string{"cli", "system", "bench", "demo", "systemtest", "browsertest", "faulttest", "openapitest", "apiclient", "archtest"}
 
 // pkg is one production package: its path below internal/ and its
 // non-test imports below internal/.

@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 		[]string{"stream"}, nil)}); err != nil {
 		return nil, fmt.Errorf("authzsync: register metrics: %w", err)
 	}
-	mux := http.NewServeMux()
+	mux := httpx.NewMux(Name)
 	mux.HandleFunc("GET /authzsync/status", s.status)
 	ops := &httpx.Ops{Service: Name, Registry: deps.Registry, Logger: s.log, Ready: s.readyChecks()}
 	s.handler = ops.Handler(mux)

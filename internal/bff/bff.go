@@ -298,7 +298,7 @@ func isLocalHTTP(u *url.URL) bool {
 
 // Handler returns the BFF's whole HTTP surface, wrapped by httpx.Ops.
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux("bff")
 	mux.HandleFunc("GET /login", s.handleLogin)
 	mux.HandleFunc("GET /auth/callback", s.handleCallback)
 	mux.HandleFunc("POST /logout", s.handleLogout)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -50,7 +51,7 @@ func orgPath(kind, id string) string {
 	return "/admin/organizations/" + kindSegment(policy.OrgKind(kind)) + "/" + url.PathEscape(id)
 }
 
-func (s *Service) routeEntities(mux *http.ServeMux) {
+func (s *Service) routeEntities(mux *httpx.Mux) {
 	mux.HandleFunc("GET /admin/organizations/{kind}/{orgId}", s.authed("organization", s.pageOrg))
 	mux.HandleFunc("GET /admin/organizations/{kind}/{orgId}/employees/{employeeId}", s.authed("organization", s.pageEmployee))
 	mux.HandleFunc("GET /admin/organizations/customer/{orgId}/locations/{locationId}", s.authed("organization", s.pageLocation))

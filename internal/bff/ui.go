@@ -158,7 +158,7 @@ type page struct {
 	Flash    string
 }
 
-func (s *Service) routeUI(mux *http.ServeMux) {
+func (s *Service) routeUI(mux *httpx.Mux) {
 	static, _ := fs.Sub(staticFS, "web/static")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}))
 	a.Org = orgPort{org: org}
 	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a}
-	s.handler = host.Handler(httpapi.New(a, org).Routes())
+	s.handler = host.Handler(httpapi.New(a, org).Routes(Name))
 	return s, nil
 }
 

@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Kit() *orgkit.Service { return s.kit }
 
 func (s *Service) buildHandler() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux(Name)
 	kh := orgkithttp.New(s.kit, orgkithttp.Options{OrganizationView: s.providers.view})
 	kh.Register(mux)
 	kh.RegisterSubjectFacts(mux)

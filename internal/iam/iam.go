@@ -576,7 +576,7 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 // routes assembles the HTTP surface: the OpenID Provider endpoints, the
 // login UI and the users API, wrapped by the operational endpoints.
 func (s *Service) routes() (http.Handler, error) {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux("iam")
 	mux.HandleFunc("GET "+loginPath, s.login.show)
 	mux.HandleFunc("POST "+loginPath, s.login.submit)
 	mux.HandleFunc("GET "+loggedOutPath, s.login.loggedOut)

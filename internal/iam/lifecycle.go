@@ -42,7 +42,7 @@ const (
 
 // lifecycleRoutes adds the login's further steps, the reset page and the
 // account pages to mux.
-func (s *Service) lifecycleRoutes(mux *http.ServeMux) {
+func (s *Service) lifecycleRoutes(mux *httpx.Mux) {
 	l := s.login
 	mux.HandleFunc("POST "+passwordChangePath, l.submitPasswordChange)
 	mux.HandleFunc("POST "+totpPath, l.submitTOTP)

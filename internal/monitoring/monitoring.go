@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: events.NewOutbox(events.ProducerMonitoring)}
 	s.kit = orgkit.NewService(orgkit.MonitoringProvider, host.DB, s.outbox, host.Accounts, host.Logger)
 
-	mux := http.NewServeMux()
+	mux := httpx.NewMux(Name)
 	kh := orgkithttp.New(s.kit, orgkithttp.Options{})
 	kh.Register(mux)
 	kh.RegisterSubjectFacts(mux)

@@ -13,7 +13,7 @@ import (
 // RegisterAccessFacts adds the Customer Service's access-review facts
 // (docs/fetch-api.md, "Access review"): the location's holders, and the
 // kit's organization role holders.
-func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
+func (h *Handlers) RegisterAccessFacts(mux httpx.Router) {
 	mux.Handle("GET /authz/locations/{locationId}/access", httpx.HandlerFunc(h.locationAccess))
 	h.kit.RegisterAccessFacts(mux)
 }

@@ -31,16 +31,16 @@ func New(a *app.Service, org *orgkit.Service) *Handlers {
 	return &Handlers{app: a, org: org, kit: orgkithttp.New(org, orgkithttp.Options{})}
 }
 
-// Routes returns the whole API; every route expects the auth middleware in
+// Routes returns the whole API of service (its name, for httpx.NewMux); every route expects the auth middleware in
 // front of it. The kit's routes live on their own mux, reached for every
 // path this mux does not claim, so that this service can take over single
 // kit routes (the more specific pattern wins) without editing the kit.
-func (h *Handlers) Routes() http.Handler {
-	kitMux := http.NewServeMux()
+func (h *Handlers) Routes(service string) http.Handler {
+	kitMux := httpx.NewMux(service)
 	h.kit.Register(kitMux)
 	kit := http.Handler(kitMux)
 
-	mux := http.NewServeMux()
+	mux := httpx.NewMux(service)
 	mux.Handle("/", kit)
 
 	const cust = "/customers/{customerId}"

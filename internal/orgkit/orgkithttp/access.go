@@ -14,7 +14,7 @@ import (
 // RegisterAccessFacts adds GET /authz/organizations/{organizationId}/role-holders,
 // the organization-role part of the access review's facts
 // (docs/fetch-api.md, "Access review").
-func (h *Handlers) RegisterAccessFacts(mux *http.ServeMux) {
+func (h *Handlers) RegisterAccessFacts(mux httpx.Router) {
 	mux.Handle("GET /authz/organizations/{organizationId}/role-holders", httpx.HandlerFunc(h.roleHolders))
 }
 

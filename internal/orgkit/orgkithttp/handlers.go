@@ -40,7 +40,7 @@ func New(svc *orgkit.Service, opts Options) *Handlers {
 
 // Register adds the organization and employee routes to mux. Every route
 // expects the auth middleware in front of it.
-func (h *Handlers) Register(mux *http.ServeMux) {
+func (h *Handlers) Register(mux httpx.Router) {
 	p := h.kind.PathPrefix
 	org := p + "/{" + h.kind.PathParam + "}"
 	emp := org + "/employees/{employeeId}"
@@ -60,7 +60,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 // RegisterSubjectFacts adds GET /authz/subjects/{userId}. It is separate
 // from Register because the customer service answers it with location
 // roles the kit does not know.
-func (h *Handlers) RegisterSubjectFacts(mux *http.ServeMux) {
+func (h *Handlers) RegisterSubjectFacts(mux httpx.Router) {
 	mux.Handle("GET /authz/subjects/{userId}", httpx.HandlerFunc(h.subjectFacts))
 }
 

@@ -80,7 +80,7 @@ func (o *Ops) Handler(app http.Handler) http.Handler {
 	}, []string{"method", "route"})
 	o.Registry.MustRegister(requests, duration)
 
-	mux := http.NewServeMux()
+	mux := NewMux(o.Service)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": o.Service})
 	})

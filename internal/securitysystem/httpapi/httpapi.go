@@ -27,7 +27,7 @@ import (
 // and the audit.
 func Handler(svc *app.Service, reviews app.Reviews, authenticate func(http.Handler) http.Handler) http.Handler {
 	h := &handlers{svc: svc}
-	mux := http.NewServeMux()
+	mux := httpx.NewMux("securitysystem")
 	mux.Handle("POST /securitysystems", httpx.HandlerFunc(h.create))
 	mux.Handle("POST /securitysystems/import", httpx.HandlerFunc(h.importSystems))
 	mux.Handle("GET /securitysystems", httpx.HandlerFunc(h.list))
