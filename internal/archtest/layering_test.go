@@ -34,6 +34,9 @@ var roots = []string{"cli", "system", "bench", "demo", "systemtest", "browsertes
 type pkg struct {
 	path    string
 	imports []string
+	// all is every non-test import, standard library and third party
+	// included, as written.
+	all []string
 }
 
 // isTestSupport reports whether p is a package that exists only for tests
@@ -71,7 +74,7 @@ func load(t *testing.T) []pkg {
 			return err
 		}
 		rel, _ := filepath.Rel(root, dir)
-		p := pkg{path: filepath.ToSlash(rel)}
+		p := pkg{path: filepath.ToSlash(rel), all: bp.Imports}
 		for _, imp := range bp.Imports {
 			if strings.HasPrefix(imp, module) {
 				p.imports = append(p.imports, strings.TrimPrefix(imp, module))
@@ -151,6 +154,82 @@ func TestPolicyIsPure(t *testing.T) {
 			if imp == "net/http" || imp == "database/sql" || (strings.HasPrefix(imp, module+"platform") && imp != module+"platform/apperr") {
 				t.Errorf("%s imports %s: the rule depends on nothing but its vocabulary", p.path, imp)
 			}
+		}
+	}
+}
+
+// transport are the imports a use case must not link, directly or through
+// the packages it imports: HTTP, metrics and SQL drivers belong to the
+// adapters around it, so that the rules and use cases can be read, tested
+// and changed without them. The walk follows this module's packages;
+// a third-party import is checked itself, not what it imports.
+var transport = []string{"net/http", "database/sql", "github.com/prometheus/", "github.com/jackc/pgx", "modernc.org/sqlite"}
+
+// useCaseExceptions are use-case packages that still link transport, each
+// with the reason; a package here that no longer does fails the test, so
+// the list only shrinks.
+var useCaseExceptions = map[string]string{
+	"customer/app": "its ports take a sqldb.Querier so that one transaction spans several repositories; they must own their transactions first (issue 15, item 2)",
+}
+
+// TestUseCasesLinkNoTransport: a service's use cases (its app and domain
+// packages) link neither net/http, nor metrics, nor a SQL driver, through
+// any package they import; Caller and the role vocabulary come from
+// platform/principal for that reason.
+func TestUseCasesLinkNoTransport(t *testing.T) {
+	pkgs := map[string]pkg{}
+	for _, p := range load(t) {
+		pkgs[p.path] = p
+	}
+	// via returns the chain of imports from p to a transport package, or
+	// nil when there is none.
+	var via func(path string, seen map[string]bool) []string
+	via = func(path string, seen map[string]bool) []string {
+		if seen[path] {
+			return nil
+		}
+		seen[path] = true
+		p := pkgs[path]
+		for _, imp := range p.all {
+			for _, bad := range transport {
+				if imp == bad || (strings.HasSuffix(bad, "/") && strings.HasPrefix(imp, bad)) || (!strings.HasSuffix(bad, "/") && strings.HasPrefix(imp, bad+"/")) {
+					return []string{path, imp}
+				}
+			}
+		}
+		for _, imp := range p.imports {
+			if chain := via(imp, seen); chain != nil {
+				return append([]string{path}, chain...)
+			}
+		}
+		return nil
+	}
+	checked := 0
+	for path := range pkgs {
+		if !slices.Contains(services, top(path)) || isTestSupport(path) {
+			continue
+		}
+		if base := filepath.Base(path); base != "app" && base != "domain" {
+			continue
+		}
+		checked++
+		chain := via(path, map[string]bool{})
+		why, excepted := useCaseExceptions[path]
+		switch {
+		case chain != nil && !excepted:
+			t.Errorf("%s links transport: %s; use cases take principal.Caller and ports they own", path, strings.Join(chain, " -> "))
+		case chain != nil:
+			t.Logf("%s still links transport (%s): %s", path, strings.Join(chain, " -> "), why)
+		case excepted:
+			t.Errorf("%s no longer links transport: remove it from useCaseExceptions", path)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no use-case package found; the walk is broken")
+	}
+	for path := range useCaseExceptions {
+		if _, ok := pkgs[path]; !ok {
+			t.Errorf("useCaseExceptions lists %s, which does not exist", path)
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -37,7 +38,7 @@ const Name = "customer"
 
 // DefaultAudience is the audience access tokens must carry for this
 // service.
-const DefaultAudience = "realguardio-customer"
+const DefaultAudience = principal.AudienceCustomer
 
 // DealerConsumerName is the durable name of the consumer that feeds the
 // dealer replica from the Dealer Service's stream.

@@ -30,6 +30,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -42,7 +43,7 @@ const MonitoringConsumerName = "dealer-monitoring-provider-replica"
 
 // DefaultAudience is the audience the service's access tokens must carry,
 // and the IAM client id it authenticates as.
-const DefaultAudience = "realguardio-dealer"
+const DefaultAudience = principal.AudienceDealer
 
 // Config holds the service's settings: those every organization service
 // shares, with DefaultAudience as the audience and IAM client id.

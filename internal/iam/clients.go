@@ -17,17 +17,18 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 )
 
 // The audiences of RealGuardIO's backend services. An access token carries
 // the audiences its client is configured with, and each resource server
 // accepts only tokens naming its own audience.
 const (
-	AudienceIAM            = "realguardio-iam"
-	AudienceCustomer       = "realguardio-customer"
-	AudienceDealer         = "realguardio-dealer"
-	AudienceMonitoring     = "realguardio-monitoring"
-	AudienceSecuritySystem = "realguardio-securitysystem"
+	AudienceIAM            = principal.AudienceIAM
+	AudienceCustomer       = principal.AudienceCustomer
+	AudienceDealer         = principal.AudienceDealer
+	AudienceMonitoring     = principal.AudienceMonitoring
+	AudienceSecuritySystem = principal.AudienceSecuritySystem
 )
 
 // AllAudiences lists every backend audience; the BFF and CLI clients get
@@ -41,7 +42,7 @@ const (
 )
 
 // ScopeUsersWrite lets a client-credentials token manage IAM users.
-const ScopeUsersWrite = "users:write"
+const ScopeUsersWrite = principal.ScopeUsersWrite
 
 // ScopeAuthzRead lets a client-credentials token read the organization
 // services' authorization facts (docs/fetch-api.md).

@@ -21,6 +21,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -29,7 +30,7 @@ const Name = "monitoring"
 
 // DefaultAudience is the audience the service's access tokens must carry,
 // and the IAM client id it authenticates as.
-const DefaultAudience = "realguardio-monitoring"
+const DefaultAudience = principal.AudienceMonitoring
 
 // Config holds the service's settings: those every organization service
 // shares, with DefaultAudience as the audience and IAM client id.

@@ -28,6 +28,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
@@ -46,7 +47,7 @@ const Name = "securitysystem"
 
 // DefaultAudience is the audience access tokens must carry for this
 // service.
-const DefaultAudience = "realguardio-securitysystem"
+const DefaultAudience = principal.AudienceSecuritySystem
 
 // ReplicaConsumerName is the durable consumer name of the replica.
 const ReplicaConsumerName = "securitysystem-replica"

@@ -25,11 +25,12 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 )
 
 // ScopeRead is the scope of the client-credentials token a caller presents
 // to the organization services' facts endpoints.
-const ScopeRead = "authz:read"
+const ScopeRead = principal.ScopeAuthzRead
 
 // Dependency names, used for circuit breakers, metrics and messages.
 const (

@@ -24,13 +24,14 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 )
 
 // ScopeUsersWrite is the scope a client-credentials token needs to manage
 // IAM users.
-const ScopeUsersWrite = "users:write"
+const ScopeUsersWrite = principal.ScopeUsersWrite
 
 // CreateUserRequest describes a user to create. ID is optional; when given
 // it makes the call idempotent: repeating it with the same ID and Username

@@ -13,7 +13,7 @@ import (
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/customer/store"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
@@ -70,7 +70,7 @@ type fakeOrg struct {
 	admins    map[string]bool         // user ids
 }
 
-func (f *fakeOrg) RequireAdministrator(_ context.Context, _ sqldb.Querier, c *auth.Caller, customerID string) error {
+func (f *fakeOrg) RequireAdministrator(_ context.Context, _ sqldb.Querier, c *principal.Caller, customerID string) error {
 	for _, e := range f.employees {
 		if e.UserID == c.Subject && e.CustomerID == customerID && f.admins[e.UserID] {
 			return nil
@@ -79,7 +79,7 @@ func (f *fakeOrg) RequireAdministrator(_ context.Context, _ sqldb.Querier, c *au
 	return apperr.Denied("no_role", "not an administrator")
 }
 
-func (f *fakeOrg) AuthorizeReader(context.Context, sqldb.Querier, *auth.Caller, string) error {
+func (f *fakeOrg) AuthorizeReader(context.Context, sqldb.Querier, *principal.Caller, string) error {
 	return nil
 }
 
@@ -133,7 +133,7 @@ func TestRevokeEmployee(t *testing.T) {
 		evs = append(evs, recorded{typ, string(b)})
 		return nil
 	})}
-	caller := &auth.Caller{Subject: admin.UserID, Roles: []string{auth.RoleCustomerEmployee}}
+	caller := &principal.Caller{Subject: admin.UserID, Roles: []string{principal.RoleCustomerEmployee}}
 	loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestConcurrentChanges(t *testing.T) {
 			}
 			return nil
 		})}
-		caller := &auth.Caller{Subject: admin.UserID, Roles: []string{auth.RoleCustomerEmployee}}
+		caller := &principal.Caller{Subject: admin.UserID, Roles: []string{principal.RoleCustomerEmployee}}
 		loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
 		if err != nil {
 			t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/customer/store"
-	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
@@ -22,7 +22,7 @@ type importFixture struct {
 	svc    *app.Service
 	db     *sqldb.DB
 	cust   string
-	caller *auth.Caller
+	caller *principal.Caller
 	emps   []app.Employee
 }
 
@@ -31,7 +31,7 @@ func newImportFixture(b *testing.B, employees int) importFixture {
 	cust := uuid.NewString()
 	admin := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
 	org := &fakeOrg{employees: map[string]app.Employee{admin.ID: admin}, admins: map[string]bool{admin.UserID: true}}
-	f := importFixture{db: db, cust: cust, caller: &auth.Caller{Subject: admin.UserID, Roles: []string{auth.RoleCustomerEmployee}}}
+	f := importFixture{db: db, cust: cust, caller: &principal.Caller{Subject: admin.UserID, Roles: []string{principal.RoleCustomerEmployee}}}
 	for range employees {
 		e := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
 		org.employees[e.ID] = e

@@ -7,8 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -60,7 +60,7 @@ func checkCount(field string, n int) error {
 // the customer; a dealer must be known) and the same
 // customer.location_created event per location, written with multi-row
 // inserts so a 10 000-location onboarding is one request.
-func (s *Service) ImportLocations(ctx context.Context, caller *auth.Caller, customerID string, items []NewLocation) ([]string, error) {
+func (s *Service) ImportLocations(ctx context.Context, caller *principal.Caller, customerID string, items []NewLocation) ([]string, error) {
 	if items == nil {
 		return nil, apperr.InvalidField("locations", "is required")
 	}
@@ -127,7 +127,7 @@ func (s *Service) ImportLocations(ctx context.Context, caller *auth.Caller, cust
 // employee an active employee of it, and each item writes the same
 // customer.location_employee_roles_set event, in input order. A pair named
 // twice is refused: which of its two sets was meant is the client's to say.
-func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *auth.Caller, customerID string, items []GrantInput) (int, error) {
+func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *principal.Caller, customerID string, items []GrantInput) (int, error) {
 	if items == nil {
 		return 0, apperr.InvalidField("grants", "is required")
 	}

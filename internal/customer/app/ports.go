@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/realguardio/realguardio/internal/orgkit/paging"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -17,11 +17,11 @@ type Org interface {
 	// RequireAdministrator returns nil when caller is an active employee of
 	// customerID holding CUSTOMER_EMPLOYEE_ADMINISTRATOR there (and carries
 	// the CUSTOMER_EMPLOYEE application role), else an apperr.Forbidden.
-	RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error
+	RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error
 	// AuthorizeReader returns nil when caller may read inside customerID
 	// (its employees and the platform administrator), else an
 	// apperr.Forbidden; an unknown customer is apperr.NotFound.
-	AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error
+	AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error
 	// Employee returns employeeID when it belongs to customerID; an
 	// employee of another customer or an unknown id is apperr.NotFound, so
 	// that nothing about other organizations is revealed.

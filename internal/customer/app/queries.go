@@ -6,7 +6,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -40,7 +40,7 @@ type EmployeeGrants struct {
 // Locations returns a page of the locations of customerID (LocationKey
 // order, name filter req.Query) with the grants at each: one index range
 // for the page and one primary-key range per location for the grants.
-func (s *Service) Locations(ctx context.Context, caller *auth.Caller, customerID string, req paging.Request) (paging.Page[LocationView], error) {
+func (s *Service) Locations(ctx context.Context, caller *principal.Caller, customerID string, req paging.Request) (paging.Page[LocationView], error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
 		return paging.Page[LocationView]{}, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) locationViews(ctx context.Context, locs []Location) ([]Locatio
 }
 
 // Location returns one location of customerID with its current grants.
-func (s *Service) Location(ctx context.Context, caller *auth.Caller, customerID, locationID string) (LocationView, error) {
+func (s *Service) Location(ctx context.Context, caller *principal.Caller, customerID, locationID string) (LocationView, error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
 		return LocationView{}, err
 	}
@@ -96,7 +96,7 @@ func (s *Service) Location(ctx context.Context, caller *auth.Caller, customerID,
 
 // Teams returns a page of the teams of customerID (TeamKey order, name
 // filter req.Query) with their members' employee ids.
-func (s *Service) Teams(ctx context.Context, caller *auth.Caller, customerID string, req paging.Request) (paging.Page[TeamView], error) {
+func (s *Service) Teams(ctx context.Context, caller *principal.Caller, customerID string, req paging.Request) (paging.Page[TeamView], error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
 		return paging.Page[TeamView]{}, err
 	}
@@ -136,7 +136,7 @@ func (s *Service) teamViews(ctx context.Context, teams []Team) ([]TeamView, erro
 }
 
 // Team returns one team of customerID with its members.
-func (s *Service) Team(ctx context.Context, caller *auth.Caller, customerID, teamID string) (TeamView, error) {
+func (s *Service) Team(ctx context.Context, caller *principal.Caller, customerID, teamID string) (TeamView, error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
 		return TeamView{}, err
 	}
@@ -161,7 +161,7 @@ func (s *Service) Team(ctx context.Context, caller *auth.Caller, customerID, tea
 
 // Members returns a page of the members of team teamID of customerID with
 // their names, in MemberKey order.
-func (s *Service) Members(ctx context.Context, caller *auth.Caller, customerID, teamID string, req paging.Request) (paging.Page[Employee], error) {
+func (s *Service) Members(ctx context.Context, caller *principal.Caller, customerID, teamID string, req paging.Request) (paging.Page[Employee], error) {
 	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
 		return paging.Page[Employee]{}, err
 	}
@@ -263,8 +263,8 @@ func (s *Service) LocationFactsBatch(ctx context.Context, ids []string) ([]Locat
 // Profile returns the caller's own profile. Only a customer employee has
 // one; its names default to those the employee was created with until the
 // employee changes them.
-func (s *Service) Profile(ctx context.Context, caller *auth.Caller) (Profile, error) {
-	if _, err := auth.RequireRole(ctx, auth.RoleCustomerEmployee); err != nil {
+func (s *Service) Profile(ctx context.Context, caller *principal.Caller) (Profile, error) {
+	if _, err := principal.RequireRole(ctx, principal.RoleCustomerEmployee); err != nil {
 		return Profile{}, err
 	}
 	e, err := s.profileOwner(ctx, s.DB, caller)
@@ -282,8 +282,8 @@ func (s *Service) Profile(ctx context.Context, caller *auth.Caller) (Profile, er
 }
 
 // UpdateProfile replaces the caller's own profile.
-func (s *Service) UpdateProfile(ctx context.Context, caller *auth.Caller, p Profile) (Profile, error) {
-	if _, err := auth.RequireRole(ctx, auth.RoleCustomerEmployee); err != nil {
+func (s *Service) UpdateProfile(ctx context.Context, caller *principal.Caller, p Profile) (Profile, error) {
+	if _, err := principal.RequireRole(ctx, principal.RoleCustomerEmployee); err != nil {
 		return Profile{}, err
 	}
 	var err error
@@ -311,7 +311,7 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *auth.Caller, p Prof
 
 // profileOwner returns the employee whose user is the caller. The profile
 // is found by sub alone, so no request can name another user's profile.
-func (s *Service) profileOwner(ctx context.Context, q sqldb.Querier, caller *auth.Caller) (Employee, error) {
+func (s *Service) profileOwner(ctx context.Context, q sqldb.Querier, caller *principal.Caller) (Employee, error) {
 	e, err := s.Org.EmployeeByUser(ctx, q, caller.Subject)
 	if apperr.Is(err, apperr.NotFound) || (err == nil && !e.Active) {
 		return Employee{}, apperr.New(apperr.NotFound, "you have no customer employee profile")

@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -33,7 +33,7 @@ type Service struct {
 // change runs fn in a transaction after checking that caller administers
 // customerID. The check comes first so that a caller without the right
 // learns nothing about the existence of the entities named in the request.
-func (s *Service) change(ctx context.Context, caller *auth.Caller, customerID string, fn func(tx *sqldb.Tx) error) error {
+func (s *Service) change(ctx context.Context, caller *principal.Caller, customerID string, fn func(tx *sqldb.Tx) error) error {
 	return s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
 		if err := s.Org.RequireAdministrator(ctx, tx, caller, customerID); err != nil {
 			return err
@@ -48,7 +48,7 @@ func (s *Service) change(ctx context.Context, caller *auth.Caller, customerID st
 // RequireReader checks that caller may read customerID's locations and
 // teams. The rule is the organization kit's, the same as for the
 // customer's employees, so every read of one customer agrees.
-func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error {
 	return s.Org.AuthorizeReader(ctx, q, caller, customerID)
 }
 
@@ -121,7 +121,7 @@ func (s *Service) checkDealer(ctx context.Context, q sqldb.Querier, dealerID str
 
 // CreateLocation creates a location of customerID, optionally serviced by
 // dealerID ("" for none).
-func (s *Service) CreateLocation(ctx context.Context, caller *auth.Caller, customerID, name, dealerID string) (Location, error) {
+func (s *Service) CreateLocation(ctx context.Context, caller *principal.Caller, customerID, name, dealerID string) (Location, error) {
 	name, err := ValidateName("name", name)
 	if err != nil {
 		return Location{}, err
@@ -149,7 +149,7 @@ func (s *Service) CreateLocation(ctx context.Context, caller *auth.Caller, custo
 // SetLocationDealer makes dealerID service the location ("" clears it).
 // Setting the dealer the location already has changes nothing and emits
 // nothing: the event reports a change.
-func (s *Service) SetLocationDealer(ctx context.Context, caller *auth.Caller, customerID, locationID, dealerID string) (Location, error) {
+func (s *Service) SetLocationDealer(ctx context.Context, caller *principal.Caller, customerID, locationID, dealerID string) (Location, error) {
 	var l Location
 	err := s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
 		var err error
@@ -180,7 +180,7 @@ func (s *Service) SetLocationDealer(ctx context.Context, caller *auth.Caller, cu
 // locationID; an empty set revokes them all. The event is emitted even when
 // the set is unchanged: it carries the whole value, so repeating it is
 // harmless, and a client that retries gets the same outcome.
-func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *auth.Caller, customerID, locationID, employeeID string, roles []string) ([]string, error) {
+func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *principal.Caller, customerID, locationID, employeeID string, roles []string) ([]string, error) {
 	roles, err := ValidateLocationRoles(roles)
 	if err != nil {
 		return nil, err
@@ -215,7 +215,7 @@ func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *auth.Cal
 }
 
 // CreateTeam creates a team of customerID.
-func (s *Service) CreateTeam(ctx context.Context, caller *auth.Caller, customerID, name string) (Team, error) {
+func (s *Service) CreateTeam(ctx context.Context, caller *principal.Caller, customerID, name string) (Team, error) {
 	name, err := ValidateName("name", name)
 	if err != nil {
 		return Team{}, err
@@ -235,7 +235,7 @@ func (s *Service) CreateTeam(ctx context.Context, caller *auth.Caller, customerI
 
 // AddTeamMember makes employeeID a member of teamID. Adding a member again
 // succeeds without a second event.
-func (s *Service) AddTeamMember(ctx context.Context, caller *auth.Caller, customerID, teamID, employeeID string) error {
+func (s *Service) AddTeamMember(ctx context.Context, caller *principal.Caller, customerID, teamID, employeeID string) error {
 	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
@@ -256,7 +256,7 @@ func (s *Service) AddTeamMember(ctx context.Context, caller *auth.Caller, custom
 
 // RemoveTeamMember removes employeeID from teamID. Removing a non-member
 // succeeds without an event, so DELETE is idempotent.
-func (s *Service) RemoveTeamMember(ctx context.Context, caller *auth.Caller, customerID, teamID, employeeID string) error {
+func (s *Service) RemoveTeamMember(ctx context.Context, caller *principal.Caller, customerID, teamID, employeeID string) error {
 	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
@@ -280,7 +280,7 @@ func (s *Service) RemoveTeamMember(ctx context.Context, caller *auth.Caller, cus
 
 // SetTeamLocationRoles replaces the roles teamID holds at locationID; an
 // empty set revokes them all.
-func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *auth.Caller, customerID, locationID, teamID string, roles []string) ([]string, error) {
+func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *principal.Caller, customerID, locationID, teamID string, roles []string) ([]string, error) {
 	roles, err := ValidateLocationRoles(roles)
 	if err != nil {
 		return nil, err

@@ -1,109 +1,57 @@
-// Package auth is the resource-server side of RealGuardIO's authentication:
-// it validates the IAM Service's JWT access tokens and gives handlers the
-// authenticated caller. This file holds the caller and the application
-// roles; the validator and middleware build on it.
 package auth
 
 import (
 	"context"
-	"github.com/realguardio/realguardio/internal/policy"
-	"slices"
 
-	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 )
 
-// Application roles, carried in the access token's "roles" claim
-// (AUTHZ.md, "Principals").
+// The caller and the application roles live in platform/principal, which
+// use cases import without linking this package's transport (net/http,
+// metrics). These names remain so that the handlers and strategies that
+// already say auth.Caller keep compiling while they move over; new code
+// imports principal.
+
+// Caller is principal.Caller: the authenticated principal of a request.
+type Caller = principal.Caller
+
+// The application roles, as principal defines them.
 const (
-	RoleAdmin               = policy.AppRoleAdmin
-	RoleDealerAdministrator = "REALGUARDIO_DEALER_ADMINISTRATOR"
-	RoleCustomerEmployee    = "CUSTOMER_EMPLOYEE"
-	RoleDealerEmployee      = "SECURITY_SYSTEM_DEALER_EMPLOYEE"
-	RoleMonitoringEmployee  = "MONITORING_PROVIDER_EMPLOYEE"
+	RoleAdmin               = principal.RoleAdmin
+	RoleDealerAdministrator = principal.RoleDealerAdministrator
+	RoleCustomerEmployee    = principal.RoleCustomerEmployee
+	RoleDealerEmployee      = principal.RoleDealerEmployee
+	RoleMonitoringEmployee  = principal.RoleMonitoringEmployee
 )
 
-// ApplicationRoles is the closed set of application roles.
-var ApplicationRoles = []string{RoleAdmin, RoleDealerAdministrator, RoleCustomerEmployee, RoleDealerEmployee, RoleMonitoringEmployee}
+// ApplicationRoles is principal.ApplicationRoles, the closed set of
+// application roles.
+var ApplicationRoles = principal.ApplicationRoles
 
 // IsApplicationRole reports whether r is one of ApplicationRoles.
-func IsApplicationRole(r string) bool { return slices.Contains(ApplicationRoles, r) }
+func IsApplicationRole(r string) bool { return principal.IsApplicationRole(r) }
 
-// Caller is the authenticated principal of a request, built from a
-// validated access token.
-type Caller struct {
-	// Subject is the token's sub: a user's UUID, or for a client-credentials
-	// token the client id.
-	Subject string
-	// ClientID is the OAuth client the token was issued to.
-	ClientID string
-	// Roles are the application roles of a user token.
-	Roles []string
-	// Scopes are the token's granted scopes.
-	Scopes []string
-	// IsService is true for client-credentials tokens, which act for a
-	// service and not for a user.
-	IsService bool
-	// Claims holds every claim of the token, for strategies that read
-	// authorization claims (provide).
-	Claims map[string]any
-	// Token is the raw access token, so a service can forward the caller's
-	// own token to another service. Never log it.
-	Token string
-}
-
-// HasRole reports whether the caller holds the application role r.
-func (c *Caller) HasRole(r string) bool {
-	return c != nil && !c.IsService && slices.Contains(c.Roles, r)
-}
-
-// HasScope reports whether the token was granted scope s.
-func (c *Caller) HasScope(s string) bool { return c != nil && slices.Contains(c.Scopes, s) }
-
-type callerKey struct{}
-
-// WithCaller returns ctx carrying c.
+// WithCaller returns ctx carrying c (principal.WithCaller).
 func WithCaller(ctx context.Context, c *Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	return principal.WithCaller(ctx, c)
 }
 
-// CallerFrom returns the caller of the request, if the middleware set one.
-func CallerFrom(ctx context.Context) (*Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(*Caller)
-	return c, ok && c != nil
-}
+// CallerFrom returns the caller of the request, if the middleware set one
+// (principal.CallerFrom).
+func CallerFrom(ctx context.Context) (*Caller, bool) { return principal.CallerFrom(ctx) }
 
-// MustCaller returns the caller or an Unauthenticated error; handlers behind
-// the middleware always have one, so this guards wiring mistakes.
-func MustCaller(ctx context.Context) (*Caller, error) {
-	c, ok := CallerFrom(ctx)
-	if !ok {
-		return nil, apperr.New(apperr.Unauthenticated, "an access token is required")
-	}
-	return c, nil
-}
+// MustCaller returns the caller or an Unauthenticated error
+// (principal.MustCaller).
+func MustCaller(ctx context.Context) (*Caller, error) { return principal.MustCaller(ctx) }
 
-// RequireRole returns the caller when it holds role r, else Forbidden.
+// RequireRole returns the caller when it holds role r, else Forbidden
+// (principal.RequireRole).
 func RequireRole(ctx context.Context, r string) (*Caller, error) {
-	c, err := MustCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !c.HasRole(r) {
-		return nil, apperr.Denied("no_role", "the application role %s is required", r)
-	}
-	return c, nil
+	return principal.RequireRole(ctx, r)
 }
 
 // RequireScope returns the caller when its token was granted scope s, else
-// Forbidden with reason "insufficient_scope". Service-to-service endpoints
-// use it: a client-credentials token carries scopes, not roles.
+// Forbidden with reason "insufficient_scope" (principal.RequireScope).
 func RequireScope(ctx context.Context, s string) (*Caller, error) {
-	c, err := MustCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !c.HasScope(s) {
-		return nil, apperr.Denied("insufficient_scope", "the scope %s is required", s)
-	}
-	return c, nil
+	return principal.RequireScope(ctx, s)
 }

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -97,7 +97,7 @@ func decodeAccessCursor(s string) (authz.Position, error) {
 // with UserID "me" any caller who may view the system reads its own entry.
 // The owners are asked at every request; when one is down the answer is
 // Unavailable.
-func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id string, q AccessQuery) (AccessReview, error) {
+func (a *AccessReviewer) Review(ctx context.Context, caller *principal.Caller, id string, q AccessQuery) (AccessReview, error) {
 	page := authz.AccessPage{Limit: q.Limit}
 	switch {
 	case page.Limit == 0:
@@ -135,7 +135,7 @@ func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id str
 	if a.facts == nil {
 		return AccessReview{}, apperr.New(apperr.Unavailable, "the access review needs the organization services, which are not configured")
 	}
-	isAdmin := caller.HasRole(auth.RoleAdmin)
+	isAdmin := caller.HasRole(principal.RoleAdmin)
 	// One more user than the page from every owner tells whether a next
 	// page exists.
 	ask := page
@@ -183,7 +183,7 @@ func (a *AccessReviewer) Review(ctx context.Context, caller *auth.Caller, id str
 			if self {
 				return AccessReview{}, apperr.Denied(policy.ReasonNoRole, "you may not view this security system")
 			}
-			return AccessReview{}, apperr.Denied(policy.ReasonNoRole, "only a %s or an administrator of the system's customer may review who has access; ask with userId=me for your own access", auth.RoleAdmin)
+			return AccessReview{}, apperr.Denied(policy.ReasonNoRole, "only a %s or an administrator of the system's customer may review who has access; ask with userId=me for your own access", principal.RoleAdmin)
 		}
 	}
 	out := AccessReview{SecuritySystemID: ss.ID, Users: []policy.AccessEntry{}}

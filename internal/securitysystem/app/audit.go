@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -87,7 +87,7 @@ type auditCursor struct {
 
 // Read returns one page of the decisions the caller may read that match
 // the filter.
-func (a *AuditReader) Read(ctx context.Context, caller *auth.Caller, q AuditSearch) (AuditPage, error) {
+func (a *AuditReader) Read(ctx context.Context, caller *principal.Caller, q AuditSearch) (AuditPage, error) {
 	f := q.Filter
 	switch {
 	case f.Limit == 0:
@@ -122,7 +122,7 @@ func (a *AuditReader) Read(ctx context.Context, caller *auth.Caller, q AuditSear
 		}
 		f.BeforeAt, f.BeforeID = time.UnixMicro(c.At).UTC(), c.ID
 	}
-	if !caller.HasRole(auth.RoleAdmin) {
+	if !caller.HasRole(principal.RoleAdmin) {
 		customerID, err := a.administeredCustomer(ctx, caller)
 		if err != nil {
 			return AuditPage{}, err
@@ -145,8 +145,8 @@ func (a *AuditReader) Read(ctx context.Context, caller *auth.Caller, q AuditSear
 
 // administeredCustomer returns the customer the caller administers, from
 // the owners' current facts; anyone else is Forbidden.
-func (a *AuditReader) administeredCustomer(ctx context.Context, caller *auth.Caller) (string, error) {
-	denied := apperr.Denied(policy.ReasonNoRole, "only a %s or a customer's %s may read the audit", auth.RoleAdmin, policy.RoleCustomerEmployeeAdministrator)
+func (a *AuditReader) administeredCustomer(ctx context.Context, caller *principal.Caller) (string, error) {
+	denied := apperr.Denied(policy.ReasonNoRole, "only a %s or a customer's %s may read the audit", principal.RoleAdmin, policy.RoleCustomerEmployeeAdministrator)
 	if caller == nil || caller.IsService || caller.Subject == "" || a.facts == nil {
 		return "", denied
 	}

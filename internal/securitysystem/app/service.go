@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -85,7 +85,7 @@ func asUnavailable(err error) error {
 // Create creates a disarmed system at a location. The caller must be a
 // CUSTOMER_EMPLOYEE_ADMINISTRATOR of the location's customer or a
 // REALGUARDIO_ADMIN; an unknown location is an invalid locationId.
-func (s *Service) Create(ctx context.Context, caller *auth.Caller, locationID, name string) (SecuritySystem, error) {
+func (s *Service) Create(ctx context.Context, caller *principal.Caller, locationID, name string) (SecuritySystem, error) {
 	if _, err := uuid.Parse(locationID); err != nil || len(locationID) != 36 {
 		return SecuritySystem{}, apperr.InvalidField("locationId", "must be a location id (UUID)")
 	}
@@ -149,7 +149,7 @@ type ImportItem struct {
 // item at that location), and only then are all of them stored, with the
 // securitysystem.created event of each, in one transaction. It returns the
 // new ids in input order.
-func (s *Service) Import(ctx context.Context, caller *auth.Caller, items []ImportItem) ([]string, error) {
+func (s *Service) Import(ctx context.Context, caller *principal.Caller, items []ImportItem) ([]string, error) {
 	switch {
 	case items == nil:
 		return nil, apperr.InvalidField("securitySystems", "is required")
@@ -218,7 +218,7 @@ func (s *Service) Import(ctx context.Context, caller *auth.Caller, items []Impor
 // when the strategy has one (a remote authorization server answers many
 // checks per round trip), else one AuthorizeCreate per location, at most
 // importParallelism in flight.
-func (s *Service) authorizeCreates(ctx context.Context, caller *auth.Caller, locations []string) ([]authz.CreateCheck, error) {
+func (s *Service) authorizeCreates(ctx context.Context, caller *principal.Caller, locations []string) ([]authz.CreateCheck, error) {
 	if bulk, ok := s.authz.(authz.BulkCreateAuthorizer); ok {
 		// A wrapper (observed) has the method whatever it wraps, and
 		// says whether the strategy beneath has a bulk path.
@@ -277,7 +277,7 @@ type ListResult struct {
 // the two reads) is left out, and the cursor still moves past it, so
 // paging neither repeats nor skips. The cost grows with the caller's view
 // and the page, never with the number of systems stored.
-func (s *Service) List(ctx context.Context, caller *auth.Caller, q ListQuery) (ListResult, error) {
+func (s *Service) List(ctx context.Context, caller *principal.Caller, q ListQuery) (ListResult, error) {
 	pq, err := pageQuery(q)
 	if err != nil {
 		return ListResult{}, err
@@ -380,7 +380,7 @@ func DecodeCursor(s string) (Key, error) {
 	return Key(c), nil
 }
 
-func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
+func (s *Service) filter(ctx context.Context, caller *principal.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
 	out := make([]View, 0, len(systems))
 	if len(systems) == 0 {
 		return out, nil
@@ -403,7 +403,7 @@ func (s *Service) filter(ctx context.Context, caller *auth.Caller, systems []Sec
 
 // Get returns one system the caller may view; Forbidden when it exists
 // and the caller may not view it.
-func (s *Service) Get(ctx context.Context, caller *auth.Caller, id string) (View, error) {
+func (s *Service) Get(ctx context.Context, caller *principal.Caller, id string) (View, error) {
 	ss, err := s.repo.Get(ctx, id)
 	if err != nil {
 		return View{}, err
@@ -424,7 +424,7 @@ func (s *Service) Get(ctx context.Context, caller *auth.Caller, id string) (View
 // changes and is audited whatever its outcome; a denial and an unavailable
 // decision change nothing. Asking for the state the system is already in is
 // an authorized no-op that emits no event.
-func (s *Service) Act(ctx context.Context, caller *auth.Caller, id string, action Action) (SecuritySystem, error) {
+func (s *Service) Act(ctx context.Context, caller *principal.Caller, id string, action Action) (SecuritySystem, error) {
 	ss, err := s.repo.Get(ctx, id)
 	if err != nil {
 		return SecuritySystem{}, err

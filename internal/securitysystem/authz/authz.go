@@ -13,7 +13,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -92,11 +92,11 @@ type CreateCheck struct {
 // nothing, it never treats an error as a denial or an allow.
 type Authorizer interface {
 	// Decide decides whether caller may perform op on the system at now.
-	Decide(ctx context.Context, caller *auth.Caller, op policy.Op, ss SystemRef, now time.Time) (policy.Decision, error)
+	Decide(ctx context.Context, caller *principal.Caller, op policy.Op, ss SystemRef, now time.Time) (policy.Decision, error)
 	// Filter returns, in input order, the systems the caller may view, each
 	// with the actions allowed now. It makes a bounded number of remote
 	// round trips whatever the number of systems, never one per system.
-	Filter(ctx context.Context, caller *auth.Caller, systems []SystemRef, now time.Time) ([]Permitted, error)
+	Filter(ctx context.Context, caller *principal.Caller, systems []SystemRef, now time.Time) ([]Permitted, error)
 	// Scope returns what caller may view, as grant roots a list query
 	// selects by (policy.ViewScope of the caller's facts): locations and
 	// customers match the record's location_id and customer_id, which
@@ -105,10 +105,10 @@ type Authorizer interface {
 	// records do not keep those current resolves them into LocationIDs
 	// itself. Its cost grows with the caller's grants, never with the
 	// number of systems; a list asks it once per page.
-	Scope(ctx context.Context, caller *auth.Caller, now time.Time) (policy.Scope, error)
+	Scope(ctx context.Context, caller *principal.Caller, now time.Time) (policy.Scope, error)
 	// AuthorizeCreate decides whether caller may create a system at the
 	// location (CanCreate) and reports the location's facts.
-	AuthorizeCreate(ctx context.Context, caller *auth.Caller, locationID string) (CreateCheck, error)
+	AuthorizeCreate(ctx context.Context, caller *principal.Caller, locationID string) (CreateCheck, error)
 	// Name returns the strategy name recorded in audit rows.
 	Name() string
 }
@@ -118,13 +118,13 @@ type Authorizer interface {
 // one AuthorizeCreate each; the import uses it when present. The checks
 // are in the order of locationIDs.
 type BulkCreateAuthorizer interface {
-	AuthorizeCreates(ctx context.Context, caller *auth.Caller, locationIDs []string) ([]CreateCheck, error)
+	AuthorizeCreates(ctx context.Context, caller *principal.Caller, locationIDs []string) ([]CreateCheck, error)
 }
 
 // Subject starts the rule's subject facts from the token: its sub and
 // application roles. Strategies add organization, location roles and
 // schedule from wherever they keep them.
-func Subject(caller *auth.Caller) policy.Subject {
+func Subject(caller *principal.Caller) policy.Subject {
 	if caller == nil || caller.IsService {
 		// A service token acts for no user: it holds no roles at all.
 		return policy.Subject{}
