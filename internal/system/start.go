@@ -18,13 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/realguardio/realguardio/internal/authzsync"
-	"github.com/realguardio/realguardio/internal/bff"
-	"github.com/realguardio/realguardio/internal/customer"
-	"github.com/realguardio/realguardio/internal/dealer"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/realguardio/realguardio/internal/iam"
-	"github.com/realguardio/realguardio/internal/iam/authzclaims"
-	"github.com/realguardio/realguardio/internal/monitoring"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/fsperm"
@@ -48,8 +44,11 @@ type System struct {
 	cfg    Config
 	logger *slog.Logger
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
+	// running holds every background component (servers, services' Run).
+	// None stops the others: an unexpected stop is logged and reported on
+	// errs (tests fail on it), and the rest keep serving.
+	running errgroup.Group
+	errs    chan error
 
 	mu      sync.Mutex
 	closers []func() error
@@ -97,17 +96,17 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*System, error
 }
 
 // runs reports whether service name runs in this process: every service
-// under `up` (the authorization sync only with the delegate strategy), or
-// the one `serve` names.
+// under `up` (one a strategy lists, such as the authorization sync, only
+// with that strategy), or the one `serve` names.
 func (s *System) runs(name string) bool {
 	if s.cfg.Only != "" {
 		return s.cfg.Only == name
 	}
-	return name != ServiceAuthzSync || s.cfg.Authz == "delegate"
+	return !strategyOnly(name) || slices.Contains(strategies[s.cfg.Authz].services, name)
 }
 
-// start opens what the services share, then builds and serves each one in
-// dependency order: the IAM first, since every other service trusts it.
+// start opens what the services share, then builds each one that runs
+// here with its entry in builders, in that order, and serves them.
 func (s *System) start(ctx, runCtx context.Context) error {
 	cfg := s.cfg
 	secrets, err := s.clientSecrets()
@@ -176,225 +175,26 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		})
 	}
 
-	var bus *natsBus
+	w := &wiring{issuer: issuer, secrets: secrets, strategy: strategies[cfg.Authz]}
 	// The BFF alone needs NATS only for the pages' live state: without a
 	// server it runs with live updates off rather than not at all.
 	bffAlone := cfg.Only == ServiceBFF && cfg.NATSURL == ""
-	if slices.ContainsFunc([]string{ServiceCustomer, ServiceDealer, ServiceMonitoring, ServiceAuthzSync, ServiceSecuritySystem, ServiceBFF}, s.runs) && !bffAlone {
-		if bus, err = s.startNATS(ctx); err != nil {
+	if slices.ContainsFunc(builders, func(b serviceBuilder) bool { return b.nats && s.runs(b.name) }) && !bffAlone {
+		if w.bus, err = s.startNATS(ctx); err != nil {
 			return err
 		}
 	}
 
-	type built struct {
-		handler http.Handler
-		run     func(context.Context) error
-	}
 	services := map[string]built{}
-
-	if s.runs(ServiceIAM) {
-		db, err := s.openDB(ctx, ServiceIAM)
+	for _, b := range builders {
+		if !s.runs(b.name) {
+			continue
+		}
+		svc, err := b.build(s, ctx, w)
 		if err != nil {
 			return err
 		}
-		keks, err := cfg.keyEncryptionKeys()
-		if err != nil {
-			return fmt.Errorf("iam: %w", err)
-		}
-		bffURL := s.URLs[ServiceBFF]
-		svcSecrets := map[string]string{}
-		for svc, id := range clientIDs {
-			svcSecrets[id] = secrets[svc]
-		}
-		clients := iam.DefaultClients(bffURL+"/auth/callback", bffURL+"/", svcSecrets, secrets[ServiceBFF])
-		for i := range clients {
-			if clients[i].ID == iam.ClientBFF {
-				// Back-channel logout ends the BFF's sessions when the IAM
-				// ends the user's (docs/bff-sessions.md).
-				clients[i].BackchannelLogoutURI = bffURL + bff.BackchannelLogoutPath
-			}
-		}
-		deps := iam.Deps{Logger: s.log(ServiceIAM), DB: db}
-		if cfg.Authz == "provide" {
-			// Only the provide strategy puts authorization data in the
-			// token; with any other, logins must not depend on the
-			// organization services.
-			hook, err := authzclaims.New(authzclaims.Config{
-				CustomerURL:   s.URLs[ServiceCustomer],
-				DealerURL:     s.URLs[ServiceDealer],
-				MonitoringURL: s.URLs[ServiceMonitoring],
-				Logger:        s.log(ServiceIAM),
-			}, nil)
-			if err != nil {
-				return fmt.Errorf("iam: %w", err)
-			}
-			deps.AuthorizationClaims = hook
-		}
-		svc, err := iam.New(ctx, iam.Config{
-			Issuer:                issuer,
-			AdminPassword:         cfg.AdminPassword,
-			Clients:               clients,
-			AccessTokenLifetime:   cfg.AccessTokenLifetime,
-			RefreshReuseGrace:     reuseGrace(cfg.RefreshReuseGrace),
-			MaxAccessTokenBytes:   cfg.MaxAccessTokenBytes,
-			KeyPublishAhead:       publishAhead(cfg.KeyPublishAhead),
-			TrustedProxies:        cfg.trustedProxies,
-			KeyEncryptionKeys:     keks,
-			SessionLifetime:       cfg.SessionLifetime,
-			SessionIdleTimeout:    cfg.SessionIdleTimeout,
-			RequireMFAForAdmin:    cfg.RequireMFAForAdmin,
-			PasswordResetLifetime: cfg.PasswordResetLifetime,
-		}, deps)
-		if err != nil {
-			return fmt.Errorf("iam: %w", err)
-		}
-		s.IAM = svc
-		s.AdminPassword = svc.GeneratedAdminPassword()
-		services[ServiceIAM] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	if s.runs(ServiceCustomer) {
-		db, err := s.openDB(ctx, ServiceCustomer)
-		if err != nil {
-			return err
-		}
-		svc, err := customer.New(ctx, customer.Config{
-			Issuer:          issuer,
-			IAMClientID:     clientIDs[ServiceCustomer],
-			IAMClientSecret: secrets[ServiceCustomer],
-		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: bus.js(ServiceCustomer)})
-		if err != nil {
-			return fmt.Errorf("customer: %w", err)
-		}
-		services[ServiceCustomer] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	if s.runs(ServiceDealer) {
-		db, err := s.openDB(ctx, ServiceDealer)
-		if err != nil {
-			return err
-		}
-		svc, err := dealer.New(ctx, dealer.Config{
-			Issuer:          issuer,
-			IAMClientID:     clientIDs[ServiceDealer],
-			IAMClientSecret: secrets[ServiceDealer],
-		}, dealer.Deps{Logger: s.log(ServiceDealer), DB: db, JS: bus.js(ServiceDealer)})
-		if err != nil {
-			return fmt.Errorf("dealer: %w", err)
-		}
-		services[ServiceDealer] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	if s.runs(ServiceMonitoring) {
-		db, err := s.openDB(ctx, ServiceMonitoring)
-		if err != nil {
-			return err
-		}
-		svc, err := monitoring.New(ctx, monitoring.Config{
-			Issuer:          issuer,
-			IAMClientID:     clientIDs[ServiceMonitoring],
-			IAMClientSecret: secrets[ServiceMonitoring],
-		}, monitoring.Deps{Logger: s.log(ServiceMonitoring), DB: db, JS: bus.js(ServiceMonitoring)})
-		if err != nil {
-			return fmt.Errorf("monitoring: %w", err)
-		}
-		services[ServiceMonitoring] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	var fgaURL string
-	needsFGA := s.runs(ServiceAuthzSync) || (s.runs(ServiceSecuritySystem) && cfg.Authz == "delegate")
-	if needsFGA {
-		if fgaURL, err = s.startOpenFGA(ctx); err != nil {
-			return err
-		}
-	}
-
-	if s.runs(ServiceAuthzSync) {
-		db, err := s.openDB(ctx, ServiceAuthzSync)
-		if err != nil {
-			return err
-		}
-		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil)
-		if err != nil {
-			return fmt.Errorf("authzsync: %w", err)
-		}
-		svc, err := authzsync.New(ctx, authzsync.Config{}, authzsync.Deps{Logger: s.log(ServiceAuthzSync), DB: db, JS: bus.js(ServiceAuthzSync), FGA: client})
-		if err != nil {
-			return fmt.Errorf("authzsync: %w", err)
-		}
-		services[ServiceAuthzSync] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	if s.runs(ServiceSecuritySystem) {
-		if cfg.Authz == "provide" && !s.runs(ServiceIAM) {
-			// The claims are minted by the IAM only when it runs with
-			// provide too; otherwise every decision here is a 403 while
-			// everything reports ready.
-			s.log(ServiceSecuritySystem).Warn("the provide strategy reads the authorization claims the IAM Service adds only when it runs with REALGUARDIO_AUTHZ=provide (--authz=provide) too; without it every decision is a denial")
-		}
-		db, err := s.openDB(ctx, ServiceSecuritySystem)
-		if err != nil {
-			return err
-		}
-		validator, err := auth.NewValidator(auth.Options{Issuer: issuer, Audience: iam.AudienceSecuritySystem, Logger: s.log(ServiceSecuritySystem)})
-		if err != nil {
-			return fmt.Errorf("securitysystem: %w", err)
-		}
-		var fgaClient *fga.Client
-		if cfg.Authz == "delegate" {
-			if fgaClient, err = fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil); err != nil {
-				return fmt.Errorf("securitysystem: %w", err)
-			}
-		}
-		svc, err := securitysystem.New(ctx, securitysystem.Config{
-			Issuer:        issuer,
-			Strategy:      cfg.Authz,
-			AllowNoAuthz:  cfg.AllowNoAuthz,
-			CustomerURL:   s.URLs[ServiceCustomer],
-			DealerURL:     s.URLs[ServiceDealer],
-			MonitoringURL: s.URLs[ServiceMonitoring],
-			ClientID:      clientIDs[ServiceSecuritySystem],
-			ClientSecret:  secrets[ServiceSecuritySystem],
-		}, securitysystem.Deps{Logger: s.log(ServiceSecuritySystem), DB: db, JS: bus.js(ServiceSecuritySystem), Validator: validator, FGA: fgaClient})
-		if err != nil {
-			return fmt.Errorf("securitysystem: %w", err)
-		}
-		s.SecuritySystem = svc
-		services[ServiceSecuritySystem] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
-	}
-
-	if s.runs(ServiceBFF) {
-		keys, err := s.sessionKeys()
-		if err != nil {
-			return err
-		}
-		db, err := s.openDB(ctx, ServiceBFF)
-		if err != nil {
-			return err
-		}
-		svc, err := bff.New(ctx, bff.Config{
-			PublicURL:         s.URLs[ServiceBFF],
-			Issuer:            issuer,
-			ClientSecret:      secrets[ServiceBFF],
-			SessionKeys:       keys,
-			SecuritySystemURL: s.URLs[ServiceSecuritySystem],
-			CustomerURL:       s.URLs[ServiceCustomer],
-			DealerURL:         s.URLs[ServiceDealer],
-			MonitoringURL:     s.URLs[ServiceMonitoring],
-			Strategy:          cfg.Authz,
-			TokenLifetime:     cfg.AccessTokenLifetime,
-		}, bff.Deps{Logger: s.log(ServiceBFF), DB: db, Events: bus.conn(ServiceBFF)})
-		if err != nil {
-			return fmt.Errorf("bff: %w", err)
-		}
-		services[ServiceBFF] = built{svc.Handler(), svc.Run}
-		s.onClose(svc.Close)
+		services[b.name] = svc
 	}
 
 	for _, name := range ServiceNames() {
@@ -575,9 +375,7 @@ func (s *System) onClose(f func() error) {
 // goRun runs f in the background until Stop; an error other than at
 // shutdown is logged and reported on Errors.
 func (s *System) goRun(ctx context.Context, name string, f func(ctx context.Context) error) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.running.Go(func() error {
 		if err := f(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Error("component stopped", "component", name, "err", err)
 			select {
@@ -585,7 +383,8 @@ func (s *System) goRun(ctx context.Context, name string, f func(ctx context.Cont
 			default:
 			}
 		}
-	}()
+		return nil
+	})
 }
 
 // Errors reports components that stopped unexpectedly.
@@ -595,7 +394,7 @@ func (s *System) Errors() <-chan error { return s.errs }
 // shared (databases, NATS), newest first.
 func (s *System) Stop() error {
 	s.cancel()
-	s.wg.Wait()
+	_ = s.running.Wait() // every component returns nil: errors went to errs
 	s.mu.Lock()
 	closers := s.closers
 	s.closers = nil
