@@ -55,6 +55,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.Handle("POST "+cust+"/location-roles/import", httpx.HandlerFunc(h.importLocationRoles))
 	mux.Handle("GET "+cust+"/locations", httpx.HandlerFunc(h.listLocations))
 	mux.Handle("GET "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.getLocation))
+	mux.Handle("GET "+cust+"/locations/{locationId}/access", httpx.HandlerFunc(h.locationHolders))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/dealer", httpx.HandlerFunc(h.setLocationDealer))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/employee-roles/{employeeId}", httpx.HandlerFunc(h.setEmployeeLocationRoles))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/team-roles/{teamId}", httpx.HandlerFunc(h.setTeamLocationRoles))
