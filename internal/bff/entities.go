@@ -342,6 +342,122 @@ type locationPage struct {
 	DealerForm    apiForm
 	EmpForm       apiForm
 	TeamForm      apiForm
+	// Access is who of the customer's employees has access to the
+	// location's systems and why (for those who may read it: the
+	// customer's administrators and the platform administrator);
+	// AccessShown says it was read, AccessProblem why not.
+	Access        []locationAccessRow
+	AccessShown   bool
+	AccessProblem string
+	// AccessNextURL and AccessFirstURL page it.
+	AccessNextURL, AccessFirstURL string
+}
+
+// locationHolders is GET /customers/{c}/locations/{l}/access.
+type locationHolders struct {
+	Users []struct {
+		EmployeeID        string           `json:"employeeId"`
+		UserID            string           `json:"userId"`
+		Username          string           `json:"username"`
+		OrganizationRoles []string         `json:"organizationRoles"`
+		LocationRoles     []string         `json:"locationRoles"`
+		Teams             []teamGrantJSON  `json:"teams"`
+		Schedule          *policy.Schedule `json:"schedule"`
+	} `json:"users"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+type teamGrantJSON struct {
+	TeamID string   `json:"teamId"`
+	Name   string   `json:"name"`
+	Roles  []string `json:"roles"`
+}
+
+// locationAccessRow is one holder of the location page's "Who has
+// access": the employee, what the grants give and why, and the shift
+// that restricts arming and disarming.
+type locationAccessRow struct {
+	Employee named
+	Username string
+	Actions  string
+	Grants   string
+	Schedule string
+}
+
+// locationAccessPageSize is how many holders one page of a location's
+// "Who has access" shows.
+const locationAccessPageSize = 25
+
+// grantActions are the actions the roles of a grant give (AUTHZ.md:
+// view with any of the three, arm with ARMER, disarm with DISARMER),
+// ignoring schedules.
+func grantActions(roles []string) string {
+	var view, arm, disarm bool
+	for _, r := range roles {
+		switch r {
+		case policy.RoleArmer:
+			view, arm = true, true
+		case policy.RoleDisarmer:
+			view, disarm = true, true
+		case policy.RoleViewer:
+			view = true
+		}
+	}
+	var out []string
+	for _, a := range []struct {
+		on   bool
+		name string
+	}{{view, "view"}, {arm, "arm"}, {disarm, "disarm"}} {
+		if a.on {
+			out = append(out, a.name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// loadLocationAccess reads one page of the location's holders and turns
+// each into a row, naming its grants as the system page does.
+func (s *Service) loadLocationAccess(ctx context.Context, sess *session, d *locationPage, orgPathAPI, locID, locName, cursor string) {
+	q := url.Values{"limit": {fmt.Sprint(locationAccessPageSize)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var body locationHolders
+	if _, err := s.backendJSON(ctx, sess, s.cfg.CustomerURL, orgPathAPI+"/locations/"+url.PathEscape(locID)+"/access?"+q.Encode(), &body); err != nil {
+		d.AccessProblem = describeProblem(err)
+		return
+	}
+	d.AccessShown = true
+	for _, u := range body.Users {
+		var grants []policy.Grant
+		var all []string
+		for _, r := range u.LocationRoles {
+			grants = append(grants, policy.Grant{Role: r, Via: policy.ViaLocation, ID: locID, Name: locName})
+		}
+		for _, t := range u.Teams {
+			for _, r := range t.Roles {
+				grants = append(grants, policy.Grant{Role: r, Via: policy.ViaTeam, ID: t.TeamID, Name: t.Name})
+			}
+			all = append(all, t.Roles...)
+		}
+		for _, r := range u.OrganizationRoles {
+			grants = append(grants, policy.Grant{Role: r, Via: policy.ViaCustomer, ID: d.Org.ID, Name: nameOr(d.OrgName, "the customer")})
+		}
+		all = slices.Concat(all, u.LocationRoles, u.OrganizationRoles)
+		row := locationAccessRow{Employee: named{ID: u.EmployeeID, Name: d.Dir.Name(u.EmployeeID)}, Username: u.Username,
+			Actions: grantActions(all), Grants: capitalize(describeGrants(grants, nil))}
+		if u.Schedule != nil {
+			row.Schedule = describeSchedule(*u.Schedule)
+		}
+		d.Access = append(d.Access, row)
+	}
+	base := orgPath(d.Org.Kind, d.Org.ID) + "/locations/" + url.PathEscape(locID)
+	if body.NextCursor != nil && *body.NextCursor != "" {
+		d.AccessNextURL = base + "?" + url.Values{"access.cursor": {*body.NextCursor}}.Encode() + "#access-h"
+	}
+	if cursor != "" {
+		d.AccessFirstURL = base + "#access-h"
+	}
 }
 
 // locationSystemsLimit bounds the systems a location page lists; a
@@ -386,6 +502,12 @@ func (s *Service) pageLocation(w http.ResponseWriter, r *http.Request, p *page, 
 		return
 	}
 	l := d.Location
+	// Only the customer's administrators and the platform administrator
+	// may read who has access; the others' pages leave the section out
+	// rather than show a refusal.
+	if canEdit(p, m) || slices.Contains(p.User.Roles, roleAdmin) {
+		s.loadLocationAccess(ctx, sess, d, orgPathAPI, l.ID, l.Name, r.URL.Query().Get("access.cursor"))
+	}
 	dealer := ""
 	if l.DealerID != nil && *l.DealerID != "" {
 		dealer = *l.DealerID
