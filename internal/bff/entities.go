@@ -217,6 +217,18 @@ type employeePage struct {
 	LocForm      apiForm
 	RemoveForm   apiForm
 	ScheduleBase string
+	// Account is the employee's account status, nil when it could not be
+	// read (AccountProblem says why, unless the user may not read it);
+	// AccountForm disables or enables it again, for the organization's
+	// administrators (never their own account).
+	Account        *accountJSON
+	AccountProblem string
+	AccountForm    *apiForm
+}
+
+// accountJSON is GET .../employees/{id}/account.
+type accountJSON struct {
+	Enabled bool `json:"enabled"`
 }
 
 func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
@@ -239,6 +251,18 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	wg.Go(func() {
 		_, empErr = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), orgPathAPI+"/employees/"+eid, &d.Employee)
 	})
+	// The organization's administrators and the platform administrator
+	// read the account's status; for the others it stays unsaid.
+	if canEdit(p, m) || slices.Contains(p.User.Roles, roleAdmin) {
+		wg.Go(func() {
+			var a accountJSON
+			if _, err := s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), orgPathAPI+"/employees/"+eid+"/account", &a); err != nil {
+				d.AccountProblem = "The account's status could not be read: " + strings.TrimSuffix(describeProblem(err), ".") + "."
+				return
+			}
+			d.Account = &a
+		})
+	}
 	wg.Wait()
 	if empErr != nil {
 		s.renderError(w, r, pageProblem(empErr, "employee"))
@@ -266,6 +290,9 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 		Path:   base + "/{" + param + "}/employees/{employeeId}",
 		Fields: []formField{{Name: "path:" + param, Type: "hidden", Value: m.ID}, {Name: "path:employeeId", Type: "hidden", Value: e.ID}},
 		Submit: "Remove " + d.Name}
+	if d.Account != nil && d.Edit && e.UserID != sess.Subject {
+		d.AccountForm = accountForm(base, param, m.ID, e.ID, d.Name, !d.Account.Enabled, s.effectText())
+	}
 	if d.Customer {
 		for loc, roles := range e.LocationRoles {
 			d.Grants = append(d.Grants, locationGrant{Location: d.Dir.named(loc), Roles: roles})
@@ -293,6 +320,26 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	p.Title = nameOr(d.Name, "Employee")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "employee", p)
+}
+
+// accountForm disables the employee's account (enable false) or enables
+// it again, asking first before a disable.
+func accountForm(base, param, orgID, employeeID, name string, enable bool, effect string) *apiForm {
+	f := &apiForm{ID: "employee-account", Method: "PUT", Reload: true,
+		Path: base + "/{" + param + "}/employees/{employeeId}/account",
+		Fields: []formField{{Name: "path:" + param, Type: "hidden", Value: orgID}, {Name: "path:employeeId", Type: "hidden", Value: employeeID},
+			{Name: "enabled", Type: "hidden", Kind: "bool", Value: fmt.Sprint(enable)}}}
+	who := nameOr(name, "the employee")
+	if enable {
+		f.Title, f.Submit = "Enable the account", "Enable "+who+"'s account"
+		f.Help = "The account can sign in again, with the roles, shifts and location roles it kept."
+		return f
+	}
+	f.Title, f.Submit, f.Danger = "Disable the account", "Disable "+who+"'s account", true
+	f.Help = "Stops sign-in and token refresh at once; the roles, shifts and location roles stay, for when the account is enabled again. Removing the employee takes those away."
+	f.Confirm = "Disable " + who + "'s account? They can no longer sign in, and lose access when the token they hold expires (" + effect + "). Their roles and shifts stay."
+	f.ConfirmYes = "Yes, disable"
+	return f
 }
 
 func teamName(t *named) string {

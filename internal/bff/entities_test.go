@@ -24,7 +24,16 @@ func entityWorld(t *testing.T, strategy string, roles ...string) (*testBFF, *htt
 	mux.HandleFunc("GET /customers/{c}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"id": fakeCustomer, "name": "Acme"})
 	})
+	// Alice's account is enabled, Bob's (fakeEmployee2) disabled.
+	mux.HandleFunc("GET /customers/{c}/employees/{e}/account", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"employeeId": r.PathValue("e"), "enabled": r.PathValue("e") == fakeEmployee})
+	})
 	mux.HandleFunc("GET /customers/{c}/employees/{e}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("e") == fakeEmployee2 {
+			writeJSON(w, 200, map[string]any{"id": fakeEmployee2, "userId": "user-2", "email": "bob@example.com", "firstName": "Bob", "lastName": "Builder",
+				"roles": []string{}, "schedule": nil, "locationRoles": map[string][]string{}, "teams": []any{}})
+			return
+		}
 		if r.PathValue("e") != fakeEmployee {
 			problem(w, 404, "employee not found", "", "")
 			return
@@ -136,9 +145,23 @@ func TestEmployeePageShowsCurrentValues(t *testing.T) {
 		`>Head office</span>`, `>Warehouse</span>`,
 		`id="remove-employee"`,
 		`<script src="/static/entities.js" defer></script>`,
+		`<span class="state state-disarmed">Enabled</span>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the employee page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `id="employee-account"`) {
+		t.Error("the administrator is offered to disable their own account")
+	}
+	body = html.UnescapeString(get(t, b, c, "/admin/organizations/customer/"+fakeCustomer+"/employees/"+fakeEmployee2, 200))
+	for _, want := range []string{
+		`<span class="state state-armed">Disabled</span>`,
+		`id="employee-account"`, `data-path="/api/customers/{customerId}/employees/{employeeId}/account"`,
+		`data-json="enabled" data-kind="bool" value="true"`, `>Enable Bob Builder's account</button>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the disabled employee's page lacks %s", want)
 		}
 	}
 	get(t, b, c, "/admin/organizations/customer/"+fakeCustomer+"/employees/e0000000-0000-0000-0000-000000000099", 404)

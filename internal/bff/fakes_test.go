@@ -40,8 +40,10 @@ const (
 	fakeLoc1     = "10000000-0000-0000-0000-000000000001"
 	fakeLoc2     = "10000000-0000-0000-0000-000000000002"
 	fakeEmployee = "e0000000-0000-0000-0000-000000000001"
-	fakeTeam     = "70000000-0000-0000-0000-000000000001"
-	fakeDealer   = "d0000000-0000-0000-0000-000000000001"
+	// fakeEmployee2 is Bob, whose account is disabled (entityWorld).
+	fakeEmployee2 = "e0000000-0000-0000-0000-000000000002"
+	fakeTeam      = "70000000-0000-0000-0000-000000000001"
+	fakeDealer    = "d0000000-0000-0000-0000-000000000001"
 )
 
 func newFakeWorld(user string) *fakeWorld {
