@@ -43,6 +43,11 @@ const DefaultAudience = "realguardio-customer"
 // dealer replica from the Dealer Service's stream.
 const DealerConsumerName = "customer-dealers"
 
+// SystemsConsumerName is the durable name of the consumer that records,
+// from the Security System Service's securitysystem.created events, which
+// locations have security systems (such a location cannot be deleted).
+const SystemsConsumerName = "customer-location-systems"
+
 // Config holds the service's settings: those every organization service
 // shares, with DefaultAudience as the audience and IAM client id.
 type Config = orgkithost.Config
@@ -116,7 +121,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 // Handler returns the service's whole HTTP surface.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Run publishes the outbox and feeds the dealer replica until ctx ends.
+// Run publishes the outbox, feeds the dealer replica and records the
+// locations' security systems until ctx ends.
 // Without JetStream it only waits.
 func (s *Service) Run(ctx context.Context) error {
 	if s.js == nil {
@@ -136,7 +142,32 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run)
+	systems, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           SystemsConsumerName,
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerSecuritySystem)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.SecuritySystemCreated))},
+		DB:             s.host.DB,
+		JS:             s.js,
+		Handler:        s.applySystemEvent,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run, systems.Run)
+}
+
+// applySystemEvent records the location of a created security system.
+func (s *Service) applySystemEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	if ev.Type != string(catalog.SecuritySystemCreated) {
+		return nil
+	}
+	var p catalog.SecuritySystemCreatedPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	return s.app.ApplySecuritySystemCreated(ctx, tx, p)
 }
 
 // applyDealerEvent applies a Dealer Service event to the replica. Other

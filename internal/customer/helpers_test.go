@@ -328,6 +328,27 @@ func (e *env) publishDealer(dealerID, name string) {
 	})
 }
 
+// publishSystem publishes the Security System Service's
+// securitysystem.created event for a system at locationID and waits until
+// the service recorded it.
+func (e *env) publishSystem(systemID, locationID string) {
+	e.t.Helper()
+	payload, _ := json.Marshal(map[string]string{"securitySystemId": systemID, "name": "Door", "locationId": locationID, "customerId": "", "actorUserId": ""})
+	ev := events.Event{ID: uuid.NewString(), Type: "securitysystem.created", AggregateType: "security_system", AggregateID: systemID,
+		Sequence: 1, OccurredAt: time.Now().UTC(), Producer: "securitysystem", Payload: payload}
+	data, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.js.Publish(ctx, events.Subject(e.prefix, ev.Type), data, jetstream.WithMsgID(ev.ID)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("system "+systemID+" recorded", func() bool {
+		var n int
+		_ = e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_location_systems WHERE system_id = ?`, systemID).Scan(&n)
+		return n == 1
+	})
+}
+
 // waitFor polls cond for a bounded time: convergence of asynchronous
 // delivery, never a timing assertion.
 func (e *env) waitFor(what string, cond func() bool) {

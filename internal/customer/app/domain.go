@@ -179,3 +179,23 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Member is an employee named by both ids, as the events need them.
+type Member struct {
+	EmployeeID string
+	UserID     string
+}
+
+// DeletedTeam is what deleting a team took away: its members and the
+// locations where it held roles.
+type DeletedTeam struct {
+	Members   []Member
+	Locations []string
+}
+
+// DeletedLocation is what deleting a location took away: the employees
+// who held roles there directly and the teams that did.
+type DeletedLocation struct {
+	Employees []Member
+	Teams     []string
+}

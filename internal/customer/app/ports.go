@@ -106,6 +106,18 @@ type Repo interface {
 	// UpsertDealer records a dealer learnt from the Dealer Service's events.
 	UpsertDealer(ctx context.Context, q sqldb.Querier, id, name string) error
 
+	// DeleteTeam deletes a team with its memberships and location roles
+	// and returns what it took away.
+	DeleteTeam(ctx context.Context, q sqldb.Querier, teamID string) (DeletedTeam, error)
+	// DeleteLocation deletes a location with the roles held there and
+	// returns what it took away.
+	DeleteLocation(ctx context.Context, q sqldb.Querier, locationID string) (DeletedLocation, error)
+	// LocationHasSystems reports whether a securitysystem.created event
+	// named the location.
+	LocationHasSystems(ctx context.Context, q sqldb.Querier, locationID string) (bool, error)
+	// RecordSystem records that a security system exists at a location
+	// (securitysystem.created); recording it again changes nothing.
+	RecordSystem(ctx context.Context, q sqldb.Querier, systemID, locationID string) error
 	// InsertTeam stores a new team.
 	InsertTeam(ctx context.Context, q sqldb.Querier, t Team) error
 	// Team returns the team; apperr.NotFound when unknown.

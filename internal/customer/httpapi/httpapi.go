@@ -56,12 +56,14 @@ func (h *Handlers) Routes() http.Handler {
 	mux.Handle("GET "+cust+"/locations", httpx.HandlerFunc(h.listLocations))
 	mux.Handle("GET "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.getLocation))
 	mux.Handle("GET "+cust+"/locations/{locationId}/access", httpx.HandlerFunc(h.locationHolders))
+	mux.Handle("DELETE "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.deleteLocation))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/dealer", httpx.HandlerFunc(h.setLocationDealer))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/employee-roles/{employeeId}", httpx.HandlerFunc(h.setEmployeeLocationRoles))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/team-roles/{teamId}", httpx.HandlerFunc(h.setTeamLocationRoles))
 	mux.Handle("POST "+cust+"/teams", httpx.HandlerFunc(h.createTeam))
 	mux.Handle("GET "+cust+"/teams", httpx.HandlerFunc(h.listTeams))
 	mux.Handle("GET "+cust+"/teams/{teamId}", httpx.HandlerFunc(h.getTeam))
+	mux.Handle("DELETE "+cust+"/teams/{teamId}", httpx.HandlerFunc(h.deleteTeam))
 	mux.Handle("GET "+cust+"/teams/{teamId}/members", httpx.HandlerFunc(h.listTeamMembers))
 	mux.Handle("PUT "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.addTeamMember))
 	mux.Handle("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.removeTeamMember))
@@ -634,5 +636,29 @@ func (h *Handlers) locationFactsBatch(w http.ResponseWriter, r *http.Request) er
 		out = append(out, toFacts(f))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
+	return nil
+}
+
+func (h *Handlers) deleteLocation(w http.ResponseWriter, r *http.Request) error {
+	caller, p, err := ids(r, "customerId", "locationId")
+	if err != nil {
+		return err
+	}
+	if err := h.app.DeleteLocation(r.Context(), caller, p[0], p[1]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) deleteTeam(w http.ResponseWriter, r *http.Request) error {
+	caller, p, err := ids(r, "customerId", "teamId")
+	if err != nil {
+		return err
+	}
+	if err := h.app.DeleteTeam(r.Context(), caller, p[0], p[1]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
