@@ -322,6 +322,25 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	s.render(w, r, http.StatusOK, "employee", p)
 }
 
+// membersLose starts the sentence of what a team's deletion takes away.
+func membersLose(n int) string {
+	switch n {
+	case 0:
+		return "It has no members; nobody loses"
+	case 1:
+		return "Its one member loses"
+	}
+	return fmt.Sprintf("Its %d members lose", n)
+}
+
+// deleteForm is the DELETE of a location or team, confirmed with
+// question, opening the organization's page then.
+func deleteForm(id, title, path, customerID, param, entityID, name, then, help, question string) apiForm {
+	return apiForm{ID: id, Title: title, Method: "DELETE", Danger: true, Effect: true, Help: help, Path: path,
+		Fields: []formField{{Name: "path:customerId", Type: "hidden", Value: customerID}, {Name: "path:" + param, Type: "hidden", Value: entityID}},
+		Submit: "Delete " + name, Confirm: question, ConfirmYes: "Yes, delete", Then: then}
+}
+
 // accountForm disables the employee's account (enable false) or enables
 // it again, asking first before a disable.
 func accountForm(base, param, orgID, employeeID, name string, enable bool, effect string) *apiForm {
@@ -389,6 +408,7 @@ type locationPage struct {
 	DealerForm    apiForm
 	EmpForm       apiForm
 	TeamForm      apiForm
+	DeleteForm    apiForm
 	// Access is who of the customer's employees has access to the
 	// location's systems and why (for those who may read it: the
 	// customer's administrators and the platform administrator);
@@ -582,6 +602,10 @@ func (s *Service) pageLocation(w http.ResponseWriter, r *http.Request, p *page, 
 		team[l.ID+" "+g.TeamID] = g.Roles
 	}
 	d.EmpForm.Current, d.TeamForm.Current = emp, team
+	d.DeleteForm = deleteForm("delete-location", "Delete the location", "/api/customers/{customerId}/locations/{locationId}",
+		m.ID, "locationId", l.ID, nameOr(l.Name, "the location"), orgPath(m.Kind, m.ID)+"#sec-locations",
+		"Takes away every role held here, directly or through a team, and the dealer's reach. A location that still has security systems cannot be deleted.",
+		"Delete "+nameOr(l.Name, "the location")+"? Everyone loses the roles held here ("+s.effectText()+"). This cannot be undone.")
 	p.Title = nameOr(l.Name, "Location")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "location", p)
@@ -601,6 +625,7 @@ type teamPage struct {
 	AddForm    apiForm
 	RemoveForm apiForm
 	RolesForm  apiForm
+	DeleteForm apiForm
 }
 
 func (s *Service) pageTeam(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
@@ -647,6 +672,10 @@ func (s *Service) pageTeam(w http.ResponseWriter, r *http.Request, p *page, sess
 		cur[loc+" "+t.ID] = roles
 	}
 	d.RolesForm.Current = cur
+	d.DeleteForm = deleteForm("delete-team", "Delete the team", "/api/customers/{customerId}/teams/{teamId}",
+		m.ID, "teamId", t.ID, nameOr(t.Name, "the team"), orgPath(m.Kind, m.ID)+"#sec-teams",
+		"Its members lose the roles the team holds; their own roles stay.",
+		"Delete "+nameOr(t.Name, "the team")+"? "+membersLose(len(t.Members))+" the roles it holds at "+plural(len(t.LocationRoles), "location")+" ("+s.effectText()+"). This cannot be undone.")
 	p.Title = nameOr(t.Name, "Team")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "team", p)

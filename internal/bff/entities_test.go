@@ -176,6 +176,10 @@ func TestTeamAndOrganizationPagesPrefill(t *testing.T) {
 		`data-members="{"` + fakeTeam + ` ` + fakeEmployee + `":true}"`,
 		`data-current="{"` + fakeLoc2 + ` ` + fakeTeam + `":["SECURITY_SYSTEM_DISARMER"]}"`,
 		`data-effect-text="at once"`,
+		// Deleting asks first, then opens the organization's teams.
+		`id="delete-team"`, `data-method="DELETE" data-path="/api/customers/{customerId}/teams/{teamId}"`,
+		`data-confirm="Delete Night Watch? Its one member loses the roles it holds at 1 location (at once). This cannot be undone."`,
+		`data-then="/admin/organizations/customer/` + fakeCustomer + `#sec-teams"`,
 	} {
 		if !strings.Contains(team, want) {
 			t.Errorf("the team page lacks %s", want)
@@ -238,6 +242,8 @@ func TestLocationPageShowsWhoHasAccess(t *testing.T) {
 		`Shift: Mon–Fri 09:00–17:00 Europe/Berlin`,
 		`The employees of the dealer`,
 		`href="` + base + `?access.cursor=page-2#access-h"`,
+		`id="delete-location"`, `data-path="/api/customers/{customerId}/locations/{locationId}"`,
+		`data-then="/admin/organizations/customer/` + fakeCustomer + `#sec-locations"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the location page lacks %s", want)

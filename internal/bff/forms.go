@@ -44,6 +44,9 @@ type apiForm struct {
 	// success, for a change the page's facts show.
 	Confirm, ConfirmYes string
 	Reload              bool
+	// Then is the page to open after a success (the organization's page
+	// after a deletion).
+	Then string
 }
 
 // formField is one input. Name is a JSON path into the request body

@@ -346,6 +346,8 @@
       // A change the page's facts show (an account's status) reloads the
       // page, so what it says and offers is the new state.
       if (form.dataset.reload) { location.reload(); return; }
+      // A deletion leaves the page of what no longer exists.
+      if (form.dataset.then) { location.assign(form.dataset.then); return; }
       const out = form.querySelector(".result");
       let text = "Saved.";
       if (m) { m.set(method === "PUT"); text = method === "PUT" ? "Saved: " + m.who + " is now a member of " + m.team + "." : "Saved: " + m.who + " is no longer a member of " + m.team + "."; }
