@@ -48,6 +48,11 @@ const DealerConsumerName = "customer-dealers"
 // locations have security systems (such a location cannot be deleted).
 const SystemsConsumerName = "customer-location-systems"
 
+// DealerProvidersConsumerName is the durable name of the consumer that
+// records each dealer's monitoring provider from the Dealer Service's
+// dealer.monitoring_provider_set events (for GET /location-names).
+const DealerProvidersConsumerName = "customer-dealer-providers"
+
 // Config holds the service's settings: those every organization service
 // shares, with DefaultAudience as the audience and IAM client id.
 type Config = orgkithost.Config
@@ -70,6 +75,10 @@ type Deps struct {
 	Accounts orgkit.Accounts
 	// Registry receives the service's metrics (a new one when nil).
 	Registry *prometheus.Registry
+	// Memberships tells which dealer and monitoring provider a caller of
+	// GET /location-names works for (RelayMemberships); nil gives their
+	// employees no names.
+	Memberships app.Memberships
 }
 
 // Service is the running Customer Service.
@@ -114,7 +123,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}))
 	a.Org = orgPort{org: org}
 	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a}
-	s.handler = host.Handler(httpapi.New(a, org).Routes())
+	s.handler = host.Handler(httpapi.New(a, org).WithMemberships(deps.Memberships).Routes())
 	return s, nil
 }
 
@@ -155,7 +164,32 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run, systems.Run)
+	providers, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           DealerProvidersConsumerName,
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerDealer)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.DealerMonitoringProviderSet))},
+		DB:             s.host.DB,
+		JS:             s.js,
+		Handler:        s.applyDealerProviderEvent,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run, systems.Run, providers.Run)
+}
+
+// applyDealerProviderEvent records a dealer's monitoring provider.
+func (s *Service) applyDealerProviderEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	if ev.Type != string(catalog.DealerMonitoringProviderSet) {
+		return nil
+	}
+	var p catalog.DealerMonitoringProviderSetPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	return s.app.ApplyDealerProviderSet(ctx, tx, p)
 }
 
 // applySystemEvent records the location of a created security system.

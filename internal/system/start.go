@@ -263,7 +263,8 @@ func (s *System) start(ctx, runCtx context.Context) error {
 			Issuer:          issuer,
 			IAMClientID:     clientIDs[ServiceCustomer],
 			IAMClientSecret: secrets[ServiceCustomer],
-		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: bus.js(ServiceCustomer)})
+		}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: bus.js(ServiceCustomer),
+			Memberships: customer.RelayMemberships{DealerURL: s.URLs[ServiceDealer], MonitoringURL: s.URLs[ServiceMonitoring]}})
 		if err != nil {
 			return fmt.Errorf("customer: %w", err)
 		}

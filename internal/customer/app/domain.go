@@ -199,3 +199,21 @@ type DeletedLocation struct {
 	Employees []Member
 	Teams     []string
 }
+
+// LocationName is a location's name with the organizations that decide
+// who may read it: its customer, its dealer ("" when none) and the
+// dealer's monitoring provider ("" when none or unknown).
+type LocationName struct {
+	ID                   string
+	Name                 string
+	CustomerID           string
+	DealerID             string
+	MonitoringProviderID string
+}
+
+// Membership is the organization a user works for in the Dealer or the
+// Monitoring Provider Service, as their subject facts say ("" for none).
+type Membership struct {
+	DealerID             string
+	MonitoringProviderID string
+}

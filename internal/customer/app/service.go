@@ -403,6 +403,23 @@ func (s *Service) ApplySecuritySystemCreated(ctx context.Context, tx *sqldb.Tx, 
 	return s.Repo.RecordSystem(ctx, tx, systemID, locationID)
 }
 
+// ApplyDealerProviderSet records the monitoring provider a dealer works
+// with (dealer.monitoring_provider_set), for the location names its
+// employees may read. It runs in the consumer's transaction.
+func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx *sqldb.Tx, p catalog.DealerMonitoringProviderSetPayload) error {
+	id, err := ValidateID("dealerId", p.DealerID)
+	if err != nil {
+		return err
+	}
+	provider := ""
+	if p.MonitoringProviderID != nil {
+		if provider, err = ValidateID("monitoringProviderId", *p.MonitoringProviderID); err != nil {
+			return err
+		}
+	}
+	return s.Repo.SetDealerProvider(ctx, tx, id, provider)
+}
+
 // RevokeEmployee removes every location role and team membership of an
 // employee who leaves the customer, emitting one event per revocation. It
 // runs in the transaction tx of the removal itself (the organization

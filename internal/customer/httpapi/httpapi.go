@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/orgkit"
@@ -24,6 +25,9 @@ type Handlers struct {
 	app *app.Service
 	org *orgkit.Service
 	kit *orgkithttp.Handlers
+	// memberships answers GET /location-names for dealers' and
+	// providers' employees (WithMemberships).
+	memberships app.Memberships
 }
 
 // New returns the handlers over the service's use cases and the kit's.
@@ -68,6 +72,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.Handle("PUT "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.addTeamMember))
 	mux.Handle("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.removeTeamMember))
 
+	mux.Handle("GET /location-names", httpx.HandlerFunc(h.locationNames))
 	mux.Handle("GET /profiles", httpx.HandlerFunc(h.getProfile))
 	mux.Handle("PUT /profiles", httpx.HandlerFunc(h.putProfile))
 
@@ -660,5 +665,37 @@ func (h *Handlers) deleteTeam(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// WithMemberships sets how GET /location-names learns the dealer and
+// monitoring provider of a caller; without it their employees get no
+// names.
+func (h *Handlers) WithMemberships(m app.Memberships) *Handlers {
+	h.memberships = m
+	return h
+}
+
+// locationNames is GET /location-names?ids=a,b,c: the names of those
+// locations the caller may see (app.Service.LocationNames), for pages
+// that show the locations of systems the caller views.
+func (h *Handlers) locationNames(w http.ResponseWriter, r *http.Request) error {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		return err
+	}
+	var ids []string
+	if v := strings.TrimSpace(r.URL.Query().Get("ids")); v != "" {
+		ids = strings.Split(v, ",")
+	}
+	names, err := h.app.LocationNames(r.Context(), caller, r.Header.Get("Authorization"), h.memberships, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]string, len(names))
+	for i, n := range names {
+		out[i] = map[string]string{"id": n.ID, "name": n.Name, "customerId": n.CustomerID}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
 	return nil
 }

@@ -508,3 +508,43 @@ func (Store) LocationHasSystems(ctx context.Context, q sqldb.Querier, locationID
 	}
 	return n > 0, nil
 }
+
+// SetDealerProvider records the monitoring provider of dealerID ("" when
+// it has none).
+func (Store) SetDealerProvider(ctx context.Context, q sqldb.Querier, dealerID, providerID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_dealer_providers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+		ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`, dealerID, nullString(providerID))
+	if err != nil {
+		return internal(err, "record the dealer's monitoring provider")
+	}
+	return nil
+}
+
+// LocationNames returns the known locations among ids with what decides
+// who may read their names: the customer, the dealer and its provider.
+func (Store) LocationNames(ctx context.Context, q sqldb.Querier, ids []string) ([]app.LocationName, error) {
+	var out []app.LocationName
+	err := chunks(ids, 500, func(part []string) error {
+		in, args := inList(part)
+		rows, err := q.QueryContext(ctx, `SELECT l.id, l.name, l.customer_id, COALESCE(l.dealer_id, ''), COALESCE(p.monitoring_provider_id, '')
+			FROM customer_locations l LEFT JOIN customer_dealer_providers p ON p.dealer_id = l.dealer_id
+			WHERE l.id IN `+in, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n app.LocationName
+			if err := rows.Scan(&n.ID, &n.Name, &n.CustomerID, &n.DealerID, &n.MonitoringProviderID); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, n)
+		}
+		return closeRows(rows)
+	})
+	if err != nil {
+		return nil, internal(err, "read location names")
+	}
+	slices.SortFunc(out, func(a, b app.LocationName) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
