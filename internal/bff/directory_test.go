@@ -83,9 +83,15 @@ func TestDashboardShowsLocationNames(t *testing.T) {
 	if !strings.Contains(body, `title="location id `+fakeLoc1+`">Head office</td>`) {
 		t.Errorf("no location name on the dashboard:\n%s", body)
 	}
-	// Who may not read the locations sees the shortened id, the full one in
-	// the title.
+	// Who may not read the customer's locations (a dealer's employee)
+	// gets the page's names in one GET /location-names.
 	body = renderFor(t, "/", "/locations")
+	if !strings.Contains(body, `title="location id `+fakeLoc1+`">Head office</td>`) {
+		t.Errorf("no location name from /location-names on the dashboard:\n%s", body)
+	}
+	// Who may see no name sees the shortened id, the full one in the
+	// title.
+	body = renderFor(t, "/", "/locations", "/location-names")
 	if !strings.Contains(body, `title="location id `+fakeLoc1+`">10000000…</td>`) {
 		t.Errorf("no shortened location id on the dashboard:\n%s", body)
 	}

@@ -281,6 +281,18 @@ func (f *fakeWorld) customerHandler() http.Handler {
 		}
 		writeJSON(w, 200, map[string]any{"locations": locs})
 	})
+	// The names of the asked locations, as GET /location-names answers
+	// one who may see them all.
+	mux.HandleFunc("GET /location-names", func(w http.ResponseWriter, r *http.Request) {
+		known := map[string]string{fakeLoc1: "Head office", fakeLoc2: "Warehouse"}
+		out := []map[string]string{}
+		for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
+			if n, ok := known[id]; ok {
+				out = append(out, map[string]string{"id": id, "name": n, "customerId": fakeCustomer})
+			}
+		}
+		writeJSON(w, 200, map[string]any{"locations": out})
+	})
 	mux.HandleFunc("GET /customers/{c}/teams", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"teams": []map[string]any{{"id": fakeTeam, "name": "Night Watch", "members": []string{fakeEmployee}}}})
 	})
