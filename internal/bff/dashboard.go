@@ -162,6 +162,13 @@ func (s *Service) pageDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	data.LocationNames = <-names
 	if data.Loaded {
+		locIDs := make([]string, len(data.Systems))
+		for i, ss := range data.Systems {
+			locIDs[i] = ss.LocationID
+		}
+		data.LocationNames = s.withLocationNames(ctx, sess, data.LocationNames, locIDs)
+	}
+	if data.Loaded {
 		data.Why = s.explainRows(ctx, sess, p.User, data.Systems, data.LocationNames)
 		ids := make([]string, len(data.Systems))
 		for i, ss := range data.Systems {

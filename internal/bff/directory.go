@@ -2,8 +2,10 @@ package bff
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -127,7 +129,121 @@ type directory struct {
 	EmployeesLoaded, LocationsLoaded, TeamsLoaded bool
 	// Problems name the lists that could not be read, for the page.
 	Problems []string
-	mu       sync.Mutex
+	// tables is the search and position of each table (organization page);
+	// next the cursor of each table's next page, empty on the last one.
+	tables tableQueries
+	next   map[string]string
+	mu     sync.Mutex
+}
+
+// The tables of the organization page, by the prefix of their query
+// parameters ("employees.q", "employees.cursor").
+const (
+	tableEmployees = "employees"
+	tableLocations = "locations"
+	tableTeams     = "teams"
+)
+
+// tableQuery is the search (q, API.md "Lists") and the position (the
+// service's opaque cursor) of one table of the organization page.
+type tableQuery struct{ Q, Cursor string }
+
+func (t tableQuery) active() bool { return t.Q != "" || t.Cursor != "" }
+
+// path is list path p asking for this table's page.
+func (t tableQuery) path(p string) string {
+	v := url.Values{"limit": {strconv.Itoa(orgTablePageSize)}}
+	if t.Q != "" {
+		v.Set("q", t.Q)
+	}
+	if t.Cursor != "" {
+		v.Set("cursor", t.Cursor)
+	}
+	return p + "?" + v.Encode()
+}
+
+// tableQueries are the organization page's tables' searches and
+// positions, read from its query string.
+type tableQueries map[string]tableQuery
+
+// orgTablePageSize is how many rows one table of the organization page
+// shows (the services' default page).
+const orgTablePageSize = 50
+
+// parseTableQueries reads "<table>.q" and "<table>.cursor"; a search
+// longer than any name is cut, as on the dashboard.
+func parseTableQueries(q url.Values) tableQueries {
+	out := tableQueries{}
+	for _, t := range []string{tableEmployees, tableLocations, tableTeams} {
+		tq := tableQuery{Q: strings.TrimSpace(q.Get(t + ".q")), Cursor: q.Get(t + ".cursor")}
+		if len(tq.Q) > maxSearchLen {
+			tq.Q = tq.Q[:maxSearchLen]
+		}
+		if tq.active() {
+			out[t] = tq
+		}
+	}
+	return out
+}
+
+// Search is the search text of table, for its search box.
+func (d *directory) Search(table string) string {
+	if d == nil {
+		return ""
+	}
+	return d.tables[table].Q
+}
+
+// Searched reports whether table is filtered, for its empty text.
+func (d *directory) Searched(table string) bool { return d.Search(table) != "" }
+
+// NextURL is the query string of table's next page (keeping the other
+// tables where they are), or "" on its last page.
+func (d *directory) NextURL(table string) string {
+	if d == nil || d.next[table] == "" {
+		return ""
+	}
+	return d.tableURL(table, tableQuery{Q: d.tables[table].Q, Cursor: d.next[table]})
+}
+
+// FirstURL is the query string of table's first page with the same
+// search, or "" when the table shows it already.
+func (d *directory) FirstURL(table string) string {
+	if d == nil || d.tables[table].Cursor == "" {
+		return ""
+	}
+	return d.tableURL(table, tableQuery{Q: d.tables[table].Q})
+}
+
+func (d *directory) tableURL(table string, tq tableQuery) string {
+	v := url.Values{}
+	for t, q := range d.tables {
+		if t == table {
+			continue
+		}
+		if q.Q != "" {
+			v.Set(t+".q", q.Q)
+		}
+		if q.Cursor != "" {
+			v.Set(t+".cursor", q.Cursor)
+		}
+	}
+	if tq.Q != "" {
+		v.Set(table+".q", tq.Q)
+	}
+	if tq.Cursor != "" {
+		v.Set(table+".cursor", tq.Cursor)
+	}
+	return "?" + v.Encode() + "#sec-" + table
+}
+
+func (d *directory) setNext(table, cursor string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.next == nil {
+		d.next = map[string]string{}
+	}
+	d.next[table] = cursor
 }
 
 // Has reports whether the page can offer ids of kind by name: the list was
@@ -184,9 +300,18 @@ func employeeLabel(e employeeJSON) string {
 // loadDirectory reads, in parallel, what the administration page of an
 // organization of kind m.Kind (or the platform page when m is nil) needs.
 func (s *Service) loadDirectory(ctx context.Context, sess *session, m *orgMembership, platformAdmin bool) *directory {
+	return s.loadDirectoryTables(ctx, sess, m, platformAdmin, nil)
+}
+
+// loadDirectoryTables is loadDirectory with the organization page's
+// tables searched and paged as tables says. The choices and names always
+// come from each list's first page, so a search narrows the table without
+// turning the names elsewhere on the page back into ids; a searched or
+// later page is a second read of that list alone.
+func (s *Service) loadDirectoryTables(ctx context.Context, sess *session, m *orgMembership, platformAdmin bool, tables tableQueries) *directory {
 	ctx, cancel := context.WithTimeout(ctx, pageBackendBudget)
 	defer cancel()
-	d := &directory{}
+	d := &directory{tables: tables}
 	var wg sync.WaitGroup
 	if m != nil {
 		id := url.PathEscape(m.ID)
@@ -200,32 +325,28 @@ func (s *Service) loadDirectory(ctx context.Context, sess *session, m *orgMember
 			var locs []locationJSON
 			var teams []teamJSON
 			wg.Go(func() {
-				var body struct {
-					Locations []locationJSON `json:"locations"`
-				}
-				if _, err := s.backendJSON(ctx, sess, s.cfg.CustomerURL, base+"/locations", &body); err != nil {
+				all, table, err := readTable[locationJSON](ctx, s, sess, d, s.cfg.CustomerURL, base+"/locations", "locations", tableLocations)
+				if err != nil {
 					d.problem("locations", err)
 					return
 				}
-				locs = body.Locations
-				opts := make([]option, 0, len(locs))
-				for _, l := range locs {
+				locs = table
+				opts := make([]option, 0, len(all))
+				for _, l := range all {
 					opts = append(opts, option{Value: l.ID, Label: l.Name})
 				}
 				d.set("location", opts)
 				d.LocationsLoaded = true
 			})
 			wg.Go(func() {
-				var body struct {
-					Teams []teamJSON `json:"teams"`
-				}
-				if _, err := s.backendJSON(ctx, sess, s.cfg.CustomerURL, base+"/teams", &body); err != nil {
+				all, table, err := readTable[teamJSON](ctx, s, sess, d, s.cfg.CustomerURL, base+"/teams", "teams", tableTeams)
+				if err != nil {
 					d.problem("teams", err)
 					return
 				}
-				teams = body.Teams
-				opts := make([]option, 0, len(teams))
-				for _, t := range teams {
+				teams = table
+				opts := make([]option, 0, len(all))
+				for _, t := range all {
 					opts = append(opts, option{Value: t.ID, Label: t.Name})
 				}
 				d.set("team", opts)
@@ -248,30 +369,75 @@ func (s *Service) loadDirectory(ctx context.Context, sess *session, m *orgMember
 	return d
 }
 
-func (s *Service) loadEmployees(ctx context.Context, sess *session, d *directory, base, path string) {
-	var body struct {
-		Employees []employeeJSON `json:"employees"`
+// readTable reads the first page of the list at base+path (its items under
+// key) for the choices and names, and, when the page asks for another
+// page or a search of table, that page too (in parallel) for the table.
+// It records the table's next cursor. table is the rows the page's table
+// shows: the first page unless another was asked for.
+func readTable[T any](ctx context.Context, s *Service, sess *session, d *directory, base, path, key, table string) (all, rows []T, err error) {
+	read := func(p string) ([]T, string, error) {
+		var body map[string]json.RawMessage
+		if _, err := s.backendJSON(ctx, sess, base, p, &body); err != nil {
+			return nil, "", err
+		}
+		var items []T
+		if raw, ok := body[key]; ok {
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return nil, "", err
+			}
+		}
+		var next string
+		if raw, ok := body["nextCursor"]; ok {
+			// null on the last page.
+			_ = json.Unmarshal(raw, &next)
+		}
+		return items, next, nil
 	}
-	if _, err := s.backendJSON(ctx, sess, base, path, &body); err != nil {
+	tq, paged := d.tables[table]
+	var wg sync.WaitGroup
+	var tableNext string
+	var tableErr error
+	if paged && tq.active() {
+		wg.Go(func() { rows, tableNext, tableErr = read(tq.path(path)) })
+	}
+	all, next, err := read(path)
+	wg.Wait()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !paged || !tq.active() {
+		d.setNext(table, next)
+		return all, all, nil
+	}
+	if tableErr != nil {
+		return nil, nil, tableErr
+	}
+	d.setNext(table, tableNext)
+	return all, rows, nil
+}
+
+func (s *Service) loadEmployees(ctx context.Context, sess *session, d *directory, base, path string) {
+	all, table, err := readTable[employeeJSON](ctx, s, sess, d, base, path, "employees", tableEmployees)
+	if err != nil {
 		d.problem("employees", err)
 		return
 	}
-	slices.SortFunc(body.Employees, func(a, b employeeJSON) int { return strings.Compare(employeeLabel(a), employeeLabel(b)) })
-	opts := make([]option, 0, len(body.Employees))
-	for _, e := range body.Employees {
+	slices.SortFunc(all, func(a, b employeeJSON) int { return strings.Compare(employeeLabel(a), employeeLabel(b)) })
+	opts := make([]option, 0, len(all))
+	for _, e := range all {
 		opts = append(opts, option{Value: e.ID, Label: employeeLabel(e)})
 	}
 	d.set("employee", opts)
 	// Tables show an employee by name alone; the e-mail address is in the
 	// employees table and in the choices, where names must be told apart.
 	d.mu.Lock()
-	for _, e := range body.Employees {
+	for _, e := range slices.Concat(all, table) {
 		if n := strings.TrimSpace(e.FirstName + " " + e.LastName); n != "" {
 			d.names[e.ID] = n
 		}
 	}
 	d.mu.Unlock()
-	d.Employees, d.EmployeesLoaded = body.Employees, true
+	d.Employees, d.EmployeesLoaded = table, true
 }
 
 // loadOrgs reads a public directory of organizations (dealers, monitoring

@@ -218,6 +218,18 @@ type employeePage struct {
 	LocForm      apiForm
 	RemoveForm   apiForm
 	ScheduleBase string
+	// Account is the employee's account status, nil when it could not be
+	// read (AccountProblem says why, unless the user may not read it);
+	// AccountForm disables or enables it again, for the organization's
+	// administrators (never their own account).
+	Account        *accountJSON
+	AccountProblem string
+	AccountForm    *apiForm
+}
+
+// accountJSON is GET .../employees/{id}/account.
+type accountJSON struct {
+	Enabled bool `json:"enabled"`
 }
 
 func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
@@ -240,6 +252,18 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	wg.Go(func() {
 		_, empErr = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), orgPathAPI+"/employees/"+eid, &d.Employee)
 	})
+	// The organization's administrators and the platform administrator
+	// read the account's status; for the others it stays unsaid.
+	if canEdit(p, m) || slices.Contains(p.User.Roles, roleAdmin) {
+		wg.Go(func() {
+			var a accountJSON
+			if _, err := s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), orgPathAPI+"/employees/"+eid+"/account", &a); err != nil {
+				d.AccountProblem = "The account's status could not be read: " + strings.TrimSuffix(describeProblem(err), ".") + "."
+				return
+			}
+			d.Account = &a
+		})
+	}
 	wg.Wait()
 	if empErr != nil {
 		s.renderError(w, r, pageProblem(empErr, "employee"))
@@ -267,6 +291,9 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 		Path:   base + "/{" + param + "}/employees/{employeeId}",
 		Fields: []formField{{Name: "path:" + param, Type: "hidden", Value: m.ID}, {Name: "path:employeeId", Type: "hidden", Value: e.ID}},
 		Submit: "Remove " + d.Name}
+	if d.Account != nil && d.Edit && e.UserID != sess.Subject {
+		d.AccountForm = accountForm(base, param, m.ID, e.ID, d.Name, !d.Account.Enabled, s.effectText())
+	}
 	if d.Customer {
 		for loc, roles := range e.LocationRoles {
 			d.Grants = append(d.Grants, locationGrant{Location: d.Dir.named(loc), Roles: roles})
@@ -294,6 +321,45 @@ func (s *Service) pageEmployee(w http.ResponseWriter, r *http.Request, p *page, 
 	p.Title = nameOr(d.Name, "Employee")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "employee", p)
+}
+
+// membersLose starts the sentence of what a team's deletion takes away.
+func membersLose(n int) string {
+	switch n {
+	case 0:
+		return "It has no members; nobody loses"
+	case 1:
+		return "Its one member loses"
+	}
+	return fmt.Sprintf("Its %d members lose", n)
+}
+
+// deleteForm is the DELETE of a location or team, confirmed with
+// question, opening the organization's page then.
+func deleteForm(id, title, path, customerID, param, entityID, name, then, help, question string) apiForm {
+	return apiForm{ID: id, Title: title, Method: "DELETE", Danger: true, Effect: true, Help: help, Path: path,
+		Fields: []formField{{Name: "path:customerId", Type: "hidden", Value: customerID}, {Name: "path:" + param, Type: "hidden", Value: entityID}},
+		Submit: "Delete " + name, Confirm: question, ConfirmYes: "Yes, delete", Then: then}
+}
+
+// accountForm disables the employee's account (enable false) or enables
+// it again, asking first before a disable.
+func accountForm(base, param, orgID, employeeID, name string, enable bool, effect string) *apiForm {
+	f := &apiForm{ID: "employee-account", Method: "PUT", Reload: true,
+		Path: base + "/{" + param + "}/employees/{employeeId}/account",
+		Fields: []formField{{Name: "path:" + param, Type: "hidden", Value: orgID}, {Name: "path:employeeId", Type: "hidden", Value: employeeID},
+			{Name: "enabled", Type: "hidden", Kind: "bool", Value: fmt.Sprint(enable)}}}
+	who := nameOr(name, "the employee")
+	if enable {
+		f.Title, f.Submit = "Enable the account", "Enable "+who+"'s account"
+		f.Help = "The account can sign in again, with the roles, shifts and location roles it kept."
+		return f
+	}
+	f.Title, f.Submit, f.Danger = "Disable the account", "Disable "+who+"'s account", true
+	f.Help = "Stops sign-in and token refresh at once; the roles, shifts and location roles stay, for when the account is enabled again. Removing the employee takes those away."
+	f.Confirm = "Disable " + who + "'s account? They can no longer sign in, and lose access when the token they hold expires (" + effect + "). Their roles and shifts stay."
+	f.ConfirmYes = "Yes, disable"
+	return f
 }
 
 func teamName(t *named) string {
@@ -343,6 +409,123 @@ type locationPage struct {
 	DealerForm    apiForm
 	EmpForm       apiForm
 	TeamForm      apiForm
+	DeleteForm    apiForm
+	// Access is who of the customer's employees has access to the
+	// location's systems and why (for those who may read it: the
+	// customer's administrators and the platform administrator);
+	// AccessShown says it was read, AccessProblem why not.
+	Access        []locationAccessRow
+	AccessShown   bool
+	AccessProblem string
+	// AccessNextURL and AccessFirstURL page it.
+	AccessNextURL, AccessFirstURL string
+}
+
+// locationHolders is GET /customers/{c}/locations/{l}/access.
+type locationHolders struct {
+	Users []struct {
+		EmployeeID        string           `json:"employeeId"`
+		UserID            string           `json:"userId"`
+		Username          string           `json:"username"`
+		OrganizationRoles []string         `json:"organizationRoles"`
+		LocationRoles     []string         `json:"locationRoles"`
+		Teams             []teamGrantJSON  `json:"teams"`
+		Schedule          *policy.Schedule `json:"schedule"`
+	} `json:"users"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+type teamGrantJSON struct {
+	TeamID string   `json:"teamId"`
+	Name   string   `json:"name"`
+	Roles  []string `json:"roles"`
+}
+
+// locationAccessRow is one holder of the location page's "Who has
+// access": the employee, what the grants give and why, and the shift
+// that restricts arming and disarming.
+type locationAccessRow struct {
+	Employee named
+	Username string
+	Actions  string
+	Grants   string
+	Schedule string
+}
+
+// locationAccessPageSize is how many holders one page of a location's
+// "Who has access" shows.
+const locationAccessPageSize = 25
+
+// grantActions are the actions the roles of a grant give (AUTHZ.md:
+// view with any of the three, arm with ARMER, disarm with DISARMER),
+// ignoring schedules.
+func grantActions(roles []string) string {
+	var view, arm, disarm bool
+	for _, r := range roles {
+		switch r {
+		case policy.RoleArmer:
+			view, arm = true, true
+		case policy.RoleDisarmer:
+			view, disarm = true, true
+		case policy.RoleViewer:
+			view = true
+		}
+	}
+	var out []string
+	for _, a := range []struct {
+		on   bool
+		name string
+	}{{view, "view"}, {arm, "arm"}, {disarm, "disarm"}} {
+		if a.on {
+			out = append(out, a.name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// loadLocationAccess reads one page of the location's holders and turns
+// each into a row, naming its grants as the system page does.
+func (s *Service) loadLocationAccess(ctx context.Context, sess *session, d *locationPage, orgPathAPI, locID, locName, cursor string) {
+	q := url.Values{"limit": {fmt.Sprint(locationAccessPageSize)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var body locationHolders
+	if _, err := s.backendJSON(ctx, sess, s.cfg.CustomerURL, orgPathAPI+"/locations/"+url.PathEscape(locID)+"/access?"+q.Encode(), &body); err != nil {
+		d.AccessProblem = describeProblem(err)
+		return
+	}
+	d.AccessShown = true
+	for _, u := range body.Users {
+		var grants []policy.Grant
+		var all []string
+		for _, r := range u.LocationRoles {
+			grants = append(grants, policy.Grant{Role: r, Via: policy.ViaLocation, ID: locID, Name: locName})
+		}
+		for _, t := range u.Teams {
+			for _, r := range t.Roles {
+				grants = append(grants, policy.Grant{Role: r, Via: policy.ViaTeam, ID: t.TeamID, Name: t.Name})
+			}
+			all = append(all, t.Roles...)
+		}
+		for _, r := range u.OrganizationRoles {
+			grants = append(grants, policy.Grant{Role: r, Via: policy.ViaCustomer, ID: d.Org.ID, Name: nameOr(d.OrgName, "the customer")})
+		}
+		all = slices.Concat(all, u.LocationRoles, u.OrganizationRoles)
+		row := locationAccessRow{Employee: named{ID: u.EmployeeID, Name: d.Dir.Name(u.EmployeeID)}, Username: u.Username,
+			Actions: grantActions(all), Grants: capitalize(describeGrants(grants, nil))}
+		if u.Schedule != nil {
+			row.Schedule = describeSchedule(*u.Schedule)
+		}
+		d.Access = append(d.Access, row)
+	}
+	base := orgPath(d.Org.Kind, d.Org.ID) + "/locations/" + url.PathEscape(locID)
+	if body.NextCursor != nil && *body.NextCursor != "" {
+		d.AccessNextURL = base + "?" + url.Values{"access.cursor": {*body.NextCursor}}.Encode() + "#access-h"
+	}
+	if cursor != "" {
+		d.AccessFirstURL = base + "#access-h"
+	}
 }
 
 // locationSystemsLimit bounds the systems a location page lists; a
@@ -387,6 +570,12 @@ func (s *Service) pageLocation(w http.ResponseWriter, r *http.Request, p *page, 
 		return
 	}
 	l := d.Location
+	// Only the customer's administrators and the platform administrator
+	// may read who has access; the others' pages leave the section out
+	// rather than show a refusal.
+	if canEdit(p, m) || slices.Contains(p.User.Roles, roleAdmin) {
+		s.loadLocationAccess(ctx, sess, d, orgPathAPI, l.ID, l.Name, r.URL.Query().Get("access.cursor"))
+	}
 	dealer := ""
 	if l.DealerID != nil && *l.DealerID != "" {
 		dealer = *l.DealerID
@@ -414,6 +603,10 @@ func (s *Service) pageLocation(w http.ResponseWriter, r *http.Request, p *page, 
 		team[l.ID+" "+g.TeamID] = g.Roles
 	}
 	d.EmpForm.Current, d.TeamForm.Current = emp, team
+	d.DeleteForm = deleteForm("delete-location", "Delete the location", "/api/customers/{customerId}/locations/{locationId}",
+		m.ID, "locationId", l.ID, nameOr(l.Name, "the location"), orgPath(m.Kind, m.ID)+"#sec-locations",
+		"Takes away every role held here, directly or through a team, and the dealer's reach. A location that still has security systems cannot be deleted.",
+		"Delete "+nameOr(l.Name, "the location")+"? Everyone loses the roles held here ("+s.effectText()+"). This cannot be undone.")
 	p.Title = nameOr(l.Name, "Location")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "location", p)
@@ -433,6 +626,7 @@ type teamPage struct {
 	AddForm    apiForm
 	RemoveForm apiForm
 	RolesForm  apiForm
+	DeleteForm apiForm
 }
 
 func (s *Service) pageTeam(w http.ResponseWriter, r *http.Request, p *page, sess *session) {
@@ -479,6 +673,10 @@ func (s *Service) pageTeam(w http.ResponseWriter, r *http.Request, p *page, sess
 		cur[loc+" "+t.ID] = roles
 	}
 	d.RolesForm.Current = cur
+	d.DeleteForm = deleteForm("delete-team", "Delete the team", "/api/customers/{customerId}/teams/{teamId}",
+		m.ID, "teamId", t.ID, nameOr(t.Name, "the team"), orgPath(m.Kind, m.ID)+"#sec-teams",
+		"Its members lose the roles the team holds; their own roles stay.",
+		"Delete "+nameOr(t.Name, "the team")+"? "+membersLose(len(t.Members))+" the roles it holds at "+plural(len(t.LocationRoles), "location")+" ("+s.effectText()+"). This cannot be undone.")
 	p.Title = nameOr(t.Name, "Team")
 	p.Data = d
 	s.render(w, r, http.StatusOK, "team", p)

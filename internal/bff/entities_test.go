@@ -24,7 +24,16 @@ func entityWorld(t *testing.T, strategy string, roles ...string) (*testBFF, *htt
 	mux.HandleFunc("GET /customers/{c}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"id": fakeCustomer, "name": "Acme"})
 	})
+	// Alice's account is enabled, Bob's (fakeEmployee2) disabled.
+	mux.HandleFunc("GET /customers/{c}/employees/{e}/account", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"employeeId": r.PathValue("e"), "enabled": r.PathValue("e") == fakeEmployee})
+	})
 	mux.HandleFunc("GET /customers/{c}/employees/{e}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("e") == fakeEmployee2 {
+			writeJSON(w, 200, map[string]any{"id": fakeEmployee2, "userId": "user-2", "email": "bob@example.com", "firstName": "Bob", "lastName": "Builder",
+				"roles": []string{}, "schedule": nil, "locationRoles": map[string][]string{}, "teams": []any{}})
+			return
+		}
 		if r.PathValue("e") != fakeEmployee {
 			problem(w, 404, "employee not found", "", "")
 			return
@@ -39,6 +48,26 @@ func entityWorld(t *testing.T, strategy string, roles ...string) (*testBFF, *htt
 	mux.HandleFunc("GET /customers/{c}/teams/{t}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"id": fakeTeam, "name": "Night Watch", "members": []string{fakeEmployee},
 			"locationRoles": map[string][]string{fakeLoc2: {"SECURITY_SYSTEM_DISARMER"}}})
+	})
+	mux.HandleFunc("GET /customers/{c}/locations/{l}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"id": fakeLoc1, "name": "Head office", "dealerId": fakeDealer,
+			"employeeRoles": []map[string]any{{"employeeId": fakeEmployee, "roles": []string{"SECURITY_SYSTEM_ARMER"}}}, "teamRoles": []any{}})
+	})
+	// Who has access to the location: two pages of one holder each.
+	mux.HandleFunc("GET /customers/{c}/locations/{l}/access", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("cursor") == "" {
+			writeJSON(w, 200, map[string]any{"locationId": fakeLoc1, "users": []map[string]any{{
+				"employeeId": fakeEmployee, "userId": "user-1", "username": "alice@example.com",
+				"organizationRoles": []string{"SECURITY_SYSTEM_VIEWER"}, "locationRoles": []string{"SECURITY_SYSTEM_ARMER"},
+				"teams":    []map[string]any{{"teamId": fakeTeam, "name": "Night Watch", "roles": []string{"SECURITY_SYSTEM_DISARMER"}}},
+				"schedule": map[string]any{"timezone": "Europe/Berlin", "shifts": []map[string]any{{"weekdays": []string{"MON", "TUE", "WED", "THU", "FRI"}, "start": "09:00", "end": "17:00"}}},
+			}}, "nextCursor": "page-2"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"locationId": fakeLoc1, "users": []map[string]any{{
+			"employeeId": "e0000000-0000-0000-0000-000000000002", "userId": "user-2", "username": "bob@example.com",
+			"organizationRoles": []string{}, "locationRoles": []string{"SECURITY_SYSTEM_VIEWER"}, "teams": []any{}, "schedule": nil,
+		}}, "nextCursor": nil})
 	})
 	mux.Handle("/", cu)
 	csrv := httptest.NewServer(mux)
@@ -116,9 +145,23 @@ func TestEmployeePageShowsCurrentValues(t *testing.T) {
 		`>Head office</span>`, `>Warehouse</span>`,
 		`id="remove-employee"`,
 		`<script src="/static/entities.js" defer></script>`,
+		`<span class="state state-disarmed">Enabled</span>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the employee page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `id="employee-account"`) {
+		t.Error("the administrator is offered to disable their own account")
+	}
+	body = html.UnescapeString(get(t, b, c, "/admin/organizations/customer/"+fakeCustomer+"/employees/"+fakeEmployee2, 200))
+	for _, want := range []string{
+		`<span class="state state-armed">Disabled</span>`,
+		`id="employee-account"`, `data-path="/api/customers/{customerId}/employees/{employeeId}/account"`,
+		`data-json="enabled" data-kind="bool" value="true"`, `>Enable Bob Builder's account</button>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the disabled employee's page lacks %s", want)
 		}
 	}
 	get(t, b, c, "/admin/organizations/customer/"+fakeCustomer+"/employees/e0000000-0000-0000-0000-000000000099", 404)
@@ -133,6 +176,10 @@ func TestTeamAndOrganizationPagesPrefill(t *testing.T) {
 		`data-members="{"` + fakeTeam + ` ` + fakeEmployee + `":true}"`,
 		`data-current="{"` + fakeLoc2 + ` ` + fakeTeam + `":["SECURITY_SYSTEM_DISARMER"]}"`,
 		`data-effect-text="at once"`,
+		// Deleting asks first, then opens the organization's teams.
+		`id="delete-team"`, `data-method="DELETE" data-path="/api/customers/{customerId}/teams/{teamId}"`,
+		`data-confirm="Delete Night Watch? Its one member loses the roles it holds at 1 location (at once). This cannot be undone."`,
+		`data-then="/admin/organizations/customer/` + fakeCustomer + `#sec-teams"`,
 	} {
 		if !strings.Contains(team, want) {
 			t.Errorf("the team page lacks %s", want)
@@ -181,5 +228,43 @@ func TestAuditPage(t *testing.T) {
 	resp, raw := b.do(t, c, "GET", "/api/audit?decision=allowed", "", nil)
 	if resp.StatusCode != 200 || !strings.Contains(raw, `"entries"`) {
 		t.Errorf("GET /api/audit = %d %s", resp.StatusCode, raw)
+	}
+}
+
+func TestLocationPageShowsWhoHasAccess(t *testing.T) {
+	b, c, _ := entityWorld(t, "fetch")
+	base := "/admin/organizations/customer/" + fakeCustomer + "/locations/" + fakeLoc1
+	body := html.UnescapeString(get(t, b, c, base, 200))
+	for _, want := range []string{
+		`id="location-access-table"`,
+		`<td data-label="May">view, arm, disarm</td>`,
+		`Role ARMER at Head office; granted through team Night Watch (DISARMER); role VIEWER in Acme`,
+		`Shift: Mon–Fri 09:00–17:00 Europe/Berlin`,
+		`The employees of the dealer`,
+		`href="` + base + `?access.cursor=page-2#access-h"`,
+		`id="delete-location"`, `data-path="/api/customers/{customerId}/locations/{locationId}"`,
+		`data-then="/admin/organizations/customer/` + fakeCustomer + `#sec-locations"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the location page lacks %s", want)
+		}
+	}
+	body = html.UnescapeString(get(t, b, c, base+"?access.cursor=page-2", 200))
+	if !strings.Contains(body, `bob@example.com`) || strings.Contains(body, `Night Watch (DISARMER)`) || !strings.Contains(body, `id="location-access-first"`) {
+		t.Errorf("the second page of who has access is wrong:\n%s", body)
+	}
+	if strings.Contains(body, `id="location-access-next"`) {
+		t.Error("the last page links to a next one")
+	}
+}
+
+func TestLocationPageHidesWhoHasAccessFromNonAdministrators(t *testing.T) {
+	b, c, _ := entityWorld(t, "fetch")
+	// The fake's subject facts make user-1 an administrator of
+	// fakeCustomer, not of this other customer (whose location the fake
+	// still answers): the page reads and shows no holders.
+	body := get(t, b, c, "/admin/organizations/customer/c0000000-0000-0000-0000-000000000099/locations/"+fakeLoc1, 200)
+	if strings.Contains(body, `id="location-access"`) {
+		t.Error("a user who administers another organization sees who has access")
 	}
 }

@@ -2,6 +2,7 @@ package bff
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -30,6 +31,8 @@ type fakeWorld struct {
 	// pageSize, when positive, caps the page of GET /securitysystems
 	// below the limit asked for, so a test sees several pages.
 	pageSize int
+	// moreEmployees adds that many employees to the customer's list.
+	moreEmployees int
 }
 
 const (
@@ -37,8 +40,10 @@ const (
 	fakeLoc1     = "10000000-0000-0000-0000-000000000001"
 	fakeLoc2     = "10000000-0000-0000-0000-000000000002"
 	fakeEmployee = "e0000000-0000-0000-0000-000000000001"
-	fakeTeam     = "70000000-0000-0000-0000-000000000001"
-	fakeDealer   = "d0000000-0000-0000-0000-000000000001"
+	// fakeEmployee2 is Bob, whose account is disabled (entityWorld).
+	fakeEmployee2 = "e0000000-0000-0000-0000-000000000002"
+	fakeTeam      = "70000000-0000-0000-0000-000000000001"
+	fakeDealer    = "d0000000-0000-0000-0000-000000000001"
 )
 
 func newFakeWorld(user string) *fakeWorld {
@@ -229,10 +234,39 @@ func (f *fakeWorld) customerHandler() http.Handler {
 		writeJSON(w, 200, map[string]any{"roles": body.Roles})
 	})
 	// The read endpoints the administration page offers names from.
+	// The employees: Alice, then f.moreEmployees generated ones, filtered
+	// by q and paged by an offset cursor as API.md "Lists" says.
 	mux.HandleFunc("GET /customers/{c}/employees", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"employees": []map[string]any{
-			{"id": fakeEmployee, "email": "alice@example.com", "firstName": "Alice", "lastName": "Admin", "roles": []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR"}},
-		}})
+		f.mu.Lock()
+		n := f.moreEmployees
+		f.mu.Unlock()
+		all := []map[string]any{
+			{"id": fakeEmployee, "userId": "user-1", "email": "alice@example.com", "firstName": "Alice", "lastName": "Admin", "roles": []string{"CUSTOMER_EMPLOYEE_ADMINISTRATOR"}},
+		}
+		for i := range n {
+			all = append(all, map[string]any{"id": fmt.Sprintf("e1000000-0000-0000-0000-%012d", i), "email": fmt.Sprintf("worker%03d@example.com", i),
+				"firstName": "Worker", "lastName": fmt.Sprintf("%03d", i), "roles": []string{}})
+		}
+		q := r.URL.Query()
+		list := []map[string]any{}
+		for _, e := range all {
+			name := e["firstName"].(string) + " " + e["lastName"].(string)
+			if q.Get("q") == "" || strings.Contains(strings.ToLower(name), strings.ToLower(q.Get("q"))) {
+				list = append(list, e)
+			}
+		}
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		if limit <= 0 {
+			limit = 50
+		}
+		from, _ := strconv.Atoi(q.Get("cursor"))
+		from = min(max(from, 0), len(list))
+		to := min(from+limit, len(list))
+		out := map[string]any{"employees": list[from:to], "nextCursor": nil}
+		if to < len(list) {
+			out["nextCursor"] = strconv.Itoa(to)
+		}
+		writeJSON(w, 200, out)
 	})
 	mux.HandleFunc("GET /customers/{c}/locations", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -246,6 +280,18 @@ func (f *fakeWorld) customerHandler() http.Handler {
 			locs = append(locs, map[string]any{"id": l.id, "name": l.name, "dealerId": nil, "employeeRoles": grants, "teamRoles": []any{}})
 		}
 		writeJSON(w, 200, map[string]any{"locations": locs})
+	})
+	// The names of the asked locations, as GET /location-names answers
+	// one who may see them all.
+	mux.HandleFunc("GET /location-names", func(w http.ResponseWriter, r *http.Request) {
+		known := map[string]string{fakeLoc1: "Head office", fakeLoc2: "Warehouse"}
+		out := []map[string]string{}
+		for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
+			if n, ok := known[id]; ok {
+				out = append(out, map[string]string{"id": id, "name": n, "customerId": fakeCustomer})
+			}
+		}
+		writeJSON(w, 200, map[string]any{"locations": out})
 	})
 	mux.HandleFunc("GET /customers/{c}/teams", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"teams": []map[string]any{{"id": fakeTeam, "name": "Night Watch", "members": []string{fakeEmployee}}}})

@@ -39,6 +39,14 @@ type apiForm struct {
 	// Effect says the change alters who may do what, so the result says
 	// when it takes effect under the running strategy.
 	Effect bool
+	// Confirm, when set, is the question the page asks before sending
+	// (ConfirmYes labels its button); Reload reloads the page after a
+	// success, for a change the page's facts show.
+	Confirm, ConfirmYes string
+	Reload              bool
+	// Then is the page to open after a success (the organization's page
+	// after a deletion).
+	Then string
 }
 
 // formField is one input. Name is a JSON path into the request body
@@ -53,7 +61,8 @@ type formField struct {
 	Help     string
 	// Null sends JSON null for an empty value instead of leaving it out.
 	Null bool
-	// Kind names the kind of id a uuid field expects (for suggestions).
+	// Kind names the kind of id a uuid field expects (for suggestions);
+	// "bool" makes a hidden field send true or false, not a string.
 	Kind string
 }
 

@@ -107,6 +107,9 @@ func (s *Service) pageSystem(w http.ResponseWriter, r *http.Request, p *page, se
 			d.FirstURL = "/securitysystems/" + url.PathEscape(id)
 		}
 	}
+	if !d.NoView {
+		locNames = s.withLocationNames(ctx, sess, locNames, []string{d.System.LocationID})
+	}
 	d.LocationName = locNames[d.System.LocationID]
 	if d.LocationName == "" {
 		d.LocationName = locationFromGrants(rev.Users, d.System.LocationID)

@@ -448,7 +448,7 @@ func (s *Service) renderOrganization(w http.ResponseWriter, r *http.Request, p *
 	wg.Go(func() {
 		_, _ = s.backendJSON(ctx, sess, s.backendBase(policy.OrgKind(m.Kind)), collection+url.PathEscape(m.ID), &org)
 	})
-	d.Dir = s.loadDirectory(ctx, sess, m, false)
+	d.Dir = s.loadDirectoryTables(ctx, sess, m, false, parseTableQueries(r.URL.Query()))
 	wg.Wait()
 	d.OrgName = org.Name
 	if d.OrgName != "" {

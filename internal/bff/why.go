@@ -280,3 +280,39 @@ func (s *Service) dashboardLocationNames(ctx context.Context, sess *session, v *
 	}
 	return out
 }
+
+// withLocationNames adds to names (a new map when nil) the names of the
+// ids it lacks, asked of the Customer Service in one call
+// (GET /location-names), which answers those the user may see: a dealer's
+// or monitoring provider's employee sees the names of the locations they
+// reach, a customer's employee those beyond the first page of its
+// customer's locations. A failure leaves the ids unnamed.
+func (s *Service) withLocationNames(ctx context.Context, sess *session, names map[string]string, ids []string) map[string]string {
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := names[id]; !ok && id != "" && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return names
+	}
+	var body struct {
+		Locations []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"locations"`
+	}
+	if _, err := s.backendJSON(ctx, sess, s.cfg.CustomerURL, "/location-names?"+url.Values{"ids": {strings.Join(missing, ",")}}.Encode(), &body); err != nil {
+		return names
+	}
+	if names == nil {
+		names = map[string]string{}
+	}
+	for _, l := range body.Locations {
+		names[l.ID] = l.Name
+	}
+	return names
+}

@@ -120,6 +120,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	login(t, erin, bff, "erin@watchtower.example", pw["erin@watchtower.example"], "")
 	run(t, erin, "Erin's dashboard", chromedp.WaitVisible(rowOf(frontDoor)))
 	waitText(t, erin, whyOf(frontDoor), "View only: role VIEWER at monitoring provider WatchTower")
+	// Erin works for the provider, not for Acme, and still sees HQ's name
+	// (GET /location-names), on the dashboard and on the system's page.
+	waitText(t, erin, rowOf(frontDoor)+` [data-testid="location"]`, "HQ")
+	run(t, erin, "the front door's page", chromedp.Navigate(bff+"/securitysystems/"+frontDoor), chromedp.WaitVisible(`[data-testid="location"]`))
+	waitText(t, erin, `[data-testid="location"]`, "HQ")
 
 	// Acme's administrator holds no system role: the empty list says what
 	// the role allows. Their system page shows everyone's access and why.

@@ -136,7 +136,60 @@ func TestEntityPagesInBrowser(t *testing.T) {
 	// Acme's administrator holds no role that views systems, and the page
 	// says why the list is empty.
 	waitText(t, acme, "#systems-none", "no role")
+	// Who has access to HQ: Frank directly with his Berlin shift, Charlie
+	// through Night Watch, Oscar through his customer roles; the dealer's
+	// employees are pointed to.
+	waitText(t, acme, "#location-access-table", "Frank")
+	waitText(t, acme, "#location-access-table", "Europe/Berlin")
+	waitText(t, acme, "#location-access-table", "Granted through team Night Watch (DISARMER)")
+	waitText(t, acme, "#location-access-table", "role DISARMER in Acme")
+	waitText(t, acme, "#location-access", "SecureCo")
 	screenshot(t, acme, "system-location")
+	// HQ has security systems: deleting it is confirmed, then refused.
+	run(t, acme, "delete HQ", chromedp.Click(`#delete-location button[type=submit]`, chromedp.NodeVisible))
+	waitText(t, acme, "#delete-location .confirm", "Everyone loses the roles held here")
+	run(t, acme, "confirm", chromedp.Click(`#delete-location .confirm-yes`, chromedp.NodeVisible))
+	waitText(t, acme, "#delete-location .form-msg", "still has security systems")
+	waitText(t, acme, `[data-testid="entity-name"]`, "HQ")
+
+	// The organization's tables are searched by name.
+	run(t, acme, "search the employees", chromedp.Navigate(bff+"/admin/organization"), chromedp.WaitVisible("#employees-q"),
+		chromedp.SendKeys("#employees-q", "fra"), chromedp.Submit("#employees-q"), chromedp.WaitVisible(`#employees-q[value="fra"]`))
+	waitTrue(t, acme, "only Frank", `(r => r.length === 1 && r[0].textContent.includes("Frank"))(document.querySelectorAll("#employees-table tbody tr"))`)
+
+	// Frank's account: enabled; disabled after a confirmation; enabled
+	// again.
+	linkTo(t, acme, "#employees-table", "Frank")
+	waitText(t, acme, `[data-testid="account-status"]`, "Enabled")
+	run(t, acme, "disable Frank", chromedp.Click(`#employee-account button[type=submit]`, chromedp.NodeVisible))
+	waitText(t, acme, "#employee-account .confirm", "can no longer sign in")
+	run(t, acme, "confirm", chromedp.Click(`#employee-account .confirm-yes`, chromedp.NodeVisible))
+	waitText(t, acme, `[data-testid="account-status"]`, "Disabled")
+	screenshot(t, acme, "system-employee-disabled")
+	waitText(t, acme, "#employee-account button[type=submit]", "Enable Frank")
+	run(t, acme, "enable Frank", chromedp.Click(`#employee-account button[type=submit]`, chromedp.NodeVisible))
+	waitText(t, acme, `[data-testid="account-status"]`, "Enabled")
+
+	// A new location and a new team, each deleted from its page after a
+	// confirmation, and gone from the organization's tables.
+	for _, c := range []struct{ form, name, table, del string }{
+		{"create-location", "Pop-up Store", "#locations-table", "#delete-location"},
+		{"create-team", "Temp Crew", "#teams-table", "#delete-team"},
+	} {
+		run(t, acme, "organization page", chromedp.Navigate(bff+"/admin/organization"), chromedp.WaitVisible("#"+c.form))
+		run(t, acme, "create "+c.name, chromedp.SendKeys("#"+c.form+"-name", c.name), chromedp.Click("#"+c.form+" button[type=submit]", chromedp.NodeVisible))
+		waitText(t, acme, "#"+c.form+" .result", "Created "+c.name)
+		run(t, acme, "organization page", chromedp.Navigate(bff+"/admin/organization"), chromedp.WaitVisible(c.table))
+		linkTo(t, acme, c.table, c.name)
+		run(t, acme, "delete "+c.name, chromedp.Click(c.del+" button[type=submit]", chromedp.NodeVisible))
+		waitText(t, acme, c.del+" .confirm", "This cannot be undone")
+		run(t, acme, "confirm", chromedp.Click(c.del+" .confirm-yes", chromedp.NodeVisible))
+		waitTrue(t, acme, "the organization page after deleting "+c.name, `location.pathname.startsWith("/admin/organizations/customer/") && !location.pathname.includes("/locations/") && !location.pathname.includes("/teams/")`)
+		run(t, acme, "organization page", chromedp.Navigate(bff+"/admin/organization"), chromedp.WaitVisible(c.table))
+		if strings.Contains(evalJS[string](t, acme, fmt.Sprintf(`document.querySelector(%q).textContent`, c.table)), c.name) {
+			t.Errorf("%s is still listed after its deletion", c.name)
+		}
+	}
 
 	// Night Watch: removing Alice, who is no member, says so.
 	run(t, acme, "organization page", chromedp.Navigate(bff+"/admin/organization"), chromedp.WaitVisible("#teams-table"))

@@ -102,5 +102,31 @@ func TestAccessFactsEndpoints(t *testing.T) {
 		w.expect(403, "", "GET", "/authz/organizations/"+w.acme+"/role-holders", w.alice.Token, nil)
 		w.expect(403, "", "GET", path, w.iss.service(t, "realguardio-bff", "users:write"), nil)
 		w.expect(401, "", "GET", path, "", nil)
+
+		// The console's read of the same holders: the customer's
+		// administrators and the platform administrator, paged by cursor.
+		console := acme + "/locations/" + l1 + "/access"
+		all := w.must(200, "GET", console, w.alice.Token, nil)
+		var got []string
+		for _, u := range all["users"].([]any) {
+			got = append(got, u.(map[string]any)["employeeId"].(string))
+		}
+		if want := []string{w.carol.EmployeeID, w.dave.EmployeeID, zed.EmployeeID}; !reflect.DeepEqual(got, want) || all["nextCursor"] != nil || all["dealerId"] != d1 {
+			t.Fatalf("console holders = %v (employees %v, want %v)", all, got, want)
+		}
+		first := w.must(200, "GET", console+"?limit=2", w.platform, nil)
+		if us := first["users"].([]any); len(us) != 2 || first["nextCursor"] == nil {
+			t.Fatalf("first console page = %v", first)
+		}
+		rest := w.must(200, "GET", console+"?limit=2&cursor="+first["nextCursor"].(string), w.alice.Token, nil)
+		if us := rest["users"].([]any); len(us) != 1 || us[0].(map[string]any)["employeeId"] != zed.EmployeeID || rest["nextCursor"] != nil {
+			t.Fatalf("second console page = %v", rest)
+		}
+		w.expect(400, "cursor", "GET", console+"?cursor=nope", w.alice.Token, nil)
+		// An employee who is no administrator, another customer's
+		// administrator, and another customer's location.
+		w.expect(403, "", "GET", console, w.carol.Token, nil)
+		w.expect(403, "", "GET", console, w.bob.Token, nil)
+		w.expect(404, "", "GET", "/customers/"+w.foo+"/locations/"+l1+"/access", w.bob.Token, nil)
 	})
 }

@@ -44,6 +44,16 @@ const DefaultAudience = principal.AudienceCustomer
 // dealer replica from the Dealer Service's stream.
 const DealerConsumerName = "customer-dealers"
 
+// SystemsConsumerName is the durable name of the consumer that records,
+// from the Security System Service's securitysystem.created events, which
+// locations have security systems (such a location cannot be deleted).
+const SystemsConsumerName = "customer-location-systems"
+
+// DealerProvidersConsumerName is the durable name of the consumer that
+// records each dealer's monitoring provider from the Dealer Service's
+// dealer.monitoring_provider_set events (for GET /location-names).
+const DealerProvidersConsumerName = "customer-dealer-providers"
+
 // Config holds the service's settings: those every organization service
 // shares, with DefaultAudience as the audience and IAM client id.
 type Config = orgkithost.Config
@@ -66,6 +76,10 @@ type Deps struct {
 	Accounts orgkit.Accounts
 	// Registry receives the service's metrics (a new one when nil).
 	Registry *prometheus.Registry
+	// Memberships tells which dealer and monitoring provider a caller of
+	// GET /location-names works for (RelayMemberships); nil gives their
+	// employees no names.
+	Memberships app.Memberships
 }
 
 // Service is the running Customer Service.
@@ -110,14 +124,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}))
 	a.Org = orgPort{org: org}
 	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a}
-	s.handler = host.Handler(httpapi.New(a, org).Routes(Name))
+	s.handler = host.Handler(httpapi.New(a, org).WithMemberships(deps.Memberships).Routes(Name))
 	return s, nil
 }
 
 // Handler returns the service's whole HTTP surface.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Run publishes the outbox and feeds the dealer replica until ctx ends.
+// Run publishes the outbox, feeds the dealer replica and records the
+// locations' security systems until ctx ends.
 // Without JetStream it only waits.
 func (s *Service) Run(ctx context.Context) error {
 	if s.js == nil {
@@ -137,7 +152,57 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run)
+	systems, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           SystemsConsumerName,
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerSecuritySystem)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.SecuritySystemCreated))},
+		DB:             s.host.DB,
+		JS:             s.js,
+		Handler:        s.applySystemEvent,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	providers, err := events.NewConsumer(events.ConsumerConfig{
+		Name:           DealerProvidersConsumerName,
+		Streams:        []string{events.StreamName(s.cfg.EventPrefix, events.ProducerDealer)},
+		FilterSubjects: []string{events.Subject(s.cfg.EventPrefix, string(catalog.DealerMonitoringProviderSet))},
+		DB:             s.host.DB,
+		JS:             s.js,
+		Handler:        s.applyDealerProviderEvent,
+		Logger:         s.host.Logger,
+		Registry:       s.host.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	return orgkithost.RunAll(ctx, s.host.Relay(s.js, s.outbox, s.cfg.EventPrefix).Run, consumer.Run, systems.Run, providers.Run)
+}
+
+// applyDealerProviderEvent records a dealer's monitoring provider.
+func (s *Service) applyDealerProviderEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	if ev.Type != string(catalog.DealerMonitoringProviderSet) {
+		return nil
+	}
+	var p catalog.DealerMonitoringProviderSetPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	return s.app.ApplyDealerProviderSet(ctx, tx, p)
+}
+
+// applySystemEvent records the location of a created security system.
+func (s *Service) applySystemEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+	if ev.Type != string(catalog.SecuritySystemCreated) {
+		return nil
+	}
+	var p catalog.SecuritySystemCreatedPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return err
+	}
+	return s.app.ApplySecuritySystemCreated(ctx, tx, p)
 }
 
 // applyDealerEvent applies a Dealer Service event to the replica. Other

@@ -168,7 +168,7 @@ type env struct {
 	prefix string
 }
 
-func newEnv(t *testing.T, db *sqldb.DB) *env {
+func newEnv(t *testing.T, db *sqldb.DB, opts ...func(*customer.Deps)) *env {
 	t.Helper()
 	iss := newIssuer(t)
 	_, js := eventstest.Connect(t, eventstest.NATS(t))
@@ -179,8 +179,11 @@ func newEnv(t *testing.T, db *sqldb.DB) *env {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := customer.New(ctx, customer.Config{Issuer: iss.srv.URL, EventPrefix: prefix},
-		customer.Deps{Logger: logger, DB: db, JS: js, Validator: v, Accounts: &accounts{}})
+	deps := customer.Deps{Logger: logger, DB: db, JS: js, Validator: v, Accounts: &accounts{}}
+	for _, o := range opts {
+		o(&deps)
+	}
+	svc, err := customer.New(ctx, customer.Config{Issuer: iss.srv.URL, EventPrefix: prefix}, deps)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -324,6 +327,40 @@ func (e *env) publishDealer(dealerID, name string) {
 	e.waitFor("dealer "+dealerID+" in the replica", func() bool {
 		var n int
 		_ = e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_dealers WHERE id = ?`, dealerID).Scan(&n)
+		return n == 1
+	})
+}
+
+// publishEvent publishes ev on its subject and waits until done says it
+// was applied.
+func (e *env) publishEvent(ev events.Event, what string, done func() bool) {
+	e.t.Helper()
+	data, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.js.Publish(ctx, events.Subject(e.prefix, ev.Type), data, jetstream.WithMsgID(ev.ID)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor(what, done)
+}
+
+// publishSystem publishes the Security System Service's
+// securitysystem.created event for a system at locationID and waits until
+// the service recorded it.
+func (e *env) publishSystem(systemID, locationID string) {
+	e.t.Helper()
+	payload, _ := json.Marshal(map[string]string{"securitySystemId": systemID, "name": "Door", "locationId": locationID, "customerId": "", "actorUserId": ""})
+	ev := events.Event{ID: uuid.NewString(), Type: "securitysystem.created", AggregateType: "security_system", AggregateID: systemID,
+		Sequence: 1, OccurredAt: time.Now().UTC(), Producer: "securitysystem", Payload: payload}
+	data, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.js.Publish(ctx, events.Subject(e.prefix, ev.Type), data, jetstream.WithMsgID(ev.ID)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("system "+systemID+" recorded", func() bool {
+		var n int
+		_ = e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_location_systems WHERE system_id = ?`, systemID).Scan(&n)
 		return n == 1
 	})
 }

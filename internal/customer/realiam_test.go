@@ -81,6 +81,40 @@ func TestWithRealIAM(t *testing.T) {
 	e.must(200, "GET", "/authz/subjects/"+carol["userId"].(string), carolToken, nil)
 	e.expect(403, "", "GET", "/authz/subjects/"+carol["userId"].(string), alice, nil)
 	e.expect(403, "", "GET", "/authz/subjects/"+carol["userId"].(string), s.ServiceToken(t, customer.DefaultAudience, "users:write"), nil)
+
+	// Alice disables Carol's account and enables it again; the IAM's
+	// own record follows. Bob and Carol may do neither, Alice may not
+	// disable herself, and the platform administrator reads the status.
+	account := "/customers/" + acme + "/employees/" + carol["id"].(string) + "/account"
+	if st := e.must(200, "GET", account, alice, nil); st["enabled"] != true || st["userId"] != carol["userId"] {
+		t.Fatalf("account = %v", st)
+	}
+	e.expect(403, "", "GET", account, bob, nil)
+	e.expect(403, "", "PUT", account, carolToken, map[string]any{"enabled": false})
+	e.expect(403, "", "PUT", account, admin, map[string]any{"enabled": false})
+	e.expect(422, "enabled", "PUT", account, alice, map[string]any{})
+	e.expect(422, "enabled", "PUT", "/customers/"+acme+"/employees/"+out["administrator"].(map[string]any)["employeeId"].(string)+"/account", alice, map[string]any{"enabled": false})
+	if st := e.must(200, "PUT", account, alice, map[string]any{"enabled": false}); st["enabled"] != false {
+		t.Fatalf("disable = %v", st)
+	}
+	iamUser := func() bool {
+		u, err := s.Client(customer.DefaultAudience).GetUser(context.Background(), carol["userId"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Enabled
+	}
+	if iamUser() {
+		t.Fatal("the IAM account is still enabled")
+	}
+	if st := e.must(200, "GET", account, admin, nil); st["enabled"] != false {
+		t.Fatalf("the platform administrator reads %v", st)
+	}
+	e.must(200, "PUT", account, alice, map[string]any{"enabled": true})
+	if !iamUser() {
+		t.Fatal("the IAM account was not enabled again")
+	}
+	s.Login(t, "carol@acme.test", "carol-chosen-password")
 }
 
 // redeemResetLink opens an IAM reset link as a browser would and sets

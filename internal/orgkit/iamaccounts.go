@@ -48,3 +48,10 @@ func (a IAMAccounts) UserExists(ctx context.Context, id string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// AccountEnabled reports whether the account id may sign in (not
+// disabled); an unknown id is an apperr.NotFound.
+func (a IAMAccounts) AccountEnabled(ctx context.Context, id string) (bool, error) {
+	u, err := a.Client.GetUser(ctx, id)
+	return u.Enabled, err
+}

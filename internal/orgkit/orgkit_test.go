@@ -88,6 +88,19 @@ func (a *accounts) EnableUser(_ context.Context, id string) error {
 	return nil
 }
 
+// AccountEnabled answers as the IAM: unknown accounts are NotFound.
+func (a *accounts) AccountEnabled(_ context.Context, id string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return false, a.fail
+	}
+	if _, ok := a.byID[id]; !ok {
+		return false, apperr.New(apperr.NotFound, "no such user")
+	}
+	return !a.disabled[id], nil
+}
+
 func (a *accounts) UserExists(_ context.Context, id string) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -260,6 +273,7 @@ func TestOrgKit(t *testing.T) {
 		t.Run("RolesAndSchedules", func(t *testing.T) { testRolesAndSchedules(t, db) })
 		t.Run("Remove", func(t *testing.T) { testRemove(t, db) })
 		t.Run("PasswordReset", func(t *testing.T) { testPasswordReset(t, db) })
+		t.Run("Account", func(t *testing.T) { testAccount(t, db) })
 		t.Run("RemoveHook", func(t *testing.T) { testRemoveHook(t, db) })
 		t.Run("Rehire", func(t *testing.T) { testRehire(t, db) })
 		t.Run("Abandoned", func(t *testing.T) { testAbandoned(t, db) })
@@ -1112,5 +1126,74 @@ func testPasswordReset(t *testing.T, db *sqldb.DB) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.ResetEmployeePassword(ctx, admin, org.ID, emp.ID)
+	wantCode(t, err, apperr.NotFound)
+}
+
+// testAccount checks reading and changing an employee's account status:
+// only the organization's administrators change it (the platform
+// administrator reads it), nobody disables their own account, and a
+// disabled employee keeps roles for when the account is enabled again.
+func testAccount(t *testing.T, db *sqldb.DB) {
+	reset(t, db)
+	ctx := context.Background()
+	f := newFixture(t, db, orgkit.MonitoringProvider)
+	org, admin := f.org(t, "Watch", "ada@watch.example")
+	emp, empCaller := f.employee(t, admin, org.ID, "eve@watch.example")
+	_, otherAdmin := f.org(t, "Other", "oli@other.example")
+	platform := user(uuid.NewString(), auth.RoleAdmin)
+	if _, err := f.svc.SetEmployeeRoles(ctx, admin, org.ID, emp.ID, []string{policy.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(outbox(t, db))
+
+	st, err := f.svc.EmployeeAccount(ctx, admin, org.ID, emp.ID)
+	if err != nil || !st.Enabled || st.UserID != emp.UserID || st.EmployeeID != emp.ID {
+		t.Fatalf("account %+v %v", st, err)
+	}
+	for _, c := range []*auth.Caller{empCaller, otherAdmin} {
+		_, err = f.svc.EmployeeAccount(ctx, c, org.ID, emp.ID)
+		wantCode(t, err, apperr.Forbidden)
+		_, err = f.svc.SetEmployeeAccountEnabled(ctx, c, org.ID, emp.ID, false)
+		wantCode(t, err, apperr.Forbidden)
+	}
+	_, err = f.svc.SetEmployeeAccountEnabled(ctx, platform, org.ID, emp.ID, false)
+	wantCode(t, err, apperr.Forbidden)
+	if f.acc.isDisabled(emp.UserID) {
+		t.Fatal("a refused change disabled the account")
+	}
+	_, err = f.svc.SetEmployeeAccountEnabled(ctx, admin, org.ID, org.Administrator.EmployeeID, false)
+	wantField(t, err, apperr.Invalid, "enabled")
+
+	if st, err = f.svc.SetEmployeeAccountEnabled(ctx, admin, org.ID, emp.ID, false); err != nil || st.Enabled {
+		t.Fatalf("disable: %+v %v", st, err)
+	}
+	if !f.acc.isDisabled(emp.UserID) {
+		t.Fatal("account not disabled")
+	}
+	if st, err = f.svc.EmployeeAccount(ctx, platform, org.ID, emp.ID); err != nil || st.Enabled {
+		t.Fatalf("the platform administrator reads %+v %v", st, err)
+	}
+	// Disabling is no removal: the employee and its roles stay.
+	if d, err := f.svc.GetEmployee(ctx, admin, org.ID, emp.ID); err != nil || len(d.Roles) != 1 {
+		t.Fatalf("a disabled employee = %+v %v", d, err)
+	}
+	if st, err = f.svc.SetEmployeeAccountEnabled(ctx, admin, org.ID, emp.ID, true); err != nil || !st.Enabled || f.acc.isDisabled(emp.UserID) {
+		t.Fatalf("enable: %+v %v", st, err)
+	}
+	if evs := outbox(t, db)[before:]; len(evs) != 0 {
+		t.Fatalf("an account change wrote events %+v", evs)
+	}
+
+	f.acc.setFail(errors.New("connection refused"))
+	_, err = f.svc.EmployeeAccount(ctx, admin, org.ID, emp.ID)
+	wantCode(t, err, apperr.Unavailable)
+	_, err = f.svc.SetEmployeeAccountEnabled(ctx, admin, org.ID, emp.ID, false)
+	wantCode(t, err, apperr.Unavailable)
+	f.acc.setFail(nil)
+
+	if err := f.svc.RemoveEmployee(ctx, admin, org.ID, emp.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.SetEmployeeAccountEnabled(ctx, admin, org.ID, emp.ID, true)
 	wantCode(t, err, apperr.NotFound)
 }

@@ -858,3 +858,95 @@ func (s *Service) RemoveEmployee(ctx context.Context, caller *auth.Caller, orgID
 		return s.onEmployeeRemoved(ctx, tx, e)
 	})
 }
+
+// AccountStatuses is the optional part of the Accounts port that reads
+// whether an account is enabled; IAMAccounts implements it. An Accounts
+// without it (a test double of another service that never asks) makes the
+// account status reads and changes answer Unavailable.
+type AccountStatuses interface {
+	AccountEnabled(ctx context.Context, id string) (bool, error)
+}
+
+// AccountStatus is an employee's IAM account as its organization's
+// administrators see it: Enabled is false while the account is disabled
+// (it can neither sign in nor refresh its tokens).
+type AccountStatus struct {
+	EmployeeID string `json:"employeeId"`
+	UserID     string `json:"userId"`
+	Enabled    bool   `json:"enabled"`
+}
+
+// EmployeeAccount returns whether the account of employee employeeID of
+// orgID is enabled. The organization's administrators and the platform
+// administrator may read it; an IAM that does not answer is Unavailable.
+func (s *Service) EmployeeAccount(ctx context.Context, caller *auth.Caller, orgID, employeeID string) (AccountStatus, error) {
+	if !caller.HasRole(auth.RoleAdmin) {
+		if _, err := s.AuthorizeAdministrator(ctx, s.db, caller, orgID); err != nil {
+			return AccountStatus{}, err
+		}
+	} else if err := s.AuthorizeReader(ctx, s.db, caller, orgID); err != nil {
+		return AccountStatus{}, err
+	}
+	e, err := s.repo.Employee(ctx, s.db, orgID, employeeID)
+	if err != nil {
+		return AccountStatus{}, err
+	}
+	enabled, err := s.accountEnabled(ctx, e.UserID)
+	if err != nil {
+		return AccountStatus{}, err
+	}
+	return AccountStatus{EmployeeID: e.ID, UserID: e.UserID, Enabled: enabled}, nil
+}
+
+func (s *Service) accountEnabled(ctx context.Context, userID string) (bool, error) {
+	st, ok := s.accounts.(AccountStatuses)
+	if !ok {
+		return false, apperr.New(apperr.Unavailable, "this service cannot read account statuses")
+	}
+	enabled, err := st.AccountEnabled(ctx, userID)
+	if err != nil && apperr.CodeOf(err) != apperr.Unavailable {
+		// The IAM shows this service every account it created, so an
+		// unknown account, like any other failure, is the IAM's fault.
+		return false, apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not read the account; retry")
+	}
+	return enabled, err
+}
+
+// SetEmployeeAccountEnabled disables (enabled false) or enables again the
+// IAM account of employee employeeID of orgID, for the organization's
+// administrators: a disabled account can neither sign in nor refresh its
+// tokens, so the employee loses access when the access token they hold
+// expires, while keeping roles, shifts and memberships for when the
+// account is enabled again (removing the employee takes those away). An
+// administrator may not disable their own account (422, field enabled):
+// that keeps at least one administrator able to sign in. Both changes are
+// idempotent.
+func (s *Service) SetEmployeeAccountEnabled(ctx context.Context, caller *auth.Caller, orgID, employeeID string, enabled bool) (AccountStatus, error) {
+	var target Employee
+	err := s.Change(ctx, caller, orgID, func(tx *sqldb.Tx, admin Employee) error {
+		e, err := s.repo.Employee(ctx, tx, orgID, employeeID)
+		if err != nil {
+			return err
+		}
+		if !enabled && e.ID == admin.ID {
+			return apperr.InvalidField("enabled", "you cannot disable your own account; another administrator can")
+		}
+		target = e
+		return nil
+	})
+	if err != nil {
+		return AccountStatus{}, err
+	}
+	change := s.accounts.EnableUser
+	if !enabled {
+		change = s.accounts.DisableUser
+	}
+	if err := change(ctx, target.UserID); err != nil {
+		if apperr.CodeOf(err) != apperr.Unavailable {
+			return AccountStatus{}, apperr.Wrap(err, apperr.Unavailable, "the IAM Service could not change the account; retry")
+		}
+		return AccountStatus{}, err
+	}
+	s.logger.InfoContext(ctx, "employee account changed", "org", orgID, "employee", target.ID, "enabled", enabled, "by", caller.Subject)
+	return AccountStatus{EmployeeID: target.ID, UserID: target.UserID, Enabled: enabled}, nil
+}

@@ -33,6 +33,8 @@ func NATSGrants() []events.Grant {
 	return []events.Grant{
 		{Identity: ServiceCustomer, Producer: events.ProducerCustomer, Consumers: []events.ConsumerGrant{
 			{Durable: customer.DealerConsumerName, Producers: []string{events.ProducerDealer}},
+			{Durable: customer.SystemsConsumerName, Producers: []string{events.ProducerSecuritySystem}},
+			{Durable: customer.DealerProvidersConsumerName, Producers: []string{events.ProducerDealer}},
 		}},
 		{Identity: ServiceDealer, Producer: events.ProducerDealer, Consumers: []events.ConsumerGrant{
 			{Durable: dealer.MonitoringConsumerName, Producers: []string{events.ProducerMonitoring}},

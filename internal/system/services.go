@@ -204,7 +204,8 @@ func (s *System) buildCustomer(ctx context.Context, w *wiring) (built, error) {
 		Issuer:          w.issuer,
 		IAMClientID:     clientIDs[ServiceCustomer],
 		IAMClientSecret: w.secrets[ServiceCustomer],
-	}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: w.bus.js(ServiceCustomer)})
+	}, customer.Deps{Logger: s.log(ServiceCustomer), DB: db, JS: w.bus.js(ServiceCustomer),
+		Memberships: customer.RelayMemberships{DealerURL: s.URLs[ServiceDealer], MonitoringURL: s.URLs[ServiceMonitoring]}})
 	if err != nil {
 		return built{}, fmt.Errorf("customer: %w", err)
 	}

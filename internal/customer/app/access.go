@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -70,4 +71,24 @@ func (s *Service) LocationAccess(ctx context.Context, locationID string, p Acces
 		out.Holders, out.More = holders[:p.Limit], true
 	}
 	return out, nil
+}
+
+// LocationHolders returns one page of the customer's own holders of
+// access to the systems at locationID (LocationAccess's holders) for the
+// console's location page: the platform administrator and the customer's
+// administrators may read it, as they may read the access review of the
+// location's systems (AUTHZ.md, "Access review"). A location of another
+// customer is NotFound.
+func (s *Service) LocationHolders(ctx context.Context, caller *auth.Caller, customerID, locationID string, p AccessPage) (LocationAccess, error) {
+	check := s.Org.RequireAdministrator
+	if caller.HasRole(auth.RoleAdmin) {
+		check = s.Org.AuthorizeReader
+	}
+	if err := check(ctx, s.DB, caller, customerID); err != nil {
+		return LocationAccess{}, err
+	}
+	if _, err := s.location(ctx, s.DB, customerID, locationID); err != nil {
+		return LocationAccess{}, err
+	}
+	return s.LocationAccess(ctx, locationID, p)
 }

@@ -179,3 +179,41 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Member is an employee named by both ids, as the events need them.
+type Member struct {
+	EmployeeID string
+	UserID     string
+}
+
+// DeletedTeam is what deleting a team took away: its members and the
+// locations where it held roles.
+type DeletedTeam struct {
+	Members   []Member
+	Locations []string
+}
+
+// DeletedLocation is what deleting a location took away: the employees
+// who held roles there directly and the teams that did.
+type DeletedLocation struct {
+	Employees []Member
+	Teams     []string
+}
+
+// LocationName is a location's name with the organizations that decide
+// who may read it: its customer, its dealer ("" when none) and the
+// dealer's monitoring provider ("" when none or unknown).
+type LocationName struct {
+	ID                   string
+	Name                 string
+	CustomerID           string
+	DealerID             string
+	MonitoringProviderID string
+}
+
+// Membership is the organization a user works for in the Dealer or the
+// Monitoring Provider Service, as their subject facts say ("" for none).
+type Membership struct {
+	DealerID             string
+	MonitoringProviderID string
+}

@@ -106,6 +106,23 @@ type Repo interface {
 	// UpsertDealer records a dealer learnt from the Dealer Service's events.
 	UpsertDealer(ctx context.Context, q sqldb.Querier, id, name string) error
 
+	// DeleteTeam deletes a team with its memberships and location roles
+	// and returns what it took away.
+	DeleteTeam(ctx context.Context, q sqldb.Querier, teamID string) (DeletedTeam, error)
+	// DeleteLocation deletes a location with the roles held there and
+	// returns what it took away.
+	DeleteLocation(ctx context.Context, q sqldb.Querier, locationID string) (DeletedLocation, error)
+	// LocationHasSystems reports whether a securitysystem.created event
+	// named the location.
+	LocationHasSystems(ctx context.Context, q sqldb.Querier, locationID string) (bool, error)
+	// RecordSystem records that a security system exists at a location
+	// (securitysystem.created); recording it again changes nothing.
+	RecordSystem(ctx context.Context, q sqldb.Querier, systemID, locationID string) error
+	// SetDealerProvider records the monitoring provider of a dealer ("" for
+	// none).
+	SetDealerProvider(ctx context.Context, q sqldb.Querier, dealerID, providerID string) error
+	// LocationNames returns the known locations among ids, by id.
+	LocationNames(ctx context.Context, q sqldb.Querier, ids []string) ([]LocationName, error)
 	// InsertTeam stores a new team.
 	InsertTeam(ctx context.Context, q sqldb.Querier, t Team) error
 	// Team returns the team; apperr.NotFound when unknown.
@@ -155,4 +172,12 @@ type Repo interface {
 	Profile(ctx context.Context, q sqldb.Querier, userID string) (Profile, bool, error)
 	// PutProfile stores a profile, replacing any of the same user.
 	PutProfile(ctx context.Context, q sqldb.Querier, p Profile) error
+}
+
+// Memberships tells which dealer and monitoring provider a user works
+// for, asking the owning services with the user's own token (a user may
+// read their own subject facts, docs/fetch-api.md); bearer is the
+// request's Authorization header.
+type Memberships interface {
+	Of(ctx context.Context, bearer, userID string) (Membership, error)
 }

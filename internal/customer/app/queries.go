@@ -8,6 +8,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/policy"
 )
 
 // LocationView is a location with everything an administrator manages at
@@ -324,4 +325,76 @@ func nonNil(g []RoleGrant) []RoleGrant {
 		return []RoleGrant{}
 	}
 	return g
+}
+
+// MaxLocationNames bounds the ids of one GET /location-names: two
+// dashboard pages' worth.
+const MaxLocationNames = 200
+
+// LocationNames returns the names of the locations among ids that caller
+// may see: every one to REALGUARDIO_ADMIN; those of the caller's own
+// customer to its employees; those the caller's dealer services, or that
+// a dealer using the caller's monitoring provider services, to that
+// dealer's or provider's employees (asked of the Dealer and Monitoring
+// Provider Services through m, only when a location is not already
+// allowed). Unknown and unseen ids are left out alike. A nil m leaves the
+// dealers' and providers' employees without names.
+func (s *Service) LocationNames(ctx context.Context, caller *principal.Caller, bearer string, m Memberships, ids []string) ([]LocationName, error) {
+	if caller == nil || caller.IsService {
+		return nil, apperr.Denied(policy.ReasonNoRole, "location names are for users")
+	}
+	if len(ids) > MaxLocationNames {
+		return nil, apperr.InvalidField("ids", "must be at most %d ids", MaxLocationNames)
+	}
+	seen := map[string]bool{}
+	var clean []string
+	for _, id := range ids {
+		v, err := ValidateID("ids", id)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[v] {
+			seen[v] = true
+			clean = append(clean, v)
+		}
+	}
+	if len(clean) == 0 {
+		return []LocationName{}, nil
+	}
+	all, err := s.Repo.LocationNames(ctx, s.DB, clean)
+	if err != nil {
+		return nil, err
+	}
+	if caller.HasRole(principal.RoleAdmin) {
+		return all, nil
+	}
+	customerID := ""
+	if e, err := s.Org.EmployeeByUser(ctx, s.DB, caller.Subject); err == nil {
+		customerID = e.CustomerID
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return nil, err
+	}
+	out := make([]LocationName, 0, len(all))
+	var rest []LocationName
+	for _, l := range all {
+		if l.CustomerID == customerID {
+			out = append(out, l)
+		} else if l.DealerID != "" {
+			rest = append(rest, l)
+		}
+	}
+	if len(rest) == 0 || m == nil {
+		return out, nil
+	}
+	mem, err := m.Of(ctx, bearer, caller.Subject)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range rest {
+		if (mem.DealerID != "" && l.DealerID == mem.DealerID) ||
+			(mem.MonitoringProviderID != "" && l.MonitoringProviderID == mem.MonitoringProviderID) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }

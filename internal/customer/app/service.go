@@ -305,6 +305,121 @@ func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *principal.Ca
 	return roles, nil
 }
 
+// DeleteTeam deletes teamID of customerID (its administrators only). What
+// the team gave is first taken away in the events consumers already apply
+// (docs/events.md): one team_member_removed per member and one
+// location_team_roles_set with [] per location where it held roles; then
+// customer.team_deleted. All of it is one transaction.
+func (s *Service) DeleteTeam(ctx context.Context, caller *principal.Caller, customerID, teamID string) error {
+	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
+			return err
+		}
+		gone, err := s.Repo.DeleteTeam(ctx, tx, teamID)
+		if err != nil {
+			return err
+		}
+		for _, m := range gone.Members {
+			if err := s.emit(ctx, tx, customerID, catalog.TeamMemberRemoved, catalog.TeamMemberPayload{
+				CustomerID: customerID, TeamID: teamID, EmployeeID: m.EmployeeID, UserID: m.UserID,
+			}); err != nil {
+				return err
+			}
+		}
+		for _, locationID := range gone.Locations {
+			if err := s.emit(ctx, tx, customerID, catalog.LocationTeamRolesSet, catalog.LocationTeamRolesSetPayload{
+				CustomerID: customerID, LocationID: locationID, TeamID: teamID, Roles: []string{},
+			}); err != nil {
+				return err
+			}
+		}
+		return s.emit(ctx, tx, customerID, catalog.TeamDeleted, catalog.TeamDeletedPayload{CustomerID: customerID, TeamID: teamID})
+	})
+}
+
+// DeleteLocation deletes locationID of customerID (its administrators
+// only), which must have no security system: one that has is a Conflict
+// naming why, and nothing changes. The Customer Service learns of systems
+// from the Security System Service's securitysystem.created events, so a
+// system created a moment ago may not be known yet. What was held at the
+// location is first taken away in the events consumers already apply: one
+// location_employee_roles_set and location_team_roles_set with [] per
+// holder, location_dealer_changed to null when it had a dealer; then
+// customer.location_deleted, in one transaction.
+func (s *Service) DeleteLocation(ctx context.Context, caller *principal.Caller, customerID, locationID string) error {
+	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+		l, err := s.location(ctx, tx, customerID, locationID)
+		if err != nil {
+			return err
+		}
+		has, err := s.Repo.LocationHasSystems(ctx, tx, locationID)
+		if err != nil {
+			return err
+		}
+		if has {
+			return apperr.New(apperr.Conflict, "the location %q still has security systems; only a location without any can be deleted", l.Name)
+		}
+		gone, err := s.Repo.DeleteLocation(ctx, tx, locationID)
+		if err != nil {
+			return err
+		}
+		for _, m := range gone.Employees {
+			if err := s.emit(ctx, tx, customerID, catalog.LocationEmployeeRolesSet, catalog.LocationEmployeeRolesSetPayload{
+				CustomerID: customerID, LocationID: locationID, EmployeeID: m.EmployeeID, UserID: m.UserID, Roles: []string{},
+			}); err != nil {
+				return err
+			}
+		}
+		for _, teamID := range gone.Teams {
+			if err := s.emit(ctx, tx, customerID, catalog.LocationTeamRolesSet, catalog.LocationTeamRolesSetPayload{
+				CustomerID: customerID, LocationID: locationID, TeamID: teamID, Roles: []string{},
+			}); err != nil {
+				return err
+			}
+		}
+		if l.DealerID != "" {
+			if err := s.emit(ctx, tx, customerID, catalog.LocationDealerChanged, catalog.LocationDealerChangedPayload{
+				CustomerID: customerID, LocationID: locationID, DealerID: nil, PreviousDealerID: nullable(l.DealerID),
+			}); err != nil {
+				return err
+			}
+		}
+		return s.emit(ctx, tx, customerID, catalog.LocationDeleted, catalog.LocationDeletedPayload{CustomerID: customerID, LocationID: locationID})
+	})
+}
+
+// ApplySecuritySystemCreated records that a security system exists at the
+// event's location, so the location cannot be deleted. It runs in the
+// consumer's transaction and is idempotent.
+func (s *Service) ApplySecuritySystemCreated(ctx context.Context, tx *sqldb.Tx, p catalog.SecuritySystemCreatedPayload) error {
+	systemID, err := ValidateID("securitySystemId", p.SecuritySystemID)
+	if err != nil {
+		return err
+	}
+	locationID, err := ValidateID("locationId", p.LocationID)
+	if err != nil {
+		return err
+	}
+	return s.Repo.RecordSystem(ctx, tx, systemID, locationID)
+}
+
+// ApplyDealerProviderSet records the monitoring provider a dealer works
+// with (dealer.monitoring_provider_set), for the location names its
+// employees may read. It runs in the consumer's transaction.
+func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx *sqldb.Tx, p catalog.DealerMonitoringProviderSetPayload) error {
+	id, err := ValidateID("dealerId", p.DealerID)
+	if err != nil {
+		return err
+	}
+	provider := ""
+	if p.MonitoringProviderID != nil {
+		if provider, err = ValidateID("monitoringProviderId", *p.MonitoringProviderID); err != nil {
+			return err
+		}
+	}
+	return s.Repo.SetDealerProvider(ctx, tx, id, provider)
+}
+
 // RevokeEmployee removes every location role and team membership of an
 // employee who leaves the customer, emitting one event per revocation. It
 // runs in the transaction tx of the removal itself (the organization

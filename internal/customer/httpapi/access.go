@@ -6,6 +6,7 @@ import (
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/orgkit"
 	"github.com/realguardio/realguardio/internal/orgkit/orgkithttp"
+	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/policy"
 )
@@ -76,4 +77,57 @@ func (h *Handlers) locationAccess(w http.ResponseWriter, r *http.Request) error 
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// locationHolderJSON is one holder of GET .../locations/{id}/access: the
+// access-review facts with the employee's id, so the console links them.
+type locationHolderJSON struct {
+	EmployeeID string `json:"employeeId"`
+	accessHolderJSON
+}
+
+// locationHolders is GET /customers/{customerId}/locations/{locationId}/access:
+// the customer's employees who hold a security system role at the location
+// (directly, through a team, or as an organization role), paged by
+// username then user id.
+func (h *Handlers) locationHolders(w http.ResponseWriter, r *http.Request) error {
+	caller, p, err := ids(r, "customerId", "locationId")
+	if err != nil {
+		return err
+	}
+	req, err := paging.Parse(r.URL.Query(), "/customers/"+p[0]+"/locations/"+p[1]+"/access", 2, false)
+	if err != nil {
+		return err
+	}
+	page := app.AccessPage{Limit: req.Limit}
+	if req.After != nil {
+		page.AfterUsername, page.AfterUserID = req.After[0], req.After[1]
+	}
+	a, err := h.app.LocationHolders(r.Context(), caller, p[0], p[1], page)
+	if err != nil {
+		return err
+	}
+	users := make([]locationHolderJSON, len(a.Holders))
+	for i, ah := range a.Holders {
+		teams := make([]teamGrantJSON, len(ah.Teams))
+		for j, t := range ah.Teams {
+			teams[j] = teamGrantJSON{TeamID: t.TeamID, Name: t.Name, Roles: t.Roles}
+		}
+		users[i] = locationHolderJSON{EmployeeID: ah.EmployeeID, accessHolderJSON: accessHolderJSON{UserID: ah.UserID, Username: ah.Username,
+			OrganizationRoles: nonNil(ah.OrganizationRoles), LocationRoles: nonNil(ah.LocationRoles), Teams: teams, Schedule: ah.Schedule}}
+	}
+	var next any
+	if a.More && len(a.Holders) > 0 {
+		last := a.Holders[len(a.Holders)-1]
+		next = req.Cursor([]string{last.Username, last.UserID})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locationId": a.Location.ID, "dealerId": nullable(a.Location.DealerID), "users": users, "nextCursor": next})
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/realguardio/realguardio/internal/customer/app"
 	"github.com/realguardio/realguardio/internal/orgkit"
@@ -24,6 +25,9 @@ type Handlers struct {
 	app *app.Service
 	org *orgkit.Service
 	kit *orgkithttp.Handlers
+	// memberships answers GET /location-names for dealers' and
+	// providers' employees (WithMemberships).
+	memberships app.Memberships
 }
 
 // New returns the handlers over the service's use cases and the kit's.
@@ -55,16 +59,20 @@ func (h *Handlers) Routes(service string) http.Handler {
 	mux.Handle("POST "+cust+"/location-roles/import", httpx.HandlerFunc(h.importLocationRoles))
 	mux.Handle("GET "+cust+"/locations", httpx.HandlerFunc(h.listLocations))
 	mux.Handle("GET "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.getLocation))
+	mux.Handle("GET "+cust+"/locations/{locationId}/access", httpx.HandlerFunc(h.locationHolders))
+	mux.Handle("DELETE "+cust+"/locations/{locationId}", httpx.HandlerFunc(h.deleteLocation))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/dealer", httpx.HandlerFunc(h.setLocationDealer))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/employee-roles/{employeeId}", httpx.HandlerFunc(h.setEmployeeLocationRoles))
 	mux.Handle("PUT "+cust+"/locations/{locationId}/team-roles/{teamId}", httpx.HandlerFunc(h.setTeamLocationRoles))
 	mux.Handle("POST "+cust+"/teams", httpx.HandlerFunc(h.createTeam))
 	mux.Handle("GET "+cust+"/teams", httpx.HandlerFunc(h.listTeams))
 	mux.Handle("GET "+cust+"/teams/{teamId}", httpx.HandlerFunc(h.getTeam))
+	mux.Handle("DELETE "+cust+"/teams/{teamId}", httpx.HandlerFunc(h.deleteTeam))
 	mux.Handle("GET "+cust+"/teams/{teamId}/members", httpx.HandlerFunc(h.listTeamMembers))
 	mux.Handle("PUT "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.addTeamMember))
 	mux.Handle("DELETE "+cust+"/teams/{teamId}/members/{employeeId}", httpx.HandlerFunc(h.removeTeamMember))
 
+	mux.Handle("GET /location-names", httpx.HandlerFunc(h.locationNames))
 	mux.Handle("GET /profiles", httpx.HandlerFunc(h.getProfile))
 	mux.Handle("PUT /profiles", httpx.HandlerFunc(h.putProfile))
 
@@ -631,6 +639,62 @@ func (h *Handlers) locationFactsBatch(w http.ResponseWriter, r *http.Request) er
 	out := make([]locationFactsJSON, 0, len(facts))
 	for _, f := range facts {
 		out = append(out, toFacts(f))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
+	return nil
+}
+
+func (h *Handlers) deleteLocation(w http.ResponseWriter, r *http.Request) error {
+	caller, p, err := ids(r, "customerId", "locationId")
+	if err != nil {
+		return err
+	}
+	if err := h.app.DeleteLocation(r.Context(), caller, p[0], p[1]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) deleteTeam(w http.ResponseWriter, r *http.Request) error {
+	caller, p, err := ids(r, "customerId", "teamId")
+	if err != nil {
+		return err
+	}
+	if err := h.app.DeleteTeam(r.Context(), caller, p[0], p[1]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// WithMemberships sets how GET /location-names learns the dealer and
+// monitoring provider of a caller; without it their employees get no
+// names.
+func (h *Handlers) WithMemberships(m app.Memberships) *Handlers {
+	h.memberships = m
+	return h
+}
+
+// locationNames is GET /location-names?ids=a,b,c: the names of those
+// locations the caller may see (app.Service.LocationNames), for pages
+// that show the locations of systems the caller views.
+func (h *Handlers) locationNames(w http.ResponseWriter, r *http.Request) error {
+	caller, err := auth.MustCaller(r.Context())
+	if err != nil {
+		return err
+	}
+	var ids []string
+	if v := strings.TrimSpace(r.URL.Query().Get("ids")); v != "" {
+		ids = strings.Split(v, ",")
+	}
+	names, err := h.app.LocationNames(r.Context(), caller, r.Header.Get("Authorization"), h.memberships, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]string, len(names))
+	for i, n := range names {
+		out[i] = map[string]string{"id": n.ID, "name": n.Name, "customerId": n.CustomerID}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"locations": out})
 	return nil

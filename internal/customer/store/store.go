@@ -390,3 +390,161 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// DeleteTeam deletes teamID with its memberships and location roles, and
+// returns what it took away, for the events: the members and the
+// locations where the team held roles (by id).
+func (Store) DeleteTeam(ctx context.Context, q sqldb.Querier, teamID string) (app.DeletedTeam, error) {
+	var out app.DeletedTeam
+	rows, err := q.QueryContext(ctx, `SELECT employee_id, user_id FROM customer_team_members WHERE team_id = ? ORDER BY employee_id`, teamID)
+	if err != nil {
+		return out, internal(err, "read the team's members")
+	}
+	for rows.Next() {
+		var m app.Member
+		if err := rows.Scan(&m.EmployeeID, &m.UserID); err != nil {
+			rows.Close()
+			return out, internal(err, "read the team's members")
+		}
+		out.Members = append(out.Members, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return out, internal(err, "read the team's members")
+	}
+	if out.Locations, err = textColumn(ctx, q, `SELECT DISTINCT location_id FROM customer_location_team_roles WHERE team_id = ? ORDER BY location_id`, teamID); err != nil {
+		return out, internal(err, "read the team's location roles")
+	}
+	for _, stmt := range []string{
+		`DELETE FROM customer_team_members WHERE team_id = ?`,
+		`DELETE FROM customer_location_team_roles WHERE team_id = ?`,
+		`DELETE FROM customer_teams WHERE id = ?`,
+	} {
+		if _, err := q.ExecContext(ctx, stmt, teamID); err != nil {
+			return out, internal(err, "delete the team")
+		}
+	}
+	return out, nil
+}
+
+// DeleteLocation deletes locationID with the roles held there, and returns
+// what it took away, for the events: the employees who held roles there
+// directly and the teams that did.
+func (Store) DeleteLocation(ctx context.Context, q sqldb.Querier, locationID string) (app.DeletedLocation, error) {
+	var out app.DeletedLocation
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT employee_id, user_id FROM customer_location_employee_roles WHERE location_id = ? ORDER BY employee_id`, locationID)
+	if err != nil {
+		return out, internal(err, "read the location's roles")
+	}
+	for rows.Next() {
+		var m app.Member
+		if err := rows.Scan(&m.EmployeeID, &m.UserID); err != nil {
+			rows.Close()
+			return out, internal(err, "read the location's roles")
+		}
+		out.Employees = append(out.Employees, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return out, internal(err, "read the location's roles")
+	}
+	if out.Teams, err = textColumn(ctx, q, `SELECT DISTINCT team_id FROM customer_location_team_roles WHERE location_id = ? ORDER BY team_id`, locationID); err != nil {
+		return out, internal(err, "read the location's team roles")
+	}
+	for _, stmt := range []string{
+		`DELETE FROM customer_location_employee_roles WHERE location_id = ?`,
+		`DELETE FROM customer_location_team_roles WHERE location_id = ?`,
+		`DELETE FROM customer_locations WHERE id = ?`,
+	} {
+		if _, err := q.ExecContext(ctx, stmt, locationID); err != nil {
+			return out, internal(err, "delete the location")
+		}
+	}
+	return out, nil
+}
+
+// textColumn reads the one text column of query's rows.
+func textColumn(ctx context.Context, q sqldb.Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, closeRows(rows)
+}
+
+// closeRows closes rows and returns the error that ended the iteration.
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// RecordSystem records security system systemID at locationID; recording
+// it again changes nothing.
+func (Store) RecordSystem(ctx context.Context, q sqldb.Querier, systemID, locationID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_location_systems (system_id, location_id) VALUES (?, ?)
+		ON CONFLICT (system_id) DO NOTHING`, systemID, locationID)
+	if err != nil {
+		return internal(err, "record security system")
+	}
+	return nil
+}
+
+// LocationHasSystems reports whether a security system is recorded at
+// locationID.
+func (Store) LocationHasSystems(ctx context.Context, q sqldb.Querier, locationID string) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM customer_location_systems WHERE location_id = ? LIMIT 1) AS s`, locationID).Scan(&n); err != nil {
+		return false, internal(err, "read the location's security systems")
+	}
+	return n > 0, nil
+}
+
+// SetDealerProvider records the monitoring provider of dealerID ("" when
+// it has none).
+func (Store) SetDealerProvider(ctx context.Context, q sqldb.Querier, dealerID, providerID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_dealer_providers (dealer_id, monitoring_provider_id) VALUES (?, ?)
+		ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`, dealerID, nullString(providerID))
+	if err != nil {
+		return internal(err, "record the dealer's monitoring provider")
+	}
+	return nil
+}
+
+// LocationNames returns the known locations among ids with what decides
+// who may read their names: the customer, the dealer and its provider.
+func (Store) LocationNames(ctx context.Context, q sqldb.Querier, ids []string) ([]app.LocationName, error) {
+	var out []app.LocationName
+	err := chunks(ids, 500, func(part []string) error {
+		in, args := inList(part)
+		rows, err := q.QueryContext(ctx, `SELECT l.id, l.name, l.customer_id, COALESCE(l.dealer_id, ''), COALESCE(p.monitoring_provider_id, '')
+			FROM customer_locations l LEFT JOIN customer_dealer_providers p ON p.dealer_id = l.dealer_id
+			WHERE l.id IN `+in, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n app.LocationName
+			if err := rows.Scan(&n.ID, &n.Name, &n.CustomerID, &n.DealerID, &n.MonitoringProviderID); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, n)
+		}
+		return closeRows(rows)
+	})
+	if err != nil {
+		return nil, internal(err, "read location names")
+	}
+	slices.SortFunc(out, func(a, b app.LocationName) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

@@ -53,6 +53,8 @@ func (h *Handlers) Register(mux httpx.Router) {
 	mux.Handle("DELETE "+emp, httpx.HandlerFunc(h.removeEmployee))
 	mux.Handle("POST "+emp+"/password-reset", httpx.HandlerFunc(h.resetPassword))
 	mux.Handle("PUT "+emp+"/roles", httpx.HandlerFunc(h.setRoles))
+	mux.Handle("GET "+emp+"/account", httpx.HandlerFunc(h.getAccount))
+	mux.Handle("PUT "+emp+"/account", httpx.HandlerFunc(h.setAccount))
 	mux.Handle("PUT "+emp+"/schedule", httpx.HandlerFunc(h.setSchedule))
 	mux.Handle("DELETE "+emp+"/schedule", httpx.HandlerFunc(h.clearSchedule))
 }
@@ -323,5 +325,44 @@ func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, facts)
+	return nil
+}
+
+func (h *Handlers) getAccount(w http.ResponseWriter, r *http.Request) error {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.EmployeeAccount(r.Context(), caller, orgID, empID)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// accountBody is PUT .../account: enabled is required, so an empty body
+// is refused rather than read as "disable".
+type accountBody struct {
+	Enabled *bool `json:"enabled"`
+}
+
+func (h *Handlers) setAccount(w http.ResponseWriter, r *http.Request) error {
+	caller, orgID, empID, err := h.orgAndEmployee(r)
+	if err != nil {
+		return err
+	}
+	var req accountBody
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Enabled == nil {
+		return apperr.InvalidField("enabled", "is required (true or false)")
+	}
+	out, err := h.svc.SetEmployeeAccountEnabled(r.Context(), caller, orgID, empID, *req.Enabled)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -281,6 +281,11 @@
         hasBody = true;
         return;
       }
+      if (e.dataset.kind === "bool") {
+        setPath(body, e.dataset.json, e.value === "true");
+        hasBody = true;
+        return;
+      }
       const v = e.value.trim();
       if (v === "") {
         if (e.dataset.null) { setPath(body, e.dataset.json, null); hasBody = true; }
@@ -324,10 +329,11 @@
     if (m && method === "PUT" && m.is) { note(form, m.who + " is already a member of " + m.team + "; nothing was changed.", true); return; }
     if (m && method === "DELETE") confirmText = "Remove " + m.who + " from " + m.team + "? They lose the roles the team holds" + (effectText ? ", " + effectText : "") + ".";
     if (!m && form.dataset.danger && method === "DELETE") confirmText = (form.querySelector("button[type=submit]").textContent.trim()) + "? This cannot be undone here.";
+    if (form.dataset.confirm) confirmText = form.dataset.confirm;
     if (method === "POST" && await namesake(form, body.name || "")) {
       if (!await confirmFirst(form, "There is already one named “" + body.name + "”. Create another with the same name? People would have to tell them apart by id.", "Create another")) return;
     }
-    if (confirmText && !await confirmFirst(form, confirmText, method === "DELETE" ? "Yes, remove" : "Yes, take it away")) {
+    if (confirmText && !await confirmFirst(form, confirmText, form.dataset.confirmYes || (method === "DELETE" ? "Yes, remove" : "Yes, take it away"))) {
       note(form, "Not saved; nothing was changed.", true);
       return;
     }
@@ -337,6 +343,11 @@
     btn.disabled = false;
     if (r.status >= 200 && r.status < 300) {
       if (r.status === 201) { created(form, r.body, body); return; }
+      // A change the page's facts show (an account's status) reloads the
+      // page, so what it says and offers is the new state.
+      if (form.dataset.reload) { location.reload(); return; }
+      // A deletion leaves the page of what no longer exists.
+      if (form.dataset.then) { location.assign(form.dataset.then); return; }
       const out = form.querySelector(".result");
       let text = "Saved.";
       if (m) { m.set(method === "PUT"); text = method === "PUT" ? "Saved: " + m.who + " is now a member of " + m.team + "." : "Saved: " + m.who + " is no longer a member of " + m.team + "."; }

@@ -83,6 +83,8 @@ const (
 	TeamMemberAdded                 Type = "customer.team_member_added"
 	TeamMemberRemoved               Type = "customer.team_member_removed"
 	LocationTeamRolesSet            Type = "customer.location_team_roles_set"
+	TeamDeleted                     Type = "customer.team_deleted"
+	LocationDeleted                 Type = "customer.location_deleted"
 )
 
 // The Security System Dealer Service's events.
@@ -137,6 +139,8 @@ var entries = []Entry{
 	{TeamMemberAdded, TeamMemberPayload{}},
 	{TeamMemberRemoved, TeamMemberPayload{}},
 	{LocationTeamRolesSet, LocationTeamRolesSetPayload{}},
+	{TeamDeleted, TeamDeletedPayload{}},
+	{LocationDeleted, LocationDeletedPayload{}},
 
 	{DealerCreated, DealerCreatedPayload{}},
 	{DealerEmployeeCreated, DealerEmployeeCreatedPayload{}},

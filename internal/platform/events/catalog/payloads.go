@@ -155,6 +155,26 @@ type LocationTeamRolesSetPayload struct {
 	Roles      []string `json:"roles"`
 }
 
+// TeamDeletedPayload is the payload of customer.team_deleted. The events
+// that revoke what the team gave (team_member_removed for each member,
+// location_team_roles_set with [] for each location) precede it in the
+// same transaction, so a consumer that ignores it derives no access from
+// the team either.
+type TeamDeletedPayload struct {
+	CustomerID string `json:"customerId"`
+	TeamID     string `json:"teamId"`
+}
+
+// LocationDeletedPayload is the payload of customer.location_deleted. A
+// location is deleted only without security systems, and the events that
+// revoke what was held there (location_employee_roles_set and
+// location_team_roles_set with [], location_dealer_changed to null)
+// precede it in the same transaction.
+type LocationDeletedPayload struct {
+	CustomerID string `json:"customerId"`
+	LocationID string `json:"locationId"`
+}
+
 // DealerCreatedPayload is the payload of dealer.created.
 type DealerCreatedPayload struct {
 	DealerID string `json:"dealerId"`
