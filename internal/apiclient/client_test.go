@@ -92,12 +92,23 @@ func TestParseLoginForm(t *testing.T) {
 <form method="POST" action="login?x=1"><input type="hidden" name="authRequestID" value="abc">
 <input name="username"><input type="password" name="password"><button type="submit">Log in</button></form></body></html>`
 	base, _ := url.Parse("http://iam.example/authorize?client_id=c")
-	f, err := parseLoginForm([]byte(page), base)
+	f, err := parseForm([]byte(page), base, "password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.action != "http://iam.example/login?x=1" || f.values.Get("authRequestID") != "abc" || !f.values.Has("password") || f.values.Has("q") {
 		t.Errorf("form %+v", f)
+	}
+	// The change-password step is found by its own field, and is not a
+	// login form.
+	change := `<form method="post" action="/login/password"><input type="hidden" name="csrf" value="t">
+<input type="password" name="new_password"><input type="password" name="confirm_password"></form>`
+	if _, err := parseForm([]byte(change), base, "password"); err == nil {
+		t.Error("the change-password form was taken for a login form")
+	}
+	f, err = parseForm([]byte(change), base, "new_password")
+	if err != nil || f.action != "http://iam.example/login/password" || !f.has("confirm_password") || f.values.Get("csrf") != "t" {
+		t.Errorf("change form %+v, %v", f, err)
 	}
 }
 

@@ -174,11 +174,39 @@ func (pl *PendingLogin) finish(ctx context.Context, cb callback, username string
 	return &Session{Username: username, Subject: idTok.Subject, provider: p, token: tok}, nil
 }
 
+// ErrPasswordChangeRequired is the IAM asking the user to replace a
+// password someone else chose (an initial or generated one, or one an
+// administrator set) before the login can complete: no code is issued
+// until a new password is stored. Login reports it, wrapped, instead of
+// the login failing for an unknown reason; LoginChangingPassword answers
+// the question.
+var ErrPasswordChangeRequired = errors.New("the IAM asks for a new password before this account may log in (its password was set by someone else)")
+
 // Login logs username in without a person at a browser: it starts a
 // login, lets a browser-like HTTP client with a cookie jar open the
 // authorization URL and submit the IAM's HTML login form (SubmitLoginForm),
-// and completes the flow at the loopback callback.
+// and completes the flow at the loopback callback. An account whose
+// password must be changed first fails with ErrPasswordChangeRequired
+// (the password was right, and nothing changed); log it in with
+// LoginChangingPassword.
 func (p *Provider) Login(ctx context.Context, username, password string) (*Session, error) {
+	return p.login(ctx, username, password, "")
+}
+
+// LoginChangingPassword is Login for an account whose password was set by
+// someone else: when the IAM shows its change-password page after the
+// password, newPassword is entered there (twice, as a person would) and
+// the login goes on to the callback; from then on the account logs in with
+// newPassword. It is an error when the IAM asks for no change, so a
+// caller's notion of the account's password never silently goes wrong.
+func (p *Provider) LoginChangingPassword(ctx context.Context, username, password, newPassword string) (*Session, error) {
+	if newPassword == "" {
+		return nil, errors.New("login: an empty new password")
+	}
+	return p.login(ctx, username, password, newPassword)
+}
+
+func (p *Provider) login(ctx context.Context, username, password, newPassword string) (*Session, error) {
 	pl, err := p.StartLogin(ctx)
 	if err != nil {
 		return nil, err
@@ -190,12 +218,25 @@ func (p *Provider) Login(ctx context.Context, username, password string) (*Sessi
 	if err != nil {
 		return nil, fmt.Errorf("login %s: %w", username, err)
 	}
+	changed := false
+	if page.PasswordChangeRequired {
+		if newPassword == "" {
+			return nil, fmt.Errorf("login %s: %w", username, ErrPasswordChangeRequired)
+		}
+		if page, err = SubmitPasswordChange(ctx, browser, page, newPassword); err != nil {
+			return nil, fmt.Errorf("login %s: %w", username, err)
+		}
+		changed = true
+	}
 	// The browser followed the redirects to the callback before the form's
 	// POST returned, so the code is there unless the login went elsewhere
 	// (wrong password: the form again).
 	cb, ok := pl.received()
 	if !ok {
 		return nil, fmt.Errorf("login %s: the login form did not lead to the callback (status %d at %s): %s", username, page.Status, page.URL, page.Snippet)
+	}
+	if newPassword != "" && !changed {
+		return nil, fmt.Errorf("login %s: the IAM asked for no password change; the password is still the old one", username)
 	}
 	se, err := pl.finish(ctx, cb, username)
 	if err != nil {
@@ -210,6 +251,14 @@ type LoginPage struct {
 	Status  int
 	URL     string
 	Snippet string
+	// PasswordChangeRequired is set when the page is the IAM's
+	// change-password step (a form with a new_password field): the
+	// password was accepted, but the account must replace it before a
+	// code is issued. SubmitPasswordChange fills that form.
+	PasswordChangeRequired bool
+
+	page []byte   // the page, for the change-password form
+	base *url.URL // the page's URL, for the form's action
 }
 
 // SubmitLoginForm does what a person does in the browser: browser (which
@@ -233,7 +282,7 @@ func SubmitLoginForm(ctx context.Context, browser *http.Client, authURL, usernam
 	if resp.StatusCode != http.StatusOK {
 		return LoginPage{}, fmt.Errorf("the authorization request answered %d: %s", resp.StatusCode, Snippet(page))
 	}
-	form, err := parseLoginForm(page, resp.Request.URL)
+	form, err := parseForm(page, resp.Request.URL, "password")
 	if err != nil {
 		return LoginPage{}, err
 	}
@@ -250,9 +299,52 @@ func SubmitLoginForm(ctx context.Context, browser *http.Client, authURL, usernam
 		// travel in the body.
 		return LoginPage{}, fmt.Errorf("submit the login form: %w", err)
 	}
+	return readLoginPage(resp), nil
+}
+
+// readLoginPage reads where a form's submission ended.
+func readLoginPage(resp *http.Response) LoginPage {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return LoginPage{Status: resp.StatusCode, URL: resp.Request.URL.Redacted(), Snippet: Snippet(body)}, nil
+	lp := LoginPage{Status: resp.StatusCode, URL: resp.Request.URL.Redacted(), Snippet: Snippet(body), page: body, base: resp.Request.URL}
+	if f, err := parseForm(body, resp.Request.URL, "new_password"); err == nil && f.has("confirm_password") {
+		lp.PasswordChangeRequired = true
+	}
+	return lp
+}
+
+// SubmitPasswordChange does what a person does on the IAM's
+// change-password page (page.PasswordChangeRequired, the step after a
+// password someone else chose): it enters newPassword in both fields,
+// submits the form with its hidden fields through browser (the same
+// client, whose cookies bind the step to the login) and follows the
+// redirects, to the client's redirect URI when the IAM accepts the new
+// password. A refused password (too short, the old one) leaves the
+// change page shown again, with the IAM's reason in the error.
+func SubmitPasswordChange(ctx context.Context, browser *http.Client, page LoginPage, newPassword string) (LoginPage, error) {
+	if !page.PasswordChangeRequired {
+		return LoginPage{}, errors.New("the page is not the IAM's change-password step")
+	}
+	form, err := parseForm(page.page, page.base, "new_password")
+	if err != nil {
+		return LoginPage{}, err
+	}
+	form.values.Set("new_password", newPassword)
+	form.values.Set("confirm_password", newPassword)
+	req, err := http.NewRequestWithContext(ctx, "POST", form.action, strings.NewReader(form.values.Encode()))
+	if err != nil {
+		return LoginPage{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := browser.Do(req)
+	if err != nil {
+		return LoginPage{}, fmt.Errorf("submit the change-password form: %w", err)
+	}
+	next := readLoginPage(resp)
+	if next.PasswordChangeRequired {
+		return next, fmt.Errorf("the IAM refused the new password (status %d): %s", next.Status, next.Snippet)
+	}
+	return next, nil
 }
 
 type loginForm struct {
@@ -260,10 +352,13 @@ type loginForm struct {
 	values url.Values
 }
 
-// parseLoginForm finds the form holding a password input and returns its
-// absolute action and every named input's value, hidden fields included,
-// the way a browser would submit it.
-func parseLoginForm(page []byte, base *url.URL) (loginForm, error) {
+// has reports whether the form has an input named name.
+func (f loginForm) has(name string) bool { _, ok := f.values[name]; return ok }
+
+// parseForm finds the form holding the password input named field and
+// returns its absolute action and every named input's value, hidden
+// fields included, the way a browser would submit it.
+func parseForm(page []byte, base *url.URL, field string) (loginForm, error) {
 	doc, err := html.Parse(strings.NewReader(string(page)))
 	if err != nil {
 		return loginForm{}, fmt.Errorf("parse the login page: %w", err)
@@ -286,7 +381,7 @@ func parseLoginForm(page []byte, base *url.URL) (loginForm, error) {
 		inputs = func(n *html.Node) {
 			if n.Type == html.ElementNode && n.Data == "input" {
 				name, value, typ := attr(n, "name"), attr(n, "value"), strings.ToLower(attr(n, "type"))
-				if typ == "password" {
+				if typ == "password" && name == field {
 					hasPassword = true
 				}
 				if name != "" && typ != "submit" && typ != "button" {
@@ -310,7 +405,7 @@ func parseLoginForm(page []byte, base *url.URL) (loginForm, error) {
 		}
 		return loginForm{action: action.String(), values: values}, nil
 	}
-	return loginForm{}, fmt.Errorf("no login form with a password field on the page: %s", Snippet(page))
+	return loginForm{}, fmt.Errorf("no form with the password field %s on the page: %s", field, Snippet(page))
 }
 
 func attr(n *html.Node, key string) string {

@@ -247,6 +247,22 @@ type runner struct {
 	provider *apiclient.Provider
 	admin    *apiclient.Client
 	password string
+	// initial is the password the organization services' accounts are
+	// created with: it is someone else's choice, so the IAM has each
+	// replace it with password at its first login. owed holds the
+	// usernames whose first login is still to come.
+	initial string
+	owedMu  sync.Mutex
+	owed    map[string]bool
+}
+
+// initialFor returns the initial password to create the organization
+// account username with, and remembers that its first login must change it.
+func (r *runner) initialFor(username string) string {
+	r.owedMu.Lock()
+	defer r.owedMu.Unlock()
+	r.owed[username] = true
+	return r.initial
 }
 
 // runStrategy starts the system with strategy, measures it and stops it;
@@ -327,7 +343,7 @@ func start(ctx context.Context, cfg Config, strategy string) (*runner, func(), e
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	r := &runner{cfg: cfg, strategy: strategy, password: "bench-" + randomHex(12)}
+	r := &runner{cfg: cfg, strategy: strategy, password: "bench-" + randomHex(12), initial: "bench-initial-" + randomHex(12), owed: map[string]bool{}}
 	scfg.AdminPassword = r.password
 	scfg.AccessTokenLifetime = cfg.AccessTokenLifetime
 	scfg.MaxAccessTokenBytes = cfg.MaxAccessTokenBytes
@@ -437,9 +453,21 @@ func (r *runner) waitReady(ctx context.Context) error {
 }
 
 // login logs username in through the IAM's OIDC flow and returns a client
-// acting as the user and its session.
+// acting as the user and its session. The first login of an account
+// created with initialFor replaces the initial password with password on
+// the IAM's change page, as the person would.
 func (r *runner) login(ctx context.Context, username, password string) (*apiclient.Client, *apiclient.Session, error) {
-	se, err := r.provider.Login(ctx, username, password)
+	r.owedMu.Lock()
+	first := r.owed[username]
+	delete(r.owed, username)
+	r.owedMu.Unlock()
+	var se *apiclient.Session
+	var err error
+	if first {
+		se, err = r.provider.LoginChangingPassword(ctx, username, r.initial, password)
+	} else {
+		se, err = r.provider.Login(ctx, username, password)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -527,7 +555,7 @@ func (r *runner) prepare(ctx context.Context, l *loaded, pl plan) (*fixtures, er
 	fx.revokeAdmin = l.orgAdmins[pl.revokeCustomer]
 	fx.revokeCustomer, fx.revokeLocation, fx.revokeSystem = l.real[pl.revokeCustomer], l.real[pl.revokeLocation], l.real[pl.revokeSystem]
 	email := emailOf("revoked", 0)
-	emp, err := fx.revokeAdmin.CreateEmployee(ctx, policy.OrgCustomer, fx.revokeCustomer, apiclient.NewEmployee{Email: email, FirstName: "Revoked", LastName: "Employee", Password: l.password})
+	emp, err := fx.revokeAdmin.CreateEmployee(ctx, policy.OrgCustomer, fx.revokeCustomer, apiclient.NewEmployee{Email: email, FirstName: "Revoked", LastName: "Employee", Password: r.initialFor(email)})
 	if err != nil {
 		return nil, fmt.Errorf("create the revocation employee: %w", err)
 	}

@@ -154,7 +154,7 @@ func (r *runner) tokenSizes(ctx context.Context) ([]TokenSize, error) {
 	counts := r.cfg.TokenSizeRoles
 	most := slices.Max(counts)
 	email := emailOf("admin-tokens", 0)
-	cust, err := r.admin.CreateCustomer(ctx, "bench token sizes", apiclient.NewEmployee{Email: email, FirstName: "Token", LastName: "Admin", Password: r.password})
+	cust, err := r.admin.CreateCustomer(ctx, "bench token sizes", apiclient.NewEmployee{Email: email, FirstName: "Token", LastName: "Admin", Password: r.initialFor(email)})
 	if err != nil {
 		return nil, fmt.Errorf("create the customer: %w", err)
 	}
@@ -178,7 +178,7 @@ func (r *runner) tokenSizes(ctx context.Context) ([]TokenSize, error) {
 	emails := make([]string, len(counts))
 	for k, n := range counts {
 		emails[k] = emailOf(fmt.Sprintf("tokens-%d", n), k)
-		emp, err := oa.CreateEmployee(ctx, policy.OrgCustomer, cust.ID, apiclient.NewEmployee{Email: emails[k], FirstName: "Token", LastName: fmt.Sprint(n), Password: r.password})
+		emp, err := oa.CreateEmployee(ctx, policy.OrgCustomer, cust.ID, apiclient.NewEmployee{Email: emails[k], FirstName: "Token", LastName: fmt.Sprint(n), Password: r.initialFor(emails[k])})
 		if err != nil {
 			return nil, fmt.Errorf("create the employee with %d location roles: %w", n, err)
 		}

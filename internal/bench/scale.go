@@ -172,7 +172,7 @@ func (r *runner) scaleSetup(ctx context.Context) (*scaleWorld, error) {
 	org := func(kind policy.OrgKind, name string) (string, *apiclient.Client, error) {
 		email := emailOf("scale-admin-"+name, 0)
 		created, err := r.admin.CreateOrganization(ctx, kind, "scale "+name,
-			apiclient.NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: pw})
+			apiclient.NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: r.initialFor(email)})
 		if err != nil {
 			return "", nil, fmt.Errorf("create %s: %w", name, err)
 		}
@@ -204,7 +204,7 @@ func (r *runner) scaleSetup(ctx context.Context) (*scaleWorld, error) {
 	}
 	employee := func(admin *apiclient.Client, customer, name string) (apiclient.Employee, *apiclient.Client, error) {
 		email := emailOf("scale-"+name, 0)
-		e, err := admin.CreateEmployee(ctx, policy.OrgCustomer, customer, apiclient.NewEmployee{Email: email, FirstName: name, LastName: "User", Password: pw})
+		e, err := admin.CreateEmployee(ctx, policy.OrgCustomer, customer, apiclient.NewEmployee{Email: email, FirstName: name, LastName: "User", Password: r.initialFor(email)})
 		if err != nil {
 			return e, nil, fmt.Errorf("create the %s user: %w", name, err)
 		}

@@ -68,7 +68,7 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 		g.Go(func() error {
 			email := emailOf("admin-"+string(o.kind), i)
 			created, err := r.admin.CreateOrganization(gctx, o.kind, fmt.Sprintf("bench %s %d", o.kind, i),
-				apiclient.NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: l.password})
+				apiclient.NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: r.initialFor(email)})
 			if err != nil {
 				return fmt.Errorf("create %s %d: %w", o.kind, i, err)
 			}
@@ -94,7 +94,7 @@ func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, e
 			mu.Lock() // other goroutines of this group write l.real
 			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
 			mu.Unlock()
-			emp, err := oa.CreateEmployee(gctx, e.OrgKind, orgID, apiclient.NewEmployee{Email: email, FirstName: "Employee", LastName: fmt.Sprint(i), Password: l.password})
+			emp, err := oa.CreateEmployee(gctx, e.OrgKind, orgID, apiclient.NewEmployee{Email: email, FirstName: "Employee", LastName: fmt.Sprint(i), Password: r.initialFor(email)})
 			if err != nil {
 				return fmt.Errorf("create employee %d: %w", i, err)
 			}

@@ -307,12 +307,18 @@ func (st sessionStore) recordLogoutToken(ctx context.Context, issuer, jti string
 
 // deleteLoggedOut ends the sessions a logout token names: the one IAM
 // session sid (of sub, when sub is given), or every session of sub.
+//
+// A session of sub that records no sid (started before the BFF kept
+// iam_sid, or from an ID token without one) cannot be told apart from the
+// session that ended, so a token naming sub and sid ends it too: ending
+// one session too many only asks for a login, keeping a session the IAM
+// ended would leave a live session nobody can end but its expiry.
 func (st sessionStore) deleteLoggedOut(ctx context.Context, sub, sid string) (int64, error) {
 	var q string
 	var args []any
 	switch {
 	case sid != "" && sub != "":
-		q, args = `DELETE FROM bff_sessions WHERE iam_sid = ? AND subject = ?`, []any{sid, sub}
+		q, args = `DELETE FROM bff_sessions WHERE subject = ? AND (iam_sid = ? OR iam_sid = '')`, []any{sub, sid}
 	case sid != "":
 		q, args = `DELETE FROM bff_sessions WHERE iam_sid = ?`, []any{sid}
 	default:

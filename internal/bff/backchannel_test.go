@@ -1,6 +1,7 @@
 package bff
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -445,4 +446,133 @@ func decodeMap(t *testing.T, seg string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// changePasswordAtLogin submits the IAM's change-password page (the answer
+// to a first login with a password someone else chose, page at resp) with
+// newPassword, as the person would, and returns where the browser ended.
+func changePasswordAtLogin(t *testing.T, c *http.Client, resp *http.Response, page, newPassword string) (*http.Response, string) {
+	t.Helper()
+	if !strings.Contains(page, `name="new_password"`) {
+		t.Fatalf("not the change-password page: %d %s", resp.StatusCode, page)
+	}
+	form := url.Values{"new_password": {newPassword}, "confirm_password": {newPassword}}
+	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], htmlUnescape(m[2]))
+	}
+	m := formAction.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form on the change-password page: %s", page)
+	}
+	action, _ := resp.Request.URL.Parse(htmlUnescape(m[1]))
+	follow := *c
+	follow.CheckRedirect = nil
+	resp, err := follow.PostForm(action.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// TestForcedChangeSessionEndsByBackchannel: a user whose password must be
+// changed at the first login signs in through the BFF, changes it on the
+// IAM's page and gets a BFF session that records the IAM session's sid,
+// like any other login's; end_session with that session's ID token ends it
+// at once by back-channel logout (by sid), while the user's other session
+// (a later login with the new password) stays. A session of the user that
+// records no sid ends with it (it could be the one); another user's stays.
+func TestForcedChangeSessionEndsByBackchannel(t *testing.T) {
+	world := newFakeWorld("")
+	b, ri := startWithIAM(t, world.start(t), nil)
+	u, _ := url.Parse(b.srv.URL)
+	adminBrowser := b.client(t, nil)
+	login(t, b, adminBrowser, "/")
+	adminToken := sessionOf(t, b, adminBrowser.Jar.Cookies(u)).Access
+	st, m := iamAPI(t, ri, adminToken, "POST", "/api/users", `{"username":"gina","password":"gina-initial-password","roles":["CUSTOMER_EMPLOYEE"],"passwordChangeRequired":true}`)
+	if st != http.StatusCreated {
+		t.Fatalf("create gina: %d %v", st, m)
+	}
+
+	first := b.client(t, nil)
+	resp, page := loginAs(t, b, first, "/", "gina", "gina-initial-password")
+	if strings.HasPrefix(resp.Request.URL.String(), b.srv.URL) {
+		t.Fatalf("the initial password reached the BFF without a change: %s", resp.Request.URL)
+	}
+	if st := status(t, b, first.Jar.Cookies(u), "/api/me"); st != http.StatusUnauthorized {
+		t.Fatalf("a session before the change: /api/me = %d, want 401", st)
+	}
+	resp, _ = changePasswordAtLogin(t, first, resp, page, "gina-own-password")
+	if !strings.HasPrefix(resp.Request.URL.String(), b.srv.URL) {
+		t.Fatalf("after the change the browser is at %s, not the BFF", resp.Request.URL)
+	}
+	one := first.Jar.Cookies(u)
+	if st := status(t, b, one, "/api/me"); st != 200 {
+		t.Fatalf("the session after the change: %d", st)
+	}
+	sess := sessionOf(t, b, one)
+	var idClaims struct {
+		SID string `json:"sid"`
+	}
+	if err := decodeJWTPart(sess.IDToken, 1, &idClaims); err != nil {
+		t.Fatal(err)
+	}
+	if sess.IAMSID == "" || sess.IAMSID != idClaims.SID {
+		t.Fatalf("the session after the change has iam_sid %q, the ID token's sid is %q", sess.IAMSID, idClaims.SID)
+	}
+	var stored string
+	if err := b.svc.store.db.QueryRowContext(context.Background(), `SELECT iam_sid FROM bff_sessions WHERE id_hash = ?`, hashID(sess.ID)).Scan(&stored); err != nil || stored != sess.IAMSID {
+		t.Fatalf("the stored row's iam_sid %q (%v), want %q", stored, err, sess.IAMSID)
+	}
+
+	second := b.client(t, nil)
+	loginAs(t, b, second, "/", "gina", "gina-own-password")
+	two := second.Jar.Cookies(u)
+	if st := status(t, b, two, "/api/me"); st != 200 {
+		t.Fatalf("a login with the new password: %d", st)
+	}
+	// A session of gina that records no sid (as one started before the
+	// BFF kept iam_sid), and one of another user without a sid.
+	unknown := *sessionOf(t, b, two)
+	unknown.ID, unknown.IAMSID = randomToken(18), ""
+	legacy := b.mintSession(t, &unknown)
+	other := *testSession(unknown.Access)
+	other.Subject = "someone-else"
+	others := b.mintSession(t, &other)
+	for name, c := range map[string][]*http.Cookie{"gina's session without sid": legacy, "another user's session without sid": others} {
+		if st := status(t, b, c, "/api/me"); st != 200 {
+			t.Fatalf("%s: %d", name, st)
+		}
+	}
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(ri.issuer + "/end_session?" + url.Values{"id_token_hint": {sess.IDToken}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("end_session: %d", resp.StatusCode)
+	}
+	// The IAM waits for the first delivery before it answers, up to a
+	// bound; on a slow machine the delivery may land just after.
+	deadline := time.Now().Add(10 * time.Second)
+	for status(t, b, one, "/api/me") != http.StatusUnauthorized && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := status(t, b, one, "/api/securitysystems"); st != http.StatusUnauthorized {
+		t.Errorf("the session after its end_session: %d, want 401", st)
+	}
+	if st := status(t, b, two, "/api/me"); st != 200 {
+		t.Errorf("the other session after end_session: %d, want 200", st)
+	}
+	// The session without a sid cannot be told from the ended one: it
+	// ends too. Another user's is untouched.
+	if st := status(t, b, legacy, "/api/me"); st != http.StatusUnauthorized {
+		t.Errorf("gina's session without sid after end_session: %d, want 401", st)
+	}
+	if st := status(t, b, others, "/api/me"); st != 200 {
+		t.Errorf("another user's session without sid after end_session: %d, want 200", st)
+	}
 }

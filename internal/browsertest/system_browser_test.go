@@ -127,6 +127,36 @@ func login(t *testing.T, ctx context.Context, bff, username, password, shot stri
 	}
 }
 
+// firstLogin is login for an account whose password someone else chose
+// (an initial one): after it the IAM shows its change-password page, and
+// the person types newPassword twice there before the BFF is reached.
+func firstLogin(t *testing.T, ctx context.Context, bff, username, initial, newPassword, shot string) {
+	t.Helper()
+	run(t, ctx, "start page", chromedp.Navigate(bff+"/"), chromedp.WaitVisible("#login"), chromedp.Click("#login"))
+	run(t, ctx, "IAM login page", chromedp.WaitVisible(`input[name="username"]`))
+	if shot != "" {
+		screenshot(t, ctx, shot)
+	}
+	run(t, ctx, "sign in as "+username+" with the initial password",
+		chromedp.SendKeys(`input[name="username"]`, username),
+		chromedp.SendKeys(`input[name="password"]`, initial),
+		chromedp.Submit(`input[name="password"]`),
+		chromedp.WaitVisible(`input[name="new_password"]`),
+	)
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.HasPrefix(loc, bff+"/") {
+		t.Fatalf("the initial password of %s reached the BFF (%s) without a change", username, loc)
+	}
+	run(t, ctx, "choose a new password",
+		chromedp.SendKeys(`input[name="new_password"]`, newPassword),
+		chromedp.SendKeys(`input[name="confirm_password"]`, newPassword),
+		chromedp.Submit(`input[name="confirm_password"]`),
+		chromedp.WaitVisible(`[data-testid="user-name"]`),
+	)
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, bff+"/") {
+		t.Fatalf("after changing the password of %s the browser is at %s, not the BFF", username, loc)
+	}
+}
+
 // rowOf is the dashboard row of the system named name.
 func rowOf(id string) string { return `tr[data-system="` + id + `"]` }
 
@@ -165,6 +195,10 @@ type world struct {
 	adminPW, frankPW, mPW  string
 	adminEmail, frankEmail string
 	maryEmail              string
+	// mInitial is the initial password Mary is created with; she chooses
+	// mPW in the browser at her first login. The others' first logins are
+	// done by load.
+	mInitial string
 }
 
 // load creates, as the platform operator and then as the customer's
@@ -183,14 +217,17 @@ func load(t *testing.T, sys *systemtest.System) *world {
 	}
 	admin := sys.MustAdmin().API()
 	w := &world{adminEmail: "admin@acme.example", adminPW: "acme-admin-pass-1", frankEmail: "frank@acme.example", frankPW: "frank-pass-12345",
-		maryEmail: "mary@acme.example", mPW: "mary-pass-123456"}
+		maryEmail: "mary@acme.example", mPW: "mary-pass-123456", mInitial: "mary-initial-12345"}
+	// The customer's accounts are created with initial passwords, which
+	// their first logins replace (the IAM requires it).
+	adminInitial, frankInitial := "acme-admin-initial-1", "frank-initial-12345"
 	dealer, err := admin.CreateDealer(ctx, "SecureCo", apiclient.NewEmployee{Email: "admin@secureco.example", FirstName: "Sam", LastName: "Secure"})
 	must("create the dealer", err)
 	w.dealer = dealer.ID
-	acme, err := admin.CreateCustomer(ctx, "Acme", apiclient.NewEmployee{Email: w.adminEmail, FirstName: "Ada", LastName: "Acme", Password: w.adminPW})
+	acme, err := admin.CreateCustomer(ctx, "Acme", apiclient.NewEmployee{Email: w.adminEmail, FirstName: "Ada", LastName: "Acme", Password: adminInitial})
 	must("create the customer", err)
 	w.customer = acme.ID
-	se, err := sys.Login(ctx, w.adminEmail, w.adminPW)
+	se, err := sys.FirstLogin(ctx, w.adminEmail, adminInitial, w.adminPW)
 	must("log in as Acme's administrator", err)
 	w.acmeAdmin = sys.Client(se).API()
 	c := w.acmeAdmin
@@ -204,9 +241,9 @@ func load(t *testing.T, sys *systemtest.System) *world {
 	must("create the Warehouse", err)
 	w.hq, w.warehouse = hq.ID, wh.ID
 
-	frank, err := c.CreateEmployee(ctx, policy.OrgCustomer, w.customer, apiclient.NewEmployee{Email: w.frankEmail, FirstName: "Frank", LastName: "Field", Password: w.frankPW})
+	frank, err := c.CreateEmployee(ctx, policy.OrgCustomer, w.customer, apiclient.NewEmployee{Email: w.frankEmail, FirstName: "Frank", LastName: "Field", Password: frankInitial})
 	must("create Frank", err)
-	mary, err := c.CreateEmployee(ctx, policy.OrgCustomer, w.customer, apiclient.NewEmployee{Email: w.maryEmail, FirstName: "Mary", LastName: "Major", Password: w.mPW})
+	mary, err := c.CreateEmployee(ctx, policy.OrgCustomer, w.customer, apiclient.NewEmployee{Email: w.maryEmail, FirstName: "Mary", LastName: "Major", Password: w.mInitial})
 	must("create Mary", err)
 	w.frank, w.mary = frank.ID, mary.ID
 	must("give Frank ARMER and DISARMER at HQ", c.SetLocationEmployeeRoles(ctx, w.customer, w.hq, w.frank, []string{policy.RoleArmer, policy.RoleDisarmer}))
@@ -230,7 +267,7 @@ func load(t *testing.T, sys *systemtest.System) *world {
 
 	// Frank arms the front door so the browser has something to disarm;
 	// with replicate his role reaches the Security System Service by event.
-	fse, err := sys.Login(ctx, w.frankEmail, w.frankPW)
+	fse, err := sys.FirstLogin(ctx, w.frankEmail, frankInitial, w.frankPW)
 	must("log in as Frank", err)
 	fc := sys.Client(fse).API()
 	eventually(t, "Frank may arm the HQ front door", func() (bool, string) {
@@ -255,9 +292,11 @@ func TestFullSystemInBrowser(t *testing.T) {
 	bff := sys.URL(system.ServiceBFF)
 	w := load(t, sys)
 
-	// Mary signs in first: she has no role anywhere, so nothing to see.
+	// Mary signs in first, for the first time: the IAM has her replace
+	// the initial password her administrator gave her before she reaches
+	// the console. She has no role anywhere, so nothing to see.
 	mary := person(t, browser)
-	login(t, mary, bff, w.maryEmail, w.mPW, "system-iam-login")
+	firstLogin(t, mary, bff, w.maryEmail, w.mInitial, w.mPW, "system-iam-login")
 	run(t, mary, "Mary's empty dashboard", chromedp.WaitVisible("#no-systems"))
 
 	// Frank: his systems, with the location by name, and he disarms one.

@@ -182,7 +182,12 @@ func cmdLogin(ctx context.Context, s userSettings, stdout io.Writer, st sessionS
 	if s.json {
 		prompt = s.stderr // stdout carries only the JSON answer
 	}
-	fmt.Fprintf(prompt, "Open this URL in a browser and log in:\n\n%s\n\nWaiting for the login…\n", pl.URL)
+	// The IAM's pages do every step in the browser: a first login with
+	// a password someone else chose (an initial or generated one) asks
+	// for a new password there before the redirect comes back here.
+	fmt.Fprintf(prompt, "Open this URL in a browser and log in:\n\n%s\n\n"+
+		"If your password was given to you (a new account, or one an administrator set), the browser asks you to choose a new password first.\n"+
+		"Waiting for the login…\n", pl.URL)
 	if s.openBrowser {
 		openBrowser(pl.URL)
 	}

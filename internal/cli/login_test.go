@@ -36,7 +36,7 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 	pw := "ops-password-1"
 	cust, r := admin.CreateCustomer(ctx, "CLI Corp", systemtest.NewEmployee{Email: "boss@cli.example", FirstName: "Boss", LastName: "CLI", Password: pw})
 	r.Want(t, http.StatusCreated)
-	boss := s.Client(s.MustLogin("boss@cli.example", pw))
+	boss := s.Client(s.MustFirstLogin("boss@cli.example", pw, "boss-own-password"))
 	loc, r := boss.CreateLocation(ctx, cust.ID, "Depot", "")
 	r.Want(t, http.StatusCreated)
 	ops, r := boss.CreateEmployee(ctx, policy.OrgCustomer, cust.ID, systemtest.NewEmployee{Email: "ops@cli.example", FirstName: "Ops", LastName: "CLI", Password: pw})
@@ -60,8 +60,11 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 		t.Fatalf("systems before login: %d %q", code, errOut)
 	}
 
-	// login: the URL is printed; the "browser" logs in there.
-	loginCLI(t, env, "ops@cli.example", pw)
+	// login: the URL is printed; the "browser" logs in there. The
+	// password is the initial one the customer's administrator gave, so
+	// the IAM asks for a new one in the browser before the redirect
+	// reaches the CLI.
+	loginCLIChanging(t, env, "ops@cli.example", pw, "ops-own-password")
 	file := filepath.Join(config, "realguardio", "session.json")
 	fi, err := os.Stat(file)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -132,6 +135,15 @@ func TestLoginSystemsArmDisarmLogout(t *testing.T) {
 // printed URL, as the person would in the browser.
 func loginCLI(t *testing.T, env map[string]string, username, password string) {
 	t.Helper()
+	loginCLIChanging(t, env, username, password, "")
+}
+
+// loginCLIChanging is loginCLI for an account whose password someone else
+// chose: in the browser, after the password, the person chooses
+// newPassword on the IAM's change-password page, which the CLI's prompt
+// announces. With newPassword "" no change may be asked.
+func loginCLIChanging(t *testing.T, env map[string]string, username, password, newPassword string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	var errOut lockedBuffer
 	done := make(chan int, 1)
@@ -149,14 +161,24 @@ func loginCLI(t *testing.T, env map[string]string, username, password string) {
 		if strings.HasPrefix(line, "http") {
 			jar, _ := cookiejar.New(nil)
 			go func() {
-				if _, err := apiclient.SubmitLoginForm(lctx, &http.Client{Jar: jar, Timeout: 30 * time.Second}, line, username, password); err != nil {
+				browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+				page, err := apiclient.SubmitLoginForm(lctx, browser, line, username, password)
+				switch {
+				case err != nil:
 					t.Errorf("the browser step: %v", err)
+				case page.PasswordChangeRequired != (newPassword != ""):
+					t.Errorf("the browser step: change page %v, want %v: %s", page.PasswordChangeRequired, newPassword != "", page.Snippet)
+				case newPassword != "":
+					if _, err := apiclient.SubmitPasswordChange(lctx, browser, page, newPassword); err != nil {
+						t.Errorf("the browser's password change: %v", err)
+					}
 				}
 			}()
 		}
 	}
-	if code := <-done; code != ExitOK || !strings.Contains(printed.String(), "Logged in as "+username) {
-		t.Fatalf("login: %d, stdout %q, stderr %q", code, printed.String(), errOut.String())
+	out := printed.String()
+	if code := <-done; code != ExitOK || !strings.Contains(out, "Logged in as "+username) || !strings.Contains(out, "choose a new password") {
+		t.Fatalf("login: %d, stdout %q, stderr %q", code, out, errOut.String())
 	}
 }
 

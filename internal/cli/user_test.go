@@ -26,7 +26,8 @@ func TestUserCommandsScripting(t *testing.T) {
 	pw := "ops-password-1"
 	cust, r := admin.CreateCustomer(ctx, "Script Corp", systemtest.NewEmployee{Email: "boss@script.example", FirstName: "Boss", LastName: "S", Password: pw})
 	r.Want(t, http.StatusCreated)
-	boss := s.Client(s.MustLogin("boss@script.example", pw))
+	bossPW := "boss-own-password"
+	boss := s.Client(s.MustFirstLogin("boss@script.example", pw, bossPW))
 	loc, r := boss.CreateLocation(ctx, cust.ID, "HQ", "")
 	r.Want(t, http.StatusCreated)
 	ops, r := boss.CreateEmployee(ctx, policy.OrgCustomer, cust.ID, systemtest.NewEmployee{Email: "ops@script.example", FirstName: "Ops", LastName: "S", Password: pw})
@@ -51,7 +52,7 @@ func TestUserCommandsScripting(t *testing.T) {
 		"REALGUARDIO_SECURITYSYSTEM_URL": s.URL(system.ServiceSecuritySystem),
 		"REALGUARDIO_OPEN_BROWSER":       "false",
 	}
-	loginCLI(t, opsEnv, "ops@script.example", pw)
+	loginCLIChanging(t, opsEnv, "ops@script.example", pw, "ops-own-password")
 	// Later commands need no URL: the session remembers them.
 	env := map[string]string{"XDG_CONFIG_HOME": opsEnv["XDG_CONFIG_HOME"]}
 	cli := func(args ...string) (int, string, string) {
@@ -114,7 +115,7 @@ func TestUserCommandsScripting(t *testing.T) {
 	}
 	bossEnv := map[string]string{"XDG_CONFIG_HOME": t.TempDir(), "REALGUARDIO_IAM_URL": s.Issuer,
 		"REALGUARDIO_SECURITYSYSTEM_URL": s.URL(system.ServiceSecuritySystem), "REALGUARDIO_OPEN_BROWSER": "false"}
-	loginCLI(t, bossEnv, "boss@script.example", pw)
+	loginCLI(t, bossEnv, "boss@script.example", bossPW)
 	code, out, errOut = runCLI(t, bossEnv, "access", "--json", front.ID)
 	var rev apiclient.AccessReview
 	if code != ExitOK || json.Unmarshal([]byte(out), &rev) != nil || len(rev.Users) != 1 || rev.Users[0].UserID != ops.UserID ||

@@ -124,9 +124,10 @@ func TestDealerService(t *testing.T) {
 		t.Fatalf("created dealer %s", d1.Raw)
 	}
 	// The administrator logs in with the e-mail address and the initial
-	// password, and acts by the token's sub.
-	admin1 := e.iam.Login(t, "admin@d1.example", pw)
-	admin2 := e.iam.Login(t, "admin@d2.example", d2.String("administrator.initialPassword"))
+	// password, chooses a password of its own there, and acts by the
+	// token's sub.
+	admin1 := e.iam.FirstLogin(t, "admin@d1.example", pw, "admin-d1-own-password")
+	admin2 := e.iam.FirstLogin(t, "admin@d2.example", d2.String("administrator.initialPassword"), "admin-d2-own-password")
 
 	emp1 := e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, map[string]any{"email": "worker@d1.example", "firstName": "Wanda", "lastName": "Worker", "password": "worker-password-1"}).Want(t, http.StatusCreated)
 	if emp1.String("initialPassword") != "" {
@@ -134,7 +135,7 @@ func TestDealerService(t *testing.T) {
 	}
 	emp2 := e.do(t, "POST", "/dealers/"+d2ID+"/employees", admin2, map[string]any{"email": "worker@d2.example", "firstName": "W", "lastName": "Two"}).Want(t, http.StatusCreated)
 	e1, e2 := emp1.String("id"), emp2.String("id")
-	worker1 := e.iam.Login(t, "worker@d1.example", "worker-password-1")
+	worker1 := e.iam.FirstLogin(t, "worker@d1.example", "worker-password-1", "worker-own-password")
 	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin2, map[string]any{"email": "intruder@d1.example", "firstName": "I", "lastName": "I"}).Want(t, http.StatusForbidden)
 
 	// Role updates: the dealer's administrator only (local ReBAC).
@@ -143,7 +144,7 @@ func TestDealerService(t *testing.T) {
 	// Wrong application role: the administrator's account holds another
 	// application role instead of SECURITY_SYSTEM_DEALER_EMPLOYEE for one
 	// login; that token names the administrator's sub, yet changes nothing.
-	wrongRole := e.loginWithRoles(t, d1.String("administrator.userId"), "admin@d1.example", pw, auth.RoleCustomerEmployee)
+	wrongRole := e.loginWithRoles(t, d1.String("administrator.userId"), "admin@d1.example", "admin-d1-own-password", auth.RoleCustomerEmployee)
 	for _, c := range []struct {
 		method, path string
 		body         any
@@ -282,7 +283,7 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 		t.Fatalf("pending employee visible: %s", r.Raw)
 	}
 	r := e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, emp).Want(t, http.StatusCreated)
-	e.iam.Login(t, "late@d1.example", "late-password-1")
+	e.iam.FirstLogin(t, "late@d1.example", "late-password-1", "late-own-password")
 	e.do(t, "POST", "/dealers/"+d1ID+"/employees", admin1, emp).Want(t, http.StatusConflict)
 	list := e.do(t, "GET", "/dealers/"+d1ID+"/employees", admin1, nil).Want(t, http.StatusOK)
 	if n := strings.Count(list.Raw, "late@d1.example"); n != 1 || !strings.Contains(list.Raw, r.String("userId")) {
@@ -327,7 +328,8 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 	if u, err := iamc.GetUser(context.Background(), lateUser); err != nil || !u.Enabled || len(u.Roles) != 1 || u.Roles[0] != auth.RoleDealerEmployee {
 		t.Fatalf("account after the re-hire: %+v %v", u, err)
 	}
-	rehired := e.iam.Login(t, "late@d1.example", "second-password-1")
+	// The re-hire's password is an initial one again.
+	rehired := e.iam.FirstLogin(t, "late@d1.example", "second-password-1", "late-own-password-2")
 	if r := e.do(t, "GET", "/dealers/"+d1ID+"/employees/"+lateID, rehired, nil).Want(t, http.StatusOK); r.String("firstName") != "Lara" || !strings.Contains(r.Raw, `"roles":[]`) {
 		t.Fatalf("re-hired employee %s", r.Raw)
 	}
@@ -346,7 +348,7 @@ func testProvisioning(t *testing.T, e *env, d1ID, admin1, d2ID, admin2 string) {
 		t.Fatal(err)
 	}
 	r = e.do(t, "POST", "/dealers/"+d2ID+"/employees", admin2, gaveUp).Want(t, http.StatusCreated)
-	e.iam.Login(t, "gave-up@example.com", "gave-up-password-1")
+	e.iam.FirstLogin(t, "gave-up@example.com", "gave-up-password-1", "gave-up-own-password")
 	if r := e.do(t, "GET", "/authz/subjects/"+r.String("userId"), e.facts, nil); r.JSON["organization"].(map[string]any)["id"] != d2ID {
 		t.Fatalf("facts of the employee hired after the abandonment: %s", r.Raw)
 	}

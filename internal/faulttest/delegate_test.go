@@ -76,7 +76,7 @@ func authzSyncKilled(t *testing.T, s *System, w *World) {
 	sync := s.Proc("authzsync")
 	sync.kill()
 	username := s.addEmployee(t, w, "while-sync-down")
-	se := s.mustLogin(t, username, w.Password)
+	se := s.mustFirstLogin(t, username, w.Initial, w.Password)
 	c := s.client(se, "securitysystem")
 	id := w.Systems[1]
 	end := time.Now().Add(3 * time.Second)
@@ -109,7 +109,7 @@ func natsNodeLost(t *testing.T, s *System, w *World) {
 	propagation := func(what string) time.Duration {
 		start := time.Now()
 		username := s.addEmployee(t, w, what)
-		se := s.mustLogin(t, username, w.Password)
+		se := s.mustFirstLogin(t, username, w.Initial, w.Password)
 		c := s.client(se, "securitysystem")
 		waitFor(t, 90*time.Second, "a grant "+what+" is decided by", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -555,6 +555,24 @@ func (s *System) login(ctx context.Context, username, password string) (*apiclie
 	return p.Login(ctx, username, password)
 }
 
+// mustFirstLogin logs in an account the Customer Service created with the
+// initial password: the IAM asks for a new one, and password is chosen
+// there, as the employee would.
+func (s *System) mustFirstLogin(t *testing.T, username, initial, password string) *apiclient.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := apiclient.Discover(ctx, s.URL("iam"), s.hc)
+	if err != nil {
+		t.Fatalf("log %s in: %v", username, err)
+	}
+	se, err := p.LoginChangingPassword(ctx, username, initial, password)
+	if err != nil {
+		t.Fatalf("log %s in for the first time: %v", username, err)
+	}
+	return se
+}
+
 func (s *System) mustLogin(t *testing.T, username, password string) *apiclient.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -599,6 +617,9 @@ type World struct {
 	UserEmployeeID         string
 	Systems                []string
 	Username, Password     string
+	// Initial is the password the customer's accounts are created with;
+	// their first login replaces it with Password.
+	Initial string
 }
 
 // seed creates the world with n systems, waiting (for the strategies fed
@@ -607,16 +628,16 @@ func (s *System) seed(t *testing.T, n int) *World {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w := &World{Password: "pw-" + randomHex(8)}
+	w := &World{Password: "pw-" + randomHex(8), Initial: "initial-" + randomHex(8)}
 	w.Admin = s.mustLogin(t, "admin", s.AdminPassword)
 	admin := s.client(w.Admin, "securitysystem")
 	dom := "@fault" + randomHex(3) + ".test"
-	org, err := admin.CreateCustomer(ctx, "Fault Co", apiclient.NewEmployee{Email: "admin" + dom, FirstName: "Cus", LastName: "Admin", Password: w.Password})
+	org, err := admin.CreateCustomer(ctx, "Fault Co", apiclient.NewEmployee{Email: "admin" + dom, FirstName: "Cus", LastName: "Admin", Password: w.Initial})
 	must(t, err)
 	w.CustomerID = org.ID
-	w.CustAdmin = s.mustLogin(t, "admin"+dom, w.Password)
+	w.CustAdmin = s.mustFirstLogin(t, "admin"+dom, w.Initial, w.Password)
 	ca := s.client(w.CustAdmin, "securitysystem")
-	emp, err := ca.CreateEmployee(ctx, policy.OrgCustomer, org.ID, apiclient.NewEmployee{Email: "user" + dom, FirstName: "Ann", LastName: "User", Password: w.Password})
+	emp, err := ca.CreateEmployee(ctx, policy.OrgCustomer, org.ID, apiclient.NewEmployee{Email: "user" + dom, FirstName: "Ann", LastName: "User", Password: w.Initial})
 	must(t, err)
 	w.UserEmployeeID = emp.ID
 	loc, err := ca.CreateLocation(ctx, org.ID, "HQ", "")
@@ -634,7 +655,7 @@ func (s *System) seed(t *testing.T, n int) *World {
 		w.Systems = append(w.Systems, ss.ID)
 	}
 	w.Username = "user" + dom
-	w.User = s.mustLogin(t, w.Username, w.Password)
+	w.User = s.mustFirstLogin(t, w.Username, w.Initial, w.Password)
 	user := s.client(w.User, "securitysystem")
 	for _, id := range w.Systems {
 		waitFor(t, 90*time.Second, "the user may disarm "+id, func() bool {
@@ -645,15 +666,16 @@ func (s *System) seed(t *testing.T, n int) *World {
 	return w
 }
 
-// addEmployee creates another employee of the world's customer and grants
-// it every role at the location; it returns its credentials.
+// addEmployee creates another employee of the world's customer with the
+// initial password w.Initial and grants it every role at the location; it
+// returns its username (log it in with mustFirstLogin).
 func (s *System) addEmployee(t *testing.T, w *World, name string) (username string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ca := s.client(w.CustAdmin, "securitysystem")
 	username = name + "-" + randomHex(3) + "@fault.test"
-	emp, err := ca.CreateEmployee(ctx, policy.OrgCustomer, w.CustomerID, apiclient.NewEmployee{Email: username, FirstName: "New", LastName: "Hire", Password: w.Password})
+	emp, err := ca.CreateEmployee(ctx, policy.OrgCustomer, w.CustomerID, apiclient.NewEmployee{Email: username, FirstName: "New", LastName: "Hire", Password: w.Initial})
 	must(t, err)
 	must(t, ca.SetLocationEmployeeRoles(ctx, w.CustomerID, w.LocationID, emp.ID, []string{policy.RoleArmer, policy.RoleDisarmer, policy.RoleViewer}))
 	return username

@@ -63,10 +63,13 @@ func TestMonitoringService(t *testing.T) {
 		}
 		p := do("POST", "/monitoring-providers", admin, newProvider("Watchers", "boss-"+suffix+"@watch.example")).Want(t, http.StatusCreated)
 		pID := p.String("id")
-		boss := i.Login(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"))
+		// Generated passwords: each account chooses its own at the first
+		// login.
+		bossPassword := "boss-own-password-" + suffix
+		boss := i.FirstLogin(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"), bossPassword)
 
 		emp := do("POST", "/monitoring-providers/"+pID+"/employees", boss, map[string]any{"email": "erin-" + suffix + "@watch.example", "firstName": "Erin", "lastName": "E"}).Want(t, http.StatusCreated)
-		erin := i.Login(t, "erin-"+suffix+"@watch.example", emp.String("initialPassword"))
+		erin := i.FirstLogin(t, "erin-"+suffix+"@watch.example", emp.String("initialPassword"), "erin-own-password")
 		path := "/monitoring-providers/" + pID + "/employees/" + emp.String("id")
 		// Wrong application role: the administrator's account holds
 		// another application role instead of MONITORING_PROVIDER_EMPLOYEE
@@ -74,7 +77,7 @@ func TestMonitoringService(t *testing.T) {
 		// changes nothing.
 		bossID := p.String("administrator.userId")
 		i.SetRoles(t, bossID, auth.RoleDealerEmployee)
-		wrongRole := i.Login(t, "boss-"+suffix+"@watch.example", p.String("administrator.initialPassword"))
+		wrongRole := i.Login(t, "boss-"+suffix+"@watch.example", bossPassword)
 		i.SetRoles(t, bossID, auth.RoleMonitoringEmployee)
 		for _, c := range []struct {
 			method, path string

@@ -15,9 +15,16 @@ type IAMAccounts struct {
 var _ Accounts = IAMAccounts{}
 
 // CreateUser creates (or, for the same id and username, idempotently
-// completes) the account.
+// completes) the account. The password is always one someone else chose
+// for the employee (the initial password an administrator typed, or one
+// the kit generated and showed once), so the account must replace it at
+// its first login before the IAM issues it any token
+// (passwordChangeRequired). A retry sets the requirement again with the
+// retry's password.
 func (a IAMAccounts) CreateUser(ctx context.Context, id, username, password string, roles []string) error {
-	_, err := a.Client.CreateUser(ctx, iamaccounts.CreateUserRequest{ID: id, Username: username, Password: password, Roles: roles})
+	_, err := a.Client.CreateUser(ctx, iamaccounts.CreateUserRequest{
+		ID: id, Username: username, Password: password, Roles: roles, PasswordChangeRequired: true,
+	})
 	return err
 }
 

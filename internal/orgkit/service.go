@@ -26,7 +26,9 @@ import (
 // half-finished creation, or a re-hire, returns success and resets
 // password and roles, also of a disabled account), answer an
 // apperr.Conflict when the username belongs to another account and an
-// apperr.Unavailable when the IAM cannot be reached. DisableUser and
+// apperr.Unavailable when the IAM cannot be reached. The password is an
+// initial one (typed by an administrator or generated): the account must
+// replace it at its first login. DisableUser and
 // EnableUser must succeed for an account already in that state.
 // UserExists reports whether the IAM has an account with the id.
 // ResetPassword issues a one-time password reset code for the account

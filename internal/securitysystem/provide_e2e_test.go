@@ -83,6 +83,15 @@ type tokens struct{ access, refresh string }
 // login runs the code flow with PKCE as the CLI, with offline_access.
 func (s *e2eIAM) login(t *testing.T, username, password string) tokens {
 	t.Helper()
+	return s.firstLogin(t, username, password, "")
+}
+
+// firstLogin is login for an account an organization service created with
+// an initial password: the IAM's change-password page follows the
+// password, and newPassword is chosen there. With newPassword "" no
+// change may be asked.
+func (s *e2eIAM) firstLogin(t *testing.T, username, password, newPassword string) tokens {
+	t.Helper()
 	var buf [32]byte
 	_, _ = rand.Read(buf[:])
 	verifier := base64.RawURLEncoding.EncodeToString(buf[:])
@@ -118,7 +127,27 @@ func (s *e2eIAM) login(t *testing.T, username, password string) tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
+	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if change := strings.Contains(string(page), `name="new_password"`); change != (newPassword != "") {
+		t.Fatalf("login of %s: change-password page %v, want %v (status %d)", username, change, newPassword != "", resp.StatusCode)
+	}
+	if newPassword != "" {
+		m := e2eFormAction.FindSubmatch(page)
+		if m == nil {
+			t.Fatalf("no change-password form (status %d)", resp.StatusCode)
+		}
+		form := url.Values{"new_password": {newPassword}, "confirm_password": {newPassword}}
+		for _, h := range e2eHidden.FindAllSubmatch(page, -1) {
+			form.Set(string(h[1]), html.UnescapeString(string(h[2])))
+		}
+		action, _ := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+		resp, err = client.PostForm(action.String(), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 	if code == "" {
 		t.Fatalf("login of %s did not reach the callback (status %d)", username, resp.StatusCode)
 	}
@@ -251,7 +280,7 @@ func TestProvideStaleness(t *testing.T) {
 	acme := mustCall(t, 201, "POST", custSrv.URL+"/customers", admin.access, map[string]any{
 		"name": "Acme", "administrator": map[string]any{"email": "alice@acme.test", "firstName": "Alice", "lastName": "A", "password": "alice-password-1"},
 	})["id"].(string)
-	alice := s.login(t, "alice@acme.test", "alice-password-1")
+	alice := s.firstLogin(t, "alice@acme.test", "alice-password-1", "alice-own-password")
 	carol := mustCall(t, 201, "POST", custSrv.URL+"/customers/"+acme+"/employees", alice.access,
 		map[string]any{"email": "carol@acme.test", "firstName": "Carol", "lastName": "C"})
 	loc := mustCall(t, 201, "POST", custSrv.URL+"/customers/"+acme+"/locations", alice.access, map[string]any{"name": "HQ"})["id"].(string)
@@ -266,7 +295,7 @@ func TestProvideStaleness(t *testing.T) {
 		t.Fatalf("created %v", sys)
 	}
 
-	carolTok := s.login(t, "carol@acme.test", carol["initialPassword"].(string))
+	carolTok := s.firstLogin(t, "carol@acme.test", carol["initialPassword"].(string), "carol-own-password")
 	mustCall(t, 200, "PUT", sysURL, carolTok.access, map[string]any{"action": "ARM"})
 
 	// Revoke every role of carol at the location.

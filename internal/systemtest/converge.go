@@ -68,25 +68,25 @@ func (s *System) setUpProbe(ctx context.Context) (*probe, error) {
 		return nil, err
 	}
 	p := &probe{}
-	pw := "probe-" + randomHex(8)
+	pw, initial := "probe-"+randomHex(8), "probe-initial-"+randomHex(8)
 	fail := func(what string, r *Response) error {
 		return fmt.Errorf("set up the convergence probe: %s: %s", what, r)
 	}
 	mk := func(kind policy.OrgKind, name string) (Organization, *Client, Employee, *Client, error) {
-		org, r := admin.CreateOrganization(ctx, kind, "probe "+name, NewEmployee{Email: "probe-" + name + "-admin" + probeDomain, FirstName: "Probe", LastName: "Admin", Password: pw})
+		org, r := admin.CreateOrganization(ctx, kind, "probe "+name, NewEmployee{Email: "probe-" + name + "-admin" + probeDomain, FirstName: "Probe", LastName: "Admin", Password: initial})
 		if r.Status != http.StatusCreated {
 			return org, nil, Employee{}, nil, fail("create "+name, r)
 		}
-		as, err := s.Login(ctx, "probe-"+name+"-admin"+probeDomain, pw)
+		as, err := s.FirstLogin(ctx, "probe-"+name+"-admin"+probeDomain, initial, pw)
 		if err != nil {
 			return org, nil, Employee{}, nil, err
 		}
 		ac := s.Client(as)
-		emp, r := ac.CreateEmployee(ctx, kind, org.ID, NewEmployee{Email: "probe-" + name + "-user" + probeDomain, FirstName: "Probe", LastName: "User", Password: pw})
+		emp, r := ac.CreateEmployee(ctx, kind, org.ID, NewEmployee{Email: "probe-" + name + "-user" + probeDomain, FirstName: "Probe", LastName: "User", Password: initial})
 		if r.Status != http.StatusCreated {
 			return org, nil, Employee{}, nil, fail("create the "+name+" employee", r)
 		}
-		us, err := s.Login(ctx, "probe-"+name+"-user"+probeDomain, pw)
+		us, err := s.FirstLogin(ctx, "probe-"+name+"-user"+probeDomain, initial, pw)
 		if err != nil {
 			return org, nil, Employee{}, nil, err
 		}

@@ -45,6 +45,38 @@ func (s *System) Login(ctx context.Context, username, password string) (*Session
 	return se, nil
 }
 
+// FirstLogin is Login for an account an organization service created
+// with an initial password (given or generated; someone else's choice):
+// the IAM asks for a new password after it, and password is entered
+// there as the employee would (apiclient.Provider.LoginChangingPassword).
+// From then on the account logs in with password.
+func (s *System) FirstLogin(ctx context.Context, username, initial, password string) (*Session, error) {
+	p, err := s.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	se, err := p.LoginChangingPassword(ctx, username, initial, password)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.sessions = append(s.sessions, se)
+	s.mu.Unlock()
+	return se, nil
+}
+
+// MustFirstLogin is FirstLogin that fails the test on error.
+func (s *System) MustFirstLogin(username, initial, password string) *Session {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	se, err := s.FirstLogin(ctx, username, initial, password)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return se
+}
+
 // MustLogin is Login that fails the test on error.
 func (s *System) MustLogin(username, password string) *Session {
 	s.tb.Helper()

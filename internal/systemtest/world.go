@@ -51,6 +51,9 @@ type Loaded struct {
 	world     map[string]string  // real id → World id
 	orgAdmins map[string]*Client // World organization id → the harness's administrator of it
 	password  string
+	// initial is the password the organizations' accounts are created
+	// with; their first login replaces it with password.
+	initial string
 }
 
 // Real returns the real id of a World id ("" when unknown).
@@ -100,7 +103,7 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 		return nil, err
 	}
 	l := &Loaded{Sys: s, World: w, Users: map[string]*WorldUser{}, admin: admin,
-		real: map[string]string{}, world: map[string]string{}, orgAdmins: map[string]*Client{}, password: "pw-" + randomHex(8)}
+		real: map[string]string{}, world: map[string]string{}, orgAdmins: map[string]*Client{}, password: "pw-" + randomHex(8), initial: "initial-" + randomHex(8)}
 	var mu sync.Mutex
 	fail := func(what string, r *Response) error {
 		return fmt.Errorf("load world (seed %d): %s: %s", w.Seed, what, r)
@@ -127,11 +130,11 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 		g.Go(func() error {
 			name := nameOf(string(o.kind), o.id)
 			email := "admin-" + strings.ReplaceAll(name, " ", "-") + "@org.systemtest.invalid"
-			created, r := admin.CreateOrganization(gctx, o.kind, name, NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: l.password})
+			created, r := admin.CreateOrganization(gctx, o.kind, name, NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: l.initial})
 			if r.Status != http.StatusCreated {
 				return fail("create "+name, r)
 			}
-			se, err := s.Login(gctx, email, l.password)
+			se, err := s.FirstLogin(gctx, email, l.initial, l.password)
 			if err != nil {
 				return err
 			}
@@ -156,7 +159,7 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
 			mu.Unlock()
 			name := l.Name(e.UserID)
-			emp, r := oa.CreateEmployee(gctx, e.OrgKind, orgID, NewEmployee{Email: u.Username, FirstName: name, LastName: "World", Password: u.Password})
+			emp, r := oa.CreateEmployee(gctx, e.OrgKind, orgID, NewEmployee{Email: u.Username, FirstName: name, LastName: "World", Password: l.initial})
 			if r.Status != http.StatusCreated {
 				return fail("create employee "+name, r)
 			}
@@ -272,7 +275,9 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 		l.bind(ss.ID, created.ID)
 	}
 
-	// Every user logs in; the verified sub must be the id the services
+	// Every user logs in, an employee for the first time: it replaces
+	// its initial password with the world's password, as a person would
+	// on the IAM's page. The verified sub must be the id the services
 	// reported.
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(opts.Parallel)
@@ -281,7 +286,13 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 			continue
 		}
 		g.Go(func() error {
-			se, err := s.Login(gctx, u.Username, u.Password)
+			login := s.Login
+			if u.EmployeeID != "" {
+				login = func(ctx context.Context, username, password string) (*Session, error) {
+					return s.FirstLogin(ctx, username, l.initial, password)
+				}
+			}
+			se, err := login(gctx, u.Username, u.Password)
 			if err != nil {
 				return err
 			}

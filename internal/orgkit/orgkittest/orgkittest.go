@@ -158,6 +158,30 @@ func (i *IAM) Login(t testing.TB, username, password string) string {
 	return tok
 }
 
+// FirstLogin is Login for an account an organization service created: its
+// password (initial, typed by an administrator or generated) is someone
+// else's, so the IAM shows the change-password page after it, where
+// newPassword is entered as the employee would. It returns the access
+// token; from then on the account logs in with newPassword.
+func (i *IAM) FirstLogin(t testing.TB, username, initial, newPassword string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := apiclient.Discover(ctx, i.URL, nil)
+	if err != nil {
+		t.Fatalf("first login %s: %v", username, err)
+	}
+	se, err := p.LoginChangingPassword(ctx, username, initial, newPassword)
+	if err != nil {
+		t.Fatalf("first login %s: %v", username, err)
+	}
+	tok, err := se.AccessToken(ctx)
+	if err != nil {
+		t.Fatalf("first login %s: %v", username, err)
+	}
+	return tok
+}
+
 // Response is an answer of Do: the status, the raw body and the body
 // decoded as a JSON object (nil when it is not one).
 type Response struct {
