@@ -275,13 +275,21 @@ type tupleSet struct {
 	tuples map[tupleKey]*openfgav1.TupleKey
 }
 
-// apply applies p, or returns false once the set is closed.
-func (ts *tupleSet) apply(p *plan) bool {
+// apply applies plans in order, all or none: it returns false, changing
+// nothing, once the set is closed.
+func (ts *tupleSet) apply(plans ...*plan) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closed {
 		return false
 	}
+	for _, p := range plans {
+		ts.applyOne(p)
+	}
+	return true
+}
+
+func (ts *tupleSet) applyOne(p *plan) {
 	writes, deletes := dedupe(p.writes, p.deletes)
 	for _, t := range deletes {
 		delete(ts.tuples, tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()})
@@ -295,7 +303,6 @@ func (ts *tupleSet) apply(p *plan) bool {
 	for _, t := range append(append([]*openfgav1.TupleKey{}, p.upsert...), p.replace...) {
 		ts.tuples[tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}] = t
 	}
-	return true
 }
 
 // close ends the replay's changes and returns the tuples.
