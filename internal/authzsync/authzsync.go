@@ -21,10 +21,12 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,22 @@ type Config struct {
 	// RetryInterval is how often a paused sync probes OpenFGA (1s when
 	// zero).
 	RetryInterval time.Duration
+	// Holder names this instance in the stream leases, which a refused
+	// rebuild reports: HolderName(Name) when empty, and
+	// HolderName("rebuild-openfga") for a rebuild.
+	Holder string
+}
+
+// HolderName is a lease holder name that tells an operator what holds a
+// stream and where: what, the host and the process id, and a random
+// suffix, so that two runs never share a name (a restarted container has
+// the same host name and process id).
+func HolderName(what string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown host"
+	}
+	return fmt.Sprintf("%s on %s (pid %d, run %s)", what, host, os.Getpid(), uuid.NewString()[:8])
 }
 
 // Validate checks the configuration and names every wrong setting.
@@ -130,6 +148,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
 	}
+	if cfg.Holder == "" {
+		cfg.Holder = HolderName(Name)
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
@@ -148,6 +169,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	}
 	c, err := events.NewConsumer(events.ConsumerConfig{
 		Name:    cfg.ConsumerName,
+		Holder:  cfg.Holder,
 		Streams: s.streams,
 		DB:      deps.DB,
 		JS:      deps.JS,

@@ -117,6 +117,9 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	// Rebuild metrics are of no interest: a private registry keeps them
 	// apart from a service's.
 	deps.Registry = prometheus.NewRegistry()
+	if cfg.Holder == "" {
+		cfg.Holder = HolderName("rebuild-openfga")
+	}
 	s, err := New(ctx, cfg, deps)
 	if err != nil {
 		return RebuildReport{}, err
@@ -128,12 +131,16 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	if err := events.CheckHorizon(ctx, deps.JS, "rebuild authzsync", s.streams, restoreAdvice); err != nil {
 		return RebuildReport{}, err
 	}
+	// The stream leases are taken first and held to the end, so no sync
+	// started meanwhile can apply events between the reset, the deletion
+	// of the derived tuples and the replay (it stands by instead).
+	release, err := s.consumer.HoldLeases(ctx)
+	if err != nil {
+		return RebuildReport{}, runningOr(err, "take the stream leases")
+	}
+	defer release()
 	if err := s.consumer.Reset(ctx); err != nil {
-		var running *events.RunningError
-		if errors.As(err, &running) {
-			return RebuildReport{}, &RunningError{Holder: running.Holder, Stream: running.Stream, Until: running.Until}
-		}
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: reset: %w", err)
+		return RebuildReport{}, runningOr(err, "reset")
 	}
 	var report RebuildReport
 	if err := s.waitForFGA(ctx); err != nil {
@@ -234,6 +241,16 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	}
 	report.Took = time.Since(start)
 	return report, nil
+}
+
+// runningOr is err as a *RunningError when another instance holds a
+// stream lease, else err wrapped with what the rebuild was doing.
+func runningOr(err error, doing string) error {
+	var running *events.RunningError
+	if errors.As(err, &running) {
+		return &RunningError{Holder: running.Holder, Stream: running.Stream, Until: running.Until}
+	}
+	return fmt.Errorf("rebuild authzsync: %s: %w", doing, err)
 }
 
 // restoreAdvice is what an operator does past the streams' retention.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -76,7 +78,7 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 	_, err = authzsync.Rebuild(ctx, cfg, deps)
 	var running *authzsync.RunningError
 	if !errors.As(err, &running) || !strings.HasPrefix(err.Error(), "the authorization sync is running (lease held by ") ||
-		!strings.HasSuffix(err.Error(), "); stop it first") {
+		!strings.HasSuffix(err.Error(), "); stop it first") || !strings.HasPrefix(running.Holder, "authzsync on ") {
 		t.Fatalf("with the sync running: %v", err)
 	}
 	if got := allTuples(t, e); !slices.Equal(got, before) {
@@ -114,5 +116,65 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 	}
 	if len(reports) != 1 || !reports[0].Final || reports[0].Done != int64(e.sent) || reports[0].Total != int64(e.sent) {
 		t.Fatalf("progress reports %+v, want one final of %d events", reports, e.sent)
+	}
+}
+
+// TestRebuildHoldsTheLeasesThroughout: a rebuild takes the stream leases
+// before its reset and keeps them through it, so nothing can start
+// consuming in the gap before its replay. Another instance holding the
+// leases (as a rebuild between its reset and its replay does) makes a
+// rebuild refuse, naming the holder, also after that instance's own reset
+// (which keeps its leases); once it releases them the rebuild runs, and
+// while it runs the lease names the command and the host.
+func TestRebuildHoldsTheLeasesThroughout(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	e.publish(e.b.World(policytest.FixedWorld())...)
+	e.stop()
+	e.stop = nil
+	before := allTuples(t, e)
+
+	deps := authzsync.Deps{DB: e.db, JS: e.js, FGA: e.fga}
+	other, err := authzsync.New(ctx, authzsync.Config{EventPrefix: e.prefix, Holder: "another rebuild"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := other.Consumer().HoldLeases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(when string) {
+		t.Helper()
+		_, err := authzsync.Rebuild(ctx, authzsync.Config{EventPrefix: e.prefix}, deps)
+		var running *authzsync.RunningError
+		if !errors.As(err, &running) || running.Holder != "another rebuild" {
+			t.Fatalf("%s: %v, want a refusal naming the holder", when, err)
+		}
+	}
+	refused("while another instance holds the leases")
+	if err := other.Consumer().Reset(ctx); err != nil {
+		t.Fatalf("the holder's own reset: %v", err)
+	}
+	refused("after the holder's reset")
+	release()
+
+	// While the rebuild replays, its lease names it.
+	var holder string
+	report, err := authzsync.Rebuild(ctx, authzsync.Config{EventPrefix: e.prefix}, deps,
+		authzsync.WithRebuildProgress(time.Millisecond, func(authzsync.RebuildProgress) {
+			if holder == "" {
+				_ = e.db.QueryRowContext(ctx, `SELECT holder FROM event_consumer_streams WHERE consumer = ? AND holder <> '' LIMIT 1`,
+					authzsync.DefaultConsumerName).Scan(&holder)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if !strings.HasPrefix(holder, "rebuild-openfga on "+host+" (pid ") {
+		t.Errorf("the rebuild's lease holder is %q, want the command and the host", holder)
+	}
+	if got := allTuples(t, e); !slices.Equal(got, before) {
+		t.Fatalf("the rebuild changed the tuples: %d before, %d after (%+v)", len(before), len(got), report)
 	}
 }

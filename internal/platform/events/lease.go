@@ -268,7 +268,8 @@ func (e *RunningError) Error() string {
 }
 
 // checkNotRunningElsewhere returns a *RunningError when a live lease of
-// one of the consumer's streams is held. A lease left by an instance that
+// one of the consumer's streams is held by another instance (this one
+// holds them during a rebuild, HoldLeases). A lease left by an instance that
 // died stops counting once expired (at most consumerLeaseTTL).
 func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
 	now := sqldb.Micros(time.Now())
@@ -283,7 +284,7 @@ func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("events consumer %s: read the lease of %s: %w", c.cfg.Name, stream, err)
 		}
-		if holder != "" && until >= now {
+		if holder != "" && holder != c.holder && until >= now {
 			return &RunningError{Consumer: c.cfg.Name, Holder: holder, Stream: stream, Until: sqldb.FromMicros(until)}
 		}
 	}
