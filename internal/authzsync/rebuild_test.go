@@ -15,6 +15,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/authzsync"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 )
@@ -87,6 +88,38 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 
 	e.stop()
 	e.stop = nil
+	// The store goes wrong while the sync is stopped: a derived tuple is
+	// lost, a grant no event made appears, and a derived tuple's condition
+	// changes (the on_duty tuple of an unrestricted user gets a schedule).
+	ts, err := e.fga.Read(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost, duty *openfgav1.TupleKey
+	for _, tu := range ts {
+		k := tu.GetKey()
+		switch {
+		case k.GetRelation() == "on_duty" && k.GetCondition() == nil && duty == nil:
+			duty = k
+		case strings.HasPrefix(k.GetObject(), "security_system:") && lost == nil:
+			lost = k
+		}
+	}
+	if lost == nil || duty == nil {
+		t.Fatal("no security system tuple or unrestricted on_duty tuple to corrupt")
+	}
+	forged := openfga.TeamMemberTuple("forged-team", "forged-user")
+	user := strings.TrimPrefix(duty.GetUser(), "user:")
+	scheduled, err := openfga.OnDutyTuple(user, &policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"MON"}, Start: "09:00", End: "10:00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fga.Write(ctx, []*openfgav1.TupleKey{forged}, []*openfgav1.TupleKeyWithoutCondition{openfga.WithoutCondition(lost), openfga.WithoutCondition(duty)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fga.Write(ctx, []*openfgav1.TupleKey{scheduled}, nil); err != nil {
+		t.Fatal(err)
+	}
 	var reports []authzsync.RebuildProgress
 	report, err := authzsync.Rebuild(ctx, cfg, deps, authzsync.WithRebuildProgress(0, func(p authzsync.RebuildProgress) { reports = append(reports, p) }))
 	if err != nil {
@@ -111,8 +144,9 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 	for _, n := range report.Applied {
 		applied += n
 	}
-	if applied != int64(e.sent) || report.Kept != 1 || report.Deleted != len(before)-1 || report.Written != len(before)-1 {
-		t.Fatalf("report %+v, want %d events applied, 1 tuple kept, %d deleted and written", report, e.sent, len(before)-1)
+	if applied != int64(e.sent) || report.Kept != 1 || report.Deleted != 2 || report.Written != 2 || report.Unchanged != len(before)-3 {
+		t.Fatalf("report %+v, want %d events applied, 1 tuple kept, 2 deleted (the forged and the rescheduled), 2 written (the lost and the on_duty), %d unchanged",
+			report, e.sent, len(before)-3)
 	}
 	if len(reports) != 1 || !reports[0].Final || reports[0].Done != int64(e.sent) || reports[0].Total != int64(e.sent) {
 		t.Fatalf("progress reports %+v, want one final of %d events", reports, e.sent)

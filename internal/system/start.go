@@ -318,7 +318,7 @@ func (s *System) start(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
-		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil)
+		client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout, MaxTuplesPerWrite: s.fgaWriteLimit()}, nil, nil)
 		if err != nil {
 			return fmt.Errorf("authzsync: %w", err)
 		}
@@ -438,6 +438,19 @@ func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 	s.onClose(emb.Close)
 	s.OpenFGAURL = emb.URL()
 	return emb.URL(), nil
+}
+
+// fgaWriteLimit is how many tuples one Write to the OpenFGA server in use
+// may carry: --openfga-max-tuples-per-write, else the embedded server's
+// limit or OpenFGA's default for an external one.
+func (s *System) fgaWriteLimit() int {
+	switch {
+	case s.cfg.OpenFGAMaxTuplesPerWrite > 0:
+		return s.cfg.OpenFGAMaxTuplesPerWrite
+	case s.cfg.OpenFGAURL == "":
+		return fga.EmbeddedMaxTuplesPerWrite
+	}
+	return fga.MaxTuplesPerWrite
 }
 
 func (s *System) openDB(ctx context.Context, name string) (*sqldb.DB, error) {

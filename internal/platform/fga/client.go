@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
@@ -408,21 +409,34 @@ func (c *Client) WriteLimit() int { return c.cfg.MaxTuplesPerWrite }
 // object may be "type:" to match every object of a type when the user is
 // set), following continuation tokens.
 func (c *Client) Read(ctx context.Context, key *openfgav1.ReadRequestTupleKey) ([]*openfgav1.Tuple, error) {
+	var out []*openfgav1.Tuple
+	err := c.ReadEach(ctx, key, func(t *openfgav1.Tuple) { out = append(out, t) })
+	return out, err
+}
+
+// readPageSize is the largest page OpenFGA's Read serves (its default is
+// 50): a million tuples are ten thousand calls.
+const readPageSize = 100
+
+// ReadEach calls fn with every stored tuple matching key, as Read, one
+// page at a time, so a caller comparing a whole store never holds it.
+func (c *Client) ReadEach(ctx context.Context, key *openfgav1.ReadRequestTupleKey, fn func(*openfgav1.Tuple)) error {
 	storeID, _, err := c.ids(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*openfgav1.Tuple
 	token := ""
 	for {
-		body := &openfgav1.ReadRequest{TupleKey: key, ContinuationToken: token}
+		body := &openfgav1.ReadRequest{TupleKey: key, ContinuationToken: token, PageSize: wrapperspb.Int32(readPageSize)}
 		var resp openfgav1.ReadResponse
 		if err := c.call(ctx, "read", http.MethodPost, "/stores/"+storeID+"/read", body, &resp); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, resp.GetTuples()...)
+		for _, t := range resp.GetTuples() {
+			fn(t)
+		}
 		if token = resp.GetContinuationToken(); token == "" {
-			return out, nil
+			return nil
 		}
 	}
 }
