@@ -158,8 +158,9 @@ func TestRebuildRestoresTheSameTuples(t *testing.T) {
 // consuming in the gap before its replay. Another instance holding the
 // leases (as a rebuild between its reset and its replay does) makes a
 // rebuild refuse, naming the holder, also after that instance's own reset
-// (which keeps its leases); once it releases them the rebuild runs, and
-// while it runs the lease names the command and the host.
+// (which keeps its leases) and after its consumer ran and stopped (which
+// leaves them held); once it releases them the rebuild runs, and while it
+// runs the lease names the command and the host.
 func TestRebuildHoldsTheLeasesThroughout(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
@@ -190,6 +191,31 @@ func TestRebuildHoldsTheLeasesThroughout(t *testing.T) {
 		t.Fatalf("the holder's own reset: %v", err)
 	}
 	refused("after the holder's reset")
+	// The holder's consumer runs and stops: the leases stay held.
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- other.Run(runCtx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		known := 0
+		for _, l := range other.Lag() {
+			if l.Pending >= 0 {
+				known++
+			}
+		}
+		if known == len(other.Lag()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder's consumer did not reach its streams: %+v", other.Lag())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopRun()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	refused("after the holder's run ended")
 	release()
 
 	// While the rebuild replays, its lease names it.

@@ -159,6 +159,8 @@ type Consumer struct {
 	running atomic.Bool
 	// holder names this instance in the stream leases (lease.go).
 	holder string
+	// holding is set while HoldLeases holds every stream lease.
+	holding atomic.Bool
 
 	mu       sync.Mutex
 	progress map[string]*StreamProgress

@@ -14,18 +14,19 @@ import (
 // HoldLeases takes the lease of every stream of the consumer for this
 // instance before it runs, and renews them until release is called. An
 // operation that must not run beside another instance of the consumer (a
-// rebuild: Reset, work outside the consumer such as emptying a remote
-// store, then Run until caught up) holds them throughout, so no instance
-// started meanwhile can take a stream in one of the gaps; Reset and Run of
-// this consumer proceed while it holds them (Run takes them over as the
-// same holder, without the wait of a takeover). When a live lease of
-// another instance is held, HoldLeases returns a *RunningError and holds
-// nothing. Call release after Run returned: it stops the renewals and
-// gives the leases back, so a service started afterwards takes over at
-// once.
+// rebuild: Reset, Run until caught up, then work outside the consumer
+// such as correcting a remote store) holds them throughout, so no
+// instance started meanwhile can take a stream in one of the gaps. Reset
+// and Run of this consumer proceed while it holds them: Reset keeps them,
+// Run takes them over as the same holder (without the wait of a takeover)
+// and leaves them held when it ends. When another instance holds a live
+// lease, HoldLeases returns a *RunningError and holds nothing. Call
+// release after Run returned: it stops the renewals and gives the leases
+// back, so a service started afterwards takes over at once.
 func (c *Consumer) HoldLeases(ctx context.Context) (release func(), err error) {
 	var taken []string
 	giveBack := func() {
+		c.holding.Store(false)
 		for _, s := range taken {
 			c.releaseLease(s)
 		}
@@ -46,6 +47,7 @@ func (c *Consumer) HoldLeases(ctx context.Context) (release func(), err error) {
 		}
 		taken = append(taken, stream)
 	}
+	c.holding.Store(true)
 	renewCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

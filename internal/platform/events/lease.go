@@ -149,6 +149,11 @@ func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.C
 // releaseLease lets another instance take the stream over at once after a
 // clean stop (its messages were given back already).
 func (c *Consumer) releaseLease(stream string) {
+	if c.holding.Load() {
+		// HoldLeases keeps the leases until its release: a run that ends
+		// inside a rebuild must not open a gap for another instance.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := c.cfg.DB.ExecContext(ctx, `UPDATE event_consumer_streams SET holder = '', lease_until = 0 WHERE consumer = ? AND stream = ? AND holder = ?`,
