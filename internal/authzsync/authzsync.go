@@ -21,10 +21,12 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,22 @@ type Config struct {
 	// RetryInterval is how often a paused sync probes OpenFGA (1s when
 	// zero).
 	RetryInterval time.Duration
+	// Holder names this instance in the stream leases, which a refused
+	// rebuild reports: HolderName(Name) when empty, and
+	// HolderName("rebuild-openfga") for a rebuild.
+	Holder string
+}
+
+// HolderName is a lease holder name that tells an operator what holds a
+// stream and where: what, the host and the process id, and a random
+// suffix, so that two runs never share a name (a restarted container has
+// the same host name and process id).
+func HolderName(what string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown host"
+	}
+	return fmt.Sprintf("%s on %s (pid %d, run %s)", what, host, os.Getpid(), uuid.NewString()[:8])
 }
 
 // Validate checks the configuration and names every wrong setting.
@@ -112,8 +130,7 @@ type Syncer struct {
 	sink *tupleSet
 
 	mu     sync.Mutex
-	newest map[string]time.Time // stream -> OccurredAt of the newest applied event
-	pause  context.CancelFunc   // stops the current consumer run
+	pause  context.CancelFunc // stops the current consumer run
 	paused bool
 }
 
@@ -131,6 +148,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
 	}
+	if cfg.Holder == "" {
+		cfg.Holder = HolderName(Name)
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
@@ -143,22 +163,24 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
 		return nil, fmt.Errorf("authzsync: %w", err)
 	}
-	s := &Syncer{cfg: cfg, deps: deps, log: deps.Logger.With("service", Name), newest: map[string]time.Time{}}
+	s := &Syncer{cfg: cfg, deps: deps, log: deps.Logger.With("service", Name)}
 	for _, p := range events.Producers {
 		s.streams = append(s.streams, events.StreamName(cfg.EventPrefix, p))
 	}
-	if err := s.loadProgress(ctx); err != nil {
-		return nil, err
-	}
 	c, err := events.NewConsumer(events.ConsumerConfig{
-		Name:       cfg.ConsumerName,
-		Streams:    s.streams,
-		DB:         deps.DB,
-		JS:         deps.JS,
-		Handler:    s.handle,
-		Logger:     deps.Logger,
-		ResetState: truncate,
-		Registry:   deps.Registry,
+		Name:    cfg.ConsumerName,
+		Holder:  cfg.Holder,
+		Streams: s.streams,
+		DB:      deps.DB,
+		JS:      deps.JS,
+		Handler: s.handle,
+		// A batch's events go to OpenFGA as their net change, in a few
+		// Writes (batch.go); Handler applies them one at a time when the
+		// batch falls back.
+		BatchHandler: s.handleBatch,
+		Logger:       deps.Logger,
+		ResetState:   truncate,
+		Registry:     deps.Registry,
 		// The tuples decide who may disarm: an event that keeps failing
 		// must hold the stream back (and make the sync not ready), never be
 		// parked and skipped, which would keep a revoked grant alive. One
@@ -187,7 +209,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 // every stream from the start.
 var tables = []string{
 	"authzsync_employees", "authzsync_on_duty", "authzsync_team_members", "authzsync_location_roles",
-	"authzsync_locations", "authzsync_dealers", "authzsync_streams",
+	"authzsync_locations", "authzsync_dealers",
 }
 
 func truncate(ctx context.Context, tx *sqldb.Tx) error {
@@ -275,25 +297,13 @@ func (s *Syncer) waitForFGA(ctx context.Context) error {
 }
 
 // handle is the consumer's handler: it plans the event against the SQL
-// state in tx, records the stream's progress, and only then changes
-// OpenFGA, so nothing but the commit can fail after OpenFGA changed (and a
-// redelivery then repeats the same idempotent calls).
+// state in tx and only then changes OpenFGA, so nothing but the commit can
+// fail after OpenFGA changed (and a redelivery then repeats the same
+// idempotent calls).
 func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
 	p, err := planEvent(ctx, tx, ev)
 	if err != nil {
 		return fmt.Errorf("authzsync: %s %s: %w", ev.Type, ev.ID, err)
-	}
-	stream := s.streamOf(ev.Producer)
-	if stream != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO authzsync_streams (stream, last_event_at, applied_at) VALUES (?, ?, ?)
-			ON CONFLICT (stream) DO UPDATE SET
-				last_event_at = CASE WHEN excluded.last_event_at > authzsync_streams.last_event_at THEN excluded.last_event_at ELSE authzsync_streams.last_event_at END,
-				applied_at = excluded.applied_at`,
-			stream, sqldb.Micros(ev.OccurredAt), sqldb.Micros(s.deps.Clock())); err != nil {
-			return fmt.Errorf("authzsync: progress: %w", err)
-		}
-		at := ev.OccurredAt
-		tx.AfterCommit(func() { s.observe(stream, at) })
 	}
 	if s.sink != nil {
 		// A rebuild applies the plan to its tuple set where the live sync
@@ -308,15 +318,20 @@ func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) erro
 		return nil
 	}
 	if err := s.execute(ctx, p); err != nil {
-		if apperr.Is(err, apperr.Unavailable) {
-			// Pause before returning, so the consumer sees its context
-			// ended and hands the event back instead of counting a
-			// failure towards parking it.
-			s.pauseConsumer()
-		}
+		s.pauseIfUnavailable(err)
 		return fmt.Errorf("authzsync: %s %s: %w", ev.Type, ev.ID, err)
 	}
 	return nil
+}
+
+// pauseIfUnavailable pauses the sync when err says OpenFGA cannot answer.
+// It is called before the handler returns, so the consumer sees its
+// context ended and hands the events back instead of counting a failure
+// towards parking them.
+func (s *Syncer) pauseIfUnavailable(err error) {
+	if apperr.Is(err, apperr.Unavailable) {
+		s.pauseConsumer()
+	}
 }
 
 func (s *Syncer) pauseConsumer() {
@@ -388,40 +403,6 @@ func dedupe(writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCo
 	return w, d
 }
 
-func (s *Syncer) streamOf(producer string) string {
-	for i, p := range events.Producers {
-		if p == producer {
-			return s.streams[i]
-		}
-	}
-	return ""
-}
-
-func (s *Syncer) observe(stream string, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if at.After(s.newest[stream]) {
-		s.newest[stream] = at
-	}
-}
-
-func (s *Syncer) loadProgress(ctx context.Context) error {
-	rows, err := s.deps.DB.QueryContext(ctx, `SELECT stream, last_event_at FROM authzsync_streams`)
-	if err != nil {
-		return fmt.Errorf("authzsync: load progress: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var stream string
-		var at int64
-		if err := rows.Scan(&stream, &at); err != nil {
-			return fmt.Errorf("authzsync: load progress: %w", err)
-		}
-		s.newest[stream] = sqldb.FromMicros(at)
-	}
-	return rows.Err()
-}
-
 // StreamLag is the sync's progress on one source stream.
 type StreamLag struct {
 	Stream string `json:"stream"`
@@ -436,19 +417,20 @@ type StreamLag struct {
 	LagSeconds float64 `json:"lagSeconds"`
 }
 
-// Lag reports the progress of every source stream.
+// Lag reports the progress of every source stream, from the events
+// consumer's own bookkeeping (event_consumer_streams, loaded when the
+// consumer takes a stream's lease, so it survives a restart).
 func (s *Syncer) Lag() []StreamLag {
 	now := s.deps.Clock()
-	pending := map[string]events.StreamProgress{}
+	progress := map[string]events.StreamProgress{}
 	for _, p := range s.consumer.Progress() {
-		pending[p.Stream] = p
+		progress[p.Stream] = p
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]StreamLag, 0, len(s.streams))
 	for _, stream := range s.streams {
-		l := StreamLag{Stream: stream, NewestEvent: s.newest[stream], Pending: -1}
-		if p := pending[stream]; p.Known {
+		p := progress[stream]
+		l := StreamLag{Stream: stream, NewestEvent: p.LastEventTime, Pending: -1}
+		if p.Known {
 			l.Pending = int64(p.Pending)
 		}
 		if l.Pending != 0 && !l.NewestEvent.IsZero() {

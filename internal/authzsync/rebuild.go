@@ -10,6 +10,7 @@ import (
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
@@ -68,17 +69,24 @@ type HorizonError = events.HorizonError
 
 // RebuildReport says what a rebuild did.
 type RebuildReport struct {
-	// Deleted is the number of derived tuples deleted before the replay.
+	// Deleted is the number of derived tuples deleted because the replay
+	// does not derive them (or derives them with another condition).
 	Deleted int
-	// Written is the number of tuples the replay wrote.
+	// Written is the number of tuples the replay derived that the store
+	// lacked (or held with another condition).
 	Written int
+	// Unchanged is the number of derived tuples the store already held as
+	// the replay derived them.
+	Unchanged int
 	// Kept is the number of tuples left in place because the sync does not
 	// derive them.
 	Kept int
 	// Applied is the number of events applied per source stream.
 	Applied map[string]int64
-	// Took is the duration of the rebuild.
-	Took time.Duration
+	// Took is the duration of the rebuild; ReplayTook, CompareTook and
+	// WriteTook are those of its phases: replaying the streams, reading
+	// and comparing the store, deleting and writing the differences.
+	Took, ReplayTook, CompareTook, WriteTook time.Duration
 }
 
 // RunningError says a rebuild was refused, before anything changed,
@@ -101,60 +109,53 @@ func (e *RunningError) Error() string {
 }
 
 // Rebuild rebuilds OpenFGA's tuples from the event streams: it refuses
-// (a *HorizonError) when a stream lost its oldest events, empties the
-// sync's tables and forgets its applied events (Consumer.Reset, which
-// refuses with a *RunningError while a sync instance holds a stream
-// lease), deletes the tuples the sync derives from events (IsDerived),
-// keeping every other tuple, and replays every stream from its start
-// through the same planning as live delivery until it has caught up (or ctx
-// ends). The replay collects the tuples in memory (about 300 bytes each)
-// and writes them once it caught up, still holding the stream leases;
-// until then checks deny what the tuples not yet written would allow: the
-// rebuild fails closed.
+// (a *HorizonError) when a stream lost its oldest events, takes every
+// stream lease for the whole rebuild (refusing with a *RunningError while
+// a sync instance holds one), empties the sync's tables and forgets its
+// applied events (Consumer.Reset), and replays every stream from its
+// start through the same planning as live delivery until it has caught up
+// (or ctx ends), collecting the tuples in memory (about 300 bytes each).
+// Then, still holding the leases, it compares the store with them: the
+// derived tuples (IsDerived) the replay does not derive are deleted first,
+// those it derives and the store lacks are written, and every other tuple
+// is kept. Meanwhile the store keeps the tuples it had when the sync
+// stopped; checks see the rebuilt tuples once the deletes and then the
+// writes are done.
 func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) (RebuildReport, error) {
 	start := time.Now()
 	o := events.RebuildOptionsOf(opts)
 	// Rebuild metrics are of no interest: a private registry keeps them
 	// apart from a service's.
 	deps.Registry = prometheus.NewRegistry()
+	if cfg.Holder == "" {
+		cfg.Holder = HolderName("rebuild-openfga")
+	}
 	s, err := New(ctx, cfg, deps)
 	if err != nil {
 		return RebuildReport{}, err
 	}
-	// The replay computes the tuples in memory and writes them at the end
-	// in calls of MaxTuplesPerWrite: one OpenFGA round trip per event
-	// would make a large rebuild take hours.
+	// The replay computes the tuples in memory and writes the differences
+	// at the end: one OpenFGA round trip per event would make a large
+	// rebuild take hours.
 	s.sink = &tupleSet{tuples: map[tupleKey]*openfgav1.TupleKey{}}
 	if err := events.CheckHorizon(ctx, deps.JS, "rebuild authzsync", s.streams, restoreAdvice); err != nil {
 		return RebuildReport{}, err
 	}
+	// The stream leases are taken first and held to the end, so no sync
+	// started meanwhile can apply events between the reset, the deletion
+	// of the derived tuples and the replay (it stands by instead).
+	release, err := s.consumer.HoldLeases(ctx)
+	if err != nil {
+		return RebuildReport{}, runningOr(err, "take the stream leases")
+	}
+	defer release()
 	if err := s.consumer.Reset(ctx); err != nil {
-		var running *events.RunningError
-		if errors.As(err, &running) {
-			return RebuildReport{}, &RunningError{Holder: running.Holder, Stream: running.Stream, Until: running.Until}
-		}
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: reset: %w", err)
+		return RebuildReport{}, runningOr(err, "reset")
 	}
 	var report RebuildReport
 	if err := s.waitForFGA(ctx); err != nil {
 		return RebuildReport{}, fmt.Errorf("rebuild authzsync: %w", err)
 	}
-	all, err := deps.FGA.Read(ctx, nil) // no key: every tuple of the store
-	if err != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: read the tuples: %w", err)
-	}
-	var deletes []*openfgav1.TupleKeyWithoutCondition
-	for _, t := range all {
-		if IsDerived(t.GetKey()) {
-			deletes = append(deletes, openfga.WithoutCondition(t.GetKey()))
-		} else {
-			report.Kept++
-		}
-	}
-	if err := deps.FGA.Write(ctx, nil, deletes); err != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: delete the derived tuples (run the rebuild again): %w", err)
-	}
-	report.Deleted = len(deletes)
 
 	replayStart := time.Now()
 	progress := func(final bool) {
@@ -221,19 +222,77 @@ func Rebuild(ctx context.Context, cfg Config, deps Deps, opts ...RebuildOption) 
 	// stream leases, so a sync started meanwhile cannot apply a newer
 	// event (a revocation) before this write and see it undone; events
 	// arriving now are handed back for it.
-	tuples := s.sink.close()
-	werr := deps.FGA.Write(ctx, tuples, nil)
+	target := s.sink.close()
+	compareStart := time.Now()
+	report.ReplayTook = compareStart.Sub(replayStart)
+	werr := s.converge(ctx, target, &report, compareStart)
 	stop()
 	<-done // ended by stop: what it returns says only that
 	if werr != nil {
-		return RebuildReport{}, fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", werr)
+		return RebuildReport{}, werr
 	}
-	report.Written = len(tuples)
 	if report.Applied, err = appliedCounts(ctx, s); err != nil {
 		return RebuildReport{}, err
 	}
 	report.Took = time.Since(start)
 	return report, nil
+}
+
+// converge makes the store's derived tuples equal to target: it reads the
+// store page by page, keeps every tuple the sync does not derive and every
+// derived one target holds unchanged, deletes the other derived ones, and
+// then writes what target holds and the store lacked. Deletes go first, in
+// Writes of their own (a key whose condition changed is deleted and
+// written), so revocations take effect before grants. Deleting through
+// OpenFGA's API costs about a millisecond a tuple on the SQLite datastore
+// (each Write's DELETE is an OR of a hundred keys), so a rebuild that
+// deleted every derived tuple before its replay took longer the fuller
+// the store: comparing first deletes only what is wrong.
+func (s *Syncer) converge(ctx context.Context, target map[tupleKey]*openfgav1.TupleKey, report *RebuildReport, start time.Time) error {
+	var deletes []*openfgav1.TupleKeyWithoutCondition
+	err := s.deps.FGA.ReadEach(ctx, nil, func(t *openfgav1.Tuple) { // no key: every tuple of the store
+		k := t.GetKey()
+		if !IsDerived(k) {
+			report.Kept++
+			return
+		}
+		key := tupleKey{k.GetObject(), k.GetRelation(), k.GetUser()}
+		if want, ok := target[key]; ok && proto.Equal(want.GetCondition(), k.GetCondition()) {
+			delete(target, key)
+			report.Unchanged++
+			return
+		}
+		deletes = append(deletes, openfga.WithoutCondition(k))
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild authzsync: read the tuples: %w", err)
+	}
+	writes := make([]*openfgav1.TupleKey, 0, len(target))
+	for _, t := range target {
+		writes = append(writes, t)
+	}
+	writeStart := time.Now()
+	report.CompareTook = writeStart.Sub(start)
+	if err := s.deps.FGA.Write(ctx, nil, deletes); err != nil {
+		return fmt.Errorf("rebuild authzsync: delete the tuples no event derives (run the rebuild again): %w", err)
+	}
+	report.Deleted = len(deletes)
+	if err := s.deps.FGA.Write(ctx, writes, nil); err != nil {
+		return fmt.Errorf("rebuild authzsync: write the tuples (run the rebuild again): %w", err)
+	}
+	report.Written = len(writes)
+	report.WriteTook = time.Since(writeStart)
+	return nil
+}
+
+// runningOr is err as a *RunningError when another instance holds a
+// stream lease, else err wrapped with what the rebuild was doing.
+func runningOr(err error, doing string) error {
+	var running *events.RunningError
+	if errors.As(err, &running) {
+		return &RunningError{Holder: running.Holder, Stream: running.Stream, Until: running.Until}
+	}
+	return fmt.Errorf("rebuild authzsync: %s: %w", doing, err)
 }
 
 // restoreAdvice is what an operator does past the streams' retention.
@@ -275,13 +334,21 @@ type tupleSet struct {
 	tuples map[tupleKey]*openfgav1.TupleKey
 }
 
-// apply applies p, or returns false once the set is closed.
-func (ts *tupleSet) apply(p *plan) bool {
+// apply applies plans in order, all or none: it returns false, changing
+// nothing, once the set is closed.
+func (ts *tupleSet) apply(plans ...*plan) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closed {
 		return false
 	}
+	for _, p := range plans {
+		ts.applyOne(p)
+	}
+	return true
+}
+
+func (ts *tupleSet) applyOne(p *plan) {
 	writes, deletes := dedupe(p.writes, p.deletes)
 	for _, t := range deletes {
 		delete(ts.tuples, tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()})
@@ -295,17 +362,12 @@ func (ts *tupleSet) apply(p *plan) bool {
 	for _, t := range append(append([]*openfgav1.TupleKey{}, p.upsert...), p.replace...) {
 		ts.tuples[tupleKey{t.GetObject(), t.GetRelation(), t.GetUser()}] = t
 	}
-	return true
 }
 
-// close ends the replay's changes and returns the tuples.
-func (ts *tupleSet) close() []*openfgav1.TupleKey {
+// close ends the replay's changes and returns the tuples by key.
+func (ts *tupleSet) close() map[tupleKey]*openfgav1.TupleKey {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.closed = true
-	out := make([]*openfgav1.TupleKey, 0, len(ts.tuples))
-	for _, t := range ts.tuples {
-		out = append(out, t)
-	}
-	return out
+	return ts.tuples
 }

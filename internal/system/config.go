@@ -155,6 +155,11 @@ type Config struct {
 	// OpenFGATimeout bounds every call to OpenFGA (a Check, or a batch of
 	// at most 50 checks); past it the decision is a 503.
 	OpenFGATimeout time.Duration
+	// OpenFGAMaxTuplesPerWrite is the external OpenFGA server's
+	// OPENFGA_MAX_TUPLES_PER_WRITE, the most tuples the authorization sync
+	// sends in one Write (0: fga.EmbeddedMaxTuplesPerWrite for the
+	// embedded server, OpenFGA's default 100 for --openfga-url).
+	OpenFGAMaxTuplesPerWrite int
 	// IAMInternalURL, when set, is where the services reach the IAM
 	// (discovery, JWKS, token endpoint, code exchange) while tokens carry
 	// the public issuer --iam-url; see auth.InternalTransport.
@@ -219,6 +224,7 @@ func (c *Config) Bind(l *config.Loader) {
 	l.String(&c.OpenFGAURL, "openfga-url", "", "external OpenFGA server for the delegate strategy (default: an embedded one)")
 	l.String(&c.OpenFGAEmbeddedAddr, "openfga-embedded-addr", "127.0.0.1:3005", "listen address of the embedded OpenFGA server's HTTP API")
 	l.Duration(&c.OpenFGATimeout, "openfga-timeout", 2*time.Second, "timeout of each call to OpenFGA (a check or a batch of checks); past it the decision is a 503")
+	l.Int(&c.OpenFGAMaxTuplesPerWrite, "openfga-max-tuples-per-write", 0, "the external OpenFGA server's OPENFGA_MAX_TUPLES_PER_WRITE: the most tuples the authorization sync writes in one call (default: 1000 for the embedded server, OpenFGA's default 100 for --openfga-url)")
 	l.String(&c.IAMInternalURL, "iam-internal-url", "", "URL at which the services reach the IAM when the issuer --iam-url (the public URL in tokens and browser redirects) is not reachable from inside, e.g. http://iam:9000 behind https://login.example.com (default: --iam-url)")
 	l.String(&c.OpenFGAToken, "openfga-token", "", "preshared key of the external OpenFGA server, if it requires one")
 	l.Bool(&c.Trace, "trace", false, "write every span as a JSON line to traces.jsonl in the data directory (OTLP export is set by the standard OTEL_EXPORTER_OTLP_ENDPOINT)")
@@ -343,6 +349,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
 		p.Addf("nats-replicas", "must be between 0 (by cluster size) and 5, got %d", c.NATSReplicas)
+	}
+	if c.OpenFGAMaxTuplesPerWrite < 0 {
+		p.Addf("openfga-max-tuples-per-write", "must not be negative, got %d", c.OpenFGAMaxTuplesPerWrite)
 	}
 	if c.OpenFGATimeout <= 0 {
 		p.Addf("openfga-timeout", "must be positive, got %s", c.OpenFGATimeout)

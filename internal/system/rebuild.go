@@ -84,7 +84,7 @@ func RebuildOpenFGA(ctx context.Context, cfg Config, logger *slog.Logger, out io
 	if err != nil {
 		return err
 	}
-	client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout}, nil, nil)
+	client, err := fga.New(fga.Config{URL: fgaURL, APIToken: s.fgaToken, Timeout: cfg.OpenFGATimeout, MaxTuplesPerWrite: s.fgaWriteLimit()}, nil, nil)
 	if err != nil {
 		return fmt.Errorf("openfga: %w", err)
 	}
@@ -100,7 +100,8 @@ func RebuildOpenFGA(ctx context.Context, cfg Config, logger *slog.Logger, out io
 		}
 		return err
 	}
-	fmt.Fprintf(out, "  %d derived tuples deleted before the replay, %d other tuples kept\n", report.Deleted, report.Kept)
+	fmt.Fprintf(out, "  %d tuples written, %d deleted, %d unchanged; %d tuples the sync does not derive kept\n",
+		report.Written, report.Deleted, report.Unchanged, report.Kept)
 	printApplied(out, report.Applied, report.Took)
 	return nil
 }

@@ -349,5 +349,5 @@ func (s *System) openFGA(ctx context.Context, w *wiring) (string, error) {
 
 // newFGAClient returns a client of the OpenFGA server at url.
 func (s *System) newFGAClient(url string) (*fga.Client, error) {
-	return fga.New(fga.Config{URL: url, APIToken: s.fgaToken, Timeout: s.cfg.OpenFGATimeout}, nil, nil)
+	return fga.New(fga.Config{URL: url, APIToken: s.fgaToken, Timeout: s.cfg.OpenFGATimeout, MaxTuplesPerWrite: s.fgaWriteLimit()}, nil, nil)
 }

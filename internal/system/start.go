@@ -240,6 +240,19 @@ func (s *System) startOpenFGA(ctx context.Context) (string, error) {
 	return emb.URL(), nil
 }
 
+// fgaWriteLimit is how many tuples one Write to the OpenFGA server in use
+// may carry: --openfga-max-tuples-per-write, else the embedded server's
+// limit or OpenFGA's default for an external one.
+func (s *System) fgaWriteLimit() int {
+	switch {
+	case s.cfg.OpenFGAMaxTuplesPerWrite > 0:
+		return s.cfg.OpenFGAMaxTuplesPerWrite
+	case s.cfg.OpenFGAURL == "":
+		return fga.EmbeddedMaxTuplesPerWrite
+	}
+	return fga.MaxTuplesPerWrite
+}
+
 func (s *System) openDB(ctx context.Context, name string) (*sqldb.DB, error) {
 	s.waits.set("database", "connecting")
 	defer s.waits.set("database", "")

@@ -95,6 +95,12 @@ type ConsumerConfig struct {
 	// instead of one Handler call per event; Handler still applies them
 	// when the consumer falls back to one event at a time.
 	BatchHandler BatchHandler
+	// Holder names this instance in the stream leases, which a refused
+	// rebuild or Reset reports (*RunningError); a random id when empty. It
+	// must differ between instances and between runs: a holder that
+	// finds its own name on a lease takes it over without waiting for the
+	// messages the previous holder left outstanding.
+	Holder string
 	// Logger receives progress and failures; nil discards them.
 	Logger *slog.Logger
 	// MaxDeliver is how many times an event is tried before it is parked,
@@ -153,6 +159,8 @@ type Consumer struct {
 	running atomic.Bool
 	// holder names this instance in the stream leases (lease.go).
 	holder string
+	// holding is set while HoldLeases holds every stream lease.
+	holding atomic.Bool
 
 	mu       sync.Mutex
 	progress map[string]*StreamProgress
@@ -257,12 +265,15 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Holder == "" {
+		cfg.Holder = uuid.NewString()
+	}
 	c := &Consumer{
 		cfg:      cfg,
 		log:      logger.With("component", "events-consumer", "consumer", cfg.Name),
 		metrics:  newConsumerMetrics(cfg.Registry),
 		progress: map[string]*StreamProgress{},
-		holder:   uuid.NewString(),
+		holder:   cfg.Holder,
 	}
 	for _, s := range cfg.Streams {
 		c.progress[s] = &StreamProgress{Stream: s}
@@ -1322,10 +1333,19 @@ func (c *Consumer) Reset(ctx context.Context) error {
 		}
 	}
 	err := c.cfg.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		for _, table := range []string{"event_applied", "event_consumer_progress", "event_parked", "event_consumer_streams"} {
+		for _, table := range []string{"event_applied", "event_consumer_progress", "event_parked"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE consumer = ?`, c.cfg.Name); err != nil {
 				return fmt.Errorf("clear %s: %w", table, err)
 			}
+		}
+		// The leases this instance holds (HoldLeases) stay; only the
+		// progress goes.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM event_consumer_streams WHERE consumer = ? AND holder <> ?`, c.cfg.Name, c.holder); err != nil {
+			return fmt.Errorf("clear event_consumer_streams: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE event_consumer_streams SET last_stream_sequence = 0, last_event_at = 0, last_applied_at = 0, applied_events = 0
+			WHERE consumer = ? AND holder = ?`, c.cfg.Name, c.holder); err != nil {
+			return fmt.Errorf("clear event_consumer_streams: %w", err)
 		}
 		if c.cfg.ResetState != nil {
 			return c.cfg.ResetState(ctx, tx)

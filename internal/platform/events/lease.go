@@ -149,6 +149,11 @@ func (c *Consumer) renewLease(ctx context.Context, stream string, lose context.C
 // releaseLease lets another instance take the stream over at once after a
 // clean stop (its messages were given back already).
 func (c *Consumer) releaseLease(stream string) {
+	if c.holding.Load() {
+		// HoldLeases keeps the leases until its release: a run that ends
+		// inside a rebuild must not open a gap for another instance.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := c.cfg.DB.ExecContext(ctx, `UPDATE event_consumer_streams SET holder = '', lease_until = 0 WHERE consumer = ? AND stream = ? AND holder = ?`,
@@ -268,7 +273,8 @@ func (e *RunningError) Error() string {
 }
 
 // checkNotRunningElsewhere returns a *RunningError when a live lease of
-// one of the consumer's streams is held. A lease left by an instance that
+// one of the consumer's streams is held by another instance (this one
+// holds them during a rebuild, HoldLeases). A lease left by an instance that
 // died stops counting once expired (at most consumerLeaseTTL).
 func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
 	now := sqldb.Micros(time.Now())
@@ -283,7 +289,7 @@ func (c *Consumer) checkNotRunningElsewhere(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("events consumer %s: read the lease of %s: %w", c.cfg.Name, stream, err)
 		}
-		if holder != "" && until >= now {
+		if holder != "" && holder != c.holder && until >= now {
 			return &RunningError{Consumer: c.cfg.Name, Holder: holder, Stream: stream, Until: sqldb.FromMicros(until)}
 		}
 	}

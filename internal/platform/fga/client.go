@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
@@ -47,6 +48,15 @@ const (
 	MaxTuplesPerWrite      = 100
 	MaxChecksPerBatchCheck = 50
 )
+
+// EmbeddedMaxTuplesPerWrite is the embedded server's limit on the tuples
+// of one Write (OpenFGA's default is MaxTuplesPerWrite). A batch of the
+// authorization sync (500 events, a few tuples each) then goes to OpenFGA
+// in one or two calls instead of ten or more, and each call is one SQLite
+// transaction instead of one per hundred tuples. 1 000 keeps every
+// statement OpenFGA builds for a Write (about ten bound values per tuple)
+// far below SQLite's 32 766 bound values.
+const EmbeddedMaxTuplesPerWrite = 1000
 
 // Config configures a Client.
 type Config struct {
@@ -70,6 +80,12 @@ type Config struct {
 	// BatchConcurrency bounds the BatchCheck calls made in parallel for one
 	// large batch (4 when zero).
 	BatchConcurrency int
+	// MaxTuplesPerWrite is the server's limit on the tuples (writes and
+	// deletes together) of one Write: OPENFGA_MAX_TUPLES_PER_WRITE of a
+	// separate server, EmbeddedMaxTuplesPerWrite for the embedded one
+	// (MaxTuplesPerWrite, OpenFGA's default, when zero). Larger Writes are
+	// split into calls of at most this many tuples.
+	MaxTuplesPerWrite int
 }
 
 // Client talks to an OpenFGA server over its HTTP API. It bootstraps the
@@ -110,6 +126,9 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 	}
 	if cfg.BatchConcurrency <= 0 {
 		cfg.BatchConcurrency = 4
+	}
+	if cfg.MaxTuplesPerWrite <= 0 {
+		cfg.MaxTuplesPerWrite = MaxTuplesPerWrite
 	}
 	if httpClient == nil {
 		httpClient = &http.Client{}
@@ -351,56 +370,73 @@ func (c *Client) ListObjects(ctx context.Context, req *openfgav1.ListObjectsRequ
 // exists with the same condition and deleting one that does not exist are
 // no-ops (the API's on_duplicate and on_missing "ignore"), so a replayed
 // event changes nothing. Writing a tuple that exists with another
-// condition fails: replace it by a delete, then a write. Deletes are sent
-// before writes, and large sets are split into several calls of at most
-// MaxTuplesPerWrite tuples, so a failure may leave a prefix applied; a
+// condition fails: replace it by a delete, then a write (two Writes: a key
+// may appear only once in one Write, in writes or in deletes). Each call
+// to OpenFGA carries up to Config.MaxTuplesPerWrite tuples, deletes first,
+// so the common case is one call, which OpenFGA applies atomically; a
+// larger set is split, a failure may then leave a prefix applied, and a
 // retry of the same Write completes it.
 func (c *Client) Write(ctx context.Context, writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCondition) error {
 	storeID, modelID, err := c.ids(ctx)
 	if err != nil {
 		return err
 	}
-	send := func(body *openfgav1.WriteRequest) error {
-		body.AuthorizationModelId = modelID
+	limit := c.cfg.MaxTuplesPerWrite
+	for len(deletes)+len(writes) > 0 {
+		body := &openfgav1.WriteRequest{AuthorizationModelId: modelID}
+		n := min(len(deletes), limit)
+		if n > 0 {
+			body.Deletes = &openfgav1.WriteRequestDeletes{TupleKeys: deletes[:n], OnMissing: "ignore"}
+			deletes = deletes[n:]
+		}
+		if m := min(len(writes), limit-n); m > 0 {
+			body.Writes = &openfgav1.WriteRequestWrites{TupleKeys: writes[:m], OnDuplicate: "ignore"}
+			writes = writes[m:]
+		}
 		var resp openfgav1.WriteResponse
-		return c.call(ctx, "write", http.MethodPost, "/stores/"+storeID+"/write", body, &resp)
-	}
-	for len(deletes) > 0 {
-		n := min(len(deletes), MaxTuplesPerWrite)
-		if err := send(&openfgav1.WriteRequest{Deletes: &openfgav1.WriteRequestDeletes{TupleKeys: deletes[:n], OnMissing: "ignore"}}); err != nil {
+		if err := c.call(ctx, "write", http.MethodPost, "/stores/"+storeID+"/write", body, &resp); err != nil {
 			return err
 		}
-		deletes = deletes[n:]
-	}
-	for len(writes) > 0 {
-		n := min(len(writes), MaxTuplesPerWrite)
-		if err := send(&openfgav1.WriteRequest{Writes: &openfgav1.WriteRequestWrites{TupleKeys: writes[:n], OnDuplicate: "ignore"}}); err != nil {
-			return err
-		}
-		writes = writes[n:]
 	}
 	return nil
 }
+
+// WriteLimit returns how many tuples one call to OpenFGA's Write carries
+// (Config.MaxTuplesPerWrite).
+func (c *Client) WriteLimit() int { return c.cfg.MaxTuplesPerWrite }
 
 // Read returns every stored tuple matching key (see the API's Read: the
 // object may be "type:" to match every object of a type when the user is
 // set), following continuation tokens.
 func (c *Client) Read(ctx context.Context, key *openfgav1.ReadRequestTupleKey) ([]*openfgav1.Tuple, error) {
+	var out []*openfgav1.Tuple
+	err := c.ReadEach(ctx, key, func(t *openfgav1.Tuple) { out = append(out, t) })
+	return out, err
+}
+
+// readPageSize is the largest page OpenFGA's Read serves (its default is
+// 50): a million tuples are ten thousand calls.
+const readPageSize = 100
+
+// ReadEach calls fn with every stored tuple matching key, as Read, one
+// page at a time, so a caller comparing a whole store never holds it.
+func (c *Client) ReadEach(ctx context.Context, key *openfgav1.ReadRequestTupleKey, fn func(*openfgav1.Tuple)) error {
 	storeID, _, err := c.ids(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*openfgav1.Tuple
 	token := ""
 	for {
-		body := &openfgav1.ReadRequest{TupleKey: key, ContinuationToken: token}
+		body := &openfgav1.ReadRequest{TupleKey: key, ContinuationToken: token, PageSize: wrapperspb.Int32(readPageSize)}
 		var resp openfgav1.ReadResponse
 		if err := c.call(ctx, "read", http.MethodPost, "/stores/"+storeID+"/read", body, &resp); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, resp.GetTuples()...)
+		for _, t := range resp.GetTuples() {
+			fn(t)
+		}
 		if token = resp.GetContinuationToken(); token == "" {
-			return out, nil
+			return nil
 		}
 	}
 }

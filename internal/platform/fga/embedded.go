@@ -286,7 +286,7 @@ const sqliteMaxConns = 30
 
 func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 	if dir == "" {
-		return memory.New(), nil
+		return memory.New(memory.WithMaxTuplesPerWrite(EmbeddedMaxTuplesPerWrite)), nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded OpenFGA: data directory: %w", err)
@@ -316,7 +316,7 @@ func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
-	ds, err := sqlite.NewWithDB(db, sqlcommon.NewConfig())
+	ds, err := sqlite.NewWithDB(db, sqlcommon.NewConfig(sqlcommon.WithMaxTuplesPerWrite(EmbeddedMaxTuplesPerWrite)))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded OpenFGA: open %s: %w", uri, err)
