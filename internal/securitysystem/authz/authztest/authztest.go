@@ -26,6 +26,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
+	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
 
@@ -87,6 +88,22 @@ func run(t *testing.T, newStrategy New, first bool) {
 func OpenDB(t testing.TB) *sqldb.DB {
 	t.Helper()
 	return sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
+}
+
+// Feed applies the events of w (docs/events.md, as the owning services
+// publish them) to db through h, and returns the Strategy.Follow that
+// applies each change's events the same way: the set-up of whatever a
+// strategy keeps current from events (the replica, the resource facts).
+func Feed(t testing.TB, db *sqldb.DB, w *policytest.World, h events.Handler) func(before *policytest.World, c policytest.Change) {
+	t.Helper()
+	evs := sstest.NewEvents(time.Now().Add(-time.Hour))
+	evs.World(w)
+	sstest.Apply(t, db, h, evs.List())
+	return func(before *policytest.World, c policytest.Change) {
+		evs := sstest.NewEvents(time.Now())
+		evs.Change(before, c)
+		sstest.Apply(t, db, h, evs.List())
+	}
 }
 
 // DiscardEvents is a store outbox that keeps nothing: the suite's records

@@ -28,7 +28,6 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/authztest"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
-	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
 
@@ -119,9 +118,7 @@ func TestConformance(t *testing.T) {
 				a, _, client := setupDir(t, w, dir)
 				current := tupleSet(t, w)
 				db := authztest.OpenDB(t)
-				evs := sstest.NewEvents(time.Now().Add(-time.Hour))
-				evs.World(w)
-				sstest.Apply(t, db, provide.Handle, evs.List())
+				feed := authztest.Feed(t, db, w, provide.Handle)
 				return authztest.Strategy{
 					Authorizer: a,
 					Store:      store.New(db, authztest.DiscardEvents{}, store.WithCreateHook(provide.FillKnownFacts)),
@@ -144,9 +141,7 @@ func TestConformance(t *testing.T) {
 							t.Fatal(err)
 						}
 						current = next
-						evs := sstest.NewEvents(time.Now())
-						evs.Change(before, c)
-						sstest.Apply(t, db, provide.Handle, evs.List())
+						feed(before, c)
 					},
 				}
 			})

@@ -3,7 +3,6 @@ package provide_test
 import (
 	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
@@ -22,9 +21,7 @@ import (
 func TestConformance(t *testing.T) {
 	authztest.Run(t, func(t *testing.T, w *policytest.World) authztest.Strategy {
 		db := authztest.OpenDB(t)
-		evs := sstest.NewEvents(time.Now().Add(-time.Hour))
-		evs.World(w)
-		sstest.Apply(t, db, provide.Handle, evs.List())
+		follow := authztest.Feed(t, db, w, provide.Handle)
 		return authztest.Strategy{
 			Authorizer: provide.New(db, nil),
 			Store:      store.New(db, authztest.DiscardEvents{}, store.WithCreateHook(provide.FillFacts)),
@@ -39,11 +36,7 @@ func TestConformance(t *testing.T) {
 				}
 				return c
 			},
-			Follow: func(before *policytest.World, c policytest.Change) {
-				evs := sstest.NewEvents(time.Now())
-				evs.Change(before, c)
-				sstest.Apply(t, db, provide.Handle, evs.List())
-			},
+			Follow: follow,
 		}
 	})
 }

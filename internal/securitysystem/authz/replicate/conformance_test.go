@@ -2,7 +2,6 @@ package replicate_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
@@ -18,19 +17,11 @@ import (
 func TestConformance(t *testing.T) {
 	authztest.Run(t, func(t *testing.T, w *policytest.World) authztest.Strategy {
 		db := authztest.OpenDB(t)
-		proj := replicate.NewProjection(nil)
-		evs := sstest.NewEvents(time.Now().Add(-time.Hour))
-		evs.World(w)
-		sstest.Apply(t, db, proj.Handle, evs.List())
 		return authztest.Strategy{
 			Authorizer: replicate.New(db),
 			Store:      store.New(db, authztest.DiscardEvents{}),
 			Caller:     func(u string) *auth.Caller { return sstest.Caller(w, u) },
-			Follow: func(before *policytest.World, c policytest.Change) {
-				evs := sstest.NewEvents(time.Now())
-				evs.Change(before, c)
-				sstest.Apply(t, db, proj.Handle, evs.List())
-			},
+			Follow:     authztest.Feed(t, db, w, replicate.NewProjection(nil).Handle),
 		}
 	})
 }
