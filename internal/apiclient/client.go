@@ -277,18 +277,42 @@ func RetryUnknownReference(ctx context.Context, call func(ctx context.Context) e
 func RetryUnknownReferenceWithin(ctx context.Context, bound time.Duration, call func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	interval := 10 * time.Millisecond
+	var err error
+	_ = Poll(ctx, func() bool {
+		err = call(ctx)
+		return !IsUnknownReference(err)
+	})
+	return err
+}
+
+// Poll calls cond with a short, growing interval (10 ms, up to 250 ms)
+// until it returns true, and then returns nil, or until ctx ends, and then
+// returns ctx's error. It is the one bounded wait of the clients that
+// drive a system (the system tests, the benchmark): something that
+// propagates by events is waited for, never slept for.
+func Poll(ctx context.Context, cond func() bool) error {
+	return poll(ctx, 10*time.Millisecond, 250*time.Millisecond, cond)
+}
+
+// PollEvery is Poll with a fixed interval, for a caller that measures how
+// long something takes to be seen and so wants the same granularity all
+// along (the benchmark's revocation trials).
+func PollEvery(ctx context.Context, interval time.Duration, cond func() bool) error {
+	return poll(ctx, interval, interval, cond)
+}
+
+// poll calls cond every interval, which grows by half up to longest.
+func poll(ctx context.Context, interval, longest time.Duration, cond func() bool) error {
 	for {
-		err := call(ctx)
-		if !IsUnknownReference(err) {
-			return err
+		if cond() {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return ctx.Err()
 		case <-time.After(interval):
 		}
-		interval = min(interval*3/2, 250*time.Millisecond)
+		interval = min(interval*3/2, longest)
 	}
 }
 

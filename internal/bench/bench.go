@@ -474,18 +474,11 @@ func (r *runner) login(ctx context.Context, username, password string) (*apiclie
 	return apiclient.New(r.ep, se, r.hc), se, nil
 }
 
-// poll calls cond every interval until it returns true or ctx ends.
+// poll calls cond every interval until it returns true or ctx ends
+// (apiclient.PollEvery): the interval is fixed because the revocation
+// trials measure with it.
 func poll(ctx context.Context, interval time.Duration, cond func() bool) error {
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
+	return apiclient.PollEvery(ctx, interval, cond)
 }
 
 func randomHex(n int) string {
@@ -522,45 +515,45 @@ type fixtures struct {
 // trials' employee, and waits until the Security System Service decides
 // as the rule says for every pair of the load and for the list: the
 // benchmark's own convergence barrier.
-func (r *runner) prepare(ctx context.Context, l *loaded, pl plan) (*fixtures, error) {
+func (r *runner) prepare(ctx context.Context, l *policytest.Loaded, pl plan) (*fixtures, error) {
 	fx := &fixtures{}
 	clients := map[string]*apiclient.Client{}
 	for _, p := range pl.pairs {
 		c := clients[p.user]
 		if c == nil {
 			var err error
-			if c, _, err = r.login(ctx, l.username[p.user], l.password); err != nil {
+			if c, _, err = r.login(ctx, l.Users[p.user].Username, l.Users[p.user].Password); err != nil {
 				return nil, err
 			}
 			clients[p.user] = c
 		}
-		fx.actors = append(fx.actors, &actor{client: c, system: l.real[p.system]})
+		fx.actors = append(fx.actors, &actor{client: c, system: l.Real(p.system)})
 	}
 	if c := clients[pl.listUser]; c != nil {
 		fx.lister = c
 	} else {
 		var err error
-		if fx.lister, _, err = r.login(ctx, l.username[pl.listUser], l.password); err != nil {
+		if fx.lister, _, err = r.login(ctx, l.Users[pl.listUser].Username, l.Users[pl.listUser].Password); err != nil {
 			return nil, err
 		}
 	}
 	fx.listWant = pl.listVisible
 	if r.strategy == StrategyNone {
-		fx.listWant = len(l.w.SecuritySystems) // the baseline shows everything to everyone
+		fx.listWant = len(l.World.SecuritySystems) // the baseline shows everything to everyone
 	}
 
 	// The revocation trials' own employee: no organization role and no
 	// team, so the location role the trials grant and revoke is the only
 	// thing that lets it disarm.
-	fx.revokeAdmin = l.orgAdmins[pl.revokeCustomer]
-	fx.revokeCustomer, fx.revokeLocation, fx.revokeSystem = l.real[pl.revokeCustomer], l.real[pl.revokeLocation], l.real[pl.revokeSystem]
+	fx.revokeAdmin = l.OrgAdmins[pl.revokeCustomer]
+	fx.revokeCustomer, fx.revokeLocation, fx.revokeSystem = l.Real(pl.revokeCustomer), l.Real(pl.revokeLocation), l.Real(pl.revokeSystem)
 	email := emailOf("revoked", 0)
 	emp, err := fx.revokeAdmin.CreateEmployee(ctx, policy.OrgCustomer, fx.revokeCustomer, apiclient.NewEmployee{Email: email, FirstName: "Revoked", LastName: "Employee", Password: r.initialFor(email)})
 	if err != nil {
 		return nil, fmt.Errorf("create the revocation employee: %w", err)
 	}
 	fx.revokeEmployee = emp.ID
-	if fx.revokeClient, fx.revokeSession, err = r.login(ctx, email, l.password); err != nil {
+	if fx.revokeClient, fx.revokeSession, err = r.login(ctx, email, r.password); err != nil {
 		return nil, err
 	}
 

@@ -4,174 +4,35 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 )
 
-// loaded is a generated World created in a running system through the
-// public APIs, with the ids the services assigned.
-type loaded struct {
-	w *policytest.World
-	// real maps World ids (organizations, locations, teams, systems,
-	// users) to the services' ids.
-	real map[string]string
-	// employee maps a World user id to its employee id in its
-	// organization's service.
-	employee map[string]string
-	// username of every World user.
-	username map[string]string
-	// orgAdmins are the benchmark's own administrators of each World
-	// organization, by World id.
-	orgAdmins map[string]*apiclient.Client
-	password  string
-}
-
-// emailOf names a World user so that a failure message says which one.
+// emailOf names an account of the benchmark's own (not of the World) so
+// that a failure message says which one.
 func emailOf(kind string, n int) string {
 	return fmt.Sprintf("%s-%d@bench.realguardio.invalid", kind, n)
 }
 
-// loadWorld creates w through the public APIs as the organizations'
-// administrators would, in the order the services need (a dealer's
-// provider and a location's dealer are known from events, so those calls
-// retry an unknown reference). Only account creations run in parallel:
-// each costs an Argon2 hash in the IAM, the rest is cheap.
-func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*loaded, error) {
-	l := &loaded{w: w, real: map[string]string{}, employee: map[string]string{}, username: map[string]string{},
-		orgAdmins: map[string]*apiclient.Client{}, password: r.password}
-	var mu sync.Mutex
-	const parallel = 4
-
-	type org struct {
-		kind policy.OrgKind
-		id   string
-	}
-	var orgs []org
-	for _, p := range w.MonitoringProviders {
-		orgs = append(orgs, org{policy.OrgMonitoringProvider, p.ID})
-	}
-	for _, d := range w.Dealers {
-		orgs = append(orgs, org{policy.OrgDealer, d.ID})
-	}
-	for _, c := range w.Customers {
-		orgs = append(orgs, org{policy.OrgCustomer, c.ID})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for i, o := range orgs {
-		g.Go(func() error {
-			email := emailOf("admin-"+string(o.kind), i)
-			created, err := r.admin.CreateOrganization(gctx, o.kind, fmt.Sprintf("bench %s %d", o.kind, i),
-				apiclient.NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: r.initialFor(email)})
-			if err != nil {
-				return fmt.Errorf("create %s %d: %w", o.kind, i, err)
-			}
-			c, _, err := r.login(gctx, email, l.password)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			l.real[o.id], l.orgAdmins[o.id] = created.ID, c
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+// loadWorld creates w through the public APIs with policytest.Load, the
+// locations, location roles and systems through the bulk imports, as an
+// onboarding of that size would.
+func (r *runner) loadWorld(ctx context.Context, w *policytest.World) (*policytest.Loaded, error) {
+	l, err := policytest.Load(ctx, r.admin, func(ctx context.Context, username, _, password string) (*apiclient.Client, error) {
+		r.initialFor(username) // r.login replaces r.initial at this first login
+		c, _, err := r.login(ctx, username, password)
+		return c, err
+	}, w, policytest.LoadOptions{Password: r.password, Initial: r.initial, Domain: "bench.realguardio.invalid", Import: true})
+	if err != nil {
 		return nil, err
 	}
-
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for i, e := range w.Employees {
-		g.Go(func() error {
-			email := emailOf("employee", i)
-			mu.Lock() // other goroutines of this group write l.real
-			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
-			mu.Unlock()
-			emp, err := oa.CreateEmployee(gctx, e.OrgKind, orgID, apiclient.NewEmployee{Email: email, FirstName: "Employee", LastName: fmt.Sprint(i), Password: r.initialFor(email)})
-			if err != nil {
-				return fmt.Errorf("create employee %d: %w", i, err)
-			}
-			if len(e.Roles) > 0 {
-				if _, err := oa.SetEmployeeRoles(gctx, e.OrgKind, orgID, emp.ID, e.Roles); err != nil {
-					return fmt.Errorf("set the roles of employee %d: %w", i, err)
-				}
-			}
-			if e.Schedule != nil {
-				if err := oa.SetSchedule(gctx, e.OrgKind, orgID, emp.ID, *e.Schedule); err != nil {
-					return fmt.Errorf("set the schedule of employee %d: %w", i, err)
-				}
-			}
-			mu.Lock()
-			l.real[e.UserID], l.employee[e.UserID], l.username[e.UserID] = emp.UserID, emp.ID, email
-			mu.Unlock()
-			return nil
-		})
-	}
-	accounts := func(kind string, ids []string, appRoles []string) {
-		for i, id := range ids {
-			g.Go(func() error {
-				email := emailOf(kind, i)
-				created, err := r.admin.CreateUser(gctx, email, l.password, appRoles)
-				if err != nil {
-					return fmt.Errorf("create the account %s: %w", email, err)
-				}
-				mu.Lock()
-				l.real[id], l.username[id] = created.ID, email
-				mu.Unlock()
-				return nil
-			})
+	for _, u := range l.Users {
+		if u.EmployeeID != "" {
+			r.initialFor(u.Username) // created with r.initial: the first login replaces it
 		}
-	}
-	accounts("admin", w.Admins, []string{policy.AppRoleAdmin})
-	accounts("outsider", w.Outsiders, nil)
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-
-	for i, d := range w.Dealers {
-		if d.MonitoringProviderID == "" {
-			continue
-		}
-		if err := apiclient.RetryUnknownReference(ctx, func(ctx context.Context) error {
-			return l.orgAdmins[d.ID].SetDealerMonitoringProvider(ctx, l.real[d.ID], l.real[d.MonitoringProviderID])
-		}); err != nil {
-			return nil, fmt.Errorf("set the provider of dealer %d: %w", i, err)
-		}
-	}
-	if err := r.importLocations(ctx, l); err != nil {
-		return nil, err
-	}
-	for i, t := range w.Teams {
-		oa, cust := l.orgAdmins[t.CustomerID], l.real[t.CustomerID]
-		created, err := oa.CreateTeam(ctx, cust, fmt.Sprintf("team %d", i))
-		if err != nil {
-			return nil, fmt.Errorf("create team %d: %w", i, err)
-		}
-		l.real[t.ID] = created.ID
-		for _, m := range t.Members {
-			if err := oa.AddTeamMember(ctx, cust, created.ID, l.employee[m]); err != nil {
-				return nil, fmt.Errorf("add a member to team %d: %w", i, err)
-			}
-		}
-	}
-	if err := r.importLocationRoles(ctx, l); err != nil {
-		return nil, err
-	}
-	for _, tr := range w.TeamLocationRoles {
-		loc, _ := w.Location(tr.LocationID)
-		if err := l.orgAdmins[loc.CustomerID].SetLocationTeamRoles(ctx, l.real[loc.CustomerID], l.real[tr.LocationID], l.real[tr.TeamID], tr.Roles); err != nil {
-			return nil, fmt.Errorf("set team location roles: %w", err)
-		}
-	}
-	if err := r.importSecuritySystems(ctx, l); err != nil {
-		return nil, err
 	}
 	return l, nil
 }

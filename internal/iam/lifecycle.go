@@ -318,22 +318,34 @@ func (l *loginUI) stepRequest(w http.ResponseWriter, r *http.Request) (loginStep
 	return st, u, true
 }
 
+// openStep opens the post of a login step (stepRequest) and reads the
+// account's lifecycle. When owed says the step is no longer owed (done
+// meanwhile in a second tab, or another step comes first), the login goes
+// on with what is owed instead, and ok is false, as it is when the request
+// was refused: the caller has nothing left to write.
+func (l *loginUI) openStep(w http.ResponseWriter, r *http.Request, owed func(lifecycleState) bool) (st loginStep, u *user, ls lifecycleState, ok bool) {
+	st, u, ok = l.stepRequest(w, r)
+	if !ok {
+		return st, u, ls, false
+	}
+	ls, err := l.s.store.lifecycle(r.Context(), l.s.db, u.ID)
+	if err != nil {
+		l.failed(w, r, "read the account's lifecycle", err)
+		return st, u, ls, false
+	}
+	if !owed(ls) {
+		l.next(w, r, st.AuthRequestID, u, st.AuthTime)
+		return st, u, ls, false
+	}
+	return st, u, ls, true
+}
+
 // submitPasswordChange replaces a password someone else chose, then goes
 // on with the login.
 func (l *loginUI) submitPasswordChange(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	st, u, ok := l.stepRequest(w, r)
+	st, u, _, ok := l.openStep(w, r, func(ls lifecycleState) bool { return ls.MustChangePassword })
 	if !ok {
-		return
-	}
-	ls, err := l.s.store.lifecycle(ctx, l.s.db, u.ID)
-	if err != nil {
-		l.failed(w, r, "read the account's lifecycle", err)
-		return
-	}
-	if !ls.MustChangePassword {
-		// Changed already (a second tab): go on with what is owed.
-		l.next(w, r, st.AuthRequestID, u, st.AuthTime)
 		return
 	}
 	hash, msg := newPasswordHash(u, r.PostForm.Get("new_password"), r.PostForm.Get("confirm_password"))
@@ -345,7 +357,7 @@ func (l *loginUI) submitPasswordChange(w http.ResponseWriter, r *http.Request) {
 		l.failed(w, r, "hash password", errHashing)
 		return
 	}
-	err = l.s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		return l.s.store.setOwnPassword(ctx, tx, u.ID, hash, "", l.s.now())
 	})
 	if err != nil {
@@ -402,6 +414,33 @@ func (l *loginUI) totpAttempt(w http.ResponseWriter, r *http.Request, u *user) (
 	return res, 0, true
 }
 
+// codeStep completes a login step with a TOTP code: one attempt in the
+// login throttle, the code checked by check (what names it in a failure),
+// and the page shown again by render with the status and message of a
+// throttled or wrong code; a right code completes the login.
+func (l *loginUI) codeStep(w http.ResponseWriter, r *http.Request, st loginStep, u *user, what string,
+	check func(ctx context.Context, code string) (bool, error), render func(status int, msg string)) {
+	res, locked, ok := l.totpAttempt(w, r, u)
+	if !ok {
+		render(http.StatusTooManyRequests, throttledCodeMessage(locked))
+		return
+	}
+	defer res.abandon()
+	good, err := check(r.Context(), r.PostForm.Get("code"))
+	if err != nil {
+		l.failed(w, r, what, err)
+		return
+	}
+	if !good {
+		res.failed()
+		l.s.metrics.loginFailures.WithLabelValues("totp").Inc()
+		render(http.StatusUnauthorized, wrongCode)
+		return
+	}
+	res.succeeded()
+	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime, amrPasswordTOTP)
+}
+
 // throttledCodeMessage tells a throttled user when to try again.
 func throttledCodeMessage(locked time.Duration) string {
 	return strings.Replace(throttledMessage(locked), "Your password was not checked.", "Your code was not checked.", 1)
@@ -433,39 +472,13 @@ func (s *Service) checkTOTP(ctx context.Context, u *user, code string) (bool, er
 
 // submitTOTP checks the second factor and completes the login.
 func (l *loginUI) submitTOTP(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	st, u, ok := l.stepRequest(w, r)
+	st, u, _, ok := l.openStep(w, r, func(ls lifecycleState) bool { return !ls.MustChangePassword && ls.TOTPSecret != "" })
 	if !ok {
 		return
 	}
-	ls, err := l.s.store.lifecycle(ctx, l.s.db, u.ID)
-	if err != nil {
-		l.failed(w, r, "read the account's lifecycle", err)
-		return
-	}
-	if ls.MustChangePassword || ls.TOTPSecret == "" {
-		l.next(w, r, st.AuthRequestID, u, st.AuthTime)
-		return
-	}
-	res, locked, ok := l.totpAttempt(w, r, u)
-	if !ok {
-		l.renderTOTP(w, r, http.StatusTooManyRequests, st.AuthRequestID, throttledCodeMessage(locked))
-		return
-	}
-	defer res.abandon()
-	good, err := l.s.checkTOTP(ctx, u, r.PostForm.Get("code"))
-	if err != nil {
-		l.failed(w, r, "check the TOTP code", err)
-		return
-	}
-	if !good {
-		res.failed()
-		l.s.metrics.loginFailures.WithLabelValues("totp").Inc()
-		l.renderTOTP(w, r, http.StatusUnauthorized, st.AuthRequestID, wrongCode)
-		return
-	}
-	res.succeeded()
-	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime, amrPasswordTOTP)
+	l.codeStep(w, r, st, u, "check the TOTP code",
+		func(ctx context.Context, code string) (bool, error) { return l.s.checkTOTP(ctx, u, code) },
+		func(status int, msg string) { l.renderTOTP(w, r, status, st.AuthRequestID, msg) })
 }
 
 // confirmEnrolment checks code against u's pending TOTP secret and, when
@@ -498,38 +511,23 @@ func (s *Service) confirmEnrolment(ctx context.Context, u *user, code string) (s
 
 // submitTOTPEnrol confirms a mandatory enrolment and completes the login.
 func (l *loginUI) submitTOTPEnrol(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	st, u, ok := l.stepRequest(w, r)
+	st, u, ls, ok := l.openStep(w, r, func(ls lifecycleState) bool {
+		return !ls.MustChangePassword && ls.TOTPSecret == "" && ls.TOTPPending != ""
+	})
 	if !ok {
 		return
 	}
-	ls, err := l.s.store.lifecycle(ctx, l.s.db, u.ID)
-	if err != nil {
-		l.failed(w, r, "read the account's lifecycle", err)
-		return
-	}
-	if ls.MustChangePassword || ls.TOTPSecret != "" || ls.TOTPPending == "" {
-		l.next(w, r, st.AuthRequestID, u, st.AuthTime)
-		return
-	}
-	res, locked, ok := l.totpAttempt(w, r, u)
-	if !ok {
-		secret, _ := openTOTP(l.s.keys.sealer, u.ID, ls.TOTPPending)
-		l.renderTOTPEnrol(w, r, http.StatusTooManyRequests, st.AuthRequestID, secret, totpURI(u.Username, secret), throttledCodeMessage(locked))
-		return
-	}
-	defer res.abandon()
-	secret, good, err := l.s.confirmEnrolment(ctx, u, r.PostForm.Get("code"))
-	if err != nil {
-		l.failed(w, r, "confirm the TOTP enrolment", err)
-		return
-	}
-	if !good {
-		res.failed()
-		l.s.metrics.loginFailures.WithLabelValues("totp").Inc()
-		l.renderTOTPEnrol(w, r, http.StatusUnauthorized, st.AuthRequestID, secret, totpURI(u.Username, secret), wrongCode)
-		return
-	}
-	res.succeeded()
-	l.finish(w, r, st.AuthRequestID, u.ID, st.AuthTime, amrPasswordTOTP)
+	// The page shown again shows the pending secret: the one read now
+	// when throttled, the one confirmEnrolment read after a wrong code.
+	secret, _ := openTOTP(l.s.keys.sealer, u.ID, ls.TOTPPending)
+	l.codeStep(w, r, st, u, "confirm the TOTP enrolment",
+		func(ctx context.Context, code string) (bool, error) {
+			var good bool
+			var err error
+			secret, good, err = l.s.confirmEnrolment(ctx, u, code)
+			return good, err
+		},
+		func(status int, msg string) {
+			l.renderTOTPEnrol(w, r, status, st.AuthRequestID, secret, totpURI(u.Username, secret), msg)
+		})
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"net/url"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/realguardio/realguardio/internal/policy"
@@ -52,7 +53,7 @@ func reviewAll(t *testing.T, h *harness, userID, system string, limit int) ([]an
 	var all []any
 	cursor := ""
 	for pages := 1; ; pages++ {
-		path := "/securitysystems/" + h.ids[system] + "/access?limit=" + itoa(int64(limit))
+		path := "/securitysystems/" + h.ids[system] + "/access?limit=" + strconv.Itoa(limit)
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}

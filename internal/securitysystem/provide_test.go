@@ -4,123 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math/rand"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/realguardio/realguardio/internal/contract/tokenclaims"
-	"github.com/realguardio/realguardio/internal/platform/auth"
-	"github.com/realguardio/realguardio/internal/platform/events"
-	"github.com/realguardio/realguardio/internal/platform/sqldb"
-	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
-	"github.com/realguardio/realguardio/internal/securitysystem"
-	"github.com/realguardio/realguardio/internal/securitysystem/app"
-	"github.com/realguardio/realguardio/internal/securitysystem/authz"
-	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
-	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
-
-// provideCaller is the caller of a token the IAM would issue for u now:
-// the claims are made by the IAM's encoder and go through JSON, as they do
-// through a real token, so the round trip is tested too.
-func provideCaller(t testing.TB, w *policytest.World, u string) *auth.Caller {
-	t.Helper()
-	b, err := json.Marshal(sstest.ProvideClaims(w, u))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &auth.Caller{Subject: u, Roles: w.AppRoles(u)}
-	if err := json.Unmarshal(b, &c.Claims); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// TestConformanceProvide checks that provide decides every generated case
-// exactly as policy.IsAllowed over the World's facts, before and after
-// random changes, for Decide and Filter. The subject facts are the token
-// claims made from the World by the IAM's encoder; the resource facts are
-// those on the records, which are created through the store (with the
-// strategy's create hook) and kept current by the strategy's event handler
-// fed the documented events.
-func TestConformanceProvide(t *testing.T) {
-	seeds := []int64{1, 2, 3}
-	if testing.Short() {
-		seeds = seeds[:1]
-	}
-	for _, seed := range seeds {
-		t.Run("seed="+itoa(seed), func(t *testing.T) {
-			ctx := context.Background()
-			w := policytest.Generate(seed, policytest.Small)
-			rng := rand.New(rand.NewSource(seed))
-			db := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
-			evs := sstest.NewEvents(time.Now().Add(-time.Hour))
-			evs.World(w)
-			sstest.Apply(t, db, provide.Handle, evs.List())
-			st := store.New(db, discardEvents{}, store.WithCreateHook(provide.FillFacts))
-			for _, ss := range w.SecuritySystems {
-				if err := st.Create(ctx, app.SecuritySystem{ID: ss.ID, Name: "s", LocationID: ss.LocationID, State: app.StateDisarmed, Version: 1}, nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			pa := provide.New(db, nil)
-			refs := func() (map[string]authz.SystemRef, []authz.SystemRef) {
-				all := allSystems(t, st)
-				byID := map[string]authz.SystemRef{}
-				var list []authz.SystemRef
-				for _, ss := range all {
-					byID[ss.ID] = ss.Ref()
-					list = append(list, ss.Ref())
-				}
-				return byID, list
-			}
-			check := func(round string, n int) {
-				byID, all := refs()
-				for _, c := range w.Cases(rng, n) {
-					want := policytest.Expected(w, c)
-					caller := provideCaller(t, w, c.UserID)
-					caller.Roles = c.AppRoles
-					got, err := pa.Decide(ctx, caller, c.Op, byID[c.SecuritySystemID], c.At)
-					if err != nil || got != want {
-						t.Fatalf("%s %s: provide decided %+v (err %v), want %+v", round, c, got, err, want)
-					}
-				}
-				users := w.Users()
-				for i := 0; i < 8; i++ {
-					u := users[rng.Intn(len(users))]
-					at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int63n(int64(365 * 24 * time.Hour))))
-					caller := provideCaller(t, w, u)
-					subject := w.Subject(u, caller.Roles)
-					var want []authz.Permitted
-					for _, r := range all {
-						if p, ok := authz.Permit(subject, r, w.Resource(r.ID), at); ok {
-							want = append(want, p)
-						}
-					}
-					got, err := pa.Filter(ctx, caller, all, at)
-					if err != nil || !samePermitted(got, want) {
-						t.Fatalf("%s: provide Filter for %s at %s = %v (err %v), want %v", round, u, at, got, err, want)
-					}
-				}
-			}
-			check("initial", 300)
-			for i := 0; i < 25; i++ {
-				before := w.Clone()
-				c := w.Mutate(rng)
-				evs := sstest.NewEvents(time.Now())
-				evs.Change(before, c)
-				sstest.Apply(t, db, provide.Handle, evs.List())
-				// The callers' tokens are re-issued (as at a refresh): the
-				// claims are made from the changed World.
-				check("after "+c.String(), 40)
-			}
-		})
-	}
-}
 
 // TestProvideClaimsMissingOrMalformed: under provide, a user token without
 // the claims (an IAM not configured for provide) or with malformed ones
@@ -207,37 +98,7 @@ func TestProvideResourceFactsFollowEvents(t *testing.T) {
 	}
 }
 
-// discardEvents stands in for the outbox where events do not matter.
-type discardEvents struct{}
-
-func (discardEvents) Append(context.Context, *sqldb.Tx, string, string, string, any) (events.Event, error) {
-	return events.Event{}, nil
-}
-
-func (discardEvents) AppendMany(_ context.Context, _ *sqldb.Tx, batch []events.AggregatePending) ([]events.Event, error) {
-	return make([]events.Event, len(batch)), nil
-}
-
 func jsonBody(v any) *bytes.Reader {
 	b, _ := json.Marshal(v)
 	return bytes.NewReader(b)
-}
-
-// allSystems reads every stored system, page by page, in list order.
-func allSystems(t testing.TB, st *store.Store) []app.SecuritySystem {
-	t.Helper()
-	var out []app.SecuritySystem
-	q := app.PageQuery{Scope: policy.Scope{All: true}, Limit: app.MaxListLimit}
-	for {
-		p, err := st.ListPage(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p.Systems...)
-		if !p.More {
-			return out
-		}
-		last := p.Systems[len(p.Systems)-1]
-		q.After = &app.Key{Name: last.Name, ID: last.ID}
-	}
 }

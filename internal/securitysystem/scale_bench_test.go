@@ -19,6 +19,7 @@ import (
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 	"github.com/realguardio/realguardio/internal/securitysystem"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/authztest"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
@@ -86,7 +87,7 @@ func startScale(b *testing.B, strategy string, sw scaleWorld) (*httptest.Server,
 	case "provide":
 		sstest.Apply(b, db, provide.Handle, evs.List())
 	}
-	st := store.New(db, discardEvents{})
+	st := store.New(db, authztest.DiscardEvents{})
 	now := time.Now()
 	batch := make([]app.SecuritySystem, 0, 5000)
 	flush := func() {

@@ -292,23 +292,9 @@ func (s *System) waitReady() error {
 	return nil
 }
 
-// poll calls cond with a short, growing interval until it returns true or
-// ctx ends. It is the one bounded wait of the harness: nothing sleeps as an
-// assertion.
-func poll(ctx context.Context, cond func() bool) error {
-	interval := 10 * time.Millisecond
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-		interval = min(interval*3/2, 250*time.Millisecond)
-	}
-}
+// poll is the one bounded wait of the harness (apiclient.Poll): nothing
+// sleeps as an assertion.
+func poll(ctx context.Context, cond func() bool) error { return apiclient.Poll(ctx, cond) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

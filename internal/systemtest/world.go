@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/realguardio/realguardio/internal/apiclient"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 )
@@ -37,56 +38,28 @@ type WorldUser struct {
 }
 
 // Loaded is a policytest World created in a running system through the
-// public APIs, with the map between the World's ids and the ids the
-// services assigned. World is kept equal to the system's facts: change
-// both only through Apply.
+// public APIs (policytest.Load), with the map between the World's ids and
+// the ids the services assigned. World is kept equal to the system's
+// facts: change both only through Apply.
 type Loaded struct {
 	Sys   *System
 	World *policytest.World
 	// Users are the world's users by World id.
 	Users map[string]*WorldUser
 
-	admin     *Client
-	real      map[string]string  // World id → real id (organizations, locations, teams, systems, users)
-	world     map[string]string  // real id → World id
+	loaded    *policytest.Loaded
 	orgAdmins map[string]*Client // World organization id → the harness's administrator of it
-	password  string
-	// initial is the password the organizations' accounts are created
-	// with; their first login replaces it with password.
-	initial string
 }
 
 // Real returns the real id of a World id ("" when unknown).
-func (l *Loaded) Real(worldID string) string { return l.real[worldID] }
+func (l *Loaded) Real(worldID string) string { return l.loaded.Real(worldID) }
 
 // Name returns a readable name of a World id: FixedWorld's names, or the
 // id itself.
 func (l *Loaded) Name(worldID string) string { return policytest.Names(worldID)[0] }
 
-func (l *Loaded) bind(worldID, realID string) {
-	l.real[worldID] = realID
-	l.world[realID] = worldID
-}
-
-// usernameOf gives every user an e-mail address that says who it is in
-// failure messages.
-func usernameOf(worldID string) string {
-	name := policytest.Names(worldID)[0]
-	if name == worldID {
-		name = "user-" + worldID[:8]
-	}
-	return name + "@world.systemtest.invalid"
-}
-
-func nameOf(kind, worldID string) string {
-	if n := policytest.Names(worldID)[0]; n != worldID {
-		return n
-	}
-	return kind + " " + worldID[:8]
-}
-
-// LoadWorld creates w in the running system through the public APIs, as
-// the organizations' administrators would: organizations (each with an
+// LoadWorld creates w in the running system through the public APIs with
+// policytest.Load, one request per entity: organizations (each with an
 // administrator account of the harness, so that changes to the World's
 // own employees never lock the harness out), employees with their roles and
 // schedules, admins and outsiders as IAM accounts, the dealers' monitoring
@@ -95,192 +68,47 @@ func nameOf(kind, worldID string) string {
 // the OIDC flow. It does not wait for convergence. w itself becomes
 // Loaded.World and must not be changed but through Loaded.Apply.
 func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOptions) (*Loaded, error) {
-	if opts.Parallel <= 0 {
-		opts.Parallel = 4
-	}
 	admin, err := s.Admin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l := &Loaded{Sys: s, World: w, Users: map[string]*WorldUser{}, admin: admin,
-		real: map[string]string{}, world: map[string]string{}, orgAdmins: map[string]*Client{}, password: "pw-" + randomHex(8), initial: "initial-" + randomHex(8)}
-	var mu sync.Mutex
-	fail := func(what string, r *Response) error {
-		return fmt.Errorf("load world (seed %d): %s: %s", w.Seed, what, r)
+	lo := policytest.LoadOptions{Password: "pw-" + randomHex(8), Initial: "initial-" + randomHex(8), Domain: "systemtest.invalid", Parallel: opts.Parallel}
+	if opts.BootstrapAdmin {
+		lo.Bootstrap = &policytest.LoadedUser{Username: s.AdminUsername, Password: s.AdminPassword, Subject: admin.Session().Subject}
 	}
-
-	// Organizations, in parallel: each creation provisions an account.
-	type org struct {
-		kind policy.OrgKind
-		id   string
+	login := func(ctx context.Context, username, initial, password string) (*apiclient.Client, error) {
+		se, err := s.FirstLogin(ctx, username, initial, password)
+		if err != nil {
+			return nil, err
+		}
+		return s.Client(se).API(), nil
 	}
-	var orgs []org
-	for _, p := range w.MonitoringProviders {
-		orgs = append(orgs, org{policy.OrgMonitoringProvider, p.ID})
-	}
-	for _, d := range w.Dealers {
-		orgs = append(orgs, org{policy.OrgDealer, d.ID})
-	}
-	for _, c := range w.Customers {
-		orgs = append(orgs, org{policy.OrgCustomer, c.ID})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallel)
-	for _, o := range orgs {
-		g.Go(func() error {
-			name := nameOf(string(o.kind), o.id)
-			email := "admin-" + strings.ReplaceAll(name, " ", "-") + "@org.systemtest.invalid"
-			created, r := admin.CreateOrganization(gctx, o.kind, name, NewEmployee{Email: email, FirstName: "Org", LastName: "Admin", Password: l.initial})
-			if r.Status != http.StatusCreated {
-				return fail("create "+name, r)
-			}
-			se, err := s.FirstLogin(gctx, email, l.initial, l.password)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			l.bind(o.id, created.ID)
-			l.orgAdmins[o.id] = s.Client(se)
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	pl, err := policytest.Load(ctx, admin.API(), login, w, lo)
+	if err != nil {
 		return nil, err
 	}
-
-	// Employees with their roles and schedules, admins and outsiders.
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallel)
-	for _, e := range w.Employees {
-		g.Go(func() error {
-			u := &WorldUser{WorldID: e.UserID, Username: usernameOf(e.UserID), Password: l.password}
-			mu.Lock()
-			oa, orgID := l.orgAdmins[e.OrgID], l.real[e.OrgID]
-			mu.Unlock()
-			name := l.Name(e.UserID)
-			emp, r := oa.CreateEmployee(gctx, e.OrgKind, orgID, NewEmployee{Email: u.Username, FirstName: name, LastName: "World", Password: l.initial})
-			if r.Status != http.StatusCreated {
-				return fail("create employee "+name, r)
-			}
-			u.EmployeeID, u.Subject = emp.ID, emp.UserID
-			if len(e.Roles) > 0 {
-				if r := oa.SetEmployeeRoles(gctx, e.OrgKind, orgID, emp.ID, e.Roles); r.Status != http.StatusOK {
-					return fail("set the roles of "+name, r)
-				}
-			}
-			if e.Schedule != nil {
-				if r := oa.SetSchedule(gctx, e.OrgKind, orgID, emp.ID, *e.Schedule); r.Status != http.StatusOK {
-					return fail("set the schedule of "+name, r)
-				}
-			}
-			mu.Lock()
-			l.Users[e.UserID] = u
-			l.bind(e.UserID, emp.UserID)
-			mu.Unlock()
-			return nil
-		})
+	l := &Loaded{Sys: s, World: w, Users: map[string]*WorldUser{}, loaded: pl, orgAdmins: map[string]*Client{}}
+	for id, c := range pl.OrgAdmins {
+		l.orgAdmins[id] = &Client{api: c}
 	}
-	accounts := func(ids []string, appRoles []string) {
-		for i, id := range ids {
-			g.Go(func() error {
-				u := &WorldUser{WorldID: id, Username: usernameOf(id), Password: l.password}
-				if opts.BootstrapAdmin && i == 0 && slices.Contains(appRoles, policy.AppRoleAdmin) {
-					u.Username, u.Password, u.Subject, u.Client = s.AdminUsername, s.AdminPassword, admin.Session().Subject, admin
-				} else {
-					created, r := admin.CreateUser(gctx, u.Username, u.Password, appRoles)
-					if r.Status != http.StatusCreated {
-						return fail("create the account "+u.Username, r)
-					}
-					u.Subject = created.ID
-				}
-				mu.Lock()
-				l.Users[id] = u
-				l.bind(id, u.Subject)
-				mu.Unlock()
-				return nil
-			})
+	for id, u := range pl.Users {
+		wu := &WorldUser{WorldID: u.WorldID, Subject: u.Subject, Username: u.Username, Password: u.Password, EmployeeID: u.EmployeeID}
+		if lo.Bootstrap != nil && u.Subject == lo.Bootstrap.Subject {
+			wu.Client = admin
 		}
-	}
-	accounts(w.Admins, []string{policy.AppRoleAdmin})
-	accounts(w.Outsiders, nil)
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-
-	// The dealers' providers: the Dealer Service knows a provider from the
-	// Monitoring Provider Service's events, so it may not know it yet.
-	for _, d := range w.Dealers {
-		if d.MonitoringProviderID == "" {
-			continue
-		}
-		if r := RetryUnknownReference(ctx, func() *Response {
-			return l.orgAdmins[d.ID].SetDealerMonitoringProvider(ctx, l.real[d.ID], l.real[d.MonitoringProviderID])
-		}); r.Status != http.StatusOK {
-			return nil, fail("set the provider of dealer "+l.Name(d.ID), r)
-		}
-	}
-	// Locations, with their dealers (known to the Customer Service from
-	// the Dealer Service's events).
-	for _, loc := range w.Locations {
-		oa := l.orgAdmins[loc.CustomerID]
-		var created Location
-		r := RetryUnknownReference(ctx, func() *Response {
-			var r *Response
-			created, r = oa.CreateLocation(ctx, l.real[loc.CustomerID], nameOf("location", loc.ID), l.real[loc.DealerID])
-			return r
-		})
-		if r.Status != http.StatusCreated {
-			return nil, fail("create location "+l.Name(loc.ID), r)
-		}
-		l.bind(loc.ID, created.ID)
-	}
-	for _, t := range w.Teams {
-		oa, cust := l.orgAdmins[t.CustomerID], l.real[t.CustomerID]
-		created, r := oa.CreateTeam(ctx, cust, nameOf("team", t.ID))
-		if r.Status != http.StatusCreated {
-			return nil, fail("create team "+l.Name(t.ID), r)
-		}
-		l.bind(t.ID, created.ID)
-		for _, m := range t.Members {
-			if r := oa.AddTeamMember(ctx, cust, created.ID, l.Users[m].EmployeeID); r.Status != http.StatusNoContent {
-				return nil, fail("add "+l.Name(m)+" to team "+l.Name(t.ID), r)
-			}
-		}
-	}
-	for _, lr := range w.EmployeeLocationRoles {
-		loc, _ := w.Location(lr.LocationID)
-		if r := l.orgAdmins[loc.CustomerID].SetLocationEmployeeRoles(ctx, l.real[loc.CustomerID], l.real[lr.LocationID], l.Users[lr.UserID].EmployeeID, lr.Roles); r.Status != http.StatusOK {
-			return nil, fail("set the roles of "+l.Name(lr.UserID)+" at "+l.Name(lr.LocationID), r)
-		}
-	}
-	for _, tr := range w.TeamLocationRoles {
-		loc, _ := w.Location(tr.LocationID)
-		if r := l.orgAdmins[loc.CustomerID].SetLocationTeamRoles(ctx, l.real[loc.CustomerID], l.real[tr.LocationID], l.real[tr.TeamID], tr.Roles); r.Status != http.StatusOK {
-			return nil, fail("set the roles of team "+l.Name(tr.TeamID)+" at "+l.Name(tr.LocationID), r)
-		}
-	}
-	// Security systems, created by the admin; the Security System Service
-	// may learn of a new location from events.
-	for _, ss := range w.SecuritySystems {
-		var created SecuritySystem
-		r := RetryUnknownReference(ctx, func() *Response {
-			var r *Response
-			created, r = admin.CreateSecuritySystem(ctx, l.real[ss.LocationID], nameOf("system", ss.ID))
-			return r
-		})
-		if r.Status != http.StatusCreated {
-			return nil, fail("create security system "+l.Name(ss.ID), r)
-		}
-		l.bind(ss.ID, created.ID)
+		l.Users[id] = wu
 	}
 
 	// Every user logs in, an employee for the first time: it replaces
 	// its initial password with the world's password, as a person would
 	// on the IAM's page. The verified sub must be the id the services
 	// reported.
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallel)
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 4
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	for _, u := range l.Users {
 		if u.Client != nil {
 			continue
@@ -289,7 +117,7 @@ func LoadWorld(ctx context.Context, s *System, w *policytest.World, opts LoadOpt
 			login := s.Login
 			if u.EmployeeID != "" {
 				login = func(ctx context.Context, username, password string) (*Session, error) {
-					return s.FirstLogin(ctx, username, l.initial, password)
+					return s.FirstLogin(ctx, username, lo.Initial, password)
 				}
 			}
 			se, err := login(gctx, u.Username, u.Password)
@@ -317,29 +145,29 @@ func (l *Loaded) Apply(ctx context.Context, c policytest.Change) error {
 	want := http.StatusOK
 	switch c.Kind {
 	case policytest.ChangeOrgRoles:
-		r = l.orgAdmins[c.OrgID].SetEmployeeRoles(ctx, c.OrgKind, l.real[c.OrgID], l.Users[c.UserID].EmployeeID, c.Roles)
+		r = l.orgAdmins[c.OrgID].SetEmployeeRoles(ctx, c.OrgKind, l.Real(c.OrgID), l.Users[c.UserID].EmployeeID, c.Roles)
 	case policytest.ChangeSchedule:
-		oa, org, emp := l.orgAdmins[c.OrgID], l.real[c.OrgID], l.Users[c.UserID].EmployeeID
+		oa, org, emp := l.orgAdmins[c.OrgID], l.Real(c.OrgID), l.Users[c.UserID].EmployeeID
 		if c.Schedule == nil {
 			r, want = oa.ClearSchedule(ctx, c.OrgKind, org, emp), http.StatusNoContent
 		} else {
 			r = oa.SetSchedule(ctx, c.OrgKind, org, emp, *c.Schedule)
 		}
 	case policytest.ChangeEmployeeLocationRoles:
-		r = l.orgAdmins[c.CustomerID].SetLocationEmployeeRoles(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.Users[c.UserID].EmployeeID, c.Roles)
+		r = l.orgAdmins[c.CustomerID].SetLocationEmployeeRoles(ctx, l.Real(c.CustomerID), l.Real(c.LocationID), l.Users[c.UserID].EmployeeID, c.Roles)
 	case policytest.ChangeTeamLocationRoles:
-		r = l.orgAdmins[c.CustomerID].SetLocationTeamRoles(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.real[c.TeamID], c.Roles)
+		r = l.orgAdmins[c.CustomerID].SetLocationTeamRoles(ctx, l.Real(c.CustomerID), l.Real(c.LocationID), l.Real(c.TeamID), c.Roles)
 	case policytest.ChangeLocationDealer:
 		r = RetryUnknownReference(ctx, func() *Response {
-			return l.orgAdmins[c.CustomerID].SetLocationDealer(ctx, l.real[c.CustomerID], l.real[c.LocationID], l.real[c.DealerID])
+			return l.orgAdmins[c.CustomerID].SetLocationDealer(ctx, l.Real(c.CustomerID), l.Real(c.LocationID), l.Real(c.DealerID))
 		})
 	case policytest.ChangeTeamMemberAdded:
-		r, want = l.orgAdmins[c.CustomerID].AddTeamMember(ctx, l.real[c.CustomerID], l.real[c.TeamID], l.Users[c.UserID].EmployeeID), http.StatusNoContent
+		r, want = l.orgAdmins[c.CustomerID].AddTeamMember(ctx, l.Real(c.CustomerID), l.Real(c.TeamID), l.Users[c.UserID].EmployeeID), http.StatusNoContent
 	case policytest.ChangeTeamMemberRemoved:
-		r, want = l.orgAdmins[c.CustomerID].RemoveTeamMember(ctx, l.real[c.CustomerID], l.real[c.TeamID], l.Users[c.UserID].EmployeeID), http.StatusNoContent
+		r, want = l.orgAdmins[c.CustomerID].RemoveTeamMember(ctx, l.Real(c.CustomerID), l.Real(c.TeamID), l.Users[c.UserID].EmployeeID), http.StatusNoContent
 	case policytest.ChangeDealerProvider:
 		r = RetryUnknownReference(ctx, func() *Response {
-			return l.orgAdmins[c.DealerID].SetDealerMonitoringProvider(ctx, l.real[c.DealerID], l.real[c.MonitoringProviderID])
+			return l.orgAdmins[c.DealerID].SetDealerMonitoringProvider(ctx, l.Real(c.DealerID), l.Real(c.MonitoringProviderID))
 		})
 	default:
 		return fmt.Errorf("apply %v: unknown kind", c)
@@ -433,7 +261,7 @@ func (l *Loaded) Compare(ctx context.Context) (Comparison, error) {
 			}
 			listed := map[string][]string{}
 			for _, ss := range list {
-				if wid, ok := l.world[ss.ID]; ok {
+				if wid, ok := l.loaded.WorldID(ss.ID); ok {
 					listed[wid] = ss.Actions
 				}
 			}
@@ -452,7 +280,7 @@ func (l *Loaded) Compare(ctx context.Context) (Comparison, error) {
 			}
 			for _, sys := range w.Systems() {
 				t0 := time.Now()
-				ss, r := u.Client.GetSecuritySystem(gctx, l.real[sys])
+				ss, r := u.Client.GetSecuritySystem(gctx, l.Real(sys))
 				t1 := time.Now()
 				want, _ := expect(policy.OpView, sys, t0, t1)
 				res.Checked++
@@ -491,7 +319,7 @@ func (l *Loaded) Describe(m Mismatch) string {
 	}
 	subject := l.World.Subject(c.UserID, c.AppRoles)
 	return fmt.Sprintf("seed %d: %s (%s, sub %s) %s %s (system %s) at %s via %s: want %s, got %s\n\tsubject facts: %s\n\tresource facts: %+v",
-		l.World.Seed, l.Name(c.UserID), u.Username, u.Subject, c.Op, l.Name(c.SecuritySystemID), l.real[c.SecuritySystemID],
+		l.World.Seed, l.Name(c.UserID), u.Username, u.Subject, c.Op, l.Name(c.SecuritySystemID), l.Real(c.SecuritySystemID),
 		c.At.UTC().Format(time.RFC3339), m.Via, want, m.Got, describeSubject(subject), l.World.Resource(c.SecuritySystemID))
 }
 

@@ -12,14 +12,13 @@
 package paging
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/cursor"
 )
 
 // The bounds of limit (API.md).
@@ -31,10 +30,6 @@ const (
 // maxQueryLen bounds the q filter; it is compared with names of at most 200
 // characters, so anything longer matches nothing anyway.
 const maxQueryLen = 200
-
-// maxCursorLen bounds the cursor parameter before it is decoded: a cursor
-// holds two or three names and an id.
-const maxCursorLen = 4096
 
 // Request is one page request: how many rows, after which key, and the
 // optional name filter.
@@ -49,10 +44,11 @@ type Request struct {
 	scope string
 }
 
-// cursor is what an opaque cursor holds. Scope ties it to one list and one
-// filter, so a cursor of another list (or of the same list with another q)
-// is refused instead of silently starting somewhere meaningless.
-type cursor struct {
+// position is what an opaque cursor (platform/cursor) holds. Scope ties it
+// to one list and one filter, so a cursor of another list (or of the same
+// list with another q) is refused instead of silently starting somewhere
+// meaningless.
+type position struct {
 	Scope string   `json:"s"`
 	Key   []string `json:"k"`
 }
@@ -109,25 +105,13 @@ func Parse(v url.Values, scope string, keyLen int, withQuery bool) (Request, err
 }
 
 func decode(s, scope string, keyLen int) ([]string, error) {
-	bad := apperr.MalformedField("cursor", "is not a cursor of this list (use the nextCursor of the previous page, with the same filters)")
-	if len(s) > maxCursorLen {
-		return nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Scope != scope || len(c.Key) != keyLen {
-		return nil, bad
-	}
-	return c.Key, nil
+	c, err := cursor.Decode(s, func(c position) bool { return c.Scope == scope && len(c.Key) == keyLen })
+	return c.Key, err
 }
 
 // Cursor returns the opaque cursor that continues req's list after key.
 func (req Request) Cursor(key []string) string {
-	raw, _ := json.Marshal(cursor{Scope: req.scope, Key: key})
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return cursor.Encode(position{Scope: req.scope, Key: key})
 }
 
 // Fetch is the number of rows to read: one more than the page, so the

@@ -2,11 +2,11 @@ package events
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -37,13 +37,7 @@ func registerBacklog(reg prometheus.Registerer, db *sqldb.DB, producer string) {
 	if reg == nil {
 		return
 	}
-	c := newBacklogCollector(db, producer)
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		reg.Unregister(are.ExistingCollector)
-		_ = reg.Register(c)
-	}
+	_ = metrics.Replace(reg, newBacklogCollector(db, producer))
 }
 
 func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
@@ -279,16 +280,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		c.progress[s] = &StreamProgress{Stream: s}
 	}
 	if cfg.Registry != nil {
-		col := newConsumerCollector(c)
-		err := cfg.Registry.Register(col)
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			// A consumer of the same name was built before (a service
-			// restarted in one process): the newest one reports.
-			cfg.Registry.Unregister(are.ExistingCollector)
-			err = cfg.Registry.Register(col)
-		}
-		if err != nil {
+		// A consumer of the same name may have been built before (a
+		// service restarted in one process): the newest one reports.
+		if err := metrics.Replace(cfg.Registry, newConsumerCollector(c)); err != nil {
 			return nil, fmt.Errorf("events consumer %s: register metrics: %w", cfg.Name, err)
 		}
 	}

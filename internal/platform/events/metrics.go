@@ -1,27 +1,19 @@
 package events
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/realguardio/realguardio/internal/platform/metrics"
 )
 
 // register registers c with reg and returns the collector to use: the one
 // already registered under the same name when another relay or consumer of
-// the process registered it first, so all of them share one metric family.
+// the process registered it first, so all of them share one metric family
+// (metrics.Share). A name reused with other labels is a programming error
+// the metrics tests catch; the component then counts on its own collector.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
+	shared, _ := metrics.Share(reg, c)
+	return shared
 }
 
 type relayMetrics struct {

@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/principal"
+	"github.com/realguardio/realguardio/internal/platform/cursor"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -71,21 +70,16 @@ type accessCursorJSON struct {
 }
 
 func encodeAccessCursor(p authz.Position) string {
-	b, _ := json.Marshal(accessCursorJSON{p.Username, p.UserID})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return cursor.Encode(accessCursorJSON{p.Username, p.UserID})
 }
 
 func decodeAccessCursor(s string) (authz.Position, error) {
-	var c accessCursorJSON
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err == nil {
-		_, err = uuid.Parse(c.UserID)
-	}
-	if err != nil || c.Username == "" {
-		return authz.Position{}, apperr.MalformedField("cursor", "is not a cursor of this list (use the nextCursor of the previous page)")
+	c, err := cursor.Decode(s, func(c accessCursorJSON) bool {
+		_, err := uuid.Parse(c.UserID)
+		return err == nil && c.Username != ""
+	})
+	if err != nil {
+		return authz.Position{}, err
 	}
 	return authz.Position{Username: c.Username, UserID: c.UserID}, nil
 }

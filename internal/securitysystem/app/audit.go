@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"time"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/principal"
+	"github.com/realguardio/realguardio/internal/platform/cursor"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
@@ -112,13 +111,9 @@ func (a *AuditReader) Read(ctx context.Context, caller *principal.Caller, q Audi
 		return AuditPage{}, apperr.InvalidField("until", "must be after since")
 	}
 	if q.Cursor != "" {
-		var c auditCursor
-		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err == nil {
-			err = json.Unmarshal(b, &c)
-		}
-		if err != nil || c.ID == "" {
-			return AuditPage{}, apperr.MalformedField("cursor", "is not a cursor of this list (use the nextCursor of the previous page)")
+		c, err := cursor.Decode(q.Cursor, func(c auditCursor) bool { return c.ID != "" })
+		if err != nil {
+			return AuditPage{}, err
 		}
 		f.BeforeAt, f.BeforeID = time.UnixMicro(c.At).UTC(), c.ID
 	}
@@ -137,8 +132,7 @@ func (a *AuditReader) Read(ctx context.Context, caller *principal.Caller, q Audi
 	if len(recs) > f.Limit {
 		out.Entries = recs[:f.Limit]
 		last := out.Entries[f.Limit-1]
-		b, _ := json.Marshal(auditCursor{At: last.At.UnixMicro(), ID: last.ID})
-		out.NextCursor = base64.RawURLEncoding.EncodeToString(b)
+		out.NextCursor = cursor.Encode(auditCursor{At: last.At.UnixMicro(), ID: last.ID})
 	}
 	return out, nil
 }

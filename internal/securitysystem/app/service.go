@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
+	"github.com/realguardio/realguardio/internal/platform/cursor"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
@@ -357,27 +356,13 @@ type cursorJSON struct {
 }
 
 // EncodeCursor returns the opaque cursor continuing after k.
-func EncodeCursor(k Key) string {
-	b, _ := json.Marshal(cursorJSON(k)) // two strings always marshal
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func EncodeCursor(k Key) string { return cursor.Encode(cursorJSON(k)) }
 
 // DecodeCursor reads a cursor made by EncodeCursor; anything else is a
 // malformed cursor parameter.
 func DecodeCursor(s string) (Key, error) {
-	bad := apperr.MalformedField("cursor", "is not a cursor of this list (pass the previous page's nextCursor)")
-	if len(s) > 2048 {
-		return Key{}, bad
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return Key{}, bad
-	}
-	var c cursorJSON
-	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
-		return Key{}, bad
-	}
-	return Key(c), nil
+	c, err := cursor.Decode(s, func(c cursorJSON) bool { return c.ID != "" })
+	return Key(c), err
 }
 
 func (s *Service) filter(ctx context.Context, caller *principal.Caller, systems []SecuritySystem, now time.Time) ([]View, error) {
