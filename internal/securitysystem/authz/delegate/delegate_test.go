@@ -1,10 +1,16 @@
 package delegate_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
+	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -542,4 +548,110 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// recorder is a transport that keeps the path and body of every request.
+type recorder struct {
+	mu    sync.Mutex
+	calls []recorded
+}
+
+type recorded struct{ path, body string }
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, recorded{req.URL.Path, string(body)})
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (r *recorder) take() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// TestListPageReads checks what a list page asks OpenFGA, for every user
+// of a generated world: each Read of the user's (or a team's) tuples on
+// location names its relation, so OpenFGA answers it from its (store,
+// object type, relation, user) index instead of scanning every location
+// tuple of the platform; and the page asks its one on_duty Check only when
+// the page holds a system the user may arm or disarm, never for a viewer's.
+func TestListPageReads(t *testing.T) {
+	ctx := context.Background()
+	w := policytest.Generate(5, policytest.Small)
+	_, srv, _ := setup(t, w)
+	rec := &recorder{}
+	c, err := fga.New(fga.Config{URL: srv.URL(), Timeout: 15 * time.Second}, &http.Client{Transport: rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := delegate.New(c)
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	systems := refsWithFacts(w)
+	at := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	var checked, unchecked int
+	for _, u := range w.Users() {
+		rec.take()
+		mctx := authz.WithRequestMemo(ctx)
+		cl := caller(w, u, nil)
+		if _, err := a.Scope(mctx, cl, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Filter(mctx, cl, systems, at); err != nil {
+			t.Fatal(err)
+		}
+		checks := 0
+		for _, call := range rec.take() {
+			switch {
+			case strings.HasSuffix(call.path, "/read"):
+				var req struct {
+					TupleKey struct{ User, Relation, Object string } `json:"tuple_key"`
+				}
+				if err := json.Unmarshal([]byte(call.body), &req); err != nil {
+					t.Fatal(err)
+				}
+				if req.TupleKey.Object == openfga.TypeLocation+":" && req.TupleKey.Relation == "" {
+					t.Errorf("list of %s: a Read of every location tuple of %s names no relation: %s", u, req.TupleKey.User, call.body)
+				}
+			case strings.HasSuffix(call.path, "/check"):
+				checks++
+			}
+		}
+		s := w.Subject(u, nil)
+		mayAct := false
+		for _, ss := range systems {
+			r := w.Resource(ss.ID)
+			mayAct = mayAct || policy.IsAllowed(s, policy.OpArm, r, at).Reason != policy.ReasonNoRole ||
+				policy.IsAllowed(s, policy.OpDisarm, r, at).Reason != policy.ReasonNoRole
+		}
+		switch {
+		case checks > 1:
+			t.Errorf("list of %s: %d Checks, want at most one", u, checks)
+		case !mayAct && checks != 0:
+			t.Errorf("list of %s, who may arm or disarm none of the systems: %d Checks, want none", u, checks)
+		case mayAct && checks != 1:
+			t.Errorf("list of %s, who holds armer or disarmer on a listed system: %d Checks, want one", u, checks)
+		}
+		if mayAct {
+			checked++
+		} else {
+			unchecked++
+		}
+	}
+	if checked == 0 || unchecked == 0 {
+		t.Fatalf("the world has %d users who may act and %d who may not: both kinds are needed", checked, unchecked)
+	}
 }
