@@ -175,6 +175,9 @@ func TestListConformance(t *testing.T) {
 			evs.World(w)
 			feed(evs)
 			st := store.New(db, discardEvents{})
+			// replicate's store reads a dealer's or provider's locations
+			// from the replica inside the page query, as the service's.
+			rst := store.New(db, discardEvents{}, store.WithOrganizationLocations(store.OrganizationLocations(replicate.ScopeLocations)))
 			pst := store.New(pdb, discardEvents{}, store.WithCreateHook(provide.FillFacts))
 			stored := createWorldSystems(t, st, w, rand.New(rand.NewSource(seed)))
 			createWorldSystems(t, pst, w, rand.New(rand.NewSource(seed)))
@@ -192,7 +195,7 @@ func TestListConformance(t *testing.T) {
 				caller func(u string) *auth.Caller
 			}{
 				{fa, st, func(u string) *auth.Caller { return sstest.Caller(w, u) }},
-				{replicate.New(db), st, func(u string) *auth.Caller { return sstest.Caller(w, u) }},
+				{replicate.New(db), rst, func(u string) *auth.Caller { return sstest.Caller(w, u) }},
 				{provide.New(pdb, nil), pst, func(u string) *auth.Caller { return provideCaller(t, w, u) }},
 			}
 			check := func(round string, perUser int) {
