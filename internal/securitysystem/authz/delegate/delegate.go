@@ -16,8 +16,8 @@
 // with one on_duty Check (Filter), asked only when the page holds a system
 // the caller may arm or disarm: never a Check per system. ListObjects is
 // not used: its answer is capped (1000 objects by default), which would
-// silently truncate an administrator's list. A creation is one Check of the location's
-// can_create_security_system with the location's customer and dealer read
+// silently truncate an administrator's list. A creation is one Check of
+// the location's can_create_security_system with the location's customer and dealer read
 // alongside it (one round trip), plus a read of the dealer's provider when
 // allowed; creation needs no other service, as the strategy intends.
 package delegate
@@ -93,7 +93,8 @@ func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.
 // Check, whether the caller is on duty now (OnDutyCheckRequest: the
 // schedule condition evaluated by OpenFGA), which a list page asks only
 // when it holds a system where the caller holds armer or disarmer, since
-// on duty changes nothing else; then it resolves each system's can_view, can_arm and can_disarm over
+// on duty changes nothing else; then it resolves each system's can_view,
+// can_arm and can_disarm over
 // those grants and the record's resource facts exactly as the model
 // defines them (model.fga):
 //
@@ -344,13 +345,14 @@ func (a *Authorizer) grants(ctx context.Context, userID string) (grants, error) 
 // organization type and the team memberships, whose tuples number the
 // platform's organization roles and members, not its systems; and one per
 // role relation on location, whose tuples grow with the platform (every
-// location holds its customer and dealer tuples). OpenFGA's tuple indexes
-// start (store, object type, relation, user): a Read naming the user and
-// the type but no relation is a scan of every tuple of the type
-// (idx_reverse_lookup_user used for (store, object_type) only, on the
-// SQLite and PostgreSQL datastores alike), which made the location Read of
+// location holds its customer and dealer tuples). OpenFGA's index by user
+// starts (store, object type, relation, user): on PostgreSQL a Read naming
+// the user and the type but no relation reads every tuple of the type
+// through its (store, object_type) prefix, which made the location Read of
 // every list page cost the whole platform's locations. Naming the relation
-// makes each an index lookup of the user's own tuples.
+// makes each an index lookup of the user's own tuples (on the embedded
+// SQLite datastore thanks to the planner statistics the server seeds,
+// docs/delegate.md "Tuning").
 func grantReads(user string, member bool) []*openfgav1.ReadRequestTupleKey {
 	var out []*openfgav1.ReadRequestTupleKey
 	if !member {
