@@ -226,6 +226,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.authorizer = a
 	case authz.StrategyReplicate:
 		s.authorizer = replicate.New(deps.DB)
+		// A dealer's or provider's list reads the organization's locations
+		// from the replica inside the page query.
+		storeOpts = append(storeOpts, store.WithOrganizationLocations(store.OrganizationLocations(replicate.ScopeLocations)))
 		if deps.JS != nil {
 			c, err := newReplicaConsumer(cfg, deps, s.progress)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/svcauth"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy"
@@ -98,9 +99,15 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 			return nil, err
 		}
 	}
+	owners := httpClient.Transport
+	if owners == nil {
+		// A decision's calls go out in parallel, two of them to the
+		// Customer Service: keep their connections for the next one.
+		owners = httpx.PooledTransport(32)
+	}
 	r := &remote{
 		// Calls to the owners carry the decision's trace.
-		http:     &http.Client{Transport: telemetry.Transport(httpClient.Transport), Timeout: httpClient.Timeout},
+		http:     &http.Client{Transport: telemetry.Transport(owners), Timeout: httpClient.Timeout},
 		timeout:  cfg.Timeout,
 		base:     map[string]string{depCustomer: trim(cfg.CustomerURL), depDealer: trim(cfg.DealerURL), depMonitoring: trim(cfg.MonitoringURL)},
 		breakers: map[string]*breaker.Breaker{},

@@ -35,12 +35,18 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/breaker"
+	"github.com/realguardio/realguardio/internal/platform/httpx"
 	"github.com/realguardio/realguardio/internal/platform/telemetry"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 )
 
 // DefaultStoreName is the name of RealGuardIO's store in OpenFGA.
 const DefaultStoreName = "realguardio"
+
+// pooledConnsPerHost is how many idle connections to the server the client
+// keeps when the caller gives it no transport: a list page's parallel
+// Reads times the service's concurrent requests, with room to spare.
+const pooledConnsPerHost = 64
 
 // Limits of a default OpenFGA server (OPENFGA_MAX_TUPLES_PER_WRITE,
 // OPENFGA_MAX_CHECKS_PER_BATCH_CHECK); larger calls are split.
@@ -132,6 +138,11 @@ func New(cfg Config, httpClient *http.Client, reg prometheus.Registerer) (*Clien
 	}
 	if httpClient == nil {
 		httpClient = &http.Client{}
+	}
+	if httpClient.Transport == nil {
+		// A list page sends several Reads and a Check at once: keep
+		// their connections open for the next request.
+		httpClient.Transport = httpx.PooledTransport(pooledConnsPerHost)
 	}
 	// Checks made inside a request carry its trace to OpenFGA.
 	httpClient = &http.Client{Transport: telemetry.Transport(httpClient.Transport), Timeout: httpClient.Timeout, Jar: httpClient.Jar, CheckRedirect: httpClient.CheckRedirect}

@@ -316,12 +316,64 @@ func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
+	if err := seedPlannerStats(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("embedded OpenFGA: planner statistics of %s: %w", uri, err)
+	}
 	ds, err := sqlite.NewWithDB(db, sqlcommon.NewConfig(sqlcommon.WithMaxTuplesPerWrite(EmbeddedMaxTuplesPerWrite)))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded OpenFGA: open %s: %w", uri, err)
 	}
 	return ds, nil
+}
+
+// tupleStats are planner statistics (sqlite_stat1 rows) describing the
+// tuple table of a large store: a million tuples, in one store, of a few
+// object types and relations, each user holding a handful. Without any,
+// SQLite plans OpenFGA's Read (WHERE store = ? AND object_type = ? AND
+// ... AND user_object_id = ? ORDER BY ulid LIMIT 51) on idx_store_ulid,
+// which avoids the sort by walking every tuple of the store in ulid order:
+// each Read of a user's few tuples read the whole store (a list page asks
+// several), and the cost grew with the platform. With them it reads
+// idx_reverse_lookup_user, the user's own tuples, and sorts those; the
+// Checks' lookups by object keep their indexes. Fixed numbers rather than
+// ANALYZE: the plans stay the same whatever the store holds when the
+// server starts (an empty one at the first start), and no start scans a
+// million rows (sqlite.org, "Manual control of query plans using
+// SQLITE_STAT tables").
+var tupleStats = map[string]string{
+	"idx_reverse_lookup_user":   "1000000 1000000 200000 50000 50000 5 5",
+	"idx_tuple_partial_user":    "1000000 1000000 200000 3 2 1 1 1",
+	"idx_tuple_partial_userset": "1000000 1000000 200000 3 2 1 1 1",
+	"sqlite_autoindex_tuple_1":  "1000000 1000000 200000 3 2 1 1 1",
+	"idx_store_ulid":            "1000000 1000000 1",
+	"idx_tuple_ulid":            "1000000 1",
+}
+
+// seedPlannerStats writes tupleStats into sqlite_stat1 (created by an
+// ANALYZE of the one-row store table) and reloads them, before the
+// datastore's connections open and read them.
+func seedPlannerStats(db *sql.DB) error {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ANALYZE store`); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, `DELETE FROM sqlite_stat1 WHERE tbl = 'tuple'`); err != nil {
+		return err
+	}
+	for idx, stat := range tupleStats {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('tuple', ?, ?)`, idx, stat); err != nil {
+			return err
+		}
+	}
+	_, err = conn.ExecContext(ctx, `ANALYZE sqlite_schema`)
+	return err
 }
 
 // URL returns the base URL of the HTTP API, for example

@@ -172,8 +172,10 @@ type Key struct {
 // select everything.
 type PageQuery struct {
 	// Scope is the caller's view: its DealerIDs and MonitoringProviderIDs
-	// match the record's own dealer_id and monitoring_provider_id, so only
-	// a strategy that keeps those current may use them.
+	// match the record's own dealer_id and monitoring_provider_id (or, in
+	// a store built WithOrganizationLocations, the locations its
+	// subqueries select), so only a strategy that keeps those current may
+	// use them.
 	Scope      policy.Scope
 	LocationID string
 	CustomerID string

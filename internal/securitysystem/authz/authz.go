@@ -103,8 +103,10 @@ type Authorizer interface {
 	// never change for a system; DealerIDs and MonitoringProviderIDs match
 	// the record's dealer_id and monitoring_provider_id, so a strategy whose
 	// records do not keep those current resolves them into LocationIDs
-	// itself. Its cost grows with the caller's grants, never with the
-	// number of systems; a list asks it once per page.
+	// itself (fetch), or has the store's list query resolve them in the
+	// same database (replicate: store.WithOrganizationLocations). Its cost
+	// grows with the caller's grants, never with the number of systems; a
+	// list asks it once per page.
 	Scope(ctx context.Context, caller *principal.Caller, now time.Time) (policy.Scope, error)
 	// AuthorizeCreate decides whether caller may create a system at the
 	// location (CanCreate) and reports the location's facts.

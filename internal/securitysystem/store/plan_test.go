@@ -14,6 +14,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/app"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 )
 
 // TestListPlansUseIndexes shows, on SQLite (EXPLAIN QUERY PLAN) and
@@ -24,7 +25,7 @@ import (
 // A plan that scans the table would make a list's cost grow with the
 // platform.
 func TestListPlansUseIndexes(t *testing.T) {
-	sets := []sqldb.Migrations{Migrations(), events.Migrations()}
+	sets := []sqldb.Migrations{Migrations(), events.Migrations(), replicate.Migrations()}
 	sqldbtest.ForEachStore(t, sets, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s := New(db, events.NewOutbox(events.ProducerSecuritySystem))
@@ -41,6 +42,32 @@ func TestListPlansUseIndexes(t *testing.T) {
 		}
 		if err := s.CreateMany(ctx, systems, make([][]app.Event, len(systems))); err != nil {
 			t.Fatal(err)
+		}
+		// The replica of the same organizations, whose tables the
+		// replicate strategy's dealer and provider branches read.
+		for l := range 2000 {
+			if _, err := db.ExecContext(ctx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES (?, ?, ?)`,
+				n("l", l), n("c", l%200), n("d", l%100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for d := range 100 {
+			if _, err := db.ExecContext(ctx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES (?, ?)`, n("d", d), n("p", d%20)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// And the rest of a large platform, whose locations hold no
+		// system here: without them a planner reads the small replica
+		// tables whole, as it should at that size.
+		for _, q := range []string{
+			`WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 50000)
+			 INSERT INTO replica_locations (location_id, customer_id, dealer_id) SELECT 'filler-' || i, 'filler', 'filler-dealer-' || (i % 2000) FROM r`,
+			`WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000)
+			 INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) SELECT 'filler-dealer-' || i, 'filler-provider-' || (i % 200) FROM r`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for i := range 2000 {
 			if err := s.AppendAudit(ctx, app.AuditEntry{ID: uuid.NewString(), At: now.Add(time.Duration(i) * time.Second), UserID: "u",
@@ -67,8 +94,40 @@ func TestListPlansUseIndexes(t *testing.T) {
 			{"location filter", app.PageQuery{Scope: policy.Scope{CustomerIDs: []string{n("c", 1)}}, LocationID: n("l", 201), State: app.StateArmed, Limit: 50},
 				[]string{"security_systems_location_name"}},
 		}
+		// Under replicate a dealer's and a provider's roots are their
+		// locations in the replica, read inside the page query through the
+		// replica's indexes, then each location's systems through
+		// (location_id, name, id).
+		repl := OrganizationLocations(replicate.ScopeLocations)
+		for _, c := range []struct {
+			name  string
+			q     app.PageQuery
+			index []string
+		}{
+			{"replicate dealer", app.PageQuery{Scope: policy.Scope{DealerIDs: []string{n("d", 1)}}, Limit: 50, After: after}, []string{"replica_locations_dealer", "security_systems_location_name"}},
+			{"replicate dealers", app.PageQuery{Scope: policy.Scope{DealerIDs: []string{n("d", 1), n("d", 2)}}, Limit: 50}, []string{"replica_locations_dealer", "security_systems_location_name"}},
+			{"replicate provider", app.PageQuery{Scope: policy.Scope{MonitoringProviderIDs: []string{n("p", 1)}}, Limit: 50}, []string{"replica_dealers_provider", "replica_locations_dealer", "security_systems_location_name"}},
+		} {
+			query, args := listQuery(db.Dialect(), repl, c.q)
+			plan := explain(t, db, query, args...)
+			for _, idx := range c.index {
+				if !strings.Contains(plan, idx) {
+					t.Errorf("%s: plan does not use %s:\n%s", c.name, idx, plan)
+				}
+			}
+			rs := New(db, events.NewOutbox(events.ProducerSecuritySystem), WithOrganizationLocations(repl))
+			p, err := rs.ListPage(ctx, c.q)
+			if err != nil || len(p.Systems) != 50 {
+				t.Errorf("%s: %d systems, %v", c.name, len(p.Systems), err)
+			}
+			for _, ss := range p.Systems {
+				if d := ss.DealerID; d != n("d", 1) && d != n("d", 2) && c.q.Scope.MonitoringProviderIDs == nil {
+					t.Errorf("%s: system %s of dealer %s listed", c.name, ss.ID, d)
+				}
+			}
+		}
 		for _, c := range cases {
-			query, args := listQuery(db.Dialect(), c.q)
+			query, args := listQuery(db.Dialect(), OrganizationLocations{}, c.q)
 			plan := explain(t, db, query, args...)
 			for _, idx := range c.index {
 				if !strings.Contains(plan, idx) {

@@ -41,6 +41,19 @@ type Store struct {
 	db         *sqldb.DB
 	outbox     EventAppender
 	beforeSave func(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error
+	orgs       OrganizationLocations
+}
+
+// OrganizationLocations are subqueries over tables of the store's own
+// database that turn a dealer's or a monitoring provider's grant roots
+// into the locations they reach, for a strategy that keeps those facts
+// beside the records instead of on them (replicate). Each is a SELECT of
+// location ids ending with the column compared to the organization ids,
+// for example "SELECT location_id FROM replica_locations WHERE dealer_id";
+// the store appends the comparison with the set, one parameter. Empty, the
+// branch matches the record's own dealer_id or monitoring_provider_id.
+type OrganizationLocations struct {
+	Dealers, MonitoringProviders string
 }
 
 var _ app.Repository = (*Store)(nil)
@@ -57,6 +70,15 @@ type Option func(*Store)
 // event can never leave a new record with stale facts.
 func WithCreateHook(fn func(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error) Option {
 	return func(s *Store) { s.beforeSave = fn }
+}
+
+// WithOrganizationLocations makes the list match dealer and monitoring
+// provider roots through o's subqueries, inside the page query: the
+// database reads the organization's locations from its index and the
+// systems at them, where the strategy would otherwise read thousands of
+// location ids out and send them back as one list per page.
+func WithOrganizationLocations(o OrganizationLocations) Option {
+	return func(s *Store) { s.orgs = o }
 }
 
 // New returns the repository over db (migrated with Migrations and
@@ -206,7 +228,7 @@ func (s *Store) ListPage(ctx context.Context, q app.PageQuery) (app.Page, error)
 	if q.Scope.Empty() {
 		return app.Page{Systems: []app.SecuritySystem{}}, nil
 	}
-	query, args := listQuery(s.db.Dialect(), q)
+	query, args := listQuery(s.db.Dialect(), s.orgs, q)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return app.Page{}, internal(err, "list security systems")
@@ -229,7 +251,7 @@ func (s *Store) ListPage(ctx context.Context, q app.PageQuery) (app.Page, error)
 
 // listQuery builds the page query: the filters and the keyset condition
 // apply inside every branch, so each branch can stop after Limit+1 rows.
-func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
+func listQuery(d sqldb.Dialect, orgs OrganizationLocations, q app.PageQuery) (string, []any) {
 	var cond []string
 	var condArgs []any
 	if q.LocationID != "" {
@@ -266,25 +288,22 @@ func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
 	}
 	var branches []string
 	var args []any
-	branch := func(column string, ids []string) {
+	branch := func(column string, ids []string, through string) {
 		if len(ids) == 0 {
 			return
 		}
-		// SQLite reads the set from a JSON array; PostgreSQL from an array
-		// parameter, whose size its planner knows (it takes a set-returning
-		// function for 100 rows and may then prefer a scan).
-		var in string
-		var set any
-		switch {
-		case len(ids) == 1:
-			// The common case (one organization, one location): an
-			// equality, which both planners read in (root, name, id) index
-			// order and stop after a page, whatever the root's size.
-			in, set = column+` = ?`, ids[0]
-		case d == sqldb.Postgres:
-			in, set = column+` = ANY(CAST(? AS text[]))`, pgArray(ids)
-		default:
-			in, set = column+` IN (SELECT value FROM json_each(?))`, jsonArray(ids)
+		in, set := setCondition(d, column, ids)
+		if through != "" {
+			// The organization's locations, read by the database itself.
+			// PostgreSQL evaluates ARRAY(subquery) once, before the scan
+			// (an InitPlan), and reads the systems of each location from
+			// (location_id, name, id) as for a list of locations; as a
+			// semi-join it may hash the whole table instead.
+			cond, _ := setCondition(d, "", ids)
+			in = `location_id IN (` + through + cond + `)`
+			if d == sqldb.Postgres {
+				in = `location_id = ANY(ARRAY(` + through + cond + `))`
+			}
 		}
 		branches = append(branches, `SELECT * FROM (SELECT `+columns+` FROM security_systems`+
 			where(in)+` ORDER BY name, id LIMIT ?) b`+strconv.Itoa(len(branches)))
@@ -292,10 +311,10 @@ func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
 		args = append(args, condArgs...)
 		args = append(args, limit)
 	}
-	branch("location_id", q.Scope.LocationIDs)
-	branch("customer_id", q.Scope.CustomerIDs)
-	branch("dealer_id", q.Scope.DealerIDs)
-	branch("monitoring_provider_id", q.Scope.MonitoringProviderIDs)
+	branch("location_id", q.Scope.LocationIDs, "")
+	branch("customer_id", q.Scope.CustomerIDs, "")
+	branch("dealer_id", q.Scope.DealerIDs, orgs.Dealers)
+	branch("monitoring_provider_id", q.Scope.MonitoringProviderIDs, orgs.MonitoringProviders)
 	if len(branches) == 1 {
 		return branches[0] + ` ORDER BY name, id`, args
 	}
@@ -303,6 +322,24 @@ func listQuery(d sqldb.Dialect, q app.PageQuery) (string, []any) {
 	// once.
 	return `SELECT ` + columns + ` FROM (` + strings.Join(branches, ` UNION `) + `) u ORDER BY name, id LIMIT ?`,
 		append(args, limit)
+}
+
+// setCondition compares column with the id set, one parameter. SQLite
+// reads the set from a JSON array; PostgreSQL from an array parameter,
+// whose size its planner knows (it takes a set-returning function for 100
+// rows and may then prefer a scan).
+func setCondition(d sqldb.Dialect, column string, ids []string) (string, any) {
+	switch {
+	case len(ids) == 1:
+		// The common case (one organization, one location): an
+		// equality, which both planners read in (root, name, id) index
+		// order and stop after a page, whatever the root's size.
+		return column + ` = ?`, ids[0]
+	case d == sqldb.Postgres:
+		return column + ` = ANY(CAST(? AS text[]))`, pgArray(ids)
+	default:
+		return column + ` IN (SELECT value FROM json_each(?))`, jsonArray(ids)
+	}
 }
 
 // likeEscaper escapes LIKE's wildcards in a search term, so "50%" finds

@@ -10,13 +10,14 @@
 // disarm costs a second Check of the role-only relation (arm_granted,
 // disarm_granted) to tell no_role from outside_schedule, so the allowed
 // path, the common one, pays for no reason it does not need. A list page
-// is the caller's grants read from OpenFGA (a few Reads of the caller's
-// own tuples), a local query over them (Scope), and the page's actions
-// resolved over the same grants with one on_duty Check (Filter): never a
-// Check per system. ListObjects is not used: its answer is capped (1000
-// objects by default), which would silently truncate an administrator's
-// list. A creation is one Check of the location's
-// can_create_security_system with the location's customer and dealer read
+// is the caller's grants read from OpenFGA (seven indexed Reads of the
+// caller's own tuples in one round, three more per team), a local query
+// over them (Scope), and the page's actions resolved over the same grants
+// with one on_duty Check (Filter), asked only when the page holds a system
+// the caller may arm or disarm: never a Check per system. ListObjects is
+// not used: its answer is capped (1000 objects by default), which would
+// silently truncate an administrator's list. A creation is one Check of
+// the location's can_create_security_system with the location's customer and dealer read
 // alongside it (one round trip), plus a read of the dealer's provider when
 // allowed; creation needs no other service, as the strategy intends.
 package delegate
@@ -88,9 +89,12 @@ func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.
 // actions allowed now. Its cost is bounded by the caller's own tuples, not
 // by the number of systems: it reads the caller's grants from OpenFGA
 // (grants: the tuples naming the user, and those of the user's teams, the
-// same Reads as Scope) and asks one Check, whether the caller is on duty
-// now (OnDutyCheckRequest: the schedule condition evaluated by OpenFGA);
-// then it resolves each system's can_view, can_arm and can_disarm over
+// same Reads as Scope, which a list page has made already) and asks one
+// Check, whether the caller is on duty now (OnDutyCheckRequest: the
+// schedule condition evaluated by OpenFGA), which a list page asks only
+// when it holds a system where the caller holds armer or disarmer, since
+// on duty changes nothing else; then it resolves each system's can_view,
+// can_arm and can_disarm over
 // those grants and the record's resource facts exactly as the model
 // defines them (model.fga):
 //
@@ -127,21 +131,38 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 			unknown = append(unknown, ss)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	if len(unknown) < len(systems) {
+	remembered, known := rememberedGrants(ctx, s.UserID)
+	if known && len(unknown) == 0 {
+		// A list page: its Scope read the grants in this request. Whether
+		// the caller is on duty matters only if the page holds a system
+		// where it holds armer or disarmer; a viewer's page, or one of
+		// systems viewed only through REALGUARDIO_ADMIN, asks nothing.
+		gr = remembered
+		if gr.actsOnAny(systems) {
+			var err error
+			if onDuty, err = a.fga.Check(ctx, openfga.OnDutyCheckRequest(s.UserID, now)); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		// One system's view (or records without facts): read the grants
+		// and ask the Check in the same round.
+		g, gctx := errgroup.WithContext(ctx)
+		if len(unknown) < len(systems) {
+			g.Go(func() error {
+				var err error
+				gr, err = a.grants(gctx, s.UserID)
+				return err
+			})
+		}
 		g.Go(func() error {
 			var err error
-			gr, err = a.grants(gctx, s.UserID)
+			onDuty, err = a.fga.Check(gctx, openfga.OnDutyCheckRequest(s.UserID, now))
 			return err
 		})
-	}
-	g.Go(func() error {
-		var err error
-		onDuty, err = a.fga.Check(gctx, openfga.OnDutyCheckRequest(s.UserID, now))
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return nil, err
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
 	}
 	checked, err := a.checkEach(ctx, s, unknown, onDuty, now)
 	if err != nil {
@@ -276,6 +297,29 @@ func (g grants) at(ss authz.SystemRef) roles {
 	return r
 }
 
+// actsOnAny reports whether the user holds armer or disarmer on any of the
+// systems (with their records' resource facts), the only case in which
+// being on duty changes a page's actions.
+func (g grants) actsOnAny(systems []authz.SystemRef) bool {
+	for _, ss := range systems {
+		if r := g.at(ss); r.armer || r.disarmer {
+			return true
+		}
+	}
+	return false
+}
+
+// rememberedGrants returns the grants of userID that this request read
+// already (the request memo of authz.WithRequestMemo), if any.
+func rememberedGrants(ctx context.Context, userID string) (grants, bool) {
+	if g, ok := authz.RememberedFacts(ctx, userID); ok {
+		if gr, ok := g.(grants); ok {
+			return gr, true
+		}
+	}
+	return grants{}, false
+}
+
 // grants reads the user's grant roots from OpenFGA, each a Read of the
 // tuples naming the user on one type, all in one parallel round: the
 // organization roles (customer, dealer, monitoring_provider), the direct
@@ -287,10 +331,8 @@ func (g grants) at(ss authz.SystemRef) roles {
 // Filter share them.
 func (a *Authorizer) grants(ctx context.Context, userID string) (grants, error) {
 	// A list page's Scope read them moments ago in the same request.
-	if g, ok := authz.RememberedFacts(ctx, userID); ok {
-		if gr, ok := g.(grants); ok {
-			return gr, nil
-		}
+	if gr, ok := rememberedGrants(ctx, userID); ok {
+		return gr, nil
 	}
 	gr, err := a.readGrants(ctx, userID)
 	if err == nil {
@@ -299,60 +341,90 @@ func (a *Authorizer) grants(ctx context.Context, userID string) (grants, error) 
 	return gr, err
 }
 
-// readGrants reads the user's grant roots from OpenFGA (grants).
-func (a *Authorizer) readGrants(ctx context.Context, userID string) (grants, error) {
-	u := openfga.Object(openfga.TypeUser, userID)
-	types := []string{openfga.TypeCustomer, openfga.TypeDealer, openfga.TypeMonitoringProvider, openfga.TypeLocation, openfga.TypeTeam}
-	found := make([][]*openfgav1.Tuple, len(types))
+// grantReads are the Reads of one user's (or team's) grant roots: one per
+// organization type and the team memberships, whose tuples number the
+// platform's organization roles and members, not its systems; and one per
+// role relation on location, whose tuples grow with the platform (every
+// location holds its customer and dealer tuples). OpenFGA's index by user
+// starts (store, object type, relation, user): on PostgreSQL a Read naming
+// the user and the type but no relation reads every tuple of the type
+// through its (store, object_type) prefix, which made the location Read of
+// every list page cost the whole platform's locations. Naming the relation
+// makes each an index lookup of the user's own tuples (on the embedded
+// SQLite datastore thanks to the planner statistics the server seeds,
+// docs/delegate.md "Tuning").
+func grantReads(user string, member bool) []*openfgav1.ReadRequestTupleKey {
+	var out []*openfgav1.ReadRequestTupleKey
+	if !member {
+		for _, typ := range []string{openfga.TypeCustomer, openfga.TypeDealer, openfga.TypeMonitoringProvider} {
+			out = append(out, &openfgav1.ReadRequestTupleKey{User: user, Object: typ + ":"})
+		}
+		out = append(out, &openfgav1.ReadRequestTupleKey{User: user, Relation: "member", Object: openfga.TypeTeam + ":"})
+	}
+	for _, rel := range viewRelations {
+		out = append(out, &openfgav1.ReadRequestTupleKey{User: user, Relation: rel, Object: openfga.TypeLocation + ":"})
+	}
+	return out
+}
+
+// readAll runs the Reads in parallel (at most maxParallelReads at once) and
+// returns their tuples in the order of keys.
+func (a *Authorizer) readAll(ctx context.Context, keys []*openfgav1.ReadRequestTupleKey) ([][]*openfgav1.Tuple, error) {
+	found := make([][]*openfgav1.Tuple, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
-	for i, typ := range types {
+	g.SetLimit(maxParallelReads)
+	for i, k := range keys {
 		g.Go(func() error {
 			var err error
-			found[i], err = a.fga.Read(gctx, &openfgav1.ReadRequestTupleKey{User: u, Object: typ + ":"})
+			found[i], err = a.fga.Read(gctx, k)
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	return found, g.Wait()
+}
+
+// readGrants reads the user's grant roots from OpenFGA (grants).
+func (a *Authorizer) readGrants(ctx context.Context, userID string) (grants, error) {
+	found, err := a.readAll(ctx, grantReads(openfga.Object(openfga.TypeUser, userID), false))
+	if err != nil {
 		return grants{}, err
 	}
 	gr := grants{customers: map[string]roles{}, dealers: map[string]roles{}, providers: map[string]roles{}, locations: map[string]roles{}}
-	into := []map[string]roles{gr.customers, gr.dealers, gr.providers, gr.locations}
-	add := func(m map[string]roles, t *openfgav1.Tuple) {
-		if rel := t.GetKey().GetRelation(); slices.Contains(viewRelations, rel) {
-			id := objectID(t.GetKey().GetObject())
+	byType := map[string]map[string]roles{
+		openfga.TypeCustomer: gr.customers, openfga.TypeDealer: gr.dealers,
+		openfga.TypeMonitoringProvider: gr.providers, openfga.TypeLocation: gr.locations,
+	}
+	var teams []string
+	add := func(t *openfgav1.Tuple) {
+		typ, id, _ := strings.Cut(t.GetKey().GetObject(), ":")
+		rel := t.GetKey().GetRelation()
+		if typ == openfga.TypeTeam && rel == "member" {
+			teams = append(teams, id)
+			return
+		}
+		if m, ok := byType[typ]; ok && slices.Contains(viewRelations, rel) {
 			r := m[id]
 			r.add(rel)
 			m[id] = r
 		}
 	}
-	for i, m := range into {
-		for _, t := range found[i] {
-			add(m, t)
+	for _, ts := range found {
+		for _, t := range ts {
+			add(t)
 		}
 	}
-	var teams []string
-	for _, t := range found[len(types)-1] {
-		if t.GetKey().GetRelation() == "member" {
-			teams = append(teams, objectID(t.GetKey().GetObject()))
-		}
+	var keys []*openfgav1.ReadRequestTupleKey
+	for _, team := range teams {
+		keys = append(keys, grantReads(openfga.Object(openfga.TypeTeam, team)+"#member", true)...)
 	}
-	teamLocs := make([][]*openfgav1.Tuple, len(teams))
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(maxParallelReads)
-	for i, team := range teams {
-		g.Go(func() error {
-			var err error
-			teamLocs[i], err = a.fga.Read(gctx, &openfgav1.ReadRequestTupleKey{
-				User: openfga.Object(openfga.TypeTeam, team) + "#member", Object: openfga.TypeLocation + ":"})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if found, err = a.readAll(ctx, keys); err != nil {
 		return grants{}, err
 	}
-	for _, ts := range teamLocs {
+	for _, ts := range found {
 		for _, t := range ts {
-			add(gr.locations, t)
+			if strings.HasPrefix(t.GetKey().GetObject(), openfga.TypeLocation+":") {
+				add(t)
+			}
 		}
 	}
 	return gr, nil

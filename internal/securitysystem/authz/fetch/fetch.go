@@ -16,9 +16,12 @@
 // Round trips are kept to the minimum the rule allows: the three subject
 // calls and the location's facts are fetched in one parallel round, and the
 // dealer's facts only when the caller works for a monitoring provider (the
-// only case in which the dealer's provider matters). A list costs three
-// subject calls and one batch location call in one round, then at most one
-// batch dealer call, whatever the number of systems. Every call has a
+// only case in which the dealer's provider matters). A list page costs the
+// three subject calls of its Scope, plus the owners' lists of the
+// organization's locations for a dealer's or provider's employee, and its
+// actions are decided over the same answers (filterListPage); a view of one
+// system costs three subject calls and one batch location call in one
+// round, then at most one batch dealer call. Every call has a
 // timeout and every dependency its own circuit breaker, so a dead
 // dependency fails fast instead of holding requests.
 package fetch
@@ -127,11 +130,16 @@ func hasGrants(s policy.Subject) bool {
 	return (s.Org != nil && len(s.Org.Roles) > 0) || len(s.LocationRoles) > 0
 }
 
-// Filter fetches the caller's facts from the three owners and all
+// Filter decides a list page over what its Scope read in the same request
+// (filterListPage). Otherwise (a view of one system, a REALGUARDIO_ADMIN's
+// page) it fetches the caller's facts from the three owners and all
 // locations in one batch call, in one parallel round, then the dealers of
 // those locations in one batch call when the caller works for a monitoring
 // provider, and applies the rule locally.
 func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []authz.SystemRef, now time.Time) ([]authz.Permitted, error) {
+	if out, ok := a.filterListPage(ctx, caller, systems, now); ok {
+		return out, nil
+	}
 	subject := authz.Subject(caller)
 	locs := map[string]facts.Location{}
 	// Even REALGUARDIO_ADMIN needs the facts here: the list reports the
@@ -199,6 +207,71 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 	return out, nil
 }
 
+// listReach is what a list page's Scope learnt, in the same request, about
+// which locations the caller's organization role reaches: the locations the
+// owners answered for its dealer (or its provider's dealers). Filter reads
+// it back through the request memo.
+type listReach struct {
+	locations map[string]bool
+}
+
+// filterListPage decides a list page without a call when this request's
+// Scope already read everything the rule needs (ok false otherwise, and
+// Filter asks the owners as for a single view). The caller's subject facts
+// are Scope's; a system's customer is its record's, exact because a
+// location never changes customer (the list's own query matches the
+// customer on it too); and the only resource facts that do change, a
+// location's dealer and the dealer's provider, matter only to an employee
+// of a dealer or provider, for whom Scope has just asked the owners which
+// locations the organization reaches now. So the page is decided over the
+// same fresh facts as its query, and a list page costs the three subject
+// calls and nothing more for a customer's employee, the lookups of the
+// organization's locations besides for a dealer's or provider's. A record
+// without its customer (none is written so) falls back to the owners.
+func (a *Authorizer) filterListPage(ctx context.Context, caller *auth.Caller, systems []authz.SystemRef, now time.Time) ([]authz.Permitted, bool) {
+	if !isUser(caller) {
+		return nil, false
+	}
+	known, ok := authz.RememberedSubject(ctx, caller.Subject)
+	if !ok {
+		return nil, false
+	}
+	subject := authz.Subject(caller)
+	subject.Org, subject.LocationRoles, subject.Schedule = known.Org, known.LocationRoles, known.Schedule
+	var reach map[string]bool
+	if subject.Org != nil && (subject.Org.Kind == policy.OrgDealer || subject.Org.Kind == policy.OrgMonitoringProvider) {
+		r, ok := authz.RememberedFacts(ctx, caller.Subject)
+		lr, isReach := r.(listReach)
+		if !ok || !isReach {
+			return nil, false
+		}
+		reach = lr.locations
+	}
+	for _, s := range systems {
+		if s.CustomerID == "" {
+			return nil, false
+		}
+	}
+	out := make([]authz.Permitted, 0, len(systems))
+	for _, s := range systems {
+		res := policy.Resource{SecuritySystemID: s.ID, LocationID: s.LocationID, CustomerID: s.CustomerID}
+		if reach[s.LocationID] {
+			// The organization reaches the location: as its dealer, or
+			// as the provider of its dealer.
+			switch subject.Org.Kind {
+			case policy.OrgDealer:
+				res.DealerID = subject.Org.ID
+			case policy.OrgMonitoringProvider:
+				res.MonitoringProviderID = subject.Org.ID
+			}
+		}
+		if p, ok := authz.Permit(subject, s, res, now); ok {
+			out = append(out, p)
+		}
+	}
+	return out, true
+}
+
 // Scope fetches the caller's facts from the three owners (one parallel
 // round) and turns the rule's view scope into what the list query
 // matches. The records' dealer and provider are not kept current under
@@ -231,14 +304,22 @@ func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time
 		}
 	}
 	sc.DealerIDs, sc.MonitoringProviderIDs = nil, nil
+	reach := listReach{locations: map[string]bool{}}
 	if len(dealers) > 0 {
 		locs, err := a.c.LocationsByDealers(ctx, dealers)
 		if err != nil {
 			return policy.Scope{}, err
 		}
+		for _, l := range locs {
+			reach.locations[l] = true
+		}
 		sc.LocationIDs = append(sc.LocationIDs, locs...)
 		slices.Sort(sc.LocationIDs)
 		sc.LocationIDs = slices.Compact(sc.LocationIDs)
+	}
+	if isUser(caller) && !sc.All {
+		// The page's Filter decides over the same reach.
+		authz.RememberFacts(ctx, caller.Subject, reach)
 	}
 	return sc, nil
 }

@@ -19,9 +19,11 @@ func TestConformance(t *testing.T) {
 		db := authztest.OpenDB(t)
 		return authztest.Strategy{
 			Authorizer: replicate.New(db),
-			Store:      store.New(db, authztest.DiscardEvents{}),
-			Caller:     func(u string) *auth.Caller { return sstest.Caller(w, u) },
-			Follow:     authztest.Feed(t, db, w, replicate.NewProjection(nil).Handle),
+			// The service's store reads a dealer's or provider's locations
+			// from the replica inside the page query.
+			Store:  store.New(db, authztest.DiscardEvents{}, store.WithOrganizationLocations(store.OrganizationLocations(replicate.ScopeLocations))),
+			Caller: func(u string) *auth.Caller { return sstest.Caller(w, u) },
+			Follow: authztest.Feed(t, db, w, replicate.NewProjection(nil).Handle),
 		}
 	})
 }

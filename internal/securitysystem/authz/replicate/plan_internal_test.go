@@ -12,7 +12,9 @@ import (
 // TestPlansUseIndexes shows, on SQLite (EXPLAIN QUERY PLAN) and PostgreSQL
 // (EXPLAIN), that each fact read of the replicate strategy is an index
 // lookup: by user for the caller's facts, by id for the systems'
-// locations, by dealer or provider for an organization's locations. A
+// locations (one, or a page's as one set parameter), by dealer or provider
+// for an organization's locations (the list query's subqueries, whose
+// plans inside the page query the store's TestListPlansUseIndexes shows). A
 // scan would make every decision cost the replica's size.
 func TestPlansUseIndexes(t *testing.T) {
 	sqldbtest.ForEachStore(t, []sqldb.Migrations{Migrations(), events.Migrations()}, func(t *testing.T, db *sqldb.DB) {
@@ -26,9 +28,10 @@ func TestPlansUseIndexes(t *testing.T) {
 			{"location roles", "replica_location_roles_user", locationRolesQuery, []any{u}},
 			{"team roles", "replica_team_members_user", teamRolesQuery, []any{u}},
 			{"team roles by team", "sqlite_autoindex_replica_team_roles_1|replica_team_roles_team|replica_team_roles_pkey", teamRolesQuery, []any{u}},
-			{"locations", "sqlite_autoindex_replica_locations_1|replica_locations_pkey", locationsQuery + `(?, ?)`, []any{u, u}},
-			{"dealer's locations", "replica_locations_dealer", dealerLocationsQuery + `(` + idSet(db.Dialect()) + `)`, []any{set}},
-			{"provider's locations", "replica_dealers_provider", providerLocationsQuery + `(` + idSet(db.Dialect()) + `)`, []any{set}},
+			{"location", "sqlite_autoindex_replica_locations_1|replica_locations_pkey", locationsQuery + `(?)`, []any{u}},
+			{"a page's locations", "sqlite_autoindex_replica_locations_1|replica_locations_pkey", locationsQuery + `(` + idSet(db.Dialect()) + `)`, []any{set}},
+			{"dealer's locations", "replica_locations_dealer", ScopeLocations.Dealers + ` IN (` + idSet(db.Dialect()) + `)`, []any{set}},
+			{"provider's locations", "replica_dealers_provider", ScopeLocations.MonitoringProviders + ` IN (` + idSet(db.Dialect()) + `)`, []any{set}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				pagingtest.RequireIndex(t, db, c.index, false, c.query, c.args...)

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
@@ -63,14 +62,27 @@ func (a *Authorizer) Decide(ctx context.Context, caller *auth.Caller, op policy.
 	return policy.IsAllowed(s, op, res, now), nil
 }
 
-// Filter reads the caller's facts once and the facts of all the systems'
-// locations in one query per chunk of ids, then applies the rule.
+// Filter reads the caller's facts once and, for an employee of a dealer
+// or a provider, the facts of all the systems' locations in one query,
+// then applies the rule. A customer's employee needs no location: the
+// record's customer is exact (a location never changes customer), and the
+// dealer and provider grant a customer's employee nothing.
 func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []authz.SystemRef, now time.Time) ([]authz.Permitted, error) {
 	s, err := a.subject(ctx, caller, "")
 	if err != nil {
 		return nil, err
 	}
 	var locs map[string]location
+	if s.Org != nil && s.Org.Kind == policy.OrgCustomer && recordsHoldCustomers(systems) {
+		out := make([]authz.Permitted, 0, len(systems))
+		for _, ss := range systems {
+			res := policy.Resource{SecuritySystemID: ss.ID, LocationID: ss.LocationID, CustomerID: ss.CustomerID}
+			if p, ok := authz.Permit(s, ss, res, now); ok {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
 	if s.Org != nil && len(s.Org.Roles) > 0 && len(systems) > 0 {
 		ids := make([]string, 0, len(systems))
 		for _, ss := range systems {
@@ -95,60 +107,40 @@ func (a *Authorizer) Filter(ctx context.Context, caller *auth.Caller, systems []
 // The replica's hot queries, each an index lookup (TestPlansUseIndexes
 // shows their plans on both stores): a decision reads the caller's
 // employee row and location roles by user, and the system's location by
-// id; a dealer's or provider's list turns the organization into its
-// locations. The IN lists are appended by the callers.
+// id. The IN lists are appended by the callers.
 const (
-	employeeQuery          = `SELECT org_kind, org_id, roles, schedule FROM replica_employees WHERE user_id = ?`
-	locationRolesQuery     = `SELECT location_id, roles FROM replica_location_roles WHERE user_id = ?`
-	teamRolesQuery         = `SELECT tr.location_id, tr.roles FROM replica_team_members m JOIN replica_team_roles tr ON tr.team_id = m.team_id WHERE m.user_id = ?`
-	locationsQuery         = `SELECT l.location_id, l.customer_id, l.dealer_id, d.monitoring_provider_id FROM replica_locations l LEFT JOIN replica_dealers d ON d.dealer_id = l.dealer_id WHERE l.location_id IN `
-	dealerLocationsQuery   = `SELECT location_id FROM replica_locations WHERE dealer_id IN `
-	providerLocationsQuery = `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id WHERE d.monitoring_provider_id IN `
+	employeeQuery      = `SELECT org_kind, org_id, roles, schedule FROM replica_employees WHERE user_id = ?`
+	locationRolesQuery = `SELECT location_id, roles FROM replica_location_roles WHERE user_id = ?`
+	teamRolesQuery     = `SELECT tr.location_id, tr.roles FROM replica_team_members m JOIN replica_team_roles tr ON tr.team_id = m.team_id WHERE m.user_id = ?`
+	locationsQuery     = `SELECT l.location_id, l.customer_id, l.dealer_id, d.monitoring_provider_id FROM replica_locations l LEFT JOIN replica_dealers d ON d.dealer_id = l.dealer_id WHERE l.location_id IN `
 )
 
-// Scope reads the caller's facts from the replica and turns the rule's view
-// scope into what the list query matches: a dealer's or a monitoring
-// provider's organization role becomes the locations the replica says the
-// dealer services (or the provider's dealers service), in one indexed
-// query, since the records' own dealer and provider are not kept current
-// under this strategy. The customer stays a customer: a location never
-// changes customer, so the record's customer_id is exact.
+// ScopeLocations are the subqueries through which the list query matches a
+// dealer's or a monitoring provider's grant roots under this strategy
+// (store.WithOrganizationLocations): the locations the replica says the
+// dealer services, or the provider's dealers service, read by the
+// database inside the page query through replica_locations_dealer and
+// replica_dealers_provider (TestListPlansUseIndexes of the store shows the
+// plans on both stores). The records' own dealer and provider are not kept
+// current under this strategy, so they are never matched; and the
+// locations, thousands for a large dealer, no longer travel out of the
+// database and back into it as one list per page.
+var ScopeLocations = struct{ Dealers, MonitoringProviders string }{
+	Dealers:             `SELECT location_id FROM replica_locations WHERE dealer_id`,
+	MonitoringProviders: `SELECT l.location_id FROM replica_dealers d JOIN replica_locations l ON l.dealer_id = d.dealer_id WHERE d.monitoring_provider_id`,
+}
+
+// Scope reads the caller's facts from the replica and returns the rule's
+// view scope as it is: the list query turns a dealer's or a monitoring
+// provider's roots into their locations itself (ScopeLocations), and a
+// customer stays a customer, since a location never changes customer and
+// the record's customer_id is exact.
 func (a *Authorizer) Scope(ctx context.Context, caller *auth.Caller, _ time.Time) (policy.Scope, error) {
 	s, err := a.subject(ctx, caller, "")
 	if err != nil {
 		return policy.Scope{}, err
 	}
-	sc := policy.ViewScope(s)
-	var q, arg string
-	switch {
-	case len(sc.DealerIDs) > 0:
-		q = dealerLocationsQuery + `(` + idSet(a.db.Dialect()) + `)`
-		arg = setArg(a.db.Dialect(), sc.DealerIDs)
-	case len(sc.MonitoringProviderIDs) > 0:
-		q = providerLocationsQuery + `(` + idSet(a.db.Dialect()) + `)`
-		arg = setArg(a.db.Dialect(), sc.MonitoringProviderIDs)
-	default:
-		return sc, nil
-	}
-	sc.DealerIDs, sc.MonitoringProviderIDs = nil, nil
-	rows, err := a.db.QueryContext(ctx, q, arg)
-	if err != nil {
-		return policy.Scope{}, unavailable(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return policy.Scope{}, unavailable(err)
-		}
-		sc.LocationIDs = append(sc.LocationIDs, id)
-	}
-	if err := rows.Err(); err != nil {
-		return policy.Scope{}, unavailable(err)
-	}
-	slices.Sort(sc.LocationIDs)
-	sc.LocationIDs = slices.Compact(sc.LocationIDs)
-	return sc, nil
+	return policy.ViewScope(s), nil
 }
 
 // idSet is the subquery of the elements of one set parameter (setArg): a
@@ -191,6 +183,18 @@ func (a *Authorizer) AuthorizeCreate(ctx context.Context, caller *auth.Caller, l
 	return authz.CreateCheck{Found: true, Location: loc, Decision: authz.CanCreate(s, loc.CustomerID)}, nil
 }
 
+// recordsHoldCustomers reports whether every record names its customer
+// (every one written by this service does; a record without one is decided
+// from the replica's location instead).
+func recordsHoldCustomers(systems []authz.SystemRef) bool {
+	for _, ss := range systems {
+		if ss.CustomerID == "" {
+			return false
+		}
+	}
+	return true
+}
+
 type location struct {
 	customerID, dealerID, providerID string
 }
@@ -201,42 +205,36 @@ func fill(res *policy.Resource, locs map[string]location) {
 	}
 }
 
-// chunk bounds the number of bound parameters of one IN list; both engines
-// accept far more, but a bounded statement keeps plans cacheable.
-const chunk = 500
-
+// locations reads the facts of the locations ids: one location by an
+// equality, several as one set parameter (idSet), so a page of 500
+// systems is one statement of one parameter instead of one of 250
+// placeholders that the database parses and plans anew.
 func (a *Authorizer) locations(ctx context.Context, ids []string) (map[string]location, error) {
 	out := make(map[string]location, len(ids))
-	for start := 0; start < len(ids); start += chunk {
-		part := ids[start:min(start+chunk, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		rows, err := a.db.QueryContext(ctx, locationsQuery+`(`+placeholders(len(part))+`)`, args...)
-		if err != nil {
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q, arg := locationsQuery+`(?)`, ids[0]
+	if len(ids) > 1 {
+		q, arg = locationsQuery+`(`+idSet(a.db.Dialect())+`)`, setArg(a.db.Dialect(), ids)
+	}
+	rows, err := a.db.QueryContext(ctx, q, arg)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, customer string
+		var dealer, provider sql.NullString
+		if err := rows.Scan(&id, &customer, &dealer, &provider); err != nil {
 			return nil, unavailable(err)
 		}
-		for rows.Next() {
-			var id, customer string
-			var dealer, provider sql.NullString
-			if err := rows.Scan(&id, &customer, &dealer, &provider); err != nil {
-				rows.Close()
-				return nil, unavailable(err)
-			}
-			out[id] = location{customerID: customer, dealerID: dealer.String, providerID: provider.String}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, unavailable(err)
-		}
+		out[id] = location{customerID: customer, dealerID: dealer.String, providerID: provider.String}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(err)
 	}
 	return out, nil
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // kindOrder makes the choice deterministic should a user ever appear as
