@@ -79,7 +79,7 @@ func checkBatchEquivalence(t *testing.T, seed int64, one, batched *sqldb.DB) {
 		}
 		stretches = append(stretches, len(evs.List()))
 	}
-	proj := replicate.NewProjection(nil)
+	proj := replicate.NewProjection()
 	handle := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
 		if err := proj.Handle(ctx, tx, ev); err != nil {
 			return err

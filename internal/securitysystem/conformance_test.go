@@ -42,7 +42,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			db := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
-			proj := replicate.NewProjection(nil)
+			proj := replicate.NewProjection()
 			evs := sstest.NewEvents(time.Now().Add(-time.Hour))
 			evs.World(w)
 			sstest.Apply(t, db, proj.Handle, evs.List())

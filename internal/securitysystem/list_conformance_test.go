@@ -166,7 +166,7 @@ func TestListConformance(t *testing.T) {
 			// by the provide strategy's consumer.
 			db := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
 			pdb := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
-			proj := replicate.NewProjection(nil)
+			proj := replicate.NewProjection()
 			feed := func(evs *sstest.Events) {
 				sstest.Apply(t, db, proj.Handle, evs.List())
 				sstest.Apply(t, pdb, provide.Handle, evs.List())
