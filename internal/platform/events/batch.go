@@ -277,17 +277,7 @@ func (c *Consumer) aggregateProgress(ctx context.Context, tx *sqldb.Tx, items []
 	}
 	for _, typ := range types {
 		ids := byType[typ]
-		q := `SELECT aggregate_id, last_sequence FROM event_consumer_progress WHERE consumer = ? AND aggregate_type = ? AND aggregate_id IN (` +
-			strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
-		args := append([]any{c.cfg.Name, typ}, ids...)
-		if tx.Dialect() == sqldb.Postgres {
-			// OFFSET 0 keeps the planner from flattening the lateral
-			// subquery into a join it may hash over the whole type.
-			q = `SELECT p.aggregate_id, p.last_sequence FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?),", len(ids)), ",") + `) AS k (id)
-				CROSS JOIN LATERAL (SELECT aggregate_id, last_sequence FROM event_consumer_progress
-					WHERE consumer = ? AND aggregate_type = ? AND aggregate_id = k.id OFFSET 0) p`
-			args = append(append([]any{}, ids...), c.cfg.Name, typ)
-		}
+		q, args := progressQuery(tx.Dialect(), c.cfg.Name, typ, ids)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read consumer progress: %w", err)
@@ -308,6 +298,21 @@ func (c *Consumer) aggregateProgress(ctx context.Context, tx *sqldb.Tx, items []
 		}
 	}
 	return out, nil
+}
+
+// progressQuery is aggregateProgress's query of the aggregates ids of
+// type typ, and its arguments.
+func progressQuery(d sqldb.Dialect, consumer, typ string, ids []any) (string, []any) {
+	if d == sqldb.Postgres {
+		// OFFSET 0 keeps the planner from flattening the lateral
+		// subquery into a join it may hash over the whole type.
+		return `SELECT p.aggregate_id, p.last_sequence FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?),", len(ids)), ",") + `) AS k (id)
+			CROSS JOIN LATERAL (SELECT aggregate_id, last_sequence FROM event_consumer_progress
+				WHERE consumer = ? AND aggregate_type = ? AND aggregate_id = k.id OFFSET 0) p`,
+			append(append([]any{}, ids...), consumer, typ)
+	}
+	return `SELECT aggregate_id, last_sequence FROM event_consumer_progress WHERE consumer = ? AND aggregate_type = ? AND aggregate_id IN (` +
+		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`, append([]any{consumer, typ}, ids...)
 }
 
 // writeAggregateProgress upserts the last applied sequence of every
