@@ -29,7 +29,8 @@ import (
 // World is built by its events and changed at random, with the sequences a
 // batch must get right mixed in (an employee removed and created again, a
 // role set then cleared, a dealer created again after its provider was
-// set); one database applies every event in its own transaction with the
+// set, events naming another user or organization than the row holds);
+// one database applies every event in its own transaction with the
 // Handlers, the other applies random slices of the same sequence, each in
 // one transaction, with the BatchHandlers; the tables are compared after
 // each of several stretches of the sequence.
@@ -116,7 +117,7 @@ func checkBatchEquivalence(t *testing.T, seed int64, one, batched *sqldb.DB) {
 
 // tricky appends, now and then, a sequence a batch must fold correctly.
 func tricky(rng *rand.Rand, w *policytest.World, evs *sstest.Events) {
-	switch rng.Intn(12) {
+	switch rng.Intn(14) {
 	case 0:
 		// An employee removed (revoking every role and membership), and
 		// sometimes hired again at once with other roles.
@@ -159,6 +160,18 @@ func tricky(rng *rand.Rand, w *policytest.World, evs *sstest.Events) {
 			p := catalog.TeamMemberPayload{CustomerID: tm.CustomerID, TeamID: tm.ID, EmployeeID: emp.EmployeeID, UserID: e.UserID}
 			evs.Typed(catalog.TeamMemberAdded, tm.CustomerID, p)
 			evs.Typed(catalog.TeamMemberRemoved, tm.CustomerID, p)
+		}
+	case 4:
+		// Events naming other values than the employee's row holds: each
+		// kind of upsert overwrites only its own columns of an existing
+		// row (a schedule neither the user nor the organization, roles
+		// the user but not the organization).
+		e := w.Employees[rng.Intn(len(w.Employees))]
+		o, _ := catalog.OrganizationOfKind(string(e.OrgKind))
+		other := catalog.Employee{OrgID: "other-" + e.OrgID, EmployeeID: sstest.EmployeeID(e.UserID), UserID: "relinked-" + e.UserID}
+		evs.Typed(o.EmployeeScheduleSet, e.OrgID, o.EmployeeScheduleSetPayload(other, catalog.ScheduleOf("UTC", []catalog.Shift{})))
+		if rng.Intn(2) == 0 {
+			evs.Typed(o.EmployeeRolesSet, e.OrgID, o.EmployeeRolesSetPayload(other, []string{"ADMIN"}))
 		}
 	}
 }
