@@ -99,7 +99,7 @@ func (h *harness) handler() events.Handler {
 	if h.strategy == "provide" {
 		return provide.Handle
 	}
-	return replicate.NewProjection(nil).Handle
+	return replicate.NewProjection().Handle
 }
 
 // applied counts the events already fed to the replica.

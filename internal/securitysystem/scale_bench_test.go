@@ -83,7 +83,7 @@ func startScale(b *testing.B, strategy string, sw scaleWorld) (*httptest.Server,
 	evs.World(w)
 	switch strategy {
 	case "replicate":
-		sstest.Apply(b, db, replicate.NewProjection(nil).Handle, evs.List())
+		sstest.Apply(b, db, replicate.NewProjection().Handle, evs.List())
 	case "provide":
 		sstest.Apply(b, db, provide.Handle, evs.List())
 	}

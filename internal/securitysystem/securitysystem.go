@@ -162,7 +162,6 @@ type Service struct {
 	outbox     *events.Outbox
 	relay      *events.Relay
 	consumer   *events.Consumer
-	progress   *replicate.Progress
 	handler    http.Handler
 }
 
@@ -205,10 +204,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := deps.DB.Migrate(ctx, Migrations()...); err != nil {
 		return nil, fmt.Errorf("securitysystem: %w", err)
 	}
-	s := &Service{cfg: cfg, deps: deps, logger: deps.Logger.With("service", Name), progress: replicate.NewProgress()}
-	if err := s.progress.Load(ctx, deps.DB); err != nil {
-		return nil, fmt.Errorf("securitysystem: %w", err)
-	}
+	s := &Service{cfg: cfg, deps: deps, logger: deps.Logger.With("service", Name)}
 
 	// The one switch between strategies.
 	var storeOpts []store.Option
@@ -230,7 +226,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		// from the replica inside the page query.
 		storeOpts = append(storeOpts, store.WithOrganizationLocations(store.OrganizationLocations(replicate.ScopeLocations)))
 		if deps.JS != nil {
-			c, err := newReplicaConsumer(cfg, deps, s.progress)
+			c, err := newReplicaConsumer(cfg, deps)
 			if err != nil {
 				return nil, err
 			}
@@ -276,12 +272,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.relay = events.NewRelay(deps.DB, deps.JS, s.outbox, s.logger,
 			events.WithSubjectPrefix(cfg.EventPrefix), events.WithRelayMetrics(deps.Registry))
 	}
-	lag := newLagCollector(s.progress, deps.Clock)
 	if s.consumer != nil && cfg.Strategy == authz.StrategyReplicate {
-		lag.pending = replicaPending(s.consumer, cfg.EventPrefix)
-	}
-	if err := deps.Registry.Register(lag); err != nil {
-		return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
+		if err := deps.Registry.Register(newLagCollector(s.consumer, cfg.EventPrefix, deps.Clock)); err != nil {
+			return nil, fmt.Errorf("securitysystem: register metrics: %w", err)
+		}
 	}
 
 	repo := store.New(deps.DB, s.outbox, storeOpts...)
@@ -322,15 +316,18 @@ const authzConsumerOnFailure = events.Block
 // and decisions must stop being made from this instance.
 const authzConsumerMaxDeliver = 2
 
-func newReplicaConsumer(cfg Config, deps Deps, progress *replicate.Progress) (*events.Consumer, error) {
-	proj := replicate.NewProjection(progress)
+func newReplicaConsumer(cfg Config, deps Deps) (*events.Consumer, error) {
+	proj := replicate.NewProjection()
 	c, err := events.NewConsumer(events.ConsumerConfig{
 		Name:    ReplicaConsumerName,
 		Streams: replicaStreams(cfg.EventPrefix),
 		DB:      deps.DB,
 		JS:      deps.JS,
 		Handler: proj.Handle,
-		Logger:  deps.Logger,
+		// A batch's events in a few multi-row statements: a rebuild
+		// replays a million events in a minute or two.
+		BatchHandler: proj.HandleBatch,
+		Logger:       deps.Logger,
 		// A rebuild empties the replica in the very transaction that
 		// forgets the applied events, so the two never disagree.
 		ResetState: replicate.TruncateTx,
@@ -357,13 +354,14 @@ func newResourceFactsConsumer(cfg Config, deps Deps) (*events.Consumer, error) {
 			events.StreamName(cfg.EventPrefix, events.ProducerCustomer),
 			events.StreamName(cfg.EventPrefix, events.ProducerDealer),
 		},
-		DB:         deps.DB,
-		JS:         deps.JS,
-		Handler:    provide.Handle,
-		Logger:     deps.Logger,
-		Registry:   deps.Registry,
-		OnFailure:  authzConsumerOnFailure,
-		MaxDeliver: authzConsumerMaxDeliver,
+		DB:           deps.DB,
+		JS:           deps.JS,
+		Handler:      provide.Handle,
+		BatchHandler: provide.HandleBatch,
+		Logger:       deps.Logger,
+		Registry:     deps.Registry,
+		OnFailure:    authzConsumerOnFailure,
+		MaxDeliver:   authzConsumerMaxDeliver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("securitysystem: resource facts consumer: %w", err)
@@ -469,55 +467,46 @@ func (s *Service) consumerReady(context.Context) error {
 // zero while the consumer has nothing pending on the stream, otherwise the
 // age of the newest event applied (the replica's view is at most that old).
 // An idle, caught-up replica therefore reports 0, not the time since the
-// last change. It reads in-memory progress, so a scrape costs no query.
+// last change. It reads the consumer's in-memory progress (loaded from
+// event_consumer_streams when it starts, then kept by every commit), so a
+// scrape costs no query; the stream label is the replica's name of the
+// stream (replicate.Streams), without the subject prefix.
 type lagCollector struct {
-	progress *replicate.Progress
+	consumer *events.Consumer
+	names    map[string]string // the consumer's stream name → the label
 	now      func() time.Time
 	desc     *prometheus.Desc
-	// pending reports the consumer's pending events on a replicate.Streams
-	// stream (known false before JetStream answered); nil without one.
-	pending func(stream string) (n uint64, known bool)
 }
 
-// replicaPending maps the replica's stream names to the consumer's (which
-// carry the subject prefix) and reads the pending counts.
-func replicaPending(c *events.Consumer, prefix string) func(string) (uint64, bool) {
-	names := map[string]string{}
-	for i, s := range replicaStreams(prefix) {
-		names[replicate.Streams[i]] = s
-	}
-	return func(stream string) (uint64, bool) {
-		for _, p := range c.Progress() {
-			if p.Stream == names[stream] {
-				return p.Pending, p.Known
-			}
-		}
-		return 0, false
-	}
-}
-
-func newLagCollector(p *replicate.Progress, now func() time.Time) *lagCollector {
-	return &lagCollector{progress: p, now: now, desc: prometheus.NewDesc(
+func newLagCollector(c *events.Consumer, prefix string, now func() time.Time) *lagCollector {
+	return &lagCollector{consumer: c, names: replicaStreamLabels(prefix), now: now, desc: prometheus.NewDesc(
 		"realguardio_securitysystem_replica_lag_seconds",
 		"How far the authorization replica is behind, per source stream: 0 while nothing is pending, else the age of the newest event applied (absent before the first event).",
 		[]string{"stream"}, nil)}
 }
 
+// replicaStreamLabels maps the replica consumer's stream names (with the
+// subject prefix) to replicate.Streams.
+func replicaStreamLabels(prefix string) map[string]string {
+	names := map[string]string{}
+	for i, s := range replicaStreams(prefix) {
+		names[s] = replicate.Streams[i]
+	}
+	return names
+}
+
 func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, stream := range replicate.Streams {
-		at, ok := c.progress.Newest(stream)
-		if !ok {
+	for _, p := range c.consumer.Progress() {
+		if p.LastEventTime.IsZero() {
 			continue
 		}
-		lag := c.now().Sub(at).Seconds()
-		if c.pending != nil {
-			if n, known := c.pending(stream); known && n == 0 {
-				lag = 0
-			}
+		lag := c.now().Sub(p.LastEventTime).Seconds()
+		if p.Known && p.Pending == 0 {
+			lag = 0
 		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, lag, stream)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, lag, c.names[p.Stream])
 	}
 }
 
@@ -584,8 +573,7 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 	// Rebuild metrics are of no interest: a private registry keeps the
 	// consumer from colliding with a running service's.
 	deps.Registry = prometheus.NewRegistry()
-	progress := replicate.NewProgress()
-	c, err := newReplicaConsumer(cfg, deps, progress)
+	c, err := newReplicaConsumer(cfg, deps)
 	if err != nil {
 		return RebuildReport{}, err
 	}
@@ -666,9 +654,36 @@ func RebuildReplica(ctx context.Context, cfg Config, deps Deps, opts ...RebuildO
 		return RebuildReport{}, fmt.Errorf("rebuild replica: %w", err)
 	}
 	report(true)
-	counts, err := replicate.AppliedCounts(ctx, deps.DB)
+	counts, err := appliedCounts(ctx, deps.DB, cfg.EventPrefix)
 	if err != nil {
 		return RebuildReport{}, err
 	}
 	return RebuildReport{Applied: counts, Took: time.Since(start)}, nil
+}
+
+// appliedCounts returns the events the replica consumer applied per source
+// stream (named as replicate.Streams) since its reset, from the consumer's
+// bookkeeping; streams without events are left out.
+func appliedCounts(ctx context.Context, db *sqldb.DB, prefix string) (map[string]int64, error) {
+	rows, err := db.QueryContext(ctx, `SELECT stream, applied_events FROM event_consumer_streams WHERE consumer = ?`, ReplicaConsumerName)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild replica: applied counts: %w", err)
+	}
+	defer rows.Close()
+	labels := replicaStreamLabels(prefix)
+	out := map[string]int64{}
+	for rows.Next() {
+		var stream string
+		var n int64
+		if err := rows.Scan(&stream, &n); err != nil {
+			return nil, fmt.Errorf("rebuild replica: applied counts: %w", err)
+		}
+		if name, ok := labels[stream]; ok && n > 0 {
+			out[name] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rebuild replica: applied counts: %w", err)
+	}
+	return out, nil
 }

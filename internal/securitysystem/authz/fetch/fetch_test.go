@@ -54,7 +54,7 @@ func newReplicate(t *testing.T, w *policytest.World) authz.Authorizer {
 	db := sqldbtest.OpenSQLite(t, replicate.Migrations())
 	evs := sstest.NewEvents(time.Now().Add(-time.Hour))
 	evs.World(w)
-	sstest.Apply(t, db, replicate.NewProjection(nil).Handle, evs.List())
+	sstest.Apply(t, db, replicate.NewProjection().Handle, evs.List())
 	return replicate.New(db)
 }
 

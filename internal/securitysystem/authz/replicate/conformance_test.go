@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 			// from the replica inside the page query.
 			Store:  store.New(db, authztest.DiscardEvents{}, store.WithOrganizationLocations(store.OrganizationLocations(replicate.ScopeLocations))),
 			Caller: func(u string) *auth.Caller { return sstest.Caller(w, u) },
-			Follow: authztest.Feed(t, db, w, replicate.NewProjection(nil).Handle),
+			Follow: authztest.Feed(t, db, w, replicate.NewProjection().Handle),
 		}
 	})
 }

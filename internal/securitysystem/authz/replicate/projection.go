@@ -5,8 +5,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
@@ -21,7 +19,9 @@ func Migrations() sqldb.Migrations {
 	return sqldb.Migrations{Set: "securitysystem_replica", FS: migrationFS, Dir: "migrations"}
 }
 
-// The source streams of the replica (docs/events.md), one per producer.
+// The source streams of the replica (docs/events.md), one per producer,
+// without the subject prefix: the names the lag gauge and a rebuild's
+// report use.
 const (
 	StreamCustomer   = "REALGUARDIO_CUSTOMER"
 	StreamDealer     = "REALGUARDIO_DEALER"
@@ -31,38 +31,22 @@ const (
 // Streams lists the source streams in a fixed order.
 var Streams = []string{StreamCustomer, StreamDealer, StreamMonitoring}
 
-// streamOf maps an event's producer to its stream.
-func streamOf(producer string) string {
-	switch producer {
-	case "customer":
-		return StreamCustomer
-	case "dealer":
-		return StreamDealer
-	case "monitoring":
-		return StreamMonitoring
-	}
-	return ""
-}
-
 // replicaTables are truncated by a rebuild, children first.
 var replicaTables = []string{
 	"replica_location_roles", "replica_team_members", "replica_team_roles",
-	"replica_employees", "replica_locations", "replica_dealers", "replica_streams",
+	"replica_employees", "replica_locations", "replica_dealers",
 }
 
 // Projection applies the organization services' events to the replica
-// tables. Handle is the handler of the events consumers: it runs inside the
-// consumer's transaction, which also records the event id, so each event is
-// applied exactly once even when JetStream redelivers it.
-type Projection struct {
-	progress *Progress
-}
+// tables. Handle (one event) and HandleBatch (a batch's events) are the
+// handlers of the events consumer: they run inside the consumer's
+// transaction, which also records the event ids and the streams' progress
+// (event_consumer_streams: the lag and a rebuild's counts), so each event
+// is applied exactly once even when JetStream redelivers it.
+type Projection struct{}
 
-// NewProjection returns a projection that reports applied events to
-// progress (may be nil).
-func NewProjection(progress *Progress) *Projection {
-	return &Projection{progress: progress}
-}
+// NewProjection returns the replica's projection.
+func NewProjection() *Projection { return &Projection{} }
 
 // Handle applies one event in tx. Events the replica does not need are
 // accepted and ignored, so new event types never block the stream; an
@@ -75,25 +59,6 @@ func (p *Projection) Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) 
 	}
 	if err := step(ctx, tx); err != nil {
 		return fmt.Errorf("replica: apply %s %s: %w", ev.Type, ev.ID, err)
-	}
-	stream := streamOf(ev.Producer)
-	if stream == "" {
-		return nil
-	}
-	at := ev.OccurredAt
-	now := time.Now()
-	// The newest occurrence wins, so a redelivered old event never makes
-	// the replica look further behind than it is.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO replica_streams (stream, last_event_at, applied_at, applied_events) VALUES (?, ?, ?, 1)
-		ON CONFLICT (stream) DO UPDATE SET
-			last_event_at = CASE WHEN excluded.last_event_at > replica_streams.last_event_at THEN excluded.last_event_at ELSE replica_streams.last_event_at END,
-			applied_at = excluded.applied_at,
-			applied_events = replica_streams.applied_events + 1`,
-		stream, sqldb.Micros(at), sqldb.Micros(now)); err != nil {
-		return fmt.Errorf("replica: progress: %w", err)
-	}
-	if p.progress != nil {
-		tx.AfterCommit(func() { p.progress.observe(stream, at) })
 	}
 	return nil
 }
@@ -289,78 +254,4 @@ func TruncateTx(ctx context.Context, tx *sqldb.Tx) error {
 		}
 	}
 	return nil
-}
-
-// AppliedCounts returns how many events the replica applied per source
-// stream since it was last emptied.
-func AppliedCounts(ctx context.Context, db sqldb.Querier) (map[string]int64, error) {
-	rows, err := db.QueryContext(ctx, `SELECT stream, applied_events FROM replica_streams`)
-	if err != nil {
-		return nil, fmt.Errorf("read replica progress: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
-}
-
-// Progress remembers, per source stream, when the newest applied event
-// occurred. It is loaded from the database at start and updated after each
-// commit, so the lag gauge costs no query.
-type Progress struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-// NewProgress returns an empty progress record.
-func NewProgress() *Progress { return &Progress{last: map[string]time.Time{}} }
-
-// Load reads the recorded progress from the database, replacing what p
-// held (used at start and after a rebuild).
-func (p *Progress) Load(ctx context.Context, db sqldb.Querier) error {
-	rows, err := db.QueryContext(ctx, `SELECT stream, last_event_at FROM replica_streams`)
-	if err != nil {
-		return fmt.Errorf("load replica progress: %w", err)
-	}
-	defer rows.Close()
-	last := map[string]time.Time{}
-	for rows.Next() {
-		var s string
-		var at int64
-		if err := rows.Scan(&s, &at); err != nil {
-			return err
-		}
-		last[s] = sqldb.FromMicros(at)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.last = last
-	p.mu.Unlock()
-	return nil
-}
-
-func (p *Progress) observe(stream string, at time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if at.After(p.last[stream]) {
-		p.last[stream] = at
-	}
-}
-
-// Newest returns when the newest applied event of stream occurred, and
-// false when none was applied yet.
-func (p *Progress) Newest(stream string) (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t, ok := p.last[stream]
-	return t, ok
 }
