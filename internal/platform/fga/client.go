@@ -381,16 +381,23 @@ func (c *Client) ListObjects(ctx context.Context, req *openfgav1.ListObjectsRequ
 // exists with the same condition and deleting one that does not exist are
 // no-ops (the API's on_duplicate and on_missing "ignore"), so a replayed
 // event changes nothing. Writing a tuple that exists with another
-// condition fails: replace it by a delete, then a write (two Writes: a key
-// may appear only once in one Write, in writes or in deletes). Each call
+// condition fails: replace it by deleting and writing its key. Each call
 // to OpenFGA carries up to Config.MaxTuplesPerWrite tuples, deletes first,
 // so the common case is one call, which OpenFGA applies atomically; a
 // larger set is split, a failure may then leave a prefix applied, and a
-// retry of the same Write completes it.
+// retry of the same Write completes it. OpenFGA refuses a call naming a
+// key twice, so when a key is both deleted and written (a replaced
+// condition) the deletes go in calls of their own before the writes.
 func (c *Client) Write(ctx context.Context, writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCondition) error {
 	storeID, modelID, err := c.ids(ctx)
 	if err != nil {
 		return err
+	}
+	if len(deletes) > 0 && len(writes) > 0 && replacesAKey(writes, deletes) {
+		if err := c.Write(ctx, nil, deletes); err != nil {
+			return err
+		}
+		deletes = nil
 	}
 	limit := c.cfg.MaxTuplesPerWrite
 	for len(deletes)+len(writes) > 0 {
@@ -410,6 +417,21 @@ func (c *Client) Write(ctx context.Context, writes []*openfgav1.TupleKey, delete
 		}
 	}
 	return nil
+}
+
+// replacesAKey reports whether a key of deletes is also written.
+func replacesAKey(writes []*openfgav1.TupleKey, deletes []*openfgav1.TupleKeyWithoutCondition) bool {
+	type key struct{ object, relation, user string }
+	deleted := make(map[key]bool, len(deletes))
+	for _, d := range deletes {
+		deleted[key{d.GetObject(), d.GetRelation(), d.GetUser()}] = true
+	}
+	for _, w := range writes {
+		if deleted[key{w.GetObject(), w.GetRelation(), w.GetUser()}] {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteLimit returns how many tuples one call to OpenFGA's Write carries
