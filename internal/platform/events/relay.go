@@ -48,17 +48,33 @@ type Relay struct {
 	// publishing started to fail (UnixNano, 0 while it works), for Err;
 	// lastOK is the end of the last successful cycle.
 	failingSince, lastOK atomic.Int64
+	// waitingSince is, while a cycle runs, when it started or last
+	// published a batch (UnixNano, 0 between cycles), for Err: a cycle
+	// that neither publishes nor fails (a call that hangs) is a stall.
+	waitingSince atomic.Int64
 }
 
 // relayFailureGrace is how long publishing may fail before Err reports it:
 // a NATS reconnect or a stream leader election takes a moment.
 const relayFailureGrace = 2 * time.Second
 
+// relayStallBound is how long a cycle may go without publishing a batch or
+// failing before Err reports it: longer than a batch of acknowledgements
+// takes on a busy machine, so a healthy relay never flaps.
+const relayStallBound = 5 * time.Second
+
 // Err returns nil while the relay publishes (or has nothing to publish),
 // and an error once publishing has failed without a success for more than
-// two seconds (NATS unreachable, a stream without a leader): the service's
-// changes are committed but reach nobody, which readiness checks report.
+// two seconds (NATS unreachable, a stream without a leader), or once a
+// cycle has published nothing and not failed either for relayStallBound (a
+// call that hangs): the service's changes are committed but reach nobody,
+// which readiness checks report.
 func (r *Relay) Err() error {
+	if w := r.waitingSince.Load(); w != 0 {
+		if t := time.Unix(0, w); time.Since(t) >= relayStallBound {
+			return fmt.Errorf("outbox relay of %s: nothing published since %s", r.outbox.producer, t.UTC().Format(time.RFC3339))
+		}
+	}
 	since := r.failingSince.Load()
 	if since == 0 {
 		return nil
@@ -251,11 +267,14 @@ func (r *Relay) cycle(ctx context.Context) error {
 	if !held {
 		return nil
 	}
+	r.waitingSince.Store(time.Now().UnixNano())
+	defer r.waitingSince.Store(0)
 	for {
 		n, err := r.publishBatch(ctx)
 		if err != nil {
 			return err
 		}
+		r.waitingSince.Store(time.Now().UnixNano())
 		if n < r.cfg.batch {
 			break
 		}
