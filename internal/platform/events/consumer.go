@@ -261,21 +261,57 @@ func (p StreamProgress) stalled(now time.Time) bool {
 }
 
 // observe records what a consumer info says about stream: the pending
-// count, contact, and whether the stream moved (nothing pending, or the
-// durable's acknowledged floor advanced since the last info, whichever
-// instance acknowledged). The first info that finds events pending starts
-// the wait readiness measures.
-func (c *Consumer) observe(stream string, info *jetstream.ConsumerInfo) {
+// count (plus ahead, the events the stream holds after the last one
+// settled here that the info does not count, see streamAhead), contact,
+// and whether the stream moved (nothing pending, or the durable's
+// acknowledged floor advanced since the last info, whichever instance
+// acknowledged). The first info that finds events pending starts the wait
+// readiness measures.
+func (c *Consumer) observe(stream string, info *jetstream.ConsumerInfo, ahead uint64) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.progress[stream]
-	p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending), true
+	p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending)+ahead, true
 	p.UnreachableSince, p.LastContact = time.Time{}, now
 	if p.Pending == 0 || info.AckFloor.Stream > p.ackFloor || p.LastProgress.IsZero() {
 		p.LastProgress = now
 	}
 	p.ackFloor = max(p.ackFloor, info.AckFloor.Stream)
+}
+
+// streamAhead returns how many events the stream holds after settled, the
+// stream sequence of the last message settled here (-1: not known yet),
+// as its leader says. pollPending asks when the durable's info counts
+// nothing pending: a durable whose new leader (after a server was lost)
+// has a replica of the stream that is behind counts nothing, delivers
+// nothing, and would otherwise make a stopped consumer look caught up. It
+// returns 0 for a consumer with FilterSubjects (the stream's later events
+// need not be its), on an error, and when the later sequences were all
+// deleted.
+func (c *Consumer) streamAhead(ctx context.Context, stream string, settled int64) uint64 {
+	if settled < 0 || len(c.cfg.FilterSubjects) > 0 {
+		return 0
+	}
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	s, err := c.cfg.JS.Stream(sctx, stream)
+	cancel()
+	if err != nil {
+		return 0
+	}
+	last := s.CachedInfo().State.LastSeq
+	if last <= uint64(settled) || c.holdsNothingBefore(ctx, stream, last+1, uint64(settled)+1) {
+		return 0
+	}
+	return last - uint64(settled)
+}
+
+// clusterLeader names the leader in info, for logs ("" when not clustered).
+func clusterLeader(info *jetstream.ClusterInfo) string {
+	if info == nil {
+		return ""
+	}
+	return info.Leader
 }
 
 // moved records that stream moved: its message at stream sequence seq was
@@ -548,9 +584,12 @@ func (c *Consumer) follow(ctx context.Context, stream string, cons jetstream.Con
 	// processing is set while messages taken from the pull are being
 	// settled (applied, or held behind a failing one).
 	var processing atomic.Bool
+	// settled mirrors settledSeq for pollPending (-1 until it is known).
+	var settled atomic.Int64
+	settled.Store(-1)
 	go func() {
 		defer close(infoDone)
-		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, restartPull)
+		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, &settled, restartPull)
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
@@ -579,6 +618,7 @@ func (c *Consumer) follow(ctx context.Context, stream string, cons jetstream.Con
 			}
 		}
 	}
+	settled.Store(int64(settledSeq))
 	for {
 		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
@@ -603,6 +643,7 @@ func (c *Consumer) follow(ctx context.Context, stream string, cons jetstream.Con
 		lastMsg.Store(time.Now().UnixNano())
 		processing.Store(true)
 		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
+		settled.Store(int64(settledSeq))
 		processing.Store(false)
 		lastMsg.Store(time.Now().UnixNano())
 		if err != nil {
@@ -818,7 +859,7 @@ func drainAndNak(it jetstream.MessagesContext) {
 // and the pull is made again (restart); readiness does not depend on this
 // detection, since Err reports any stream with events pending that has
 // not moved for stallBound (observe).
-func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, restart func()) {
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, settled *atomic.Int64, restart func()) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -831,7 +872,18 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 		if err != nil {
 			c.setReachable(stream, false)
 		} else {
-			c.observe(stream, info)
+			var ahead uint64
+			if info.NumPending == 0 && info.NumAckPending == 0 {
+				ahead = c.streamAhead(ctx, stream, settled.Load())
+				// Only a lasting difference is news: an event published
+				// between the two infos is one too.
+				if ahead > 0 && !processing.Load() && time.Since(time.Unix(0, lastMsg.Load())) > stallGrace {
+					c.log.Warn("events consumer: the durable reports nothing pending, yet the stream holds events after the last one settled", "stream", stream,
+						"settled_sequence", settled.Load(), "events_after", ahead, "delivered_sequence", info.Delivered.Stream,
+						"ack_floor", info.AckFloor.Stream, "consumer_leader", clusterLeader(info.Cluster))
+				}
+			}
+			c.observe(stream, info, ahead)
 			c.mu.Lock()
 			p := c.progress[stream]
 			unblocked := ""
@@ -854,13 +906,13 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			if info.NumAckPending > 0 {
 				grace += c.cfg.AckWait
 			}
-			if info.NumPending > 0 && !processing.Load() {
+			if info.NumPending+uint64(info.NumAckPending)+ahead > 0 && !processing.Load() {
 				if last := time.Unix(0, lastMsg.Load()); time.Since(last) > grace {
 					c.mu.Lock()
 					c.progress[stream].UnreachableSince = last
 					c.mu.Unlock()
 					c.log.Warn("events consumer: events pending but none delivered; pulling again", "stream", stream,
-						"pending", info.NumPending, "last_message", last)
+						"pending", info.NumPending, "ack_pending", info.NumAckPending, "events_after", ahead, "last_message", last)
 					restart()
 				}
 			}

@@ -87,7 +87,7 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 		info, ierr := cons.Info(ictx)
 		cancel()
 		if ierr == nil {
-			c.observe(stream, info)
+			c.observe(stream, info, 0)
 		}
 		select {
 		case <-ctx.Done():
