@@ -266,14 +266,20 @@ func (p StreamProgress) stalled(now time.Time) bool {
 // and whether the stream moved (nothing pending, or the durable's
 // acknowledged floor advanced since the last info, whichever instance
 // acknowledged). The first info that finds events pending starts the wait
-// readiness measures.
-func (c *Consumer) observe(stream string, info *jetstream.ConsumerInfo, ahead uint64) {
+// readiness measures. Only following (the stream set up and its pull
+// made, or another instance holding it) ends an outage: the durable's
+// leader may answer while the stream's does not, and the attempts to
+// follow the stream keep failing meanwhile.
+func (c *Consumer) observe(stream string, info *jetstream.ConsumerInfo, ahead uint64, following bool) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.progress[stream]
 	p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending)+ahead, true
-	p.UnreachableSince, p.LastContact = time.Time{}, now
+	p.LastContact = now
+	if following {
+		p.UnreachableSince = time.Time{}
+	}
 	if p.Pending == 0 || info.AckFloor.Stream > p.ackFloor || p.LastProgress.IsZero() {
 		p.LastProgress = now
 	}
@@ -584,7 +590,8 @@ func (c *Consumer) follow(ctx context.Context, stream string, cons jetstream.Con
 	// processing is set while messages taken from the pull are being
 	// settled (applied, or held behind a failing one).
 	var processing atomic.Bool
-	// settled mirrors settledSeq for pollPending (-1 until it is known).
+	// settled mirrors settledSeq for pollPending (-1 until it is known,
+	// that is until the stream is set up and followed).
 	var settled atomic.Int64
 	settled.Store(-1)
 	go func() {
@@ -883,7 +890,7 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 						"ack_floor", info.AckFloor.Stream, "consumer_leader", clusterLeader(info.Cluster))
 				}
 			}
-			c.observe(stream, info, ahead)
+			c.observe(stream, info, ahead, settled.Load() >= 0)
 			c.mu.Lock()
 			p := c.progress[stream]
 			unblocked := ""

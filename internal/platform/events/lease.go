@@ -87,7 +87,7 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 		info, ierr := cons.Info(ictx)
 		cancel()
 		if ierr == nil {
-			c.observe(stream, info, 0)
+			c.observe(stream, info, 0, true)
 		}
 		select {
 		case <-ctx.Done():
