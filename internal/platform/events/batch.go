@@ -387,6 +387,7 @@ func (c *Consumer) settleBatch(ctx context.Context, stream string, items []batch
 			c.settled(ectx, stream, it.ev, it.res, it.md)
 		}
 		_ = it.msg.Ack()
+		c.moved(stream, it.md.Sequence.Stream)
 	}
 }
 

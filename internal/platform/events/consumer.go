@@ -205,6 +205,17 @@ type StreamProgress struct {
 	// LastContact is when the consumer last received a message of the
 	// stream or its consumer's state.
 	LastContact time.Time
+	// LastProgress is when the stream last moved for this consumer: an
+	// event settled here, the durable's acknowledged floor advanced (any
+	// instance's work counts), or nothing was pending. Err reports a
+	// stream whose events wait while it has not moved for stallBound:
+	// contact alone proves nothing, since a pull lost with a server
+	// leaves the consumer in contact with JetStream and receiving nothing.
+	LastProgress time.Time
+
+	// ackFloor is the durable's acknowledged floor (stream sequence) at
+	// the last consumer info, to tell progress from standing still.
+	ackFloor uint64
 }
 
 // unreachableGrace is how long a stream may be out of reach before Err
@@ -216,6 +227,26 @@ const unreachableGrace = 2 * time.Second
 // stallGrace is how long a consumer with events pending and none
 // outstanding may receive nothing before it pulls again.
 const stallGrace = 2 * time.Second
+
+// stallBound is how long a stream with events pending may go without
+// moving (see StreamProgress.LastProgress) before Err reports it. It is
+// longer than a batch takes and than the pull's own recovery (a missed
+// heartbeat after pullHeartbeat twice, then a new pull), so a healthy
+// consumer never flaps, and short enough that a service whose replica has
+// stopped following leaves the rotation within seconds.
+const stallBound = 5 * time.Second
+
+// pullHeartbeat is the idle heartbeat asked of the server holding a pull:
+// two missed ones (a server lost with the pull, a consumer leader gone)
+// end the pull with an error within about two seconds, and the consumer
+// pulls again from whichever server now leads.
+const pullHeartbeat = time.Second
+
+// apiTimeout bounds each JetStream API call the consumer makes to set a
+// stream up (create the durable, read its state): a call sent while a
+// leader is being elected gets no answer, and a short bound lets the retry
+// reach the new leader soon after it is elected.
+const apiTimeout = 2 * time.Second
 
 // Lag is the replica's staleness: zero when nothing is pending, otherwise
 // the age of the newest applied event (or -1 before anything is known).
@@ -230,6 +261,81 @@ func (p StreamProgress) Lag() time.Duration {
 	default:
 		return time.Since(p.LastEventTime)
 	}
+}
+
+// stalled reports whether, at now, events of the stream are pending and
+// the stream has not moved for stallBound.
+func (p StreamProgress) stalled(now time.Time) bool {
+	return p.Known && p.Pending > 0 && !p.LastProgress.IsZero() && now.Sub(p.LastProgress) >= stallBound
+}
+
+// observe records what a consumer info says about stream: the pending
+// count (plus ahead, the events the stream holds after the last one
+// settled here that the info does not count, see streamAhead), contact,
+// and whether the stream moved (nothing pending, or the durable's
+// acknowledged floor advanced since the last info, whichever instance
+// acknowledged). The first info that finds events pending starts the wait
+// readiness measures. Only following (the stream set up and its pull
+// made, or another instance holding it) ends an outage: the durable's
+// leader may answer while the stream's does not, and the attempts to
+// follow the stream keep failing meanwhile.
+func (c *Consumer) observe(stream string, info *jetstream.ConsumerInfo, ahead uint64, following bool) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.progress[stream]
+	p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending)+ahead, true
+	p.LastContact = now
+	if following {
+		p.UnreachableSince = time.Time{}
+	}
+	if p.Pending == 0 || info.AckFloor.Stream > p.ackFloor || p.LastProgress.IsZero() {
+		p.LastProgress = now
+	}
+	p.ackFloor = max(p.ackFloor, info.AckFloor.Stream)
+}
+
+// streamAhead returns how many events the stream holds after settled, the
+// stream sequence of the last message settled here (-1: not known yet),
+// as its leader says. pollPending asks when the durable's info counts
+// nothing pending: a durable whose new leader (after a server was lost)
+// has a replica of the stream that is behind counts nothing, delivers
+// nothing, and would otherwise make a stopped consumer look caught up. It
+// returns 0 for a consumer with FilterSubjects (the stream's later events
+// need not be its), on an error, and when the later sequences were all
+// deleted.
+func (c *Consumer) streamAhead(ctx context.Context, stream string, settled int64) uint64 {
+	if settled < 0 || len(c.cfg.FilterSubjects) > 0 {
+		return 0
+	}
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	s, err := c.cfg.JS.Stream(sctx, stream)
+	cancel()
+	if err != nil {
+		return 0
+	}
+	last := s.CachedInfo().State.LastSeq
+	if last <= uint64(settled) || c.holdsNothingBefore(ctx, stream, last+1, uint64(settled)+1) {
+		return 0
+	}
+	return last - uint64(settled)
+}
+
+// clusterLeader names the leader in info, for logs ("" when not clustered).
+func clusterLeader(info *jetstream.ClusterInfo) string {
+	if info == nil {
+		return ""
+	}
+	return info.Leader
+}
+
+// moved records that stream moved: its message at stream sequence seq was
+// settled here (so an acknowledged floor up to seq is no news).
+func (c *Consumer) moved(stream string, seq uint64) {
+	c.mu.Lock()
+	p := c.progress[stream]
+	p.LastProgress, p.ackFloor = time.Now(), max(p.ackFloor, seq)
+	c.mu.Unlock()
 }
 
 // NewConsumer validates cfg and returns a consumer; Run starts it.
@@ -329,21 +435,33 @@ type errConfig struct{ error }
 
 func (c *Consumer) runStream(ctx context.Context, stream string) error {
 	backoff := time.Duration(0)
+	// cons is the durable once created. After a lost pull the next
+	// attempt pulls from it again without creating it anew: creating goes
+	// through the JetStream meta leader, which may be the very server that
+	// was lost, while pulling needs only the consumer's own leader. The
+	// attempt after one that got nothing creates it again (it may have
+	// been deleted), and so does one after an error saying it is gone.
+	var cons jetstream.Consumer
+	create := true
 	for {
-		progressed, err := c.consumeStream(ctx, stream)
+		used, progressed, err := c.consumeStream(ctx, stream, cons, create)
 		if ctx.Err() != nil {
 			return nil
 		}
+		cons = used
+		create = cons == nil || consumerGone(err) || !progressed && !create
 		var cfgErr errConfig
 		if errors.As(err, &cfgErr) {
 			c.log.Error("events consumer: configuration error", "stream", stream, "err", err)
 			return err
 		}
 		c.setReachable(stream, false)
+		// The cap is short: after a leader loss the new leader is elected
+		// within seconds, and each attempt is itself bounded (apiTimeout).
 		if progressed || backoff == 0 {
 			backoff = 250 * time.Millisecond
 		} else {
-			backoff = min(backoff*2, 2*time.Second)
+			backoff = min(backoff*2, time.Second)
 		}
 		c.log.Warn("events consumer: stream interrupted; retrying", "stream", stream, "err", err, "retry_in", backoff)
 		select {
@@ -354,14 +472,31 @@ func (c *Consumer) runStream(ctx context.Context, stream string) error {
 	}
 }
 
-// consumeStream creates (or updates) the durable consumer on stream and
-// processes its messages one at a time until an error or ctx ends.
-func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed bool, err error) {
-	filters, err := c.filtersFor(ctx, stream)
-	if err != nil {
-		return false, err
+// consumerGone reports whether err says the durable consumer no longer
+// exists, so it must be created again.
+func consumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrConsumerDoesNotExist)
+}
+
+// consumeStream creates (or updates) the durable consumer on stream, unless
+// create is false and known is the durable already, and processes its
+// messages in batches until an error or ctx ends. It returns the durable it
+// used (known when creating it failed).
+func (c *Consumer) consumeStream(ctx context.Context, stream string, known jetstream.Consumer, create bool) (used jetstream.Consumer, progressed bool, err error) {
+	if !create && known != nil {
+		progressed, err = c.follow(ctx, stream, known, true)
+		return known, progressed, err
 	}
-	cons, err := c.cfg.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	fctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	filters, err := c.filtersFor(fctx, stream)
+	cancel()
+	if err != nil {
+		return known, false, err
+	}
+	cctx, cancelCreate := context.WithTimeout(ctx, apiTimeout)
+	defer cancelCreate()
+	cons, err := c.cfg.JS.CreateOrUpdateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		Durable:       c.cfg.Name,
 		Description:   "RealGuardIO events consumer " + c.cfg.Name,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -375,9 +510,18 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 		MaxAckPending:  2 * c.cfg.BatchSize,
 		FilterSubjects: filters,
 	})
+	cancelCreate()
 	if err != nil {
-		return false, fmt.Errorf("create consumer on %s: %w", stream, err)
+		return known, false, fmt.Errorf("create consumer on %s: %w", stream, err)
 	}
+	progressed, err = c.follow(ctx, stream, cons, false)
+	return cons, progressed, err
+}
+
+// follow consumes stream through its durable cons while this instance
+// holds the stream's lease, until an error or ctx ends; resumed says an
+// earlier pull of this run was lost (its messages may be outstanding).
+func (c *Consumer) follow(ctx context.Context, stream string, cons jetstream.Consumer, resumed bool) (progressed bool, err error) {
 	takeover, err := c.acquireLease(ctx, stream, cons)
 	if err != nil || ctx.Err() != nil {
 		return false, err
@@ -392,18 +536,26 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	}()
 	defer func() { loseLease(nil); <-renewDone }()
 	// Messages still outstanding from an earlier pull (this instance's
-	// before a restart, or a holder's that stopped without giving them
-	// back) must come before any later message of the stream: wait until
-	// JetStream offers them again (at most the ack wait), or a new pull
-	// would receive later messages first.
-	ictx, cancel := context.WithTimeout(leaseCtx, 2*time.Second)
-	info, ierr := cons.Info(ictx)
-	cancel()
-	if takeover || ierr != nil || info.NumAckPending > 0 {
+	// before a restart or a lost pull, or a holder's that stopped without
+	// giving them back) must come before any later message of the stream:
+	// wait until JetStream offers them again (at most the ack wait from
+	// now, the earlier pull having ended), or a new pull would receive
+	// later messages first. After a lost pull (resumed) they are likely,
+	// and the consumer's leader may be the server just lost, so the wait
+	// is not made longer by asking it first.
+	offered := time.Now().Add(c.cfg.AckWait + 250*time.Millisecond)
+	wait := takeover || resumed
+	if !wait {
+		ictx, cancel := context.WithTimeout(leaseCtx, apiTimeout)
+		info, ierr := cons.Info(ictx)
+		cancel()
+		wait = ierr != nil || info.NumAckPending > 0
+	}
+	if wait {
 		select {
 		case <-leaseCtx.Done():
 			return false, context.Cause(leaseCtx)
-		case <-time.After(c.cfg.AckWait + 250*time.Millisecond):
+		case <-time.After(time.Until(offered)):
 		}
 	}
 	// Pull requests expire after 5 s (not the default 30 s): a request of a
@@ -411,7 +563,13 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	// notice that nobody listens any more) can take messages only that
 	// long, and AckWait gives each back a second later. Shorter expiries
 	// cost throughput: at 1 s the consumer applied ten times fewer events.
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchSize), jetstream.PullExpiry(5*time.Second))
+	// The heartbeat, though, is short (pullHeartbeat): a pull whose
+	// server or consumer leader is lost would otherwise wait silently for
+	// its expiry (and the library's default heartbeat is half of it); two
+	// missed heartbeats end it with an error and the stream is set up
+	// again on whichever server leads now.
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchSize), jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", stream, err)
 	}
@@ -437,9 +595,13 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	// processing is set while messages taken from the pull are being
 	// settled (applied, or held behind a failing one).
 	var processing atomic.Bool
+	// settled mirrors settledSeq for pollPending (-1 until it is known,
+	// that is until the stream is set up and followed).
+	var settled atomic.Int64
+	settled.Store(-1)
 	go func() {
 		defer close(infoDone)
-		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, restartPull)
+		c.pollPending(infoCtx, stream, cons, &lastMsg, &processing, &settled, restartPull)
 	}()
 	defer func() { stopInfo(); <-infoDone }()
 
@@ -452,7 +614,7 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 	if settledSeq > 0 {
 		// A stream deleted and created again numbers its messages from 1:
 		// the recorded sequence then says nothing about them.
-		sctx, cancel := context.WithTimeout(leaseCtx, 5*time.Second)
+		sctx, cancel := context.WithTimeout(leaseCtx, apiTimeout)
 		s, serr := c.cfg.JS.Stream(sctx, stream)
 		cancel()
 		if serr != nil {
@@ -468,6 +630,7 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 			}
 		}
 	}
+	settled.Store(int64(settledSeq))
 	for {
 		msg, err := it.Next(jetstream.NextContext(pullCtx))
 		if err != nil {
@@ -492,6 +655,7 @@ func (c *Consumer) consumeStream(ctx context.Context, stream string) (progressed
 		lastMsg.Store(time.Now().UnixNano())
 		processing.Store(true)
 		err = c.process(leaseCtx, stream, &held, &settledSeq, &lastMsg)
+		settled.Store(int64(settledSeq))
 		processing.Store(false)
 		lastMsg.Store(time.Now().UnixNano())
 		if err != nil {
@@ -702,42 +866,38 @@ func drainAndNak(it jetstream.MessagesContext) {
 //
 // It also watches for a stalled pull: events pending, none being
 // processed and none received for stallGrace (plus the ack wait while
-// JetStream counts messages outstanding that this instance does not hold). The stream is then reported out of
-// reach since the last message (readiness must not say ready while
-// nothing arrives) and the pull is made again (restart).
-func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, restart func()) {
+// JetStream counts messages outstanding that this instance does not
+// hold). The stream is then reported out of reach since the last message
+// and the pull is made again (restart); readiness does not depend on this
+// detection, since Err reports any stream with events pending that has
+// not moved for stallBound (observe).
+func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstream.Consumer, lastMsg *atomic.Int64, processing *atomic.Bool, settled *atomic.Int64, restart func()) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ictx, cancel := context.WithTimeout(ctx, apiTimeout)
 		info, err := cons.Info(ictx)
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		c.setReachable(stream, err == nil)
-		// Messages outstanding that this instance does not hold (delivered
-		// to a pull a lost server had, after a leader change) come back
-		// after the ack wait; nothing for longer than that is a stall too.
-		grace := stallGrace
-		if info != nil && info.NumAckPending > 0 {
-			grace += c.cfg.AckWait
-		}
-		if err == nil && info.NumPending > 0 && !processing.Load() {
-			if last := time.Unix(0, lastMsg.Load()); time.Since(last) > grace {
-				c.mu.Lock()
-				c.progress[stream].UnreachableSince = last
-				c.mu.Unlock()
-				c.log.Warn("events consumer: events pending but none delivered; pulling again", "stream", stream,
-					"pending", info.NumPending, "last_message", last)
-				restart()
+		if err != nil {
+			c.setReachable(stream, false)
+		} else {
+			var ahead uint64
+			if info.NumPending == 0 && info.NumAckPending == 0 {
+				ahead = c.streamAhead(ctx, stream, settled.Load())
+				// Only a lasting difference is news: an event published
+				// between the two infos is one too.
+				if ahead > 0 && !processing.Load() && time.Since(time.Unix(0, lastMsg.Load())) > stallGrace {
+					c.log.Warn("events consumer: the durable reports nothing pending, yet the stream holds events after the last one settled", "stream", stream,
+						"settled_sequence", settled.Load(), "events_after", ahead, "delivered_sequence", info.Delivered.Stream,
+						"ack_floor", info.AckFloor.Stream, "consumer_leader", clusterLeader(info.Cluster))
+				}
 			}
-		}
-		if err == nil {
+			c.observe(stream, info, ahead, settled.Load() >= 0)
 			c.mu.Lock()
 			p := c.progress[stream]
-			p.Pending = info.NumPending + uint64(info.NumAckPending)
-			p.Known = true
 			unblocked := ""
 			if info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0 && p.BlockedEventID != "" {
 				// Nothing is outstanding, so the event the stream was
@@ -749,6 +909,24 @@ func (c *Consumer) pollPending(ctx context.Context, stream string, cons jetstrea
 			c.mu.Unlock()
 			if unblocked != "" {
 				c.log.Info("events consumer: stream unblocked: the event it waited on is no longer in the stream", "stream", stream, "event_id", unblocked)
+			}
+			// Messages outstanding that this instance does not hold
+			// (delivered to a pull a lost server had, after a leader
+			// change) come back after the ack wait; nothing for longer
+			// than that is a stall too.
+			grace := stallGrace
+			if info.NumAckPending > 0 {
+				grace += c.cfg.AckWait
+			}
+			if info.NumPending+uint64(info.NumAckPending)+ahead > 0 && !processing.Load() {
+				if last := time.Unix(0, lastMsg.Load()); time.Since(last) > grace {
+					c.mu.Lock()
+					c.progress[stream].UnreachableSince = last
+					c.mu.Unlock()
+					c.log.Warn("events consumer: events pending but none delivered; pulling again", "stream", stream,
+						"pending", info.NumPending, "ack_pending", info.NumAckPending, "events_after", ahead, "last_message", last)
+					restart()
+				}
 			}
 		}
 		select {
@@ -1044,7 +1222,8 @@ func (c *Consumer) settled(ctx context.Context, stream string, ev Event, res app
 	if ev.OccurredAt.After(p.LastEventTime) {
 		p.LastEventTime = ev.OccurredAt
 	}
-	p.LastAppliedAt = now
+	p.LastAppliedAt, p.LastProgress = now, now
+	p.ackFloor = max(p.ackFloor, md.Sequence.Stream)
 	unblocked := p.BlockedEventID
 	p.BlockedEventID, p.BlockedType, p.BlockedSince, p.BlockedAttempts, p.BlockedReason = "", "", time.Time{}, 0, ""
 	c.mu.Unlock()
@@ -1098,6 +1277,7 @@ func (c *Consumer) park(ctx context.Context, stream string, msg jetstream.Msg, i
 		c.log.ErrorContext(ctx, "events consumer: cannot park failing event; will retry", "stream", stream, "event_id", id, "err", err, "cause", cause)
 		return outcome{retryIn: c.cfg.Backoff[len(c.cfg.Backoff)-1], err: err}
 	}
+	c.moved(stream, seq)
 	c.metrics.parked.WithLabelValues(c.cfg.Name, stream).Inc()
 	c.log.ErrorContext(ctx, "events consumer: event parked after repeated failures; see ListParked and Replay", "stream", stream,
 		"event_id", id, "attempts", attempts, "err", cause)
@@ -1365,12 +1545,13 @@ func (c *Consumer) Replay(ctx context.Context, eventID string, opts ...ReplayOpt
 }
 
 // Err returns nil while the consumer follows every stream, and otherwise
-// an error naming each stream blocked (and the event it waits on) or out
-// of reach for more than two seconds (NATS down, the stream without a
-// leader). Only
-// OnFailure Block blocks; readiness checks of consumers that use it must
-// report this error, because the consumer's state no longer follows its
-// streams. The message holds no handler error (it may reach /readyz); the
+// an error naming each stream blocked (and the event it waits on), out of
+// reach for more than two seconds (NATS down, the stream without a
+// leader), or with events pending that none has been applied of for
+// stallBound (a pull lost with a server: the consumer is in contact, yet
+// nothing arrives). Only OnFailure Block blocks; readiness checks of
+// consumers that use it must report this error, because the consumer's
+// state no longer follows its streams. The message holds no handler error (it may reach /readyz); the
 // log has it.
 func (c *Consumer) Err() error {
 	var blocked []string
@@ -1381,6 +1562,9 @@ func (c *Consumer) Err() error {
 		if p.BlockedEventID != "" {
 			blocked = append(blocked, fmt.Sprintf("stream %s blocked (%s) since %s on event %s (%s) after %d attempts",
 				p.Stream, p.BlockedReason, p.BlockedSince.UTC().Format(time.RFC3339), p.BlockedEventID, p.BlockedType, p.BlockedAttempts))
+		} else if p.stalled(time.Now()) {
+			blocked = append(blocked, fmt.Sprintf("stream %s not progressing: %d events pending, none applied since %s",
+				p.Stream, p.Pending, p.LastProgress.UTC().Format(time.RFC3339)))
 		}
 	}
 	if len(blocked) == 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
+	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 )
 
 // poisonHandler wraps logHandler so that the event whose id is in poisoned
@@ -225,5 +227,69 @@ func TestStaleEventsNeverApplied(t *testing.T) {
 		if err := cons.QueryRowContext(ctx, `SELECT COUNT(*) FROM test_log WHERE event_id = ?`, a[1].ID).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("discarded event applied %d times (%v)", n, err)
 		}
+	})
+}
+
+// TestConsumerNotMovingIsNotReady: a consumer in contact with its stream
+// but applying nothing while events wait (here a handler that hangs; after
+// a lost pull it is the pull that hangs) reports itself not ready once the
+// stream has not moved for the stall bound, and ready again as soon as
+// events apply. Contact with JetStream alone is not readiness.
+func TestConsumerNotMovingIsNotReady(t *testing.T) {
+	ctx := context.Background()
+	_, js := eventstest.Connect(t, eventstest.NATS(t))
+	prefix := eventstest.Streams(t, js)
+	prod, cons := sqldbtest.OpenSQLite(t, allSets...), sqldbtest.OpenSQLite(t, allSets...)
+	log := testLogger(t)
+	o := events.NewOutbox("customer")
+	run(t, "relay", events.NewRelay(prod, js, o, log, fastRelay(prefix)...).Run)
+	release := make(chan struct{})
+	var hung atomic.Bool
+	base := logHandler("replica")
+	c, err := events.NewConsumer(events.ConsumerConfig{
+		Name: "replica", Streams: customerStream(prefix), DB: cons, JS: js, Logger: log, OnFailure: events.Block,
+		Handler: func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+			if ev.Sequence == 2 {
+				hung.Store(true)
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return base(ctx, tx, ev)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "consumer", c.Run)
+	want := map[string]events.Event{}
+	for i := range 3 {
+		ev, err := write(ctx, prod, o, "agg-a", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.ID] = ev
+	}
+	waitFor(t, 20*time.Second, "the handler to hang on the second event", func() (bool, string) {
+		return hung.Load(), fmt.Sprintf("%d applied", countLog(t, cons))
+	})
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err as the stall begins: %v", err)
+	}
+	waitFor(t, 20*time.Second, "the consumer to report the stream not progressing", func() (bool, string) {
+		err := c.Err()
+		return err != nil && strings.Contains(err.Error(), "not progressing"), fmt.Sprint(err)
+	})
+	close(release)
+	waitFor(t, 20*time.Second, "every event applied", func() (bool, string) {
+		n := countLog(t, cons)
+		return n == 3, fmt.Sprintf("%d of 3 applied", n)
+	})
+	checkLog(t, cons, want)
+	waitFor(t, 10*time.Second, "the consumer ready again", func() (bool, string) {
+		err := c.Err()
+		return err == nil, fmt.Sprint(err)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/realguardio/realguardio/internal/platform/events"
@@ -142,5 +143,93 @@ func TestTwoInstancesFailoverInOrder(t *testing.T) {
 		if n := overlaps.Load(); n != 0 {
 			t.Errorf("%d times two events of one aggregate were applied at once", n)
 		}
+	})
+}
+
+// hangingJS is a JetStream handle whose asynchronous publishes get no
+// acknowledgement while hang is set, as while a stream elects a leader.
+type hangingJS struct {
+	jetstream.JetStream
+	hang atomic.Bool
+}
+
+func (h *hangingJS) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if h.hang.Load() {
+		return unansweredFuture{msg}, nil
+	}
+	return h.JetStream.PublishMsgAsync(msg, opts...)
+}
+
+// unansweredFuture is a publish JetStream never acknowledges.
+type unansweredFuture struct{ msg *nats.Msg }
+
+func (f unansweredFuture) Ok() <-chan *jetstream.PubAck { return nil }
+func (f unansweredFuture) Err() <-chan error            { return nil }
+func (f unansweredFuture) Msg() *nats.Msg               { return f.msg }
+
+// TestStalledRelayKeepsItsLease: the relay holding the lease waits for
+// acknowledgements longer than the lease lasts (a publish timeout of 10 s
+// against the default lease of 3 s). It is alive, so it keeps the lease
+// and the standby publishes nothing meanwhile; its readiness says it is
+// stalled; once acknowledgements come again the event is published, once.
+func TestStalledRelayKeepsItsLease(t *testing.T) {
+	ctx := context.Background()
+	url := eventstest.NATS(t)
+	_, admin := eventstest.Connect(t, url)
+	prefix := eventstest.Streams(t, admin)
+	log := testLogger(t)
+	prod := handles(t, sqldbtest.OpenSQLite(t, allSets...), 3) // relay A, relay B, the writer
+	cons := sqldbtest.OpenSQLite(t, allSets...)
+	_, jsC := eventstest.Connect(t, url)
+	c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons,
+		JS: jsC, Handler: logHandler("replica"), Logger: log, OnFailure: events.Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "consumer", c.Run)
+
+	_, jsA := eventstest.Connect(t, url)
+	hangA := &hangingJS{JetStream: jsA}
+	relayA := events.NewRelay(prod[0], hangA, events.NewOutbox("customer"), log, events.WithSubjectPrefix(prefix),
+		events.WithPublishTimeout(10*time.Second))
+	run(t, "relay A", relayA.Run)
+	o := events.NewOutbox("customer")
+	want := map[string]events.Event{}
+	writeOne := func(i int) {
+		ev, err := write(ctx, prod[2], o, "agg-a", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.ID] = ev
+	}
+	writeOne(0)
+	waitFor(t, 20*time.Second, "relay A publishing", func() (bool, string) {
+		n := countLog(t, cons)
+		return n == 1, fmt.Sprintf("%d of 1 applied", n)
+	})
+	_, jsB := eventstest.Connect(t, url)
+	run(t, "relay B", events.NewRelay(prod[1], jsB, events.NewOutbox("customer"), log, events.WithSubjectPrefix(prefix)).Run)
+
+	hangA.hang.Store(true)
+	writeOne(1)
+	waitFor(t, 20*time.Second, "relay A to report itself stalled", func() (bool, string) {
+		err := relayA.Err()
+		return err != nil, "healthy"
+	})
+	// Relay A has now waited longer than the lease lasts; a standby that
+	// had taken the lease over would have published the event by now.
+	time.Sleep(2 * time.Second)
+	if n := countLog(t, cons); n != 1 {
+		t.Fatalf("%d events applied while the lease holder waited for acknowledgements, want 1: the standby took the lease of a live holder", n)
+	}
+	hangA.hang.Store(false)
+	waitFor(t, 30*time.Second, "the event published once acknowledgements come again", func() (bool, string) {
+		n := countLog(t, cons)
+		return n == 2, fmt.Sprintf("%d of 2 applied", n)
+	})
+	checkLog(t, cons, want)
+	waitFor(t, 10*time.Second, "relay A healthy again", func() (bool, string) {
+		err := relayA.Err()
+		return err == nil, fmt.Sprint(err)
 	})
 }

@@ -87,11 +87,7 @@ func (c *Consumer) acquireLease(ctx context.Context, stream string, cons jetstre
 		info, ierr := cons.Info(ictx)
 		cancel()
 		if ierr == nil {
-			c.mu.Lock()
-			p := c.progress[stream]
-			p.Pending, p.Known = info.NumPending+uint64(info.NumAckPending), true
-			p.UnreachableSince, p.LastContact = time.Time{}, time.Now()
-			c.mu.Unlock()
+			c.observe(stream, info, 0, true)
 		}
 		select {
 		case <-ctx.Done():

@@ -289,6 +289,14 @@ func Connect(ctx context.Context, serverURL string, name string, logger *slog.Lo
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A server that dies without closing the connection (a lost
+		// machine, a network partition) is noticed by unanswered pings:
+		// with a ping every two seconds and two outstanding allowed, the
+		// client reconnects to another server within about six seconds
+		// (the default, two minutes, would leave the service publishing
+		// and consuming nothing for that long).
+		nats.PingInterval(2 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

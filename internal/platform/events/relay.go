@@ -43,22 +43,44 @@ type Relay struct {
 	lastRenew   time.Time
 	lastCleanup time.Time
 	metrics     *relayMetrics
+	// takeoverAt is, while another relay holds the lease, when it expires
+	// unless renewed: the standby tries again then rather than at its next
+	// poll, so failover takes the lease's time to live and no more.
+	takeoverAt time.Time
+	// holding is set while this relay holds the lease, for keepLease.
+	holding atomic.Bool
 
 	// failingSince is the end of the last successful cycle before
 	// publishing started to fail (UnixNano, 0 while it works), for Err;
 	// lastOK is the end of the last successful cycle.
 	failingSince, lastOK atomic.Int64
+	// waitingSince is, while a cycle runs, when it started or last
+	// published a batch (UnixNano, 0 between cycles), for Err: a cycle
+	// that neither publishes nor fails (a call that hangs) is a stall.
+	waitingSince atomic.Int64
 }
 
 // relayFailureGrace is how long publishing may fail before Err reports it:
 // a NATS reconnect or a stream leader election takes a moment.
 const relayFailureGrace = 2 * time.Second
 
+// relayStallBound is how long a cycle may go without publishing a batch or
+// failing before Err reports it: longer than a batch of acknowledgements
+// takes on a busy machine, so a healthy relay never flaps.
+const relayStallBound = 5 * time.Second
+
 // Err returns nil while the relay publishes (or has nothing to publish),
 // and an error once publishing has failed without a success for more than
-// two seconds (NATS unreachable, a stream without a leader): the service's
-// changes are committed but reach nobody, which readiness checks report.
+// two seconds (NATS unreachable, a stream without a leader), or once a
+// cycle has published nothing and not failed either for relayStallBound (a
+// call that hangs): the service's changes are committed but reach nobody,
+// which readiness checks report.
 func (r *Relay) Err() error {
+	if w := r.waitingSince.Load(); w != 0 {
+		if t := time.Unix(0, w); time.Since(t) >= relayStallBound {
+			return fmt.Errorf("outbox relay of %s: nothing published since %s", r.outbox.producer, t.UTC().Format(time.RFC3339))
+		}
+	}
 	since := r.failingSince.Load()
 	if since == 0 {
 		return nil
@@ -146,7 +168,9 @@ func WithPublishTimeout(d time.Duration) RelayOption {
 }
 
 // WithLease sets the time-to-live of the relay lease (default 3 s, renewed
-// every second, so a standby takes over within about four seconds of the
+// every third of it in the background while the holder lives, however
+// long a publishing cycle takes; a standby tries again the moment the
+// lease it saw expires, so it takes over within the time to live of the
 // holder's crash); zero disables the lease, for a database that only ever
 // has one relay.
 func WithLease(ttl time.Duration) RelayOption {
@@ -201,7 +225,14 @@ func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logg
 func (r *Relay) Run(ctx context.Context) error {
 	poll := time.NewTicker(r.cfg.poll)
 	defer poll.Stop()
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		r.keepLease(renewCtx)
+	}()
 	defer r.releaseLease()
+	defer func() { stopRenew(); <-renewDone }()
 	backoff := time.Duration(0)
 	for {
 		err := r.cycle(ctx)
@@ -233,11 +264,62 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.log.Info("outbox relay: publishing again")
 			backoff = 0
 		}
+		var takeover <-chan time.Time
+		var timer *time.Timer
+		if !r.takeoverAt.IsZero() {
+			timer = time.NewTimer(time.Until(r.takeoverAt))
+			takeover = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.outbox.wake:
 		case <-poll.C:
+		case <-takeover:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// keepLease renews the lease every third of its time to live while this
+// relay holds it, independently of the publishing cycle: a cycle may wait
+// longer than the lease lasts (acknowledgements awaited for the publish
+// timeout while a stream elects a leader), and a relay that is alive must
+// not hand its lease to a standby meanwhile. So the lease expires only
+// when its holder is gone (crashed, or cut off from the database), which
+// keeps it short, and failover quick, without spurious takeovers.
+func (r *Relay) keepLease(ctx context.Context) {
+	if r.cfg.leaseTTL == 0 {
+		return
+	}
+	t := time.NewTicker(r.cfg.leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.holding.Load() {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.leaseTTL/3)
+		res, err := r.db.ExecContext(rctx, `UPDATE event_relay_lease SET expires_at = ? WHERE name = ? AND holder = ?`,
+			sqldb.Micros(time.Now().Add(r.cfg.leaseTTL)), leaseName, r.holder)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Warn("outbox relay: renew lease", "err", err)
+			continue
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			// Another relay holds it now; the next cycle finds out and
+			// stands by.
+			r.holding.Store(false)
 		}
 	}
 }
@@ -251,11 +333,14 @@ func (r *Relay) cycle(ctx context.Context) error {
 	if !held {
 		return nil
 	}
+	r.waitingSince.Store(time.Now().UnixNano())
+	defer r.waitingSince.Store(0)
 	for {
 		n, err := r.publishBatch(ctx)
 		if err != nil {
 			return err
 		}
+		r.waitingSince.Store(time.Now().UnixNano())
 		if n < r.cfg.batch {
 			break
 		}
@@ -385,12 +470,20 @@ func (r *Relay) lease(ctx context.Context) (bool, error) {
 			r.log.Info("outbox relay: another instance holds the lease; standing by")
 		}
 		r.leaseUntil = time.Time{}
+		r.holding.Store(false)
+		var expires int64
+		r.takeoverAt = time.Time{}
+		if err := r.db.QueryRowContext(ctx, `SELECT expires_at FROM event_relay_lease WHERE name = ?`, leaseName).Scan(&expires); err == nil {
+			// Just after the holder's lease ends, unless it renews.
+			r.takeoverAt = sqldb.FromMicros(expires).Add(10 * time.Millisecond)
+		}
 		return false, nil
 	}
 	if r.leaseUntil.IsZero() {
 		r.log.Debug("outbox relay: lease acquired")
 	}
-	r.leaseUntil, r.lastRenew = until, now
+	r.leaseUntil, r.lastRenew, r.takeoverAt = until, now, time.Time{}
+	r.holding.Store(true)
 	return true, nil
 }
 
@@ -405,6 +498,7 @@ func (r *Relay) releaseLease() {
 		r.log.Warn("outbox relay: release lease", "err", err)
 	}
 	r.leaseUntil = time.Time{}
+	r.holding.Store(false)
 }
 
 // Unsent returns the number of outbox rows not yet published, for
