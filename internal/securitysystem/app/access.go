@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/cursor"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/platform/cursor"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz"
 )
