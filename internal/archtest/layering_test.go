@@ -168,9 +168,7 @@ var transport = []string{"net/http", "database/sql", "github.com/prometheus/", "
 // useCaseExceptions are use-case packages that still link transport, each
 // with the reason; a package here that no longer does fails the test, so
 // the list only shrinks.
-var useCaseExceptions = map[string]string{
-	"customer/app": "its ports take a sqldb.Querier so that one transaction spans several repositories; they must own their transactions first (issue 15, item 2)",
-}
+var useCaseExceptions = map[string]string{}
 
 // TestUseCasesLinkNoTransport: a service's use cases (its app and domain
 // packages) link neither net/http, nor metrics, nor a SQL driver, through

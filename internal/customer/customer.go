@@ -84,12 +84,15 @@ type Deps struct {
 
 // Service is the running Customer Service.
 type Service struct {
-	cfg     Config
-	js      jetstream.JetStream
-	host    *orgkithost.Host
-	outbox  *events.Outbox
-	org     *orgkit.Service
-	app     *app.Service
+	cfg    Config
+	js     jetstream.JetStream
+	host   *orgkithost.Host
+	outbox *events.Outbox
+	org    *orgkit.Service
+	app    *app.Service
+	// units binds the consumers' transactions to the use cases' units
+	// of work.
+	units   store.Transactor
 	handler http.Handler
 }
 
@@ -114,16 +117,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	outbox := events.NewOutbox(Name)
-	a := &app.Service{DB: deps.DB, Repo: store.Store{}, Outbox: outboxPort{outbox}}
+	a := &app.Service{}
+	units := &store.Transactor{DB: deps.DB, Outbox: outboxPort{outbox}}
 	// The kit removes an employee and, in the same transaction, the
 	// service revokes the employee's location roles and team memberships:
-	// no grant of a removed employee can outlive the removal.
+	// no grant of a removed employee can outlive the removal. The hook
+	// runs only once New has returned, when units has its Org.
 	org := orgkit.NewService(orgkit.Customer, deps.DB, outbox, host.Accounts, host.Logger,
 		orgkit.OnEmployeeRemoved(func(ctx context.Context, tx *sqldb.Tx, e orgkit.Employee) error {
-			return a.RevokeEmployee(ctx, tx, toEmployee(e))
+			return a.RevokeEmployee(ctx, units.Bind(tx), toEmployee(e))
 		}))
-	a.Org = orgPort{org: org}
-	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a}
+	units.Org = orgPort{org: org}
+	a.Store = *units
+	s := &Service{cfg: cfg, js: deps.JS, host: host, outbox: outbox, org: org, app: a, units: *units}
 	s.handler = host.Handler(httpapi.New(a, org).WithMemberships(deps.Memberships).Routes(Name))
 	return s, nil
 }
@@ -190,7 +196,7 @@ func (s *Service) applyDealerProviderEvent(ctx context.Context, tx *sqldb.Tx, ev
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return err
 	}
-	return s.app.ApplyDealerProviderSet(ctx, tx, p)
+	return s.app.ApplyDealerProviderSet(ctx, s.units.Bind(tx), p)
 }
 
 // applySystemEvent records the location of a created security system.
@@ -202,7 +208,7 @@ func (s *Service) applySystemEvent(ctx context.Context, tx *sqldb.Tx, ev events.
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return err
 	}
-	return s.app.ApplySecuritySystemCreated(ctx, tx, p)
+	return s.app.ApplySecuritySystemCreated(ctx, s.units.Bind(tx), p)
 }
 
 // applyDealerEvent applies a Dealer Service event to the replica. Other
@@ -215,29 +221,30 @@ func (s *Service) applyDealerEvent(ctx context.Context, tx *sqldb.Tx, ev events.
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		return err
 	}
-	return s.app.ApplyDealerCreated(ctx, tx, p)
+	return s.app.ApplyDealerCreated(ctx, s.units.Bind(tx), p)
 }
 
 // Close releases what New acquired. The database and JetStream belong to
 // the caller.
 func (s *Service) Close() error { return nil }
 
-// orgPort adapts the organization kit to the use cases' Org port.
+// orgPort adapts the organization kit to the Org of the store's units of
+// work.
 type orgPort struct{ org *orgkit.Service }
 
-var _ app.Org = orgPort{}
+var _ store.Org = orgPort{}
 
 // RequireAdministrator is the kit's rule of every change inside an
 // organization (the CUSTOMER_EMPLOYEE application role and
 // CUSTOMER_EMPLOYEE_ADMINISTRATOR in the customer), so locations and teams
 // are guarded exactly like the kit's own changes.
-func (p orgPort) RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+func (p orgPort) RequireAdministrator(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error {
 	_, err := p.org.AuthorizeAdministrator(ctx, q, caller, customerID)
 	return err
 }
 
 // AuthorizeReader is the kit's read rule.
-func (p orgPort) AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *auth.Caller, customerID string) error {
+func (p orgPort) AuthorizeReader(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error {
 	return p.org.AuthorizeReader(ctx, q, caller, customerID)
 }
 
@@ -278,7 +285,7 @@ func toEmployee(e orgkit.Employee) app.Employee {
 }
 
 // outboxPort adapts *events.Outbox, whose Append also returns the event,
-// to the use cases' Outbox port.
+// to the Outbox of the store's units of work.
 type outboxPort struct{ o *events.Outbox }
 
 // Append appends the event inside tx.

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
-	"github.com/realguardio/realguardio/internal/platform/auth"
+	"github.com/realguardio/realguardio/internal/platform/principal"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -58,11 +58,11 @@ func (s *Service) LocationAccess(ctx context.Context, locationID string, p Acces
 	if p.Limit < 1 {
 		return LocationAccess{}, apperr.InvalidField("limit", "must be positive")
 	}
-	l, err := s.Repo.Location(ctx, s.DB, locationID)
+	l, err := s.Store.View().Location(ctx, locationID)
 	if err != nil {
 		return LocationAccess{}, err
 	}
-	name, holders, err := s.Repo.LocationAccess(ctx, s.DB, l, p)
+	name, holders, err := s.Store.View().LocationAccess(ctx, l, p)
 	if err != nil {
 		return LocationAccess{}, err
 	}
@@ -79,15 +79,16 @@ func (s *Service) LocationAccess(ctx context.Context, locationID string, p Acces
 // administrators may read it, as they may read the access review of the
 // location's systems (AUTHZ.md, "Access review"). A location of another
 // customer is NotFound.
-func (s *Service) LocationHolders(ctx context.Context, caller *auth.Caller, customerID, locationID string, p AccessPage) (LocationAccess, error) {
-	check := s.Org.RequireAdministrator
-	if caller.HasRole(auth.RoleAdmin) {
-		check = s.Org.AuthorizeReader
+func (s *Service) LocationHolders(ctx context.Context, caller *principal.Caller, customerID, locationID string, p AccessPage) (LocationAccess, error) {
+	r := s.Store.View()
+	check := r.RequireAdministrator
+	if caller.HasRole(principal.RoleAdmin) {
+		check = r.AuthorizeReader
 	}
-	if err := check(ctx, s.DB, caller, customerID); err != nil {
+	if err := check(ctx, caller, customerID); err != nil {
 		return LocationAccess{}, err
 	}
-	if _, err := s.location(ctx, s.DB, customerID, locationID); err != nil {
+	if _, err := s.location(ctx, r, customerID, locationID); err != nil {
 		return LocationAccess{}, err
 	}
 	return s.LocationAccess(ctx, locationID, p)

@@ -128,11 +128,12 @@ func TestRevokeEmployee(t *testing.T) {
 	leaves := app.Employee{ID: uuid.NewString(), CustomerID: cust, UserID: uuid.NewString(), Active: true}
 	org := &fakeOrg{employees: map[string]app.Employee{admin.ID: admin, stays.ID: stays, leaves.ID: leaves}, admins: map[string]bool{admin.UserID: true}}
 	var evs []recorded
-	svc := &app.Service{DB: db, Repo: store.Store{}, Org: org, Outbox: app.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, aggType, aggID, typ string, p any) error {
+	units := store.Transactor{DB: db, Org: org, Outbox: store.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, aggType, aggID, typ string, p any) error {
 		b, _ := json.Marshal(p)
 		evs = append(evs, recorded{typ, string(b)})
 		return nil
 	})}
+	svc := &app.Service{Store: units}
 	caller := &principal.Caller{Subject: admin.UserID, Roles: []string{principal.RoleCustomerEmployee}}
 	loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
 	if err != nil {
@@ -154,7 +155,7 @@ func TestRevokeEmployee(t *testing.T) {
 	evs = nil
 	revoke := func() {
 		t.Helper()
-		if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return svc.RevokeEmployee(ctx, tx, leaves) }); err != nil {
+		if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return svc.RevokeEmployee(ctx, units.Bind(tx), leaves) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +172,7 @@ func TestRevokeEmployee(t *testing.T) {
 	if len(evs) != 0 {
 		t.Fatalf("second revocation wrote events: %v", evs)
 	}
-	roles, err := svc.SubjectLocationRoles(ctx, db, stays.UserID)
+	roles, err := svc.SubjectLocationRoles(ctx, stays.UserID)
 	if err != nil || !reflect.DeepEqual(roles, map[string][]string{loc.ID: {"SECURITY_SYSTEM_ARMER"}}) {
 		t.Fatalf("the remaining employee lost grants: %v, %v", roles, err)
 	}
@@ -189,14 +190,14 @@ func TestConcurrentChanges(t *testing.T) {
 		org := &fakeOrg{employees: map[string]app.Employee{admin.ID: admin, member.ID: member}, admins: map[string]bool{admin.UserID: true}}
 		var mu sync.Mutex
 		added := 0
-		svc := &app.Service{DB: db, Repo: store.Store{}, Org: org, Outbox: app.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, _, _, typ string, _ any) error {
+		svc := &app.Service{Store: store.Transactor{DB: db, Org: org, Outbox: store.OutboxFunc(func(_ context.Context, _ *sqldb.Tx, _, _, typ string, _ any) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if typ == app.EventTeamMemberAdded {
 				added++
 			}
 			return nil
-		})}
+		})}}
 		caller := &principal.Caller{Subject: admin.UserID, Roles: []string{principal.RoleCustomerEmployee}}
 		loc, err := svc.CreateLocation(ctx, caller, cust, "L", "")
 		if err != nil {

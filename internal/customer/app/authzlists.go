@@ -7,5 +7,5 @@ import "context"
 // the fetch strategy's lists, which select a dealer employee's systems by
 // location. The ids are validated by the handler.
 func (s *Service) LocationIDsByDealers(ctx context.Context, dealerIDs []string, cursor string) ([]string, string, error) {
-	return s.Repo.LocationIDsByDealers(ctx, s.DB, dealerIDs, cursor)
+	return s.Store.View().LocationIDsByDealers(ctx, dealerIDs, cursor)
 }

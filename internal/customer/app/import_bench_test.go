@@ -38,7 +38,7 @@ func newImportFixture(b *testing.B, employees int) importFixture {
 		f.emps = append(f.emps, e)
 	}
 	outbox := events.NewOutbox("customer")
-	f.svc = &app.Service{DB: db, Repo: store.Store{}, Org: org, Outbox: batchOutbox{outbox}}
+	f.svc = &app.Service{Store: store.Transactor{DB: db, Org: org, Outbox: batchOutbox{outbox}}}
 	return f
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/principal"
-	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // MaxImport bounds the items of one bulk import (API.md, "Bulk import"):
@@ -40,8 +39,8 @@ func at(err error, prefix string) error {
 	return &apperr.Error{Code: ae.Code, Field: prefix + ae.Field, Message: prefix + ae.Message, Cause: ae.Cause}
 }
 
-func (s *Service) emitAll(ctx context.Context, tx *sqldb.Tx, customerID string, evs []PendingEvent) error {
-	if err := s.Outbox.AppendAll(ctx, tx, AggregateType, customerID, evs); err != nil {
+func (s *Service) emitAll(ctx context.Context, tx Tx, customerID string, evs []PendingEvent) error {
+	if err := tx.AppendAll(ctx, AggregateType, customerID, evs); err != nil {
 		return apperr.Wrap(err, apperr.Internal, "could not record the events of the import")
 	}
 	return nil
@@ -89,8 +88,8 @@ func (s *Service) ImportLocations(ctx context.Context, caller *principal.Caller,
 			}
 		}
 	}
-	err := s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
-		known, err := s.Repo.DealersKnown(ctx, tx, dealers)
+	err := s.change(ctx, caller, customerID, func(tx Tx) error {
+		known, err := tx.DealersKnown(ctx, dealers)
 		if err != nil {
 			return err
 		}
@@ -99,7 +98,7 @@ func (s *Service) ImportLocations(ctx context.Context, caller *principal.Caller,
 				return apperr.InvalidField(fmt.Sprintf("locations[%d].dealerId", i), "no dealer %s is known", l.DealerID)
 			}
 		}
-		if err := s.Repo.InsertLocations(ctx, tx, locs); err != nil {
+		if err := tx.InsertLocations(ctx, locs); err != nil {
 			return err
 		}
 		evs := make([]PendingEvent, len(locs))
@@ -168,12 +167,12 @@ func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *princ
 			empIDs = append(empIDs, emp)
 		}
 	}
-	err := s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
-		locs, err := s.Repo.LocationsOf(ctx, tx, customerID, locIDs)
+	err := s.change(ctx, caller, customerID, func(tx Tx) error {
+		locs, err := tx.LocationsOf(ctx, customerID, locIDs)
 		if err != nil {
 			return err
 		}
-		emps, err := s.Org.ActiveEmployees(ctx, tx, customerID, empIDs)
+		emps, err := tx.ActiveEmployees(ctx, customerID, empIDs)
 		if err != nil {
 			return err
 		}
@@ -188,7 +187,7 @@ func (s *Service) ImportEmployeeLocationRoles(ctx context.Context, caller *princ
 			}
 			g.UserID = e.UserID
 		}
-		if err := s.Repo.ReplaceEmployeeLocationRoles(ctx, tx, customerID, grants); err != nil {
+		if err := tx.ReplaceEmployeeLocationRoles(ctx, customerID, grants); err != nil {
 			return err
 		}
 		evs := make([]PendingEvent, len(grants))

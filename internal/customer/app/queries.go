@@ -7,7 +7,6 @@ import (
 	"github.com/realguardio/realguardio/internal/orgkit/paging"
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/principal"
-	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/policy"
 )
 
@@ -42,10 +41,10 @@ type EmployeeGrants struct {
 // order, name filter req.Query) with the grants at each: one index range
 // for the page and one primary-key range per location for the grants.
 func (s *Service) Locations(ctx context.Context, caller *principal.Caller, customerID string, req paging.Request) (paging.Page[LocationView], error) {
-	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+	if err := s.RequireReader(ctx, caller, customerID); err != nil {
 		return paging.Page[LocationView]{}, err
 	}
-	rows, err := s.Repo.LocationsPage(ctx, s.DB, customerID, req)
+	rows, err := s.Store.View().LocationsPage(ctx, customerID, req)
 	if err != nil {
 		return paging.Page[LocationView]{}, err
 	}
@@ -65,10 +64,10 @@ func (s *Service) locationViews(ctx context.Context, locs []Location) ([]Locatio
 	emp, team := map[string][]RoleGrant{}, map[string][]RoleGrant{}
 	if len(ids) > 0 {
 		var err error
-		if emp, err = s.Repo.EmployeeRolesAt(ctx, s.DB, ids); err != nil {
+		if emp, err = s.Store.View().EmployeeRolesAt(ctx, ids); err != nil {
 			return nil, err
 		}
-		if team, err = s.Repo.TeamRolesAt(ctx, s.DB, ids); err != nil {
+		if team, err = s.Store.View().TeamRolesAt(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
@@ -81,10 +80,10 @@ func (s *Service) locationViews(ctx context.Context, locs []Location) ([]Locatio
 
 // Location returns one location of customerID with its current grants.
 func (s *Service) Location(ctx context.Context, caller *principal.Caller, customerID, locationID string) (LocationView, error) {
-	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+	if err := s.RequireReader(ctx, caller, customerID); err != nil {
 		return LocationView{}, err
 	}
-	l, err := s.location(ctx, s.DB, customerID, locationID)
+	l, err := s.location(ctx, s.Store.View(), customerID, locationID)
 	if err != nil {
 		return LocationView{}, err
 	}
@@ -98,10 +97,10 @@ func (s *Service) Location(ctx context.Context, caller *principal.Caller, custom
 // Teams returns a page of the teams of customerID (TeamKey order, name
 // filter req.Query) with their members' employee ids.
 func (s *Service) Teams(ctx context.Context, caller *principal.Caller, customerID string, req paging.Request) (paging.Page[TeamView], error) {
-	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+	if err := s.RequireReader(ctx, caller, customerID); err != nil {
 		return paging.Page[TeamView]{}, err
 	}
-	rows, err := s.Repo.TeamsPage(ctx, s.DB, customerID, req)
+	rows, err := s.Store.View().TeamsPage(ctx, customerID, req)
 	if err != nil {
 		return paging.Page[TeamView]{}, err
 	}
@@ -121,7 +120,7 @@ func (s *Service) teamViews(ctx context.Context, teams []Team) ([]TeamView, erro
 	members := map[string][]string{}
 	if len(ids) > 0 {
 		var err error
-		if members, err = s.Repo.TeamMembers(ctx, s.DB, ids); err != nil {
+		if members, err = s.Store.View().TeamMembers(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
@@ -138,10 +137,10 @@ func (s *Service) teamViews(ctx context.Context, teams []Team) ([]TeamView, erro
 
 // Team returns one team of customerID with its members.
 func (s *Service) Team(ctx context.Context, caller *principal.Caller, customerID, teamID string) (TeamView, error) {
-	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+	if err := s.RequireReader(ctx, caller, customerID); err != nil {
 		return TeamView{}, err
 	}
-	t, err := s.team(ctx, s.DB, customerID, teamID)
+	t, err := s.team(ctx, s.Store.View(), customerID, teamID)
 	if err != nil {
 		return TeamView{}, err
 	}
@@ -149,7 +148,7 @@ func (s *Service) Team(ctx context.Context, caller *principal.Caller, customerID
 	if err != nil {
 		return TeamView{}, err
 	}
-	roles, err := s.Repo.TeamLocationRoles(ctx, s.DB, []string{t.ID})
+	roles, err := s.Store.View().TeamLocationRoles(ctx, []string{t.ID})
 	if err != nil {
 		return TeamView{}, err
 	}
@@ -163,13 +162,13 @@ func (s *Service) Team(ctx context.Context, caller *principal.Caller, customerID
 // Members returns a page of the members of team teamID of customerID with
 // their names, in MemberKey order.
 func (s *Service) Members(ctx context.Context, caller *principal.Caller, customerID, teamID string, req paging.Request) (paging.Page[Employee], error) {
-	if err := s.RequireReader(ctx, s.DB, caller, customerID); err != nil {
+	if err := s.RequireReader(ctx, caller, customerID); err != nil {
 		return paging.Page[Employee]{}, err
 	}
-	if _, err := s.team(ctx, s.DB, customerID, teamID); err != nil {
+	if _, err := s.team(ctx, s.Store.View(), customerID, teamID); err != nil {
 		return paging.Page[Employee]{}, err
 	}
-	rows, err := s.Repo.MembersPage(ctx, s.DB, teamID, req)
+	rows, err := s.Store.View().MembersPage(ctx, teamID, req)
 	if err != nil {
 		return paging.Page[Employee]{}, err
 	}
@@ -180,11 +179,11 @@ func (s *Service) Members(ctx context.Context, caller *principal.Caller, custome
 // employeeID. The caller's right to see the employee is checked by whoever
 // serves the employee itself (the organization kit); this only adds to it.
 func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (EmployeeGrants, error) {
-	direct, err := s.Repo.DirectLocationRoles(ctx, s.DB, employeeID)
+	direct, err := s.Store.View().DirectLocationRoles(ctx, employeeID)
 	if err != nil {
 		return EmployeeGrants{}, err
 	}
-	teams, err := s.Repo.TeamsOfEmployee(ctx, s.DB, employeeID)
+	teams, err := s.Store.View().TeamsOfEmployee(ctx, employeeID)
 	if err != nil {
 		return EmployeeGrants{}, err
 	}
@@ -195,7 +194,7 @@ func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (Employ
 	for i, t := range teams {
 		ids[i] = t.ID
 	}
-	through, err := s.Repo.TeamLocationRoles(ctx, s.DB, ids)
+	through, err := s.Store.View().TeamLocationRoles(ctx, ids)
 	if err != nil {
 		return EmployeeGrants{}, err
 	}
@@ -205,8 +204,9 @@ func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (Employ
 // SubjectLocationRoles returns the location roles of userID merged from
 // direct grants and team grants, for the subject facts of the fetch
 // strategy. A user who is no active customer employee holds none.
-func (s *Service) SubjectLocationRoles(ctx context.Context, q sqldb.Querier, userID string) (map[string][]string, error) {
-	e, err := s.Org.EmployeeByUser(ctx, q, userID)
+func (s *Service) SubjectLocationRoles(ctx context.Context, userID string) (map[string][]string, error) {
+	q := s.Store.View()
+	e, err := q.EmployeeByUser(ctx, userID)
 	if apperr.Is(err, apperr.NotFound) {
 		return map[string][]string{}, nil
 	}
@@ -216,13 +216,13 @@ func (s *Service) SubjectLocationRoles(ctx context.Context, q sqldb.Querier, use
 	if !e.Active {
 		return map[string][]string{}, nil
 	}
-	return s.Repo.EffectiveLocationRoles(ctx, q, e.ID)
+	return q.EffectiveLocationRoles(ctx, e.ID)
 }
 
 // LocationFacts returns the resource facts of one location; NotFound when
 // unknown.
 func (s *Service) LocationFacts(ctx context.Context, locationID string) (LocationFacts, error) {
-	facts, err := s.Repo.LocationFacts(ctx, s.DB, []string{locationID})
+	facts, err := s.Store.View().LocationFacts(ctx, []string{locationID})
 	if err != nil {
 		return LocationFacts{}, err
 	}
@@ -258,7 +258,7 @@ func (s *Service) LocationFactsBatch(ctx context.Context, ids []string) ([]Locat
 	if len(clean) == 0 {
 		return []LocationFacts{}, nil
 	}
-	return s.Repo.LocationFacts(ctx, s.DB, clean)
+	return s.Store.View().LocationFacts(ctx, clean)
 }
 
 // Profile returns the caller's own profile. Only a customer employee has
@@ -268,11 +268,11 @@ func (s *Service) Profile(ctx context.Context, caller *principal.Caller) (Profil
 	if _, err := principal.RequireRole(ctx, principal.RoleCustomerEmployee); err != nil {
 		return Profile{}, err
 	}
-	e, err := s.profileOwner(ctx, s.DB, caller)
+	e, err := s.profileOwner(ctx, s.Store.View(), caller)
 	if err != nil {
 		return Profile{}, err
 	}
-	p, ok, err := s.Repo.Profile(ctx, s.DB, caller.Subject)
+	p, ok, err := s.Store.View().Profile(ctx, caller.Subject)
 	if err != nil {
 		return Profile{}, err
 	}
@@ -298,11 +298,11 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *principal.Caller, p
 		return Profile{}, err
 	}
 	p.UserID = caller.Subject
-	err = s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+	err = s.Store.Update(ctx, func(tx Tx) error {
 		if _, err := s.profileOwner(ctx, tx, caller); err != nil {
 			return err
 		}
-		return s.Repo.PutProfile(ctx, tx, p)
+		return tx.PutProfile(ctx, p)
 	})
 	if err != nil {
 		return Profile{}, err
@@ -312,8 +312,8 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *principal.Caller, p
 
 // profileOwner returns the employee whose user is the caller. The profile
 // is found by sub alone, so no request can name another user's profile.
-func (s *Service) profileOwner(ctx context.Context, q sqldb.Querier, caller *principal.Caller) (Employee, error) {
-	e, err := s.Org.EmployeeByUser(ctx, q, caller.Subject)
+func (s *Service) profileOwner(ctx context.Context, q Reader, caller *principal.Caller) (Employee, error) {
+	e, err := q.EmployeeByUser(ctx, caller.Subject)
 	if apperr.Is(err, apperr.NotFound) || (err == nil && !e.Active) {
 		return Employee{}, apperr.New(apperr.NotFound, "you have no customer employee profile")
 	}
@@ -361,7 +361,7 @@ func (s *Service) LocationNames(ctx context.Context, caller *principal.Caller, b
 	if len(clean) == 0 {
 		return []LocationName{}, nil
 	}
-	all, err := s.Repo.LocationNames(ctx, s.DB, clean)
+	all, err := s.Store.View().LocationNames(ctx, clean)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func (s *Service) LocationNames(ctx context.Context, caller *principal.Caller, b
 		return all, nil
 	}
 	customerID := ""
-	if e, err := s.Org.EmployeeByUser(ctx, s.DB, caller.Subject); err == nil {
+	if e, err := s.Store.View().EmployeeByUser(ctx, caller.Subject); err == nil {
 		customerID = e.CustomerID
 	} else if !apperr.Is(err, apperr.NotFound) {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/principal"
-	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // Service implements the Customer Service's own use cases. Every change
@@ -19,26 +18,21 @@ import (
 // so a refused request changes nothing and an accepted one is always
 // published.
 type Service struct {
-	// DB is the service's database; the kit's tables, this package's
-	// tables and the outbox live in it, so one transaction covers them all.
-	DB *sqldb.DB
-	// Repo stores this package's data.
-	Repo Repo
-	// Org reaches the organization kit's employees and checks.
-	Org Org
-	// Outbox receives the events of every change.
-	Outbox Outbox
+	// Store opens the units of work: this package's data, the
+	// organization kit's employees and checks, and the outbox receiving
+	// the events of every change, in one transaction.
+	Store Transactor
 }
 
 // change runs fn in a transaction after checking that caller administers
 // customerID. The check comes first so that a caller without the right
 // learns nothing about the existence of the entities named in the request.
-func (s *Service) change(ctx context.Context, caller *principal.Caller, customerID string, fn func(tx *sqldb.Tx) error) error {
-	return s.DB.InTx(ctx, func(tx *sqldb.Tx) error {
-		if err := s.Org.RequireAdministrator(ctx, tx, caller, customerID); err != nil {
+func (s *Service) change(ctx context.Context, caller *principal.Caller, customerID string, fn func(tx Tx) error) error {
+	return s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.RequireAdministrator(ctx, caller, customerID); err != nil {
 			return err
 		}
-		if err := s.Repo.LockCustomer(ctx, tx, customerID); err != nil {
+		if err := tx.LockCustomer(ctx, customerID); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -48,12 +42,12 @@ func (s *Service) change(ctx context.Context, caller *principal.Caller, customer
 // RequireReader checks that caller may read customerID's locations and
 // teams. The rule is the organization kit's, the same as for the
 // customer's employees, so every read of one customer agrees.
-func (s *Service) RequireReader(ctx context.Context, q sqldb.Querier, caller *principal.Caller, customerID string) error {
-	return s.Org.AuthorizeReader(ctx, q, caller, customerID)
+func (s *Service) RequireReader(ctx context.Context, caller *principal.Caller, customerID string) error {
+	return s.Store.View().AuthorizeReader(ctx, caller, customerID)
 }
 
-func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID string, eventType catalog.Type, payload any) error {
-	if err := s.Outbox.Append(ctx, tx, AggregateType, customerID, string(eventType), payload); err != nil {
+func (s *Service) emit(ctx context.Context, tx Tx, customerID string, eventType catalog.Type, payload any) error {
+	if err := tx.Append(ctx, AggregateType, customerID, string(eventType), payload); err != nil {
 		return apperr.Wrap(err, apperr.Internal, "could not record the %s event", eventType)
 	}
 	return nil
@@ -61,8 +55,8 @@ func (s *Service) emit(ctx context.Context, tx *sqldb.Tx, customerID string, eve
 
 // location returns locationID when it belongs to customerID, else NotFound:
 // another customer's location is indistinguishable from an unknown one.
-func (s *Service) location(ctx context.Context, q sqldb.Querier, customerID, locationID string) (Location, error) {
-	l, err := s.Repo.Location(ctx, q, locationID)
+func (s *Service) location(ctx context.Context, q Reader, customerID, locationID string) (Location, error) {
+	l, err := q.Location(ctx, locationID)
 	if err != nil {
 		return Location{}, err
 	}
@@ -73,8 +67,8 @@ func (s *Service) location(ctx context.Context, q sqldb.Querier, customerID, loc
 }
 
 // team returns teamID when it belongs to customerID, else NotFound.
-func (s *Service) team(ctx context.Context, q sqldb.Querier, customerID, teamID string) (Team, error) {
-	t, err := s.Repo.Team(ctx, q, teamID)
+func (s *Service) team(ctx context.Context, q Reader, customerID, teamID string) (Team, error) {
+	t, err := q.Team(ctx, teamID)
 	if err != nil {
 		return Team{}, err
 	}
@@ -87,8 +81,8 @@ func (s *Service) team(ctx context.Context, q sqldb.Querier, customerID, teamID 
 // employee returns employeeID when it is an active employee of customerID.
 // A pending or removed employee cannot be granted anything: its grants
 // would silently become live if the account were ever activated again.
-func (s *Service) employee(ctx context.Context, q sqldb.Querier, customerID, employeeID string) (Employee, error) {
-	e, err := s.Org.Employee(ctx, q, customerID, employeeID)
+func (s *Service) employee(ctx context.Context, q Reader, customerID, employeeID string) (Employee, error) {
+	e, err := q.Employee(ctx, customerID, employeeID)
 	if err != nil {
 		return Employee{}, err
 	}
@@ -104,12 +98,12 @@ func (s *Service) employee(ctx context.Context, q sqldb.Querier, customerID, emp
 // checkDealer validates a dealer id from a request body and checks the
 // dealer is known from the Dealer Service's events. An unknown dealer is
 // the client's mistake (422), not a missing resource of this customer.
-func (s *Service) checkDealer(ctx context.Context, q sqldb.Querier, dealerID string) (string, error) {
+func (s *Service) checkDealer(ctx context.Context, q Reader, dealerID string) (string, error) {
 	id, err := ValidateID("dealerId", dealerID)
 	if err != nil {
 		return "", err
 	}
-	ok, err := s.Repo.DealerExists(ctx, q, id)
+	ok, err := q.DealerExists(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -127,13 +121,13 @@ func (s *Service) CreateLocation(ctx context.Context, caller *principal.Caller, 
 		return Location{}, err
 	}
 	l := Location{ID: uuid.NewString(), CustomerID: customerID, Name: name}
-	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	err = s.change(ctx, caller, customerID, func(tx Tx) error {
 		if dealerID != "" {
 			if l.DealerID, err = s.checkDealer(ctx, tx, dealerID); err != nil {
 				return err
 			}
 		}
-		if err := s.Repo.InsertLocation(ctx, tx, l); err != nil {
+		if err := tx.InsertLocation(ctx, l); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, catalog.LocationCreated, catalog.LocationCreatedPayload{
@@ -151,7 +145,7 @@ func (s *Service) CreateLocation(ctx context.Context, caller *principal.Caller, 
 // nothing: the event reports a change.
 func (s *Service) SetLocationDealer(ctx context.Context, caller *principal.Caller, customerID, locationID, dealerID string) (Location, error) {
 	var l Location
-	err := s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	err := s.change(ctx, caller, customerID, func(tx Tx) error {
 		var err error
 		if l, err = s.location(ctx, tx, customerID, locationID); err != nil {
 			return err
@@ -166,7 +160,7 @@ func (s *Service) SetLocationDealer(ctx context.Context, caller *principal.Calle
 		}
 		previous := l.DealerID
 		l.DealerID = dealerID
-		if err := s.Repo.SetLocationDealer(ctx, tx, locationID, dealerID); err != nil {
+		if err := tx.SetLocationDealer(ctx, locationID, dealerID); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, catalog.LocationDealerChanged, catalog.LocationDealerChangedPayload{
@@ -185,11 +179,11 @@ func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *principa
 	if err != nil {
 		return nil, err
 	}
-	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	err = s.change(ctx, caller, customerID, func(tx Tx) error {
 		if _, err := s.location(ctx, tx, customerID, locationID); err != nil {
 			return err
 		}
-		e, err := s.Org.Employee(ctx, tx, customerID, employeeID)
+		e, err := tx.Employee(ctx, customerID, employeeID)
 		if err != nil {
 			return err
 		}
@@ -201,7 +195,7 @@ func (s *Service) SetEmployeeLocationRoles(ctx context.Context, caller *principa
 		if len(roles) > 0 && !e.Active {
 			return apperr.New(apperr.Conflict, "employee %s is not active", employeeID)
 		}
-		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, customerID, locationID, employeeID, e.UserID, roles); err != nil {
+		if err := tx.SetEmployeeLocationRoles(ctx, customerID, locationID, employeeID, e.UserID, roles); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, catalog.LocationEmployeeRolesSet, catalog.LocationEmployeeRolesSetPayload{
@@ -221,8 +215,8 @@ func (s *Service) CreateTeam(ctx context.Context, caller *principal.Caller, cust
 		return Team{}, err
 	}
 	t := Team{ID: uuid.NewString(), CustomerID: customerID, Name: name}
-	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
-		if err := s.Repo.InsertTeam(ctx, tx, t); err != nil {
+	err = s.change(ctx, caller, customerID, func(tx Tx) error {
+		if err := tx.InsertTeam(ctx, t); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, catalog.TeamCreated, catalog.TeamCreatedPayload{CustomerID: customerID, TeamID: t.ID, Name: t.Name})
@@ -236,7 +230,7 @@ func (s *Service) CreateTeam(ctx context.Context, caller *principal.Caller, cust
 // AddTeamMember makes employeeID a member of teamID. Adding a member again
 // succeeds without a second event.
 func (s *Service) AddTeamMember(ctx context.Context, caller *principal.Caller, customerID, teamID, employeeID string) error {
-	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	return s.change(ctx, caller, customerID, func(tx Tx) error {
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
 		}
@@ -244,7 +238,7 @@ func (s *Service) AddTeamMember(ctx context.Context, caller *principal.Caller, c
 		if err != nil {
 			return err
 		}
-		added, err := s.Repo.AddMember(ctx, tx, customerID, teamID, employeeID, e.UserID)
+		added, err := tx.AddMember(ctx, customerID, teamID, employeeID, e.UserID)
 		if err != nil || !added {
 			return err
 		}
@@ -257,18 +251,18 @@ func (s *Service) AddTeamMember(ctx context.Context, caller *principal.Caller, c
 // RemoveTeamMember removes employeeID from teamID. Removing a non-member
 // succeeds without an event, so DELETE is idempotent.
 func (s *Service) RemoveTeamMember(ctx context.Context, caller *principal.Caller, customerID, teamID, employeeID string) error {
-	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	return s.change(ctx, caller, customerID, func(tx Tx) error {
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
 		}
-		e, err := s.Org.Employee(ctx, tx, customerID, employeeID)
+		e, err := tx.Employee(ctx, customerID, employeeID)
 		if err != nil {
 			return err
 		}
 		if e.CustomerID != customerID {
 			return apperr.New(apperr.NotFound, "employee %s not found", employeeID)
 		}
-		removed, err := s.Repo.RemoveMember(ctx, tx, teamID, employeeID)
+		removed, err := tx.RemoveMember(ctx, teamID, employeeID)
 		if err != nil || !removed {
 			return err
 		}
@@ -285,14 +279,14 @@ func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *principal.Ca
 	if err != nil {
 		return nil, err
 	}
-	err = s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	err = s.change(ctx, caller, customerID, func(tx Tx) error {
 		if _, err := s.location(ctx, tx, customerID, locationID); err != nil {
 			return err
 		}
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
 		}
-		if err := s.Repo.SetTeamLocationRoles(ctx, tx, customerID, locationID, teamID, roles); err != nil {
+		if err := tx.SetTeamLocationRoles(ctx, customerID, locationID, teamID, roles); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, customerID, catalog.LocationTeamRolesSet, catalog.LocationTeamRolesSetPayload{
@@ -311,11 +305,11 @@ func (s *Service) SetTeamLocationRoles(ctx context.Context, caller *principal.Ca
 // location_team_roles_set with [] per location where it held roles; then
 // customer.team_deleted. All of it is one transaction.
 func (s *Service) DeleteTeam(ctx context.Context, caller *principal.Caller, customerID, teamID string) error {
-	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	return s.change(ctx, caller, customerID, func(tx Tx) error {
 		if _, err := s.team(ctx, tx, customerID, teamID); err != nil {
 			return err
 		}
-		gone, err := s.Repo.DeleteTeam(ctx, tx, teamID)
+		gone, err := tx.DeleteTeam(ctx, teamID)
 		if err != nil {
 			return err
 		}
@@ -347,19 +341,19 @@ func (s *Service) DeleteTeam(ctx context.Context, caller *principal.Caller, cust
 // holder, location_dealer_changed to null when it had a dealer; then
 // customer.location_deleted, in one transaction.
 func (s *Service) DeleteLocation(ctx context.Context, caller *principal.Caller, customerID, locationID string) error {
-	return s.change(ctx, caller, customerID, func(tx *sqldb.Tx) error {
+	return s.change(ctx, caller, customerID, func(tx Tx) error {
 		l, err := s.location(ctx, tx, customerID, locationID)
 		if err != nil {
 			return err
 		}
-		has, err := s.Repo.LocationHasSystems(ctx, tx, locationID)
+		has, err := tx.LocationHasSystems(ctx, locationID)
 		if err != nil {
 			return err
 		}
 		if has {
 			return apperr.New(apperr.Conflict, "the location %q still has security systems; only a location without any can be deleted", l.Name)
 		}
-		gone, err := s.Repo.DeleteLocation(ctx, tx, locationID)
+		gone, err := tx.DeleteLocation(ctx, locationID)
 		if err != nil {
 			return err
 		}
@@ -391,7 +385,7 @@ func (s *Service) DeleteLocation(ctx context.Context, caller *principal.Caller, 
 // ApplySecuritySystemCreated records that a security system exists at the
 // event's location, so the location cannot be deleted. It runs in the
 // consumer's transaction and is idempotent.
-func (s *Service) ApplySecuritySystemCreated(ctx context.Context, tx *sqldb.Tx, p catalog.SecuritySystemCreatedPayload) error {
+func (s *Service) ApplySecuritySystemCreated(ctx context.Context, tx Tx, p catalog.SecuritySystemCreatedPayload) error {
 	systemID, err := ValidateID("securitySystemId", p.SecuritySystemID)
 	if err != nil {
 		return err
@@ -400,13 +394,13 @@ func (s *Service) ApplySecuritySystemCreated(ctx context.Context, tx *sqldb.Tx, 
 	if err != nil {
 		return err
 	}
-	return s.Repo.RecordSystem(ctx, tx, systemID, locationID)
+	return tx.RecordSystem(ctx, systemID, locationID)
 }
 
 // ApplyDealerProviderSet records the monitoring provider a dealer works
 // with (dealer.monitoring_provider_set), for the location names its
 // employees may read. It runs in the consumer's transaction.
-func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx *sqldb.Tx, p catalog.DealerMonitoringProviderSetPayload) error {
+func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx Tx, p catalog.DealerMonitoringProviderSetPayload) error {
 	id, err := ValidateID("dealerId", p.DealerID)
 	if err != nil {
 		return err
@@ -417,7 +411,7 @@ func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx *sqldb.Tx, p ca
 			return err
 		}
 	}
-	return s.Repo.SetDealerProvider(ctx, tx, id, provider)
+	return tx.SetDealerProvider(ctx, id, provider)
 }
 
 // RevokeEmployee removes every location role and team membership of an
@@ -428,16 +422,16 @@ func (s *Service) ApplyDealerProviderSet(ctx context.Context, tx *sqldb.Tx, p ca
 // the customer, so a concurrent grant to the employee either commits
 // before it (and is revoked here) or runs after it (and finds the employee
 // gone).
-func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) error {
-	if err := s.Repo.LockCustomer(ctx, tx, e.CustomerID); err != nil {
+func (s *Service) RevokeEmployee(ctx context.Context, tx Tx, e Employee) error {
+	if err := tx.LockCustomer(ctx, e.CustomerID); err != nil {
 		return err
 	}
-	direct, err := s.Repo.DirectLocationRoles(ctx, tx, e.ID)
+	direct, err := tx.DirectLocationRoles(ctx, e.ID)
 	if err != nil {
 		return err
 	}
 	for _, locationID := range slices.Sorted(maps.Keys(direct)) {
-		if err := s.Repo.SetEmployeeLocationRoles(ctx, tx, e.CustomerID, locationID, e.ID, e.UserID, nil); err != nil {
+		if err := tx.SetEmployeeLocationRoles(ctx, e.CustomerID, locationID, e.ID, e.UserID, nil); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, e.CustomerID, catalog.LocationEmployeeRolesSet, catalog.LocationEmployeeRolesSetPayload{
@@ -446,12 +440,12 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 			return err
 		}
 	}
-	teams, err := s.Repo.TeamsOfEmployee(ctx, tx, e.ID)
+	teams, err := tx.TeamsOfEmployee(ctx, e.ID)
 	if err != nil {
 		return err
 	}
 	for _, t := range teams {
-		if _, err := s.Repo.RemoveMember(ctx, tx, t.ID, e.ID); err != nil {
+		if _, err := tx.RemoveMember(ctx, t.ID, e.ID); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, e.CustomerID, catalog.TeamMemberRemoved, catalog.TeamMemberPayload{
@@ -466,10 +460,10 @@ func (s *Service) RevokeEmployee(ctx context.Context, tx *sqldb.Tx, e Employee) 
 // ApplyDealerCreated records a dealer announced by the Dealer Service. It
 // runs in the consumer's transaction, which also records the event as
 // applied, and is idempotent besides.
-func (s *Service) ApplyDealerCreated(ctx context.Context, tx *sqldb.Tx, p catalog.DealerCreatedPayload) error {
+func (s *Service) ApplyDealerCreated(ctx context.Context, tx Tx, p catalog.DealerCreatedPayload) error {
 	id, err := ValidateID("dealerId", p.DealerID)
 	if err != nil {
 		return err
 	}
-	return s.Repo.UpsertDealer(ctx, tx, id, p.Name)
+	return tx.UpsertDealer(ctx, id, p.Name)
 }

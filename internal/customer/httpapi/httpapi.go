@@ -584,7 +584,7 @@ func (h *Handlers) subjectFacts(w http.ResponseWriter, r *http.Request) error {
 	}
 	facts.LocationRoles = map[string][]string{}
 	if facts.Organization != nil {
-		roles, err := h.app.SubjectLocationRoles(r.Context(), h.app.DB, userID)
+		roles, err := h.app.SubjectLocationRoles(r.Context(), userID)
 		if err != nil {
 			return err
 		}

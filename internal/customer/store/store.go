@@ -28,14 +28,13 @@ func Migrations() sqldb.Migrations {
 	return sqldb.Migrations{Set: "customer", FS: migrationFS, Dir: "migrations"}
 }
 
-// Store implements app.Repo on SQLite and PostgreSQL. The zero value is
-// ready to use; Now may be set to control recorded instants in tests.
+// Store runs the statements of app.Repo on SQLite and PostgreSQL, on the
+// querier it is given (Transactor binds it to a unit of work). The zero
+// value is ready to use; Now may be set to control recorded instants in tests.
 type Store struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
-
-var _ app.Repo = Store{}
 
 func (s Store) now() int64 {
 	if s.Now != nil {
