@@ -205,8 +205,8 @@ func (s *Service) EmployeeGrants(ctx context.Context, employeeID string) (Employ
 // direct grants and team grants, for the subject facts of the fetch
 // strategy. A user who is no active customer employee holds none.
 func (s *Service) SubjectLocationRoles(ctx context.Context, userID string) (map[string][]string, error) {
-	q := s.Store.View()
-	e, err := q.EmployeeByUser(ctx, userID)
+	r := s.Store.View()
+	e, err := r.EmployeeByUser(ctx, userID)
 	if apperr.Is(err, apperr.NotFound) {
 		return map[string][]string{}, nil
 	}
@@ -216,7 +216,7 @@ func (s *Service) SubjectLocationRoles(ctx context.Context, userID string) (map[
 	if !e.Active {
 		return map[string][]string{}, nil
 	}
-	return q.EffectiveLocationRoles(ctx, e.ID)
+	return r.EffectiveLocationRoles(ctx, e.ID)
 }
 
 // LocationFacts returns the resource facts of one location; NotFound when
@@ -312,8 +312,8 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *principal.Caller, p
 
 // profileOwner returns the employee whose user is the caller. The profile
 // is found by sub alone, so no request can name another user's profile.
-func (s *Service) profileOwner(ctx context.Context, q Reader, caller *principal.Caller) (Employee, error) {
-	e, err := q.EmployeeByUser(ctx, caller.Subject)
+func (s *Service) profileOwner(ctx context.Context, r Reader, caller *principal.Caller) (Employee, error) {
+	e, err := r.EmployeeByUser(ctx, caller.Subject)
 	if apperr.Is(err, apperr.NotFound) || (err == nil && !e.Active) {
 		return Employee{}, apperr.New(apperr.NotFound, "you have no customer employee profile")
 	}

@@ -55,8 +55,8 @@ func (s *Service) emit(ctx context.Context, tx Tx, customerID string, eventType 
 
 // location returns locationID when it belongs to customerID, else NotFound:
 // another customer's location is indistinguishable from an unknown one.
-func (s *Service) location(ctx context.Context, q Reader, customerID, locationID string) (Location, error) {
-	l, err := q.Location(ctx, locationID)
+func (s *Service) location(ctx context.Context, r Reader, customerID, locationID string) (Location, error) {
+	l, err := r.Location(ctx, locationID)
 	if err != nil {
 		return Location{}, err
 	}
@@ -67,8 +67,8 @@ func (s *Service) location(ctx context.Context, q Reader, customerID, locationID
 }
 
 // team returns teamID when it belongs to customerID, else NotFound.
-func (s *Service) team(ctx context.Context, q Reader, customerID, teamID string) (Team, error) {
-	t, err := q.Team(ctx, teamID)
+func (s *Service) team(ctx context.Context, r Reader, customerID, teamID string) (Team, error) {
+	t, err := r.Team(ctx, teamID)
 	if err != nil {
 		return Team{}, err
 	}
@@ -81,8 +81,8 @@ func (s *Service) team(ctx context.Context, q Reader, customerID, teamID string)
 // employee returns employeeID when it is an active employee of customerID.
 // A pending or removed employee cannot be granted anything: its grants
 // would silently become live if the account were ever activated again.
-func (s *Service) employee(ctx context.Context, q Reader, customerID, employeeID string) (Employee, error) {
-	e, err := q.Employee(ctx, customerID, employeeID)
+func (s *Service) employee(ctx context.Context, r Reader, customerID, employeeID string) (Employee, error) {
+	e, err := r.Employee(ctx, customerID, employeeID)
 	if err != nil {
 		return Employee{}, err
 	}
@@ -98,12 +98,12 @@ func (s *Service) employee(ctx context.Context, q Reader, customerID, employeeID
 // checkDealer validates a dealer id from a request body and checks the
 // dealer is known from the Dealer Service's events. An unknown dealer is
 // the client's mistake (422), not a missing resource of this customer.
-func (s *Service) checkDealer(ctx context.Context, q Reader, dealerID string) (string, error) {
+func (s *Service) checkDealer(ctx context.Context, r Reader, dealerID string) (string, error) {
 	id, err := ValidateID("dealerId", dealerID)
 	if err != nil {
 		return "", err
 	}
-	ok, err := q.DealerExists(ctx, id)
+	ok, err := r.DealerExists(ctx, id)
 	if err != nil {
 		return "", err
 	}
