@@ -84,15 +84,13 @@ type Deps struct {
 
 // Service is the running Customer Service.
 type Service struct {
-	cfg    Config
-	js     jetstream.JetStream
-	host   *orgkithost.Host
-	outbox *events.Outbox
-	org    *orgkit.Service
-	app    *app.Service
-	// units binds the consumers' transactions to the use cases' units
-	// of work.
-	units   store.Transactor
+	cfg     Config
+	js      jetstream.JetStream
+	host    *orgkithost.Host
+	outbox  *events.Outbox
+	org     *orgkit.Service
+	app     *app.Service
+	units   store.Transactor // binds the consumers' transactions to units of work
 	handler http.Handler
 }
 
