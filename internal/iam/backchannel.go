@@ -25,7 +25,8 @@ import (
 
 // OpenID Connect Back-Channel Logout 1.0, the OpenID Provider's side: when
 // a session ends at the IAM (end_session with a valid ID token, an
-// administrator's disable, "log out everywhere"), every client that
+// administrator's disable, "log out everywhere", a password change, which
+// names each earlier session by its sid), every client that
 // registered a back-channel logout URI (ClientConfig.BackchannelLogoutURI)
 // gets a signed logout token by a direct POST, so that it ends its own
 // sessions at once rather than at its next refresh.
