@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/realguardio/realguardio/internal/iam"
 )
 
 // iamAPI calls the IAM's users API with a bearer token.
@@ -574,5 +577,122 @@ func TestForcedChangeSessionEndsByBackchannel(t *testing.T) {
 	}
 	if st := status(t, b, others, "/api/me"); st != 200 {
 		t.Errorf("another user's session without sid after end_session: %d, want 200", st)
+	}
+}
+
+// serviceToken gets a client-credentials token of the IAM's service client
+// clientID with scope.
+func serviceToken(t *testing.T, ri *realIAM, clientID, secret, scope string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	req, _ := http.NewRequest("POST", ri.issuer+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.AccessToken == "" {
+		t.Fatalf("client credentials for %s: %d %v", clientID, resp.StatusCode, err)
+	}
+	return out.AccessToken
+}
+
+// TestForcedChangeRetrySparesTheNewSession: the customer service replays
+// an employee's account with a new password that must be changed (which
+// revokes the employee's refresh tokens but tells the BFF nothing), while
+// the employee has two BFF sessions. The employee then signs in with that
+// password and changes it at the IAM; every back-channel delivery fails
+// until the BFF session of this login has begun. The IAM's retries, which
+// arrive after it, end both earlier sessions, yet the new one lives on:
+// the password change's logout tokens name the earlier sessions by sid,
+// never the whole user.
+func TestForcedChangeRetrySparesTheNewSession(t *testing.T) {
+	world := newFakeWorld("")
+	b, ri := startWithIAM(t, world.start(t), nil)
+	u, _ := url.Parse(b.srv.URL)
+	svc := serviceToken(t, ri, iam.AudienceCustomer, iamCustomerSecret, iam.ScopeUsersWrite)
+	account := func(password string, mustChange bool) string {
+		return `{"id":"6f1c0c3e-5b0e-4b8a-9d57-2a4f3c9e8b10","username":"hana","password":"` + password +
+			`","roles":["CUSTOMER_EMPLOYEE"],"passwordChangeRequired":` + strconv.FormatBool(mustChange) + `}`
+	}
+	if st, m := iamAPI(t, ri, svc, "POST", "/api/users", account("hana-first-password", false)); st != http.StatusCreated {
+		t.Fatalf("create hana: %d %v", st, m)
+	}
+	var old [][]*http.Cookie
+	for range 2 {
+		c := b.client(t, nil)
+		loginAs(t, b, c, "/", "hana", "hana-first-password")
+		cookies := c.Jar.Cookies(u)
+		if st := status(t, b, cookies, "/api/me"); st != 200 {
+			t.Fatalf("a login with the first password: %d", st)
+		}
+		old = append(old, cookies)
+	}
+	if st, m := iamAPI(t, ri, svc, "POST", "/api/users", account("hana-second-password", true)); st != http.StatusOK {
+		t.Fatalf("replay hana: %d %v", st, m)
+	}
+	// The replay revoked the refresh tokens only: the sessions live on
+	// until their next refresh, or until the change below ends them.
+	for i, c := range old {
+		if st := status(t, b, c, "/api/me"); st != 200 {
+			t.Fatalf("earlier session %d after the replay: %d", i, st)
+		}
+	}
+
+	ri.failLogouts.Store(true)
+	c := b.client(t, nil)
+	resp, page := loginAs(t, b, c, "/", "hana", "hana-second-password")
+	resp, _ = changePasswordAtLogin(t, c, resp, page, "hana-own-password")
+	if !strings.HasPrefix(resp.Request.URL.String(), b.srv.URL) {
+		t.Fatalf("after the change the browser is at %s, not the BFF", resp.Request.URL)
+	}
+	fresh := c.Jar.Cookies(u)
+	if st := status(t, b, fresh, "/api/me"); st != 200 {
+		t.Fatalf("the session after the change: %d", st)
+	}
+	freshSID := sessionOf(t, b, fresh).IAMSID
+	if freshSID == "" {
+		t.Fatal("the session after the change records no sid")
+	}
+	// Only now can a delivery get through: whatever the BFF is told from
+	// here on arrives after the new session began.
+	ri.failLogouts.Store(false)
+
+	// The retries come 1, 5 and 25 s after a failure; the bound is far
+	// beyond them.
+	deadline := time.Now().Add(time.Minute)
+	for (status(t, b, old[0], "/api/me") != http.StatusUnauthorized || status(t, b, old[1], "/api/me") != http.StatusUnauthorized) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, c := range old {
+		if st := status(t, b, c, "/api/me"); st != http.StatusUnauthorized {
+			t.Errorf("earlier session %d after the retries: %d, want 401", i, st)
+		}
+	}
+	if st := status(t, b, fresh, "/api/me"); st != 200 {
+		t.Errorf("the session begun after the change, after the retries: %d, want 200", st)
+	}
+	ri.mu.Lock()
+	tokens := slices.Clone(ri.logoutTokens)
+	ri.mu.Unlock()
+	if len(tokens) < 2 {
+		t.Fatalf("%d logout tokens sent, want at least one per earlier session", len(tokens))
+	}
+	for _, tok := range tokens {
+		var claims struct {
+			Sub string `json:"sub"`
+			SID string `json:"sid"`
+		}
+		if err := decodeJWTPart(tok, 1, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims.SID == "" || claims.SID == freshSID {
+			t.Errorf("a logout token of the password change names sid %q (the new session's is %q), want an earlier session's", claims.SID, freshSID)
+		}
 	}
 }

@@ -187,6 +187,17 @@ func TestBrowserUI(t *testing.T) {
 		chromedp.Click(`#add-employee button[type=submit]`),
 	)
 	waitText(t, ctx, "#add-employee-email-msg", "exists")
+	// The initial password is shown once, with the word that the employee
+	// must replace it at the first login (the IAM forces it); the field's
+	// help says so before it is sent.
+	if got := textOf(t, ctx, "#add-employee-password-help"); !strings.Contains(got, "must choose their own password at the first login") {
+		t.Errorf("the initial password's help %q does not say the employee chooses their own at the first login", got)
+	}
+	run(t, ctx, "add employee",
+		chromedp.SetValue("#add-employee-email", "new@example.com"),
+		chromedp.Click(`#add-employee button[type=submit]`),
+	)
+	waitText(t, ctx, `#add-employee [data-testid="initial-password-note"]`, "new@example.com must choose their own password at the first login")
 	// Client-side validation names the field before anything is sent.
 	run(t, ctx, "no location chosen", chromedp.Click(`#location-dealer button[type=submit]`))
 	waitText(t, ctx, "#location-dealer-path-locationId-msg", "Required.")

@@ -71,7 +71,7 @@ func adminFields(prefix string) []formField {
 		{Name: prefix + "email", Label: "Administrator e-mail", Type: "email", Required: true, Help: "The administrator logs in with this address."},
 		{Name: prefix + "firstName", Label: "First name", Type: "text", Required: true},
 		{Name: prefix + "lastName", Label: "Last name", Type: "text", Required: true},
-		{Name: prefix + "password", Label: "Initial password", Type: "password", Help: "Optional: leave empty to have one generated and shown once."},
+		{Name: prefix + "password", Label: "Initial password", Type: "password", Help: "Optional: leave empty to have one generated and shown once. The administrator must choose their own password at the first login."},
 	}
 }
 
@@ -113,7 +113,7 @@ func orgEmployeeForms(base, orgParam, orgID string, kind policy.OrgKind) []apiFo
 				{Name: "email", Label: "E-mail", Type: "email", Required: true, Help: "The employee logs in with this address."},
 				{Name: "firstName", Label: "First name", Type: "text", Required: true},
 				{Name: "lastName", Label: "Last name", Type: "text", Required: true},
-				{Name: "password", Label: "Initial password", Type: "password", Help: "Optional: leave empty to have one generated and shown once."},
+				{Name: "password", Label: "Initial password", Type: "password", Help: "Optional: leave empty to have one generated and shown once. The employee must choose their own password at the first login."},
 			}, Submit: "Add employee"},
 		employeeRolesForm(base, orgParam, orgID, kind, ""),
 	}

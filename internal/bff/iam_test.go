@@ -22,6 +22,9 @@ import (
 const (
 	iamBFFSecret = "bff-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 	iamAdminPW   = "admin-password-1"
+	// iamCustomerSecret is the client secret of the IAM's customer
+	// service client, which creates (and replays) its employees' accounts.
+	iamCustomerSecret = "customer-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 )
 
 // realIAM is an IAM Service on 127.0.0.1 that counts the calls the BFF
@@ -38,6 +41,10 @@ type realIAM struct {
 	// logoutTokens are the back-channel logout tokens the IAM sent to the
 	// BFF, in order; they pass through a recorder on their way.
 	logoutTokens []string
+	// failLogouts, while set, makes the recorder answer 503 instead of
+	// passing a logout token on, as a BFF that cannot be reached; the
+	// IAM retries.
+	failLogouts atomic.Bool
 }
 
 // lastLogoutToken returns the last back-channel logout token the IAM sent,
@@ -78,6 +85,10 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 			ri.mu.Lock()
 			ri.logoutTokens = append(ri.logoutTokens, r.PostForm.Get("logout_token"))
 			ri.mu.Unlock()
+			if ri.failLogouts.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 			resp, err := http.PostForm(bffLogout, r.PostForm)
 			if err != nil {
 				w.WriteHeader(http.StatusBadGateway)
@@ -87,7 +98,7 @@ func startWithIAM(t *testing.T, be backendURLs, clock *offsetClock, extra ...fun
 			w.WriteHeader(resp.StatusCode)
 		}))
 		t.Cleanup(recorder.Close)
-		clients := iam.DefaultClients(cfg.PublicURL+"/auth/callback", cfg.PublicURL+"/", nil, iamBFFSecret)
+		clients := iam.DefaultClients(cfg.PublicURL+"/auth/callback", cfg.PublicURL+"/", map[string]string{iam.AudienceCustomer: iamCustomerSecret}, iamBFFSecret)
 		for i := range clients {
 			if clients[i].ID == iam.ClientBFF {
 				clients[i].BackchannelLogoutURI = recorder.URL

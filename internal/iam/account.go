@@ -108,14 +108,20 @@ func (l *loginUI) submitAccountPassword(w http.ResponseWriter, r *http.Request) 
 		l.failed(w, r, "hash password", errHashing)
 		return
 	}
-	if err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	var ended []userSession
+	if err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) (err error) {
+		if ended, err = l.s.store.userSessions(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		return l.s.store.setOwnPassword(ctx, tx, u.ID, newHash, hash, l.s.now())
 	}); err != nil {
 		l.failed(w, r, "store the new password", err)
 		return
 	}
 	l.s.log.InfoContext(ctx, "iam: password changed by its user", "user", u.ID)
-	l.s.backchannel.logout(ctx, u.ID, "", "")
+	// The sessions before the change by their sid, so that a late retry
+	// spares a login made with the new password (logoutSessions).
+	l.s.backchannel.logoutSessions(ctx, u.ID, ended)
 	l.showMessage(w, r, http.StatusOK, "Password changed", "Your password is changed. You are signed out of every other browser and application.")
 }
 

@@ -20,11 +20,13 @@ import (
 
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/httpx"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 )
 
 // OpenID Connect Back-Channel Logout 1.0, the OpenID Provider's side: when
 // a session ends at the IAM (end_session with a valid ID token, an
-// administrator's disable, "log out everywhere"), every client that
+// administrator's disable, "log out everywhere", a password change, which
+// names each earlier session by its sid), every client that
 // registered a back-channel logout URI (ClientConfig.BackchannelLogoutURI)
 // gets a signed logout token by a direct POST, so that it ends its own
 // sessions at once rather than at its next refresh.
@@ -127,6 +129,35 @@ func (b *backchannel) logout(ctx context.Context, subject, clientID, sid string)
 		}
 		targets = append(targets, logoutTarget{client: c, subject: subject, sid: sid})
 	}
+	b.send(ctx, targets)
+}
+
+// logoutSessions notifies the clients that the given sessions of subject
+// ended: one token per session, naming its sid, to the session's client
+// when it has a back-channel logout URI. A password change uses it rather
+// than a token for the whole user: a retry of such a token, arriving after
+// the login that changed the password has started its own session at the
+// client, would end that new session too, whereas a token naming a session
+// that existed before the change can never end one begun after it.
+func (b *backchannel) logoutSessions(ctx context.Context, subject string, sessions []userSession) {
+	if b == nil {
+		return
+	}
+	var targets []logoutTarget
+	for _, us := range sessions {
+		c := b.s.clients[us.ClientID]
+		if c == nil || c.cfg.BackchannelLogoutURI == "" {
+			continue
+		}
+		targets = append(targets, logoutTarget{client: c, subject: subject, sid: us.FamilyID})
+	}
+	b.send(ctx, targets)
+}
+
+// send delivers a token to every target, each with its retries in the
+// background, and returns once every first attempt has answered or
+// backchannelFirstWait has passed.
+func (b *backchannel) send(ctx context.Context, targets []logoutTarget) {
 	if len(targets) == 0 || b.ctx.Err() != nil {
 		return
 	}
@@ -269,6 +300,35 @@ func (s *Service) logoutEverywhere(ctx context.Context, userID string) error {
 	}
 	s.backchannel.logout(ctx, userID, "", "")
 	return nil
+}
+
+// userSession is one session of a user at the IAM: a refresh family (the
+// sid of its ID tokens) and the client it was issued to.
+type userSession struct {
+	FamilyID, ClientID string
+}
+
+// userSessions lists every session of user userID that the IAM still
+// knows, revoked ones included: an administrator's reset or replayed
+// password revokes the refresh tokens first, and the clients' sessions of
+// those families must still end when the user then changes the password.
+// Families pruned after expiry are gone, but so are their sessions, which
+// could not refresh.
+func (s *store) userSessions(ctx context.Context, q sqldb.Querier, userID string) ([]userSession, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT family_id, client_id FROM iam_refresh_tokens WHERE user_id = ? ORDER BY family_id, client_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []userSession
+	for rows.Next() {
+		var us userSession
+		if err := rows.Scan(&us.FamilyID, &us.ClientID); err != nil {
+			return nil, err
+		}
+		out = append(out, us)
+	}
+	return out, rows.Err()
 }
 
 // revokeUser revokes every refresh token and deletes every browser

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,4 +223,87 @@ func backchannelCount(t *testing.T, e *env, result string) string {
 		}
 	}
 	return "absent"
+}
+
+// TestPasswordChangeLogoutNamesEarlierSessions: a password change sends a
+// logout token per session the user had before it (sub and its sid), and
+// none for the whole user, so that a retry cannot end a session begun
+// after the change: a reset code redeemed names the two sessions of the
+// old password; a change on the account page names those (already
+// revoked) and the session made with the reset password.
+func TestPasswordChangeLogoutNamesEarlierSessions(t *testing.T) {
+	ctx := context.Background()
+	lr := &logoutReceiver{}
+	rp := httptest.NewServer(lr)
+	t.Cleanup(rp.Close)
+	e := newEnv(t, envOpts{cfg: func(c *Config) {
+		for i := range c.Clients {
+			if c.Clients[i].ID == ClientBFF {
+				c.Clients[i].BackchannelLogoutURI = rp.URL + "/backchannel-logout"
+			}
+		}
+	}})
+	userID := e.createUser(t, "pat@example.com", "pat-password", auth.RoleCustomerEmployee)
+	cfg := e.bffConfig()
+	session := func(password string) string {
+		t.Helper()
+		code, verifier := e.loginCode(t, cfg, "pat@example.com", password)
+		tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, claims := jwtParts(t, tok.Extra("id_token").(string))
+		sid, _ := claims["sid"].(string)
+		if sid == "" {
+			t.Fatalf("an ID token without sid: %v", claims)
+		}
+		return sid
+	}
+	// named checks that tokens name exactly the sessions want, each once,
+	// every one with the user's sub.
+	named := func(what string, tokens []string, want ...string) {
+		t.Helper()
+		var got []string
+		for _, tok := range tokens {
+			claims := verifiedLogoutClaims(t, e, tok)
+			sid, _ := claims["sid"].(string)
+			if claims["sub"] != userID || sid == "" {
+				t.Errorf("%s: a logout token with sub %v sid %v, want %s and a sid", what, claims["sub"], claims["sid"], userID)
+			}
+			got = append(got, sid)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: logout tokens name %v, want %v", what, got, want)
+		}
+	}
+	a, b := session("pat-password"), session("pat-password")
+
+	st, out := call(t, http.MethodPost, e.issuer+"/api/users/"+userID+"/password-reset", e.adminToken(t), nil)
+	if st != http.StatusCreated {
+		t.Fatalf("reset: %d %v", st, out)
+	}
+	link, _ := out["resetUrl"].(string)
+	code, _ := out["code"].(string)
+	if resp, body := redeem(t, link, code, "pat-second-password"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Password set") {
+		t.Fatalf("redeem: %d %s", resp.StatusCode, body)
+	}
+	named("reset", waitTokens(t, lr, 2), a, b)
+
+	c := session("pat-second-password")
+	br := browser(t)
+	if _, body := passwordLogin(t, e, br, "pat@example.com", "pat-second-password"); body != "callback received" {
+		t.Fatal(body)
+	}
+	<-e.codes
+	resp, err := br.Get(e.issuer + accountPasswordPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := parsePage(t, resp.Request.URL, readBody(t, resp))
+	if resp, body := submitPage(t, br, page, map[string]string{"current_password": "pat-second-password", "new_password": "pat-third-password", "confirm_password": "pat-third-password"}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Password changed") {
+		t.Fatalf("the change: %d %s", resp.StatusCode, body)
+	}
+	named("account page", waitTokens(t, lr, 5)[2:], a, b, c)
 }

@@ -357,7 +357,13 @@ func (l *loginUI) submitPasswordChange(w http.ResponseWriter, r *http.Request) {
 		l.failed(w, r, "hash password", errHashing)
 		return
 	}
-	err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	var ended []userSession
+	err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) (err error) {
+		// The sessions before the change, read in its transaction: the
+		// one this login is about to start is not among them.
+		if ended, err = l.s.store.userSessions(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		return l.s.store.setOwnPassword(ctx, tx, u.ID, hash, "", l.s.now())
 	})
 	if err != nil {
@@ -365,7 +371,10 @@ func (l *loginUI) submitPasswordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.s.log.InfoContext(ctx, "iam: password changed at first login", "user", u.ID)
-	l.s.backchannel.logout(ctx, u.ID, "", "")
+	// Each earlier session by its sid, never the whole user: a retry of a
+	// failed delivery may arrive after this login's own session began at
+	// the client, and must not end it (logoutSessions).
+	l.s.backchannel.logoutSessions(ctx, u.ID, ended)
 	u.PasswordHash = hash
 	l.next(w, r, st.AuthRequestID, u, st.AuthTime)
 }

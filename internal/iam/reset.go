@@ -151,6 +151,7 @@ func (l *loginUI) submitReset(w http.ResponseWriter, r *http.Request) {
 		l.sleep(ctx, delay)
 	}
 	var userID string
+	var ended []userSession
 	err := l.s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		if len(code) == 0 || len(code) > 64 {
 			return errNotFound
@@ -166,6 +167,9 @@ func (l *loginUI) submitReset(w http.ResponseWriter, r *http.Request) {
 		}
 		if !u.Enabled {
 			return errNotFound
+		}
+		if ended, err = l.s.store.userSessions(ctx, tx, id); err != nil {
+			return err
 		}
 		if err := l.s.store.setOwnPassword(ctx, tx, id, hash, "", now); err != nil {
 			return err
@@ -186,8 +190,9 @@ func (l *loginUI) submitReset(w http.ResponseWriter, r *http.Request) {
 	res.succeeded()
 	l.s.log.InfoContext(ctx, "iam: password reset code redeemed", "user", userID)
 	// Sessions at the clients made with the old password end now, not at
-	// their next refresh (backchannel.go).
-	l.s.backchannel.logout(ctx, userID, "", "")
+	// their next refresh; by their sid, so that a late retry spares a
+	// login made with the new password (logoutSessions).
+	l.s.backchannel.logoutSessions(ctx, userID, ended)
 	http.SetCookie(w, &http.Cookie{Name: resetCSRFCookie, Value: "", Path: resetPath, MaxAge: -1, HttpOnly: true, Secure: l.secure, SameSite: http.SameSiteStrictMode})
 	l.showMessage(w, r, http.StatusOK, "Password set",
 		"Your new password is set, and you are signed out everywhere. Go back to the application and sign in with it.")

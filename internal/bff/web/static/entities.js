@@ -222,7 +222,10 @@
     if (orgURL && ["employee", "location", "team"].includes(kind)) return orgURL + "/" + kind + "s/" + encodeURIComponent(id);
     return "";
   }
-  // secretBox shows a generated password once, whole, with a copy button.
+  // secretBox shows a generated password once, whole, with a copy button,
+  // and says that it only opens the first login: the IAM then makes the
+  // person choose their own (an initial password is the administrator's
+  // choice, never the working one).
   function secretBox(who, pw) {
     const wrap = el("div", "secret");
     const id = "pw-" + Math.random().toString(36).slice(2);
@@ -244,7 +247,9 @@
       try { await navigator.clipboard.writeText(pw); b.textContent = "Copied"; } catch (e) { document.execCommand("copy"); b.textContent = "Copied"; }
     });
     row.append(input, b);
-    wrap.append(l, row);
+    const note = el("p", "hint", who + " must choose their own password at the first login: the sign-in asks for a new one before anything else, and this one stops working then.");
+    note.dataset.testid = "initial-password-note";
+    wrap.append(l, row, note);
     return wrap;
   }
   function created(form, body, sent) {
