@@ -29,7 +29,9 @@ import (
 //
 // Several relays on one database coordinate through a lease row: only the
 // holder publishes, the others stand by and take over when the lease
-// expires. Even when two publish at once (a holder stalled past its lease)
+// expires, or when the holder gives it up because its publishing has
+// failed for twice the lease (WithLeaseSurrender: cut off from NATS but not
+// from the database). Even when two publish at once (a holder stalled past its lease)
 // the event id is the JetStream message id and consumers record applied ids,
 // so a duplicate is harmless.
 type Relay struct {
@@ -313,7 +315,9 @@ func (r *Relay) Run(ctx context.Context) error {
 // timeout while a stream elects a leader), and a relay that is alive must
 // not hand its lease to a standby meanwhile. So the lease expires only
 // when its holder is gone (crashed, or cut off from the database), which
-// keeps it short, and failover quick, without spurious takeovers.
+// keeps it short, and failover quick, without spurious takeovers; a holder
+// whose publishing fails (not merely waits) for the surrender time gives
+// it up here (surrenderIfFailing).
 func (r *Relay) keepLease(ctx context.Context) {
 	if r.cfg.leaseTTL == 0 {
 		return
