@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -339,4 +340,51 @@ func TestRelayCutOffFromNATSGivesTheLeaseUp(t *testing.T) {
 		})
 		checkLog(t, cons, want)
 	})
+}
+
+// TestTimedOutWindowFails: a pipeline window of several events (two
+// aggregates) gets no acknowledgement. Once the publish timeout passes the
+// whole window fails and is retried (the relay reports publishing failing,
+// not a cycle that hangs for ever waiting for the answers of the window's
+// later events); once acknowledgements come again, every event is applied
+// once and in order.
+func TestTimedOutWindowFails(t *testing.T) {
+	ctx := context.Background()
+	url := eventstest.NATS(t)
+	_, admin := eventstest.Connect(t, url)
+	prefix := eventstest.Streams(t, admin)
+	log := testLogger(t)
+	prod := handles(t, sqldbtest.OpenSQLite(t, allSets...), 1)[0]
+	cons := sqldbtest.OpenSQLite(t, allSets...)
+	_, jsC := eventstest.Connect(t, url)
+	c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons,
+		JS: jsC, Handler: logHandler("replica"), Logger: log, OnFailure: events.Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "consumer", c.Run)
+	_, js := eventstest.Connect(t, url)
+	hang := &hangingJS{JetStream: js}
+	hang.hang.Store(true)
+	o := events.NewOutbox("customer")
+	relay := events.NewRelay(prod, hang, o, log, events.WithSubjectPrefix(prefix), events.WithPublishTimeout(300*time.Millisecond))
+	want := map[string]events.Event{}
+	for i := range 6 {
+		ev, err := write(ctx, prod, o, []string{"agg-a", "agg-b"}[i%2], i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.ID] = ev
+	}
+	run(t, "relay", relay.Run)
+	waitFor(t, 20*time.Second, "the relay to report publishing failing", func() (bool, string) {
+		err := relay.Err()
+		return err != nil && strings.Contains(err.Error(), "publishing has failed"), fmt.Sprint(err)
+	})
+	hang.hang.Store(false)
+	waitFor(t, 30*time.Second, "every event applied", func() (bool, string) {
+		n := countLog(t, cons)
+		return n == len(want), fmt.Sprintf("%d of %d applied", n, len(want))
+	})
+	checkLog(t, cons, want)
 }
