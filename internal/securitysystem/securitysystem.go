@@ -416,7 +416,8 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Close() error { return nil }
 
 // readyChecks are the /readyz checks. The database must answer and tokens
-// must be verifiable. For replicate (and provide, whose records' facts are
+// must be verifiable, and the outbox relay must publish (events.Relay.Err).
+// For replicate (and provide, whose records' facts are
 // fed the same way), the consumer must have reached every
 // source stream: a replica that cannot receive events silently goes stale,
 // so that is "not ready". A large lag is still ready (decisions are merely
@@ -438,6 +439,11 @@ func (s *Service) readyChecks() []httpx.ReadyCheck {
 			name = "resource-facts-consumer"
 		}
 		checks = append(checks, httpx.ReadyCheck{Name: name, Check: s.consumerReady})
+	}
+	if s.relay != nil {
+		// A relay that cannot publish leaves arming and disarming
+		// committed but unknown to every consumer.
+		checks = append(checks, httpx.ReadyCheck{Name: "outbox-relay", Check: func(context.Context) error { return s.relay.Err() }})
 	}
 	if d, ok := s.authorizer.(*delegate.Authorizer); ok {
 		// Every decision of the delegate strategy is OpenFGA's: without it

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,9 @@ type Host struct {
 	Accounts orgkit.Accounts
 
 	iamReachable func(ctx context.Context) error
+	// relay is the outbox relay Relay built, for readiness; a pointer so
+	// that Host values are copied freely before New.
+	relay *atomic.Pointer[events.Relay]
 }
 
 // New completes h and migrates h.DB with migrations, in the order every
@@ -71,6 +75,7 @@ func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (
 		h.Logger = slog.Default()
 	}
 	h.Logger = h.Logger.With("service", h.Name)
+	h.relay = new(atomic.Pointer[events.Relay])
 	if h.Registry == nil {
 		h.Registry = httpx.NewRegistry()
 	}
@@ -93,9 +98,11 @@ func New(ctx context.Context, h Host, iam IAM, migrations ...sqldb.Migrations) (
 
 // Handler returns the service's whole HTTP surface: routes behind the
 // token validator, wrapped by the operational endpoints, which report
-// ready only while the database answers and the IAM's keys are known, and
-// degraded while the IAM cannot be reached (tokens are still validated
-// with the keys held, but no employee can be created or disabled).
+// ready only while the database answers, the IAM's keys are known and the
+// outbox relay publishes (a relay that cannot leaves the service's changes
+// committed but reaching no consumer), and degraded while the IAM cannot
+// be reached (tokens are still validated with the keys held, but no
+// employee can be created or disabled).
 func (h *Host) Handler(routes http.Handler) http.Handler {
 	ops := &httpx.Ops{
 		Service:  h.Name,
@@ -105,6 +112,7 @@ func (h *Host) Handler(routes http.Handler) http.Handler {
 			{Name: "database", Check: h.DB.Ping},
 			{Name: "iam-keys", Check: h.Validator.Ready},
 			{Name: "iam", Check: h.reachable, Optional: true},
+			{Name: "outbox-relay", Check: h.relayReady},
 		},
 	}
 	return ops.Handler(h.Validator.Middleware(httpx.Routes(routes)))
@@ -117,11 +125,30 @@ func (h *Host) reachable(ctx context.Context) error {
 	return h.iamReachable(ctx)
 }
 
+// relayReady reports the relay's health (events.Relay.Err). Before Relay
+// is called, and in a service run without JetStream, there is no relay and
+// nothing to report.
+func (h *Host) relayReady(context.Context) error {
+	if h.relay == nil {
+		return nil // a Host built without New
+	}
+	if r := h.relay.Load(); r != nil {
+		return r.Err()
+	}
+	return nil
+}
+
 // Relay returns the relay publishing outbox to js under the subject prefix
-// (events.DefaultPrefix when empty), with its metrics in the registry.
-func (h *Host) Relay(js jetstream.JetStream, outbox *events.Outbox, prefix string) *events.Relay {
-	return events.NewRelay(h.DB, js, outbox, h.Logger,
-		events.WithSubjectPrefix(prefix), events.WithRelayMetrics(h.Registry))
+// (events.DefaultPrefix when empty), with its metrics in the registry, and
+// makes its health part of the readiness of Handler. Extra options (tests
+// shorten the lease) follow the defaults.
+func (h *Host) Relay(js jetstream.JetStream, outbox *events.Outbox, prefix string, opts ...events.RelayOption) *events.Relay {
+	r := events.NewRelay(h.DB, js, outbox, h.Logger,
+		append([]events.RelayOption{events.WithSubjectPrefix(prefix), events.WithRelayMetrics(h.Registry)}, opts...)...)
+	if h.relay != nil {
+		h.relay.Store(r)
+	}
+	return r
 }
 
 // RunAll runs every function until ctx ends or one fails, and then stops

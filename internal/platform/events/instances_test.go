@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,4 +233,158 @@ func TestStalledRelayKeepsItsLease(t *testing.T) {
 		err := relayA.Err()
 		return err == nil, fmt.Sprint(err)
 	})
+}
+
+// TestRelayCutOffFromNATSGivesTheLeaseUp runs two relays on one database,
+// the lease holder connected to NATS through a proxy that is then cut: it
+// still reaches the database, so without the surrender rule it would renew
+// its lease for ever while publishing nothing. Events are written all
+// along. The holder gives the lease up once publishing has failed for
+// twice the lease (the defaults: 3 s lease, 5 s publish timeout), the
+// standby publishes, and every event is applied once and in order per
+// aggregate. The cut-off relay reports itself failing meanwhile and
+// healthy again once the proxy is back, standing by.
+func TestRelayCutOffFromNATSGivesTheLeaseUp(t *testing.T) {
+	forEach(t, func(t *testing.T, url string, like, cons *sqldb.DB) {
+		ctx := context.Background()
+		_, admin := eventstest.Connect(t, url)
+		prefix := eventstest.Streams(t, admin)
+		log := testLogger(t)
+		prod := handles(t, like, 3) // relay A, relay B, the writer
+		_, jsC := eventstest.Connect(t, url)
+		c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons,
+			JS: jsC, Handler: logHandler("replica"), Logger: log, OnFailure: events.Block})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "consumer", c.Run)
+
+		proxy := eventstest.StartProxy(t, url)
+		_, jsA := eventstest.Connect(t, proxy.URL())
+		relayA := events.NewRelay(prod[0], jsA, events.NewOutbox("customer"), log, events.WithSubjectPrefix(prefix))
+		run(t, "relay A", relayA.Run)
+
+		o := events.NewOutbox("customer")
+		var mu sync.Mutex
+		want := map[string]events.Event{}
+		var written []time.Time // commit time of each event, in order
+		writeOne := func(i int) {
+			ev, err := write(ctx, prod[2], o, []string{"agg-a", "agg-b", "agg-c"}[i%3], i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			want[ev.ID] = ev
+			written = append(written, time.Now())
+			mu.Unlock()
+		}
+		for i := range 30 {
+			writeOne(i)
+		}
+		waitFor(t, 20*time.Second, "relay A publishing", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == 30, fmt.Sprintf("%d of 30 applied", n)
+		})
+		_, jsB := eventstest.Connect(t, url)
+		relayB := events.NewRelay(prod[1], jsB, events.NewOutbox("customer"), log, events.WithSubjectPrefix(prefix))
+		run(t, "relay B", relayB.Run)
+
+		// Events are written every 20 ms while relay A is cut off.
+		stopWriting := make(chan struct{})
+		writerDone := make(chan struct{})
+		var stopOnce sync.Once
+		stopWriter := func() { stopOnce.Do(func() { close(stopWriting) }); <-writerDone }
+		t.Cleanup(stopWriter) // before the databases close, should the test fail early
+		go func() {
+			defer close(writerDone)
+			for i := 30; ; i++ {
+				select {
+				case <-stopWriting:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				writeOne(i)
+			}
+		}()
+		time.Sleep(200 * time.Millisecond)
+		cut := time.Now()
+		proxy.Cut()
+		mu.Lock()
+		before := len(written)
+		mu.Unlock()
+		waitFor(t, 30*time.Second, "relay B to publish the events written after the cut", func() (bool, string) {
+			n := countLog(t, cons)
+			return n > before+5, fmt.Sprintf("%d applied, %d written before the cut", n, before)
+		})
+		t.Logf("relay failover after a cut from NATS: events written after the cut applied %v after it", time.Since(cut).Round(time.Millisecond))
+		if err := relayA.Err(); err == nil {
+			t.Error("relay A, cut off from NATS, reports itself healthy")
+		}
+		if err := relayB.Err(); err != nil {
+			t.Errorf("relay B: %v", err)
+		}
+		stopWriter()
+
+		proxy.Restore()
+		waitFor(t, 30*time.Second, "relay A healthy again once NATS is reachable", func() (bool, string) {
+			err := relayA.Err()
+			return err == nil, fmt.Sprint(err)
+		})
+		mu.Lock()
+		total := len(want)
+		mu.Unlock()
+		waitFor(t, 30*time.Second, "every event applied", func() (bool, string) {
+			n := countLog(t, cons)
+			return n == total, fmt.Sprintf("%d of %d applied", n, total)
+		})
+		checkLog(t, cons, want)
+	})
+}
+
+// TestTimedOutWindowFails: a pipeline window of several events (two
+// aggregates) gets no acknowledgement. Once the publish timeout passes the
+// whole window fails and is retried (the relay reports publishing failing,
+// not a cycle that hangs for ever waiting for the answers of the window's
+// later events); once acknowledgements come again, every event is applied
+// once and in order.
+func TestTimedOutWindowFails(t *testing.T) {
+	ctx := context.Background()
+	url := eventstest.NATS(t)
+	_, admin := eventstest.Connect(t, url)
+	prefix := eventstest.Streams(t, admin)
+	log := testLogger(t)
+	prod := handles(t, sqldbtest.OpenSQLite(t, allSets...), 1)[0]
+	cons := sqldbtest.OpenSQLite(t, allSets...)
+	_, jsC := eventstest.Connect(t, url)
+	c, err := events.NewConsumer(events.ConsumerConfig{Name: "replica", Streams: customerStream(prefix), DB: cons,
+		JS: jsC, Handler: logHandler("replica"), Logger: log, OnFailure: events.Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "consumer", c.Run)
+	_, js := eventstest.Connect(t, url)
+	hang := &hangingJS{JetStream: js}
+	hang.hang.Store(true)
+	o := events.NewOutbox("customer")
+	relay := events.NewRelay(prod, hang, o, log, events.WithSubjectPrefix(prefix), events.WithPublishTimeout(300*time.Millisecond))
+	want := map[string]events.Event{}
+	for i := range 6 {
+		ev, err := write(ctx, prod, o, []string{"agg-a", "agg-b"}[i%2], i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.ID] = ev
+	}
+	run(t, "relay", relay.Run)
+	waitFor(t, 20*time.Second, "the relay to report publishing failing", func() (bool, string) {
+		err := relay.Err()
+		return err != nil && strings.Contains(err.Error(), "publishing has failed"), fmt.Sprint(err)
+	})
+	hang.hang.Store(false)
+	waitFor(t, 30*time.Second, "every event applied", func() (bool, string) {
+		n := countLog(t, cons)
+		return n == len(want), fmt.Sprintf("%d of %d applied", n, len(want))
+	})
+	checkLog(t, cons, want)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -28,7 +29,9 @@ import (
 //
 // Several relays on one database coordinate through a lease row: only the
 // holder publishes, the others stand by and take over when the lease
-// expires. Even when two publish at once (a holder stalled past its lease)
+// expires, or when the holder gives it up because its publishing has
+// failed for twice the lease (WithLeaseSurrender: cut off from NATS but not
+// from the database). Even when two publish at once (a holder stalled past its lease)
 // the event id is the JetStream message id and consumers record applied ids,
 // so a duplicate is harmless.
 type Relay struct {
@@ -49,6 +52,10 @@ type Relay struct {
 	takeoverAt time.Time
 	// holding is set while this relay holds the lease, for keepLease.
 	holding atomic.Bool
+	// surrendered is set when this relay gave the lease up because it
+	// could not publish (surrenderIfFailing); it takes no lease again
+	// until a JetStream round trip succeeds (canPublish).
+	surrendered atomic.Bool
 
 	// failingSince is the end of the last successful cycle before
 	// publishing started to fail (UnixNano, 0 while it works), for Err;
@@ -101,6 +108,7 @@ type relayConfig struct {
 	maxBackoff     time.Duration
 	publishTimeout time.Duration
 	leaseTTL       time.Duration
+	surrender      time.Duration
 	registerer     prometheus.Registerer
 }
 
@@ -181,6 +189,20 @@ func WithLease(ttl time.Duration) RelayOption {
 	}
 }
 
+// WithLeaseSurrender sets how long the lease holder's publishing may fail
+// without a success before it gives the lease up (default twice the
+// lease's time to live): a relay cut off from NATS but not from the
+// database would otherwise renew the lease for ever, and a healthy standby
+// would never publish. The relay then takes no lease until a JetStream
+// call succeeds again. Zero never gives the lease up.
+func WithLeaseSurrender(d time.Duration) RelayOption {
+	return func(c *relayConfig) {
+		if d >= 0 {
+			c.surrender = d
+		}
+	}
+}
+
 // WithRelayMetrics registers the relay's counters (published events,
 // publish failures) with reg; without it the relay keeps no metrics.
 func WithRelayMetrics(reg prometheus.Registerer) RelayOption {
@@ -199,9 +221,13 @@ func NewRelay(db *sqldb.DB, js jetstream.JetStream, o *Outbox, logger *slog.Logg
 		maxBackoff:     2 * time.Second,
 		publishTimeout: 5 * time.Second,
 		leaseTTL:       3 * time.Second,
+		surrender:      -1,
 	}
 	for _, opt := range opts {
 		opt(&cfg)
+	}
+	if cfg.surrender < 0 {
+		cfg.surrender = 2 * cfg.leaseTTL
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -289,7 +315,9 @@ func (r *Relay) Run(ctx context.Context) error {
 // timeout while a stream elects a leader), and a relay that is alive must
 // not hand its lease to a standby meanwhile. So the lease expires only
 // when its holder is gone (crashed, or cut off from the database), which
-// keeps it short, and failover quick, without spurious takeovers.
+// keeps it short, and failover quick, without spurious takeovers; a holder
+// whose publishing fails (not merely waits) for the surrender time gives
+// it up here (surrenderIfFailing).
 func (r *Relay) keepLease(ctx context.Context) {
 	if r.cfg.leaseTTL == 0 {
 		return
@@ -303,6 +331,9 @@ func (r *Relay) keepLease(ctx context.Context) {
 		case <-t.C:
 		}
 		if !r.holding.Load() {
+			continue
+		}
+		if r.surrenderIfFailing(ctx) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.leaseTTL/3)
@@ -324,8 +355,55 @@ func (r *Relay) keepLease(ctx context.Context) {
 	}
 }
 
-// cycle publishes everything unsent if this relay holds the lease.
+// surrenderIfFailing gives the lease up when this relay holds it and its
+// publishing has failed without a success for the surrender time: it is
+// alive and reaches the database (it would renew the lease for ever) but
+// not NATS, while a standby may. It stops renewing first, then expires the
+// row so a standby takes over at its next try rather than a time to live
+// later; if that write fails the lease simply runs out. It reports whether
+// it gave the lease up.
+func (r *Relay) surrenderIfFailing(ctx context.Context) bool {
+	since := r.failingSince.Load()
+	if r.cfg.surrender == 0 || since == 0 || time.Since(time.Unix(0, since)) < r.cfg.surrender {
+		return false
+	}
+	r.surrendered.Store(true)
+	r.holding.Store(false)
+	r.log.Warn("outbox relay: publishing has failed for too long; giving the lease up to a standby",
+		"failing_since", time.Unix(0, since).UTC(), "after", r.cfg.surrender)
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.leaseTTL/3)
+	defer cancel()
+	if _, err := r.db.ExecContext(rctx, `UPDATE event_relay_lease SET expires_at = 0 WHERE name = ? AND holder = ?`, leaseName, r.holder); err != nil {
+		r.log.Warn("outbox relay: release lease", "err", err)
+	}
+	return true
+}
+
+// canPublish asks the stream of the relay's producer for its state, a
+// JetStream round trip that needs what publishing needs (the connection and
+// the stream's leader), bounded by the publish timeout.
+func (r *Relay) canPublish(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.publishTimeout)
+	defer cancel()
+	if _, err := r.js.Stream(ctx, StreamName(r.cfg.prefix, r.outbox.producer)); err != nil {
+		return fmt.Errorf("outbox relay: gave the lease up, and JetStream is still out of reach: %w", err)
+	}
+	return nil
+}
+
+// cycle publishes everything unsent if this relay holds the lease. A relay
+// that gave the lease up (surrenderIfFailing) first checks that it can
+// publish again, and fails the cycle until it can: it stays unready, and
+// takes no lease it could not use.
 func (r *Relay) cycle(ctx context.Context) error {
+	if r.surrendered.Load() {
+		if err := r.canPublish(ctx); err != nil {
+			return err
+		}
+		r.surrendered.Store(false)
+		r.leaseUntil = time.Time{}
+		r.log.Info("outbox relay: JetStream reachable again; taking part in the lease again")
+	}
 	held, err := r.lease(ctx)
 	if err != nil {
 		return fmt.Errorf("relay lease: %w", err)
@@ -344,8 +422,15 @@ func (r *Relay) cycle(ctx context.Context) error {
 		if n < r.cfg.batch {
 			break
 		}
-		if _, err := r.lease(ctx); err != nil {
+		held, err := r.lease(ctx)
+		if err != nil {
 			return fmt.Errorf("relay lease: %w", err)
+		}
+		if !held {
+			if r.surrendered.Load() {
+				return errors.New("outbox relay: gave the lease up after failing to publish")
+			}
+			return nil // another relay holds the lease now and publishes the rest
 		}
 	}
 	if r.cfg.retention > 0 && time.Since(r.lastCleanup) > time.Minute {
@@ -440,6 +525,11 @@ const leaseName = "outbox"
 func (r *Relay) lease(ctx context.Context) (bool, error) {
 	if r.cfg.leaseTTL == 0 {
 		return true, nil
+	}
+	if r.surrendered.Load() {
+		// Given up while this cycle ran: the standby publishes now.
+		r.leaseUntil = time.Time{}
+		return false, nil
 	}
 	now := time.Now()
 	if now.Before(r.leaseUntil) && now.Sub(r.lastRenew) < r.cfg.leaseTTL/3 {
@@ -537,18 +627,33 @@ func (r *Relay) publishPipelined(ctx context.Context, batch []outboxRow) ([]int6
 		timeout := time.NewTimer(r.cfg.publishTimeout)
 		defer timeout.Stop()
 		var first error
+		// expired is closed once the timeout fired: the timer's channel
+		// delivers once, and every acknowledgement still missing then is
+		// as late as the first (they would otherwise wait for ever).
+		expired := make(chan struct{})
 		for _, p := range window {
 			var err error
+			var ack *jetstream.PubAck
 			select {
-			case ack := <-p.fut.Ok():
-				if ack.Duplicate {
-					r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
-				}
+			case ack = <-p.fut.Ok():
 			case err = <-p.fut.Err():
+			case <-expired:
 			case <-timeout.C:
-				err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
+				close(expired)
 			case <-ctx.Done():
 				err = ctx.Err()
+			}
+			if ack == nil && err == nil {
+				// Expired: take an answer that came meanwhile, if any.
+				select {
+				case ack = <-p.fut.Ok():
+				case err = <-p.fut.Err():
+				default:
+					err = fmt.Errorf("no acknowledgement within %v", r.cfg.publishTimeout)
+				}
+			}
+			if ack != nil && ack.Duplicate {
+				r.log.Debug("outbox relay: event was already stored", "event_id", p.row.ev.ID)
 			}
 			p.done(err)
 			if err != nil {
