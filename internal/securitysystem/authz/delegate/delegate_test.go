@@ -23,8 +23,10 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
 	"github.com/realguardio/realguardio/internal/platform/fga"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
@@ -34,6 +36,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/authztest"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
+	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
 
@@ -228,6 +231,30 @@ func TestAuthorizeCreate(t *testing.T) {
 	db := authztest.OpenDB(t)
 	authztest.Feed(t, db, w, provide.Handle)
 	known := delegate.New(c, delegate.WithKnownLocations(provide.KnownLocations(db)))
+	// loc5's location_created reached the resource facts consumer and not
+	// yet the sync: the location is found, and the Check decides.
+	loc5 := authz.Location{LocationID: id("loc5"), CustomerID: id("acme"), DealerID: id("d1"), MonitoringProviderID: id("p1")}
+	ev := sstest.NewEvents(time.Now()).Typed(catalog.LocationCreated, loc5.CustomerID,
+		catalog.LocationCreatedPayload{CustomerID: loc5.CustomerID, LocationID: loc5.LocationID, Name: "l", DealerID: &loc5.DealerID})
+	if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return provide.Handle(ctx, tx, ev) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		who  *auth.Caller
+		want authz.CreateCheck
+	}{
+		{"REALGUARDIO_ADMIN", caller(w, id("admin"), []string{policy.AppRoleAdmin}), authz.CreateCheck{Found: true, Location: loc5, Decision: policy.Decision{Allowed: true}}},
+		{"acme's administrator", caller(w, id("alice"), []string{auth.RoleCustomerEmployee}),
+			authz.CreateCheck{Found: true, Location: authz.Location{LocationID: loc5.LocationID, CustomerID: loc5.CustomerID, DealerID: loc5.DealerID}, Decision: policy.Decision{Reason: policy.ReasonNoRole}}},
+	} {
+		if got, err := known.AuthorizeCreate(ctx, tc.who, loc5.LocationID); err != nil || got != tc.want {
+			t.Errorf("%s at loc5, known locally only: %+v %v, want %+v", tc.name, got, err, tc.want)
+		}
+		if got, err := fromFGA.AuthorizeCreate(ctx, tc.who, loc5.LocationID); err != nil || got.Found {
+			t.Errorf("%s at loc5, facts from OpenFGA: %+v %v, want not found", tc.name, got, err)
+		}
+	}
 	// olga administers foo, the customer of loc2 only.
 	olga, err := openfga.OrgRoleTuples(policy.OrgCustomer, id("foo"), id("olga"), []string{policy.RoleCustomerEmployeeAdministrator})
 	if err != nil {
