@@ -250,7 +250,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		if deps.FGA == nil {
 			return nil, errors.New("securitysystem: the delegate strategy needs an OpenFGA client")
 		}
-		s.authorizer = delegate.New(deps.FGA)
+		// An import reads its locations' facts from the tables the
+		// resource facts consumer keeps, not one OpenFGA Read each.
+		s.authorizer = delegate.New(deps.FGA, delegate.WithKnownLocations(provide.KnownLocations(deps.DB)))
 		// A list matches the caller's dealer and provider grants against
 		// the records' own dealer and provider, which the resource facts
 		// consumer keeps current (delegate.Authorizer.Scope).

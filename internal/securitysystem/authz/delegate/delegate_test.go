@@ -23,8 +23,10 @@ import (
 	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/auth"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/events/eventstest"
 	"github.com/realguardio/realguardio/internal/platform/fga"
+	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
@@ -34,6 +36,7 @@ import (
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/authztest"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/delegate"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
+	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 	"github.com/realguardio/realguardio/internal/securitysystem/store"
 )
 
@@ -222,7 +225,36 @@ func TestAuthorizeCreate(t *testing.T) {
 	ctx := context.Background()
 	id := policytest.FixedID
 	w := administer(t, policytest.FixedWorld())
-	a, _, c := setup(t, w)
+	fromFGA, _, c := setup(t, w)
+	// As under `up`: the locations' facts the resource facts consumer
+	// keeps, OpenFGA for the others (here "nowhere").
+	db := authztest.OpenDB(t)
+	authztest.Feed(t, db, w, provide.Handle)
+	known := delegate.New(c, delegate.WithKnownLocations(provide.KnownLocations(db)))
+	// loc5's location_created reached the resource facts consumer and not
+	// yet the sync: the location is found, and the Check decides.
+	loc5 := authz.Location{LocationID: id("loc5"), CustomerID: id("acme"), DealerID: id("d1"), MonitoringProviderID: id("p1")}
+	ev := sstest.NewEvents(time.Now()).Typed(catalog.LocationCreated, loc5.CustomerID,
+		catalog.LocationCreatedPayload{CustomerID: loc5.CustomerID, LocationID: loc5.LocationID, Name: "l", DealerID: &loc5.DealerID})
+	if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return provide.Handle(ctx, tx, ev) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		who  *auth.Caller
+		want authz.CreateCheck
+	}{
+		{"REALGUARDIO_ADMIN", caller(w, id("admin"), []string{policy.AppRoleAdmin}), authz.CreateCheck{Found: true, Location: loc5, Decision: policy.Decision{Allowed: true}}},
+		{"acme's administrator", caller(w, id("alice"), []string{auth.RoleCustomerEmployee}),
+			authz.CreateCheck{Found: true, Location: authz.Location{LocationID: loc5.LocationID, CustomerID: loc5.CustomerID, DealerID: loc5.DealerID}, Decision: policy.Decision{Reason: policy.ReasonNoRole}}},
+	} {
+		if got, err := known.AuthorizeCreate(ctx, tc.who, loc5.LocationID); err != nil || got != tc.want {
+			t.Errorf("%s at loc5, known locally only: %+v %v, want %+v", tc.name, got, err, tc.want)
+		}
+		if got, err := fromFGA.AuthorizeCreate(ctx, tc.who, loc5.LocationID); err != nil || got.Found {
+			t.Errorf("%s at loc5, facts from OpenFGA: %+v %v, want not found", tc.name, got, err)
+		}
+	}
 	// olga administers foo, the customer of loc2 only.
 	olga, err := openfga.OrgRoleTuples(policy.OrgCustomer, id("foo"), id("olga"), []string{policy.RoleCustomerEmployeeAdministrator})
 	if err != nil {
@@ -258,27 +290,32 @@ func TestAuthorizeCreate(t *testing.T) {
 		{"acme's administrator at an unknown location", caller(w, id("alice"), customerEmployee), "nowhere", authz.CreateCheck{Decision: noRole}},
 		{"a stranger at an unknown location", caller(w, id("stranger"), nil), "nowhere", authz.CreateCheck{Decision: noRole}},
 	} {
-		got, err := a.AuthorizeCreate(ctx, tc.caller, id(tc.loc))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if got != tc.want {
-			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
-		}
-		// The bulk path of an import decides the same, here with the
-		// case's location between two others.
-		locs := []string{id("loc1"), id(tc.loc), id("loc3")}
-		bulk, err := a.AuthorizeCreates(ctx, tc.caller, locs)
-		if err != nil || len(bulk) != len(locs) {
-			t.Fatalf("%s: bulk %+v, %v", tc.name, bulk, err)
-		}
-		for i, l := range locs {
-			one, err := a.AuthorizeCreate(ctx, tc.caller, l)
+		for _, a := range []struct {
+			name string
+			*delegate.Authorizer
+		}{{"facts from OpenFGA", fromFGA}, {"known facts", known}} {
+			got, err := a.AuthorizeCreate(ctx, tc.caller, id(tc.loc))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s, %s: %v", tc.name, a.name, err)
 			}
-			if bulk[i] != one {
-				t.Errorf("%s: bulk at %s %+v, single %+v", tc.name, l, bulk[i], one)
+			if got != tc.want {
+				t.Errorf("%s, %s: got %+v, want %+v", tc.name, a.name, got, tc.want)
+			}
+			// The bulk path of an import decides the same, here with the
+			// case's location between two others.
+			locs := []string{id("loc1"), id(tc.loc), id("loc3")}
+			bulk, err := a.AuthorizeCreates(ctx, tc.caller, locs)
+			if err != nil || len(bulk) != len(locs) {
+				t.Fatalf("%s, %s: bulk %+v, %v", tc.name, a.name, bulk, err)
+			}
+			for i, l := range locs {
+				one, err := a.AuthorizeCreate(ctx, tc.caller, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bulk[i] != one {
+					t.Errorf("%s, %s: bulk at %s %+v, single %+v", tc.name, a.name, l, bulk[i], one)
+				}
 			}
 		}
 	}
@@ -286,11 +323,22 @@ func TestAuthorizeCreate(t *testing.T) {
 
 // TestGeneratedWorldCreate compares AuthorizeCreate with authz.CanCreate
 // and the world's location facts on a generated world, whose first
-// employee of every organization is its administrator.
+// employee of every organization is its administrator, with the
+// locations' facts read from OpenFGA and from the resource facts tables.
 func TestGeneratedWorldCreate(t *testing.T) {
-	ctx := context.Background()
 	w := policytest.Generate(5, policytest.Small)
-	a, _, _ := setup(t, w)
+	fromFGA, _, c := setup(t, w)
+	db := authztest.OpenDB(t)
+	authztest.Feed(t, db, w, provide.Handle)
+	for _, a := range []*delegate.Authorizer{fromFGA, delegate.New(c, delegate.WithKnownLocations(provide.KnownLocations(db)))} {
+		generatedWorldCreate(t, w, a)
+	}
+}
+
+// generatedWorldCreate is TestGeneratedWorldCreate of one authorizer.
+func generatedWorldCreate(t *testing.T, w *policytest.World, a *delegate.Authorizer) {
+	t.Helper()
+	ctx := context.Background()
 	rng := rand.New(rand.NewSource(5))
 	users := w.Users()
 	allowed := 0
@@ -752,4 +800,84 @@ func refsWithFacts(w *policytest.World) []authz.SystemRef {
 		out = append(out, authz.SystemRef{ID: s.ID, LocationID: r.LocationID, CustomerID: r.CustomerID, DealerID: r.DealerID, MonitoringProviderID: r.MonitoringProviderID})
 	}
 	return out
+}
+
+// TestImportCallsAreBounded counts the OpenFGA calls of imports of n
+// locations known to the resource facts tables, as under `up`: the
+// BatchChecks of can_create_security_system (one call per
+// fga.MaxChecksPerBatchCheck locations) and nothing per location. Reading
+// each location's tuples from OpenFGA instead, one Read per location, ran
+// an import of 1 000 locations past the server's write timeout at 10⁴
+// systems. The decisions are compared with authz.CanCreate and the
+// world's facts.
+func TestImportCallsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	w := policytest.Generate(7, policytest.Small)
+	// Grow the world to 260 locations, spread over its customers and
+	// dealers (every third without a dealer).
+	for i := len(w.Locations); i < 260; i++ {
+		l := policytest.Location{ID: policytest.FixedID(fmt.Sprintf("import-loc-%d", i)), CustomerID: w.Customers[i%len(w.Customers)].ID}
+		if i%3 != 0 {
+			l.DealerID = w.Dealers[i%len(w.Dealers)].ID
+		}
+		w.Locations = append(w.Locations, l)
+	}
+	_, srv, _ := setup(t, w)
+	db := authztest.OpenDB(t)
+	authztest.Feed(t, db, w, provide.Handle)
+	rec := &recorder{}
+	c, err := fga.New(fga.Config{URL: srv.URL(), Timeout: 15 * time.Second}, &http.Client{Transport: rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := delegate.New(c, delegate.WithKnownLocations(provide.KnownLocations(db)))
+	admin := caller(w, policytest.FixedID("admin"), []string{policy.AppRoleAdmin})
+	var customerAdmin string
+	for _, u := range w.Users() {
+		if e, ok := w.Employee(u); ok && e.OrgKind == policy.OrgCustomer && authz.CanCreate(w.Subject(u, w.AppRoles(u)), e.OrgID).Allowed {
+			customerAdmin = u
+			break
+		}
+	}
+	if customerAdmin == "" {
+		t.Fatal("the world has no customer administrator")
+	}
+	callers := map[string]*auth.Caller{"REALGUARDIO_ADMIN": admin, "a customer administrator": caller(w, customerAdmin, w.AppRoles(customerAdmin))}
+	for _, n := range []int{1, 50, 51, 260} {
+		locs := make([]string, n)
+		for i := range locs {
+			locs[i] = w.Locations[i].ID
+		}
+		for name, who := range callers {
+			rec.take()
+			got, err := a.AuthorizeCreates(ctx, who, locs)
+			if err != nil {
+				t.Fatalf("%s, %d locations: %v", name, n, err)
+			}
+			calls := rec.take()
+			bound := (n + fga.MaxChecksPerBatchCheck - 1) / fga.MaxChecksPerBatchCheck
+			if len(calls) > bound {
+				paths := map[string]int{}
+				for _, c := range calls {
+					paths[c.path[strings.LastIndex(c.path, "/")+1:]]++
+				}
+				t.Errorf("%s: an import of %d locations made %d OpenFGA calls %v, want at most %d", name, n, len(calls), paths, bound)
+			}
+			for i, l := range w.Locations[:n] {
+				want := authz.CanCreate(w.Subject(who.Subject, who.Roles), l.CustomerID)
+				if who == admin {
+					want = policy.Decision{Allowed: true}
+				}
+				g := got[i]
+				if !g.Found || g.Decision != want || g.Location.CustomerID != l.CustomerID || g.Location.DealerID != l.DealerID {
+					t.Errorf("%s at %s: %+v, want found %+v at %+v", name, l.ID, g, want, l)
+				} else if want.Allowed && g.Location.MonitoringProviderID != providerOf(w, l.DealerID) {
+					t.Errorf("%s at %s: provider %q, want %q", name, l.ID, g.Location.MonitoringProviderID, providerOf(w, l.DealerID))
+				}
+			}
+		}
+	}
 }
