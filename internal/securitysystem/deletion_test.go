@@ -5,17 +5,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
 	"github.com/realguardio/realguardio/internal/securitysystem"
+	"github.com/realguardio/realguardio/internal/securitysystem/authz/provide"
 	"github.com/realguardio/realguardio/internal/securitysystem/authz/replicate"
 	"github.com/realguardio/realguardio/internal/securitysystem/sstest"
 )
 
 // TestDeletionLeavesNoRows checks that customer.team_deleted and
 // customer.location_deleted leave no replica row naming the team or the
-// location, one event at a time and in one batch. The deletions come
+// location (nor a resource fact of the location), one event at a time and
+// in one batch. The deletions come
 // without the events that revoke what the team and the location held
 // first (as when one of those was parked), so each table still holds a
 // row of them when the deletion arrives; the rows of another team and
@@ -48,12 +51,14 @@ func TestDeletionLeavesNoRows(t *testing.T) {
 		`SELECT COUNT(*) FROM replica_locations WHERE location_id = 'loc-gone'`,
 		`SELECT COUNT(*) FROM replica_location_roles WHERE location_id = 'loc-gone'`,
 		`SELECT COUNT(*) FROM replica_team_roles WHERE location_id = 'loc-gone'`,
+		`SELECT COUNT(*) FROM provide_locations WHERE location_id = 'loc-gone'`,
 	}
 	kept := []string{
 		`SELECT COUNT(*) FROM replica_team_members WHERE team_id = 'team-kept'`,
 		`SELECT COUNT(*) FROM replica_team_roles WHERE team_id = 'team-kept' AND location_id = 'loc-kept'`,
 		`SELECT COUNT(*) FROM replica_locations WHERE location_id = 'loc-kept'`,
 		`SELECT COUNT(*) FROM replica_location_roles WHERE location_id = 'loc-kept'`,
+		`SELECT COUNT(*) FROM provide_locations WHERE location_id = 'loc-kept'`,
 	}
 	count := func(t *testing.T, db *sqldb.DB, q string) int {
 		t.Helper()
@@ -64,19 +69,30 @@ func TestDeletionLeavesNoRows(t *testing.T) {
 		return n
 	}
 	proj := replicate.NewProjection()
+	handle := func(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
+		if err := proj.Handle(ctx, tx, ev); err != nil {
+			return err
+		}
+		return provide.Handle(ctx, tx, ev)
+	}
 	ctx := context.Background()
 	for _, way := range []string{"one at a time", "batched"} {
 		t.Run(way, func(t *testing.T) {
 			db := sqldbtest.OpenSQLite(t, securitysystem.Migrations()...)
-			sstest.Apply(t, db, proj.Handle, all[:before])
+			sstest.Apply(t, db, handle, all[:before])
 			for _, q := range gone {
 				if count(t, db, q) == 0 {
 					t.Fatalf("before the deletions: %s is 0; the test proves nothing", q)
 				}
 			}
 			if way == "one at a time" {
-				sstest.Apply(t, db, proj.Handle, all[before:])
-			} else if err := db.InTx(ctx, func(tx *sqldb.Tx) error { return proj.HandleBatch(ctx, tx, all[before:]) }); err != nil {
+				sstest.Apply(t, db, handle, all[before:])
+			} else if err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+				if err := proj.HandleBatch(ctx, tx, all[before:]); err != nil {
+					return err
+				}
+				return provide.HandleBatch(ctx, tx, all[before:])
+			}); err != nil {
 				t.Fatal(err)
 			}
 			for _, q := range gone {
