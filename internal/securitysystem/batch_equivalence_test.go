@@ -30,7 +30,9 @@ import (
 // World is built by its events and changed at random, with the sequences a
 // batch must get right mixed in (an employee removed and created again, a
 // role set then cleared, a dealer created again after its provider was
-// set, events naming another user or organization than the row holds);
+// set, events naming another user or organization than the row holds, a
+// location moved through a dealer no event named, teams and locations
+// deleted and created again, and at the end all of them deleted);
 // one database applies every event in its own transaction with the
 // Handlers, the other applies random slices of the same sequence, each in
 // one transaction, with the BatchHandlers; the tables are compared after
@@ -137,7 +139,7 @@ func checkBatchEquivalence(t *testing.T, seed int64, one, batched *sqldb.DB) {
 
 // tricky appends, now and then, a sequence a batch must fold correctly.
 func tricky(rng *rand.Rand, w *policytest.World, evs *sstest.Events) {
-	switch rng.Intn(16) {
+	switch rng.Intn(17) {
 	case 0:
 		// An employee removed (revoking every role and membership), and
 		// sometimes hired again at once with other roles.
@@ -211,6 +213,16 @@ func tricky(rng *rand.Rand, w *policytest.World, evs *sstest.Events) {
 				evs.Typed(catalog.LocationTeamRolesSet, tm.CustomerID, catalog.LocationTeamRolesSetPayload{CustomerID: tm.CustomerID, LocationID: l.ID, TeamID: tm.ID, Roles: []string{"ARMER"}})
 			}
 		}
+	case 7:
+		// A location moved to a dealer no event named before, then back:
+		// the first move gives the dealer a facts row all the same.
+		if len(w.Locations) == 0 {
+			return
+		}
+		l := w.Locations[rng.Intn(len(w.Locations))]
+		fresh := fmt.Sprintf("unseen-dealer-%d", rng.Int())
+		evs.Typed(catalog.LocationDealerChanged, l.CustomerID, catalog.LocationDealerChangedPayload{CustomerID: l.CustomerID, LocationID: l.ID, DealerID: &fresh})
+		evs.Typed(catalog.LocationDealerChanged, l.CustomerID, catalog.LocationDealerChangedPayload{CustomerID: l.CustomerID, LocationID: l.ID, DealerID: ptr(l.DealerID), PreviousDealerID: &fresh})
 	case 6:
 		// A location deleted, sometimes after its dealer was cleared as
 		// the Customer Service does, sometimes with whatever it still

@@ -40,6 +40,9 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 	locations := map[string][2]string{} // location → customer ("" keeps the stored one), dealer
 	providers := map[string]string{}    // dealer → provider set
 	var gone deletions
+	// Every dealer a location event names gets a row (dealerProvider),
+	// the dealers of locations moved again later in the batch too.
+	namedByEvents := map[string]bool{}
 	for _, ev := range evs {
 		switch catalog.Type(ev.Type) {
 		case catalog.LocationCreated:
@@ -50,6 +53,7 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			if err := foldLocation(locations, p.LocationID, p.CustomerID, deref(p.DealerID)); err != nil {
 				return fmt.Errorf("provide facts: %s %s: %w", ev.Type, ev.ID, err)
 			}
+			namedByEvents[deref(p.DealerID)] = true
 			delete(gone.orphans, p.LocationID)
 		case catalog.LocationDealerChanged:
 			var p catalog.LocationDealerChangedPayload
@@ -59,6 +63,7 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			if err := foldLocation(locations, p.LocationID, p.CustomerID, deref(p.DealerID)); err != nil {
 				return fmt.Errorf("provide facts: %s %s: %w", ev.Type, ev.ID, err)
 			}
+			namedByEvents[deref(p.DealerID)] = true
 			delete(gone.orphans, p.LocationID)
 		case catalog.LocationDeleted:
 			var p catalog.LocationDeletedPayload
@@ -80,7 +85,7 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			providers[p.DealerID] = deref(p.MonitoringProviderID)
 		}
 	}
-	if err := writeBatch(ctx, tx, locations, providers, &gone); err != nil {
+	if err := writeBatch(ctx, tx, locations, providers, namedByEvents, &gone); err != nil {
 		return fmt.Errorf("provide facts: apply a batch of %d events: %w", len(evs), err)
 	}
 	return nil
@@ -135,7 +140,7 @@ func (g *deletions) add(locations map[string][2]string, id string) {
 // rowsPerStatement bounds the rows of one multi-row statement.
 const rowsPerStatement = 200
 
-func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]string, providers map[string]string, gone *deletions) error {
+func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]string, providers map[string]string, namedByEvents map[string]bool, gone *deletions) error {
 	// The stored customer of the orphans whose events omitted it, read
 	// before their rows go.
 	orphanIDs := sortedKeys(gone.orphans)
@@ -172,17 +177,12 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 		` ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`); err != nil {
 		return err
 	}
-	// The dealers the moved locations name: a row for each (as
+	// The dealers the location events named: a row for each (as
 	// dealerProvider makes), held shared while the records are written.
 	named := map[string]bool{}
-	for _, l := range locations {
-		if _, set := providers[l[1]]; l[1] != "" && !set {
-			named[l[1]] = true
-		}
-	}
-	for _, o := range gone.orphans {
-		if _, set := providers[o.dealer]; o.dealer != "" && !set {
-			named[o.dealer] = true
+	for d := range namedByEvents {
+		if _, set := providers[d]; d != "" && !set {
+			named[d] = true
 		}
 	}
 	namedIDs := sortedKeys(named)
