@@ -135,18 +135,25 @@ func planEvent(ctx context.Context, tx *sqldb.Tx, ev events.Event) (*plan, error
 		if derr != nil {
 			return nil, badPayload(derr)
 		}
-		if pl.LocationID == "" || pl.TeamID == "" {
-			return nil, fmt.Errorf("%w: %s without location or team", errBadEvent, ev.Type)
-		}
-		p.setRoles(func(roles []string) []*openfgav1.TupleKey {
-			return openfga.TeamLocationRoleTuples(pl.LocationID, pl.TeamID, roles)
-		}, policy.SecuritySystemRoles, pl.Roles)
+		err = teamLocationRoles(ctx, tx, p, pl)
 	case catalog.TeamMemberAdded, catalog.TeamMemberRemoved:
 		pl, derr := catalog.DecodePayload[catalog.TeamMemberPayload](ev.Payload)
 		if derr != nil {
 			return nil, badPayload(derr)
 		}
 		err = teamMember(ctx, tx, p, pl, t == catalog.TeamMemberAdded)
+	case catalog.TeamDeleted:
+		pl, derr := catalog.DecodePayload[catalog.TeamDeletedPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
+		err = teamDeleted(ctx, tx, p, pl.TeamID)
+	case catalog.LocationDeleted:
+		pl, derr := catalog.DecodePayload[catalog.LocationDeletedPayload](ev.Payload)
+		if derr != nil {
+			return nil, badPayload(derr)
+		}
+		err = locationDeleted(ctx, tx, p, pl.CustomerID, pl.LocationID)
 	}
 	if err != nil {
 		return nil, err
@@ -472,6 +479,116 @@ func teamMember(ctx context.Context, tx *sqldb.Tx, p *plan, pl catalog.TeamMembe
 	}
 	p.delete(t)
 	return exec(ctx, tx, `DELETE FROM authzsync_team_members WHERE team_id = ? AND user_id = ?`, pl.TeamID, pl.UserID)
+}
+
+func teamLocationRoles(ctx context.Context, tx *sqldb.Tx, p *plan, pl catalog.LocationTeamRolesSetPayload) error {
+	if pl.LocationID == "" || pl.TeamID == "" {
+		return fmt.Errorf("%w: location_team_roles_set without location or team", errBadEvent)
+	}
+	var err error
+	if len(pl.Roles) == 0 {
+		err = exec(ctx, tx, `DELETE FROM authzsync_team_roles WHERE location_id = ? AND team_id = ?`, pl.LocationID, pl.TeamID)
+	} else {
+		err = exec(ctx, tx, `INSERT INTO authzsync_team_roles (location_id, team_id, customer_id) VALUES (?, ?, ?)
+			ON CONFLICT (location_id, team_id) DO NOTHING`, pl.LocationID, pl.TeamID, pl.CustomerID)
+	}
+	if err != nil {
+		return err
+	}
+	p.setRoles(func(roles []string) []*openfgav1.TupleKey {
+		return openfga.TeamLocationRoleTuples(pl.LocationID, pl.TeamID, roles)
+	}, policy.SecuritySystemRoles, pl.Roles)
+	return nil
+}
+
+// teamDeleted deletes what the sync wrote for the team: its memberships
+// and its roles at every location. The Customer Service's events before
+// the deletion normally did so already; these deletes catch what one of
+// them missed (parked, or applied before the sync recorded team roles),
+// and cost nothing when there is nothing left.
+func teamDeleted(ctx context.Context, tx *sqldb.Tx, p *plan, teamID string) error {
+	if teamID == "" {
+		return fmt.Errorf("%w: team_deleted without team", errBadEvent)
+	}
+	users, err := strings1(ctx, tx, `SELECT user_id FROM authzsync_team_members WHERE team_id = ?`, teamID)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		p.delete(openfga.TeamMemberTuple(teamID, u))
+	}
+	locs, err := strings1(ctx, tx, `SELECT location_id FROM authzsync_team_roles WHERE team_id = ?`, teamID)
+	if err != nil {
+		return err
+	}
+	for _, loc := range locs {
+		p.delete(openfga.TeamLocationRoleTuples(loc, teamID, policy.SecuritySystemRoles)...)
+	}
+	for _, q := range []string{
+		`DELETE FROM authzsync_team_members WHERE team_id = ?`,
+		`DELETE FROM authzsync_team_roles WHERE team_id = ?`,
+	} {
+		if err := exec(ctx, tx, q, teamID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// locationDeleted deletes what the sync wrote for the location: its
+// customer and dealer tuples and the roles employees and teams held there
+// (normally already emptied by the events before the deletion). A
+// location is deleted only without security systems, so it has no system
+// tuples.
+func locationDeleted(ctx context.Context, tx *sqldb.Tx, p *plan, customerID, locationID string) error {
+	if locationID == "" {
+		return fmt.Errorf("%w: location_deleted without location", errBadEvent)
+	}
+	var storedCustomer string
+	var storedDealer sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT customer_id, dealer_id FROM authzsync_locations WHERE location_id = ?`, locationID).
+		Scan(&storedCustomer, &storedDealer)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("authzsync: %w", err)
+	}
+	// The customer the sync wrote and the one the event names: the same,
+	// but a tuple of either must not stay.
+	customers := []string{customerID}
+	if storedCustomer != customerID {
+		customers = append(customers, storedCustomer)
+	}
+	for _, c := range customers {
+		if c != "" {
+			p.delete(openfga.LocationTuples(locationID, c, "")...)
+		}
+	}
+	if storedDealer.String != "" {
+		p.delete(openfga.LocationDealerTuple(locationID, storedDealer.String))
+	}
+	users, err := strings1(ctx, tx, `SELECT user_id FROM authzsync_location_roles WHERE location_id = ?`, locationID)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		p.delete(openfga.EmployeeLocationRoleTuples(locationID, u, policy.SecuritySystemRoles)...)
+	}
+	teams, err := strings1(ctx, tx, `SELECT team_id FROM authzsync_team_roles WHERE location_id = ?`, locationID)
+	if err != nil {
+		return err
+	}
+	for _, team := range teams {
+		p.delete(openfga.TeamLocationRoleTuples(locationID, team, policy.SecuritySystemRoles)...)
+	}
+	for _, q := range []string{
+		`DELETE FROM authzsync_locations WHERE location_id = ?`,
+		`DELETE FROM authzsync_location_roles WHERE location_id = ?`,
+		`DELETE FROM authzsync_team_roles WHERE location_id = ?`,
+	} {
+		if err := exec(ctx, tx, q, locationID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func nullable(s string) any {

@@ -209,7 +209,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Syncer, error) {
 // every stream from the start.
 var tables = []string{
 	"authzsync_employees", "authzsync_on_duty", "authzsync_team_members", "authzsync_location_roles",
-	"authzsync_locations", "authzsync_dealers",
+	"authzsync_locations", "authzsync_dealers", "authzsync_team_roles",
 }
 
 func truncate(ctx context.Context, tx *sqldb.Tx) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 
 	"github.com/realguardio/realguardio/internal/authzsync/authzsynctest"
 	"github.com/realguardio/realguardio/internal/platform/events"
+	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/fga"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
 	"github.com/realguardio/realguardio/internal/platform/sqldb/sqldbtest"
+	"github.com/realguardio/realguardio/internal/policy"
 	"github.com/realguardio/realguardio/internal/policy/openfga"
 	"github.com/realguardio/realguardio/internal/policy/policytest"
 )
@@ -144,6 +147,9 @@ func TestBatchesLeaveTheTuplesOfOneAtATime(t *testing.T) {
 	evs := b.World(w)
 	for range 300 {
 		evs = append(evs, b.Change(w.Mutate(rng))...)
+		if rng.Intn(10) == 0 {
+			evs = append(evs, deletion(rng, w, b)...)
+		}
 	}
 
 	ref := newBatchEnv(t, srv.URL(), "one-at-a-time")
@@ -187,6 +193,47 @@ func TestBatchesLeaveTheTuplesOfOneAtATime(t *testing.T) {
 		}
 		t.Logf("batches of up to %d events: %d batches (%d rolled back), %d Writes", maxBatch, batches, failed, be.writeCalls())
 	}
+}
+
+// deletion returns the events of a team's or a location's deletion: now
+// with what the Customer Service sends before it, now the deletion alone
+// (as if those had been missed), and sometimes the same id created again
+// with a member or a dealer and roles, which a batch must not lose to the
+// deletion before it.
+func deletion(rng *rand.Rand, w *policytest.World, b *authzsynctest.Builder) []events.Event {
+	var out []events.Event
+	u := w.Employees[rng.Intn(len(w.Employees))].UserID
+	if rng.Intn(2) == 0 && len(w.Teams) > 0 {
+		tm := w.Teams[rng.Intn(len(w.Teams))]
+		if rng.Intn(2) == 0 {
+			for _, m := range tm.Members {
+				out = append(out, b.TeamMember(tm.CustomerID, tm.ID, m, false))
+			}
+		}
+		out = append(out, b.Typed(catalog.TeamDeleted, tm.CustomerID, catalog.TeamDeletedPayload{CustomerID: tm.CustomerID, TeamID: tm.ID}))
+		if rng.Intn(2) == 0 && len(w.Locations) > 0 {
+			l := w.Locations[rng.Intn(len(w.Locations))]
+			out = append(out,
+				b.Typed(catalog.TeamCreated, tm.CustomerID, catalog.TeamCreatedPayload{CustomerID: tm.CustomerID, TeamID: tm.ID, Name: "again"}),
+				b.TeamMember(tm.CustomerID, tm.ID, u, true),
+				b.TeamLocationRoles(tm.CustomerID, l.ID, tm.ID, []string{policy.RoleArmer}))
+		}
+		return out
+	}
+	if len(w.Locations) == 0 {
+		return nil
+	}
+	l := w.Locations[rng.Intn(len(w.Locations))]
+	if rng.Intn(2) == 0 && l.DealerID != "" {
+		out = append(out, b.LocationDealer(l.CustomerID, l.ID, ""))
+	}
+	out = append(out, b.Typed(catalog.LocationDeleted, l.CustomerID, catalog.LocationDeletedPayload{CustomerID: l.CustomerID, LocationID: l.ID}))
+	if rng.Intn(2) == 0 && len(w.Dealers) > 0 {
+		out = append(out,
+			b.LocationDealer(l.CustomerID, l.ID, w.Dealers[rng.Intn(len(w.Dealers))].ID),
+			b.EmployeeLocationRoles(l.CustomerID, l.ID, u, []string{policy.RoleViewer}))
+	}
+	return out
 }
 
 // minus returns the strings of a that b lacks (both sorted).
@@ -234,4 +281,102 @@ func TestNetChangeOfOneKey(t *testing.T) {
 			t.Errorf("%s: net %d, want %d", c.name, got, c.want)
 		}
 	}
+}
+
+// TestDeletionLeavesNoTuples checks that customer.team_deleted and
+// customer.location_deleted leave no tuple and no row of the sync naming
+// the team or the location, one event at a time and in one batch with
+// the events that made them. The deletions come without the events that
+// revoke what the team and the location held first (as when one of those
+// was parked), so every kind of tuple is still there when they arrive;
+// the tuples of another team and location stay.
+func TestDeletionLeavesNoTuples(t *testing.T) {
+	srv, err := fga.StartEmbedded(context.Background(), fga.EmbeddedOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	const customer, dealer, user = "c1", "d1", "u1"
+	b := authzsynctest.NewBuilder()
+	var made []events.Event
+	for _, id := range []string{"gone", "kept"} {
+		d := dealer
+		made = append(made,
+			b.Typed(catalog.LocationCreated, customer, catalog.LocationCreatedPayload{CustomerID: customer, LocationID: "loc-" + id, Name: id, DealerID: &d}),
+			b.Typed(catalog.TeamCreated, customer, catalog.TeamCreatedPayload{CustomerID: customer, TeamID: "team-" + id, Name: id}),
+			b.TeamMember(customer, "team-"+id, user, true),
+			b.EmployeeLocationRoles(customer, "loc-"+id, user, []string{policy.RoleViewer}),
+			b.TeamLocationRoles(customer, "loc-"+id, "team-"+id, []string{policy.RoleArmer}),
+			// The kept team's roles at the deleted location go with the
+			// location, the deleted team's at the kept location with the
+			// team.
+			b.TeamLocationRoles(customer, "loc-"+id, "team-"+other(id), []string{policy.RoleDisarmer}))
+	}
+	deleted := []events.Event{
+		b.Typed(catalog.TeamDeleted, customer, catalog.TeamDeletedPayload{CustomerID: customer, TeamID: "team-gone"}),
+		b.Typed(catalog.LocationDeleted, customer, catalog.LocationDeletedPayload{CustomerID: customer, LocationID: "loc-gone"}),
+	}
+	names := func(tuple string) bool {
+		return strings.Contains(tuple, openfga.Object(openfga.TypeTeam, "team-gone")) ||
+			strings.Contains(tuple, openfga.Object(openfga.TypeLocation, "loc-gone"))
+	}
+	for _, way := range []string{"one at a time", "batched"} {
+		t.Run(way, func(t *testing.T) {
+			e := newBatchEnv(t, srv.URL(), strings.ReplaceAll(way, " ", "-"))
+			e.apply(made, false, false)
+			var before []string
+			for _, tu := range e.tuples() {
+				if names(tu) {
+					before = append(before, tu)
+				}
+			}
+			// location#customer, location#dealer, an employee's role, the
+			// two teams' roles there, the membership, the team's role at
+			// the kept location.
+			if len(before) != 7 {
+				t.Fatalf("before the deletions, %d tuples name them, want 7: %v", len(before), before)
+			}
+			if way == "one at a time" {
+				for _, ev := range deleted {
+					e.apply([]events.Event{ev}, true, false)
+				}
+			} else {
+				e.apply(deleted, false, false)
+			}
+			kept := 0
+			for _, tu := range e.tuples() {
+				if names(tu) {
+					t.Errorf("after the deletions: %s", tu)
+				} else {
+					kept++
+				}
+			}
+			// The kept location's customer, dealer and employee's role,
+			// the kept team's role there and its membership.
+			if kept != 5 {
+				t.Errorf("after the deletions, %d tuples of the kept team and location, want 5", kept)
+			}
+			for _, q := range []string{
+				`SELECT COUNT(*) FROM authzsync_team_members WHERE team_id = 'team-gone'`,
+				`SELECT COUNT(*) FROM authzsync_team_roles WHERE team_id = 'team-gone' OR location_id = 'loc-gone'`,
+				`SELECT COUNT(*) FROM authzsync_locations WHERE location_id = 'loc-gone'`,
+				`SELECT COUNT(*) FROM authzsync_location_roles WHERE location_id = 'loc-gone'`,
+			} {
+				var n int
+				if err := e.db.QueryRowContext(context.Background(), q).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("after the deletions: %s = %d, want 0", q, n)
+				}
+			}
+		})
+	}
+}
+
+func other(id string) string {
+	if id == "gone" {
+		return "kept"
+	}
+	return "gone"
 }

@@ -2,6 +2,7 @@ package provide
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,7 +25,9 @@ import (
 // batch moved its location, or with its dealer's last provider when only
 // the dealer changed. So the facts tables are written first, then the
 // records of the dealers that changed, then those of the locations that
-// changed, from the tables.
+// changed, from the tables. A location deleted in the batch (and not
+// named again after it) loses its facts row, and its records keep the
+// facts of its last event before the deletion, as Handle leaves them.
 //
 // Concurrency is Handle's: the location and dealer rows are written (or,
 // for a dealer only read, share-locked on PostgreSQL) before any record,
@@ -36,6 +39,10 @@ import (
 func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 	locations := map[string][2]string{} // location → customer ("" keeps the stored one), dealer
 	providers := map[string]string{}    // dealer → provider set
+	var gone deletions
+	// Every dealer a location event names gets a row (dealerProvider),
+	// the dealers of locations moved again later in the batch too.
+	namedByEvents := map[string]bool{}
 	for _, ev := range evs {
 		switch catalog.Type(ev.Type) {
 		case catalog.LocationCreated:
@@ -46,6 +53,8 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			if err := foldLocation(locations, p.LocationID, p.CustomerID, deref(p.DealerID)); err != nil {
 				return fmt.Errorf("provide facts: %s %s: %w", ev.Type, ev.ID, err)
 			}
+			namedByEvents[deref(p.DealerID)] = true
+			delete(gone.orphans, p.LocationID)
 		case catalog.LocationDealerChanged:
 			var p catalog.LocationDealerChangedPayload
 			if err := decode(ev, &p); err != nil {
@@ -54,6 +63,17 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			if err := foldLocation(locations, p.LocationID, p.CustomerID, deref(p.DealerID)); err != nil {
 				return fmt.Errorf("provide facts: %s %s: %w", ev.Type, ev.ID, err)
 			}
+			namedByEvents[deref(p.DealerID)] = true
+			delete(gone.orphans, p.LocationID)
+		case catalog.LocationDeleted:
+			var p catalog.LocationDeletedPayload
+			if err := decode(ev, &p); err != nil {
+				return err
+			}
+			if p.LocationID == "" {
+				return fmt.Errorf("provide facts: %s %s: no locationId", ev.Type, ev.ID)
+			}
+			gone.add(locations, p.LocationID)
 		case catalog.DealerMonitoringProviderSet:
 			var p catalog.DealerMonitoringProviderSetPayload
 			if err := decode(ev, &p); err != nil {
@@ -65,7 +85,7 @@ func HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
 			providers[p.DealerID] = deref(p.MonitoringProviderID)
 		}
 	}
-	if err := writeBatch(ctx, tx, locations, providers); err != nil {
+	if err := writeBatch(ctx, tx, locations, providers, namedByEvents, &gone); err != nil {
 		return fmt.Errorf("provide facts: apply a batch of %d events: %w", len(evs), err)
 	}
 	return nil
@@ -85,10 +105,59 @@ func foldLocation(locations map[string][2]string, id, customer, dealer string) e
 	return nil
 }
 
+// deletions are the locations a batch deleted.
+type deletions struct {
+	ids map[string]bool // deleted: their rows go before the upserts
+	// orphans are the deleted locations whose last event in the batch is
+	// the deletion and which an earlier event of the batch moved: their
+	// records take that event's facts (customer "" keeps the stored one
+	// unless fresh: after a deletion of the batch there is none).
+	orphans map[string]orphan
+	// fresh are the locations deleted earlier in the batch: a customer
+	// "" folded after it is "" indeed, not the stored one.
+	fresh map[string]bool
+}
+
+type orphan struct {
+	customer, dealer string
+	fresh            bool
+}
+
+// add folds the deletion of id in: the facts folded so far go to its
+// records only, and what follows starts from no row.
+func (g *deletions) add(locations map[string][2]string, id string) {
+	if g.ids == nil {
+		g.ids, g.orphans, g.fresh = map[string]bool{}, map[string]orphan{}, map[string]bool{}
+	}
+	if l, moved := locations[id]; moved {
+		g.orphans[id] = orphan{customer: l[0], dealer: l[1], fresh: g.fresh[id]}
+	}
+	delete(locations, id)
+	g.ids[id] = true
+	g.fresh[id] = true
+}
+
 // rowsPerStatement bounds the rows of one multi-row statement.
 const rowsPerStatement = 200
 
-func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]string, providers map[string]string) error {
+func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]string, providers map[string]string, namedByEvents map[string]bool, gone *deletions) error {
+	// The stored customer of the orphans whose events omitted it, read
+	// before their rows go.
+	orphanIDs := sortedKeys(gone.orphans)
+	for _, id := range orphanIDs {
+		o := gone.orphans[id]
+		if o.customer != "" || o.fresh {
+			continue
+		}
+		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM provide_locations WHERE location_id = ?`, id).Scan(&o.customer)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		gone.orphans[id] = o
+	}
+	if err := inList(ctx, tx, `DELETE FROM provide_locations WHERE location_id IN `, sortedKeys(gone.ids), ""); err != nil {
+		return err
+	}
 	locIDs := sortedKeys(locations)
 	var rows [][]any
 	for _, id := range locIDs {
@@ -108,12 +177,12 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 		` ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`); err != nil {
 		return err
 	}
-	// The dealers the moved locations name: a row for each (as
+	// The dealers the location events named: a row for each (as
 	// dealerProvider makes), held shared while the records are written.
 	named := map[string]bool{}
-	for _, l := range locations {
-		if _, set := providers[l[1]]; l[1] != "" && !set {
-			named[l[1]] = true
+	for d := range namedByEvents {
+		if _, set := providers[d]; d != "" && !set {
+			named[d] = true
 		}
 	}
 	namedIDs := sortedKeys(named)
@@ -135,12 +204,25 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 		WHERE dealer_id IN `, changedDealers, ""); err != nil {
 		return err
 	}
-	return inList(ctx, tx, `UPDATE security_systems SET
+	if err := inList(ctx, tx, `UPDATE security_systems SET
 			customer_id = (SELECT l.customer_id FROM provide_locations l WHERE l.location_id = security_systems.location_id),
 			dealer_id = (SELECT l.dealer_id FROM provide_locations l WHERE l.location_id = security_systems.location_id),
 			monitoring_provider_id = COALESCE((SELECT d.monitoring_provider_id FROM provide_locations l JOIN provide_dealers d ON d.dealer_id = l.dealer_id
 				WHERE l.location_id = security_systems.location_id AND l.dealer_id <> ''), '')
-		WHERE location_id IN `, locIDs, "")
+		WHERE location_id IN `, locIDs, ""); err != nil {
+		return err
+	}
+	// A deleted location has no records (the Customer Service refuses to
+	// delete one with systems), so this is one statement in a rare batch.
+	for _, id := range orphanIDs {
+		o := gone.orphans[id]
+		if _, err := tx.ExecContext(ctx, `UPDATE security_systems SET customer_id = ?, dealer_id = ?,
+				monitoring_provider_id = COALESCE((SELECT d.monitoring_provider_id FROM provide_dealers d WHERE d.dealer_id = ? AND d.dealer_id <> ''), '')
+			WHERE location_id = ?`, o.customer, o.dealer, o.dealer, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // multiRow runs head, the rows' value tuples and tail, in statements of at

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/realguardio/realguardio/internal/platform/apperr"
 	"github.com/realguardio/realguardio/internal/platform/events"
 	"github.com/realguardio/realguardio/internal/platform/events/catalog"
 	"github.com/realguardio/realguardio/internal/platform/sqldb"
@@ -31,8 +32,10 @@ func Migrations() sqldb.Migrations {
 // facts tables and the facts on every security system record at the
 // affected location or dealer current. It reads the events that change
 // resource facts (catalog.LocationCreated, catalog.LocationDealerChanged,
-// catalog.DealerMonitoringProviderSet); other events are accepted and
-// ignored; an unreadable payload is an error, so the event is retried and
+// catalog.DealerMonitoringProviderSet) and catalog.LocationDeleted, which
+// deletes the location's facts (a location is deleted only without
+// security systems, so no record's facts change); other events are
+// accepted and ignored; an unreadable payload is an error, so the event is retried and
 // eventually parked instead of silently lost.
 //
 // Concurrency: the consumer may apply a customer event and a dealer event
@@ -61,6 +64,12 @@ func Handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) error {
 			return err
 		}
 		apply = func() error { return setProvider(ctx, tx, p.DealerID, deref(p.MonitoringProviderID)) }
+	case catalog.LocationDeleted:
+		var p catalog.LocationDeletedPayload
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		apply = func() error { return deleteLocation(ctx, tx, p.LocationID) }
 	default:
 		return nil
 	}
@@ -106,6 +115,16 @@ func setLocation(ctx context.Context, tx *sqldb.Tx, locationID, customerID, deal
 			customer_id = (SELECT customer_id FROM provide_locations WHERE location_id = ?),
 			dealer_id = ?, monitoring_provider_id = ?
 		WHERE location_id = ?`, locationID, dealer, provider, locationID)
+	return err
+}
+
+// deleteLocation deletes a deleted location's facts; the records at it,
+// if any, keep the facts they have.
+func deleteLocation(ctx context.Context, tx *sqldb.Tx, locationID string) error {
+	if locationID == "" {
+		return errors.New("no locationId")
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM provide_locations WHERE location_id = ?`, locationID)
 	return err
 }
 
@@ -213,8 +232,9 @@ func FillFacts(ctx context.Context, tx *sqldb.Tx, ss *app.SecuritySystem) error 
 	var customer, dealer string
 	err := tx.QueryRowContext(ctx, q, ss.LocationID).Scan(&customer, &dealer)
 	if errors.Is(err, sql.ErrNoRows) {
-		// AuthorizeCreate found the location, and facts are never deleted.
-		return fmt.Errorf("location %s has no facts", ss.LocationID)
+		// AuthorizeCreate found the location moments ago: it has been
+		// deleted since (customer.location_deleted), and is unknown now.
+		return apperr.InvalidField("locationId", "location %s no longer exists", ss.LocationID)
 	}
 	return fillFrom(ctx, tx, ss, customer, dealer, err)
 }

@@ -23,7 +23,8 @@ import (
 // of every row they touch (the last write of a key wins; a roles set
 // emptied deletes the row, a later set writes it again; an employee's
 // removal deletes their rows in three tables, and only what follows it
-// survives), then the net changes are written with the removals first.
+// survives; a team's or a location's deletion likewise), then the net
+// changes are written with the removals first.
 // An unreadable payload is an error: the consumer then applies the batch
 // one event at a time, and Handle reports the event at fault.
 func (p *Projection) HandleBatch(ctx context.Context, tx *sqldb.Tx, evs []events.Event) error {
@@ -71,6 +72,8 @@ type replicaBatch struct {
 	dealerEnsured map[string]bool   // dealers created: a row with no provider unless one exists
 	dealerSet     map[string]any    // dealer → provider set (nil when none)
 	removed       map[string]bool   // employees removed: their rows deleted in three tables first
+	teamsGone     map[string]bool   // teams deleted: their rows deleted in two tables first
+	locationsGone map[string]bool   // locations deleted: their rows deleted in three tables first
 	employees     map[string]*employeeRow
 	locationRoles map[pairKey]*[2]string // (location, employee) → user, roles; nil deletes
 	teamMembers   map[pairKey]*string    // (team, employee) → user; nil deletes
@@ -82,6 +85,8 @@ func (b *replicaBatch) init() {
 	b.dealerEnsured = map[string]bool{}
 	b.dealerSet = map[string]any{}
 	b.removed = map[string]bool{}
+	b.teamsGone = map[string]bool{}
+	b.locationsGone = map[string]bool{}
 	b.employees = map[string]*employeeRow{}
 	b.locationRoles = map[pairKey]*[2]string{}
 	b.teamMembers = map[pairKey]*string{}
@@ -150,6 +155,26 @@ func (b *replicaBatch) add(ev events.Event) error {
 			return err
 		}
 		b.teamRoles[k] = &roles
+	case catalog.TeamDeleted:
+		p, err := catalog.DecodePayload[catalog.TeamDeletedPayload](ev.Payload)
+		if err != nil {
+			return err
+		}
+		// As for a removed employee: what the batch wrote for the team
+		// before goes with the rows it had before the batch, and only
+		// what follows (the id created again) is written.
+		b.teamsGone[p.TeamID] = true
+		deleteKeys(b.teamMembers, func(k pairKey) bool { return k.a == p.TeamID })
+		deleteKeys(b.teamRoles, func(k pairKey) bool { return k.b == p.TeamID })
+	case catalog.LocationDeleted:
+		p, err := catalog.DecodePayload[catalog.LocationDeletedPayload](ev.Payload)
+		if err != nil {
+			return err
+		}
+		b.locationsGone[p.LocationID] = true
+		delete(b.locations, p.LocationID)
+		deleteKeys(b.locationRoles, func(k pairKey) bool { return k.a == p.LocationID })
+		deleteKeys(b.teamRoles, func(k pairKey) bool { return k.a == p.LocationID })
 	case catalog.DealerCreated:
 		p, err := catalog.DecodePayload[catalog.DealerCreatedPayload](ev.Payload)
 		if err != nil {
@@ -189,16 +214,8 @@ func (b *replicaBatch) addEmployee(org catalog.Organization, t catalog.Type, pay
 		// the rows the employee had before the batch.
 		b.removed[e.EmployeeID] = true
 		delete(b.employees, e.EmployeeID)
-		for k := range b.locationRoles {
-			if k.b == e.EmployeeID {
-				delete(b.locationRoles, k)
-			}
-		}
-		for k := range b.teamMembers {
-			if k.b == e.EmployeeID {
-				delete(b.teamMembers, k)
-			}
-		}
+		deleteKeys(b.locationRoles, func(k pairKey) bool { return k.b == e.EmployeeID })
+		deleteKeys(b.teamMembers, func(k pairKey) bool { return k.b == e.EmployeeID })
 		return nil
 	case org.EmployeeRolesSet:
 		var roleSet []string
@@ -260,13 +277,26 @@ func (b *replicaBatch) addEmployee(org catalog.Organization, t catalog.Type, pay
 // bounded statement keeps plans cacheable.
 const rowsPerStatement = 200
 
-// write runs the net change: removals first (an employee's removal, then
-// emptied role sets and removed memberships), then the upserts, which
-// only carry what followed any removal of their key.
+// write runs the net change: removals first (an employee's removal, a
+// team's or a location's deletion, then emptied role sets and removed
+// memberships; deletions all, so their order does not matter), then the
+// upserts, which only carry what followed any removal of their key.
 func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 	removed := sortedKeys(b.removed)
 	for _, t := range []string{"replica_employees", "replica_location_roles", "replica_team_members"} {
 		if err := execIn(ctx, tx, `DELETE FROM `+t+` WHERE employee_id IN `, removed); err != nil {
+			return err
+		}
+	}
+	teams := sortedKeys(b.teamsGone)
+	for _, t := range []string{"replica_team_members", "replica_team_roles"} {
+		if err := execIn(ctx, tx, `DELETE FROM `+t+` WHERE team_id IN `, teams); err != nil {
+			return err
+		}
+	}
+	locations := sortedKeys(b.locationsGone)
+	for _, t := range []string{"replica_locations", "replica_location_roles", "replica_team_roles"} {
+		if err := execIn(ctx, tx, `DELETE FROM `+t+` WHERE location_id IN `, locations); err != nil {
 			return err
 		}
 	}
@@ -446,6 +476,15 @@ func comparePairs(x, y pairKey) int {
 		return c
 	}
 	return strings.Compare(x.b, y.b)
+}
+
+// deleteKeys deletes from m the keys gone reports.
+func deleteKeys[V any](m map[pairKey]*V, gone func(pairKey) bool) {
+	for k := range m {
+		if gone(k) {
+			delete(m, k)
+		}
+	}
 }
 
 // nilKeys returns, in order, the keys whose net change is a deletion.

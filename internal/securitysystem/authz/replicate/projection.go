@@ -128,6 +128,19 @@ func stepOf(ev events.Event) (step, error) {
 			ON CONFLICT (location_id, team_id) DO UPDATE SET roles = excluded.roles`,
 				p.LocationID, p.TeamID, roles)
 		}, err
+	case catalog.TeamDeleted:
+		p, err := catalog.DecodePayload[catalog.TeamDeletedPayload](ev.Payload)
+		// The events before it removed the members and emptied the
+		// team's role sets; what any of them missed (one parked, say)
+		// goes with the team.
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return execAll(ctx, tx, teamDeletes, p.TeamID)
+		}, err
+	case catalog.LocationDeleted:
+		p, err := catalog.DecodePayload[catalog.LocationDeletedPayload](ev.Payload)
+		return func(ctx context.Context, tx *sqldb.Tx) error {
+			return execAll(ctx, tx, locationDeletes, p.LocationID)
+		}, err
 	case catalog.DealerCreated:
 		p, err := catalog.DecodePayload[catalog.DealerCreatedPayload](ev.Payload)
 		return func(ctx context.Context, tx *sqldb.Tx) error {
@@ -143,6 +156,30 @@ func stepOf(ev events.Event) (step, error) {
 		}, err
 	}
 	return nothing, nil
+}
+
+// The statements that delete every row of a deleted team or location,
+// each taking the entity's id.
+var (
+	teamDeletes = []string{
+		`DELETE FROM replica_team_members WHERE team_id = ?`,
+		`DELETE FROM replica_team_roles WHERE team_id = ?`,
+	}
+	locationDeletes = []string{
+		`DELETE FROM replica_locations WHERE location_id = ?`,
+		`DELETE FROM replica_location_roles WHERE location_id = ?`,
+		`DELETE FROM replica_team_roles WHERE location_id = ?`,
+	}
+)
+
+// execAll runs each of qs with the one argument arg.
+func execAll(ctx context.Context, tx *sqldb.Tx, qs []string, arg string) error {
+	for _, q := range qs {
+		if err := exec(ctx, tx, q, arg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func upsertLocation(ctx context.Context, tx *sqldb.Tx, locationID, customerID string, dealerID *string) error {
