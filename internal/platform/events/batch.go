@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,7 +71,7 @@ func (c *Consumer) prepareBatch(ctx context.Context, stream string, msgs []jetst
 			continue
 		}
 		var ev Event
-		if err := decodeEvent(msg.Data(), &ev); err != nil || ev.ID == "" {
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" {
 			break
 		}
 		if attribute(stream, msg.Subject(), ev) != nil {

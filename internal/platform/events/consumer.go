@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -1010,7 +1011,7 @@ func (c *Consumer) handle(ctx context.Context, stream string, msg jetstream.Msg,
 	c.mu.Unlock()
 
 	var ev Event
-	if err := decodeEvent(msg.Data(), &ev); err != nil || ev.ID == "" {
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" {
 		if err == nil {
 			err = errors.New("event has no id")
 		}
