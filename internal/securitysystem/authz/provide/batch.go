@@ -163,7 +163,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 	for _, id := range locIDs {
 		rows = append(rows, []any{id, locations[id][0], locations[id][1]})
 	}
-	if err := multiRow(ctx, tx, `INSERT INTO provide_locations (location_id, customer_id, dealer_id) VALUES `, rows, `
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO provide_locations (location_id, customer_id, dealer_id) VALUES `, rows, `
 		ON CONFLICT (location_id) DO UPDATE SET dealer_id = excluded.dealer_id,
 			customer_id = CASE WHEN excluded.customer_id = '' THEN provide_locations.customer_id ELSE excluded.customer_id END`); err != nil {
 		return err
@@ -173,7 +173,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 	for _, d := range changedDealers {
 		rows = append(rows, []any{d, providers[d]})
 	}
-	if err := multiRow(ctx, tx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
 		` ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`); err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 	for _, d := range namedIDs {
 		rows = append(rows, []any{d, ""})
 	}
-	if err := multiRow(ctx, tx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO provide_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
 		` ON CONFLICT (dealer_id) DO NOTHING`); err != nil {
 		return err
 	}
@@ -225,30 +225,6 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 	return nil
 }
 
-// multiRow runs head, the rows' value tuples and tail, in statements of at
-// most rowsPerStatement rows; the rows' keys are distinct (PostgreSQL
-// refuses to update a row twice in one statement).
-func multiRow(ctx context.Context, tx *sqldb.Tx, head string, rows [][]any, tail string) error {
-	for start := 0; start < len(rows); start += rowsPerStatement {
-		part := rows[start:min(start+rowsPerStatement, len(rows))]
-		var q strings.Builder
-		q.WriteString(head)
-		tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(part[0])), ", ") + ")"
-		args := make([]any, 0, len(part)*len(part[0]))
-		for i, r := range part {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString(tuple)
-			args = append(args, r...)
-		}
-		q.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // inList runs head, an IN list of ids and tail, in bounded statements
 // (a query's rows are read and dropped: it is run for its locks).

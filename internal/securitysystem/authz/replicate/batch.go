@@ -315,7 +315,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 		l := b.locations[id]
 		rows = append(rows, []any{id, l[0], l[1]})
 	}
-	if err := upsert(ctx, tx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_locations (location_id, customer_id, dealer_id) VALUES `, rows,
 		` ON CONFLICT (location_id) DO UPDATE SET customer_id = excluded.customer_id, dealer_id = excluded.dealer_id`); err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 	for _, id := range sortedKeys(b.dealerSet) {
 		rows = append(rows, []any{id, b.dealerSet[id]})
 	}
-	if err := upsert(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
 		` ON CONFLICT (dealer_id) DO UPDATE SET monitoring_provider_id = excluded.monitoring_provider_id`); err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 	for _, id := range sortedKeys(b.dealerEnsured) {
 		rows = append(rows, []any{id, nil})
 	}
-	if err := upsert(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_dealers (dealer_id, monitoring_provider_id) VALUES `, rows,
 		` ON CONFLICT (dealer_id) DO NOTHING`); err != nil {
 		return err
 	}
@@ -343,7 +343,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 		v := b.locationRoles[k]
 		rows = append(rows, []any{k.a, k.b, v[0], v[1]})
 	}
-	if err := upsert(ctx, tx, `INSERT INTO replica_location_roles (location_id, employee_id, user_id, roles) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_location_roles (location_id, employee_id, user_id, roles) VALUES `, rows,
 		` ON CONFLICT (location_id, employee_id) DO UPDATE SET roles = excluded.roles, user_id = excluded.user_id`); err != nil {
 		return err
 	}
@@ -351,7 +351,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 	for _, k := range setKeys(b.teamMembers) {
 		rows = append(rows, []any{k.a, k.b, *b.teamMembers[k]})
 	}
-	if err := upsert(ctx, tx, `INSERT INTO replica_team_members (team_id, employee_id, user_id) VALUES `, rows,
+	if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_team_members (team_id, employee_id, user_id) VALUES `, rows,
 		` ON CONFLICT (team_id, employee_id) DO UPDATE SET user_id = excluded.user_id`); err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ func (b *replicaBatch) write(ctx context.Context, tx *sqldb.Tx) error {
 	for _, k := range setKeys(b.teamRoles) {
 		rows = append(rows, []any{k.a, k.b, *b.teamRoles[k]})
 	}
-	return upsert(ctx, tx, `INSERT INTO replica_team_roles (location_id, team_id, roles) VALUES `, rows,
+	return sqldb.ExecRows(ctx, tx, `INSERT INTO replica_team_roles (location_id, team_id, roles) VALUES `, rows,
 		` ON CONFLICT (location_id, team_id) DO UPDATE SET roles = excluded.roles`)
 }
 
@@ -386,7 +386,7 @@ func (b *replicaBatch) writeEmployees(ctx context.Context, tx *sqldb.Tx) error {
 		if cols&colSchedule != 0 {
 			set = append(set, `schedule = excluded.schedule`)
 		}
-		if err := upsert(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles, schedule) VALUES `, byCols[cols],
+		if err := sqldb.ExecRows(ctx, tx, `INSERT INTO replica_employees (employee_id, org_kind, org_id, user_id, roles, schedule) VALUES `, byCols[cols],
 			` ON CONFLICT (employee_id) DO UPDATE SET `+strings.Join(set, ", ")); err != nil {
 			return err
 		}
@@ -394,31 +394,6 @@ func (b *replicaBatch) writeEmployees(ctx context.Context, tx *sqldb.Tx) error {
 	return nil
 }
 
-// upsert runs head, the rows' value tuples and tail, in statements of at
-// most rowsPerStatement rows. The rows' keys are distinct (PostgreSQL
-// refuses to update a row twice in one statement), which the batch's maps
-// guarantee.
-func upsert(ctx context.Context, tx *sqldb.Tx, head string, rows [][]any, tail string) error {
-	for start := 0; start < len(rows); start += rowsPerStatement {
-		part := rows[start:min(start+rowsPerStatement, len(rows))]
-		var q strings.Builder
-		q.WriteString(head)
-		tuple := "(" + placeholders(len(part[0])) + ")"
-		args := make([]any, 0, len(part)*len(part[0]))
-		for i, r := range part {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString(tuple)
-			args = append(args, r...)
-		}
-		q.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // execIn runs head followed by an IN list of ids, in bounded statements.
 func execIn(ctx context.Context, tx *sqldb.Tx, head string, ids []string) error {
