@@ -225,7 +225,6 @@ func writeBatch(ctx context.Context, tx *sqldb.Tx, locations map[string][2]strin
 	return nil
 }
 
-
 // inList runs head, an IN list of ids and tail, in bounded statements
 // (a query's rows are read and dropped: it is run for its locks).
 func inList(ctx context.Context, tx *sqldb.Tx, head string, ids []string, tail string) error {

@@ -394,7 +394,6 @@ func (b *replicaBatch) writeEmployees(ctx context.Context, tx *sqldb.Tx) error {
 	return nil
 }
 
-
 // execIn runs head followed by an IN list of ids, in bounded statements.
 func execIn(ctx context.Context, tx *sqldb.Tx, head string, ids []string) error {
 	for start := 0; start < len(ids); start += rowsPerStatement {
