@@ -330,6 +330,7 @@ func (s *Syncer) handle(ctx context.Context, tx *sqldb.Tx, ev events.Event) erro
 // towards parking them.
 func (s *Syncer) pauseIfUnavailable(err error) {
 	if apperr.Is(err, apperr.Unavailable) {
+		s.log.Warn("authzsync: OpenFGA did not answer; pausing the sync", "err", err)
 		s.pauseConsumer()
 	}
 }

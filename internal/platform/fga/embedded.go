@@ -342,13 +342,17 @@ func openDatastore(dir string) (storage.OpenFGADatastore, error) {
 // server starts (an empty one at the first start), and no start scans a
 // million rows (sqlite.org, "Manual control of query plans using
 // SQLITE_STAT tables").
+//
+// The two partial indexes (idx_tuple_partial_user, _userset) get no
+// statistics: with them SQLite answered a DELETE of several tuples (an OR
+// of full keys, as every Write with more than one delete is) through those
+// indexes and removed fewer rows than the Write had found, which OpenFGA
+// reports as a 500 (TestWriteDeletesSeveralTuplesOnSQLite).
 var tupleStats = map[string]string{
-	"idx_reverse_lookup_user":   "1000000 1000000 200000 50000 50000 5 5",
-	"idx_tuple_partial_user":    "1000000 1000000 200000 3 2 1 1 1",
-	"idx_tuple_partial_userset": "1000000 1000000 200000 3 2 1 1 1",
-	"sqlite_autoindex_tuple_1":  "1000000 1000000 200000 3 2 1 1 1",
-	"idx_store_ulid":            "1000000 1000000 1",
-	"idx_tuple_ulid":            "1000000 1",
+	"idx_reverse_lookup_user":  "1000000 1000000 200000 50000 50000 5 5",
+	"sqlite_autoindex_tuple_1": "1000000 1000000 200000 3 2 1 1 1",
+	"idx_store_ulid":           "1000000 1000000 1",
+	"idx_tuple_ulid":           "1000000 1",
 }
 
 // seedPlannerStats writes tupleStats into sqlite_stat1 (created by an

@@ -208,3 +208,51 @@ func TestBadURL(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestWriteDeletesSeveralTuplesOnSQLite deletes, in one Write, several
+// stored tuples (one conditioned) next to keys that are not stored, on the
+// SQLite store `up` uses: every stored one is gone afterwards. The planner
+// statistics of the partial indexes once made this DELETE remove fewer rows
+// than the Write had found, and OpenFGA answered 500 to every such Write.
+func TestWriteDeletesSeveralTuplesOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	emb, err := fga.StartEmbedded(ctx, fga.EmbeddedOptions{Addr: "127.0.0.1:0", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	c, err := fga.New(fga.Config{URL: emb.URL(), Timeout: 10 * time.Second, MaxTuplesPerWrite: fga.EmbeddedMaxTuplesPerWrite}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	onDuty, err := openfga.OnDutyTuple("u1", &policy.Schedule{TimeZone: "UTC", Shifts: []policy.Shift{{Weekdays: []string{"MON"}, Start: "09:00", End: "17:00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func(rel string) *openfgav1.TupleKey {
+		return &openfgav1.TupleKey{Object: "customer:c1", Relation: rel, User: "user:u2"}
+	}
+	key := func(tk *openfgav1.TupleKey) *openfgav1.TupleKeyWithoutCondition {
+		return &openfgav1.TupleKeyWithoutCondition{Object: tk.GetObject(), Relation: tk.GetRelation(), User: tk.GetUser()}
+	}
+	stored := []*openfgav1.TupleKey{onDuty, role("viewer"), role("armer")}
+	if err := c.Write(ctx, stored, nil); err != nil {
+		t.Fatal(err)
+	}
+	deletes := []*openfgav1.TupleKeyWithoutCondition{key(onDuty), key(role("administrator")), key(role("armer")), key(role("disarmer")), key(role("viewer"))}
+	if err := c.Write(ctx, nil, deletes); err != nil {
+		t.Fatalf("delete %d stored tuples and %d missing ones in one Write: %v", len(stored), len(deletes)-len(stored), err)
+	}
+	for _, tk := range stored {
+		got, err := c.Read(ctx, &openfgav1.ReadRequestTupleKey{Object: tk.GetObject(), Relation: tk.GetRelation(), User: tk.GetUser()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Errorf("%s#%s@%s is still stored after its delete", tk.GetObject(), tk.GetRelation(), tk.GetUser())
+		}
+	}
+}
