@@ -95,29 +95,9 @@ func TestReadinessFollowsTheRelay(t *testing.T) {
 		t.Fatalf("timed out waiting for %s: /readyz %s", what, last)
 	}
 
-	// drained waits until the relay has sent every committed event: a
-	// ready relay may not have published a change committed just before.
-	drained := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			var unsent int
-			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM event_outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil {
-				t.Fatal(err)
-			}
-			if unsent == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %d events not sent", what, unsent)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-
 	create()
 	relayCheck("ready with the relay publishing", http.StatusOK, "ok")
-	drained("the first change published")
+	eventstest.WaitOutboxDrained(t, db, "the first change published")
 	first := published()
 	if first == 0 {
 		t.Fatal("nothing published")
@@ -130,7 +110,7 @@ func TestReadinessFollowsTheRelay(t *testing.T) {
 	}
 	proxy.Restore()
 	relayCheck("ready again once the relay publishes", http.StatusOK, "ok")
-	drained("the second change published")
+	eventstest.WaitOutboxDrained(t, db, "the second change published")
 	if n := published(); n <= first {
 		t.Fatalf("%d events in the stream after the relay is back, want more than %d", n, first)
 	}
